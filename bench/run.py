@@ -1,0 +1,430 @@
+"""Run the workload benchmarks on three engines and print a markdown report.
+
+Engines (each workload runs in its own fresh process per engine; see `bench/workloads.py`):
+  asyncio  the same code with a stand-in `flyte` whose tasks are bare coroutines (the floor)
+  ours     core/src/flyte, FLYTE_HOME set to a fresh temp dir
+  anchor   flyte==2.12.1 in its own venv (.bench/anchor-venv, created on first use)
+
+Examples:
+  python bench/run.py                      # full sizes, all engines
+  python bench/run.py --quick              # small sizes (smoke run)
+  python bench/run.py --skip-anchor --out bench-results.md
+  python bench/run.py --workloads fanout_10k,chain_1k --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    ANCHOR_VERSION,
+    BENCH_DIR,
+    ENGINES,
+    AnchorUnavailable,
+    engine_command,
+    engine_env,
+    ensure_anchor_python,
+    log,
+    markdown_table,
+    one_line,
+    ratio,
+)
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    label: str
+    workload: str  # a key of workloads.WORKLOADS
+    size: int
+    quick_size: int
+    anchor_opt_in: bool = False  # anchor runs this only with --anchor-100k (or --quick)
+
+
+ROWS: tuple[Row, ...] = (
+    Row("fanout_1k", "fan-out", "fanout", 1_000, 100),
+    Row("fanout_10k", "fan-out", "fanout", 10_000, 1_000),
+    Row("chain_1k", "sequential chain", "chain", 1_000, 100),
+    Row("tree_10x10x10", "tree, 3 levels", "tree", 10, 4),
+    Row("cache_hits_1k", "cache hits", "cache_hits", 1_000, 100),
+    Row("payload_50mb", "payload parent->child->parent", "payload", 50 * MiB, 5 * MiB),
+    Row("fanout_100k", "fan-out (scaling)", "fanout", 100_000, 3_000, anchor_opt_in=True),
+)
+TARGET_ROW = "fanout_10k"
+TARGET_TIME = 0.10  # ours/anchor wall time on the 10k fan-out
+TARGET_MEM = 0.50  # ours/anchor peak RSS
+
+
+def size_label(workload: str, size: int) -> str:
+    if workload == "tree":
+        return f"{size}x{size}x{size}"
+    if workload == "payload":
+        return f"{size / MiB:g} MiB"
+    if size >= 1000 and size % 1000 == 0:
+        return f"{size // 1000}k"
+    return str(size)
+
+
+def _parse_result(stdout: str) -> dict[str, Any] | None:
+    """The engine's result is the last stdout line that is a JSON object with an "engine" key."""
+    for line in reversed(stdout.splitlines()):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and "engine" in obj:
+            return obj
+    return None
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def run_cell(
+    engine: str, workload: str, size: int, anchor_python: Path | None, timeout: float, keep: bool
+) -> dict[str, Any]:
+    """Run one (engine, workload, size) in a fresh process and return its result record."""
+    base: dict[str, Any] = {"engine": engine, "workload": workload, "size": size}
+    try:
+        cmd = engine_command(engine, anchor_python)
+    except AnchorUnavailable as exc:
+        return {**base, "ok": False, "error": str(exc)}
+    cmd += [str(BENCH_DIR / "engine.py"), "--workload", workload, "--size", str(size)]
+    workdir = Path(tempfile.mkdtemp(prefix=f"flyte-bench-{engine}-"))
+    started = time.perf_counter()
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=workdir,  # away from the repo, so no project config is picked up
+            env=engine_env(engine, workdir),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            return {**base, "ok": False, "error": f"timed out after {timeout:g} s"}
+    except OSError as exc:
+        return {**base, "ok": False, "error": f"could not start {cmd[0]}: {exc}"}
+    finally:
+        if keep:
+            log(f"    kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    record = _parse_result(stdout)
+    if record is None:
+        detail = _tail(stderr) or _tail(stdout) or "(no output)"
+        return {**base, "ok": False, "error": f"exit code {proc.returncode}, no result line: {detail}"}
+    record["process_s"] = time.perf_counter() - started
+    if not record.get("ok"):
+        record["stderr_tail"] = _tail(stderr)
+    return record
+
+
+def run_repeated(
+    engine: str, workload: str, size: int, anchor_python: Path | None, timeout: float, repeat: int, keep: bool
+) -> dict[str, Any]:
+    """Run a cell `repeat` times; keep the run with the median wall time (peak RSS: median too)."""
+    records = [run_cell(engine, workload, size, anchor_python, timeout, keep) for _ in range(repeat)]
+    good = sorted((r for r in records if r.get("ok")), key=lambda r: float(r["wall_s"]))
+    if not good:
+        return records[-1]
+    chosen = dict(good[(len(good) - 1) // 2])
+    chosen["peak_rss_mb"] = statistics.median(float(r["peak_rss_mb"]) for r in good)
+    chosen["runs"] = len(good)
+    if len(good) > 1:
+        chosen["wall_s_all"] = [r["wall_s"] for r in good]
+    return chosen
+
+
+class Footnotes:
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def ref(self, text: str) -> str:
+        if text not in self.notes:
+            self.notes.append(text)
+        return f"[{self.notes.index(text) + 1}]"
+
+    def render(self) -> str:
+        return "\n".join(f"[{i}] {n}" for i, n in enumerate(self.notes, 1))
+
+
+def _ok(rec: dict[str, Any] | None) -> bool:
+    return bool(rec and rec.get("ok"))
+
+
+def _wall(rec: dict[str, Any] | None) -> float | None:
+    return float(rec["wall_s"]) if rec and rec.get("ok") else None
+
+
+def _mem(rec: dict[str, Any] | None) -> float | None:
+    return float(rec["peak_rss_mb"]) if rec and rec.get("ok") else None
+
+
+def _cell(rec: dict[str, Any] | None, notes: Footnotes, kind: str) -> str:
+    if rec is None:
+        return "-"
+    if rec.get("skipped"):
+        return "skipped " + notes.ref(str(rec["skipped"]))
+    if not rec.get("ok"):
+        return "ERROR " + notes.ref(f"{rec['engine']}: {one_line(str(rec.get('error')))}")
+    if kind == "time":
+        return f"{rec['wall_s']:.3f} s ({rec['per_action_us']:,.0f} µs)"
+    return f"{rec['peak_rss_mb']:.0f}"
+
+
+def render(
+    rows: Sequence[Row], results: dict[tuple[str, str], dict[str, Any]], quick: bool, meta: dict[str, str]
+) -> str:
+    notes = Footnotes()
+    time_rows: list[list[str]] = []
+    mem_rows: list[list[str]] = []
+    for row in rows:
+        a, o, n = (results.get((row.key, e)) for e in ENGINES)
+        size = row.quick_size if quick else row.size
+        ref = next((r for r in (o, n, a) if _ok(r)), None)
+        actions = f"{ref['actions']:,}" if ref else "?"
+        time_rows.append(
+            [
+                row.label,
+                size_label(row.workload, size),
+                actions,
+                _cell(a, notes, "time"),
+                _cell(o, notes, "time"),
+                _cell(n, notes, "time"),
+                ratio(_wall(o), _wall(a)),
+                ratio(_wall(o), _wall(n)),
+            ]
+        )
+        mem_rows.append(
+            [
+                row.label,
+                size_label(row.workload, size),
+                _cell(a, notes, "mem"),
+                _cell(o, notes, "mem"),
+                _cell(n, notes, "mem"),
+                ratio(_mem(o), _mem(n)),
+            ]
+        )
+
+    out: list[str] = []
+    out.append(f"## Workload benchmarks ({'quick' if quick else 'full'} sizes)")
+    out.append("")
+    out.append(" · ".join(f"{k}: {v}" for k, v in meta.items()))
+    out.append("")
+    out.append("Wall time of the run (µs per child action in parentheses); lower is better.")
+    out.append("")
+    out.append(
+        markdown_table(
+            ["workload", "size", "actions", "asyncio", "ours", "anchor", "ours/asyncio", "ours/anchor"],
+            time_rows,
+            "lllrrrrr",
+        )
+    )
+    out.append("")
+    out.append("Peak RSS of the engine process (MB, includes interpreter and imports).")
+    out.append("")
+    out.append(
+        markdown_table(["workload", "size", "asyncio", "ours", "anchor", "ours/anchor"], mem_rows, "llrrrr")
+    )
+    out.append("")
+
+    # Targets.
+    out.append("Targets:")
+    tgt = results.get((TARGET_ROW, "ours")), results.get((TARGET_ROW, "anchor"))
+    target_row = next(r for r in ROWS if r.key == TARGET_ROW)
+    label = f"{size_label('fanout', target_row.quick_size if quick else target_row.size)} fan-out"
+    out.append(
+        "- " + _target_line(f"{label} wall time, ours/anchor", _wall(tgt[0]), _wall(tgt[1]), TARGET_TIME)
+    )
+    out.append("- " + _target_line(f"{label} peak RSS, ours/anchor", _mem(tgt[0]), _mem(tgt[1]), TARGET_MEM))
+    pairs = []
+    for row in rows:
+        mo, ma = _mem(results.get((row.key, "ours"))), _mem(results.get((row.key, "anchor")))
+        if mo is not None and ma is not None and ma > 0:
+            pairs.append(
+                (f"{row.label} {size_label(row.workload, row.quick_size if quick else row.size)}", mo, ma)
+            )
+    if pairs:
+        worst = max(pairs, key=lambda p: p[1] / p[2])
+        out.append(
+            "- "
+            + _target_line(
+                f"peak RSS, worst workload ({worst[0]}), ours/anchor", worst[1], worst[2], TARGET_MEM
+            )
+        )
+
+    # Sanity notes.
+    extra: list[str] = []
+    for row in rows:
+        if row.workload != "cache_hits":
+            continue
+        parts = []
+        for e in ENGINES:
+            rec = results.get((row.key, e))
+            if _ok(rec) and rec is not None and "executions_in_measured_run" in rec:
+                parts.append(f"{e} {rec['executions_in_measured_run']}")
+        if parts:
+            extra.append(
+                "cache hits: task bodies executed during the measured (second) run: "
+                + ", ".join(parts)
+                + " (asyncio has no cache; 0 means every call was a hit)"
+            )
+    extra.append(
+        "payload: a `str` passed inline, `max_inline_io_bytes=256 MiB` on the parent and the child task "
+        "(works on both SDKs); the child returns it and the parent compares it."
+    )
+    out.append("")
+    out.append("Notes:")
+    out.extend(f"- {e}" for e in extra)
+    if notes.notes:
+        out.append("")
+        out.append(notes.render())
+    return "\n".join(out) + "\n"
+
+
+def _target_line(what: str, ours: float | None, anchor: float | None, target: float) -> str:
+    if ours is None or anchor is None or anchor <= 0:
+        return f"{what}: n/a (target <= {target:.2f}x)"
+    r = ours / anchor
+    return f"{what}: {r:.3f}x (target <= {target:.2f}x) {'PASS' if r <= target else 'FAIL'}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--skip-anchor", action="store_true", help="do not run (or create) the anchor SDK")
+    parser.add_argument(
+        "--anchor-100k", action="store_true", help="also run the 100k fan-out on the anchor (~80 s)"
+    )
+    parser.add_argument(
+        "--anchor-python", help="interpreter with flyte==2.12.1 (default: .bench/anchor-venv)"
+    )
+    parser.add_argument("--engines", default=",".join(ENGINES), help="comma list of asyncio,ours,anchor")
+    parser.add_argument("--workloads", help="comma list of row keys: " + ",".join(r.key for r in ROWS))
+    parser.add_argument("--repeat", type=int, default=1, help="processes per cell; reports the median run")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per process")
+    parser.add_argument("--out", help="also write the markdown report to this file")
+    parser.add_argument("--json", dest="json_out", help="also write the raw result records (JSON) here")
+    parser.add_argument("--keep", action="store_true", help="keep each process's temp dir (for debugging)")
+    args = parser.parse_args(argv)
+
+    engines = [e for e in args.engines.split(",") if e]
+    unknown = set(engines) - set(ENGINES)
+    if unknown:
+        parser.error(f"unknown engines: {sorted(unknown)}")
+    if args.skip_anchor and "anchor" in engines:
+        engines.remove("anchor")
+    rows = list(ROWS)
+    if args.workloads:
+        wanted = [w.strip() for w in args.workloads.split(",") if w.strip()]
+        bad = set(wanted) - {r.key for r in ROWS}
+        if bad:
+            parser.error(f"unknown workloads: {sorted(bad)}")
+        rows = [r for r in ROWS if r.key in wanted]
+
+    anchor_python: Path | None = None
+    anchor_error: str | None = None
+    if "anchor" in engines:
+        try:
+            anchor_python = ensure_anchor_python(args.anchor_python)
+        except AnchorUnavailable as exc:
+            anchor_error = str(exc)
+            log(f"anchor unavailable: {exc}")
+
+    results: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        size = row.quick_size if args.quick else row.size
+        for engine in ENGINES:
+            key = (row.key, engine)
+            if engine not in engines:
+                if engine == "anchor" and args.skip_anchor:
+                    results[key] = {"engine": engine, "workload": row.workload, "skipped": "--skip-anchor"}
+                continue
+            if engine == "anchor" and anchor_error is not None:
+                results[key] = {
+                    "engine": engine,
+                    "workload": row.workload,
+                    "ok": False,
+                    "error": anchor_error,
+                }
+                continue
+            if engine == "anchor" and row.anchor_opt_in and not (args.anchor_100k or args.quick):
+                results[key] = {
+                    "engine": engine,
+                    "workload": row.workload,
+                    "skipped": "the anchor takes ~80 s for the 100k fan-out; pass --anchor-100k",
+                }
+                continue
+            log(f"[{engine:>7}] {row.key} (size {size_label(row.workload, size)}) ...")
+            rec = run_repeated(
+                engine, row.workload, size, anchor_python, args.timeout, args.repeat, args.keep
+            )
+            results[key] = rec
+            if rec.get("ok"):
+                per = f"{rec['per_action_us']:,.1f} µs/action"
+                log(f"          {rec['wall_s']:.3f} s, {per}, {rec['peak_rss_mb']:.0f} MB")
+            else:
+                log(f"          ERROR: {one_line(str(rec.get('error')), 500)}")
+                if rec.get("traceback"):
+                    log(_tail(str(rec["traceback"]), 8))
+
+    def version_of(engine: str) -> str | None:
+        for (_k, e), r in results.items():
+            if e == engine and r.get("flyte_version") not in (None, "?"):
+                return str(r["flyte_version"])
+        return None
+
+    meta = {
+        "date": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "ours": f"flyte {version_of('ours') or '?'} (core/src)",
+        "anchor": f"flyte {version_of('anchor') or ANCHOR_VERSION}"
+        + (" (mode=local)" if "anchor" in engines else " (skipped)"),
+    }
+    if args.repeat > 1:
+        meta["repeat"] = f"median of {args.repeat} processes"
+    report = render(rows, results, args.quick, meta)
+    print(report)
+    if args.out:
+        Path(args.out).write_text(report)
+        log(f"wrote {args.out}")
+    if args.json_out:
+        Path(args.json_out).write_text(
+            json.dumps([{"row": k, **r} for (k, _e), r in results.items()], indent=2) + "\n"
+        )
+        log(f"wrote {args.json_out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Where runs are recorded: the local home (journal + object store), from init(), env or config.
+
+With no config anywhere, everything lives under ``~/.flyte`` (override with ``FLYTE_HOME``): the
+embedded default needs no server and no setup.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flyte.errors import InitializationError
+
+CONFIG_ENV = "FLYTE_CONFIG"
+CONFIG_NAMES = ("flyte.toml", ".flyte/config.toml")
+
+
+@dataclass
+class Settings:
+    """Resolved settings of this process."""
+
+    home: str
+    journal_path: str
+    raw_data_path: str
+    executor: str = "local"
+    storage_options: dict[str, Any] = field(default_factory=dict)
+    source: str = "default"
+
+
+_settings: Settings | None = None
+
+
+def default_home() -> str:
+    return os.path.abspath(os.environ.get("FLYTE_HOME") or os.path.join(Path.home(), ".flyte"))
+
+
+def make_settings(
+    home: str | None = None,
+    raw_data_path: str | None = None,
+    journal_path: str | None = None,
+    executor: str = "local",
+    storage: dict[str, Any] | None = None,
+    source: str = "default",
+) -> Settings:
+    home = os.path.abspath(home) if home else default_home()
+    raw = raw_data_path or os.environ.get("FLYTE_RAW_DATA_PATH") or "file://" + os.path.join(home, "data")
+    return Settings(
+        home=home,
+        journal_path=journal_path or os.path.join(home, "journal.db"),
+        raw_data_path=raw,
+        executor=executor,
+        storage_options=dict(storage or {}),
+        source=source,
+    )
+
+
+def set_settings(s: Settings) -> None:
+    global _settings
+    _settings = s
+
+
+def get_settings() -> Settings:
+    """The settings in force; the embedded default when ``init`` was never called."""
+    global _settings
+    if _settings is None or (_settings.source == "default" and _settings.home != default_home()):
+        _settings = make_settings()
+    return _settings
+
+
+def find_config(path: str | os.PathLike[str] | None = None) -> Path | None:
+    if path is not None:
+        p = Path(path)
+        if not p.exists():
+            raise InitializationError("ConfigNotFound", "user", f"config file {str(p)!r} does not exist")
+        return p
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return find_config(env)
+    for base in (Path.cwd(), Path.home()):
+        for name in CONFIG_NAMES:
+            p = base / name
+            if p.is_file():
+                return p
+    return None
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except Exception as e:
+        raise InitializationError("BadConfig", "user", f"could not read config {str(path)!r}: {e}") from e
+    section = data.get("flyte", data)
+    if not isinstance(section, dict):
+        raise InitializationError("BadConfig", "user", f"config {str(path)!r}: [flyte] must be a table")
+    return section

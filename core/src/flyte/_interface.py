@@ -1,0 +1,87 @@
+"""A task's typed interface, read once from the function signature.
+
+Binding call arguments to parameter names happens on every child call, so it is done with
+precomputed names instead of ``inspect.Signature.bind``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+_MISSING: Any = inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class NativeInterface:
+    """Ordered inputs (name -> (type, default)) and the output type (``None`` for no output)."""
+
+    inputs: Mapping[str, tuple[Any, Any]]
+    output: Any
+    has_varargs: bool = False
+
+    @classmethod
+    def from_function(cls, func: Callable[..., Any]) -> NativeInterface:
+        sig = inspect.signature(func)
+        try:
+            hints = typing.get_type_hints(func, include_extras=True)
+        except Exception:
+            hints = {k: v for k, v in getattr(func, "__annotations__", {}).items()}
+        inputs: dict[str, tuple[Any, Any]] = {}
+        has_var = False
+        for name, p in sig.parameters.items():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                has_var = True
+                continue
+            inputs[name] = (hints.get(name, Any), p.default)
+        ret = hints.get("return", Any) if sig.return_annotation is not inspect.Signature.empty else Any
+        if ret is type(None):
+            ret = None
+        return cls(inputs=inputs, output=ret, has_varargs=has_var)
+
+    @classmethod
+    def from_types(cls, inputs: Mapping[str, Any], output: Any = None) -> NativeInterface:
+        """Build an interface for templates that wrap no function (SQL, containers, shell)."""
+        return cls(inputs={k: (v, _MISSING) for k, v in inputs.items()}, output=output)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(self.inputs)
+
+    def bind(self, task_name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Map positional and keyword arguments to input names, filling defaults."""
+        names = self.inputs
+        if len(args) > len(names):
+            raise TypeError(f"Task {task_name!r} takes {len(names)} inputs but {len(args)} were given")
+        bound: dict[str, Any] = dict(zip(names, args))
+        for k, v in kwargs.items():
+            if k not in names:
+                raise TypeError(
+                    f"Task {task_name!r} got an unexpected input {k!r}; its inputs are {list(names)}"
+                )
+            if k in bound:
+                raise TypeError(f"Task {task_name!r} got multiple values for input {k!r}")
+            bound[k] = v
+        if len(bound) != len(names):
+            for k, (_, default) in names.items():
+                if k not in bound:
+                    if default is _MISSING:
+                        raise TypeError(f"Task {task_name!r} is missing required input {k!r}")
+                    bound[k] = default
+        return bound
+
+    def type_repr(self) -> str:
+        """A stable text form of the types, used in the task's identity hash."""
+        parts = [f"{k}:{_type_name(t)}" for k, (t, _) in self.inputs.items()]
+        return "(" + ",".join(parts) + ")->" + _type_name(self.output)
+
+
+def _type_name(t: Any) -> str:
+    if t is None:
+        return "None"
+    if isinstance(t, type):
+        return f"{t.__module__}.{t.__qualname__}"
+    return repr(t)

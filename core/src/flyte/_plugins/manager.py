@@ -1,0 +1,173 @@
+"""Finds plugins through the "flyte.plugins" entry points and loads them with pluggy.
+
+Loaded once, on first need (never by ``import flyte``). Each plugin is loaded and registered inside
+its own try/except: a broken plugin is reported by ``flyte plugins`` and never breaks the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from flyte._plugins.hookspecs import FlyteHookSpecs
+from flyte._plugins.registry import KNOWN_DISTRIBUTIONS, NamedRegistry, TaskTypeEntry, TaskTypeRegistry
+from flyte.errors import TaskTypeNotFoundError
+
+ENTRY_POINT_GROUP = "flyte.plugins"
+BUILTIN_MODULE = "flyte._builtin_plugin"
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    distribution: str
+    version: str
+    module: str
+    task_types: list[str] = field(default_factory=list)
+    storage: list[str] = field(default_factory=list)
+    executors: list[str] = field(default_factory=list)
+    error: str | None = None
+    enabled: bool = True
+
+
+@dataclass
+class PluginState:
+    pm: pluggy.PluginManager
+    plugins: dict[str, PluginInfo]
+    task_types: TaskTypeRegistry
+    storage: NamedRegistry
+    executors: NamedRegistry
+
+
+_state: PluginState | None = None
+_lock = threading.Lock()
+
+
+def _names(var: str) -> set[str] | None:
+    raw = os.environ.get(var)
+    if raw is None:
+        return None
+    return {n.strip() for n in raw.split(",") if n.strip()}
+
+
+def _discover() -> list[tuple[str, str, str, str, Any]]:
+    """(name, distribution, version, module path, loader) for each entry point."""
+    from importlib.metadata import entry_points
+
+    found = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        found.append(
+            (
+                ep.name,
+                dist.metadata["Name"] if dist is not None else "?",
+                dist.version if dist is not None else "?",
+                ep.value,
+                ep.load,
+            )
+        )
+    if not any(mod == BUILTIN_MODULE for _, _, _, mod, _ in found):
+        # Running from a source tree without an installed distribution: the built-ins still load.
+        found.insert(0, ("python", "flyte-core", "dev", BUILTIN_MODULE, lambda: importlib.import_module(BUILTIN_MODULE)))
+    return found
+
+
+def load_plugins(reload: bool = False) -> PluginState:
+    """Load (once) and return every plugin and what it registered."""
+    global _state
+    if _state is not None and not reload:
+        return _state
+    with _lock:
+        if _state is not None and not reload:
+            return _state
+        pm = pluggy.PluginManager("flyte")
+        pm.add_hookspecs(FlyteHookSpecs)
+        allow, block = _names("FLYTE_PLUGINS"), _names("FLYTE_DISABLE_PLUGINS")
+        state = PluginState(pm, {}, TaskTypeRegistry(), NamedRegistry("storage scheme"), NamedRegistry("executor"))
+        for name, dist, version, module, load in _discover():
+            info = PluginInfo(name=name, distribution=dist, version=version, module=module)
+            state.plugins[name] = info
+            builtin = module == BUILTIN_MODULE
+            if not builtin and ((allow is not None and name not in allow) or (block and name in block)):
+                info.enabled = False
+                continue
+            try:
+                plugin = load()
+                pm.register(plugin, name=name)
+            except Exception as e:  # a broken plugin must not break the others
+                info.error = f"{type(e).__name__}: {e}"
+                continue
+            _call_registrations(state, name, info)
+        _state = state
+        return state
+
+
+def _call_registrations(state: PluginState, name: str, info: PluginInfo) -> None:
+    """Call one plugin's hooks, attributing what it registers and isolating its failures."""
+    plugin = state.pm.get_plugin(name)
+    hooks = (
+        ("flyte_register_task_types", state.task_types, info.task_types),
+        ("flyte_register_storage", state.storage, info.storage),
+        ("flyte_register_executors", state.executors, info.executors),
+    )
+    for hook_name, registry, listing in hooks:
+        impls = [i for i in getattr(state.pm.hook, hook_name).get_hookimpls() if i.plugin is plugin]
+        registry.current_plugin = name
+        for impl in impls:
+            before = set(_keys(registry))
+            try:
+                impl.function(registry=registry)
+            except Exception as e:
+                info.error = f"{hook_name}: {type(e).__name__}: {e}"
+            listing.extend(sorted(set(_keys(registry)) - before))
+
+
+def _keys(registry: Any) -> list[str]:
+    if isinstance(registry, TaskTypeRegistry):
+        return [t for t, _ in registry.entries]
+    return list(registry.factories)
+
+
+def task_type_entry(task_type: str, version: int = 0) -> TaskTypeEntry:
+    """The registration for a task type, or a clear error naming what to install."""
+    state = load_plugins()
+    entry = state.task_types.get(task_type, version)
+    if entry is not None:
+        return entry
+    installed = sorted({t for t, _ in state.task_types.entries})
+    dist = KNOWN_DISTRIBUTIONS.get(task_type)
+    hint = f" Install it with: pip install {dist}" if dist else ""
+    broken = [p.name for p in state.plugins.values() if p.error]
+    extra = f" Plugins that failed to load: {broken} (see `flyte plugins`)." if broken else ""
+    raise TaskTypeNotFoundError(
+        f"No installed plugin provides task type {task_type!r}. Installed task types: {installed}.{hint}{extra}"
+    )
+
+
+def template_for_config(config: Any) -> tuple[type, str, int]:
+    """The template class a ``plugin_config`` object selects (e.g. ``Spark(...)`` -> Spark tasks)."""
+    state = load_plugins()
+    for cls in type(config).__mro__:
+        entry = state.task_types.by_config.get(cls)
+        if entry is not None:
+            return entry.template_cls, entry.task_type, entry.version
+    raise TaskTypeNotFoundError(
+        f"No installed plugin handles plugin_config of type {type(config).__qualname__}; "
+        f"installed task types: {sorted({t for t, _ in state.task_types.entries})}"
+    )
+
+
+def add_cli_commands(cli: Any) -> None:
+    state = load_plugins()
+    for impl in state.pm.hook.flyte_add_cli_commands.get_hookimpls():
+        try:
+            impl.function(cli=cli)
+        except Exception as e:
+            info = state.plugins.get(impl.plugin_name)
+            if info is not None:
+                info.error = f"flyte_add_cli_commands: {type(e).__name__}: {e}"

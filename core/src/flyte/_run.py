@@ -1,0 +1,381 @@
+"""Starting runs: ``flyte.init``, ``flyte.run``, ``flyte.with_runcontext``, ``flyte.rerun`` and ``Run``.
+
+A run executes on an asyncio loop in this process (a separate thread when the caller already runs a
+loop). Its record lives in the journal, so ``flyte rerun RUN --recover`` can replay it after a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import importlib.util
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flyte._config import find_config, get_settings, load_config_file, make_settings, set_settings
+from flyte._context import ActionContext, current_action
+from flyte._runtime.codec import digest
+from flyte._runtime.controller import (
+    ABORTED,
+    FAILED,
+    RUNNING,
+    SUCCEEDED,
+    ActionState,
+    Controller,
+    RecordedAction,
+    interface_codec,
+)
+from flyte._runtime.journal import Journal, open_journal
+from flyte._runtime.store import join, store_for
+from flyte._task import TaskTemplate
+from flyte.errors import InitializationError, ModuleLoadError, RunNotFoundError
+
+
+def init(
+    *,
+    root_dir: str | None = None,
+    raw_data_path: str | None = None,
+    storage: dict[str, Any] | None = None,
+    executor: str = "local",
+    **_ignored: Any,
+) -> None:
+    """Configure this process. With no arguments: local, embedded, under ``~/.flyte``."""
+    set_settings(make_settings(home=root_dir, raw_data_path=raw_data_path, storage=storage, executor=executor, source="init"))
+
+
+def init_from_config(path_or_config: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
+    """Configure from ``flyte.toml``; when no config is found, fall back to the local default."""
+    path = find_config(path_or_config)
+    if path is None:
+        init(**kwargs)
+        return
+    cfg = load_config_file(path)
+    known = {"root_dir", "raw_data_path", "storage", "executor"}
+    unknown = set(cfg) - known - {"endpoint", "project", "domain", "org"}
+    if unknown:
+        raise InitializationError(
+            "BadConfig", "user", f"config {str(path)!r}: unknown keys {sorted(unknown)}; accepted: {sorted(known)}"
+        )
+    merged = {k: v for k, v in cfg.items() if k in known}
+    merged.update(kwargs)
+    init(**merged)
+
+
+@dataclass
+class Run:
+    """A started run: its name, where its record lives, its status and outputs."""
+
+    name: str
+    url: str
+    status: str
+    _outputs: Any = None
+    _error: BaseException | None = None
+    _journal_path: str = ""
+
+    def wait(self, quiet: bool = False) -> Run:
+        """Runs execute in-process, so by the time ``flyte.run`` returns the run has ended."""
+        return self
+
+    def outputs(self) -> Any:
+        """The root task's return value; re-raises the run's error if it failed."""
+        if self._error is not None:
+            raise self._error
+        return self._outputs
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._error
+
+    def __repr__(self) -> str:
+        return f"Run(name={self.name!r}, status={self.status!r}, url={self.url!r})"
+
+
+@dataclass
+class RunContext:
+    """Per-run settings for ``with_runcontext(...).run(...)``."""
+
+    name: str | None = None
+    overwrite_cache: bool = False
+    disable_run_cache: bool = False
+    env_vars: Mapping[str, str] = field(default_factory=dict)
+    max_action_concurrency: int | None = None
+    raw_data_path: str | None = None
+    mode: str | None = None
+    isolation: str | None = None
+    listeners: list[Callable[..., None]] = field(default_factory=list)
+
+    def run(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
+        return _start(self, task, args, kwargs)
+
+    async def run_aio(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
+        return await asyncio.to_thread(_start, self, task, args, kwargs)
+
+
+def with_runcontext(
+    mode: str | None = None,
+    *,
+    name: str | None = None,
+    overwrite_cache: bool = False,
+    disable_run_cache: bool = False,
+    env_vars: Mapping[str, str] | None = None,
+    max_action_concurrency: int | None = None,
+    raw_data_path: str | None = None,
+    isolation: str | None = None,
+    **_ignored: Any,
+) -> RunContext:
+    """Settings for one run: its name, cache behaviour, env vars, concurrency, data location."""
+    if mode not in (None, "local"):
+        raise InitializationError(
+            "UnsupportedMode", "user", f"mode={mode!r}: this SDK runs locally (mode='local' or omit it)"
+        )
+    if max_action_concurrency is not None and (not isinstance(max_action_concurrency, int) or max_action_concurrency < 1):
+        from flyte.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            "with_runcontext", "max_action_concurrency", max_action_concurrency, "Use a positive int or None."
+        )
+    return RunContext(
+        name=name,
+        overwrite_cache=overwrite_cache,
+        disable_run_cache=disable_run_cache,
+        env_vars=dict(env_vars or {}),
+        max_action_concurrency=max_action_concurrency,
+        raw_data_path=raw_data_path,
+        mode=mode,
+        isolation=isolation,
+    )
+
+
+class _RunApi:
+    """``flyte.run(task, ...)`` and ``await flyte.run.aio(task, ...)``."""
+
+    def __call__(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
+        return _start(RunContext(), task, args, kwargs)
+
+    async def aio(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
+        return await RunContext().run_aio(task, *args, **kwargs)
+
+
+run = _RunApi()
+
+
+def rerun(run_name: str, recover: bool = True) -> Run:
+    """Run a recorded run again. ``recover=True`` resumes it: finished actions are not redone."""
+    settings = get_settings()
+    journal = open_journal(settings.journal_path)
+    row = journal.query_one("SELECT * FROM runs WHERE name=?", (run_name,))
+    if row is None:
+        raise RunNotFoundError(f"No run named {run_name!r} in {settings.journal_path}; see `flyte runs list`")
+    task = load_task(row["module_file"], row["module_name"], row["attr"])
+    codec = interface_codec(task)
+    inputs = codec.decode_inputs(bytes(row["inputs"]))
+    stored = json.loads(row["settings"] or "{}")
+    rc = RunContext(
+        name=run_name if recover else None,
+        env_vars=stored.get("env_vars", {}),
+        max_action_concurrency=stored.get("max_action_concurrency"),
+        raw_data_path=row["store_prefix"] if recover else None,
+    )
+    return _start(rc, task, (), inputs, recover=recover)
+
+
+def load_task(module_file: str | None, module_name: str | None, attr: str) -> TaskTemplate[Any, Any]:
+    """Import a task by the module file and attribute recorded for its run."""
+    mod = sys.modules.get(module_name or "")
+    if mod is None or (module_file and os.path.abspath(getattr(mod, "__file__", "") or "") != os.path.abspath(module_file)):
+        if not module_file or not os.path.exists(module_file):
+            raise ModuleLoadError(f"cannot find the module of task {attr!r}: {module_file!r} does not exist")
+        mod = import_module_from_file(module_file, module_name)
+    obj = getattr(mod, attr, None)
+    if not isinstance(obj, TaskTemplate):
+        raise ModuleLoadError(f"{module_file}: {attr!r} is not a task")
+    return obj
+
+
+def import_module_from_file(path: str, name: str | None = None) -> Any:
+    path = os.path.abspath(path)
+    mod_name = name if name and name != "__main__" else os.path.splitext(os.path.basename(path))[0]
+    directory = os.path.dirname(path)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    existing = sys.modules.get(mod_name)
+    if existing is not None and os.path.abspath(getattr(existing, "__file__", "") or "") == path:
+        return existing
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise ModuleLoadError(f"cannot import {path!r}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        del sys.modules[mod_name]
+        raise ModuleLoadError(f"importing {path!r} failed: {type(e).__name__}: {e}") from e
+    return module
+
+
+def _task_location(task: TaskTemplate[Any, Any]) -> tuple[str | None, str | None, str]:
+    func = getattr(task, "func", None)
+    module_name = getattr(task, "__module__", None) or getattr(func, "__module__", None)
+    mod = sys.modules.get(module_name or "")
+    module_file = getattr(mod, "__file__", None)
+    attr = task.name.split(".", 1)[-1] if "." in task.name else task.name
+    if mod is not None:
+        for k, v in vars(mod).items():
+            if v is task:
+                attr = k
+                break
+    return (os.path.abspath(module_file) if module_file else None), module_name, attr
+
+
+def _new_run_name() -> str:
+    return "r" + uuid.uuid4().hex[:10]
+
+
+def _start(rc: RunContext, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: Mapping[str, Any], recover: bool = False) -> Run:
+    if not isinstance(task, TaskTemplate):
+        raise TypeError(f"flyte.run expects a task (decorated with @env.task), got {type(task).__name__}")
+    try:
+        asyncio.get_running_loop()
+        in_loop = True
+    except RuntimeError:
+        in_loop = False
+    if not in_loop:
+        return asyncio.run(_execute(rc, task, args, kwargs, recover))
+    result: list[Run] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(_execute(rc, task, args, kwargs, recover)))
+        except BaseException as e:
+            errors.append(e)
+
+    t = threading.Thread(target=target, name="flyte-run")
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]
+    return result[0]
+
+
+async def _execute(
+    rc: RunContext, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: Mapping[str, Any], recover: bool
+) -> Run:
+    settings = get_settings()
+    journal = open_journal(settings.journal_path)
+    run_name = rc.name or _new_run_name()
+    prefix = rc.raw_data_path or join(settings.raw_data_path, "runs", run_name)
+    store = store_for(prefix)
+    codec = interface_codec(task)
+    inputs = task.interface.bind(task.name, args, kwargs)
+    codec.validate_inputs(inputs)
+    enc_inputs, inputs_hash = codec.encode_inputs(inputs)
+
+    recorded: dict[str, RecordedAction] = {}
+    positions: dict[tuple[str, int], str] = {}
+    existing = journal.query_one("SELECT status, outputs FROM runs WHERE name=?", (run_name,))
+    if existing is not None and not recover:
+        raise InitializationError(
+            "RunExists", "user", f"a run named {run_name!r} already exists; pick another name or recover it"
+        )
+    if recover and existing is not None:
+        for r in journal.query(
+            "SELECT action_id, parent_id, position, task_name, status, outputs, meta FROM actions WHERE run=?",
+            (run_name,),
+        ):
+            recorded[r["action_id"]] = RecordedAction(
+                r["status"], r["task_name"], None if r["outputs"] is None else bytes(r["outputs"]), r["meta"]
+            )
+            positions[(r["parent_id"] or run_name, r["position"])] = r["task_name"]
+
+    module_file, module_name, attr = _task_location(task)
+    now = time.time()
+    run_settings = json.dumps(
+        {"env_vars": dict(rc.env_vars), "max_action_concurrency": rc.max_action_concurrency}
+    )
+    if existing is None:
+        journal.execute(
+            "INSERT INTO runs(name, task_name, module_file, module_name, attr, inputs, status, root_action,"
+            " created_at, started_at, store_prefix, host, user, pid, settings) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (run_name, task.name, module_file, module_name, attr, enc_inputs, RUNNING, None, now, now, prefix,
+             socket.gethostname(), _user(), os.getpid(), run_settings),
+        )
+    else:
+        journal.execute(
+            "UPDATE runs SET status=?, started_at=?, ended_at=NULL, error=NULL, pid=? WHERE name=?",
+            (RUNNING, now, os.getpid(), run_name),
+        )
+
+    controller = Controller(
+        run_name, journal, store, prefix,
+        overwrite_cache=rc.overwrite_cache,
+        disable_run_cache=rc.disable_run_cache,
+        max_action_concurrency=rc.max_action_concurrency,
+        env_vars=rc.env_vars,
+        recorded=recorded,
+        recorded_positions=positions,
+    )
+    controller.loop = asyncio.get_running_loop()
+    controller.listeners.extend(rc.listeners)
+    pseudo = ActionState(action_id=run_name, task_name="<run>")
+    root_ctx = ActionContext(controller, pseudo)
+    saved_env = _apply_env(rc.env_vars)
+    token = current_action.set(root_ctx)
+    status, outputs, error = SUCCEEDED, None, None
+    try:
+        outputs = await controller.submit(task, root_ctx, (), inputs)
+    except asyncio.CancelledError:
+        status, error = ABORTED, None
+        raise
+    except BaseException as e:
+        status, error = FAILED, e
+    finally:
+        current_action.reset(token)
+        _restore_env(saved_env)
+        journal.flush()
+        root_id = digest(f"{run_name}|{task.identity}|{inputs_hash}|0")
+        err_text = None
+        if error is not None:
+            from flyte._runtime.errors_bridge import error_record
+
+            err_text = error_record(error)
+        journal.execute(
+            "UPDATE runs SET status=?, ended_at=?, error=?, root_action=? WHERE name=?",
+            (status, time.time(), err_text, root_id, run_name),
+        )
+        controller.close()
+    url = f"file://{settings.journal_path}?run={run_name}"
+    return Run(name=run_name, url=url, status=status, _outputs=outputs, _error=error, _journal_path=journal.path)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "?"
+
+
+def _apply_env(env: Mapping[str, str]) -> dict[str, str | None]:
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    return saved
+
+
+def _restore_env(saved: dict[str, str | None]) -> None:
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+__all__ = ["Journal", "Run", "RunContext", "init", "init_from_config", "rerun", "run", "with_runcontext"]

@@ -1,0 +1,236 @@
+"""Values at task boundaries: validated against type hints, encoded for the journal, hashed.
+
+Primitive types take a fast path (no pydantic); everything else goes through a cached pydantic
+``TypeAdapter``; types pydantic cannot describe fall back to cloudpickle with a warning.
+Hashes are over canonical JSON (sorted keys), with ``File``/``Dir`` replaced by their content hash so
+the same content hits the cache from any path.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+from flyte.errors import RuntimeDataValidationError
+
+_PRIMS: dict[Any, tuple[type, ...]] = {
+    int: (int,),
+    float: (float, int),
+    str: (str,),
+    bool: (bool,),
+}
+JSON_TAG = b"J"
+PICKLE_TAG = b"P"
+BYTES_TAG = b"B"
+REF_TAG = b"R"
+
+
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _dumps(obj: Any) -> str:
+    return _ENCODER.encode(obj)
+
+
+def digest(text: str | bytes) -> str:
+    data = text.encode() if isinstance(text, str) else text
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+class ValueCodec:
+    """Validation, JSON form and decoding for one type hint."""
+
+    def __init__(self, hint: Any) -> None:
+        self.hint = hint
+        self.prim = _PRIMS.get(hint)
+        self.adapter: Any = None
+        self.pickled = False
+        self.offloaded = False
+        if self.prim is None and hint not in (None, type(None), bytes):
+            self._build_adapter()
+
+    def _build_adapter(self) -> None:
+        from pydantic import TypeAdapter
+
+        from flyte.io import Dir, File
+
+        text = repr(self.hint)
+        self.offloaded = self.hint in (File, Dir) or "flyte.io" in text
+        if self.hint is Any:
+            return
+        try:
+            self.adapter = TypeAdapter(self.hint)
+        except Exception:
+            warnings.warn(
+                f"Type {self.hint!r} has no JSON schema; its values are passed with cloudpickle",
+                stacklevel=4,
+            )
+            self.pickled = True
+
+    # -- validation --------------------------------------------------------------------------
+    def validate(self, value: Any) -> None:
+        if self.prim is not None:
+            if type(value) in self.prim or (isinstance(value, self.prim) and not isinstance(value, bool)):
+                return
+            if self.hint is bool and isinstance(value, bool):
+                return
+            raise ValueError(f"expected {self.hint.__name__}, got {type(value).__name__} {_short(value)}")
+        if self.hint in (None, type(None)):
+            if value is not None:
+                raise ValueError(f"expected no value (None), got {type(value).__name__}")
+            return
+        if self.hint is bytes:
+            if not isinstance(value, (bytes, bytearray)):
+                raise ValueError(f"expected bytes, got {type(value).__name__}")
+            return
+        if self.adapter is not None:
+            self.adapter.validate_python(value, strict=True)
+
+    # -- encoding ----------------------------------------------------------------------------
+    def to_jsonable(self, value: Any) -> Any:
+        """The JSON form of a value, or raise TypeError when it has none."""
+        if self.prim is not None or value is None:
+            return value
+        if self.adapter is not None:
+            return self.adapter.dump_python(value, mode="json")
+        if self.pickled:
+            raise TypeError("pickled")
+        json.dumps(value)  # Any: only plain JSON values are JSON-encoded
+        return value
+
+    def from_jsonable(self, data: Any) -> Any:
+        if self.adapter is not None:
+            return self.adapter.validate_python(data)
+        return data
+
+    def hash_form(self, value: Any) -> Any:
+        if self.offloaded:
+            return _content_form(value)
+        return self.to_jsonable(value)
+
+
+def _content_form(value: Any) -> Any:
+    """Replace File/Dir by their content identity (recursively in containers)."""
+    from flyte.io import Dir, File
+
+    if isinstance(value, (File, Dir)):
+        return {"__content__": value.content_key()}
+    if isinstance(value, Mapping):
+        return {str(k): _content_form(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_content_form(v) for v in value]
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(type(value)).dump_python(value, mode="json")
+
+
+def _short(value: Any) -> str:
+    r = repr(value)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+class InterfaceCodec:
+    """Codecs for a task's inputs and its output, built once per task."""
+
+    def __init__(self, task_name: str, inputs: Mapping[str, tuple[Any, Any]], output: Any) -> None:
+        self.task_name = task_name
+        self.inputs = {name: ValueCodec(hint) for name, (hint, _) in inputs.items()}
+        self.output = ValueCodec(output)
+        self.all_prim = all(c.prim is not None for c in self.inputs.values())
+
+    def validate_inputs(self, values: Mapping[str, Any]) -> None:
+        for name, value in values.items():
+            try:
+                self.inputs[name].validate(value)
+            except Exception as e:
+                raise RuntimeDataValidationError(name, _clean(e), self.task_name) from None
+
+    def encode_inputs(self, values: Mapping[str, Any]) -> tuple[bytes, str]:
+        """Encoded inputs and their canonical hash."""
+        if self.all_prim:
+            text = _dumps(values)
+            return JSON_TAG + text.encode(), digest(text)
+        try:
+            form = {k: self.inputs[k].to_jsonable(v) for k, v in values.items()}
+            text = _dumps(form)
+            data = JSON_TAG + text.encode()
+        except (TypeError, ValueError):
+            data = PICKLE_TAG + _pickle(dict(values))
+            text = ""
+        if any(c.offloaded for c in self.inputs.values()) or not text:
+            hashed = {k: self._hash_form(k, v) for k, v in values.items()}
+            return data, digest(_dumps(hashed))
+        return data, digest(text)
+
+    def _hash_form(self, name: str, value: Any) -> Any:
+        try:
+            return self.inputs[name].hash_form(value)
+        except (TypeError, ValueError):
+            return {"__pickle__": digest(_pickle(value))}
+
+    def decode_inputs(self, data: bytes) -> dict[str, Any]:
+        tag, body = data[:1], data[1:]
+        if tag == PICKLE_TAG:
+            return _unpickle(body)  # type: ignore[no-any-return]
+        raw = json.loads(body)
+        return {k: self.inputs[k].from_jsonable(v) if k in self.inputs else v for k, v in raw.items()}
+
+    def validate_output(self, value: Any) -> None:
+        if self.output.hint is Any:
+            return
+        try:
+            self.output.validate(value)
+        except Exception as e:
+            raise RuntimeDataValidationError("return value", _clean(e), self.task_name) from None
+
+    def encode_output(self, value: Any) -> bytes:
+        return encode_value(self.output, value)
+
+    def decode_output(self, data: bytes) -> Any:
+        return decode_value(self.output, data)
+
+
+def encode_value(codec: ValueCodec, value: Any) -> bytes:
+    if isinstance(value, (bytes, bytearray)) and codec.hint in (bytes, Any):
+        return BYTES_TAG + bytes(value)
+    try:
+        return JSON_TAG + _dumps(codec.to_jsonable(value)).encode()
+    except (TypeError, ValueError):
+        return PICKLE_TAG + _pickle(value)
+
+
+def decode_value(codec: ValueCodec, data: bytes) -> Any:
+    tag, body = data[:1], data[1:]
+    if tag == BYTES_TAG:
+        return body
+    if tag == PICKLE_TAG:
+        return _unpickle(body)
+    return codec.from_jsonable(json.loads(body))
+
+
+def _pickle(value: Any) -> bytes:
+    import cloudpickle
+
+    return cloudpickle.dumps(value)  # type: ignore[no-any-return]
+
+
+def _unpickle(data: bytes) -> Any:
+    import pickle
+
+    return pickle.loads(data)  # noqa: S301 - our own journal's bytes
+
+
+def _clean(e: BaseException) -> str:
+    text = str(e)
+    if "validation error" in text and "\n" in text:
+        lines = [ln for ln in text.splitlines()[1:] if "further information" not in ln]
+        return " ".join(ln.strip() for ln in lines)
+    return text
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()

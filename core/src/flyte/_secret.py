@@ -1,0 +1,128 @@
+"""Secrets a task needs, by name only: the value is looked up when the task runs, never stored here.
+
+A secret is exposed to the task as an environment variable (``as_env_var``, or derived from the key:
+``"my-api-key"`` -> ``MY_API_KEY``). Names are validated when the value is built.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flyte.errors import InvalidParameterError
+
+__all__ = ["Secret", "SecretRequest", "normalize_secrets", "secrets_from_request"]
+
+_ENV_VAR_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+def _env_name(text: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9]", "_", text).upper()
+    return f"_{name}" if name[:1].isdigit() else name
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A named secret in the secret store, injected into the task as an environment variable.
+
+    - ``key``: the secret's name in the store.
+    - ``group``: optional group (some stores organise secrets by group).
+    - ``mount``: reserved; mounting secrets as files is not supported, so it must be None.
+    - ``as_env_var``: the environment variable to expose it as (default: derived from group and key).
+    """
+
+    key: str
+    group: str | None = None
+    mount: None = None
+    as_env_var: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, str) or not self.key.strip() or self.key != self.key.strip():
+            raise InvalidParameterError(
+                "Secret",
+                "key",
+                self.key,
+                "Use the secret's non-empty name in the store, e.g. 'openai-api-key'.",
+            )
+        if self.group is not None and (not isinstance(self.group, str) or not self.group.strip()):
+            raise InvalidParameterError("Secret", "group", self.group, "Use a non-empty group name or None.")
+        if self.mount is not None:
+            raise InvalidParameterError(
+                "Secret",
+                "mount",
+                self.mount,
+                "Mounting secrets as files is not supported; leave mount=None and read the secret from "
+                "its environment variable (set as_env_var to choose the name).",
+            )
+        env = self.as_env_var
+        if env is not None and (not isinstance(env, str) or not _ENV_VAR_RE.match(env)):
+            suggestion = f" e.g. {_env_name(env)!r}" if isinstance(env, str) and env else ""
+            raise InvalidParameterError(
+                "Secret",
+                "as_env_var",
+                env,
+                "Use an environment variable name of uppercase letters, digits and underscores that does "
+                f"not start with a digit (pattern {_ENV_VAR_RE.pattern}),"
+                f"{suggestion or ' e.g. OPENAI_API_KEY'}.",
+            )
+
+    @property
+    def env_var_name(self) -> str:
+        """The environment variable the task reads: ``as_env_var``, else ``GROUP_KEY``/``KEY`` upper-cased."""
+        if self.as_env_var is not None:
+            return self.as_env_var
+        return _env_name(f"{self.group}_{self.key}" if self.group else self.key)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form for task specs: names only, never a value."""
+        return {"key": self.key, "group": self.group, "env_var": self.env_var_name}
+
+
+SecretRequest = str | Secret | Sequence[str | Secret]
+
+_ACCEPTED = (
+    "Use a secret name, a flyte.Secret(...), or a list of them, e.g. secrets=['api-key', "
+    "flyte.Secret('db-pass', as_env_var='DB_PASSWORD')]."
+)
+
+
+def normalize_secrets(value: SecretRequest | None, owner: str) -> tuple[Secret, ...]:
+    """Turn a user's ``secrets=`` value into a tuple of :class:`Secret`; env var names must be unique."""
+    if value is None:
+        return ()
+    items: Sequence[object]
+    if isinstance(value, (str, Secret)):
+        items = (value,)
+    elif isinstance(value, (list, tuple)):
+        items = value
+    else:
+        raise InvalidParameterError(owner, "secrets", value, _ACCEPTED)
+    secrets: list[Secret] = []
+    seen: dict[str, Secret] = {}
+    for item in items:
+        if isinstance(item, str):
+            secret = Secret(key=item)
+        elif isinstance(item, Secret):
+            secret = item
+        else:
+            raise InvalidParameterError(owner, "secrets", value, _ACCEPTED)
+        other = seen.get(secret.env_var_name)
+        if other is not None and other != secret:
+            raise InvalidParameterError(
+                owner,
+                "secrets",
+                value,
+                f"Two secrets ({other.key!r} and {secret.key!r}) map to the environment variable "
+                f"{secret.env_var_name!r}; give one of them a different as_env_var.",
+            )
+        if other is None:
+            seen[secret.env_var_name] = secret
+            secrets.append(secret)
+    return tuple(secrets)
+
+
+def secrets_from_request(secrets: SecretRequest) -> list[Secret]:
+    """Anchor-compatible: the secrets of a request as a list."""
+    return list(normalize_secrets(secrets, "secrets"))

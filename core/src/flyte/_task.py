@@ -1,0 +1,319 @@
+"""TaskTemplate: the unit of work, its extension hooks, and the Python-function task.
+
+``__call__`` is a router: outside a run it is a plain call (``forward``), inside a run it hands the
+call to the run's controller. Templates are frozen; ``override`` returns a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import hashlib
+import inspect
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+from typing_extensions import ParamSpec
+
+from flyte._cache import Cache, normalize_cache
+from flyte._context import current_action
+from flyte._interface import NativeInterface
+from flyte._resources import Resources
+from flyte._retry import RetryStrategy, normalize_retries
+from flyte._reusable import ReusePolicy
+from flyte._secret import Secret, normalize_secrets
+from flyte._serialization import SerializationContext
+from flyte._timeout import Timeout, normalize_timeout
+from flyte.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from flyte._image import Image
+    from flyte._spec import TaskSpec
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+MAX_INLINE_IO_BYTES = 10 * 1024 * 1024
+"""Default limit for values passed inline between tasks (the seeds' 10 MiB)."""
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+UNSET: Any = _Unset()
+"""Sentinel for override(): distinguishes 'not given' from a real None/0."""
+
+_NOT_OVERRIDABLE = {
+    "name": "a task's name is its identity; define a new task instead",
+    "image": "the image is fixed per environment; use env.clone_with(image=...) instead",
+    "interface": "the interface comes from the function signature",
+    "func": "the function is the task; define a new task instead",
+}
+
+
+def validate_max_inline(value: Any, owner: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidParameterError(
+            owner, "max_inline_io_bytes", value, "Use a positive int of bytes, e.g. 20 * 1024 * 1024."
+        )
+    return value
+
+
+def validate_env_vars(value: Any, owner: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise InvalidParameterError(owner, "env_vars", value, "Use a dict of str to str, e.g. {'LOG': '1'}.")
+    return dict(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskTemplate(Generic[P, R]):
+    """A task: what runs (``execute``) and what it needs (resources, image, cache, retries...).
+
+    Subclass it to add a task type; a plugin registers the subclass for its ``task_type`` and the
+    controller dispatches on that type at run time.
+    """
+
+    name: str
+    interface: NativeInterface
+    task_type: str = "python"
+    task_type_version: int = 0
+    short_name: str = ""
+    docs: str | None = None
+    env_name: str | None = None
+    image: Image | str | None = None
+    resources: Resources | None = None
+    env_vars: Mapping[str, str] = field(default_factory=dict)
+    secrets: tuple[Secret, ...] = ()
+    cache: Cache = field(default_factory=lambda: Cache(behavior="disable"))
+    retries: RetryStrategy = field(default_factory=lambda: RetryStrategy(count=0))
+    timeout: Timeout | None = None
+    reusable: ReusePolicy | None = None
+    max_inline_io_bytes: int = MAX_INLINE_IO_BYTES
+    plugin_config: Any = None
+    pod_template: Any = None
+
+    # ---- extension hooks ---------------------------------------------------------------------
+    def custom_config(self, sctx: SerializationContext) -> dict[str, Any]:
+        """Plugin-specific configuration carried in the task spec (e.g. BigQuery project)."""
+        return {}
+
+    def container_args(self, sctx: SerializationContext) -> list[str]:
+        """The command line a container running this task is started with."""
+        return []
+
+    def sql(self, sctx: SerializationContext) -> str | None:
+        """The query of a database task, or ``None``."""
+        return None
+
+    def config(self, sctx: SerializationContext) -> dict[str, str]:
+        """Flat string settings for the backend (e.g. data-loading contract of a container)."""
+        return {}
+
+    async def pre(self) -> dict[str, Any]:
+        """Runs before ``execute`` in the action (e.g. start a Spark session); returns extra data."""
+        return {}
+
+    async def execute(self, **inputs: Any) -> Any:
+        """Run the task. Subclasses that run in-process implement this."""
+        raise NotImplementedError(f"Task type {self.task_type!r} ({type(self).__name__}) has no execute()")
+
+    async def post(self, outputs: Any) -> Any:
+        """Runs after ``execute``; may transform the outputs."""
+        return outputs
+
+    # ---- identity ------------------------------------------------------------------------------
+    def source_version(self) -> str:
+        """The version of the task's code; part of its identity and of the 'auto' cache version."""
+        return _cached(self, "_source_version", lambda: _hash_text(self._version_material()))
+
+    def _version_material(self) -> str:
+        return f"{type(self).__module__}.{type(self).__qualname__}|{self.plugin_config!r}"
+
+    @property
+    def identity(self) -> str:
+        """Env-qualified name + interface + code version: editing one task changes only its own."""
+        return _cached(
+            self,
+            "_identity",
+            lambda: _hash_text(
+                f"{self.name}|{self.task_type}:{self.task_type_version}|"
+                f"{self.interface.type_repr()}|{self.source_version()}"
+            ),
+        )
+
+    @property
+    def is_sync(self) -> bool:
+        """True when calling it from async code needs ``.aio()``."""
+        return False
+
+    # ---- calling -------------------------------------------------------------------------------
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        ac = current_action.get()
+        if ac is None:
+            return self.forward(*args, **kwargs)
+        return ac.controller.call(self, ac, args, kwargs, via_aio=False)  # type: ignore[no-any-return]
+
+    def aio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, Any]:
+        """Call the task and get an awaitable, also for sync tasks (for ``asyncio.gather``)."""
+        ac = current_action.get()
+        if ac is None:
+            return self._forward_aio(args, kwargs)
+        return ac.controller.call(self, ac, args, kwargs, via_aio=True)  # type: ignore[no-any-return]
+
+    async def _forward_aio(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        result = self.forward(*args, **kwargs)  # type: ignore[arg-type]
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+    def forward(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """A plain call outside any run: run the template's hooks in-process, no journal."""
+        return self._run_hooks(self.interface.bind(self.name, args, kwargs))  # type: ignore[return-value]
+
+    async def _run_hooks(self, inputs: dict[str, Any]) -> Any:
+        await self.pre()
+        return await self.post(await self.execute(**inputs))
+
+    # ---- overrides -----------------------------------------------------------------------------
+    def override(
+        self,
+        *,
+        short_name: str | None = UNSET,
+        resources: Resources | None = UNSET,
+        cache: Any = UNSET,
+        retries: int | RetryStrategy | None = UNSET,
+        timeout: Any = UNSET,
+        env_vars: Mapping[str, str] | None = UNSET,
+        secrets: Any = UNSET,
+        max_inline_io_bytes: int = UNSET,
+        reusable: ReusePolicy | Literal["off"] | None = UNSET,
+        plugin_config: Any = UNSET,
+        pod_template: Any = UNSET,
+        docs: str | None = UNSET,
+        **refused: Any,
+    ) -> TaskTemplate[P, R]:
+        """Return a new template with some settings changed; the original never changes."""
+        owner = f"{self.name}.override()"
+        for key in refused:
+            reason = _NOT_OVERRIDABLE.get(key, "it is not a task setting")
+            raise InvalidParameterError(owner, key, refused[key], f"It cannot be overridden: {reason}.")
+        changes: dict[str, Any] = {}
+        turning_reuse_off = reusable == "off"
+        if self.reusable is not None and not turning_reuse_off:
+            for key, val in (("resources", resources), ("env_vars", env_vars), ("secrets", secrets)):
+                if val is not UNSET:
+                    raise InvalidParameterError(
+                        owner,
+                        key,
+                        val,
+                        f"Environment {self.env_name!r} is reusable: its replicas are pre-warmed with fixed "
+                        f"{key}. Pass reusable='off' together with {key}=... to run this call outside "
+                        "the reusable environment.",
+                    )
+        if short_name is not UNSET:
+            changes["short_name"] = short_name or ""
+        if resources is not UNSET:
+            if resources is not None and not isinstance(resources, Resources):
+                raise InvalidParameterError(owner, "resources", resources, "Use flyte.Resources(...).")
+            changes["resources"] = resources
+        if cache is not UNSET:
+            changes["cache"] = normalize_cache(cache, owner)
+        if retries is not UNSET:
+            changes["retries"] = normalize_retries(retries, owner)
+        if timeout is not UNSET:
+            changes["timeout"] = normalize_timeout(timeout, owner)
+        if env_vars is not UNSET:
+            changes["env_vars"] = validate_env_vars(env_vars, owner)
+        if secrets is not UNSET:
+            changes["secrets"] = normalize_secrets(secrets, owner)
+        if max_inline_io_bytes is not UNSET:
+            changes["max_inline_io_bytes"] = validate_max_inline(max_inline_io_bytes, owner)
+        if reusable is not UNSET:
+            if turning_reuse_off or reusable is None:
+                changes["reusable"] = None
+            elif isinstance(reusable, ReusePolicy):
+                changes["reusable"] = reusable
+            else:
+                raise InvalidParameterError(owner, "reusable", reusable, "Use a flyte.ReusePolicy or 'off'.")
+        if plugin_config is not UNSET:
+            changes["plugin_config"] = plugin_config
+        if pod_template is not UNSET:
+            changes["pod_template"] = pod_template
+        if docs is not UNSET:
+            changes["docs"] = docs
+        return dataclasses.replace(self, **changes)
+
+    # ---- serialisation -------------------------------------------------------------------------
+    def spec(self, sctx: SerializationContext | None = None) -> TaskSpec:
+        """The JSON-serialisable description of this task, built by calling the hooks."""
+        from flyte._spec import build_task_spec
+
+        return build_task_spec(self, sctx or SerializationContext())
+
+
+@dataclass(frozen=True, kw_only=True)
+class AsyncFunctionTaskTemplate(TaskTemplate[P, R]):
+    """A task that runs a Python function (async, or sync bridged onto a bounded pool)."""
+
+    func: Callable[P, R]
+
+    @property
+    def is_sync(self) -> bool:
+        d = self.__dict__
+        v = d.get("_is_sync")
+        if v is None:
+            v = d["_is_sync"] = not _is_async_callable(self.func)
+        return v  # type: ignore[no-any-return]
+
+    def _version_material(self) -> str:
+        try:
+            src = inspect.getsource(self.func)
+        except (OSError, TypeError):
+            code = getattr(self.func, "__code__", None)
+            src = repr(code.co_code) if code is not None else self.func.__qualname__
+        return f"{type(self).__qualname__}|{src}|{self.plugin_config!r}"
+
+    def forward(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.func(*args, **kwargs)
+
+    async def execute(self, **inputs: Any) -> Any:
+        if not self.is_sync:
+            return await self.func(**inputs)  # type: ignore[misc]
+        return await run_sync(self.func, inputs)
+
+
+async def run_sync(func: Callable[..., Any], inputs: Mapping[str, Any]) -> Any:
+    """Run a sync function on the run's bounded pool, keeping the caller's context."""
+    import contextvars
+
+    ac = current_action.get()
+    loop = asyncio.get_running_loop()
+    call = functools.partial(contextvars.copy_context().run, func, **inputs)
+    pool = ac.controller.sync_pool if ac is not None else None
+    return await loop.run_in_executor(pool, call)
+
+
+def _is_async_callable(func: Any) -> bool:
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None))
+
+
+def _hash_text(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _cached(obj: Any, key: str, compute: Callable[[], str]) -> str:
+    d = obj.__dict__
+    v = d.get(key)
+    if v is None:
+        v = compute()
+        d[key] = v  # frozen dataclass: a derived cache, not a field
+    return v  # type: ignore[no-any-return]
