@@ -290,7 +290,7 @@ def _python_version(owner: str, value: object) -> tuple[int, int]:
     parsed: object = value
     if isinstance(value, str):
         parts = value.split(".")
-        parsed = tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else value
+        parsed = tuple(int(p) for p in parts) if all(re.fullmatch(r"[0-9]+", p) for p in parts) else value
     if isinstance(parsed, tuple) and len(parsed) == 2 and parsed in _SUPPORTED_PYTHON:
         return (int(parsed[0]), int(parsed[1]))
     supported = ", ".join(f"({a}, {b})" for a, b in _SUPPORTED_PYTHON)

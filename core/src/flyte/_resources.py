@@ -346,7 +346,7 @@ _SUFFIXES: dict[str, float] = {
     "Pi": 2.0**50,
     "Ei": 2.0**60,
 }
-_QUANTITY_RE = re.compile(r"^\+?(\d+(?:\.\d*)?|\.\d+)([a-zA-Z]{0,2})$")
+_QUANTITY_RE = re.compile(r"^\+?([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([a-zA-Z]{0,2})$")
 
 _MEMORY_ACCEPTED = (
     "Use a Kubernetes quantity such as '512Mi', '4Gi', '1G' or '100k', or an int of bytes; "
@@ -400,7 +400,7 @@ MemoryBaseType = int | str
 def _parse_cpu(value: object) -> float | None:
     """Cores for a cpu value, or None when it is not a valid cpu value."""
     if isinstance(value, str):
-        if not re.fullmatch(r"(\d+(?:\.\d*)?|\.\d+)m?", value):
+        if not re.fullmatch(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)m?", value):
             return None
     elif not _is_number(value):
         return None
