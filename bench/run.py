@@ -296,13 +296,15 @@ def render(
                 + ", ".join(parts)
                 + " (asyncio has no cache; 0 means every call was a hit)"
             )
-    extra.append(
-        "payload: a `str` passed inline, `max_inline_io_bytes=256 MiB` on the parent and the child task "
-        "(works on both SDKs); the child returns it and the parent compares it."
-    )
-    out.append("")
-    out.append("Notes:")
-    out.extend(f"- {e}" for e in extra)
+    if any(row.workload == "payload" for row in rows):
+        extra.append(
+            "payload: a `str` passed inline, `max_inline_io_bytes=256 MiB` on the parent and the child task "
+            "(works on both SDKs); the child returns it and the parent compares it."
+        )
+    if extra:
+        out.append("")
+        out.append("Notes:")
+        out.extend(f"- {e}" for e in extra)
     if notes.notes:
         out.append("")
         out.append(notes.render())
@@ -334,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per process")
     parser.add_argument("--out", help="also write the markdown report to this file")
     parser.add_argument("--json", dest="json_out", help="also write the raw result records (JSON) here")
+    parser.add_argument("--fail-on-error", action="store_true", help="exit 1 if any cell failed")
     parser.add_argument("--keep", action="store_true", help="keep each process's temp dir (for debugging)")
     args = parser.parse_args(argv)
 
@@ -407,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "ours": f"flyte {version_of('ours') or '?'} (core/src)",
+        "ours": f"flyte {version_of('ours') or '?'} (core/src)" if "ours" in engines else "not run",
         "anchor": f"flyte {version_of('anchor') or ANCHOR_VERSION}"
         + (" (mode=local)" if "anchor" in engines else " (skipped)"),
     }
@@ -423,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps([{"row": k, **r} for (k, _e), r in results.items()], indent=2) + "\n"
         )
         log(f"wrote {args.json_out}")
-    return 0
+    failed = [k for k, r in results.items() if not r.get("ok") and not r.get("skipped")]
+    return 1 if failed and args.fail_on_error else 0
 
 
 if __name__ == "__main__":

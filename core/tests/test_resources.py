@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-
 from flyte._resources import GPU, TPU, Device, Neuron, Resources, parse_quantity
 from flyte.errors import InvalidParameterError
 

@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-
 from flyte._cache import Cache, CachePolicy, FunctionBodyPolicy, VersionParameters, normalize_cache
 from flyte._retry import Backoff, RetryStrategy, normalize_retries
 from flyte._reusable import ReusePolicy

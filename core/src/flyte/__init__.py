@@ -63,18 +63,56 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from flyte import durable, errors, extend, io
-    from flyte._cache import Cache, CachePolicy
-    from flyte._context import ctx
-    from flyte._environment import TaskEnvironment
-    from flyte._group import custom_context, get_custom_context, group
-    from flyte._image import Image
-    from flyte._map import map
-    from flyte._resources import GPU, TPU, Device, Resources
-    from flyte._retry import Backoff, RetryStrategy
-    from flyte._reusable import ReusePolicy
-    from flyte._run import Run, init, init_from_config, rerun, run, with_runcontext
-    from flyte._secret import Secret
-    from flyte._task import AsyncFunctionTaskTemplate, TaskTemplate
-    from flyte._timeout import Timeout
-    from flyte._trace import trace
+    from flyte import durable as durable
+    from flyte import errors as errors
+    from flyte import extend as extend
+    from flyte import io as io
+    from flyte._cache import Cache as Cache
+    from flyte._cache import CachePolicy as CachePolicy
+    from flyte._context import ctx as ctx
+    from flyte._environment import TaskEnvironment as TaskEnvironment
+    from flyte._group import (
+        custom_context as custom_context,
+    )
+    from flyte._group import (
+        get_custom_context as get_custom_context,
+    )
+    from flyte._group import (
+        group as group,
+    )
+    from flyte._image import Image as Image
+    from flyte._map import map as map
+    from flyte._resources import GPU as GPU
+    from flyte._resources import TPU as TPU
+    from flyte._resources import Device as Device
+    from flyte._resources import Resources as Resources
+    from flyte._retry import Backoff as Backoff
+    from flyte._retry import RetryStrategy as RetryStrategy
+    from flyte._reusable import ReusePolicy as ReusePolicy
+    from flyte._run import (
+        Run as Run,
+    )
+    from flyte._run import (
+        init as init,
+    )
+    from flyte._run import (
+        init_from_config as init_from_config,
+    )
+    from flyte._run import (
+        rerun as rerun,
+    )
+    from flyte._run import (
+        run as run,
+    )
+    from flyte._run import (
+        with_runcontext as with_runcontext,
+    )
+    from flyte._secret import Secret as Secret
+    from flyte._task import (
+        AsyncFunctionTaskTemplate as AsyncFunctionTaskTemplate,
+    )
+    from flyte._task import (
+        TaskTemplate as TaskTemplate,
+    )
+    from flyte._timeout import Timeout as Timeout
+    from flyte._trace import trace as trace

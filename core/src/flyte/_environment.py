@@ -87,7 +87,9 @@ class TaskEnvironment:
         self._cache: Cache = normalize_cache(self.cache, owner)
         for dep in self.depends_on:
             if not isinstance(dep, TaskEnvironment):
-                raise InvalidParameterError(owner, "depends_on", dep, "Use a list of TaskEnvironment objects.")
+                raise InvalidParameterError(
+                    owner, "depends_on", dep, "Use a list of TaskEnvironment objects."
+                )
         _all_environments[self.name] = self
 
     # ---- derived environments --------------------------------------------------------------------
@@ -97,7 +99,9 @@ class TaskEnvironment:
         for key in overrides:
             if key not in allowed:
                 raise InvalidParameterError(
-                    f"TaskEnvironment({self.name!r}).clone_with()", key, overrides[key],
+                    f"TaskEnvironment({self.name!r}).clone_with()",
+                    key,
+                    overrides[key],
                     f"Accepted settings: {sorted(allowed)}.",
                 )
         base = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
@@ -237,5 +241,3 @@ def functools_update(tmpl: Any, func: Any) -> None:
 
 def environments() -> Mapping[str, TaskEnvironment]:
     return dict(_all_environments)
-
-

@@ -287,7 +287,7 @@ class AsyncFunctionTaskTemplate(TaskTemplate[P, R]):
 
     async def execute(self, **inputs: Any) -> Any:
         if not self.is_sync:
-            return await self.func(**inputs)  # type: ignore[misc]
+            return await self.func(**inputs)  # type: ignore[misc,call-arg]
         return await run_sync(self.func, inputs)
 
 
@@ -303,7 +303,9 @@ async def run_sync(func: Callable[..., Any], inputs: Mapping[str, Any]) -> Any:
 
 
 def _is_async_callable(func: Any) -> bool:
-    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None))
+    return inspect.iscoroutinefunction(func) or (
+        callable(func) and inspect.iscoroutinefunction(type(func).__call__)
+    )
 
 
 def _hash_text(text: str) -> str:

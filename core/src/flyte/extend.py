@@ -25,7 +25,9 @@ from flyte._task import AsyncFunctionTaskTemplate, TaskTemplate
 class Backend(Protocol):
     """Runs an action to completion where it lives (a subprocess, a container, a Spark session)."""
 
-    async def run(self, task: TaskTemplate[Any, Any], inputs: dict[str, Any], ctx: ExecutionContext) -> Any: ...
+    async def run(
+        self, task: TaskTemplate[Any, Any], inputs: dict[str, Any], ctx: ExecutionContext
+    ) -> Any: ...
 
 
 @dataclass
@@ -50,7 +52,9 @@ class Resource:
 class Connector(Protocol):
     """A remote job: created once, polled with backoff, deleted on cancel (idempotently)."""
 
-    async def create(self, task: TaskTemplate[Any, Any], inputs: dict[str, Any], ctx: ExecutionContext) -> ResourceMeta: ...
+    async def create(
+        self, task: TaskTemplate[Any, Any], inputs: dict[str, Any], ctx: ExecutionContext
+    ) -> ResourceMeta: ...
 
     async def get(self, meta: ResourceMeta) -> Resource: ...
 

@@ -73,7 +73,10 @@ def _discover() -> list[tuple[str, str, str, str, Any]]:
         )
     if not any(mod == BUILTIN_MODULE for _, _, _, mod, _ in found):
         # Running from a source tree without an installed distribution: the built-ins still load.
-        found.insert(0, ("python", "flyte-core", "dev", BUILTIN_MODULE, lambda: importlib.import_module(BUILTIN_MODULE)))
+        found.insert(
+            0,
+            ("python", "flyte-core", "dev", BUILTIN_MODULE, lambda: importlib.import_module(BUILTIN_MODULE)),
+        )
     return found
 
 
@@ -88,7 +91,9 @@ def load_plugins(reload: bool = False) -> PluginState:
         pm = pluggy.PluginManager("flyte")
         pm.add_hookspecs(FlyteHookSpecs)
         allow, block = _names("FLYTE_PLUGINS"), _names("FLYTE_DISABLE_PLUGINS")
-        state = PluginState(pm, {}, TaskTypeRegistry(), NamedRegistry("storage scheme"), NamedRegistry("executor"))
+        state = PluginState(
+            pm, {}, TaskTypeRegistry(), NamedRegistry("storage scheme"), NamedRegistry("executor")
+        )
         for name, dist, version, module, load in _discover():
             info = PluginInfo(name=name, distribution=dist, version=version, module=module)
             state.plugins[name] = info
@@ -145,7 +150,8 @@ def task_type_entry(task_type: str, version: int = 0) -> TaskTypeEntry:
     broken = [p.name for p in state.plugins.values() if p.error]
     extra = f" Plugins that failed to load: {broken} (see `flyte plugins`)." if broken else ""
     raise TaskTypeNotFoundError(
-        f"No installed plugin provides task type {task_type!r}. Installed task types: {installed}.{hint}{extra}"
+        f"No installed plugin provides task type {task_type!r}. "
+        f"Installed task types: {installed}.{hint}{extra}"
     )
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
-_SIMPLE: dict[Any, click.ParamType] = {int: click.INT, float: click.FLOAT, str: click.STRING}
+_SIMPLE: dict[Any, Any] = {int: click.INT, float: click.FLOAT, str: click.STRING}
 
 
-class JsonValue(click.ParamType):
+class JsonValue(click.ParamType):  # type: ignore[type-arg]
     """A JSON (or bare string) value validated against the input's type hint."""
 
     name = "json"
@@ -33,11 +33,13 @@ class JsonValue(click.ParamType):
             return TypeAdapter(self.hint).validate_python(raw)
         except ValidationError as e:
             first = e.errors()[0]
-            self.fail(f"{value!r} is not a valid {self.hint!r} for --{self.input_name}: {first['msg']}", param, ctx)
+            self.fail(
+                f"{value!r} is not a valid {self.hint!r} for --{self.input_name}: {first['msg']}", param, ctx
+            )
 
 
-def task_options(interface: Any) -> list[click.Option]:
-    options = []
+def task_options(interface: Any) -> list[click.Parameter]:
+    options: list[click.Parameter] = []
     for name, (hint, default) in interface.inputs.items():
         flag = "--" + name.replace("_", "-")
         required = default is inspect.Parameter.empty

@@ -54,11 +54,10 @@ def action_tree(run: Any, actions: list[Any], max_children: int = 50) -> Any:
     for a in actions:
         by_parent.setdefault(a["parent_id"], []).append(a)
     for kids in by_parent.values():
-        kids.sort(key=lambda r: (r["position"] or 0))
-    root = Tree(
-        f"[bold]{run['name']}[/bold]  {run['task_name']}  "
-        f"[{STATUS_STYLE.get(run['status'], 'white')}]{run['status']}[/]  {fmt_duration(run['started_at'], run['ended_at'])}"
-    )
+        kids.sort(key=lambda r: r["position"] or 0)
+    style = STATUS_STYLE.get(run["status"], "white")
+    took = fmt_duration(run["started_at"], run["ended_at"])
+    root = Tree(f"[bold]{run['name']}[/bold]  {run['task_name']}  [{style}]{run['status']}[/]  {took}")
 
     def add(node: Any, parent_id: str | None) -> None:
         kids = by_parent.get(parent_id, [])

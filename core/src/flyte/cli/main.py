@@ -77,9 +77,19 @@ class _RunCommand(click.Command):
 @click.option("--isolation", type=click.Choice(["inline", "process"]), default=None)
 @click.option("--quiet", is_flag=True, help="No live progress view.")
 @click.pass_context
-def run(ctx: click.Context, file: str, task_name: str, name: str | None, overwrite_cache: bool,
-        disable_run_cache: bool, max_action_concurrency: int | None, env_vars: tuple[str, ...],
-        raw_data_path: str | None, isolation: str | None, quiet: bool) -> None:
+def run(
+    ctx: click.Context,
+    file: str,
+    task_name: str,
+    name: str | None,
+    overwrite_cache: bool,
+    disable_run_cache: bool,
+    max_action_concurrency: int | None,
+    env_vars: tuple[str, ...],
+    raw_data_path: str | None,
+    isolation: str | None,
+    quiet: bool,
+) -> None:
     """Run TASK_NAME from FILE locally; task inputs are options: --x 3 --items '[1,2]'."""
     from flyte._run import import_module_from_file, with_runcontext
     from flyte._task import TaskTemplate
@@ -104,8 +114,13 @@ def run(ctx: click.Context, file: str, task_name: str, name: str | None, overwri
         k, v = kv.split("=", 1)
         envs[k] = v
     rc = with_runcontext(
-        name=name, overwrite_cache=overwrite_cache, disable_run_cache=disable_run_cache, env_vars=envs,
-        max_action_concurrency=max_action_concurrency, raw_data_path=raw_data_path, isolation=isolation,
+        name=name,
+        overwrite_cache=overwrite_cache,
+        disable_run_cache=disable_run_cache,
+        env_vars=envs,
+        max_action_concurrency=max_action_concurrency,
+        raw_data_path=raw_data_path,
+        isolation=isolation,
     )
     console = _console()
     live = console.is_terminal and not quiet
@@ -162,9 +177,12 @@ def runs_list(limit: int, status: str | None) -> None:
         n = j.query_one("SELECT COUNT(*) AS n FROM actions WHERE run=?", (r["name"],))
         style = STATUS_STYLE.get(r["status"], "white")
         table.add_row(
-            r["name"], r["task_name"], f"[{style}]{r['status']}[/]",
+            r["name"],
+            r["task_name"],
+            f"[{style}]{r['status']}[/]",
             dt.datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M:%S"),
-            fmt_duration(r["started_at"], r["ended_at"]), str(n["n"] if n else 0),
+            fmt_duration(r["started_at"], r["ended_at"]),
+            str(n["n"] if n else 0),
         )
     _console().print(table)
 
@@ -186,7 +204,10 @@ def runs_show(run_name: str, as_json: bool) -> None:
     )
     if as_json:
         out = {
-            "run": {k: run_row[k] for k in ("name", "task_name", "status", "created_at", "started_at", "ended_at", "error")},
+            "run": {
+                k: run_row[k]
+                for k in ("name", "task_name", "status", "created_at", "started_at", "ended_at", "error")
+            },
             "actions": [dict(a) for a in actions],
         }
         click.echo(json.dumps(out, indent=2, default=str))
@@ -198,8 +219,12 @@ def runs_show(run_name: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("run_name")
-@click.option("--recover/--no-recover", default=True, show_default=True,
-              help="Resume: actions that already succeeded are not run again.")
+@click.option(
+    "--recover/--no-recover",
+    default=True,
+    show_default=True,
+    help="Resume: actions that already succeeded are not run again.",
+)
 def rerun(run_name: str, recover: bool) -> None:
     """Run a recorded run again (by default resuming it after a crash)."""
     import flyte
@@ -252,7 +277,11 @@ def plugins(as_json: bool) -> None:
 
     t = Table("plugin", "distribution", "version", "task types", "storage", "status")
     for i in infos:
-        status = "[red]error: " + (i.error or "") + "[/red]" if i.error else ("disabled" if not i.enabled else "[green]ok[/green]")
+        status = (
+            "[red]error: " + (i.error or "") + "[/red]"
+            if i.error
+            else ("disabled" if not i.enabled else "[green]ok[/green]")
+        )
         t.add_row(i.name, i.distribution, i.version, ", ".join(i.task_types), ", ".join(i.storage), status)
     _console().print(t)
 
@@ -260,8 +289,13 @@ def plugins(as_json: bool) -> None:
 # ---- flyte serialize ------------------------------------------------------------------------------
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Write one JSON file per task here (default: print).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write one JSON file per task here (default: print).",
+)
 def serialize(file: str, out_dir: str | None) -> None:
     """Write the spec of every task defined in FILE."""
     from flyte._run import import_module_from_file

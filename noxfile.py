@@ -1,0 +1,93 @@
+"""Test sessions. One session per plugin/contrib package, discovered from the folders.
+
+nox                                  # everything CI runs
+nox -s "tests(plugin='spark')"       # one package
+nox -t plugins                       # every plugin package
+nox -s tests_core lint typecheck     # the core alone
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "typecheck", "tests_core", "tests", "tests_integration"]
+
+TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.23", "pyyaml", "mypy>=1.10"]
+
+
+def _packages() -> dict[str, Path]:
+    """plugins/<name> and contrib/<name> folders that hold a pyproject.toml."""
+    found: dict[str, Path] = {}
+    for tier in ("plugins", "contrib"):
+        for p in sorted((ROOT / tier).glob("*/pyproject.toml")):
+            found[p.parent.name] = p.parent
+    return found
+
+
+PACKAGES = _packages()
+
+
+def _extras(pkg: Path) -> str:
+    """Install a package's own 'test' extra when it declares one."""
+    data = tomllib.loads((pkg / "pyproject.toml").read_text())
+    extras = data.get("project", {}).get("optional-dependencies", {})
+    return "[test]" if "test" in extras else ""
+
+
+def _pytest(session: nox.Session, *paths: str) -> None:
+    """Run pytest; a package with no collected tests is an error, not a silent pass."""
+    session.run("python", "-m", "pytest", *paths, *session.posargs, env={"PYTHONDONTWRITEBYTECODE": "1"})
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", "core", "plugins", "contrib", "tests", "bench", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.install("mypy>=1.10", "-e", "core", *TEST_DEPS)
+    session.run("mypy", "core/src/flyte")
+    # The user's view: @env.task keeps signatures, so mypy types calls and flags wrong arguments.
+    session.run("python", "-m", "pytest", "core/tests/typing", "-q")
+
+
+@nox.session
+def tests_core(session: nox.Session) -> None:
+    session.install("-e", "core", *TEST_DEPS)
+    _pytest(session, "core/tests")
+
+
+@nox.session(tags=["plugins"])
+@nox.parametrize("plugin", list(PACKAGES) or [None])
+def tests(session: nox.Session, plugin: str | None) -> None:
+    """One plugin (or contrib) package, installed alone on top of the core."""
+    if plugin is None:
+        session.skip("no plugin packages yet")
+    pkg = PACKAGES[plugin]
+    session.install("-e", "core", "-e", f"{pkg.relative_to(ROOT)}{_extras(pkg)}", *TEST_DEPS)
+    _pytest(session, str(pkg.relative_to(ROOT) / "tests"))
+
+
+@nox.session
+def tests_integration(session: nox.Session) -> None:
+    """Every package installed together; cross-package tests in tests/."""
+    session.install("-e", "core", *TEST_DEPS)
+    for pkg in PACKAGES.values():
+        session.install("-e", f"{pkg.relative_to(ROOT)}{_extras(pkg)}")
+    _pytest(session, "tests")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against plain asyncio and the anchor SDK (in its own venv)."""
+    session.install("-e", "core")
+    session.run("python", "bench/import_time.py", *session.posargs)
+    session.run("python", "bench/run.py", *session.posargs)
