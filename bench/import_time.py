@@ -114,7 +114,8 @@ def _importtime_top(engine: str, anchor_python: Path | None, top: int) -> str:
         return f"({engine}: no -X importtime output; exit code {proc.returncode})"
     rows.sort(reverse=True)
     table = [[name, f"{cum / 1000:.1f}", f"{self_ / 1000:.1f}"] for cum, self_, name in rows[:top]]
-    return markdown_table([f"{engine}: module", "cumulative ms", "self ms"], table, "lrr")
+    rendered: str = markdown_table([f"{engine}: module", "cumulative ms", "self ms"], table, "lrr")
+    return rendered
 
 
 def _ms(values: list[float], fn: str) -> str:

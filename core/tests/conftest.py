@@ -1,0 +1,56 @@
+"""Shared fixtures: every test gets its own FLYTE_HOME (journal + object store) and fresh settings."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+APPS = Path(__file__).parent / "apps"
+
+
+@pytest.fixture(autouse=True)
+def flyte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Isolate the journal and object store of each test; subprocesses inherit it via the env."""
+    import flyte._config
+
+    home = tmp_path / "flyte-home"
+    monkeypatch.setenv("FLYTE_HOME", str(home))
+    monkeypatch.delenv("FLYTE_CONFIG", raising=False)
+    monkeypatch.delenv("FLYTE_RAW_DATA_PATH", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(flyte._config, "_settings", None)
+    yield home
+    flyte._config._settings = None
+
+
+def journal_rows(home: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    """Read the journal with a separate connection (what another process would see)."""
+    conn = sqlite3.connect(str(home / "journal.db"), timeout=30)
+    try:
+        conn.row_factory = sqlite3.Row
+        return list(conn.execute(sql, params).fetchall())
+    finally:
+        conn.close()
+
+
+def python_cmd(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def spawn(code: str, home: Path | None = None, **env: str) -> subprocess.Popen[str]:
+    """Start ``python -c code`` with the apps directory importable and FLYTE_HOME set."""
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = os.pathsep.join([str(APPS), full_env.get("PYTHONPATH", "")])
+    if home is not None:
+        full_env["FLYTE_HOME"] = str(home)
+    full_env.update(env)
+    return subprocess.Popen(
+        python_cmd(code), env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
