@@ -26,5 +26,9 @@ class FlyteHookSpecs:
         """Add executors (where actions run): ``registry.add(name, factory)``."""
 
     @hookspec
+    def flyte_register_types(self, registry: Any) -> None:
+        """Add type transformers: ``registry.add("pyspark.sql.dataframe.DataFrame", factory)``."""
+
+    @hookspec
     def flyte_add_cli_commands(self, cli: Any) -> None:
         """Add click commands to the ``flyte`` command group."""

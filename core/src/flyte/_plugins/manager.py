@@ -31,6 +31,7 @@ class PluginInfo:
     task_types: list[str] = field(default_factory=list)
     storage: list[str] = field(default_factory=list)
     executors: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
     error: str | None = None
     enabled: bool = True
 
@@ -42,6 +43,7 @@ class PluginState:
     task_types: TaskTypeRegistry
     storage: NamedRegistry
     executors: NamedRegistry
+    types: NamedRegistry
 
 
 _state: PluginState | None = None
@@ -92,7 +94,12 @@ def load_plugins(reload: bool = False) -> PluginState:
         pm.add_hookspecs(FlyteHookSpecs)
         allow, block = _names("FLYTE_PLUGINS"), _names("FLYTE_DISABLE_PLUGINS")
         state = PluginState(
-            pm, {}, TaskTypeRegistry(), NamedRegistry("storage scheme"), NamedRegistry("executor")
+            pm,
+            {},
+            TaskTypeRegistry(),
+            NamedRegistry("storage scheme"),
+            NamedRegistry("executor"),
+            NamedRegistry("type"),
         )
         for name, dist, version, module, load in _discover():
             info = PluginInfo(name=name, distribution=dist, version=version, module=module)
@@ -119,6 +126,7 @@ def _call_registrations(state: PluginState, name: str, info: PluginInfo) -> None
         ("flyte_register_task_types", state.task_types, info.task_types),
         ("flyte_register_storage", state.storage, info.storage),
         ("flyte_register_executors", state.executors, info.executors),
+        ("flyte_register_types", state.types, info.types),
     )
     for hook_name, registry, listing in hooks:
         impls = [i for i in getattr(state.pm.hook, hook_name).get_hookimpls() if i.plugin is plugin]

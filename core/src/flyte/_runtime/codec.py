@@ -50,8 +50,15 @@ class ValueCodec:
         self.adapter: Any = None
         self.pickled = False
         self.offloaded = False
+        self.transformer: Any = None
         if self.prim is None and hint not in (None, type(None), bytes):
-            self._build_adapter()
+            from flyte._runtime.types import find_transformer
+
+            self.transformer = find_transformer(hint)
+            if self.transformer is None:
+                self._build_adapter()
+            else:
+                self.offloaded = True
 
     def _build_adapter(self) -> None:
         from pydantic import TypeAdapter
@@ -87,7 +94,9 @@ class ValueCodec:
             if not isinstance(value, (bytes, bytearray)):
                 raise ValueError(f"expected bytes, got {type(value).__name__}")
             return
-        if self.adapter is not None:
+        if self.transformer is not None:
+            self.transformer.validate(value)
+        elif self.adapter is not None:
             self.adapter.validate_python(value, strict=True)
 
     # -- encoding ----------------------------------------------------------------------------
@@ -95,6 +104,8 @@ class ValueCodec:
         """The JSON form of a value, or raise TypeError when it has none."""
         if self.prim is not None or value is None:
             return value
+        if self.transformer is not None:
+            return {"__flyte_ref__": self.transformer.type_path, "ref": self.transformer.to_json(value)}
         if self.adapter is not None:
             return self.adapter.dump_python(value, mode="json")
         if self.pickled:
@@ -103,11 +114,15 @@ class ValueCodec:
         return value
 
     def from_jsonable(self, data: Any) -> Any:
+        if self.transformer is not None:
+            return self.transformer.from_json(data["ref"], self.hint)
         if self.adapter is not None:
             return self.adapter.validate_python(data)
         return data
 
     def hash_form(self, value: Any) -> Any:
+        if self.transformer is not None:
+            return self.to_jsonable(value)
         if self.offloaded:
             return _content_form(value)
         return self.to_jsonable(value)
