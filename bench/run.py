@@ -82,6 +82,14 @@ def size_label(workload: str, size: int) -> str:
     return str(size)
 
 
+def fmt_seconds(s: float) -> str:
+    return f"{s * 1000:.2f} ms" if s < 0.1 else f"{s:.3f} s"
+
+
+def fmt_us(us: float) -> str:
+    return f"{us:.1f} µs" if us < 100 else f"{us:,.0f} µs"
+
+
 def _parse_result(stdout: str) -> dict[str, Any] | None:
     """The engine's result is the last stdout line that is a JSON object with an "engine" key."""
     for line in reversed(stdout.splitlines()):
@@ -195,7 +203,7 @@ def _cell(rec: dict[str, Any] | None, notes: Footnotes, kind: str) -> str:
     if not rec.get("ok"):
         return "ERROR " + notes.ref(f"{rec['engine']}: {one_line(str(rec.get('error')))}")
     if kind == "time":
-        return f"{rec['wall_s']:.3f} s ({rec['per_action_us']:,.0f} µs)"
+        return f"{fmt_seconds(float(rec['wall_s']))} ({fmt_us(float(rec['per_action_us']))})"
     return f"{rec['peak_rss_mb']:.0f}"
 
 
@@ -393,8 +401,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             results[key] = rec
             if rec.get("ok"):
-                per = f"{rec['per_action_us']:,.1f} µs/action"
-                log(f"          {rec['wall_s']:.3f} s, {per}, {rec['peak_rss_mb']:.0f} MB")
+                wall, per = fmt_seconds(float(rec["wall_s"])), fmt_us(float(rec["per_action_us"]))
+                log(f"          {wall}, {per}/action, {rec['peak_rss_mb']:.0f} MB")
             else:
                 log(f"          ERROR: {one_line(str(rec.get('error')), 500)}")
                 if rec.get("traceback"):
