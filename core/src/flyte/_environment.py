@@ -7,9 +7,7 @@ import re
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
-
-from typing_extensions import ParamSpec
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from flyte._cache import Cache, normalize_cache
 from flyte._resources import Resources

@@ -6,16 +6,13 @@ call to the run's controller. Templates are frozen; ``override`` returns a new o
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
 import hashlib
 import inspect
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
-
-from typing_extensions import ParamSpec
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
 
 from flyte._cache import Cache, normalize_cache
 from flyte._context import current_action
@@ -293,6 +290,7 @@ class AsyncFunctionTaskTemplate(TaskTemplate[P, R]):
 
 async def run_sync(func: Callable[..., Any], inputs: Mapping[str, Any]) -> Any:
     """Run a sync function on the run's bounded pool, keeping the caller's context."""
+    import asyncio
     import contextvars
 
     ac = current_action.get()
