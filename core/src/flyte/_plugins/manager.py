@@ -79,6 +79,9 @@ def _discover() -> list[tuple[str, str, str, str, Any]]:
             0,
             ("python", "flyte-core", "dev", BUILTIN_MODULE, lambda: importlib.import_module(BUILTIN_MODULE)),
         )
+    # The built-ins register first whatever the sys.path order, so that a plugin can never take over a
+    # built-in task type (it gets the duplicate error instead).
+    found.sort(key=lambda f: f[3] != BUILTIN_MODULE)
     return found
 
 
@@ -154,7 +157,7 @@ def task_type_entry(task_type: str, version: int = 0) -> TaskTypeEntry:
         return entry
     installed = sorted({t for t, _ in state.task_types.entries})
     dist = KNOWN_DISTRIBUTIONS.get(task_type)
-    hint = f" Install it with: pip install {dist}" if dist else ""
+    hint = f" Install it with: pip install {dist}." if dist else ""
     broken = [p.name for p in state.plugins.values() if p.error]
     extra = f" Plugins that failed to load: {broken} (see `flyte plugins`)." if broken else ""
     raise TaskTypeNotFoundError(

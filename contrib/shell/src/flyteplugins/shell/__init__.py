@@ -1,0 +1,32 @@
+"""flyte-contrib-shell: the "shell" task type, a shell script with typed inputs and outputs.
+
+from flyteplugins.shell import ShellTask
+
+count_lines = ShellTask(
+    name="count_lines",
+    script="wc -l < {inputs.path} > {outputs.count}",
+    inputs={"path": flyte.io.File},
+    outputs={"count": int},
+)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["ShellOutputError", "ShellTask", "ShellTaskError"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that importing the hooks module (at plugin discovery) stays cheap.
+    if name in __all__:
+        from flyteplugins.shell import _task
+
+        return getattr(_task, name)
+    raise AttributeError(f"module 'flyteplugins.shell' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from flyteplugins.shell._task import ShellOutputError as ShellOutputError
+    from flyteplugins.shell._task import ShellTask as ShellTask
+    from flyteplugins.shell._task import ShellTaskError as ShellTaskError

@@ -1,0 +1,395 @@
+"""ShellTask: a shell script with typed inputs and outputs, run as a flyte task of type "shell"."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, NamedTuple
+from urllib.parse import urlparse
+
+import flyte
+from flyte.errors import MaxRuntimeExceededError
+from flyte.extend import NativeInterface, SerializationContext, TaskTemplate
+from flyte.io import Dir, File
+from flyteplugins.shell import _render
+
+TASK_TYPE = "shell"
+logger = logging.getLogger("flyteplugins.shell")
+KILL_GRACE_SECONDS = 2.0
+"""After SIGTERM on cancellation or timeout, how long the script's process group may take to exit
+before it gets SIGKILL."""
+STDERR_TAIL_LINES = 20
+
+_SCALARS: dict[Any, str] = {int: "int", float: "float", str: "str", bool: "bool"}
+_OUTPUT_TYPES = "int, float, str, bool, flyte.io.File or flyte.io.Dir"
+_output_types_cache: dict[tuple[Any, ...], type] = {}
+
+
+class ShellTaskError(RuntimeError):
+    """The script exited with a non-zero code (or was killed by a signal)."""
+
+    def __init__(
+        self, message: str, *, task: str = "", exit_code: int | None = None, stderr: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.task = task
+        self.exit_code = exit_code
+        self.stderr = stderr
+
+
+class ShellOutputError(ValueError):
+    """A declared output was not written by the script, or its content does not parse as its type."""
+
+    def __init__(self, message: str, *, task: str = "", output: str = "", path: str = "") -> None:
+        super().__init__(message)
+        self.task = task
+        self.output = output
+        self.path = path
+
+
+def _kind(t: Any) -> str | None:
+    """'int' / 'float' / 'str' / 'bool' / 'file' / 'dir' for a supported output type, else None."""
+    if t in _SCALARS:
+        return _SCALARS[t]
+    base = typing.get_origin(t) or t
+    if isinstance(base, type):
+        if issubclass(base, File):
+            return "file"
+        if issubclass(base, Dir):
+            return "dir"
+    return None
+
+
+def _outputs_type(task_name: str, outputs: Mapping[str, Any]) -> Any:
+    """The task's return type: None, the one output's type, or a NamedTuple of all outputs."""
+    if not outputs:
+        return None
+    if len(outputs) == 1:
+        return next(iter(outputs.values()))
+    key = (task_name, *outputs.items())
+    cached = _output_types_cache.get(key)
+    if cached is not None:
+        return cached
+    ident = "".join(ch if ch.isalnum() else "_" for ch in task_name)
+    nt: Any = NamedTuple(f"{ident}_outputs", list(outputs.items()))  # type: ignore[misc]
+    nt.__module__ = __name__
+    _output_types_cache[key] = nt
+    return nt
+
+
+def _parse_scalar(kind: str, text: str) -> Any:
+    value = text.strip()
+    if kind == "str":
+        return text[:-1] if text.endswith("\n") else text
+    if kind == "int":
+        return int(value)
+    if kind == "float":
+        return float(value)
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes", "y", "on"):
+        return True
+    if lowered in ("false", "0", "no", "n", "off"):
+        return False
+    raise ValueError(f"{value!r} is not a boolean (true/false, 1/0, yes/no)")
+
+
+def _is_remote(path: str) -> bool:
+    return urlparse(path).scheme not in ("", "file")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShellTask(TaskTemplate[..., Any]):  # type: ignore[misc]
+    """A shell script as a task, with typed inputs and outputs.
+
+    ``{inputs.NAME}`` in the script becomes the input's value, shell-quoted so that it is always one
+    word of data (a ``File``/``Dir`` becomes its local path). ``{outputs.NAME}`` becomes the path of a
+    file (a directory, for ``Dir`` outputs) the script writes; after the script exits 0 each output is
+    read back and parsed to its declared type. One output is returned as its value, several as a
+    NamedTuple with a field per output, none as ``None``.
+
+    ``env`` adds environment variables for the script (merged into ``env_vars``); ``shell`` is the
+    interpreter, run as ``shell -c SCRIPT`` in its own process group, killed on cancellation/timeout.
+    ``timeout``, ``retries`` and ``cache`` also accept the short forms of ``@env.task`` (seconds, an
+    int, ``"auto"``).
+    """
+
+    script: str
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] | None = None
+    shell: str = "/bin/bash"
+    task_type: str = TASK_TYPE
+    interface: NativeInterface = field(init=False, default=None, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        owner = f"ShellTask(name={self.name!r})"
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError(f"ShellTask: name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.script, str) or not self.script.strip():
+            raise ValueError(f"{owner}: script must be a non-empty string")
+        if not isinstance(self.shell, str) or not self.shell:
+            raise ValueError(f"{owner}: shell must be the path of an interpreter, e.g. '/bin/bash'")
+        inputs = self._check_names(owner, "inputs", self.inputs)
+        outputs = self._check_names(owner, "outputs", self.outputs)
+        for name, t in outputs.items():
+            if _kind(t) is None:
+                raise ValueError(
+                    f"{owner}: output {name!r} has type {t!r}; shell outputs are read from files, so the "
+                    f"supported types are {_OUTPUT_TYPES}"
+                )
+        env = dict(self.env or {})
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            raise ValueError(f"{owner}: env must map str to str, got {self.env!r}")
+        placeholders = _render.check_contexts(self.script, owner)
+        for p in placeholders:
+            declared = inputs if p.kind == "inputs" else outputs
+            if p.name not in declared:
+                raise ValueError(
+                    f"{owner}: the script uses {p.text} (line {p.line_of(self.script)}) but declares no "
+                    f"{p.kind[:-1]} {p.name!r}; declared {p.kind}: {sorted(declared)}"
+                )
+        used_outputs = {p.name for p in placeholders if p.kind == "outputs"}
+        for name in outputs:
+            if name not in used_outputs:
+                raise ValueError(
+                    f"{owner}: output {name!r} is declared but the script never writes {{outputs.{name}}}; "
+                    "the script learns where to write an output only through its placeholder"
+                )
+
+        def put(k: str, v: Any) -> None:
+            object.__setattr__(self, k, v)
+
+        put("inputs", inputs)
+        put("outputs", outputs)
+        put("env", env or None)
+        put("env_vars", {**dict(self.env_vars or {}), **env})
+        put("interface", NativeInterface.from_types(inputs, _outputs_type(self.name, outputs)))
+        if not self.short_name:
+            put("short_name", self.name.rsplit(".", 1)[-1])
+        if isinstance(self.timeout, (int, float, timedelta)) and not isinstance(self.timeout, bool):
+            put("timeout", flyte.Timeout(max_runtime=self.timeout) if self.timeout else None)
+        if isinstance(self.retries, int) and not isinstance(self.retries, bool):
+            put("retries", flyte.RetryStrategy(count=self.retries))
+        cache: Any = self.cache
+        if isinstance(cache, (str, bool)) or cache is None:
+            behavior: Any = "auto" if cache is True else cache or "disable"
+            put("cache", flyte.Cache(behavior=behavior))
+        self.__dict__["_placeholders"] = placeholders
+        if "__module__" not in self.__dict__:
+            # Like @env.task: the task belongs to the module that defined it, so `flyte rerun` can
+            # import that module again and find the task by its attribute name.
+            self.__dict__["__module__"] = _defining_module()
+
+    @staticmethod
+    def _check_names(owner: str, what: str, value: Any) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise ValueError(
+                f"{owner}: {what} must be a dict of name to type, e.g. {{'n': int}}; got {value!r}"
+            )
+        for name in value:
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ValueError(f"{owner}: {what} name {name!r} must be a Python identifier")
+        return dict(value)
+
+    # ---- TaskTemplate hooks (serialisation) ---------------------------------------------------------
+    def custom_config(self, sctx: SerializationContext) -> dict[str, Any]:
+        return {
+            "script": self.script,
+            "shell": self.shell,
+            "outputs": {name: _kind(t) for name, t in self.outputs.items()},
+        }
+
+    def container_args(self, sctx: SerializationContext) -> list[str]:
+        """``[shell, "-c", script]`` with inputs as ``{{.inputs.NAME}}`` and outputs under the output path."""
+
+        def value_of(kind: str, name: str) -> str:
+            if kind == "inputs":
+                return _render.quote("{{.inputs." + name + "}}")
+            return _render.quote(sctx.output_path.rstrip("/") + "/" + name)
+
+        return [self.shell, "-c", _render.render(self.script, self._placeholders, value_of)]
+
+    def _version_material(self) -> str:
+        inputs = [(k, repr(v)) for k, v in self.inputs.items()]
+        outputs = [(k, repr(v)) for k, v in self.outputs.items()]
+        return f"ShellTask|{self.shell}|{self.script}|{inputs}|{outputs}|{sorted(self.env_vars.items())}"
+
+    @property
+    def _placeholders(self) -> list[_render.Placeholder]:
+        return self.__dict__["_placeholders"]  # type: ignore[no-any-return]
+
+    # ---- running --------------------------------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Outside a run: an awaitable that runs the script here (``max_runtime`` still applies)."""
+        inputs = self.interface.bind(self.name, args, kwargs)
+        return self._forward(inputs)
+
+    async def _forward(self, inputs: dict[str, Any]) -> Any:
+        limit = self.timeout.max_runtime_seconds if self.timeout is not None else None
+        if limit is None:
+            return await self._run_hooks(inputs)
+        try:
+            async with asyncio.timeout(limit):
+                return await self._run_hooks(inputs)
+        except TimeoutError:
+            raise MaxRuntimeExceededError(
+                f"Task {self.name!r} ran longer than its timeout of {limit:g}s"
+            ) from None
+
+    def render_script(self, inputs: Mapping[str, Any], output_dir: str) -> str:
+        """The script with input values (shell-quoted) and output paths filled in."""
+
+        def value_of(kind: str, name: str) -> str:
+            if kind == "inputs":
+                return _render.quote(_render.as_text(inputs[name]))
+            return _render.quote(os.path.join(output_dir, name))
+
+        return _render.render(self.script, self._placeholders, value_of)
+
+    async def execute(self, **inputs: Any) -> Any:
+        work = tempfile.mkdtemp(prefix="flyte-shell-")
+        keep = False
+        try:
+            local = {name: await self._localize(name, value, work) for name, value in inputs.items()}
+            out_dir = os.path.join(work, "outputs")
+            os.makedirs(out_dir)
+            for name, t in self.outputs.items():
+                if _kind(t) == "dir":
+                    os.makedirs(os.path.join(out_dir, name))
+            code, stderr = await self._run(self.render_script(local, out_dir))
+            if code != 0:
+                raise self._exit_error(code, stderr)
+            values = {name: await self._read_output(name, t, out_dir) for name, t in self.outputs.items()}
+            keep = any(
+                isinstance(v, (File, Dir)) and os.path.abspath(v.path).startswith(work + os.sep)
+                for v in values.values()
+            )
+        finally:
+            if not keep:  # outside a run, File/Dir outputs stay where the script wrote them
+                shutil.rmtree(work, ignore_errors=True)
+        if not values:
+            return None
+        if len(values) == 1:
+            return next(iter(values.values()))
+        return self.interface.output(**values)
+
+    async def _localize(self, name: str, value: Any, work: str) -> Any:
+        """File/Dir inputs become local paths (downloaded into the work dir when remote)."""
+        if isinstance(value, (File, Dir)):
+            if _is_remote(value.path):
+                dest = os.path.join(work, "inputs", name, value.name or name)
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                return await value.download(dest)
+            return await value.download()
+        return value
+
+    async def _run(self, script: str) -> tuple[int, str]:
+        env = {**os.environ, **self.env_vars}
+        proc = await asyncio.create_subprocess_exec(
+            self.shell,
+            "-c",
+            script,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # its own process group: cancellation kills the children too
+        )
+        try:
+            stdout, stderr = await proc.communicate()
+        except BaseException:
+            await _terminate(proc)
+            raise
+        assert proc.returncode is not None
+        err = stderr.decode("utf-8", errors="replace")
+        if logger.isEnabledFor(logging.DEBUG):
+            out = stdout.decode("utf-8", errors="replace")
+            logger.debug(
+                "shell task %s exited %s\nstdout:\n%s\nstderr:\n%s", self.name, proc.returncode, out, err
+            )
+        return proc.returncode, err
+
+    def _exit_error(self, code: int, stderr: str) -> ShellTaskError:
+        lines = stderr.rstrip("\n").splitlines()[-STDERR_TAIL_LINES:]
+        tail = "\n".join("  " + ln for ln in lines) if lines else "  (stderr was empty)"
+        if code < 0:
+            try:
+                how = f"was killed by signal {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"was killed by signal {-code}"
+        else:
+            how = f"exited with code {code}"
+        return ShellTaskError(
+            f"Shell task {self.name!r} {how}. Last stderr lines:\n{tail}",
+            task=self.name,
+            exit_code=code,
+            stderr="\n".join(lines),
+        )
+
+    async def _read_output(self, name: str, t: Any, out_dir: str) -> Any:
+        path = os.path.join(out_dir, name)
+        kind = _kind(t)
+        if kind == "dir":
+            return await Dir.from_local(path)
+        if not os.path.isfile(path):
+            raise ShellOutputError(
+                f"Shell task {self.name!r}: output {name!r} is missing: the script exited 0 but did not "
+                f"write the file {path} ({{outputs.{name}}})",
+                task=self.name,
+                output=name,
+                path=path,
+            )
+        if kind == "file":
+            return await File.from_local(path)
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        try:
+            return _parse_scalar(kind or "str", text)
+        except ValueError:
+            shown = text if len(text) <= 80 else text[:77] + "..."
+            raise ShellOutputError(
+                f"Shell task {self.name!r}: output {name!r} must be {kind} but the file {path} "
+                f"holds {shown!r}",
+                task=self.name,
+                output=name,
+                path=path,
+            ) from None
+
+
+def _defining_module() -> str | None:
+    """The first module up the stack that is not flyte, this plugin or dataclasses."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if not (name == "flyte" or name.startswith(("flyte.", "flyteplugins.shell", "dataclasses"))):
+            return name  # type: ignore[no-any-return]
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+async def _terminate(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM the script's process group, SIGKILL it after a grace period, and reap the script."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(asyncio.shield(proc.wait()), KILL_GRACE_SECONDS)
+    except (TimeoutError, asyncio.CancelledError):
+        pass
+    finally:
+        _signal_group(proc.pid, signal.SIGKILL)  # also stragglers the script left in its group
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(asyncio.shield(proc.wait()), KILL_GRACE_SECONDS)
