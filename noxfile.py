@@ -19,6 +19,7 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["lint", "typecheck", "tests_core", "tests", "tests_integration"]
 
 TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.23", "pyyaml", "mypy>=1.10"]
+UI_TEST_DEPS = ["playwright>=1.40"]  # drives the system's chromium; never `playwright install`
 
 
 def _packages() -> dict[str, Path]:
@@ -61,7 +62,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def tests_core(session: nox.Session) -> None:
-    session.install("-e", "core", *TEST_DEPS)
+    session.install("-e", "core[ui]", *TEST_DEPS, *UI_TEST_DEPS)
     _pytest(session, "core/tests")
 
 

@@ -321,6 +321,38 @@ def serialize(file: str, out_dir: str | None) -> None:
     click.echo(f"wrote {len(specs)} task spec(s) to {out_dir}")
 
 
+# ---- flyte ui -------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--port", default=0, show_default=True, help="Port to listen on (0 picks a free one).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (default: local only).")
+@click.option("--journal", "journal_path", default=None, help="Journal file to show (default: this home's).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in a browser.")
+def ui(port: int, host: str, journal_path: str | None, open_browser: bool) -> None:
+    """A local web view of recorded runs (read-only): runs, action trees, timelines, values."""
+    from flyte.ui import missing_dependencies
+
+    missing = missing_dependencies()
+    if missing:
+        raise click.ClickException(f"flyte ui needs {', '.join(missing)}: pip install 'flyte-core[ui]'")
+    from flyte._config import get_settings
+    from flyte.ui import serve
+
+    _init()
+    path = journal_path or get_settings().journal_path
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: serving on {host}: anyone who can reach it can read your runs", err=True)
+
+    def ready(url: str) -> None:
+        click.echo(f"flyte ui: {url}  (journal {path}, read-only; Ctrl+C stops)")
+        sys.stdout.flush()
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(url)
+
+    serve(path, host, port, on_ready=ready)
+
+
 def main() -> None:
     try:
         from flyte._plugins.manager import add_cli_commands
