@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 APPS = Path(__file__).parent / "apps"
+if str(APPS) not in sys.path:
+    sys.path.insert(0, str(APPS))  # sample workflow modules, importable by their plain names
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,9 @@ precomputed names instead of ``inspect.Signature.bind``.
 from __future__ import annotations
 
 import inspect
+import os
+import re
+import sys
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -83,5 +86,17 @@ def _type_name(t: Any) -> str:
     if t is None:
         return "None"
     if isinstance(t, type):
-        return f"{t.__module__}.{t.__qualname__}"
-    return repr(t)
+        return f"{_module_name(t.__module__)}.{t.__qualname__}"
+    return _MAIN_RE.sub(lambda _: _module_name("__main__") + ".", repr(t))
+
+
+_MAIN_RE = re.compile(r"\b__main__\.")
+
+
+def _module_name(module: str) -> str:
+    """A script's types are ``__main__.X`` under ``python app.py`` but ``app.X`` under ``flyte run``:
+    name them after the file so both give the same task identity (and so the same action IDs)."""
+    if module != "__main__":
+        return module
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    return os.path.splitext(os.path.basename(main_file))[0] if main_file else module

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
@@ -30,9 +31,25 @@ class _Map:
                         raise
                     yield e
             return
+        loop = ac.controller.loop
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:  # blocking here would stop the very loop the children need
+            from flyte.errors import SyncTaskCallInAsyncContextError
+
+            raise SyncTaskCallInAsyncContextError(
+                "flyte.map(...) was called from async code; there use "
+                "'async for x in flyte.map.aio(...)' (flyte.map is for sync tasks and plain code)."
+            )
         collect = _collect(func, iterables, group_name, concurrency, return_exceptions, ac)
-        fut = asyncio.run_coroutine_threadsafe(collect, ac.controller.loop)
-        yield from fut.result()
+        fut = asyncio.run_coroutine_threadsafe(collect, loop)
+        from flyte._runtime.controller import pool_blocked
+
+        with pool_blocked(ac.controller.sync_pool):
+            results = fut.result()
+        yield from results
 
     async def aio(
         self,
@@ -48,7 +65,24 @@ class _Map:
 
 
 def _is_async(func: Any) -> bool:
+    if isinstance(func, functools.partial):
+        func = func.func
     return not getattr(func, "is_sync", True)
+
+
+def _caller(func: Any) -> Any:
+    """An awaitable-returning callable for ``func``: a task's ``.aio`` (also through a partial)."""
+    if isinstance(func, functools.partial) and hasattr(func.func, "aio"):
+        return functools.partial(func.func.aio, *func.args, **func.keywords)
+    return func.aio if hasattr(func, "aio") else func
+
+
+def _name(func: Any) -> str:
+    if isinstance(func, functools.partial):
+        func = func.func
+    return str(
+        getattr(func, "short_name", None) or getattr(func, "name", None) or getattr(func, "__name__", "fn")
+    )
 
 
 async def _collect(
@@ -61,21 +95,28 @@ async def _collect(
 ) -> list[Any]:
     if ac is not None:  # called from a sync parent's thread: adopt its action context on the loop
         current_action.set(ac)
-    name = group_name or f"map_{getattr(func, 'short_name', None) or getattr(func, 'name', 'fn')}"
+    name = group_name or f"map_{_name(func)}"
     items = list(zip(*iterables))
-    call = func.aio if hasattr(func, "aio") else func
+    call = _caller(func)
     with group(name):
-        if concurrency and concurrency > 0:
-            sem = asyncio.Semaphore(concurrency)
+        if not concurrency or concurrency <= 0 or concurrency >= len(items):
+            return list(await asyncio.gather(*(call(*a) for a in items), return_exceptions=return_exceptions))
+        # ``concurrency`` workers take the items in order: calls start in input order (stable
+        # positions on replay) and only ``concurrency`` tasks exist however long the input is.
+        results: list[Any] = [None] * len(items)
+        pending = iter(enumerate(items))
 
-            async def bounded(args: tuple[Any, ...]) -> Any:
-                async with sem:
-                    return await call(*args)
+        async def worker() -> None:
+            for i, args in pending:
+                try:
+                    results[i] = await call(*args)
+                except Exception as e:
+                    if not return_exceptions:
+                        raise
+                    results[i] = e
 
-            coros = [bounded(a) for a in items]
-        else:
-            coros = [call(*a) for a in items]
-        return list(await asyncio.gather(*coros, return_exceptions=return_exceptions))
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return results
 
 
 map = _Map()

@@ -7,7 +7,7 @@ from typing import Any
 
 from flyte._context import ActionContext
 from flyte._runtime.codec import PICKLE_TAG, ValueCodec, _pickle, decode_value, digest, encode_value
-from flyte._runtime.controller import SUCCEEDED, FAILED
+from flyte._runtime.controller import FAILED, SUCCEEDED
 from flyte._runtime.errors_bridge import error_record
 from flyte._runtime.journal import UPSERT_ACTION
 
@@ -15,24 +15,66 @@ _ANY = ValueCodec(Any)
 
 
 def step_id(ac: ActionContext, kind: str, name: str, inputs_hash: str) -> tuple[str, int]:
-    return ac.action.child_key(f"{kind}:{name}", inputs_hash)
+    """(ID, position) of the next recorded step; on recovery, checks the parent still does the same."""
+    aid, pos = ac.action.child_key(f"{kind}:{name}", inputs_hash)
+    c = ac.controller
+    if c.recorded_positions and aid not in c.recorded:
+        prev = c.recorded_positions.get((ac.action.action_id, pos))
+        if prev is not None and prev != name:
+            from flyte.errors import NonDeterminismError
+
+            raise NonDeterminismError(
+                f"Non-deterministic parent {ac.action.task_name!r}: call #{pos} was {prev!r} when this run "
+                f"was first executed, but is now {kind} {name!r}. A recovered run must make the same calls "
+                "in the same order; start a new run instead of recovering this one."
+            )
+    return aid, pos
 
 
-def replayed(ac: ActionContext, action_id: str) -> tuple[bool, Any]:
-    """(True, value) when an earlier execution recorded this step as succeeded."""
+def replayed(ac: ActionContext, action_id: str, identity: str | None = None) -> tuple[bool, Any]:
+    """(True, value) when an earlier execution recorded this step as succeeded (with the same code)."""
     rec = ac.controller.recorded.get(action_id)
-    if rec is not None and rec.status == SUCCEEDED and rec.outputs is not None:
+    if (
+        rec is not None
+        and rec.status == SUCCEEDED
+        and rec.outputs is not None
+        and (identity is None or rec.identity is None or rec.identity == identity)
+    ):
         return True, decode_value(_ANY, ac.controller._load(rec.outputs))
     return False, None
 
 
 async def record(
-    ac: ActionContext, action_id: str, position: int, kind: str, name: str, inputs: bytes, value: Any,
-    started: float, error: BaseException | None = None,
+    ac: ActionContext,
+    action_id: str,
+    position: int,
+    kind: str,
+    name: str,
+    inputs: bytes,
+    value: Any,
+    started: float,
+    error: BaseException | None = None,
+    identity: str | None = None,
 ) -> None:
     """Durably record a step's result (or error) before the caller continues."""
+    params = row_params(ac, action_id, position, kind, name, inputs, value, started, error, identity)
+    await ac.controller.journal.write_durable(UPSERT_ACTION, params)
+
+
+def row_params(
+    ac: ActionContext,
+    action_id: str,
+    position: int,
+    kind: str,
+    name: str,
+    inputs: bytes,
+    value: Any,
+    started: float,
+    error: BaseException | None = None,
+    identity: str | None = None,
+) -> tuple[Any, ...]:
+    """The actions-table row of a recorded step."""
     c = ac.controller
-    parent = ac.action
     outputs = None
     if error is None:
         try:
@@ -40,12 +82,39 @@ async def record(
         except Exception:
             enc = PICKLE_TAG + _pickle(value)
         outputs = c._store(action_id, "outputs", enc)
-    params = (
-        c.run_name, action_id, parent.action_id, position, kind, name, kind + ":" + name, kind,
-        SUCCEEDED if error is None else FAILED, 1, 0, started, time.time(), inputs, outputs,
-        None if error is None else error_record(error), ac.group, "inline", None,
+    return (
+        c.run_name,
+        action_id,
+        ac.action.action_id,
+        position,
+        kind,
+        name,
+        identity or kind + ":" + name,
+        kind,
+        SUCCEEDED if error is None else FAILED,
+        1,
+        0,
+        started,
+        time.time(),
+        inputs,
+        outputs,
+        None if error is None else error_record(error),
+        ac.group,
+        "inline",
+        None,
     )
-    await c.journal.write_durable(UPSERT_ACTION, params)
+
+
+def code_identity(kind: str, name: str, func: Any) -> str:
+    """``kind:name:<hash of the function's source>``: an edited trace is run again on recovery."""
+    import inspect
+
+    try:
+        src = inspect.getsource(func)
+    except (OSError, TypeError):
+        code = getattr(func, "__code__", None)
+        src = repr(code.co_code) if code is not None else name
+    return f"{kind}:{name}:{digest(src)[:16]}"
 
 
 def hash_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bytes, str]:

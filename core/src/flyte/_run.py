@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import socket
+import sqlite3
 import sys
 import threading
 import time
@@ -22,15 +23,18 @@ from typing import Any
 
 from flyte._config import find_config, get_settings, load_config_file, make_settings, set_settings
 from flyte._context import ActionContext, current_action
-from flyte._runtime.codec import digest
+from flyte._runtime.codec import REF_TAG, digest
 from flyte._runtime.controller import (
     ABORTED,
     FAILED,
+    JOURNAL_INLINE_LIMIT,
     RUNNING,
     SUCCEEDED,
     ActionState,
     Controller,
     RecordedAction,
+    aborted_error,
+    call_identity,
     interface_codec,
 )
 from flyte._runtime.journal import Journal, open_journal
@@ -48,7 +52,11 @@ def init(
     **_ignored: Any,
 ) -> None:
     """Configure this process. With no arguments: local, embedded, under ``~/.flyte``."""
-    set_settings(make_settings(home=root_dir, raw_data_path=raw_data_path, storage=storage, executor=executor, source="init"))
+    set_settings(
+        make_settings(
+            home=root_dir, raw_data_path=raw_data_path, storage=storage, executor=executor, source="init"
+        )
+    )
 
 
 def init_from_config(path_or_config: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
@@ -62,7 +70,9 @@ def init_from_config(path_or_config: str | os.PathLike[str] | None = None, **kwa
     unknown = set(cfg) - known - {"endpoint", "project", "domain", "org"}
     if unknown:
         raise InitializationError(
-            "BadConfig", "user", f"config {str(path)!r}: unknown keys {sorted(unknown)}; accepted: {sorted(known)}"
+            "BadConfig",
+            "user",
+            f"config {str(path)!r}: unknown keys {sorted(unknown)}; accepted: {sorted(known)}",
         )
     merged = {k: v for k, v in cfg.items() if k in known}
     merged.update(kwargs)
@@ -110,6 +120,7 @@ class RunContext:
     raw_data_path: str | None = None
     mode: str | None = None
     isolation: str | None = None
+    max_cpus: float | None = None
     listeners: list[Callable[..., None]] = field(default_factory=list)
 
     def run(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
@@ -129,6 +140,7 @@ def with_runcontext(
     max_action_concurrency: int | None = None,
     raw_data_path: str | None = None,
     isolation: str | None = None,
+    max_cpus: float | None = None,
     **_ignored: Any,
 ) -> RunContext:
     """Settings for one run: its name, cache behaviour, env vars, concurrency, data location."""
@@ -136,12 +148,15 @@ def with_runcontext(
         raise InitializationError(
             "UnsupportedMode", "user", f"mode={mode!r}: this SDK runs locally (mode='local' or omit it)"
         )
-    if max_action_concurrency is not None and (not isinstance(max_action_concurrency, int) or max_action_concurrency < 1):
+    if max_action_concurrency is not None and (
+        not isinstance(max_action_concurrency, int) or max_action_concurrency < 1
+    ):
         from flyte.errors import InvalidParameterError
 
         raise InvalidParameterError(
             "with_runcontext", "max_action_concurrency", max_action_concurrency, "Use a positive int or None."
         )
+    _check_isolation(isolation, max_cpus)
     return RunContext(
         name=name,
         overwrite_cache=overwrite_cache,
@@ -151,7 +166,27 @@ def with_runcontext(
         raw_data_path=raw_data_path,
         mode=mode,
         isolation=isolation,
+        max_cpus=max_cpus,
     )
+
+
+def _check_isolation(isolation: str | None, max_cpus: float | None) -> None:
+    """``isolation``: None (per environment), "inline" or "process"; ``max_cpus``: the CPU budget."""
+    from flyte.errors import InvalidParameterError
+
+    if isolation not in (None, "inline", "process"):
+        raise InvalidParameterError(
+            "with_runcontext",
+            "isolation",
+            isolation,
+            "Use 'inline' (all actions in this process, fastest), 'process' (all in worker processes) "
+            "or None (process mode for environments with a memory limit, a ReusePolicy or GPUs).",
+        )
+    bad_cpus = isinstance(max_cpus, bool) or not isinstance(max_cpus, (int, float)) or max_cpus <= 0
+    if max_cpus is not None and bad_cpus:
+        raise InvalidParameterError(
+            "with_runcontext", "max_cpus", max_cpus, "Use a positive number of cores or None."
+        )
 
 
 class _RunApi:
@@ -176,13 +211,19 @@ def rerun(run_name: str, recover: bool = True) -> Run:
         raise RunNotFoundError(f"No run named {run_name!r} in {settings.journal_path}; see `flyte runs list`")
     task = load_task(row["module_file"], row["module_name"], row["attr"])
     codec = interface_codec(task)
-    inputs = codec.decode_inputs(bytes(row["inputs"]))
+    raw = bytes(row["inputs"])
+    if raw[:1] == REF_TAG:  # large inputs live in the run's store
+        uri = raw[1:].decode()
+        raw = store_for(uri).get_bytes(uri)
+    inputs = codec.decode_inputs(raw)
     stored = json.loads(row["settings"] or "{}")
     rc = RunContext(
         name=run_name if recover else None,
         env_vars=stored.get("env_vars", {}),
         max_action_concurrency=stored.get("max_action_concurrency"),
         raw_data_path=row["store_prefix"] if recover else None,
+        isolation=stored.get("isolation"),
+        max_cpus=stored.get("max_cpus"),
     )
     return _start(rc, task, (), inputs, recover=recover)
 
@@ -190,7 +231,9 @@ def rerun(run_name: str, recover: bool = True) -> Run:
 def load_task(module_file: str | None, module_name: str | None, attr: str) -> TaskTemplate[Any, Any]:
     """Import a task by the module file and attribute recorded for its run."""
     mod = sys.modules.get(module_name or "")
-    if mod is None or (module_file and os.path.abspath(getattr(mod, "__file__", "") or "") != os.path.abspath(module_file)):
+    if mod is None or (
+        module_file and os.path.abspath(getattr(mod, "__file__", "") or "") != os.path.abspath(module_file)
+    ):
         if not module_file or not os.path.exists(module_file):
             raise ModuleLoadError(f"cannot find the module of task {attr!r}: {module_file!r} does not exist")
         mod = import_module_from_file(module_file, module_name)
@@ -240,7 +283,13 @@ def _new_run_name() -> str:
     return "r" + uuid.uuid4().hex[:10]
 
 
-def _start(rc: RunContext, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: Mapping[str, Any], recover: bool = False) -> Run:
+def _start(
+    rc: RunContext,
+    task: TaskTemplate[Any, Any],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    recover: bool = False,
+) -> Run:
     if not isinstance(task, TaskTemplate):
         raise TypeError(f"flyte.run expects a task (decorated with @env.task), got {type(task).__name__}")
     try:
@@ -268,7 +317,11 @@ def _start(rc: RunContext, task: TaskTemplate[Any, Any], args: tuple[Any, ...], 
 
 
 async def _execute(
-    rc: RunContext, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: Mapping[str, Any], recover: bool
+    rc: RunContext,
+    task: TaskTemplate[Any, Any],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    recover: bool,
 ) -> Run:
     settings = get_settings()
     journal = open_journal(settings.journal_path)
@@ -282,33 +335,80 @@ async def _execute(
 
     recorded: dict[str, RecordedAction] = {}
     positions: dict[tuple[str, int], str] = {}
-    existing = journal.query_one("SELECT status, outputs FROM runs WHERE name=?", (run_name,))
+    existing = journal.query_one("SELECT status, host, pid FROM runs WHERE name=?", (run_name,))
     if existing is not None and not recover:
         raise InitializationError(
             "RunExists", "user", f"a run named {run_name!r} already exists; pick another name or recover it"
         )
+    if (
+        existing is not None
+        and existing["status"] == RUNNING
+        and _alive_elsewhere(existing["host"], existing["pid"])
+    ):
+        raise InitializationError(
+            "RunActive",
+            "user",
+            f"run {run_name!r} is still running in process {existing['pid']} on this machine; "
+            "recover it only after that process has ended",
+        )
     if recover and existing is not None:
         for r in journal.query(
-            "SELECT action_id, parent_id, position, task_name, status, outputs, meta FROM actions WHERE run=?",
+            "SELECT action_id, parent_id, position, task_name, task_identity, status, outputs, meta"
+            " FROM actions WHERE run=?",
             (run_name,),
         ):
             recorded[r["action_id"]] = RecordedAction(
-                r["status"], r["task_name"], None if r["outputs"] is None else bytes(r["outputs"]), r["meta"]
+                r["status"],
+                r["task_name"],
+                None if r["outputs"] is None else bytes(r["outputs"]),
+                r["meta"],
+                r["task_identity"],
             )
             positions[(r["parent_id"] or run_name, r["position"])] = r["task_name"]
 
     module_file, module_name, attr = _task_location(task)
     now = time.time()
     run_settings = json.dumps(
-        {"env_vars": dict(rc.env_vars), "max_action_concurrency": rc.max_action_concurrency}
+        {
+            "env_vars": dict(rc.env_vars),
+            "max_action_concurrency": rc.max_action_concurrency,
+            "isolation": rc.isolation,
+            "max_cpus": rc.max_cpus,
+        }
     )
     if existing is None:
-        journal.execute(
-            "INSERT INTO runs(name, task_name, module_file, module_name, attr, inputs, status, root_action,"
-            " created_at, started_at, store_prefix, host, user, pid, settings) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (run_name, task.name, module_file, module_name, attr, enc_inputs, RUNNING, None, now, now, prefix,
-             socket.gethostname(), _user(), os.getpid(), run_settings),
-        )
+        run_inputs = enc_inputs
+        if len(enc_inputs) > JOURNAL_INLINE_LIMIT:
+            run_inputs = REF_TAG + store.put_bytes(join(prefix, "inputs"), enc_inputs).encode()
+        try:
+            journal.execute(
+                "INSERT INTO runs(name, task_name, module_file, module_name, attr, inputs, status,"
+                " root_action, created_at, started_at, store_prefix, host, user, pid, settings)"
+                " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run_name,
+                    task.name,
+                    module_file,
+                    module_name,
+                    attr,
+                    run_inputs,
+                    RUNNING,
+                    None,
+                    now,
+                    now,
+                    prefix,
+                    socket.gethostname(),
+                    _user(),
+                    os.getpid(),
+                    run_settings,
+                ),
+            )
+        except sqlite3.IntegrityError:  # another process started a run of that name meanwhile
+            raise InitializationError(
+                "RunExists",
+                "user",
+                f"a run named {run_name!r} already exists; pick another name or recover it",
+            ) from None
     else:
         journal.execute(
             "UPDATE runs SET status=?, started_at=?, ended_at=NULL, error=NULL, pid=? WHERE name=?",
@@ -316,13 +416,18 @@ async def _execute(
         )
 
     controller = Controller(
-        run_name, journal, store, prefix,
+        run_name,
+        journal.for_run(),
+        store,
+        prefix,
         overwrite_cache=rc.overwrite_cache,
         disable_run_cache=rc.disable_run_cache,
         max_action_concurrency=rc.max_action_concurrency,
         env_vars=rc.env_vars,
         recorded=recorded,
         recorded_positions=positions,
+        isolation=rc.isolation,
+        max_cpus=rc.max_cpus,
     )
     controller.loop = asyncio.get_running_loop()
     controller.listeners.extend(rc.listeners)
@@ -341,20 +446,49 @@ async def _execute(
     finally:
         current_action.reset(token)
         _restore_env(saved_env)
-        journal.flush()
-        root_id = digest(f"{run_name}|{task.identity}|{inputs_hash}|0")
+        controller.journal.flush()
+        root_id = digest(f"{run_name}|{call_identity(task)}|{inputs_hash}|0")
         err_text = None
         if error is not None:
             from flyte._runtime.errors_bridge import error_record
 
             err_text = error_record(error)
-        journal.execute(
-            "UPDATE runs SET status=?, ended_at=?, error=?, root_action=? WHERE name=?",
-            (status, time.time(), err_text, root_id, run_name),
+        ended = time.time()
+        journal.commit(
+            [
+                (
+                    "UPDATE runs SET status=?, ended_at=?, error=?, root_action=? WHERE name=?",
+                    (status, ended, err_text, root_id, run_name),
+                ),
+                # Whatever is still marked running has been left behind (abandoned by its parent, or
+                # running when an earlier process of this run died and not called again): aborted.
+                (
+                    "UPDATE actions SET status=?, ended_at=?, error=COALESCE(error, ?)"
+                    " WHERE run=? AND status=?",
+                    (ABORTED, ended, aborted_error(), run_name, RUNNING),
+                ),
+            ]
         )
         controller.close()
     url = f"file://{settings.journal_path}?run={run_name}"
-    return Run(name=run_name, url=url, status=status, _outputs=outputs, _error=error, _journal_path=journal.path)
+    return Run(
+        name=run_name, url=url, status=status, _outputs=outputs, _error=error, _journal_path=journal.path
+    )
+
+
+def _alive_elsewhere(host: str | None, pid: int | None) -> bool:
+    """True when the process recorded as running a run is another live process on this machine."""
+    if not pid or pid == os.getpid() or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def _user() -> str:

@@ -21,6 +21,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 def trace(func: F) -> F:
     """Decorate a function whose result should be recorded and replayed on recovery."""
     name = f"{func.__module__}.{func.__qualname__}"
+    idents: list[str] = []
+
+    def ident() -> str:  # computed on first use (reading the source is not free)
+        if not idents:
+            from flyte._recorded import code_identity
+
+            idents.append(code_identity("trace", name, func))
+        return idents[0]
 
     if inspect.isasyncgenfunction(func):
 
@@ -35,30 +43,31 @@ def trace(func: F) -> F:
 
             enc, h = r.hash_args(args, kwargs)
             aid, pos = r.step_id(ac, "trace", name, h)
-            hit, items = r.replayed(ac, aid)
+            hit, items = r.replayed(ac, aid, ident())
             if hit:
                 for item in items:
                     yield item
                 return
             started, collected = time.time(), []
-            token = current_action.set(dataclasses.replace(ac, in_trace=True))
+            inside = dataclasses.replace(ac, in_trace=True)
+            gen = func(*args, **kwargs)
             try:
-                gen = func(*args, **kwargs)
                 while True:
+                    token = current_action.set(inside)  # only while the traced body runs
                     try:
                         item = await gen.__anext__()
                     except StopAsyncIteration:
                         break
+                    finally:
+                        current_action.reset(token)
                     collected.append(item)
-                    current_action.reset(token)
                     yield item
-                    token = current_action.set(dataclasses.replace(ac, in_trace=True))
             except Exception as e:
-                await r.record(ac, aid, pos, "trace", name, enc, None, started, e)
+                await r.record(ac, aid, pos, "trace", name, enc, None, started, e, identity=ident())
                 raise
-            finally:
-                current_action.reset(token)
-            await r.record(ac, aid, pos, "trace", name, enc, collected, started)
+            finally:  # also when the caller stops early: close the traced generator (nothing recorded)
+                await gen.aclose()
+            await r.record(ac, aid, pos, "trace", name, enc, collected, started, identity=ident())
 
         return agen_wrapper  # type: ignore[return-value]
 
@@ -74,13 +83,13 @@ def trace(func: F) -> F:
 
             enc, h = r.hash_args(args, kwargs)
             aid, pos = r.step_id(ac, "trace", name, h)
-            hit, items = r.replayed(ac, aid)
+            hit, items = r.replayed(ac, aid, ident())
             if hit:
                 yield from items
                 return
             started = time.time()
             items = list(_in_trace(ac, lambda: list(func(*args, **kwargs))))
-            _record_sync(ac, r, aid, pos, name, enc, items, started)
+            _record_sync(ac, r, aid, pos, name, enc, items, started, None, ident())
             yield from items
 
         return gen_wrapper  # type: ignore[return-value]
@@ -96,7 +105,7 @@ def trace(func: F) -> F:
 
             enc, h = r.hash_args(args, kwargs)
             aid, pos = r.step_id(ac, "trace", name, h)
-            hit, value = r.replayed(ac, aid)
+            hit, value = r.replayed(ac, aid, ident())
             if hit:
                 return value
             started = time.time()
@@ -105,10 +114,10 @@ def trace(func: F) -> F:
                 value = await func(*args, **kwargs)
             except Exception as e:
                 current_action.reset(token)
-                await r.record(ac, aid, pos, "trace", name, enc, None, started, e)
+                await r.record(ac, aid, pos, "trace", name, enc, None, started, e, identity=ident())
                 raise
             current_action.reset(token)
-            await r.record(ac, aid, pos, "trace", name, enc, value, started)
+            await r.record(ac, aid, pos, "trace", name, enc, value, started, identity=ident())
             return value
 
         return async_wrapper  # type: ignore[return-value]
@@ -122,16 +131,16 @@ def trace(func: F) -> F:
 
         enc, h = r.hash_args(args, kwargs)
         aid, pos = r.step_id(ac, "trace", name, h)
-        hit, value = r.replayed(ac, aid)
+        hit, value = r.replayed(ac, aid, ident())
         if hit:
             return value
         started = time.time()
         try:
             value = _in_trace(ac, lambda: func(*args, **kwargs))
         except Exception as e:
-            _record_sync(ac, r, aid, pos, name, enc, None, started, e)
+            _record_sync(ac, r, aid, pos, name, enc, None, started, e, ident())
             raise
-        _record_sync(ac, r, aid, pos, name, enc, value, started)
+        _record_sync(ac, r, aid, pos, name, enc, value, started, None, ident())
         return value
 
     return sync_wrapper  # type: ignore[return-value]
@@ -145,29 +154,34 @@ def _in_trace(ac: Any, fn: Callable[[], Any]) -> Any:
         current_action.reset(token)
 
 
-def _record_sync(ac: Any, r: Any, aid: str, pos: int, name: str, enc: bytes, value: Any, started: float,
-                 error: BaseException | None = None) -> None:
-    """Record from sync code: on the loop thread directly, from a worker thread via the loop."""
+def _record_sync(
+    ac: Any,
+    r: Any,
+    aid: str,
+    pos: int,
+    name: str,
+    enc: bytes,
+    value: Any,
+    started: float,
+    error: BaseException | None = None,
+    identity: str | None = None,
+) -> None:
+    """Record from sync code: on the run's loop thread directly, from any other thread via that loop."""
     import asyncio
 
-    coro = r.record(ac, aid, pos, "trace", name, enc, value, started, error)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run_coroutine_threadsafe(coro, ac.controller.loop).result()
-        return
-    # Sync trace called on the event loop thread: commit now, synchronously.
-    coro.close()
     c = ac.controller
-    from flyte._runtime.codec import ValueCodec, encode_value
-    from flyte._runtime.controller import FAILED, SUCCEEDED
-    from flyte._runtime.errors_bridge import error_record
+    try:
+        on_loop = asyncio.get_running_loop() is c.loop
+    except RuntimeError:
+        on_loop = False
+    if not on_loop:
+        coro = r.record(ac, aid, pos, "trace", name, enc, value, started, error, identity)
+        asyncio.run_coroutine_threadsafe(coro, c.loop).result()
+        return
+    # A sync trace called on the loop thread itself cannot await: queue the row and commit now.
     from flyte._runtime.journal import UPSERT_ACTION
 
-    outputs = None if error is not None else c._store(aid, "outputs", encode_value(ValueCodec(Any), value))
-    c.journal.write(UPSERT_ACTION, (
-        c.run_name, aid, ac.action.action_id, pos, "trace", name, "trace:" + name, "trace",
-        SUCCEEDED if error is None else FAILED, 1, 0, started, time.time(), enc, outputs,
-        None if error is None else error_record(error), ac.group, "inline", None,
-    ))
+    c.journal.write(
+        UPSERT_ACTION, r.row_params(ac, aid, pos, "trace", name, enc, value, started, error, identity)
+    )
     c.journal.flush()

@@ -37,7 +37,7 @@ async def time() -> float:
 
 async def now() -> _dt.datetime:
     """The current UTC datetime, recorded: the same value when the run is replayed."""
-    return _dt.datetime.fromtimestamp(await _recorded_clock("now"), tz=_dt.timezone.utc)
+    return _dt.datetime.fromtimestamp(await _recorded_clock("now"), tz=_dt.UTC)
 
 
 async def sleep(seconds: float) -> None:

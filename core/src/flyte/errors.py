@@ -190,3 +190,18 @@ class NonRecoverableError(RuntimeUserError):
 
     def __init__(self, message: str, code: str = "NonRecoverableError") -> None:
         super().__init__(code, message)
+
+
+class WorkerCrashedError(RuntimeSystemError):
+    """A local worker process died (killed, segfault) while running the action; the runtime retried
+    it on a fresh worker without counting against the task's retries, and this is the last failure."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("WorkerCrashed", message)
+
+
+class AcceleratorUnavailableError(NonRecoverableError):
+    """The task asks for accelerators this machine does not have (or that only a cluster provides)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="AcceleratorUnavailable")

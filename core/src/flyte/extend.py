@@ -18,7 +18,7 @@ from flyte._plugins.registry import NamedRegistry, TaskTypeRegistry
 from flyte._runtime.controller import ExecutionContext
 from flyte._runtime.store import LocalObjectStore, ObjectStore
 from flyte._serialization import SerializationContext
-from flyte._task import AsyncFunctionTaskTemplate, TaskTemplate
+from flyte._task import AsyncFunctionTaskTemplate, TaskTemplate, run_sync
 
 
 @runtime_checkable
@@ -85,4 +85,5 @@ __all__ = [
     "TaskTemplate",
     "TaskTypeRegistry",
     "hookimpl",
+    "run_sync",
 ]

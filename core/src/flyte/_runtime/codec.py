@@ -50,6 +50,7 @@ class ValueCodec:
         self.adapter: Any = None
         self.pickled = False
         self.offloaded = False
+        self.has_set = False
         self.transformer: Any = None
         if self.prim is None and hint not in (None, type(None), bytes):
             from flyte._runtime.types import find_transformer
@@ -66,7 +67,8 @@ class ValueCodec:
         from flyte.io import Dir, File
 
         text = repr(self.hint)
-        self.offloaded = self.hint in (File, Dir) or "flyte.io" in text
+        self.has_set = "set" in text.lower()  # may hold sets: their JSON lists get a canonical order
+        self.offloaded = self.hint in (File, Dir) or "flyte.io" in text or _mentions_io(self.hint, set())
         if self.hint is Any:
             return
         try:
@@ -107,10 +109,13 @@ class ValueCodec:
         if self.transformer is not None:
             return {"__flyte_ref__": self.transformer.type_path, "ref": self.transformer.to_json(value)}
         if self.adapter is not None:
-            return self.adapter.dump_python(value, mode="json")
+            data = self.adapter.dump_python(value, mode="json")
+            return _sort_sets(value, data) if self.has_set else data
         if self.pickled:
             raise TypeError("pickled")
-        json.dumps(value)  # Any: only plain JSON values are JSON-encoded
+        # Any: only values that come back from JSON as they are (no tuples, no int keys, no subclasses)
+        if not _plain_json(value):
+            raise TypeError("not plain JSON")
         return value
 
     def from_jsonable(self, data: Any) -> Any:
@@ -128,16 +133,84 @@ class ValueCodec:
         return self.to_jsonable(value)
 
 
-def _content_form(value: Any) -> Any:
-    """Replace File/Dir by their content identity (recursively in containers)."""
+def _sort_sets(value: Any, data: Any) -> Any:
+    """``data`` (the JSON form of ``value``) with the lists that came from sets sorted.
+
+    A set's iteration order depends on string hashing, which differs between processes; sorted,
+    the same set always has the same encoding, hence the same action ID and cache key.
+    """
+    import dataclasses
+
+    if isinstance(value, (set, frozenset)) and isinstance(data, list) and len(value) == len(data):
+        return sorted((_sort_sets(v, d) for v, d in zip(value, data)), key=_dumps)
+    if isinstance(value, Mapping) and isinstance(data, dict) and len(value) == len(data):
+        return {k: _sort_sets(v, d) for (k, d), v in zip(data.items(), value.values())}
+    if isinstance(value, (list, tuple)) and isinstance(data, list) and len(value) == len(data):
+        return [_sort_sets(v, d) for v, d in zip(value, data)]
+    if isinstance(data, dict) and (
+        (dataclasses.is_dataclass(value) and not isinstance(value, type)) or hasattr(value, "model_fields")
+    ):
+        return {k: _sort_sets(getattr(value, k), d) if hasattr(value, k) else d for k, d in data.items()}
+    return data
+
+
+def _plain_json(value: Any) -> bool:
+    t = type(value)
+    if value is None or t is str or t is int or t is float or t is bool:
+        return True
+    if t is list:
+        return all(_plain_json(v) for v in value)
+    if t is dict:
+        return all(type(k) is str and _plain_json(v) for k, v in value.items())
+    return False
+
+
+def _mentions_io(hint: Any, seen: set[int]) -> bool:
+    """True when a type holds File/Dir somewhere (containers, dataclass or pydantic fields)."""
+    import dataclasses
+    import typing
+
     from flyte.io import Dir, File
 
+    if id(hint) in seen:
+        return False
+    seen.add(id(hint))
+    if hint in (File, Dir) or typing.get_origin(hint) in (File, Dir):
+        return True
+    if any(_mentions_io(a, seen) for a in typing.get_args(hint)):
+        return True
+    if not isinstance(hint, type):
+        return False
+    fields: list[Any] = []
+    if dataclasses.is_dataclass(hint):
+        try:
+            fields = list(typing.get_type_hints(hint).values())
+        except Exception:
+            fields = [f.type for f in dataclasses.fields(hint)]
+    elif hasattr(hint, "model_fields"):
+        fields = [f.annotation for f in getattr(hint, "model_fields", {}).values()]
+    return any(_mentions_io(f, seen) for f in fields)
+
+
+def _content_form(value: Any) -> Any:
+    """Replace File/Dir by their content identity (recursively in containers and records)."""
+    import dataclasses
+
+    from flyte.io import Dir, File
+
+    if value is None or type(value) in (str, int, float, bool):
+        return value
     if isinstance(value, (File, Dir)):
         return {"__content__": value.content_key()}
     if isinstance(value, Mapping):
         return {str(k): _content_form(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_content_form(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _content_form(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    model_fields = getattr(type(value), "model_fields", None)
+    if isinstance(model_fields, dict):
+        return {k: _content_form(getattr(value, k)) for k in model_fields}
     from pydantic import TypeAdapter
 
     return TypeAdapter(type(value)).dump_python(value, mode="json")
@@ -156,13 +229,18 @@ class InterfaceCodec:
         self.inputs = {name: ValueCodec(hint) for name, (hint, _) in inputs.items()}
         self.output = ValueCodec(output)
         self.all_prim = all(c.prim is not None for c in self.inputs.values())
+        self.float_inputs = [name for name, c in self.inputs.items() if c.hint is float]
 
-    def validate_inputs(self, values: Mapping[str, Any]) -> None:
+    def validate_inputs(self, values: dict[str, Any]) -> None:
+        """Check values against the hints; an int given for a float input becomes a float."""
         for name, value in values.items():
             try:
                 self.inputs[name].validate(value)
             except Exception as e:
                 raise RuntimeDataValidationError(name, _clean(e), self.task_name) from None
+        for name in self.float_inputs:  # so f(3) and f(3.0) are the same call (IDs, cache keys)
+            if type(values.get(name)) is int:
+                values[name] = float(values[name])
 
     def encode_inputs(self, values: Mapping[str, Any]) -> tuple[bytes, str]:
         """Encoded inputs and their canonical hash."""
@@ -236,7 +314,7 @@ def _pickle(value: Any) -> bytes:
 def _unpickle(data: bytes) -> Any:
     import pickle
 
-    return pickle.loads(data)  # noqa: S301 - our own journal's bytes
+    return pickle.loads(data)
 
 
 def _clean(e: BaseException) -> str:

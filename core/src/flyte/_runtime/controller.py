@@ -10,20 +10,24 @@ import asyncio
 import concurrent.futures
 import json
 import os
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flyte._context import ActionContext, current_action
 from flyte._runtime.codec import InterfaceCodec, digest
 from flyte._runtime.errors_bridge import as_user_error, error_record
-from flyte._runtime.journal import INSERT_ATTEMPT, PUT_CACHE, SET_META, UPSERT_ACTION, Journal
+from flyte._runtime.journal import INSERT_ATTEMPT, PUT_CACHE, SET_META, UPSERT_ACTION, RunJournal
 from flyte._runtime.store import ObjectStore, join
 from flyte.errors import (
     ActionAbortedError,
     DeadlineExceededError,
     InlineIOMaxBytesBreached,
+    MaxQueuedTimeExceededError,
     MaxRuntimeExceededError,
     NonDeterminismError,
     NonRecoverableError,
@@ -47,6 +51,7 @@ class RecordedAction:
     task_name: str
     outputs: bytes | None
     meta: str | None
+    identity: str | None = None  # the task's code identity then; a different one now means "re-run it"
 
 
 @dataclass(eq=False)
@@ -84,12 +89,120 @@ class ExecutionContext:
     attempt: int
     run_prefix: str
     store: ObjectStore
-    journal: Journal
+    journal: RunJournal
     data: dict[str, Any]
     env_vars: Mapping[str, str]
 
     def action_prefix(self) -> str:
         return join(self.run_prefix, self.action_id)
+
+
+_worker = threading.local()
+
+
+class SyncPool(concurrent.futures.Executor):
+    """Threads for sync task bodies: at most ``limit`` run at once.
+
+    A sync task that blocks waiting for its own children (a sync parent) gives its place up while it
+    waits (``blocked()``), and a thread is added if needed, so nested sync tasks never deadlock the
+    pool however deep they go. Threads are daemons: a sync body that outlives its timeout does not
+    keep the process alive.
+    """
+
+    def __init__(self, limit: int, name: str = "flyte-sync") -> None:
+        self.limit = max(1, limit)
+        self.name = name
+        self._cv = threading.Condition(threading.Lock())
+        self._queue: deque[
+            tuple[concurrent.futures.Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+        ]
+        self._queue = deque()
+        self._running = 0  # bodies running and not blocked on a child
+        self._blocked = 0  # bodies waiting for a child
+        self._idle = 0  # threads waiting for work
+        self._threads = 0
+        self._closed = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._cv:
+            if self._closed:
+                raise RuntimeError("the run's sync pool is shut down")
+            self._queue.append((fut, fn, args, kwargs))
+            self._wake()
+        return fut
+
+    def _wake(self) -> None:
+        """With the lock held: hand queued work to idle threads, starting threads where needed."""
+        startable = min(len(self._queue), self.limit - self._running)
+        if startable <= 0:
+            return
+        if self._idle:
+            self._cv.notify(min(self._idle, startable))
+        missing = startable - self._idle
+        while missing > 0 and self._threads < self.limit + self._blocked:
+            missing -= 1
+            self._threads += 1
+            self._idle += 1  # counted idle until it takes work, so a burst does not over-spawn
+            threading.Thread(target=self._work, name=f"{self.name}-{self._threads}", daemon=True).start()
+
+    def _work(self) -> None:
+        _worker.pool = self
+        cv = self._cv
+        with cv:
+            while True:
+                while not self._closed and (not self._queue or self._running >= self.limit):
+                    cv.wait()
+                if self._closed and not self._queue:
+                    self._idle -= 1
+                    self._threads -= 1
+                    return
+                fut, fn, args, kwargs = self._queue.popleft()
+                self._idle -= 1
+                self._running += 1
+                cv.release()
+                try:
+                    if fut.set_running_or_notify_cancel():
+                        try:
+                            fut.set_result(fn(*args, **kwargs))
+                        except BaseException as e:
+                            fut.set_exception(e)
+                finally:
+                    cv.acquire()
+                    self._running -= 1
+                    self._idle += 1
+                    self._wake()
+
+    @contextmanager
+    def blocked(self) -> Iterator[None]:
+        """Around a sync body's wait for a child: its place goes to other queued work meanwhile."""
+        if getattr(_worker, "pool", None) is not self:
+            yield
+            return
+        with self._cv:
+            self._running -= 1
+            self._blocked += 1
+            self._wake()
+        try:
+            yield
+        finally:
+            with self._cv:
+                self._blocked -= 1
+                self._running += 1
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._cv:
+            self._closed = True
+            if cancel_futures:
+                while self._queue:
+                    self._queue.popleft()[0].cancel()
+            self._cv.notify_all()
+
+
+def pool_blocked(pool: Any) -> Any:
+    """``pool.blocked()`` for a :class:`SyncPool`; a no-op context for other executors."""
+    blocked = getattr(pool, "blocked", None)
+    return blocked() if blocked is not None else nullcontext()
 
 
 Listener = Callable[[str, ActionState, str], None]
@@ -101,7 +214,7 @@ class Controller:
     def __init__(
         self,
         run_name: str,
-        journal: Journal,
+        journal: RunJournal,
         store: ObjectStore,
         run_prefix: str,
         *,
@@ -112,7 +225,11 @@ class Controller:
         recorded: dict[str, RecordedAction] | None = None,
         recorded_positions: dict[tuple[str, int], str] | None = None,
         sync_workers: int | None = None,
+        isolation: str | None = None,
+        max_cpus: float | None = None,
     ) -> None:
+        from flyte._runtime.workers import make_workers
+
         self.run_name = run_name
         self.journal = journal
         self.store = store
@@ -123,17 +240,22 @@ class Controller:
         self.recorded = recorded or {}
         self.recorded_positions = recorded_positions or {}
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.sync_pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=sync_workers or min(32, (os.cpu_count() or 1) + 4), thread_name_prefix="flyte-sync"
-        )
+        self.sync_pool = SyncPool(sync_workers or min(32, (os.cpu_count() or 1) + 4))
         self.slots = asyncio.Semaphore(max_action_concurrency) if max_action_concurrency else None
         self.listeners: list[Listener] = []
         self._backends: dict[tuple[str, int], Any] = {}
+        self._serializing: dict[str, asyncio.Future[None]] = {}
         self.counts = {RUNNING: 0, SUCCEEDED: 0, FAILED: 0, ABORTED: 0, "CACHED": 0, "RECOVERED": 0}
+        self.workers = make_workers(self, isolation, max_cpus)  # None: every action inline
 
     # ---- entry from TaskTemplate.__call__ ---------------------------------------------------------
     def call(
-        self, tmpl: TaskTemplate[Any, Any], pac: ActionContext, args: tuple[Any, ...], kwargs: dict[str, Any], via_aio: bool
+        self,
+        tmpl: TaskTemplate[Any, Any],
+        pac: ActionContext,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        via_aio: bool,
     ) -> Any:
         if pac.in_trace:
             raise TraceDoesNotAllowNestedTasksError(
@@ -141,27 +263,32 @@ class Controller:
                 "functions only. Call the task from the parent task instead."
             )
         try:
-            asyncio.get_running_loop()
-            in_loop = True
+            running = asyncio.get_running_loop()
         except RuntimeError:
-            in_loop = False
-        if in_loop:
-            if tmpl.is_sync and not via_aio:
-                raise SyncTaskCallInAsyncContextError(
-                    f"Sync task {tmpl.name!r} was called from async code without awaiting: use "
-                    f"'await {tmpl.short_name or tmpl.name}.aio(...)' (or make the task async)."
-                )
+            running = None
+        if running is not None and tmpl.is_sync and not via_aio:
+            raise SyncTaskCallInAsyncContextError(
+                f"Sync task {tmpl.name!r} was called from async code without awaiting: use "
+                f"'await {tmpl.short_name or tmpl.name}.aio(...)' (or make the task async)."
+            )
+        if running is self.loop:
             return self.submit(tmpl, pac, args, kwargs)
-        # A sync parent on a worker thread: block this thread, not the event loop.
+        # Off the run's loop (a sync parent on a worker thread, or an event loop of its own there):
+        # the child runs on the run's loop; this thread waits for it or awaits it.
         assert self.loop is not None
         fut = asyncio.run_coroutine_threadsafe(self.submit(tmpl, pac, args, kwargs), self.loop)
-        if via_aio:
-            return asyncio.wrap_future(fut)
-        return fut.result()
+        if via_aio or running is not None:
+            return _await_future(fut)
+        with pool_blocked(self.sync_pool):
+            return fut.result()
 
     # ---- the pipeline -----------------------------------------------------------------------------
     async def submit(
-        self, tmpl: TaskTemplate[Any, Any], pac: ActionContext, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+        self,
+        tmpl: TaskTemplate[Any, Any],
+        pac: ActionContext,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
     ) -> Any:
         parent = pac.action
         codec = interface_codec(tmpl)
@@ -170,9 +297,14 @@ class Controller:
         enc_inputs, inputs_hash = codec.encode_inputs(inputs)
         if len(enc_inputs) > tmpl.max_inline_io_bytes:
             raise _inline_breach(tmpl, codec, inputs, len(enc_inputs))
-        action_id, position = parent.child_key(tmpl.identity, inputs_hash)
+        action_id, position = parent.child_key(call_identity(tmpl), inputs_hash)
         rec = self.recorded.get(action_id)
-        if rec is not None and rec.status == SUCCEEDED and rec.outputs is not None:
+        if (
+            rec is not None
+            and rec.status == SUCCEEDED
+            and rec.outputs is not None
+            and (rec.identity is None or rec.identity == tmpl.identity)  # its code is unchanged
+        ):
             self.counts["RECOVERED"] += 1
             return codec.decode_output(self._load(rec.outputs))
         prev = self.recorded_positions.get((parent.action_id, position))
@@ -184,15 +316,25 @@ class Controller:
             )
         child = ActionState(action_id=action_id, task_name=tmpl.name, parent=parent, position=position)
         parent_id = parent.action_id if parent.parent is not None else None
+        if len(enc_inputs) > JOURNAL_INLINE_LIMIT:
+            enc_inputs = self._store(action_id, "inputs", enc_inputs)
         row = _Row(self.run_name, action_id, parent_id, position, tmpl, pac.group, enc_inputs)
+        if self.workers is not None:
+            row.mode = self.workers.mode(tmpl)
 
         cache_key = None
+        owner: asyncio.Future[None] | None = None
         if tmpl.cache.is_enabled() and not self.disable_run_cache:
+            cache = tmpl.cache
             cache_key = _cache_key(tmpl, codec, inputs, inputs_hash)
             if not self.overwrite_cache:
-                hit = self.journal.cache_get(cache_key)
+                hit = self.journal.cache_get(cache_key, cache.max_age_seconds)
+                if hit is None and cache.serialize:
+                    hit, owner = await self._serialized(cache_key, cache.max_age_seconds)
                 if hit is not None:
-                    await self.journal.write_durable(UPSERT_ACTION, row.params(SUCCEEDED, 0, hit, None, cached=1))
+                    await self.journal.write_durable(
+                        UPSERT_ACTION, row.params(SUCCEEDED, 0, hit, None, cached=1)
+                    )
                     self.counts["CACHED"] += 1
                     self._emit("cached", child, SUCCEEDED)
                     return codec.decode_output(self._load(hit))
@@ -212,12 +354,16 @@ class Controller:
             if len(enc_out) > tmpl.max_inline_io_bytes:
                 raise _inline_breach(tmpl, codec, None, len(enc_out))
         except asyncio.CancelledError:
-            self.journal.write(UPSERT_ACTION, row.params(ABORTED, child.attempt + 1, None, _aborted_error()))
+            if owner is not None:
+                self._serial_done(cache_key, owner)
+            self.journal.write(UPSERT_ACTION, row.params(ABORTED, child.attempt + 1, None, aborted_error()))
             self.counts[RUNNING] -= 1
             self.counts[ABORTED] += 1
             self._emit("end", child, ABORTED)
             raise
         except BaseException as e:
+            if owner is not None:
+                self._serial_done(cache_key, owner)
             err = e if isinstance(e, _Exhausted) else _Exhausted(e, child.attempt + 1, False)
             await self.journal.write_durable(
                 UPSERT_ACTION, row.params(FAILED, err.attempts, None, error_record(err.error))
@@ -237,13 +383,45 @@ class Controller:
         await self.journal.write_durable(
             UPSERT_ACTION, row.params(SUCCEEDED, child.attempt + 1, stored, None), *extra
         )
+        if owner is not None:
+            self._serial_done(cache_key, owner)
         self.counts[RUNNING] -= 1
         self.counts[SUCCEEDED] += 1
         self._emit("end", child, SUCCEEDED)
         return out
 
+    async def _serialized(
+        self, key: str, max_age: float | None
+    ) -> tuple[bytes | None, asyncio.Future[None] | None]:
+        """``Cache(serialize=True)``: one call per key computes; identical calls wait for its entry.
+
+        Returns the entry, or ``(None, owner)`` when this call is to compute it (``owner`` is resolved
+        by ``_serial_done``). Serialisation covers the calls of this run.
+        """
+        while True:
+            running = self._serializing.get(key)
+            if running is None:
+                owner: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._serializing[key] = owner
+                return None, owner
+            await asyncio.shield(running)
+            hit = self.journal.cache_get(key, max_age)
+            if hit is not None:
+                return hit, None
+
+    def _serial_done(self, key: str | None, owner: asyncio.Future[None]) -> None:
+        if key is not None and self._serializing.get(key) is owner:
+            del self._serializing[key]
+        if not owner.done():
+            owner.set_result(None)
+
     async def _run_with_policy(
-        self, tmpl: TaskTemplate[Any, Any], child: ActionState, inputs: dict[str, Any], pac: ActionContext, row: _Row
+        self,
+        tmpl: TaskTemplate[Any, Any],
+        child: ActionState,
+        inputs: dict[str, Any],
+        pac: ActionContext,
+        row: _Row,
     ) -> Any:
         timeout = tmpl.timeout
         deadline = timeout.deadline_seconds if timeout is not None else None
@@ -265,7 +443,12 @@ class Controller:
             ) from None
 
     async def _attempts(
-        self, tmpl: TaskTemplate[Any, Any], child: ActionState, inputs: dict[str, Any], pac: ActionContext, row: _Row
+        self,
+        tmpl: TaskTemplate[Any, Any],
+        child: ActionState,
+        inputs: dict[str, Any],
+        pac: ActionContext,
+        row: _Row,
     ) -> Any:
         retries = tmpl.retries.count
         max_rt = tmpl.timeout.max_runtime_seconds if tmpl.timeout is not None else None
@@ -274,26 +457,22 @@ class Controller:
             child.attempt = attempt
             started = time.time()
             try:
-                if max_rt is None:
-                    return await self._dispatch(tmpl, child, inputs, pac)
-                try:
-                    async with asyncio.timeout(max_rt) as cm:
-                        return await self._dispatch(tmpl, child, inputs, pac)
-                except TimeoutError:
-                    if not cm.expired():
-                        raise
-                    raise MaxRuntimeExceededError(
-                        f"Task {tmpl.name!r} attempt {attempt + 1} ran longer than its timeout of {max_rt:g}s"
-                    ) from None
+                return await self._dispatch(tmpl, child, inputs, pac, max_rt)
             except asyncio.CancelledError:
-                self.journal.write(INSERT_ATTEMPT, (self.run_name, child.action_id, attempt, ABORTED, started, time.time(), None))
+                self.journal.write(
+                    INSERT_ATTEMPT,
+                    (self.run_name, child.action_id, attempt, ABORTED, started, time.time(), None),
+                )
                 raise
             except Exception as e:
                 self.journal.write(
-                    INSERT_ATTEMPT, (self.run_name, child.action_id, attempt, FAILED, started, time.time(), error_record(e))
+                    INSERT_ATTEMPT,
+                    (self.run_name, child.action_id, attempt, FAILED, started, time.time(), error_record(e)),
                 )
                 if isinstance(e, NonRecoverableError) or attempt >= retries:
-                    raise _Exhausted(e, attempt + 1, retries > 0 and not isinstance(e, NonRecoverableError)) from None
+                    raise _Exhausted(
+                        e, attempt + 1, retries > 0 and not isinstance(e, NonRecoverableError)
+                    ) from None
                 backoff = tmpl.retries.backoff
                 if backoff is not None:
                     await asyncio.sleep(backoff.delay(attempt))
@@ -301,24 +480,38 @@ class Controller:
                 self.journal.write(UPSERT_ACTION, row.params(RUNNING, attempt, None, None))
 
     async def _dispatch(
-        self, tmpl: TaskTemplate[Any, Any], child: ActionState, inputs: dict[str, Any], pac: ActionContext
+        self,
+        tmpl: TaskTemplate[Any, Any],
+        child: ActionState,
+        inputs: dict[str, Any],
+        pac: ActionContext,
+        max_rt: float | None = None,
     ) -> Any:
+        """One attempt: wait for a place (``max_action_concurrency``), then run within ``max_runtime``."""
         backend = self._backend(tmpl)
         token = current_action.set(ActionContext(self, child, group=pac.group, custom=pac.custom))
         try:
             if self.slots is not None:
-                await self.slots.acquire()
+                await self._acquire_slot(tmpl)
                 child.holds_slot = True
             try:
-                if backend is None:
+                if max_rt is not None:  # the clock starts once the action has its place
+                    try:
+                        async with asyncio.timeout(max_rt) as cm:
+                            return await self._body(backend, tmpl, child, inputs)
+                    except TimeoutError:
+                        if not cm.expired():
+                            raise
+                        raise MaxRuntimeExceededError(
+                            f"Task {tmpl.name!r} attempt {child.attempt + 1} ran longer than its timeout "
+                            f"of {max_rt:g}s"
+                        ) from None
+                if backend is None and (self.workers is None or self.workers.mode(tmpl) == "inline"):
                     extra = await tmpl.pre()
                     if extra:
                         child.data.update(extra)
                     return await tmpl.post(await tmpl.execute(**inputs))
-                ectx = self._exec_ctx(child)
-                if hasattr(backend, "create"):
-                    return await self._run_connector(backend, tmpl, inputs, ectx)
-                return await backend.run(tmpl, inputs, ectx)
+                return await self._body(backend, tmpl, child, inputs)
             finally:
                 if child.holds_slot and self.slots is not None:
                     self.slots.release()
@@ -327,17 +520,53 @@ class Controller:
         finally:
             current_action.reset(token)
 
-    async def _run_connector(self, backend: Any, tmpl: TaskTemplate[Any, Any], inputs: dict[str, Any], ectx: ExecutionContext) -> Any:
+    async def _body(
+        self, backend: Any, tmpl: TaskTemplate[Any, Any], child: ActionState, inputs: dict[str, Any]
+    ) -> Any:
+        if backend is None:
+            if self.workers is not None and self.workers.mode(tmpl) == "process":
+                return await self.workers.run(tmpl, child, inputs)  # a worker process
+            extra = await tmpl.pre()
+            if extra:
+                child.data.update(extra)
+            return await tmpl.post(await tmpl.execute(**inputs))
+        ectx = self._exec_ctx(child)
+        if hasattr(backend, "create"):
+            return await self._run_connector(backend, tmpl, inputs, ectx)
+        return await backend.run(tmpl, inputs, ectx)
+
+    async def _acquire_slot(self, tmpl: TaskTemplate[Any, Any]) -> None:
+        assert self.slots is not None
+        queued = tmpl.timeout.max_queued_seconds if tmpl.timeout is not None else None
+        if queued is None:
+            await self.slots.acquire()
+            return
+        try:
+            async with asyncio.timeout(queued) as cm:
+                await self.slots.acquire()
+        except TimeoutError:
+            if not cm.expired():
+                raise
+            raise MaxQueuedTimeExceededError(
+                f"Task {tmpl.name!r} waited longer than its max_queued_time of {queued:g}s for a place "
+                f"(max_action_concurrency)"
+            ) from None
+
+    async def _run_connector(
+        self, backend: Any, tmpl: TaskTemplate[Any, Any], inputs: dict[str, Any], ectx: ExecutionContext
+    ) -> Any:
         """create/get/delete: poll a remote job with backoff; re-attach after a crash; cancel on abort."""
         from flyte.extend import connector_meta_from_json, connector_meta_to_json
 
         rec = self.recorded.get(ectx.action_id)
         meta = None
-        if rec is not None and rec.meta:
+        if rec is not None and rec.meta and (rec.identity is None or rec.identity == tmpl.identity):
             meta = connector_meta_from_json(rec.meta)
         if meta is None:
             meta = await backend.create(tmpl, inputs, ectx)
-            await self.journal.write_durable(SET_META, (connector_meta_to_json(meta), self.run_name, ectx.action_id))
+            await self.journal.write_durable(
+                SET_META, (connector_meta_to_json(meta), self.run_name, ectx.action_id)
+            )
         delay = 0.05
         try:
             while True:
@@ -428,6 +657,12 @@ class Controller:
 
     def close(self) -> None:
         self.sync_pool.shutdown(wait=False, cancel_futures=True)
+        if self.workers is not None:
+            self.workers.close()  # no worker process outlives its run
+
+
+async def _await_future(fut: concurrent.futures.Future[Any]) -> Any:
+    return await asyncio.wrap_future(fut)
 
 
 class _Exhausted(Exception):
@@ -443,22 +678,41 @@ class _Exhausted(Exception):
 class _Row:
     """Builds the actions-table row for one child; most columns never change."""
 
-    __slots__ = ("fixed", "group", "inputs", "started")
+    __slots__ = ("fixed", "group", "inputs", "mode", "started")
 
     def __init__(
-        self, run: str, action_id: str, parent_id: str | None, position: int, tmpl: TaskTemplate[Any, Any],
-        group: str | None, inputs: bytes,
+        self,
+        run: str,
+        action_id: str,
+        parent_id: str | None,
+        position: int,
+        tmpl: TaskTemplate[Any, Any],
+        group: str | None,
+        inputs: bytes,
     ) -> None:
         self.fixed = (run, action_id, parent_id, position, "task", tmpl.name, tmpl.identity, tmpl.task_type)
         self.group = group
         self.inputs = inputs
         self.started = time.time()
+        self.mode = "inline"
 
-    def params(self, status: str, attempts: int, outputs: bytes | None, error: str | None, cached: int = 0) -> tuple[Any, ...]:
+    def params(
+        self, status: str, attempts: int, outputs: bytes | None, error: str | None, cached: int = 0
+    ) -> tuple[Any, ...]:
         ended = None if status == RUNNING else time.time()
         return (
-            *self.fixed, status, attempts, cached, self.started, ended, self.inputs, outputs, error, self.group,
-            "inline", None,
+            *self.fixed,
+            status,
+            attempts,
+            cached,
+            self.started,
+            ended,
+            self.inputs,
+            outputs,
+            error,
+            self.group,
+            self.mode,
+            None,
         )
 
 
@@ -471,16 +725,54 @@ def interface_codec(tmpl: TaskTemplate[Any, Any]) -> InterfaceCodec:
     return codec  # type: ignore[no-any-return]
 
 
-def _cache_key(tmpl: TaskTemplate[Any, Any], codec: InterfaceCodec, inputs: dict[str, Any], inputs_hash: str) -> str:
+def call_identity(tmpl: TaskTemplate[Any, Any]) -> str:
+    """What a child's action ID is derived from: the task's name and interface, not its code.
+
+    Editing a task's body keeps the IDs of its calls (and of everything below them), so a run whose
+    parent was fixed after a failure still finds its finished children on recovery; a child whose own
+    code changed is re-run because its recorded identity differs (see ``submit``).
+    """
+    d = tmpl.__dict__
+    key = d.get("_call_identity")
+    if key is None:
+        key = d["_call_identity"] = (
+            f"{tmpl.name}|{tmpl.task_type}:{tmpl.task_type_version}|{tmpl.interface.type_repr()}"
+        )
+    return key  # type: ignore[no-any-return]
+
+
+def _cache_key(
+    tmpl: TaskTemplate[Any, Any], codec: InterfaceCodec, inputs: dict[str, Any], inputs_hash: str
+) -> str:
     cache = tmpl.cache
     if cache.ignored_inputs:
         kept = {k: v for k, v in inputs.items() if k not in cache.ignored_inputs}
         _, inputs_hash = codec.encode_inputs(kept) if kept else (b"", "")
-    version = cache.version_override if cache.behavior == "override" else tmpl.source_version()
-    return digest(f"{tmpl.name}|{tmpl.interface.type_repr()}|{inputs_hash}|{version}|{cache.salt}")
+    name_iface, version = _cache_version(tmpl)
+    return digest(f"{name_iface}|{inputs_hash}|{version}|{cache.salt}")
 
 
-def _inline_breach(tmpl: TaskTemplate[Any, Any], codec: InterfaceCodec, inputs: dict[str, Any] | None, size: int) -> InlineIOMaxBytesBreached:
+def _cache_version(tmpl: TaskTemplate[Any, Any]) -> tuple[str, str]:
+    """(name|interface, cache version) of a task, computed once per template."""
+    d = tmpl.__dict__
+    got = d.get("_cache_version")
+    if got is None:
+        cache = tmpl.cache
+        if cache.behavior == "override":
+            version = cache.version_override
+        elif cache.policies:  # the user's CachePolicy objects decide the version
+            from flyte._cache import VersionParameters
+
+            version = cache.get_version(VersionParameters(func=getattr(tmpl, "func", None), image=tmpl.image))
+        else:
+            version = tmpl.source_version()
+        got = d["_cache_version"] = (f"{tmpl.name}|{tmpl.interface.type_repr()}", str(version))
+    return got  # type: ignore[no-any-return]
+
+
+def _inline_breach(
+    tmpl: TaskTemplate[Any, Any], codec: InterfaceCodec, inputs: dict[str, Any] | None, size: int
+) -> InlineIOMaxBytesBreached:
     what = "its return value"
     if inputs is not None:
         sizes = {k: len(json.dumps(codec.inputs[k].to_jsonable(v), default=str)) for k, v in inputs.items()}
@@ -493,5 +785,8 @@ def _inline_breach(tmpl: TaskTemplate[Any, Any], codec: InterfaceCodec, inputs: 
     )
 
 
-def _aborted_error() -> str:
-    return error_record(ActionAbortedError("The action was aborted: its parent ended, failed or was cancelled."))
+def aborted_error() -> str:
+    """The error recorded for an action that was aborted."""
+    return error_record(
+        ActionAbortedError("The action was aborted: its parent ended, failed or was cancelled.")
+    )

@@ -20,7 +20,11 @@ def _combined(orig: type[BaseException], base: type[RuntimeUserError]) -> type |
     key = (orig, base)
     if key not in _classes:
         try:
-            cls = type(orig.__name__, (orig, base), {"__module__": orig.__module__, "__qualname__": orig.__qualname__})
+            cls = type(
+                orig.__name__,
+                (orig, base),
+                {"__module__": orig.__module__, "__qualname__": orig.__qualname__},
+            )
             _classes[key] = cls
         except TypeError:
             _classes[key] = None
@@ -38,13 +42,10 @@ def as_user_error(exc: BaseException, retries_exhausted: bool = False, attempts:
     orig = getattr(exc, "_flyte_original_type", type(exc))
     cls = _combined(orig, base) if isinstance(exc, Exception) else None
     code = getattr(exc, "code", None) if isinstance(exc, BaseRuntimeError) else orig.__name__
-    if cls is None:
-        wrapped: BaseException = base(code or orig.__name__, str(exc))
+    wrapped: BaseException | None = None if cls is None else _rebuild(cls, orig, exc)
+    if wrapped is None:
+        wrapped = base(code or orig.__name__, str(exc))
         wrapped.__cause__ = exc
-    else:
-        wrapped = cls.__new__(cls, *exc.args)
-        wrapped.__dict__.update(exc.__dict__)
-        wrapped.args = exc.args
     w: Any = wrapped
     w.code = code or orig.__name__
     w.kind = "user"
@@ -55,6 +56,37 @@ def as_user_error(exc: BaseException, retries_exhausted: bool = False, attempts:
     if wrapped.__cause__ is None and exc.__cause__ is not None:
         wrapped.__cause__ = exc.__cause__
     return wrapped
+
+
+def _rebuild(cls: type, orig: type[BaseException], exc: BaseException) -> BaseException | None:
+    """An instance of the combined class carrying ``exc``'s state, or ``None`` when it cannot be made.
+
+    The user's ``__init__`` is not called (its signature need not match ``args``); the nearest
+    built-in exception's ``__init__`` is, so C-level fields (``UnicodeError.reason``, ``OSError.errno``,
+    ``SyntaxError.lineno`` ...) and therefore ``str()`` come out as on the original.
+    """
+    args: tuple[Any, ...] = exc.args
+    if isinstance(exc, OSError) and exc.filename is not None:  # the file names are not in ``args``
+        args = (exc.errno, exc.strerror, exc.filename, None, exc.filename2)
+    try:
+        wrapped: BaseException = cls.__new__(cls, *args)
+    except Exception:  # e.g. pydantic's ValidationError needs more than ``args`` to be made
+        return None
+    builtin: Any = next((t for t in orig.__mro__ if t.__module__ == "builtins"), BaseException)
+    try:
+        builtin.__init__(wrapped, *args)
+    except Exception:
+        pass
+    try:
+        wrapped.__dict__.update(exc.__dict__)
+    except Exception:
+        return None
+    wrapped.args = exc.args
+    try:
+        same = str(wrapped) == str(exc)
+    except Exception:
+        same = False
+    return wrapped if same else None  # state kept outside __dict__/args: better the plain wrapper
 
 
 def error_record(exc: BaseException) -> str:

@@ -1,9 +1,9 @@
 """The durable record of runs, actions, attempts and cache entries: one SQLite file in WAL mode.
 
-Writes from the controller are grouped: every statement queued in one event-loop iteration is
-committed in one transaction, and a result is handed to the parent only after the transaction that
-records it has committed (``write_durable``). WAL with synchronous=NORMAL survives a killed process;
-set ``FLYTE_JOURNAL_SYNC=FULL`` to also survive power loss.
+Writes from a run's controller are grouped (``RunJournal``): every statement queued in one event-loop
+iteration is committed in one transaction, and a result is handed to the parent only after the
+transaction that records it has committed (``write_durable``). WAL with synchronous=NORMAL survives a
+killed process; set ``FLYTE_JOURNAL_SYNC=FULL`` to also survive power loss.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import asyncio
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -62,7 +63,7 @@ SET_META = "UPDATE actions SET meta=? WHERE run=? AND action_id=?"
 
 
 class Journal:
-    """One connection per process (per path); statements from the event loop are group-committed."""
+    """One SQLite connection per process (per path), shared by every run in the process."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -74,59 +75,13 @@ class Journal:
         self.conn.execute("PRAGMA busy_timeout=60000")
         self.conn.executescript(SCHEMA)
         self.lock = threading.RLock()
-        self._pending: list[tuple[str, Sequence[Any]]] = []
-        # Action rows are keyed by (run, action_id): a later row for the same action replaces an
-        # earlier one still waiting in the same group commit (a RUNNING row superseded by its result).
-        self._pending_actions: dict[tuple[Any, Any], Sequence[Any]] = {}
-        self._waiters: list[asyncio.Future[None]] = []
-        self._scheduled = False
-        self._loop: asyncio.AbstractEventLoop | None = None
 
-    # ---- group commit ---------------------------------------------------------------------------
-    def write(self, sql: str, params: Sequence[Any]) -> None:
-        """Queue a statement for the next group commit (no wait)."""
-        if sql is UPSERT_ACTION:
-            self._pending_actions[(params[0], params[1])] = params
-        else:
-            self._pending.append((sql, params))
-        if not self._scheduled:
-            self._scheduled = True
-            loop = asyncio.get_running_loop()
-            self._loop = loop
-            loop.call_soon(self._flush_soon)
+    def for_run(self) -> RunJournal:
+        """A group-committing writer for one run (one event loop)."""
+        return RunJournal(self)
 
-    async def write_durable(self, sql: str, params: Sequence[Any], *more: tuple[str, Sequence[Any]]) -> None:
-        """Queue statements and return once they are committed."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
-        for s, p in more:
-            self._pending.append((s, p))
-        self.write(sql, params)
-        await fut
-
-    def _flush_soon(self) -> None:
-        self._scheduled = False
-        pending, waiters = self._take()
-        try:
-            self._commit(pending)
-        except Exception as e:
-            err = StorageError(f"could not write the journal at {self.path}: {e}")
-            for w in waiters:
-                if not w.done():
-                    w.set_exception(err)
-            return
-        for w in waiters:
-            if not w.done():
-                w.set_result(None)
-
-    def _take(self) -> tuple[list[tuple[str, Sequence[Any]]], list[asyncio.Future[None]]]:
-        actions = [(UPSERT_ACTION, p) for p in self._pending_actions.values()]
-        pending = actions + self._pending if actions else self._pending
-        waiters = self._waiters
-        self._pending, self._waiters, self._pending_actions = [], [], {}
-        return pending, waiters
-
-    def _commit(self, statements: list[tuple[str, Sequence[Any]]]) -> None:
+    def commit(self, statements: list[tuple[str, Sequence[Any]]]) -> None:
+        """Run statements in one transaction (same statements in a row go through ``executemany``)."""
         if not statements:
             return
         with self.lock:
@@ -146,14 +101,6 @@ class Journal:
                 self.conn.execute("ROLLBACK")
                 raise
 
-    def flush(self) -> None:
-        """Commit whatever is queued now (used when a run ends or is interrupted)."""
-        pending, waiters = self._take()
-        self._commit(pending)
-        for w in waiters:
-            if not w.done():
-                w.get_loop().call_soon_threadsafe(_resolve, w)
-
     # ---- direct access --------------------------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         with self.lock:
@@ -169,10 +116,13 @@ class Journal:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
-    def cache_get(self, key: str) -> bytes | None:
+    def cache_get(self, key: str, max_age: float | None = None) -> bytes | None:
+        """A cache entry's outputs; ``None`` when missing or older than ``max_age`` seconds."""
         with self.lock:
-            row = self.conn.execute("SELECT outputs FROM cache WHERE key=?", (key,)).fetchone()
-        return None if row is None else bytes(row[0])
+            row = self.conn.execute("SELECT outputs, created_at FROM cache WHERE key=?", (key,)).fetchone()
+        if row is None or (max_age and row[1] is not None and time.time() - row[1] > max_age):
+            return None
+        return bytes(row[0])
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self.lock:
@@ -181,6 +131,87 @@ class Journal:
     def close(self) -> None:
         with self.lock:
             self.conn.close()
+
+
+class RunJournal:
+    """One run's writes, group-committed on that run's event loop.
+
+    Every statement queued in one event-loop iteration is committed in one transaction. Each run has
+    its own batch, so runs on different loops (threads) of one process never resolve each other's
+    waiters from the wrong thread; their commits share the process's connection under its lock.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.path = journal.path
+        self._pending: list[tuple[str, Sequence[Any]]] = []
+        # Action rows are keyed by (run, action_id): a later row for the same action replaces an
+        # earlier one still waiting in the same group commit (a RUNNING row superseded by its result).
+        self._pending_actions: dict[tuple[Any, Any], Sequence[Any]] = {}
+        self._waiters: list[asyncio.Future[None]] = []
+        self._scheduled = False
+
+    def write(self, sql: str, params: Sequence[Any]) -> None:
+        """Queue a statement for the next group commit (no wait). Call on the run's loop."""
+        if sql is UPSERT_ACTION:
+            self._pending_actions[(params[0], params[1])] = params
+        else:
+            self._pending.append((sql, params))
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_soon)
+
+    async def write_durable(self, sql: str, params: Sequence[Any], *more: tuple[str, Sequence[Any]]) -> None:
+        """Queue statements and return once they are committed."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        for s, p in more:
+            self._pending.append((s, p))
+        self.write(sql, params)
+        await fut
+
+    def _flush_soon(self) -> None:
+        self._scheduled = False
+        pending, waiters = self._take()
+        try:
+            self.journal.commit(pending)
+        except Exception as e:
+            err = StorageError(f"could not write the journal at {self.path}: {e}")
+            for w in waiters:
+                if not w.done():
+                    w.set_exception(err)
+            return
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    def _take(self) -> tuple[list[tuple[str, Sequence[Any]]], list[asyncio.Future[None]]]:
+        actions = [(UPSERT_ACTION, p) for p in self._pending_actions.values()]
+        pending = actions + self._pending if actions else self._pending
+        waiters = self._waiters
+        self._pending, self._waiters, self._pending_actions = [], [], {}
+        return pending, waiters
+
+    def flush(self) -> None:
+        """Commit whatever is queued now (used when a run ends, or from sync code on the loop)."""
+        pending, waiters = self._take()
+        self.journal.commit(pending)
+        for w in waiters:
+            if not w.done():
+                w.get_loop().call_soon_threadsafe(_resolve, w)
+
+    # ---- reads and direct statements go to the shared connection ---------------------------------
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.journal.execute(sql, params)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        return self.journal.query(sql, params)
+
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        return self.journal.query_one(sql, params)
+
+    def cache_get(self, key: str, max_age: float | None = None) -> bytes | None:
+        return self.journal.cache_get(key, max_age)
 
 
 def _resolve(w: asyncio.Future[None]) -> None:

@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
-STATUS_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "yellow", "ABORTED": "magenta"}
+STATUS_STYLE = {
+    "SUCCEEDED": "green",
+    "FAILED": "red",
+    "RUNNING": "yellow",
+    "ABORTED": "magenta",
+    "INTERRUPTED": "red",
+}
+
+
+def effective_status(run: Any) -> str:
+    """A RUNNING run whose process is gone was killed: say so instead of 'RUNNING' forever."""
+    if run["status"] != "RUNNING":
+        return str(run["status"])
+    from flyte._run import _alive_elsewhere
+
+    if run["pid"] == os.getpid() or _alive_elsewhere(run["host"], run["pid"]):
+        return "RUNNING"
+    import socket
+
+    return "RUNNING" if run["host"] != socket.gethostname() else "INTERRUPTED"
 
 
 def fmt_duration(start: float | None, end: float | None) -> str:
@@ -55,9 +75,15 @@ def action_tree(run: Any, actions: list[Any], max_children: int = 50) -> Any:
         by_parent.setdefault(a["parent_id"], []).append(a)
     for kids in by_parent.values():
         kids.sort(key=lambda r: r["position"] or 0)
-    style = STATUS_STYLE.get(run["status"], "white")
+    status = effective_status(run)
+    style = STATUS_STYLE.get(status, "white")
     took = fmt_duration(run["started_at"], run["ended_at"])
-    root = Tree(f"[bold]{run['name']}[/bold]  {run['task_name']}  [{style}]{run['status']}[/]  {took}")
+    hint = (
+        f"  [dim](process gone: resume with `flyte rerun {run['name']} --recover`)[/dim]"
+        if status == "INTERRUPTED"
+        else ""
+    )
+    root = Tree(f"[bold]{run['name']}[/bold]  {run['task_name']}  [{style}]{status}[/]  {took}{hint}")
 
     def add(node: Any, parent_id: str | None) -> None:
         kids = by_parent.get(parent_id, [])
@@ -80,6 +106,7 @@ class LiveProgress:
         self.console = console
         self.counts: dict[str, int] = {}
         self.recent: list[tuple[str, str]] = []
+        self.limits = ""  # process mode: CPU budget in use / local limit, workers, GPUs
         self.live: Any = None
 
     def __enter__(self) -> LiveProgress:
@@ -95,6 +122,11 @@ class LiveProgress:
             self.live.__exit__(*exc)
 
     def __call__(self, event: str, action: Any, status: str) -> None:
+        if event == "limits":
+            self.limits = status
+            if self.live is not None:
+                self.live.update(self.render())
+            return
         key = "CACHED" if event == "cached" else status
         if event == "end" or event == "cached":
             self.counts["RUNNING"] = self.counts.get("RUNNING", 0) - (0 if event == "cached" else 1)
@@ -112,6 +144,8 @@ class LiveProgress:
             f"[{STATUS_STYLE.get(k, 'cyan')}]{k.lower()}[/]: {v}" for k, v in sorted(self.counts.items()) if v
         )
         t.add_row(summary or "starting...")
+        if self.limits:
+            t.add_row(f"[dim]{self.limits}[/dim]")
         for status, name in self.recent:
             t.add_row(f"[{STATUS_STYLE.get(status, 'white')}]{status:<9}[/] {name}")
         return t

@@ -164,7 +164,7 @@ def runs_list(limit: int, status: str | None) -> None:
     """Recent runs, newest first."""
     from rich.table import Table
 
-    from flyte.cli._views import STATUS_STYLE, fmt_duration
+    from flyte.cli._views import STATUS_STYLE, effective_status, fmt_duration
 
     _init()
     j = _journal()
@@ -175,11 +175,12 @@ def runs_list(limit: int, status: str | None) -> None:
 
     for r in rows:
         n = j.query_one("SELECT COUNT(*) AS n FROM actions WHERE run=?", (r["name"],))
-        style = STATUS_STYLE.get(r["status"], "white")
+        status = effective_status(r)
+        style = STATUS_STYLE.get(status, "white")
         table.add_row(
             r["name"],
             r["task_name"],
-            f"[{style}]{r['status']}[/]",
+            f"[{style}]{status}[/]",
             dt.datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M:%S"),
             fmt_duration(r["started_at"], r["ended_at"]),
             str(n["n"] if n else 0),
@@ -192,6 +193,8 @@ def runs_list(limit: int, status: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def runs_show(run_name: str, as_json: bool) -> None:
     """The action tree of a run: status, attempts, duration, cache hits, errors."""
+    from flyte.cli._views import effective_status
+
     _init()
     j = _journal()
     run_row = j.query_one("SELECT * FROM runs WHERE name=?", (run_name,))
@@ -205,8 +208,11 @@ def runs_show(run_name: str, as_json: bool) -> None:
     if as_json:
         out = {
             "run": {
-                k: run_row[k]
-                for k in ("name", "task_name", "status", "created_at", "started_at", "ended_at", "error")
+                **{
+                    k: run_row[k]
+                    for k in ("name", "task_name", "status", "created_at", "started_at", "ended_at", "error")
+                },
+                "effective_status": effective_status(run_row),
             },
             "actions": [dict(a) for a in actions],
         }

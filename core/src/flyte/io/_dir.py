@@ -29,7 +29,10 @@ class Dir(Generic[T]):
 
     @classmethod
     def from_local_sync(
-        cls, local_path: str | os.PathLike[str], remote_destination: str | None = None, dir_cache_key: str | None = None
+        cls,
+        local_path: str | os.PathLike[str],
+        remote_destination: str | None = None,
+        dir_cache_key: str | None = None,
     ) -> Dir[T]:
         """Reference a local directory; inside a run it is copied into the run's store first."""
         local = os.fspath(local_path)
@@ -45,7 +48,10 @@ class Dir(Generic[T]):
 
     @classmethod
     async def from_local(
-        cls, local_path: str | os.PathLike[str], remote_destination: str | None = None, dir_cache_key: str | None = None
+        cls,
+        local_path: str | os.PathLike[str],
+        remote_destination: str | None = None,
+        dir_cache_key: str | None = None,
     ) -> Dir[T]:
         return await asyncio.to_thread(cls.from_local_sync, local_path, remote_destination, dir_cache_key)
 
@@ -90,5 +96,3 @@ class Dir(Generic[T]):
 
     def _local(self) -> str:
         return uri_to_path(self.path)
-
-

@@ -30,7 +30,10 @@ class File(Generic[T]):
     # ---- creating ----------------------------------------------------------------------------
     @classmethod
     def from_local_sync(
-        cls, local_path: str | os.PathLike[str], remote_destination: str | None = None, hash_method: Any = None
+        cls,
+        local_path: str | os.PathLike[str],
+        remote_destination: str | None = None,
+        hash_method: Any = None,
     ) -> File[T]:
         """Reference a local file; inside a run it is copied into the run's store first."""
         local = os.fspath(local_path)
@@ -47,7 +50,10 @@ class File(Generic[T]):
 
     @classmethod
     async def from_local(
-        cls, local_path: str | os.PathLike[str], remote_destination: str | None = None, hash_method: Any = None
+        cls,
+        local_path: str | os.PathLike[str],
+        remote_destination: str | None = None,
+        hash_method: Any = None,
     ) -> File[T]:
         return await asyncio.to_thread(cls.from_local_sync, local_path, remote_destination, hash_method)
 

@@ -1,0 +1,98 @@
+"""Process isolation for local runs: warm worker processes per environment.
+
+The controller's only entry point is :func:`make_workers`. This module is light on purpose: the
+machinery in ``pool.py`` (sockets, subprocesses, cloudpickle) is imported on the first action that
+runs in ``process`` mode, so inline runs pay nothing for it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flyte._context import ActionContext
+    from flyte._runtime.controller import ActionState, Controller
+    from flyte._runtime.workers.pool import WorkerManager
+    from flyte._task import TaskTemplate
+
+IN_WORKER = False
+"""True inside a worker process: a run started by a task there stays inline (no nested pools)."""
+MODES = ("inline", "process")
+
+
+def make_workers(
+    controller: Controller, isolation: str | None, max_cpus: float | None = None
+) -> Workers | None:
+    """The run's workers, or None when every action runs inline (``isolation="inline"``)."""
+    iso = isolation or os.environ.get("FLYTE_ISOLATION") or None
+    if iso is not None and iso not in MODES:
+        from flyte.errors import InvalidParameterError
+
+        raise InvalidParameterError("with_runcontext", "isolation", iso, "Use 'inline', 'process' or None.")
+    if iso == "inline" or IN_WORKER:
+        return None
+    return Workers(controller, forced=iso == "process", max_cpus=max_cpus)
+
+
+def is_function_task(tmpl: TaskTemplate[Any, Any]) -> bool:
+    return tmpl.task_type == "python" and callable(getattr(tmpl, "func", None))
+
+
+def default_mode(tmpl: TaskTemplate[Any, Any]) -> str:
+    """``process`` when the task declares what only a process can enforce (memory limit, reuse
+    policy, GPUs), else ``inline``. Computed once per template."""
+    d = tmpl.__dict__
+    mode = d.get("_flyte_isolation")
+    if mode is None:
+        mode = d["_flyte_isolation"] = _declared_mode(tmpl)
+    return mode  # type: ignore[no-any-return]
+
+
+def _declared_mode(tmpl: TaskTemplate[Any, Any]) -> str:
+    if not is_function_task(tmpl):
+        return "inline"
+    explicit = getattr(tmpl, "isolation", None)  # a per-environment setting, where one is declared
+    if explicit in MODES:
+        return str(explicit)
+    if tmpl.reusable is not None:
+        return "process"
+    r = tmpl.resources
+    if r is not None and (r.memory_limit_bytes() is not None or r.device() is not None):
+        return "process"
+    return "inline"
+
+
+class Workers:
+    """Chooses each action's mode; starts the process machinery on first use."""
+
+    __slots__ = ("controller", "forced", "manager", "max_cpus")
+
+    def __init__(self, controller: Controller, *, forced: bool, max_cpus: float | None) -> None:
+        self.controller = controller
+        self.forced = forced
+        self.max_cpus = max_cpus
+        self.manager: WorkerManager | None = None
+
+    def mode(self, tmpl: TaskTemplate[Any, Any]) -> str:
+        if self.forced:
+            return "process" if is_function_task(tmpl) else "inline"
+        return default_mode(tmpl)
+
+    async def run(self, tmpl: TaskTemplate[Any, Any], child: ActionState, inputs: dict[str, Any]) -> Any:
+        """Run one attempt of a process-mode action in a worker of its environment."""
+        from flyte._context import current_action
+
+        if self.manager is None:
+            from flyte._runtime.workers.pool import WorkerManager
+
+            self.manager = WorkerManager(self.controller, max_cpus=self.max_cpus)
+        pac: ActionContext | None = current_action.get()
+        group = pac.group if pac is not None else None
+        custom = dict(pac.custom) if pac is not None else {}
+        return await self.manager.run(tmpl, child, inputs, group, custom)
+
+    def close(self) -> None:
+        """Stop every worker process of the run."""
+        if self.manager is not None:
+            self.manager.close()

@@ -1,0 +1,202 @@
+"""Machine limits for process-mode actions: memory (a watcher killing workers above their limit) and
+CPU (a weighted budget so the sum of running actions' CPU requests stays within the machine).
+
+Memory: ``RLIMIT_AS`` is useless with Python (thread stacks, arenas and CUDA reserve address space
+they never touch), so the limit is enforced on what the kernel says is resident: a thread samples each
+busy worker's RSS (``/proc/<pid>/statm``, psutil elsewhere) every 20 ms and SIGKILLs a worker above
+its limit. A ``RLIMIT_DATA`` safety net (twice the limit, at least +256 MiB) set inside the worker
+stops a single huge allocation that would outrun the sampler; it surfaces there as ``MemoryError``.
+Both become ``flyte.errors.OOMError`` naming the limit and the peak.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import signal
+import threading
+
+MiB = 1024 * 1024
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def fmt_bytes(n: int | float | None) -> str:
+    if n is None:
+        return "?"
+    if n >= 1024 * MiB:
+        return f"{n / (1024 * MiB):.2f} GiB"
+    return f"{n / MiB:.0f} MiB"
+
+
+def rss_bytes(pid: int) -> int | None:
+    """Resident memory of a process, or None when it is gone (or unknown on this platform)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except FileNotFoundError:
+        return None
+    except OSError:
+        pass
+    try:
+        import psutil  # type: ignore[import-untyped]
+
+        return int(psutil.Process(pid).memory_info().rss)
+    except Exception:
+        return None
+
+
+def peak_rss_self() -> int | None:
+    """This process's RSS high-water mark (since the last :func:`reset_peak_self`)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    except Exception:
+        return None
+
+
+def reset_peak_self() -> None:
+    """Start a new RSS high-water mark (Linux: ``echo 5 > /proc/self/clear_refs``)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def set_data_limit(limit: int | None) -> None:
+    """The worker's safety net: cap the data segment well above the limit the watcher enforces."""
+    try:
+        import resource
+    except ImportError:
+        return
+    try:
+        _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        soft = hard if limit is None else max(2 * limit, limit + 256 * MiB)
+        if hard != resource.RLIM_INFINITY and soft > hard:
+            soft = hard
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+    except (ValueError, OSError):
+        pass
+
+
+def local_cpus() -> float:
+    """CPUs this process may use (its affinity mask where the platform has one)."""
+    try:
+        return float(len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return float(os.cpu_count() or 1)
+
+
+class Watched:
+    """A worker process under a memory limit; ``killed`` is set (limit, rss) before the kill."""
+
+    __slots__ = ("killed", "limit", "peak", "pid")
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.limit: int | None = None
+        self.peak = 0
+        self.killed: tuple[int, int] | None = None
+
+
+class MemoryWatch:
+    """One daemon thread sampling every watched worker's RSS; kills those above their limit."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.targets: dict[int, Watched] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, pid: int) -> Watched:
+        w = self.targets.setdefault(pid, Watched(pid))
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="flyte-memwatch", daemon=True)
+            self._thread.start()
+        return w
+
+    def remove(self, pid: int) -> None:
+        self.targets.pop(pid, None)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            for w in list(self.targets.values()):
+                limit = w.limit
+                if limit is None or w.killed is not None:
+                    continue
+                rss = rss_bytes(w.pid)
+                if rss is None:
+                    continue
+                if rss > w.peak:
+                    w.peak = rss
+                if rss > limit:
+                    w.killed = (limit, rss)
+                    try:
+                        os.kill(w.pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+class CpuBudget:
+    """A weighted FIFO semaphore over CPU cores: running actions' requests never exceed ``total``."""
+
+    def __init__(self, total: float) -> None:
+        self.total = total
+        self.used = 0.0
+        self._waiters: collections.deque[tuple[float, asyncio.Future[None]]] = collections.deque()
+
+    def weight(self, request: float | None, share: int = 1) -> float:
+        """What one action holds: its request (1 core when unset), split across a replica's slots."""
+        w = (1.0 if request is None or request <= 0 else float(request)) / max(1, share)
+        return min(w, self.total)
+
+    async def acquire(self, n: float) -> None:
+        if not self._waiters and self.used + n <= self.total + 1e-9:
+            self.used += n
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (n, fut)
+        self._waiters.append(entry)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release(n)  # granted and cancelled in the same breath: give it back
+            else:
+                try:
+                    self._waiters.remove(entry)
+                except ValueError:
+                    pass
+                self._wake()
+            raise
+
+    def release(self, n: float) -> None:
+        self.used = max(0.0, self.used - n)
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters:
+            n, fut = self._waiters[0]
+            if fut.done():
+                self._waiters.popleft()
+                continue
+            if self.used + n > self.total + 1e-9:
+                return
+            self._waiters.popleft()
+            self.used += n
+            fut.set_result(None)
+
+    def describe(self) -> str:
+        return f"cpus {self.used:g}/{self.total:g}"

@@ -1,0 +1,820 @@
+"""Process mode: warm worker processes per environment, driven by the controller's event loop.
+
+``WorkerManager.run`` is what ``Controller._dispatch`` awaits for a process-mode action:
+
+1. accelerators: refuse what no local machine has (fail fast), else note the GPUs to reserve;
+2. a worker of the action's pool (environment + env vars + reuse policy + GPU request): for a
+   reusable pool a free slot (``concurrency`` per replica, up to ``max_replicas``), for others an idle
+   warm worker or a new one; retries prefer the worker of the previous attempt when it is alive;
+3. a share of the CPU budget (the sum of running actions' CPU requests stays <= the machine's CPUs);
+4. send the action; the memory watcher kills the worker if it goes above the action's limit.
+
+A worker that dies fails only the actions it was running: above its memory limit as ``OOMError``
+(a user error, so the parent can retry with more memory), otherwise as a system failure retried on a
+fresh worker up to ``SYSTEM_RETRIES`` times without touching the task's own retries.
+
+A parent waiting on children gives back its CPU share and, in a reusable pool, lends its replica slot
+(its event loop is idle), so children using the parent's own environment never starve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from flyte._context import ActionContext
+from flyte._resources import Device
+from flyte._reusable import ReusePolicy
+from flyte._runtime.controller import ActionState
+from flyte._runtime.journal import INSERT_ATTEMPT, PUT_CACHE, SET_META, UPSERT_ACTION
+from flyte._runtime.workers import limits, wire
+from flyte._runtime.workers.gpus import GpuPool, discover, matches, refuse_reason
+from flyte._runtime.workers.wire import get_value, put_value, template_bytes
+from flyte.errors import (
+    AcceleratorUnavailableError,
+    ActionAbortedError,
+    NonRecoverableError,
+    OOMError,
+    WorkerCrashedError,
+)
+
+if TYPE_CHECKING:
+    from flyte._runtime.controller import Controller
+    from flyte._task import TaskTemplate
+
+SYSTEM_RETRIES = int(os.environ.get("FLYTE_SYSTEM_RETRIES", "2"))
+"""Fresh-worker retries after a crash, not counted against the task's ``retries``."""
+SPAWN_TIMEOUT = float(os.environ.get("FLYTE_WORKER_START_TIMEOUT", "120"))
+IDLE_TTL = float(os.environ.get("FLYTE_WORKER_IDLE_TTL", "60"))
+"""Idle warm workers of non-reusable environments stop after this many seconds (or at run end)."""
+MAX_IDLE = int(os.environ.get("FLYTE_WORKER_MAX_IDLE", "0")) or None
+"""At most this many idle workers of non-reusable environments are kept (default: 4 x CPUs, >= 8)."""
+_SQL = {s: s for s in (UPSERT_ACTION, INSERT_ATTEMPT, PUT_CACHE, SET_META)}
+
+
+class _WorkerLost(Exception):
+    """The worker running an action died; ``oom`` = (limit, peak) when the memory watcher killed it."""
+
+    def __init__(self, message: str, oom: tuple[int, int] | None = None) -> None:
+        super().__init__(message)
+        self.oom = oom
+
+
+class WorkerProc:
+    """One worker process: its socket, the actions it runs and the GPUs it owns."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        proc: subprocess.Popen[bytes],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        gpus: list[int],
+    ) -> None:
+        self.pool = pool
+        self.proc = proc
+        self.pid = proc.pid
+        self.reader = reader
+        self.writer = writer
+        self.gpus = gpus
+        self.results: dict[str, asyncio.Future[tuple[bool, Any, int | None]]] = {}
+        self.active: dict[str, int | None] = {}  # action ID -> its memory limit
+        self.waiting = 0  # active parents waiting on children: their slots are lent
+        self.cancelling: set[str] = set()
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.alive = True
+        self.stopping = False
+        self.last_used = time.monotonic()
+        self.watched: limits.Watched | None = None
+        self.read_task: asyncio.Task[None] | None = None
+
+    def usable(self) -> bool:
+        return self.alive and not self.stopping and self.ready.done() and self.ready.exception() is None
+
+    def load(self) -> int:
+        return len(self.active) - (self.waiting if self.pool.policy is not None else 0)
+
+    def send(self, msg: Any) -> None:
+        if self.alive and not self.writer.is_closing():
+            self.writer.write(wire.frame(msg))
+
+    def stop(self) -> None:
+        """Ask the worker to exit and close the socket (it also exits on EOF), without waiting."""
+        self.stopping = True
+        if not self.writer.is_closing():
+            self.send(("stop",))  # written at once when the socket buffer is empty
+            sock = self.writer.get_extra_info("socket")
+            try:
+                if sock is not None:
+                    sock.shutdown(socket.SHUT_RDWR)  # EOF now, even if the loop never runs again
+            except OSError:
+                pass
+            self.writer.close()
+
+    def kill(self) -> None:
+        self.stopping = True
+        try:
+            self.proc.kill()
+        except OSError:
+            pass
+
+    def update_limit(self) -> None:
+        """The memory watcher's limit: the largest of the running actions' limits (None: unlimited)."""
+        if self.watched is None:
+            return
+        vals = list(self.active.values())
+        self.watched.limit = None if not vals or any(v is None for v in vals) else max(v for v in vals if v)
+
+
+class Pool:
+    """The warm workers of one environment (per env vars, reuse policy and GPU request)."""
+
+    def __init__(
+        self,
+        label: str,
+        policy: ReusePolicy | None,
+        env_vars: dict[str, str],
+        gpu: Device | None,
+        cpu_fallback: bool,
+    ) -> None:
+        self.label = label
+        self.policy = policy
+        self.env_vars = env_vars
+        self.gpu = gpu
+        self.cpu_fallback = cpu_fallback
+        self.capacity = policy.concurrency if policy is not None else 1
+        self.max_workers = policy.max_replicas if policy is not None else None
+        self.workers: list[WorkerProc] = []
+        self.spawning = 0
+        self.unclaimed = 0  # pre-warm spawns in progress that no action has claimed
+        self.last_activity = time.monotonic()
+        self.preload: bytes | None = None  # a task of the pool: imported at start, so replicas are warm
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def live(self) -> list[WorkerProc]:
+        return [w for w in self.workers if w.alive and not w.stopping]
+
+    def pick(self, prefer: WorkerProc | None) -> WorkerProc | None:
+        free = [w for w in self.workers if w.usable() and w.load() < self.capacity]
+        if not free:
+            return None
+        if prefer is not None and prefer in free:
+            return prefer
+        return max(free, key=lambda w: (w.load(), w.last_used))  # pack; most recently used (warmest)
+
+    async def wait(self) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            await fut
+        finally:
+            if fut in self._waiters:
+                self._waiters.remove(fut)
+
+    def notify(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for f in waiters:
+            if not f.done():
+                f.set_result(None)
+
+    def release(self, w: WorkerProc, action_id: str) -> None:
+        w.active.pop(action_id, None)
+        w.results.pop(action_id, None)
+        w.last_used = self.last_activity = time.monotonic()
+        w.update_limit()
+        self.notify()
+
+
+class _Inflight:
+    """A process-mode action being run, as the controller's handlers of its requests see it."""
+
+    __slots__ = ("children", "done", "holds_cpu", "state", "weight", "worker")
+
+    def __init__(self, state: ActionState, weight: float) -> None:
+        self.state = state
+        self.weight = weight
+        self.worker: WorkerProc | None = None
+        self.children = 0
+        self.holds_cpu = False
+        self.done = False
+
+
+class WorkerManager:
+    """All worker pools of one run, plus the CPU budget, the GPUs and the memory watcher."""
+
+    def __init__(self, controller: Controller, *, max_cpus: float | None) -> None:
+        self.c = controller
+        env_cpus = os.environ.get("FLYTE_MAX_CPUS")
+        total = max_cpus if max_cpus is not None else (float(env_cpus) if env_cpus else limits.local_cpus())
+        self.cpus = limits.CpuBudget(total)
+        self.watch = limits.MemoryWatch()
+        self.pools: dict[tuple[Any, ...], Pool] = {}
+        self.inflight: dict[str, _Inflight] = {}
+        self.affinity: dict[str, WorkerProc] = {}
+        self.procs: dict[subprocess.Popen[bytes], WorkerProc | None] = {}
+        self._gpus: GpuPool | None = None
+        self._templates: dict[bytes, Any] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._reaper: asyncio.Task[None] | None = None
+        self._limits_text = ""
+        self._pseudo = ActionState(action_id="", task_name="<workers>")
+        self.closing = False
+        wire.alias_main()
+
+    # ---- running an action -------------------------------------------------------------------------
+    async def run(
+        self,
+        tmpl: TaskTemplate[Any, Any],
+        child: ActionState,
+        inputs: dict[str, Any],
+        group: str | None,
+        custom: dict[str, str],
+    ) -> Any:
+        gpu, fallback = self._gpu_request(tmpl)
+        try:
+            template_bytes(tmpl)
+        except Exception as e:
+            raise NonRecoverableError(
+                f"Task {tmpl.name!r} cannot run in a worker process: its template does not pickle "
+                f"({type(e).__name__}: {e}). Run it inline (with_runcontext(isolation='inline'))."
+            ) from e
+        pool = self._pool(tmpl, gpu, fallback)
+        r = tmpl.resources
+        limit = r.memory_limit_bytes() if r is not None else None
+        weight = self.cpus.weight(r.cpu_request() if r is not None else None, pool.capacity)
+        failures = 0
+        while True:
+            try:
+                return await self._run_once(pool, tmpl, child, inputs, group, custom, limit, weight)
+            except _WorkerLost as lost:
+                self.c._abort_orphans(child)  # children of the lost attempt: its retry calls them again
+                if lost.oom is not None:
+                    raise OOMError(_oom_message(tmpl, pool, *lost.oom)) from None
+                failures += 1
+                if failures > SYSTEM_RETRIES:
+                    raise WorkerCrashedError(
+                        f"{lost} Gave up after {failures} tries on fresh workers (FLYTE_SYSTEM_RETRIES="
+                        f"{SYSTEM_RETRIES})."
+                    ) from None
+                warnings.warn(
+                    f"{lost} Retrying on a fresh worker (system retry {failures}/{SYSTEM_RETRIES}; the "
+                    "task's own retries are not used).",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+
+    async def _run_once(
+        self,
+        pool: Pool,
+        tmpl: TaskTemplate[Any, Any],
+        child: ActionState,
+        inputs: dict[str, Any],
+        group: str | None,
+        custom: dict[str, str],
+        limit: int | None,
+        weight: float,
+    ) -> Any:
+        aid = child.action_id
+        inf = _Inflight(child, weight)
+        prefer = self.affinity.get(aid)
+        w: WorkerProc | None = None
+        try:
+            if pool.policy is not None:  # bounded slots first, then CPU (see the module docstring)
+                w = await self._acquire(pool, aid, prefer, limit)
+                await self.cpus.acquire(weight)
+                inf.holds_cpu = True
+            else:  # CPU first: it bounds how many workers an unbounded pool starts
+                await self.cpus.acquire(weight)
+                inf.holds_cpu = True
+                w = await self._acquire(pool, aid, prefer, limit)
+            inf.worker = w
+            self.inflight[aid] = inf
+            self.affinity[aid] = w
+            self._limits_changed()
+            try:
+                enc_inputs = wire.dumps(inputs)
+            except Exception as e:
+                raise NonRecoverableError(
+                    f"The inputs of task {tmpl.name!r} cannot be sent to a worker process "
+                    f"({type(e).__name__}: {e}). Run it inline (with_runcontext(isolation='inline'))."
+                ) from e
+            fut: asyncio.Future[tuple[bool, Any, int | None]] = asyncio.get_running_loop().create_future()
+            w.results[aid] = fut
+            if not w.alive:  # it died while this action waited for CPU
+                raise _WorkerLost(f"The worker process {w.pid} of environment {pool.label!r} died.")
+            spec = {
+                "tmpl": template_bytes(tmpl),
+                "inputs": put_value(self.c.store, self.c.run_prefix, aid, enc_inputs),
+                "attempt": child.attempt,
+                "task_name": tmpl.name,
+                "group": group,
+                "custom": custom,
+                "mem_limit": limit,
+            }
+            w.send(("run", aid, spec))
+            try:
+                ok, payload, peak = await fut
+            except asyncio.CancelledError:
+                self._cancel_on_worker(w, aid, tmpl.is_sync)
+                raise
+        finally:
+            inf.done = True
+            if self.inflight.get(aid) is inf:
+                del self.inflight[aid]
+            if inf.holds_cpu:
+                inf.holds_cpu = False
+                self.cpus.release(weight)
+            if w is not None and aid not in w.cancelling:
+                pool.release(w, aid)
+            self._limits_changed()
+        if ok:
+            return wire.loads(get_value(self.c.store, payload))
+        if isinstance(payload, tuple):
+            if payload[0] == "oom":
+                raise OOMError(_oom_message(tmpl, pool, payload[1], peak, allocation=True))
+            raise ActionAbortedError(f"Task {tmpl.name!r} was cancelled in its worker process.")
+        raise wire.load_error(payload)
+
+    async def _acquire(
+        self, pool: Pool, aid: str, prefer: WorkerProc | None, limit: int | None
+    ) -> WorkerProc:
+        while True:
+            w = pool.pick(prefer)
+            if w is None:
+                n = len(pool.live()) + pool.spawning
+                full = pool.max_workers is not None and n >= pool.max_workers
+                if full or pool.unclaimed > len(pool._waiters):
+                    await pool.wait()
+                    continue
+                gpus: list[int] = []
+                if pool.gpu is not None:
+                    taken = self._gpu_pool().try_take(pool.gpu)
+                    if taken is None:  # wait for a release (or a worker of this pool to free up)
+                        self._evict_idle_gpu_workers(pool.gpu)
+                        await pool.wait()
+                        continue
+                    gpus = taken
+                w = await self._spawn(pool, gpus)
+                pool.workers.append(w)
+                pool.notify()
+            w.active[aid] = limit
+            w.update_limit()
+            return w
+
+    def _cancel_on_worker(self, w: WorkerProc, aid: str, is_sync: bool) -> None:
+        """A cancelled action (timeout, parent ended): stop it in its worker.
+
+        A sync body cannot be interrupted, so a worker running only it is killed (also any worker
+        of a non-reusable pool: a fresh one is cheap); an async action on a replica is cancelled
+        there, and the replica is killed if it does not confirm within 5 s.
+        """
+        if not w.alive:
+            return
+        alone = len(w.active) <= 1
+        if alone and (is_sync or w.pool.policy is None):
+            w.kill()
+            return
+        w.cancelling.add(aid)  # the slot frees when the worker confirms
+        w.send(("cancel", aid))
+
+        if is_sync:
+            return  # its thread runs to its end; the others on this replica keep going
+
+        def overdue() -> None:
+            if aid in w.cancelling and w.alive:
+                w.kill()
+
+        asyncio.get_running_loop().call_later(5.0, overdue)
+
+    # ---- pools and workers -------------------------------------------------------------------------
+    def _pool(self, tmpl: TaskTemplate[Any, Any], gpu: Device | None, fallback: bool) -> Pool:
+        env_vars = dict(tmpl.env_vars)
+        key = (tmpl.env_name or tmpl.name, tuple(sorted(env_vars.items())), tmpl.reusable, gpu, fallback)
+        pool = self.pools.get(key)
+        if pool is None:
+            pool = self.pools[key] = Pool(tmpl.env_name or tmpl.name, tmpl.reusable, env_vars, gpu, fallback)
+            pool.preload = template_bytes(tmpl)
+            if pool.policy is not None:
+                for _ in range(pool.policy.min_replicas):
+                    self._spawn_task(self._prewarm(pool))
+            if self._reaper is None:
+                self._reaper = self._spawn_task(self._reap_idle())
+        return pool
+
+    async def _prewarm(self, pool: Pool) -> None:
+        gpus: list[int] = []
+        if pool.gpu is not None:
+            taken = self._gpu_pool().try_take(pool.gpu)
+            if taken is None:
+                return  # no GPUs free now: the first action that needs a replica waits for them
+            gpus = taken
+        pool.unclaimed += 1
+        try:
+            w = await self._spawn(pool, gpus)
+        except Exception:
+            return  # an action that needs a worker starts one itself and reports the error
+        finally:
+            pool.unclaimed -= 1
+            pool.notify()
+        pool.workers.append(w)
+        pool.notify()
+
+    async def _spawn(self, pool: Pool, gpus: list[int]) -> WorkerProc:
+        """Start a worker that owns ``gpus`` (from then on, ``_lost`` gives them back)."""
+        pool.spawning += 1
+        try:
+            return await self._start_process(pool, gpus)
+        finally:
+            pool.spawning -= 1
+
+    async def _start_process(self, pool: Pool, gpus: list[int]) -> WorkerProc:
+        env = dict(os.environ)
+        env.update(pool.env_vars)
+        env.setdefault("PYTHONUNBUFFERED", "1")  # task output in order with the controller's
+        if pool.gpu is not None or pool.cpu_fallback:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in gpus)
+            env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # CUDA's indices = nvidia-smi's
+        try:
+            parent_sock, child_sock = socket.socketpair()
+            fd = child_sock.fileno()
+            try:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "flyte._runtime.workers.worker_main", str(fd)],
+                    pass_fds=(fd,),
+                    env=env,
+                )
+            finally:
+                child_sock.close()
+            self.procs[proc] = None
+            try:
+                reader, writer = await asyncio.open_connection(sock=parent_sock)
+            except BaseException:
+                proc.kill()
+                raise
+        except BaseException:
+            if gpus:
+                self._gpu_pool().release(gpus)
+            raise
+        w = self.procs[proc] = WorkerProc(pool, proc, reader, writer, gpus)
+        w.watched = self.watch.add(proc.pid)
+        w.send(
+            (
+                "init",
+                {
+                    "sys_path": [p for p in sys.path if p],
+                    "run_name": self.c.run_name,
+                    "run_prefix": self.c.run_prefix,
+                    "pool": pool.label,
+                    "threads": pool.capacity + 4,
+                    "preload": pool.preload,
+                    "recovering": bool(self.c.recorded_positions),
+                },
+            )
+        )
+        w.read_task = self._spawn_task(self._read_loop(w))
+        try:
+            await asyncio.wait_for(asyncio.shield(w.ready), SPAWN_TIMEOUT)
+        except TimeoutError:
+            w.kill()
+            raise _WorkerLost(
+                f"A worker process for environment {pool.label!r} did not start within {SPAWN_TIMEOUT:g}s."
+            ) from None
+        except BaseException:
+            if not w.ready.done():
+                w.kill()
+            raise
+        self._limits_changed()
+        return w
+
+    async def _read_loop(self, w: WorkerProc) -> None:
+        try:
+            while True:
+                head = await w.reader.readexactly(wire.HEADER)
+                msg = wire.unframe(await w.reader.readexactly(int.from_bytes(head, "big")))
+                kind = msg[0]
+                if kind == "done":
+                    self._on_done(w, msg[1], msg[2], msg[3], msg[4])
+                elif kind == "req":
+                    self._spawn_task(self._handle(w, msg[1], msg[2], msg[3]))  # FIFO: keeps call order
+                elif kind == "ready" and not w.ready.done():
+                    w.ready.set_result(None)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        except asyncio.CancelledError:
+            self._lost(w)
+            raise
+        for _ in range(200):  # the socket closed: give the process a moment to exit, for its status
+            if w.proc.poll() is not None:
+                break
+            await asyncio.sleep(0.005)
+        self._lost(w)
+
+    def _on_done(self, w: WorkerProc, aid: str, ok: bool, payload: Any, peak: int | None) -> None:
+        if aid in w.cancelling:
+            w.cancelling.discard(aid)
+            w.pool.release(w, aid)
+            return
+        fut = w.results.pop(aid, None)
+        if fut is not None and not fut.done():
+            fut.set_result((ok, payload, peak))
+
+    def _lost(self, w: WorkerProc) -> None:
+        """The worker is gone: fail its actions, free its GPUs and its place in the pool."""
+        if not w.alive:
+            return
+        w.alive = False
+        rc = w.proc.poll()
+        killed = w.watched.killed if w.watched is not None else None
+        peak = w.watched.peak if w.watched is not None else 0
+        self.watch.remove(w.pid)
+        if w in w.pool.workers:
+            w.pool.workers.remove(w)
+        if w.gpus:
+            self._gpu_pool().release(w.gpus)
+        if rc is not None:
+            self.procs.pop(w.proc, None)
+        if rc is None:
+            how = "closed its connection"
+        elif rc < 0:
+            try:
+                how = f"was killed by {signal.Signals(-rc).name}"
+            except ValueError:
+                how = f"was killed by signal {-rc}"
+        else:
+            how = f"exited with status {rc}"
+        names = ", ".join(sorted(w.active)) or "-"
+        msg = (
+            f"The worker process {w.pid} of environment {w.pool.label!r} {how} while running "
+            f"action(s) {names}."
+        )
+        oom = (killed[0], max(killed[1], peak)) if killed is not None else None
+        for fut in w.results.values():
+            if not fut.done():
+                fut.set_exception(_WorkerLost(msg, oom))
+        w.results.clear()
+        w.cancelling.clear()
+        if not w.ready.done():
+            w.ready.set_exception(
+                _WorkerLost(
+                    f"A worker process for environment {w.pool.label!r} {how} while starting "
+                    "(see its output above)."
+                )
+            )
+            w.ready.exception()  # retrieved: the spawner reports it
+        w.pool.notify()
+        self._limits_changed()
+
+    # ---- requests from workers ---------------------------------------------------------------------
+    async def _handle(self, w: WorkerProc, rid: int, kind: str, payload: Any) -> None:
+        try:
+            value = await self._answer(kind, payload)
+            reply: tuple[bool, Any] = (True, value)
+        except asyncio.CancelledError:
+            if self.closing:
+                raise
+            reply = (
+                False,
+                wire.dump_error(
+                    ActionAbortedError("The call was aborted by the controller."), "the controller"
+                ),
+            )
+        except BaseException as e:
+            reply = (False, wire.dump_error(e, "the controller"))
+        if rid:
+            w.send(("reply", rid, reply))
+
+    async def _answer(self, kind: str, payload: Any) -> Any:
+        c = self.c
+        if kind == "submit":
+            parent_id, tb, data, group, custom = payload
+            inf = self.inflight.get(parent_id)
+            if inf is None:
+                raise ActionAbortedError(
+                    f"Action {parent_id} is no longer running; its child call was dropped."
+                )
+            tmpl = self._templates.get(tb)
+            if tmpl is None:
+                tmpl = self._templates[tb] = wire.loads(tb)
+            args, kwargs = wire.loads(get_value(c.store, data))
+            pac = ActionContext(c, inf.state, group=group, custom=custom)
+            self._child_started(inf)
+            try:
+                out = await c.submit(tmpl, pac, args, kwargs)  # its action ID is taken before any await
+            finally:
+                await self._child_finished(inf)
+            return put_value(c.store, c.run_prefix, parent_id, wire.dumps(out))
+        if kind == "key":
+            aid, identity, inputs_hash = payload
+            inf = self.inflight.get(aid)
+            if inf is None:
+                raise ActionAbortedError(f"Action {aid} is no longer running.")
+            return inf.state.child_key(identity, inputs_hash)
+        if kind == "recorded":
+            return c.recorded.get(payload)  # a RecordedAction (or None), pickled as is
+        if kind == "position":
+            return c.recorded_positions.get(payload)
+        if kind == "jwrite":
+            sql, params = payload
+            c.journal.write(_SQL.get(sql, sql), params)
+            return None
+        if kind == "jflush":
+            c.journal.flush()
+            return None
+        if kind == "jdurable":
+            sql, params, more = payload
+            await c.journal.write_durable(_SQL.get(sql, sql), params, *((_SQL.get(s, s), p) for s, p in more))
+            return None
+        raise ValueError(f"unknown worker request {kind!r}")
+
+    def _child_started(self, inf: _Inflight) -> None:
+        inf.children += 1
+        if inf.children == 1 and inf.worker is not None:
+            inf.worker.waiting += 1
+            inf.worker.pool.notify()
+            if inf.holds_cpu:
+                inf.holds_cpu = False
+                self.cpus.release(inf.weight)
+                self._limits_changed()
+
+    async def _child_finished(self, inf: _Inflight) -> None:
+        inf.children -= 1
+        if inf.children == 0 and inf.worker is not None:
+            inf.worker.waiting -= 1
+            if not inf.done and not inf.holds_cpu:
+                await self.cpus.acquire(inf.weight)
+                if inf.done:
+                    self.cpus.release(inf.weight)
+                else:
+                    inf.holds_cpu = True
+                self._limits_changed()
+
+    # ---- GPUs ----------------------------------------------------------------------------------------
+    def _gpu_pool(self) -> GpuPool:
+        if self._gpus is None:
+            gpus, source = discover()
+            self._gpus = GpuPool(gpus, source)
+            self._gpus.on_release = self._notify_gpu_pools
+        return self._gpus
+
+    def _notify_gpu_pools(self) -> None:
+        for pool in self.pools.values():
+            if pool.gpu is not None:
+                pool.notify()
+
+    def _gpu_request(self, tmpl: TaskTemplate[Any, Any]) -> tuple[Device | None, bool]:
+        r = tmpl.resources
+        dev = r.device() if r is not None else None
+        if dev is None:
+            return None, False
+        reason = refuse_reason(tmpl.name, dev)
+        if reason is not None:
+            raise AcceleratorUnavailableError(reason)
+        gp = self._gpu_pool()
+        if len(gp.matching(dev)) >= dev.quantity:
+            return dev, False
+        msg = gp.missing_message(tmpl.name, dev)
+        if os.environ.get("FLYTE_GPU_FALLBACK", "").lower() == "cpu":
+            warnings.warn(f"{msg} Running it on CPU (FLYTE_GPU_FALLBACK=cpu).", RuntimeWarning, stacklevel=2)
+            return None, True
+        raise AcceleratorUnavailableError(msg)
+
+    def _evict_idle_gpu_workers(self, device: Device) -> bool:
+        """Stop idle workers that own matching GPUs, so a waiting action can have them."""
+        gp = self._gpu_pool()
+        names = {g.index: g.name for g in gp.gpus}
+        stopped = False
+        for pool in self.pools.values():
+            for w in pool.workers:
+                if w.gpus and not w.active and w.alive and not w.stopping:
+                    if any(matches(names.get(i, ""), device.device) for i in w.gpus):
+                        w.stop()
+                        stopped = True
+        return stopped
+
+    # ---- housekeeping --------------------------------------------------------------------------------
+    async def _reap_idle(self) -> None:
+        """Stop idle workers past their TTL; a reusable pool keeps ``min_replicas`` until ``idle_ttl``."""
+        while True:
+            await asyncio.sleep(self._reap_interval())
+            now = time.monotonic()
+            self._trim_idle(now)
+            for pool in self.pools.values():
+                idle = sorted(
+                    (w for w in pool.live() if not w.active and w.usable()), key=lambda w: w.last_used
+                )
+                if not idle:
+                    continue
+                policy = pool.policy
+                if policy is None:
+                    for w in idle:
+                        if now - w.last_used >= IDLE_TTL:
+                            w.stop()
+                    continue
+                whole = policy.idle_ttl_seconds
+                each = policy.scaledown_ttl_seconds
+                busy = any(w.active for w in pool.workers)
+                keep = policy.min_replicas
+                if whole is not None and not busy and now - pool.last_activity >= whole:
+                    keep = 0
+                    each = 0.0
+                live = len(pool.live())
+                for w in idle:
+                    if live <= keep:
+                        break
+                    ttl = each if each is not None else whole
+                    if ttl is not None and now - w.last_used >= ttl:
+                        w.stop()
+                        live -= 1
+
+    def _trim_idle(self, now: float) -> None:
+        """Many environments, one machine: above ``MAX_IDLE`` idle non-reusable workers, stop the
+        least recently used (idle for 1 s at least, so a burst does not churn its own workers)."""
+        cap = MAX_IDLE or max(8, int(4 * self.cpus.total))
+        idle = [
+            w
+            for p in self.pools.values()
+            if p.policy is None
+            for w in p.live()
+            if not w.active and w.usable()
+        ]
+        if len(idle) > cap:
+            idle.sort(key=lambda w: w.last_used)
+            for w in idle[: len(idle) - cap]:
+                if now - w.last_used >= 1.0:
+                    w.stop()
+
+    def _reap_interval(self) -> float:
+        ttls = [IDLE_TTL]
+        for pool in self.pools.values():
+            if pool.policy is not None:
+                for t in (pool.policy.idle_ttl_seconds, pool.policy.scaledown_ttl_seconds):
+                    if t is not None:
+                        ttls.append(t)
+        return min(1.0, max(0.05, min(ttls) / 4))
+
+    def _spawn_task(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        t = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+        return t
+
+    def _limits_changed(self) -> None:
+        if not self.c.listeners:
+            return
+        n = sum(len(p.live()) for p in self.pools.values())
+        text = f"{self.cpus.describe()}  workers {n}"
+        if self._gpus is not None and self._gpus.gpus:
+            text += f"  {self._gpus.describe_use()}"
+        if text != self._limits_text:
+            self._limits_text = text
+            self.c._emit("limits", self._pseudo, text)
+
+    def close(self) -> None:
+        """Stop every worker of the run (called at run end); none outlives it."""
+        self.closing = True
+        for t in list(self._tasks):
+            t.cancel()
+        for proc, w in self.procs.items():
+            if w is not None and w.usable():
+                w.stop()  # a graceful exit (its output flushed)
+            else:
+                proc.kill()  # still starting: nothing to keep
+        deadline = time.monotonic() + 1.0
+        for proc in list(self.procs):
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()
+        self.watch.close()
+
+
+def _oom_message(
+    tmpl: TaskTemplate[Any, Any], pool: Pool, limit: int, peak: int | None, allocation: bool = False
+) -> str:
+    where = "its replica" if pool.policy is not None else "its worker process"
+    suggest = max(1, -(-2 * max(limit, peak or 0) // (1024**3)))
+    if allocation:
+        what = (
+            f"an allocation failed: {where} would have gone well above the memory limit of "
+            f"{limits.fmt_bytes(limit)} (peak before it: {limits.fmt_bytes(peak)})"
+        )
+    else:
+        what = (
+            f"{where} used {limits.fmt_bytes(peak)} (peak), above the memory limit of "
+            f"{limits.fmt_bytes(limit)}, and was stopped"
+        )
+    short = tmpl.short_name or tmpl.name.rsplit(".", 1)[-1]
+    return (
+        f"Task {tmpl.name!r} ran out of memory: {what}. Give it more, e.g. "
+        f'{short}.override(resources=flyte.Resources(memory="{suggest}Gi")).'
+    )

@@ -1,0 +1,255 @@
+"""What crosses the process boundary between the controller and a worker, and how.
+
+Messages are length-prefixed pickles of small tuples. Functions, templates and values inside them are
+cloudpickled with two twists, both so that a task's module is *imported* in the worker (its
+module-level state then lives as long as the worker) instead of being copied by value:
+
+- a task function (or a template that is a module attribute) travels as ``(module, name)``;
+- things defined in ``__main__`` travel as a reference to the script file, which the worker imports
+  once under the name ``__flyte_main__`` (the controller aliases that name to its ``__main__``, so
+  values coming back resolve to the controller's own classes).
+
+Exceptions travel as (class, args, state, remote traceback), rebuilt without calling ``__init__``, so
+exception classes with custom constructors survive the trip.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import io
+import os
+import pickle
+import sys
+import traceback
+import types
+import uuid
+from typing import Any
+
+import cloudpickle
+
+from flyte._runtime.store import join, uri_to_path
+from flyte._task import TaskTemplate
+
+MAIN_ALIAS = "__flyte_main__"
+HEADER = 8
+PIPE_LIMIT = 1024 * 1024
+"""Values above this go through the object store instead of the socket."""
+
+
+def frame(msg: Any) -> bytes:
+    """A message as bytes on the wire: 8-byte length, then the pickle."""
+    body = pickle.dumps(msg, protocol=5)
+    return len(body).to_bytes(HEADER, "big") + body
+
+
+def unframe(body: bytes) -> Any:
+    return pickle.loads(body)
+
+
+# ---- references into modules ----------------------------------------------------------------------
+def _main_file() -> str | None:
+    main = sys.modules.get("__main__")
+    f = getattr(main, "__file__", None)
+    return f if isinstance(f, str) and f.endswith(".py") else None
+
+
+def alias_main() -> None:
+    """Controller side: make ``__flyte_main__.X`` (from a worker) resolve to ``__main__.X`` here."""
+    main = sys.modules.get("__main__")
+    if main is not None and MAIN_ALIAS not in sys.modules:
+        sys.modules[MAIN_ALIAS] = main
+
+
+def _import(module: str, file: str | None) -> types.ModuleType:
+    if module == "__main__":
+        module = MAIN_ALIAS
+    mod = sys.modules.get(module)
+    if mod is not None:
+        return mod
+    if module == MAIN_ALIAS and file:
+        spec = importlib.util.spec_from_file_location(MAIN_ALIAS, file)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot import the script {file!r}")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[MAIN_ALIAS] = mod
+        try:
+            spec.loader.exec_module(mod)
+        except BaseException:
+            del sys.modules[MAIN_ALIAS]
+            raise
+        return mod
+    return importlib.import_module(module)
+
+
+def resolve_attr(module: str, name: str, file: str | None) -> Any:
+    """Receiving side of a reference: import the module (once per process) and take the attribute."""
+    obj: Any = _import(module, file)
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def resolve_task_func(module: str, name: str, file: str | None) -> Any:
+    target = resolve_attr(module, name, file)
+    return getattr(target, "func", target) if isinstance(target, TaskTemplate) else target
+
+
+def rebuild_template(cls: Any, state: dict[str, Any]) -> Any:
+    obj = cls.__new__(cls)
+    obj.__dict__.update(state)
+    return obj
+
+
+def _module_ref(obj: Any, name: str) -> tuple[str, str, str | None] | None:
+    mod_name = getattr(obj, "__module__", None)
+    if not isinstance(mod_name, str):
+        return None
+    mod = sys.modules.get(mod_name)
+    if mod is None:
+        return None
+    file = _main_file() if mod_name == "__main__" else None
+    if mod_name == "__main__" and file is None:
+        return None
+    return mod_name, name, file
+
+
+class _Pickler(cloudpickle.CloudPickler):  # type: ignore[misc]
+    def reducer_override(self, obj: Any) -> Any:
+        t = type(obj)
+        if t is types.FunctionType:
+            name = obj.__qualname__
+            if "<" not in name and "." not in name:
+                mod = sys.modules.get(obj.__module__)
+                target = getattr(mod, name, None) if mod is not None else None
+                is_task_func = isinstance(target, TaskTemplate) and getattr(target, "func", None) is obj
+                if is_task_func or (target is obj and obj.__module__ == "__main__"):
+                    ref = _module_ref(obj, name)
+                    if ref is not None:
+                        return resolve_task_func, ref
+        elif isinstance(obj, TaskTemplate):
+            func = getattr(obj, "func", None)
+            name = getattr(func, "__name__", None)
+            mod = sys.modules.get(getattr(func, "__module__", "") or "")
+            if name and mod is not None and getattr(mod, name, None) is obj:
+                ref = _module_ref(func, name)
+                if ref is not None:
+                    return resolve_attr, ref
+            state = {k: v for k, v in obj.__dict__.items() if not k.startswith("_")}  # drop derived caches
+            return rebuild_template, (t, state)
+        elif isinstance(obj, type) and obj.__module__ == "__main__":
+            main = sys.modules.get("__main__")
+            if "<" not in obj.__qualname__ and _lookup(main, obj.__qualname__) is obj:
+                ref = _module_ref(obj, obj.__qualname__)
+                if ref is not None:
+                    return resolve_attr, ref
+        return super().reducer_override(obj)
+
+
+def _lookup(mod: Any, qualname: str) -> Any:
+    obj = mod
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def dumps(obj: Any) -> bytes:
+    """cloudpickle, with task functions and ``__main__`` definitions passed by reference."""
+    buf = io.BytesIO()
+    _Pickler(buf, protocol=5).dump(obj)
+    return buf.getvalue()
+
+
+def loads(data: bytes) -> Any:
+    return pickle.loads(data)
+
+
+# ---- exceptions -------------------------------------------------------------------------------------
+_FLYTE_ATTRS = ("_flyte_original_type",)
+
+
+def dump_error(e: BaseException, where: str) -> bytes:
+    """An exception as bytes: its original class, args and state, plus the traceback as text."""
+    from flyte.errors import RetriesExhaustedError
+
+    orig = getattr(e, "_flyte_original_type", type(e))
+    wrapped = orig is not type(e)
+    tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    state = {k: v for k, v in getattr(e, "__dict__", {}).items() if k not in _FLYTE_ATTRS}
+    info = {
+        "exhausted": isinstance(e, RetriesExhaustedError),
+        "attempts": getattr(e, "attempts", 1),
+        "wrapped": wrapped,
+        "tb": tb,
+        "where": where,
+        "code": getattr(e, "code", orig.__name__),
+        "message": str(e),
+        "name": f"{orig.__module__}.{orig.__qualname__}",
+    }
+    candidates: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = [
+        (orig, e.args, state),
+        (orig, tuple(str(a) for a in e.args), {}),
+        (None, (), {}),
+    ]
+    for candidate in candidates:
+        try:
+            return dumps((candidate, info))
+        except Exception:
+            continue
+    raise AssertionError("unreachable: the last candidate always pickles")
+
+
+def load_error(data: bytes) -> BaseException:
+    """Rebuild an exception from :func:`dump_error`; the remote traceback becomes a note."""
+    from flyte._runtime.errors_bridge import as_user_error
+    from flyte.errors import RuntimeUserError
+
+    (cls, args, state), info = loads(data)
+    exc: BaseException
+    if cls is None:
+        exc = RuntimeUserError(info["code"], f"{info['name']}: {info['message']}")
+    else:
+        try:
+            exc = cls.__new__(cls, *args)
+            exc.args = tuple(args)
+            exc.__dict__.update(state)
+        except Exception:
+            exc = RuntimeUserError(info["code"], f"{info['name']}: {info['message']}")
+    if info["tb"]:
+        exc.add_note(f"Traceback in {info['where']}:\n{info['tb'].rstrip()}")
+    if info["wrapped"]:
+        exc = as_user_error(exc, info["exhausted"], info["attempts"])
+    return exc
+
+
+# ---- values: inline or through the object store ---------------------------------------------------
+def put_value(store: Any, prefix: str, action_id: str, data: bytes) -> Any:
+    """Bytes inline when small, else a reference to an object under the run's prefix."""
+    if len(data) <= PIPE_LIMIT:
+        return data
+    uri = store.put_bytes(join(prefix, action_id, f"wire-{uuid.uuid4().hex}.pkl"), data)
+    return ("ref", uri)
+
+
+def get_value(store: Any, value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    uri = value[1]
+    data: bytes = store.get_bytes(uri)
+    if uri.startswith("file://"):
+        try:
+            os.remove(uri_to_path(uri))  # a one-time hand-over, not a result
+        except OSError:
+            pass
+    return data
+
+
+def template_bytes(tmpl: Any) -> bytes:
+    """A template's wire form, computed once per template object (both sides cache by these bytes)."""
+    d = tmpl.__dict__
+    data = d.get("_wire_bytes")
+    if data is None:
+        data = d["_wire_bytes"] = dumps(tmpl)
+    return data  # type: ignore[no-any-return]

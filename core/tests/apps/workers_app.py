@@ -1,0 +1,264 @@
+"""Tasks for the process-isolation tests (``test_workers_*.py``): memory limits, warm replicas,
+crashes, CPU-bound parallelism and GPU assignment. Imported by the test process and, by name, by
+the worker processes it starts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import flyte
+import flyte.errors
+
+MiB = 1024 * 1024
+
+# Module-level setup, paid once per process that imports this module (the "model load").
+SETUP_LOG = os.environ.get("WORKERS_APP_SETUP_LOG")
+if SETUP_LOG:
+    with open(SETUP_LOG, "a") as _f:
+        _f.write(f"{os.getpid()}\n")
+CALLS: list[int] = []
+
+plain = flyte.TaskEnvironment(name="wk_plain")
+limited = flyte.TaskEnvironment(name="wk_limited", resources=flyte.Resources(cpu=1, memory="200Mi"))
+reusable = flyte.TaskEnvironment(
+    name="wk_reusable",
+    resources=flyte.Resources(cpu=1, memory="500Mi"),
+    reusable=flyte.ReusePolicy(replicas=2),
+)
+concurrent_env = flyte.TaskEnvironment(
+    name="wk_concurrent", reusable=flyte.ReusePolicy(replicas=(1, 2), concurrency=4)
+)
+ttl_env = flyte.TaskEnvironment(name="wk_ttl", reusable=flyte.ReusePolicy(replicas=(0, 2), idle_ttl=1))
+t4 = flyte.TaskEnvironment(name="wk_t4", resources=flyte.Resources(gpu="T4:1"))
+a100x2 = flyte.TaskEnvironment(name="wk_a100", resources=flyte.Resources(gpu="A100:2"))
+h100 = flyte.TaskEnvironment(name="wk_h100", resources=flyte.Resources(gpu="H100:1"))
+mig = flyte.TaskEnvironment(
+    name="wk_mig", resources=flyte.Resources(gpu=flyte.GPU("A100", 1, partition="1g.5gb"))
+)
+
+
+# ---- memory ---------------------------------------------------------------------------------------
+@limited.task
+async def hog(mb: int, step_mb: int) -> int:
+    """Hold ``mb`` MiB, ``step_mb`` at a time (small steps: the RSS watcher; one big step: the rlimit)."""
+    chunks = []
+    for _ in range(max(1, mb // step_mb)):
+        chunks.append(b"x" * (step_mb * MiB))
+        await asyncio.sleep(0.01)
+    return sum(len(c) for c in chunks) // MiB
+
+
+@plain.task
+async def oom_then_more(mb: int, step_mb: int) -> list[str]:
+    """The seeds' pattern: catch OOMError and retry the same task with more memory."""
+    try:
+        got = await hog(mb, step_mb)
+        return ["no oom", str(got)]
+    except flyte.errors.OOMError as e:
+        got = await hog.override(resources=flyte.Resources(cpu=1, memory="2Gi"))(mb, step_mb)
+        return [str(e), str(got)]
+
+
+# ---- warm replicas and module state -----------------------------------------------------------------
+@reusable.task
+async def whoami() -> list[int]:
+    CALLS.append(1)
+    return [os.getpid(), len(CALLS)]
+
+
+@plain.task
+async def call_whoami(n: int) -> list[list[int]]:
+    return [await whoami() for _ in range(n)]
+
+
+@concurrent_env.task
+async def nap(s: float) -> list[float]:
+    t0 = time.time()
+    await asyncio.sleep(s)
+    return [float(os.getpid()), t0, time.time()]
+
+
+@concurrent_env.task
+async def fan_in_own_env(n: int) -> list[float]:
+    """A parent on a replica whose children use the same reusable environment."""
+    return [r[0] for r in await asyncio.gather(*(nap(0.05 * (i + 1)) for i in range(n)))]
+
+
+@ttl_env.task
+async def ttl_pid() -> int:
+    return os.getpid()
+
+
+@plain.task
+async def ttl_twice(gap: float) -> list[int]:
+    a = await ttl_pid()
+    await asyncio.sleep(gap)
+    return [a, await ttl_pid()]
+
+
+# ---- crashes ----------------------------------------------------------------------------------------
+@limited.task(retries=0)
+async def die_once(marker: str) -> int:
+    if not os.path.exists(marker):
+        with open(marker, "w") as f:
+            f.write(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return os.getpid()
+
+
+@limited.task(retries=0)
+async def always_die() -> int:
+    os.kill(os.getpid(), signal.SIGKILL)
+    return 0
+
+
+@limited.task
+def wait_to_be_killed(pidfile: str) -> int:
+    """Writes its PID; the test kills it; the retry (no pidfile write-once) returns."""
+    if not os.path.exists(pidfile):
+        with open(pidfile + ".tmp", "w") as f:
+            f.write(str(os.getpid()))
+        os.replace(pidfile + ".tmp", pidfile)
+        time.sleep(30)
+    return os.getpid()
+
+
+@plain.task
+async def crash_survivor(marker: str) -> list[str]:
+    first = await die_once(marker)
+    try:
+        await always_die()
+        second = "no crash?"
+    except flyte.errors.WorkerCrashedError as e:
+        second = f"{type(e).__name__}: {e}"
+    return [str(first), second, str(await hog(1, 1))]
+
+
+@limited.task(retries=2)
+async def flaky_same_worker() -> list[int]:
+    """Fails twice; the retries land on the same warm worker (module state survives)."""
+    CALLS.append(os.getpid())
+    if len(CALLS) < 3:
+        raise ValueError(f"attempt {len(CALLS)}")
+    return CALLS
+
+
+@limited.task
+async def raises() -> int:
+    raise KeyError("missing thing")
+
+
+# ---- CPU --------------------------------------------------------------------------------------------
+def spin(n: int) -> int:
+    s = 0
+    for i in range(n):
+        s += i * i % 7
+    return s
+
+
+@limited.task
+def cpu_bound(n: int) -> list[float]:
+    """[pid, start, end] of a pure-Python loop."""
+    t0 = time.time()
+    spin(n)
+    return [float(os.getpid()), t0, time.time()]
+
+
+@plain.task
+async def cpu_race(n: int, rounds: int) -> list[list[float]]:
+    """Per round on warm workers: [sequential s, parallel s, overlap s, distinct pids]."""
+    await asyncio.gather(cpu_bound.aio(1000), cpu_bound.aio(1000))  # start two warm workers
+    out = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        await cpu_bound.aio(n)
+        await cpu_bound.aio(n)
+        t1 = time.perf_counter()
+        (pa, a0, a1), (pb, b0, b1) = await asyncio.gather(cpu_bound.aio(n), cpu_bound.aio(n))
+        out.append([t1 - t0, time.perf_counter() - t1, min(a1, b1) - max(a0, b0), float(pa != pb)])
+    return out
+
+
+@limited.task
+def sleeper(s: float) -> list[float]:
+    t0 = time.time()
+    time.sleep(s)
+    return [t0, time.time()]
+
+
+@plain.task
+async def two_sleepers(s: float) -> list[list[float]]:
+    return list(await asyncio.gather(sleeper.aio(s), sleeper.aio(s)))
+
+
+@limited.task(timeout=0.5)
+def too_slow() -> int:
+    time.sleep(20)
+    return 0
+
+
+# ---- values -----------------------------------------------------------------------------------------
+@limited.task
+async def echo_bytes(data: bytes) -> bytes:
+    return data[::-1]
+
+
+@flyte.trace
+async def traced_double(x: int) -> int:
+    return 2 * x
+
+
+@limited.task
+def sync_parent(n: int) -> int:
+    """A sync task in a worker calling children (through the controller) and a trace."""
+    return sum(child_square(i) for i in range(n))
+
+
+@plain.task
+def child_square(i: int) -> int:
+    return i * i
+
+
+@limited.task
+async def traced_parent(x: int) -> int:
+    return await traced_double(x) + await child_square.aio(x)
+
+
+# ---- GPUs -------------------------------------------------------------------------------------------
+@t4.task
+async def visible_t4(s: float) -> list[str]:
+    t0 = time.time()
+    await asyncio.sleep(s)
+    dev = os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
+    print(f"CUDA_VISIBLE_DEVICES={dev}")
+    return [dev, str(t0), str(time.time())]
+
+
+@a100x2.task
+async def visible_a100() -> str:
+    return os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
+
+
+@h100.task
+async def visible_h100() -> str:
+    return os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
+
+
+@mig.task
+async def visible_mig() -> str:
+    return os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
+
+
+@plain.task
+async def three_t4(s: float) -> list[list[str]]:
+    return list(await asyncio.gather(visible_t4(s), visible_t4(s), visible_t4(s)))
+
+
+@plain.task
+async def fail_fast() -> int:
+    """A failing sibling aborts a long async action running on a replica (cancelled in place)."""
+    out = await asyncio.gather(nap(20.0), raises())
+    return len(out)
