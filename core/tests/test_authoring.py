@@ -3,10 +3,9 @@
 import asyncio
 import dataclasses
 
-import pytest
-
 import flyte
 import flyte.errors
+import pytest
 from flyte._task import AsyncFunctionTaskTemplate
 
 
@@ -140,6 +139,10 @@ def test_import_flyte_is_light() -> None:
     import subprocess
     import sys
 
-    code = "import sys, flyte; print(','.join(m for m in ('pydantic', 'pluggy', 'asyncio') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    code = (
+        "import sys, flyte; print(','.join(m for m in ('pydantic', 'pluggy', 'asyncio') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == ""

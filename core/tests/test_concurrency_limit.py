@@ -3,9 +3,8 @@
 import asyncio
 from pathlib import Path
 
-import pytest
-
 import flyte
+import pytest
 
 env = flyte.TaskEnvironment(name="limits")
 state = {"now": 0, "peak": 0}

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-
 from flyte.cli.main import cli
 
 HERE = Path(__file__).parent

@@ -25,7 +25,9 @@ class InvalidParameterError(ValueError):
 class BaseRuntimeError(RuntimeError):
     """Base for failures of a task execution (user, system or unknown)."""
 
-    def __init__(self, code: str, kind: ErrorKind, root_cause_message: str, worker: str | None = None) -> None:
+    def __init__(
+        self, code: str, kind: ErrorKind, root_cause_message: str, worker: str | None = None
+    ) -> None:
         super().__init__(root_cause_message)
         self.code = code
         self.kind = kind
@@ -35,7 +37,9 @@ class BaseRuntimeError(RuntimeError):
 class InitializationError(BaseRuntimeError):
     """Flyte was used before it was initialised, or initialised with a bad config."""
 
-    def __init__(self, code: str, kind: ErrorKind, root_cause_message: str, worker: str | None = None) -> None:
+    def __init__(
+        self, code: str, kind: ErrorKind, root_cause_message: str, worker: str | None = None
+    ) -> None:
         super().__init__(code, kind, root_cause_message, worker)
 
 
