@@ -20,6 +20,7 @@ from flyte._task import (
     AsyncFunctionTaskTemplate,
     TaskTemplate,
     _is_async_callable,
+    function_task_class,
     validate_env_vars,
     validate_max_inline,
 )
@@ -198,6 +199,7 @@ class TaskEnvironment:
         pod_template = opts["pod_template"] if opts["pod_template"] is not None else self.pod_template
         if pod_template is not None and task_type == "python":
             task_type = "pod"
+            template_cls = function_task_class("pod")
         tmpl = template_cls(
             name=full_name,
             func=func,

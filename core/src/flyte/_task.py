@@ -245,8 +245,17 @@ class TaskTemplate(Generic[P, R]):
             changes["plugin_config"] = plugin_config
         if pod_template is not UNSET:
             changes["pod_template"] = pod_template
+            if pod_template is not None and self.task_type == "python":
+                changes["task_type"] = "pod"  # as TaskEnvironment(pod_template=...): the pod plugin runs it
         if docs is not UNSET:
             changes["docs"] = docs
+        if changes.get("task_type") == "pod" and isinstance(self, AsyncFunctionTaskTemplate):
+            target = function_task_class("pod")
+            if target is not type(self):  # the plugin's class adds the k8s_pod hook (flyte serialize)
+                init = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+                new = target(**{**init, **changes})
+                new.__dict__.update({k: v for k, v in self.__dict__.items() if k.startswith("__")})
+                return new  # type: ignore[no-any-return]
         return dataclasses.replace(self, **changes)
 
     # ---- serialisation -------------------------------------------------------------------------
@@ -286,6 +295,18 @@ class AsyncFunctionTaskTemplate(TaskTemplate[P, R]):
         if not self.is_sync:
             return await self.func(**inputs)  # type: ignore[misc,call-arg]
         return await run_sync(self.func, inputs)
+
+
+def function_task_class(task_type: str) -> type[AsyncFunctionTaskTemplate[Any, Any]]:
+    """The function-task class a plugin registers for ``task_type`` (e.g. "pod" adds the ``k8s_pod``
+    hook), else :class:`AsyncFunctionTaskTemplate` (still dispatched to the plugin at run time)."""
+    from flyte._plugins.manager import load_plugins
+
+    entry = load_plugins().task_types.get(task_type)
+    cls = entry.template_cls if entry is not None else None
+    if isinstance(cls, type) and issubclass(cls, AsyncFunctionTaskTemplate):
+        return cls
+    return AsyncFunctionTaskTemplate
 
 
 async def run_sync(func: Callable[..., Any], inputs: Mapping[str, Any]) -> Any:
