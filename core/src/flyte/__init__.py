@@ -42,6 +42,9 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "io": ("flyte.io", None),
     "durable": ("flyte.durable", None),
     "extend": ("flyte.extend", None),
+    "app": ("flyte.app", None),
+    "serve": ("flyte.app._serve", "serve"),
+    "with_servecontext": ("flyte.app._serve", "with_servecontext"),
 }
 
 __all__ = sorted(_LAZY)
@@ -63,6 +66,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from flyte import app as app
     from flyte import durable as durable
     from flyte import errors as errors
     from flyte import extend as extend
@@ -116,3 +120,5 @@ if TYPE_CHECKING:
     )
     from flyte._timeout import Timeout as Timeout
     from flyte._trace import trace as trace
+    from flyte.app._serve import serve as serve
+    from flyte.app._serve import with_servecontext as with_servecontext

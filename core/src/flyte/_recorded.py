@@ -6,7 +6,15 @@ import time
 from typing import Any
 
 from flyte._context import ActionContext
-from flyte._runtime.codec import PICKLE_TAG, ValueCodec, _pickle, decode_value, digest, encode_value
+from flyte._runtime.codec import (
+    PICKLE_TAG,
+    ValueCodec,
+    _pickle,
+    decode_value,
+    digest,
+    encode_value,
+    sign_pickle,
+)
 from flyte._runtime.controller import FAILED, SUCCEEDED
 from flyte._runtime.errors_bridge import error_record
 from flyte._runtime.journal import UPSERT_ACTION
@@ -80,7 +88,7 @@ def row_params(
         try:
             enc = encode_value(_ANY, value)
         except Exception:
-            enc = PICKLE_TAG + _pickle(value)
+            enc = PICKLE_TAG + sign_pickle(_pickle(value))
         outputs = c._store(action_id, "outputs", enc)
     return (
         c.run_name,

@@ -11,6 +11,7 @@ import getpass
 import importlib.util
 import json
 import os
+import re
 import socket
 import sqlite3
 import sys
@@ -37,7 +38,7 @@ from flyte._runtime.controller import (
     call_identity,
     interface_codec,
 )
-from flyte._runtime.journal import Journal, open_journal
+from flyte._runtime.journal import Journal, RecordingRunJournal, RecordWriter, open_journal
 from flyte._runtime.store import join, store_for
 from flyte._task import TaskTemplate
 from flyte.errors import InitializationError, ModuleLoadError, RunNotFoundError
@@ -49,9 +50,19 @@ def init(
     raw_data_path: str | None = None,
     storage: dict[str, Any] | None = None,
     executor: str = "local",
+    pickle_key: str | None = None,
     **_ignored: Any,
 ) -> None:
-    """Configure this process. With no arguments: local, embedded, under ``~/.flyte``."""
+    """Configure this process. With no arguments: local, embedded, under ``~/.flyte``.
+
+    ``raw_data_path`` is where runs keep their data (``file://...`` or ``s3://bucket/prefix`` with
+    flyte-plugin-s3), ``storage`` the store's options (``{"endpoint_url": ..., "region": ...}``; never
+    credentials), ``pickle_key`` the secret that signs pickled values (default: $FLYTE_PICKLE_KEY,
+    else a key made once in the home directory).
+    """
+    from flyte._runtime.codec import set_pickle_key
+
+    set_pickle_key(pickle_key)
     set_settings(
         make_settings(
             home=root_dir, raw_data_path=raw_data_path, storage=storage, executor=executor, source="init"
@@ -66,7 +77,7 @@ def init_from_config(path_or_config: str | os.PathLike[str] | None = None, **kwa
         init(**kwargs)
         return
     cfg = load_config_file(path)
-    known = {"root_dir", "raw_data_path", "storage", "executor"}
+    known = {"root_dir", "raw_data_path", "storage", "executor", "pickle_key"}
     unknown = set(cfg) - known - {"endpoint", "project", "domain", "org"}
     if unknown:
         raise InitializationError(
@@ -122,6 +133,7 @@ class RunContext:
     isolation: str | None = None
     max_cpus: float | None = None
     listeners: list[Callable[..., None]] = field(default_factory=list)
+    _prefix: str | None = None  # a recovered run's own data prefix (as recorded)
 
     def run(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         return _start(self, task, args, kwargs)
@@ -171,15 +183,16 @@ def with_runcontext(
 
 
 def _check_isolation(isolation: str | None, max_cpus: float | None) -> None:
-    """``isolation``: None (per environment), "inline" or "process"; ``max_cpus``: the CPU budget."""
+    """``isolation``: None (per environment), "inline", "process" or "container"; ``max_cpus``: CPUs."""
     from flyte.errors import InvalidParameterError
 
-    if isolation not in (None, "inline", "process"):
+    if isolation not in (None, "inline", "process", "container"):
         raise InvalidParameterError(
             "with_runcontext",
             "isolation",
             isolation,
-            "Use 'inline' (all actions in this process, fastest), 'process' (all in worker processes) "
+            "Use 'inline' (all actions in this process, fastest), 'process' (all in worker processes), "
+            "'container' (tasks of environments with an image run in it; flyte-plugin-container) "
             "or None (process mode for environments with a memory limit, a ReusePolicy or GPUs).",
         )
     bad_cpus = isinstance(max_cpus, bool) or not isinstance(max_cpus, (int, float)) or max_cpus <= 0
@@ -219,11 +232,11 @@ def rerun(run_name: str, recover: bool = True) -> Run:
     stored = json.loads(row["settings"] or "{}")
     rc = RunContext(
         name=run_name if recover else None,
-        env_vars=stored.get("env_vars", {}),
+        env_vars=_restore_secret_env(stored.get("env_vars", {}), stored.get("secret_env", [])),
         max_action_concurrency=stored.get("max_action_concurrency"),
-        raw_data_path=row["store_prefix"] if recover else None,
         isolation=stored.get("isolation"),
         max_cpus=stored.get("max_cpus"),
+        _prefix=row["store_prefix"] if recover else None,
     )
     return _start(rc, task, (), inputs, recover=recover)
 
@@ -283,6 +296,116 @@ def _new_run_name() -> str:
     return "r" + uuid.uuid4().hex[:10]
 
 
+_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_SECRET_ENV = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_KEY|_KEY$", re.I)
+
+
+def _check_run_name(name: str) -> None:
+    """Run names become part of object keys (``<raw data>/runs/<name>``): one plain path component."""
+    if not _RUN_NAME.fullmatch(name) or ".." in name:
+        raise InitializationError(
+            "BadRunName",
+            "user",
+            f"run name {name!r}: use letters, digits, '.', '_' and '-' (at most 128, no '..', starting "
+            "with a letter or digit)",
+        )
+
+
+def _redact_env(env: Mapping[str, str]) -> tuple[dict[str, str | None], list[str]]:
+    """Run env vars as recorded: values of secret-looking names are never written to the journal."""
+    secret = sorted(k for k in env if _SECRET_ENV.search(k))
+    return {k: (None if k in secret else v) for k, v in env.items()}, secret
+
+
+def _restore_secret_env(env: Mapping[str, str | None], secret: list[str]) -> dict[str, str]:
+    """A rerun's env vars: recorded values, and secret ones taken from this process's environment."""
+    out = {k: v for k, v in env.items() if v is not None}
+    missing = []
+    for k in secret:
+        if k in os.environ:
+            out[k] = os.environ[k]
+        else:
+            missing.append(k)
+    if missing:
+        import warnings
+
+        warnings.warn(
+            f"rerun: env vars {missing} were not recorded (secret-looking names) and are not set here",
+            stacklevel=3,
+        )
+    return out
+
+
+RECORD_EXPORT_INTERVAL = 1.0
+"""A run in a remote store exports its changed rows at most this often (and at its end)."""
+
+
+def _exports_record(prefix: str) -> bool:
+    """Whether a run's record goes to ``<prefix>/_record``: remote stores yes, local ones no.
+
+    ``FLYTE_RECORD_EXPORT=1``/``0`` forces it on or off.
+    """
+    forced = os.environ.get("FLYTE_RECORD_EXPORT", "").lower()
+    if forced in ("1", "true", "yes", "always"):
+        return True
+    if forced in ("0", "false", "no", "never"):
+        return False
+    return "://" in prefix and not prefix.startswith("file://")
+
+
+class _RecordExport:
+    """Keeps a run's record in its store up to date: debounced while it runs, complete at its end."""
+
+    def __init__(self, rj: RecordingRunJournal, writer: RecordWriter) -> None:
+        self.rj = rj
+        self.writer = writer
+        self.task: asyncio.Task[None] | None = None
+        self.warned = False
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._loop(), name="flyte-record-export")
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(RECORD_EXPORT_INTERVAL)
+            if not self.rj.touched and self.writer.snapshot is not None:
+                continue
+            ids = self.rj.take_touched()
+            try:
+                await asyncio.to_thread(self.writer.write, ids)
+            except asyncio.CancelledError:
+                self.rj.touched |= ids
+                raise
+            except Exception as e:
+                self.rj.touched |= ids
+                self._warn(e)
+
+    def finish(self, storage_failed: bool) -> None:
+        """The final, complete export (after the run's last journal commit)."""
+        if self.task is not None:
+            self.task.cancel()
+        try:
+            if not self.writer.write(None, final=True, quick=storage_failed):
+                raise RuntimeError("storage is failing and an earlier export is still being retried")
+        except Exception as e:
+            self._warn(e, final=True)
+
+    def _warn(self, e: BaseException, final: bool = False) -> None:
+        if self.warned and not final:
+            return
+        self.warned = True
+        import logging
+
+        logging.getLogger("flyte.storage").warning(
+            "run %s: could not export its record to %s (%s: %s); the local journal has it%s",
+            self.writer.run_name,
+            self.writer.base,
+            type(e).__name__,
+            e,
+            f"; push it later with `flyte runs export {self.writer.run_name}`" if final else ", retrying",
+        )
+
+
 def _start(
     rc: RunContext,
     task: TaskTemplate[Any, Any],
@@ -326,7 +449,8 @@ async def _execute(
     settings = get_settings()
     journal = open_journal(settings.journal_path)
     run_name = rc.name or _new_run_name()
-    prefix = rc.raw_data_path or join(settings.raw_data_path, "runs", run_name)
+    _check_run_name(run_name)
+    prefix = rc._prefix or join(rc.raw_data_path or settings.raw_data_path, "runs", run_name)
     store = store_for(prefix)
     codec = interface_codec(task)
     inputs = task.interface.bind(task.name, args, kwargs)
@@ -368,9 +492,11 @@ async def _execute(
 
     module_file, module_name, attr = _task_location(task)
     now = time.time()
+    recorded_env, secret_env = _redact_env(rc.env_vars)
     run_settings = json.dumps(
         {
-            "env_vars": dict(rc.env_vars),
+            "env_vars": recorded_env,
+            "secret_env": secret_env,
             "max_action_concurrency": rc.max_action_concurrency,
             "isolation": rc.isolation,
             "max_cpus": rc.max_cpus,
@@ -415,9 +541,11 @@ async def _execute(
             (RUNNING, now, os.getpid(), run_name),
         )
 
+    export = _exports_record(prefix)
+    run_journal = RecordingRunJournal(journal) if export else journal.for_run()
     controller = Controller(
         run_name,
-        journal.for_run(),
+        run_journal,
         store,
         prefix,
         overwrite_cache=rc.overwrite_cache,
@@ -433,7 +561,11 @@ async def _execute(
     controller.listeners.extend(rc.listeners)
     pseudo = ActionState(action_id=run_name, task_name="<run>")
     root_ctx = ActionContext(controller, pseudo)
-    saved_env = _apply_env(rc.env_vars)
+    exporter = None
+    if isinstance(run_journal, RecordingRunJournal):
+        exporter = _RecordExport(run_journal, RecordWriter(journal, run_name, prefix, store))
+        exporter.start()
+    saved_env = _apply_env({**rc.env_vars, **_storage_env(prefix)})
     token = current_action.set(root_ctx)
     status, outputs, error = SUCCEEDED, None, None
     try:
@@ -470,6 +602,10 @@ async def _execute(
             ]
         )
         controller.close()
+        if exporter is not None:
+            from flyte.errors import StorageError
+
+            exporter.finish(storage_failed=isinstance(error, StorageError))
     url = f"file://{settings.journal_path}?run={run_name}"
     return Run(
         name=run_name, url=url, status=status, _outputs=outputs, _error=error, _journal_path=journal.path
@@ -496,6 +632,17 @@ def _user() -> str:
         return getpass.getuser()
     except Exception:
         return "?"
+
+
+def _storage_env(prefix: str) -> dict[str, str]:
+    """The store options a run hands to its worker processes (which do not share ``flyte.init``)."""
+    if "://" not in prefix or prefix.startswith("file://"):
+        return {}
+    from flyte._runtime.store import storage_options
+
+    scheme = prefix.split("://", 1)[0]
+    opts = {k: v for k, v in storage_options(scheme).items() if not _SECRET_ENV.search(k)}
+    return {"FLYTE_STORAGE_OPTIONS": json.dumps(opts, default=str)} if opts else {}
 
 
 def _apply_env(env: Mapping[str, str]) -> dict[str, str | None]:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from flyte.errors import RuntimeDataValidationError
+from flyte.errors import NonRecoverableError, RuntimeDataValidationError
 
 _PRIMS: dict[Any, tuple[type, ...]] = {
     int: (int,),
@@ -252,7 +253,7 @@ class InterfaceCodec:
             text = _dumps(form)
             data = JSON_TAG + text.encode()
         except (TypeError, ValueError):
-            data = PICKLE_TAG + _pickle(dict(values))
+            data = PICKLE_TAG + sign_pickle(_pickle(dict(values)))
             text = ""
         if any(c.offloaded for c in self.inputs.values()) or not text:
             hashed = {k: self._hash_form(k, v) for k, v in values.items()}
@@ -293,7 +294,7 @@ def encode_value(codec: ValueCodec, value: Any) -> bytes:
     try:
         return JSON_TAG + _dumps(codec.to_jsonable(value)).encode()
     except (TypeError, ValueError):
-        return PICKLE_TAG + _pickle(value)
+        return PICKLE_TAG + sign_pickle(_pickle(value))
 
 
 def decode_value(codec: ValueCodec, data: bytes) -> Any:
@@ -306,15 +307,132 @@ def decode_value(codec: ValueCodec, data: bytes) -> Any:
 
 
 def _pickle(value: Any) -> bytes:
+    """The raw cloudpickle (for hashing, and the body of a signed value: see ``sign_pickle``)."""
     import cloudpickle
 
     return cloudpickle.dumps(value)  # type: ignore[no-any-return]
 
 
 def _unpickle(data: bytes) -> Any:
+    """Load a pickled value after checking its signature (``UntrustedPickleError`` otherwise)."""
     import pickle
 
-    return pickle.loads(data)
+    return pickle.loads(verify_pickle(data))
+
+
+# ---- signed pickles ---------------------------------------------------------------------------------
+# A pickled value runs code when it is loaded, and values live in the journal and in object stores
+# that are often shared (a bucket). Every pickle flyte writes is signed with HMAC-SHA256 under a key
+# only this user holds, and checked before it is loaded: ``SIG_MAGIC | key id (4) | mac (32) | pickle``.
+SIG_MAGIC = b"FSIG1"
+_SIG_DOMAIN = b"flyte-pickle-v1\0"
+PICKLE_KEY_ENV = "FLYTE_PICKLE_KEY"
+PICKLE_KEY_FILE = "pickle.key"
+_key_override: bytes | None = None
+_key_cache: dict[str, bytes] = {}
+
+
+class UntrustedPickleError(NonRecoverableError):
+    """A pickled value was not signed with this user's key (tampered, unsigned or another key's)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="UntrustedPickle")
+
+
+def set_pickle_key(key: str | bytes | None) -> None:
+    """The signing key from ``flyte.init(pickle_key=...)``/config; ``None`` falls back to env/file."""
+    global _key_override
+    _key_override = key.encode() if isinstance(key, str) else key
+
+
+def pickle_key() -> bytes:
+    """``flyte.init(pickle_key=)``, else $FLYTE_PICKLE_KEY, else ``$FLYTE_HOME/pickle.key`` (made once,
+    0600, 32 random bytes)."""
+    if _key_override:
+        return _key_override
+    env = os.environ.get(PICKLE_KEY_ENV)
+    if env:
+        return env.encode()
+    from flyte._config import get_settings
+
+    home = get_settings().home
+    key = _key_cache.get(home)
+    if key is None:
+        key = _key_cache[home] = _load_or_create_key(os.path.join(home, PICKLE_KEY_FILE))
+    return key
+
+
+def _load_or_create_key(path: str) -> bytes:
+    import secrets
+
+    for _ in range(50):
+        try:
+            with open(path, "rb") as f:
+                key = f.read().strip()
+            if key:
+                if os.stat(path).st_mode & 0o077:
+                    warnings.warn(
+                        f"{path} (the key that signs pickled values) is readable by other users; "
+                        f"run: chmod 600 {path}",
+                        stacklevel=3,
+                    )
+                return key
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                continue  # another process is making it
+            with os.fdopen(fd, "wb") as f:
+                f.write(secrets.token_hex(32).encode() + b"\n")
+            continue
+        import time
+
+        time.sleep(0.01)  # made by another process and not written yet
+    raise RuntimeError(f"could not read or create the pickle signing key at {path}")
+
+
+def _key_id(key: bytes) -> bytes:
+    return hashlib.sha256(b"flyte-pickle-key-id\0" + key).digest()[:4]
+
+
+def _mac(key: bytes, body: bytes) -> bytes:
+    import hmac
+
+    return hmac.new(key, _SIG_DOMAIN + body, hashlib.sha256).digest()
+
+
+def sign_pickle(body: bytes) -> bytes:
+    """A pickle with its signature in front (what is written to the journal and object stores)."""
+    key = pickle_key()
+    return SIG_MAGIC + _key_id(key) + _mac(key, body) + body
+
+
+def verify_pickle(data: bytes) -> bytes:
+    """The pickle inside a signed value, or ``UntrustedPickleError``; nothing is unpickled before."""
+    import hmac
+
+    if not data.startswith(SIG_MAGIC):
+        raise UntrustedPickleError(
+            "Refusing to load a pickled value that is not signed: it was written by an older flyte or by "
+            "someone without this user's key, and loading it could run arbitrary code. Re-run the action "
+            "that produced it (flyte rerun RUN --no-recover)."
+        )
+    n = len(SIG_MAGIC)
+    kid, mac, body = data[n : n + 4], data[n + 4 : n + 36], data[n + 36 :]
+    key = pickle_key()
+    if hmac.compare_digest(mac, _mac(key, body)):
+        return body
+    if kid != _key_id(key):
+        raise UntrustedPickleError(
+            f"Refusing to load a pickled value signed with another key (key id {kid.hex()}, this "
+            f"machine's is {_key_id(key).hex()}). Set {PICKLE_KEY_ENV} (or flyte.init(pickle_key=...)) to "
+            "the same secret on every machine that writes or reads this run."
+        )
+    raise UntrustedPickleError(
+        "Refusing to load a pickled value whose signature does not match its content: it was modified "
+        "after it was written (tampered with, or corrupted). Loading it could run arbitrary code."
+    )
 
 
 def _clean(e: BaseException) -> str:

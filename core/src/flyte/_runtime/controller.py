@@ -524,8 +524,8 @@ class Controller:
         self, backend: Any, tmpl: TaskTemplate[Any, Any], child: ActionState, inputs: dict[str, Any]
     ) -> Any:
         if backend is None:
-            if self.workers is not None and self.workers.mode(tmpl) == "process":
-                return await self.workers.run(tmpl, child, inputs)  # a worker process
+            if self.workers is not None and self.workers.mode(tmpl) != "inline":
+                return await self.workers.run(tmpl, child, inputs)  # a worker process or a container
             extra = await tmpl.pre()
             if extra:
                 child.data.update(extra)
@@ -560,7 +560,12 @@ class Controller:
 
         rec = self.recorded.get(ectx.action_id)
         meta = None
-        if rec is not None and rec.meta and (rec.identity is None or rec.identity == tmpl.identity):
+        if (
+            rec is not None
+            and rec.meta
+            and rec.status == RUNNING  # a job cancelled or failed before the crash is not re-attached
+            and (rec.identity is None or rec.identity == tmpl.identity)
+        ):
             meta = connector_meta_from_json(rec.meta)
         if meta is None:
             meta = await backend.create(tmpl, inputs, ectx)

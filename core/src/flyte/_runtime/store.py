@@ -2,15 +2,33 @@
 
 The scheme picks the backend through the plugin registry (``file`` is built in; ``s3`` comes from a
 plugin). Writes go to a temporary name and are renamed, so a crash never leaves a half object.
+
+Plugin stores are made once per scheme and settings (``flyte.init(storage=...)``), and wrapped in
+:class:`RetryingStore`: failures the store calls transient (``is_transient``: connection refused,
+5xx, throttling) are retried here with exponential backoff and jitter, never against a task's
+retries; past the deadline the caller gets :class:`ObjectStoreError` (a ``StorageError`` that is not
+retried as a user error either, so the run fails and ``flyte rerun --recover`` finishes it later).
 """
 
 from __future__ import annotations
 
+import inspect
+import json
+import logging
 import os
+import random
+import re
 import shutil
 import tempfile
-from typing import Protocol
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
+
+from flyte.errors import BaseRuntimeError, NonRecoverableError, StorageError
+
+log = logging.getLogger("flyte.storage")
 
 
 class ObjectStore(Protocol):
@@ -39,6 +57,21 @@ def path_to_uri(path: str) -> str:
 
 def join(prefix: str, *parts: str) -> str:
     return "/".join([prefix.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+def safe_name(name: str, default: str = "file") -> str:
+    """One path component built from a value (a file name): never a separator, ``.`` or ``..``.
+
+    Object keys are made by joining such components under the run's prefix, so a value such as
+    ``../../other-run/outputs`` cannot address anything outside it.
+    """
+    cleaned = _UNSAFE.sub("_", name).strip()
+    if cleaned in ("", ".", ".."):
+        return default
+    return cleaned[:255]
 
 
 class LocalObjectStore:
@@ -90,11 +123,149 @@ class LocalObjectStore:
         return os.path.exists(uri_to_path(uri))
 
 
+class ObjectStoreError(StorageError, NonRecoverableError):
+    """The object store failed: down past the retry deadline, or a permanent error (access denied).
+
+    A ``flyte.errors.StorageError`` (kind ``system``). It is also a ``NonRecoverableError`` so that a
+    task's own retries are not spent on it: the runtime already retried transient failures, and the
+    run fails instead; nothing it recorded is lost, and ``flyte rerun RUN --recover`` finishes it.
+    """
+
+    def __init__(self, message: str, transient: bool = True) -> None:
+        BaseRuntimeError.__init__(self, "StorageError", "system", message)
+        self.transient = transient
+
+
+RETRY_DEADLINE = 60.0
+"""Seconds a transient storage failure is retried before the run fails (FLYTE_STORAGE_RETRY_DEADLINE)."""
+RUNTIME_OPTIONS = ("retry_deadline", "retry_base_delay", "retry_max_delay")
+_PASS_THROUGH = (FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError, TypeError)
+
+
+def _default_transient(exc: BaseException) -> bool:
+    return isinstance(exc, (ConnectionError, TimeoutError))
+
+
+class RetryingStore:
+    """Wraps a plugin's store: transient failures are retried with exponential backoff and jitter."""
+
+    def __init__(
+        self,
+        inner: Any,
+        deadline: float = RETRY_DEADLINE,
+        base_delay: float = 0.1,
+        max_delay: float = 5.0,
+    ) -> None:
+        self.inner = inner
+        self.deadline = deadline
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self._transient: Callable[[BaseException], bool] = getattr(inner, "is_transient", _default_transient)
+
+    def __repr__(self) -> str:
+        return f"RetryingStore({self.inner!r}, deadline={self.deadline:g}s)"
+
+    def call(self, op: str, uri: str, fn: Callable[..., Any], *args: Any) -> Any:
+        start = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                return fn(*args)
+            except _PASS_THROUGH:
+                raise
+            except Exception as e:
+                if not self._transient(e):
+                    raise ObjectStoreError(
+                        f"object store: {op} {uri} failed: {type(e).__name__}: {e}", transient=False
+                    ) from e
+                elapsed = time.monotonic() - start
+                step = min(self.max_delay, self.base_delay * 2**attempt)
+                delay = step / 2 + random.uniform(0, step / 2)  # exponential, with jitter
+                if elapsed + delay > self.deadline:
+                    raise ObjectStoreError(
+                        f"object store unavailable: {op} {uri} still failing after {attempt + 1} tries in "
+                        f"{elapsed:.1f}s (retry deadline {self.deadline:g}s, FLYTE_STORAGE_RETRY_DEADLINE): "
+                        f"{type(e).__name__}: {e}. What was recorded is kept: once storage is back, "
+                        "resume with `flyte rerun RUN --recover`."
+                    ) from e
+                (log.warning if attempt == 0 else log.debug)(
+                    "object store: %s %s failed (%s: %s); retrying for up to %gs",
+                    op,
+                    uri,
+                    type(e).__name__,
+                    e,
+                    self.deadline,
+                )
+                time.sleep(delay)
+                attempt += 1
+
+    def put_bytes(self, uri: str, data: bytes) -> str:
+        return self.call("put", uri, self.inner.put_bytes, uri, data)  # type: ignore[no-any-return]
+
+    def get_bytes(self, uri: str) -> bytes:
+        return self.call("get", uri, self.inner.get_bytes, uri)  # type: ignore[no-any-return]
+
+    def put_file(self, local_path: str, uri: str) -> str:
+        return self.call("upload", uri, self.inner.put_file, local_path, uri)  # type: ignore[no-any-return]
+
+    def get_file(self, uri: str, local_path: str) -> str:
+        return self.call("download", uri, self.inner.get_file, uri, local_path)  # type: ignore[no-any-return]
+
+    def exists(self, uri: str) -> bool:
+        return self.call("exists", uri, self.inner.exists, uri)  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        """Other methods of the store (``list``, ``delete``...), retried the same way."""
+        fn = getattr(self.inner, name)
+        if not callable(fn) or name.startswith("_"):
+            return fn
+
+        def retried(uri: str, *args: Any) -> Any:
+            return self.call(name, uri, fn, uri, *args)
+
+        return retried
+
+
+_LOCAL = LocalObjectStore()
+_stores: dict[str, ObjectStore] = {}
+_stores_lock = threading.Lock()
+
+
+def storage_options(scheme: str) -> dict[str, Any]:
+    """Options for ``scheme``'s store: ``flyte.init(storage=...)`` / config, else $FLYTE_STORAGE_OPTIONS.
+
+    Flat keys apply to every scheme; a sub-table named after a scheme (``storage={"s3": {...}}``)
+    applies to that scheme only. The environment variable (JSON) is how a run hands its options to
+    its worker processes; it never carries credentials (stores take those from their own chain).
+    """
+    from flyte._config import get_settings
+
+    raw: dict[str, Any] = dict(get_settings().storage_options)
+    if not raw:
+        env = os.environ.get("FLYTE_STORAGE_OPTIONS")
+        if env:
+            try:
+                raw = dict(json.loads(env))
+            except (ValueError, TypeError):
+                raw = {}
+    opts = {k: v for k, v in raw.items() if not isinstance(v, dict)}
+    scoped = raw.get(scheme)
+    if isinstance(scoped, dict):
+        opts.update(scoped)
+    return opts
+
+
 def store_for(uri: str) -> ObjectStore:
-    """The store for a URI's scheme, from the plugin registry."""
+    """The store for a URI's scheme, from the plugin registry (made once per scheme and options)."""
     scheme = urlparse(uri).scheme or "file"
     if scheme == "file":
-        return LocalObjectStore()
+        return _LOCAL
+    opts = storage_options(scheme)
+    env_deadline = os.environ.get("FLYTE_STORAGE_RETRY_DEADLINE") or ""
+    key = f"{scheme}|{env_deadline}|{json.dumps(opts, sort_keys=True, default=str)}"
+    store = _stores.get(key)
+    if store is not None:
+        return store
     from flyte._plugins.manager import load_plugins
 
     factory = load_plugins().storage.get(scheme)
@@ -104,4 +275,33 @@ def store_for(uri: str) -> ObjectStore:
         raise PluginError(
             f"No storage plugin handles {scheme}:// URIs (for s3 install flyte-plugin-s3); got {uri!r}"
         )
-    return factory()  # type: ignore[no-any-return]
+    with _stores_lock:
+        store = _stores.get(key)
+        if store is None:
+            runtime = {k: opts.pop(k) for k in RUNTIME_OPTIONS if k in opts}
+            deadline = float(runtime.get("retry_deadline") or env_deadline or RETRY_DEADLINE)
+            inner = _make(factory, opts)
+            store = RetryingStore(
+                inner,
+                deadline=deadline,
+                base_delay=float(runtime.get("retry_base_delay", 0.1)),
+                max_delay=float(runtime.get("retry_max_delay", 5.0)),
+            )
+            _stores[key] = store
+    return store
+
+
+def _make(factory: Any, opts: dict[str, Any]) -> Any:
+    """Call a store factory with ``options=`` when it takes them (``factory()`` otherwise)."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        params = {}  # type: ignore[assignment]
+    takes = "options" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return factory(options=opts) if takes else factory()
+
+
+def clear_store_cache() -> None:
+    """Forget the stores made so far (after the settings changed, in tests)."""
+    with _stores_lock:
+        _stores.clear()

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from flyte.cli import _records, _serve
+
 
 @click.group()
 @click.version_option(package_name="flyte-core", prog_name="flyte")
@@ -74,7 +76,7 @@ class _RunCommand(click.Command):
 @click.option("--max-action-concurrency", type=int, default=None, help="Most actions running at once.")
 @click.option("--env", "env_vars", multiple=True, help="KEY=VALUE set for the run (repeatable).")
 @click.option("--raw-data-path", default=None, help="Where the run's data goes (file:// or s3://...).")
-@click.option("--isolation", type=click.Choice(["inline", "process"]), default=None)
+@click.option("--isolation", type=click.Choice(["inline", "process", "container"]), default=None)
 @click.option("--quiet", is_flag=True, help="No live progress view.")
 @click.pass_context
 def run(
@@ -223,6 +225,9 @@ def runs_show(run_name: str, as_json: bool) -> None:
     _console().print(action_tree(run_row, actions))
 
 
+_records.register(runs)  # flyte runs import / export
+
+
 @cli.command()
 @click.argument("run_name")
 @click.option(
@@ -303,15 +308,16 @@ def plugins(as_json: bool) -> None:
     help="Write one JSON file per task here (default: print).",
 )
 def serialize(file: str, out_dir: str | None) -> None:
-    """Write the spec of every task defined in FILE."""
+    """Write the spec of every task and app defined in FILE (apps: Deployment/Service/HPA-style)."""
     from flyte._run import import_module_from_file
     from flyte._task import TaskTemplate
 
     module = import_module_from_file(file)
     tasks = {k: v for k, v in vars(module).items() if isinstance(v, TaskTemplate)}
     specs = {t.name: t.spec().model_dump(mode="json") for t in tasks.values()}
+    apps = _serve.app_specs(module)
     if out_dir is None:
-        click.echo(json.dumps(specs, indent=2, sort_keys=True))
+        click.echo(json.dumps({**specs, **apps}, indent=2, sort_keys=True))
         return
     os.makedirs(out_dir, exist_ok=True)
     for name, spec in specs.items():
@@ -324,7 +330,9 @@ def serialize(file: str, out_dir: str | None) -> None:
 
             with open(os.path.join(out_dir, f"{name}.pod.yaml"), "w") as f:
                 yaml.safe_dump(pod, f, sort_keys=False)
-    click.echo(f"wrote {len(specs)} task spec(s) to {out_dir}")
+    _serve.write_app_specs(apps, out_dir)
+    also = f" and {len(apps)} app spec(s)" if apps else ""
+    click.echo(f"wrote {len(specs)} task spec(s){also} to {out_dir}")
 
 
 # ---- flyte ui -------------------------------------------------------------------------------------
@@ -357,6 +365,9 @@ def ui(port: int, host: str, journal_path: str | None, open_browser: bool) -> No
             webbrowser.open(url)
 
     serve(path, host, port, on_ready=ready)
+
+
+cli.add_command(_serve.serve)  # flyte serve FILE [APP]
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ import os
 import tempfile
 import uuid
 
-from flyte._runtime.store import ObjectStore, join, store_for
+from flyte._runtime.store import ObjectStore, join, safe_name, store_for
 
 CHUNK = 1024 * 1024
 
@@ -48,11 +48,12 @@ def dir_sha256(path: str) -> str:
 
 
 def new_uri(prefix: str, name: str) -> str:
-    return join(prefix, "offloaded", uuid.uuid4().hex[:16], name)
+    """A fresh location under the run's prefix; ``name`` (often from a value) stays one component."""
+    return join(prefix, "offloaded", uuid.uuid4().hex[:16], safe_name(name))
 
 
 def scratch_path(name: str) -> str:
-    return os.path.join(tempfile.mkdtemp(prefix="flyte-"), name)
+    return os.path.join(tempfile.mkdtemp(prefix="flyte-"), safe_name(name))
 
 
 def is_remote(path: str) -> bool:

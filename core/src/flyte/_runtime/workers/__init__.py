@@ -2,7 +2,9 @@
 
 The controller's only entry point is :func:`make_workers`. This module is light on purpose: the
 machinery in ``pool.py`` (sockets, subprocesses, cloudpickle) is imported on the first action that
-runs in ``process`` mode, so inline runs pay nothing for it.
+runs in ``process`` mode, so inline runs pay nothing for it. ``container`` mode (``container.py``)
+runs Python tasks whose environment names an image inside that image, through the ``container``
+executor a plugin registers (flyte-plugin-container).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
 
 IN_WORKER = False
 """True inside a worker process: a run started by a task there stays inline (no nested pools)."""
-MODES = ("inline", "process")
+MODES = ("inline", "process", "container")
 
 
 def make_workers(
@@ -29,14 +31,21 @@ def make_workers(
     if iso is not None and iso not in MODES:
         from flyte.errors import InvalidParameterError
 
-        raise InvalidParameterError("with_runcontext", "isolation", iso, "Use 'inline', 'process' or None.")
+        raise InvalidParameterError(
+            "with_runcontext", "isolation", iso, "Use 'inline', 'process', 'container' or None."
+        )
     if iso == "inline" or IN_WORKER:
         return None
-    return Workers(controller, forced=iso == "process", max_cpus=max_cpus)
+    return Workers(controller, forced=iso, max_cpus=max_cpus)
 
 
 def is_function_task(tmpl: TaskTemplate[Any, Any]) -> bool:
     return tmpl.task_type == "python" and callable(getattr(tmpl, "func", None))
+
+
+def has_image(tmpl: TaskTemplate[Any, Any]) -> bool:
+    """True when the task's environment names an image (not ``"auto"``/unset)."""
+    return tmpl.image is not None and tmpl.image != "auto"
 
 
 def default_mode(tmpl: TaskTemplate[Any, Any]) -> str:
@@ -66,23 +75,30 @@ def _declared_mode(tmpl: TaskTemplate[Any, Any]) -> str:
 class Workers:
     """Chooses each action's mode; starts the process machinery on first use."""
 
-    __slots__ = ("controller", "forced", "manager", "max_cpus")
+    __slots__ = ("container", "controller", "forced", "manager", "max_cpus")
 
-    def __init__(self, controller: Controller, *, forced: bool, max_cpus: float | None) -> None:
+    def __init__(self, controller: Controller, *, forced: str | None, max_cpus: float | None) -> None:
         self.controller = controller
-        self.forced = forced
+        self.forced = forced  # None, "process" or "container" (the run's isolation)
         self.max_cpus = max_cpus
         self.manager: WorkerManager | None = None
+        self.container: Any = None  # the "container" executor, loaded on first use
 
     def mode(self, tmpl: TaskTemplate[Any, Any]) -> str:
-        if self.forced:
+        if self.forced == "process":
             return "process" if is_function_task(tmpl) else "inline"
+        if self.forced == "container" and is_function_task(tmpl) and has_image(tmpl):
+            return "container"  # tasks without an image keep their own mode (e.g. a parent on the host)
         return default_mode(tmpl)
 
     async def run(self, tmpl: TaskTemplate[Any, Any], child: ActionState, inputs: dict[str, Any]) -> Any:
-        """Run one attempt of a process-mode action in a worker of its environment."""
+        """Run one attempt of a process-mode action in a worker of its environment (or a container)."""
         from flyte._context import current_action
 
+        if self.mode(tmpl) == "container":
+            from flyte._runtime.workers.container import run_in_container
+
+            return await run_in_container(self, tmpl, child, inputs)
         if self.manager is None:
             from flyte._runtime.workers.pool import WorkerManager
 

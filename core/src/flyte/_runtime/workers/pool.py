@@ -436,8 +436,11 @@ class WorkerManager:
             pool.spawning -= 1
 
     async def _start_process(self, pool: Pool, gpus: list[int]) -> WorkerProc:
+        from flyte._runtime.codec import PICKLE_KEY_ENV, pickle_key
+
         env = dict(os.environ)
         env.update(pool.env_vars)
+        env[PICKLE_KEY_ENV] = pickle_key().decode()  # workers verify what the controller signed
         env.setdefault("PYTHONUNBUFFERED", "1")  # task output in order with the controller's
         if pool.gpu is not None or pool.cpu_fallback:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in gpus)

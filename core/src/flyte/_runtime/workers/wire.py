@@ -229,15 +229,20 @@ def put_value(store: Any, prefix: str, action_id: str, data: bytes) -> Any:
     """Bytes inline when small, else a reference to an object under the run's prefix."""
     if len(data) <= PIPE_LIMIT:
         return data
-    uri = store.put_bytes(join(prefix, action_id, f"wire-{uuid.uuid4().hex}.pkl"), data)
+    from flyte._runtime.codec import sign_pickle
+
+    # Signed like every pickle written to a store: a shared bucket must not hand a worker code to run.
+    uri = store.put_bytes(join(prefix, action_id, f"wire-{uuid.uuid4().hex}.pkl"), sign_pickle(data))
     return ("ref", uri)
 
 
 def get_value(store: Any, value: Any) -> bytes:
     if isinstance(value, bytes):
         return value
+    from flyte._runtime.codec import verify_pickle
+
     uri = value[1]
-    data: bytes = store.get_bytes(uri)
+    data: bytes = verify_pickle(store.get_bytes(uri))
     if uri.startswith("file://"):
         try:
             os.remove(uri_to_path(uri))  # a one-time hand-over, not a result

@@ -1,0 +1,54 @@
+"""Container mode: a Python task whose environment names an image runs in a container of that image.
+
+``with_runcontext(isolation="container")`` (``flyte run --isolation container``, ``FLYTE_ISOLATION``)
+sends such tasks to the executor named ``container``, which a plugin registers through the
+``flyte_register_executors`` hook (flyte-plugin-container: podman or docker). The executor gets the
+same ``run(task, inputs, ctx)`` call as a task-type backend; the controller around it (journal,
+retries, timeouts, validation of inputs and outputs) is unchanged. Tasks without an image keep
+their own mode, so a parent that fans out stays on this machine while its children run in images.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flyte.errors import NonRecoverableError
+
+if TYPE_CHECKING:
+    from flyte._runtime.controller import ActionState
+    from flyte._runtime.workers import Workers
+    from flyte._task import TaskTemplate
+
+EXECUTOR = "container"
+
+
+def load_executor() -> Any:
+    """An instance of the registered ``container`` executor; a clear error when none is installed."""
+    from flyte._plugins.manager import load_plugins
+
+    state = load_plugins()
+    factory = state.executors.get(EXECUTOR)
+    if factory is None:
+        failed = sorted(name for name, info in state.plugins.items() if info.error)
+        hint = f" Plugins that failed to load: {failed} (see `flyte plugins`)." if failed else ""
+        raise NonRecoverableError(
+            "isolation='container' runs Python tasks in their environment's image through the "
+            f"'{EXECUTOR}' executor, which no installed plugin provides. Install it with: "
+            f"pip install flyte-plugin-container.{hint}"
+        )
+    executor = factory()
+    if not callable(getattr(executor, "run", None)):
+        raise NonRecoverableError(
+            f"The '{EXECUTOR}' executor registered by a plugin has no run(task, inputs, ctx) method."
+        )
+    return executor
+
+
+async def run_in_container(
+    workers: Workers, tmpl: TaskTemplate[Any, Any], child: ActionState, inputs: dict[str, Any]
+) -> Any:
+    """One attempt of a container-mode action."""
+    if workers.container is None:
+        workers.container = load_executor()
+    ctx = workers.controller._exec_ctx(child)
+    return await workers.container.run(tmpl, inputs, ctx)

@@ -1,0 +1,243 @@
+"""BigQueryTask: a parameterised GoogleSQL query run as a BigQuery query job (task type
+``bigquery_query_job_task``)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import re
+import sys
+import textwrap
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import flyte
+from flyte.errors import InvalidParameterError
+from flyte.extend import NativeInterface, SerializationContext, TaskTemplate
+from flyteplugins.bigquery._config import BigQueryConfig
+from flyteplugins.bigquery._params import PARAM_NAME, SUPPORTED, param_type, referenced_parameters
+from flyteplugins.bigquery._table import PANDAS_DF_TYPES, BigQueryTable, DataFrameOrTable, RowsOrTable
+
+TASK_TYPE = "bigquery_query_job_task"
+_OUTPUTS = "pandas.DataFrame, list (rows as dicts), BigQueryTable (a reference only) or None (no output)"
+_V1_PLACEHOLDER = re.compile(r"\{\{\s*\.?(?:inputs|Inputs)\.(\w+)\s*\}\}")
+
+
+def output_kind(value: Any, owner: str) -> str:
+    """'pandas' | 'rows' | 'table' | 'none' for an ``output_dataframe_type`` value."""
+    if isinstance(value, str) and value == "auto":
+        return "pandas" if importlib.util.find_spec("pandas") is not None else "rows"
+    if value is None or value is type(None):
+        return "none"
+    if value is BigQueryTable:
+        return "table"
+    if isinstance(value, type) and f"{value.__module__}.{value.__qualname__}" in PANDAS_DF_TYPES:
+        return "pandas"
+    if value is DataFrameOrTable:
+        return "pandas"
+    if value is list or value == RowsOrTable or typing.get_origin(value) is list:
+        args = typing.get_args(value)
+        if not args or typing.get_origin(args[0]) is dict or args[0] is dict:
+            return "rows"
+    raise InvalidParameterError(owner, "output_dataframe_type", value, f"Use {_OUTPUTS}.")
+
+
+_OUTPUT_TYPES: dict[str, Any] = {
+    "pandas": DataFrameOrTable,
+    "rows": RowsOrTable,
+    "table": BigQueryTable,
+    "none": None,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class BigQueryTask(TaskTemplate[..., Any]):  # type: ignore[misc]
+    """A GoogleSQL query run as a BigQuery job, with typed inputs passed as query parameters.
+
+    ``query_template`` refers to inputs as ``@name``; ``inputs`` maps each name to its Python type
+    (``str`` -> STRING, ``int`` -> INT64, ``float`` -> FLOAT64, ``bool`` -> BOOL, ``datetime.date`` ->
+    DATE, ``datetime.datetime`` -> TIMESTAMP, ``list[T]`` -> ARRAY<T>, ...). Values are always sent as
+    typed parameters, never written into the SQL text.
+
+    ``output_dataframe_type``: ``pandas.DataFrame`` (the default when pandas is installed), ``list``
+    (rows as dicts; the default otherwise), ``BigQueryTable`` (only a reference to the result table)
+    or ``None`` (no output: DDL, DML). A result whose rows would exceed ``max_inline_io_bytes`` is
+    returned as a ``BigQueryTable`` reference (``bq://project.dataset.table``) instead of its rows.
+
+    ``plugin_config``: a ``BigQueryConfig`` (project, location, QueryJobConfig, endpoint).
+    ``timeout``, ``retries`` and ``cache`` also take the short forms of ``@env.task``.
+    """
+
+    query_template: str
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    output_dataframe_type: Any = "auto"
+    task_type: str = TASK_TYPE
+    interface: NativeInterface = field(init=False, default=None, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError(f"BigQueryTask: name must be a non-empty string, got {self.name!r}")
+        owner = f"BigQueryTask(name={self.name!r})"
+        if not isinstance(self.query_template, str) or not self.query_template.strip():
+            raise InvalidParameterError(
+                owner, "query_template", self.query_template, "Use a GoogleSQL query."
+            )
+        query = textwrap.dedent(self.query_template).strip()
+        config = self.plugin_config
+        if config is None:
+            config = BigQueryConfig()
+        elif not isinstance(config, BigQueryConfig):
+            raise InvalidParameterError(
+                owner,
+                "plugin_config",
+                config,
+                "Use flyteplugins.bigquery.BigQueryConfig(ProjectID=..., ...).",
+            )
+        if not isinstance(self.inputs, Mapping):
+            raise InvalidParameterError(
+                owner, "inputs", self.inputs, "Use a dict of name to type: {'ds': str}."
+            )
+        inputs = dict(self.inputs)
+        for name, hint in inputs.items():
+            if not isinstance(name, str) or not PARAM_NAME.fullmatch(name):
+                raise InvalidParameterError(
+                    owner, "inputs", name, "Input names are query parameter names: letters, digits, '_'."
+                )
+            if param_type(hint) is None:
+                raise InvalidParameterError(
+                    owner, f"inputs[{name!r}]", hint, f"Supported types: {SUPPORTED}."
+                )
+        m = _V1_PLACEHOLDER.search(query)
+        if m:
+            raise InvalidParameterError(
+                owner,
+                "query_template",
+                m.group(0),
+                f"Inputs are query parameters: write @{m.group(1)} (values never become SQL text).",
+            )
+        config_params = {
+            str(p.get("name", "")).lower()
+            for p in config.job_config_repr().get("query", {}).get("queryParameters", [])
+        }
+        declared = {k.lower() for k in inputs} | config_params
+        for name, line in referenced_parameters(query):
+            if name.lower() not in declared:
+                raise InvalidParameterError(
+                    owner,
+                    "query_template",
+                    f"@{name}",
+                    f"The query uses @{name} (line {line}) but the task declares no input {name!r}; "
+                    f"declared inputs: {sorted(inputs)}.",
+                )
+        overlap = config_params & {k.lower() for k in inputs}
+        if overlap:
+            raise InvalidParameterError(
+                owner, "plugin_config", sorted(overlap), "A parameter is both an input and in QueryJobConfig."
+            )
+        kind = output_kind(self.output_dataframe_type, owner)
+        if kind == "pandas" and importlib.util.find_spec("pandas") is None:
+            raise InvalidParameterError(
+                owner,
+                "output_dataframe_type",
+                self.output_dataframe_type,
+                "pandas is not installed: pip install 'flyte-plugin-bigquery[pandas]', or use list.",
+            )
+
+        def put(k: str, v: Any) -> None:
+            object.__setattr__(self, k, v)
+
+        put("query_template", query)
+        put("inputs", inputs)
+        put("plugin_config", config)
+        put("interface", NativeInterface.from_types(inputs, _OUTPUT_TYPES[kind]))
+        self.__dict__["_output_kind"] = kind
+        if not self.short_name:
+            put("short_name", self.name.rsplit(".", 1)[-1])
+        if isinstance(self.timeout, (int, float, timedelta)) and not isinstance(self.timeout, bool):
+            put("timeout", flyte.Timeout(max_runtime=self.timeout) if self.timeout else None)
+        if isinstance(self.retries, int) and not isinstance(self.retries, bool):
+            put("retries", flyte.RetryStrategy(count=self.retries))
+        cache: Any = self.cache
+        if isinstance(cache, (str, bool)) or cache is None:
+            behavior: Any = "auto" if cache is True else cache or "disable"
+            put("cache", flyte.Cache(behavior=behavior))
+        if "__module__" not in self.__dict__:
+            # Like @env.task: the task belongs to the module that defined it, so `flyte rerun` can
+            # import that module again and find the task by its attribute name.
+            self.__dict__["__module__"] = _defining_module()
+
+    @property
+    def output_kind(self) -> str:
+        """'pandas', 'rows', 'table' or 'none'."""
+        return self.__dict__["_output_kind"]  # type: ignore[no-any-return]
+
+    @property
+    def config_(self) -> BigQueryConfig:
+        return self.plugin_config  # type: ignore[no-any-return]
+
+    # ---- TaskTemplate hooks (serialisation) ---------------------------------------------------------
+    def sql(self, sctx: SerializationContext | None = None) -> str:
+        """The query, with ``@name`` parameters (their values are never part of the text)."""
+        return self.query_template
+
+    def custom_config(self, sctx: SerializationContext | None = None) -> dict[str, Any]:
+        """Project, location and the job configuration (REST form), as the BigQuery connector reads them."""
+        cfg = self.config_
+        out: dict[str, Any] = {
+            "ProjectID": cfg.ProjectID,
+            "Location": cfg.Location,
+            "QueryJobConfig": cfg.job_config_repr(),
+            "Parameters": {name: _type_text(hint) for name, hint in self.inputs.items()},
+            "Output": self.output_kind,
+        }
+        if cfg.Endpoint:
+            out["Endpoint"] = cfg.Endpoint
+        return out
+
+    def _version_material(self) -> str:
+        config = json.dumps(self.custom_config(), sort_keys=True, default=str)
+        return f"BigQueryTask|{self.query_template}|{config}|{self.max_inline_io_bytes}"
+
+    # ---- running outside a run -------------------------------------------------------------------
+    async def execute(self, **inputs: Any) -> Any:
+        """A plain call outside a run: submit the job, poll it, cancel it if this call is cancelled."""
+        from flyteplugins.bigquery._connector import BigQueryConnector
+
+        connector = BigQueryConnector()
+        meta = await connector.create(self, inputs, None)
+        delay = 0.05
+        try:
+            while True:
+                res = await connector.get(meta)
+                if res.phase == "SUCCEEDED":
+                    return res.outputs
+                if res.phase == "FAILED":
+                    assert res.error is not None
+                    raise res.error
+                await asyncio.sleep(delay)
+                delay = min(delay * 1.6, 2.0)
+        except (asyncio.CancelledError, TimeoutError):
+            await asyncio.shield(connector.delete(meta))
+            raise
+
+
+def _type_text(hint: Any) -> str:
+    kind = param_type(hint)
+    assert kind is not None
+    bq_type, element, _ = kind
+    return f"ARRAY<{element}>" if bq_type == "ARRAY" else bq_type
+
+
+def _defining_module() -> str | None:
+    """The first module up the stack that is not flyte, this plugin or dataclasses."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if not (name == "flyte" or name.startswith(("flyte.", "flyteplugins.bigquery", "dataclasses"))):
+            return name  # type: ignore[no-any-return]
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
