@@ -98,6 +98,29 @@ class TaskTemplate(Generic[P, R]):
     plugin_config: Any = None
     pod_template: Any = None
 
+    def __post_init__(self) -> None:
+        """Accept the decorator's shorthand forms when a template is built directly (plugins: SQL,
+        shell, container tasks), so every task type validates its settings the same way."""
+        owner = f"{type(self).__name__}(name={self.name!r})"
+        put = functools.partial(object.__setattr__, self)
+        if not self.short_name:
+            put("short_name", self.name.rsplit(".", 1)[-1])
+        if not isinstance(self.cache, Cache):
+            put("cache", normalize_cache(self.cache, owner))
+        if not isinstance(self.retries, RetryStrategy):
+            put("retries", normalize_retries(self.retries, owner))
+        if self.timeout is not None and not isinstance(self.timeout, Timeout):
+            put("timeout", normalize_timeout(self.timeout, owner))
+        if not isinstance(self.secrets, tuple) or not all(isinstance(s, Secret) for s in self.secrets):
+            put("secrets", normalize_secrets(self.secrets, owner))
+        if not isinstance(self.env_vars, dict):
+            put("env_vars", validate_env_vars(self.env_vars, owner))
+        if self.resources is not None and not isinstance(self.resources, Resources):
+            raise InvalidParameterError(owner, "resources", self.resources, "Use flyte.Resources(...).")
+        if "__module__" not in self.__dict__ and not hasattr(self, "func"):
+            # The task belongs to the module that built it, so `flyte rerun` can import it again.
+            self.__dict__["__module__"] = _defining_module()
+
     # ---- extension hooks ---------------------------------------------------------------------
     def custom_config(self, sctx: SerializationContext) -> dict[str, Any]:
         """Plugin-specific configuration carried in the task spec (e.g. BigQuery project)."""
@@ -173,8 +196,25 @@ class TaskTemplate(Generic[P, R]):
         return result
 
     def forward(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        """A plain call outside any run: run the template's hooks in-process, no journal."""
-        return self._run_hooks(self.interface.bind(self.name, args, kwargs))  # type: ignore[return-value]
+        """A plain call outside any run: run the template's hooks in-process, no journal
+        (``max_runtime`` still applies)."""
+        return self._forward(self.interface.bind(self.name, args, kwargs))  # type: ignore[return-value]
+
+    async def _forward(self, inputs: dict[str, Any]) -> Any:
+        import asyncio
+
+        from flyte.errors import MaxRuntimeExceededError
+
+        limit = self.timeout.max_runtime_seconds if self.timeout is not None else None
+        if limit is None:
+            return await self._run_hooks(inputs)
+        try:
+            async with asyncio.timeout(limit):
+                return await self._run_hooks(inputs)
+        except TimeoutError:
+            raise MaxRuntimeExceededError(
+                f"Task {self.name!r} ran longer than its timeout of {limit:g}s"
+            ) from None
 
     async def _run_hooks(self, inputs: dict[str, Any]) -> Any:
         await self.pre()
@@ -249,14 +289,15 @@ class TaskTemplate(Generic[P, R]):
                 changes["task_type"] = "pod"  # as TaskEnvironment(pod_template=...): the pod plugin runs it
         if docs is not UNSET:
             changes["docs"] = docs
+        new: TaskTemplate[P, R] = dataclasses.replace(self, **changes)
         if changes.get("task_type") == "pod" and isinstance(self, AsyncFunctionTaskTemplate):
             target = function_task_class("pod")
             if target is not type(self):  # the plugin's class adds the k8s_pod hook (flyte serialize)
                 init = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
                 new = target(**{**init, **changes})
-                new.__dict__.update({k: v for k, v in self.__dict__.items() if k.startswith("__")})
-                return new  # type: ignore[no-any-return]
-        return dataclasses.replace(self, **changes)
+        # Keep what ties the template to its defining module (`flyte rerun` imports it from there).
+        new.__dict__.update({k: v for k, v in self.__dict__.items() if k.startswith("__")})
+        return new
 
     # ---- serialisation -------------------------------------------------------------------------
     def spec(self, sctx: SerializationContext | None = None) -> TaskSpec:
@@ -325,6 +366,19 @@ def _is_async_callable(func: Any) -> bool:
     return inspect.iscoroutinefunction(func) or (
         callable(func) and inspect.iscoroutinefunction(type(func).__call__)
     )
+
+
+def _defining_module() -> str | None:
+    """The first module up the stack that is not flyte, a flyte plugin or dataclasses."""
+    import sys
+
+    frame: Any = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if not (name == "flyte" or name.startswith(("flyte.", "flyteplugins.", "dataclasses"))):
+            return name  # type: ignore[no-any-return]
+        frame = frame.f_back
+    return None
 
 
 def _hash_text(text: str) -> str:

@@ -91,8 +91,8 @@ def test_definition_normalises_and_builds_the_interface() -> None:
         ({"output_data_dir": "/var/inputs/out"}, "must be separate directories"),
         ({"outputs": {"x": type("Opaque", (), {})}}, "cannot be read from a file"),
         ({"env_vars": {"A": 1}}, "env_vars must map str to str"),
-        ({"resources": {"cpu": 1}}, "resources must be flyte.Resources"),
-        ({"secrets": [3]}, "secrets must be secret names"),
+        ({"resources": {"cpu": 1}}, r"invalid resources=.*Use flyte\.Resources"),
+        ({"secrets": [3]}, r"invalid secrets=\[3\]\. Use a secret name"),
     ],
 )
 def test_definition_errors_name_the_parameter(kwargs: dict[str, Any], message: str) -> None:

@@ -186,4 +186,3 @@ def as_text(value: Any) -> str:
 
 def quote(text: str) -> str:
     return shlex.quote(text)
-

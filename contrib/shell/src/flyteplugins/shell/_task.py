@@ -8,17 +8,13 @@ import logging
 import os
 import shutil
 import signal
-import sys
 import tempfile
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
-import flyte
-from flyte.errors import MaxRuntimeExceededError
 from flyte.extend import NativeInterface, SerializationContext, TaskTemplate
 from flyte.io import Dir, File
 from flyteplugins.shell import _render
@@ -135,6 +131,7 @@ class ShellTask(TaskTemplate[..., Any]):  # type: ignore[misc]
         owner = f"ShellTask(name={self.name!r})"
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError(f"ShellTask: name must be a non-empty string, got {self.name!r}")
+        super().__post_init__()  # core: shorthand settings, short name, defining module
         if not isinstance(self.script, str) or not self.script.strip():
             raise ValueError(f"{owner}: script must be a non-empty string")
         if not isinstance(self.shell, str) or not self.shell:
@@ -174,21 +171,7 @@ class ShellTask(TaskTemplate[..., Any]):  # type: ignore[misc]
         put("env", env or None)
         put("env_vars", {**dict(self.env_vars or {}), **env})
         put("interface", NativeInterface.from_types(inputs, _outputs_type(self.name, outputs)))
-        if not self.short_name:
-            put("short_name", self.name.rsplit(".", 1)[-1])
-        if isinstance(self.timeout, (int, float, timedelta)) and not isinstance(self.timeout, bool):
-            put("timeout", flyte.Timeout(max_runtime=self.timeout) if self.timeout else None)
-        if isinstance(self.retries, int) and not isinstance(self.retries, bool):
-            put("retries", flyte.RetryStrategy(count=self.retries))
-        cache: Any = self.cache
-        if isinstance(cache, (str, bool)) or cache is None:
-            behavior: Any = "auto" if cache is True else cache or "disable"
-            put("cache", flyte.Cache(behavior=behavior))
         self.__dict__["_placeholders"] = placeholders
-        if "__module__" not in self.__dict__:
-            # Like @env.task: the task belongs to the module that defined it, so `flyte rerun` can
-            # import that module again and find the task by its attribute name.
-            self.__dict__["__module__"] = _defining_module()
 
     @staticmethod
     def _check_names(owner: str, what: str, value: Any) -> dict[str, Any]:
@@ -229,23 +212,6 @@ class ShellTask(TaskTemplate[..., Any]):  # type: ignore[misc]
         return self.__dict__["_placeholders"]  # type: ignore[no-any-return]
 
     # ---- running --------------------------------------------------------------------------------------
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        """Outside a run: an awaitable that runs the script here (``max_runtime`` still applies)."""
-        inputs = self.interface.bind(self.name, args, kwargs)
-        return self._forward(inputs)
-
-    async def _forward(self, inputs: dict[str, Any]) -> Any:
-        limit = self.timeout.max_runtime_seconds if self.timeout is not None else None
-        if limit is None:
-            return await self._run_hooks(inputs)
-        try:
-            async with asyncio.timeout(limit):
-                return await self._run_hooks(inputs)
-        except TimeoutError:
-            raise MaxRuntimeExceededError(
-                f"Task {self.name!r} ran longer than its timeout of {limit:g}s"
-            ) from None
-
     def render_script(self, inputs: Mapping[str, Any], output_dir: str) -> str:
         """The script with input values (shell-quoted) and output paths filled in."""
 
@@ -364,17 +330,6 @@ class ShellTask(TaskTemplate[..., Any]):  # type: ignore[misc]
                 output=name,
                 path=path,
             ) from None
-
-
-def _defining_module() -> str | None:
-    """The first module up the stack that is not flyte, this plugin or dataclasses."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        name = frame.f_globals.get("__name__", "")
-        if not (name == "flyte" or name.startswith(("flyte.", "flyteplugins.shell", "dataclasses"))):
-            return name  # type: ignore[no-any-return]
-        frame = frame.f_back  # type: ignore[assignment]
-    return None
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -7,15 +7,12 @@ import asyncio
 import importlib.util
 import json
 import re
-import sys
 import textwrap
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
-import flyte
 from flyte.errors import InvalidParameterError
 from flyte.extend import NativeInterface, SerializationContext, TaskTemplate
 from flyteplugins.bigquery._config import BigQueryConfig
@@ -81,6 +78,7 @@ class BigQueryTask(TaskTemplate[..., Any]):  # type: ignore[misc]
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError(f"BigQueryTask: name must be a non-empty string, got {self.name!r}")
+        super().__post_init__()  # core: shorthand settings, short name, defining module
         owner = f"BigQueryTask(name={self.name!r})"
         if not isinstance(self.query_template, str) or not self.query_template.strip():
             raise InvalidParameterError(
@@ -155,20 +153,6 @@ class BigQueryTask(TaskTemplate[..., Any]):  # type: ignore[misc]
         put("plugin_config", config)
         put("interface", NativeInterface.from_types(inputs, _OUTPUT_TYPES[kind]))
         self.__dict__["_output_kind"] = kind
-        if not self.short_name:
-            put("short_name", self.name.rsplit(".", 1)[-1])
-        if isinstance(self.timeout, (int, float, timedelta)) and not isinstance(self.timeout, bool):
-            put("timeout", flyte.Timeout(max_runtime=self.timeout) if self.timeout else None)
-        if isinstance(self.retries, int) and not isinstance(self.retries, bool):
-            put("retries", flyte.RetryStrategy(count=self.retries))
-        cache: Any = self.cache
-        if isinstance(cache, (str, bool)) or cache is None:
-            behavior: Any = "auto" if cache is True else cache or "disable"
-            put("cache", flyte.Cache(behavior=behavior))
-        if "__module__" not in self.__dict__:
-            # Like @env.task: the task belongs to the module that defined it, so `flyte rerun` can
-            # import that module again and find the task by its attribute name.
-            self.__dict__["__module__"] = _defining_module()
 
     @property
     def output_kind(self) -> str:
@@ -230,14 +214,3 @@ def _type_text(hint: Any) -> str:
     assert kind is not None
     bq_type, element, _ = kind
     return f"ARRAY<{element}>" if bq_type == "ARRAY" else bq_type
-
-
-def _defining_module() -> str | None:
-    """The first module up the stack that is not flyte, this plugin or dataclasses."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        name = frame.f_globals.get("__name__", "")
-        if not (name == "flyte" or name.startswith(("flyte.", "flyteplugins.bigquery", "dataclasses"))):
-            return name  # type: ignore[no-any-return]
-        frame = frame.f_back  # type: ignore[assignment]
-    return None

@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import flyte
-from flyte.errors import MaxRuntimeExceededError
 from flyte.extend import NativeInterface, SerializationContext, TaskTemplate
 from flyteplugins.container import _io
 
 TASK_TYPE = "raw-container"
-
-
-def _normalize_secrets(owner: str, value: Any) -> tuple[flyte.Secret, ...]:
-    if value is None:
-        return ()
-    items = value if isinstance(value, (list, tuple)) else [value]
-    out: list[flyte.Secret] = []
-    for item in items:
-        if isinstance(item, str):
-            item = flyte.Secret(key=item)
-        if not isinstance(item, flyte.Secret):
-            raise ValueError(
-                f"{owner}: secrets must be secret names or flyte.Secret(...) objects, got {value!r}"
-            )
-        if item not in out:
-            out.append(item)
-    return tuple(out)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +43,7 @@ class ContainerTask(TaskTemplate[..., Any]):  # type: ignore[misc]
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError(f"ContainerTask: name must be a non-empty string, got {self.name!r}")
+        super().__post_init__()  # core: shorthand settings, short name, defining module
         owner = f"ContainerTask(name={self.name!r})"
 
         def put(k: str, v: Any) -> None:
@@ -123,22 +103,7 @@ class ContainerTask(TaskTemplate[..., Any]):  # type: ignore[misc]
         put("inputs", inputs)
         put("outputs", outputs)
         put("env_vars", dict(self.env_vars))
-        put("secrets", _normalize_secrets(owner, self.secrets))
         put("interface", NativeInterface.from_types(inputs, _io.outputs_type(self.name, outputs)))
-        if not self.short_name:
-            put("short_name", self.name.rsplit(".", 1)[-1])
-        if isinstance(self.timeout, (int, float, timedelta)) and not isinstance(self.timeout, bool):
-            put("timeout", flyte.Timeout(max_runtime=self.timeout) if self.timeout else None)
-        if isinstance(self.retries, int) and not isinstance(self.retries, bool):
-            put("retries", flyte.RetryStrategy(count=self.retries))
-        cache: Any = self.cache
-        if isinstance(cache, (str, bool)) or cache is None:
-            behavior: Any = "auto" if cache is True else cache or "disable"
-            put("cache", flyte.Cache(behavior=behavior))
-        if "__module__" not in self.__dict__:
-            # Like @env.task: the task belongs to the module that defined it, so `flyte rerun` can
-            # import that module again and find the task by its attribute name.
-            self.__dict__["__module__"] = _defining_module()
 
     @staticmethod
     def _check_image(owner: str, image: Any) -> Any:
@@ -234,36 +199,8 @@ class ContainerTask(TaskTemplate[..., Any]):  # type: ignore[misc]
         return [_io.render(a, texts) for a in [*self.command, *(self.arguments or [])]]
 
     # ---- running outside a run (plain call) -----------------------------------------------------------
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        """Outside a run: an awaitable that runs the container here (``max_runtime`` still applies)."""
-        inputs = self.interface.bind(self.name, args, kwargs)
-        return self._forward(inputs)
-
-    async def _forward(self, inputs: dict[str, Any]) -> Any:
-        limit = self.timeout.max_runtime_seconds if self.timeout is not None else None
-        if limit is None:
-            return await self._run_hooks(inputs)
-        try:
-            async with asyncio.timeout(limit):
-                return await self._run_hooks(inputs)
-        except TimeoutError:
-            raise MaxRuntimeExceededError(
-                f"Task {self.name!r} ran longer than its timeout of {limit:g}s"
-            ) from None
-
     async def execute(self, **inputs: Any) -> Any:
         """Run the container (used by plain calls; inside a run the backend does the same)."""
         from flyteplugins.container._backend import run_container_task
 
         return await run_container_task(self, inputs, None)
-
-
-def _defining_module() -> str | None:
-    """The first module up the stack that is not flyte, this plugin or dataclasses."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        name = frame.f_globals.get("__name__", "")
-        if not (name == "flyte" or name.startswith(("flyte.", "flyteplugins.container", "dataclasses"))):
-            return name  # type: ignore[no-any-return]
-        frame = frame.f_back  # type: ignore[assignment]
-    return None
