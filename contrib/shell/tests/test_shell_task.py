@@ -254,9 +254,7 @@ def test_retries_rerun_the_script(tmp_path: Path) -> None:
     flaky = ShellTask(
         name="flaky",
         script=(
-            "echo x >> {inputs.state}\n"
-            "[ $(wc -l < {inputs.state}) -ge 2 ] || exit 1\n"
-            "echo ok > {outputs.out}"
+            "echo x >> {inputs.state}\n[ $(wc -l < {inputs.state}) -ge 2 ] || exit 1\necho ok > {outputs.out}"
         ),
         inputs={"state": str},
         outputs={"out": str},

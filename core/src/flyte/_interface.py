@@ -100,3 +100,22 @@ def _module_name(module: str) -> str:
         return module
     main_file = getattr(sys.modules.get("__main__"), "__file__", None)
     return os.path.splitext(os.path.basename(main_file))[0] if main_file else module
+
+
+_output_types: dict[tuple[Any, ...], Any] = {}
+
+
+def outputs_type(task_name: str, outputs: Mapping[str, Any]) -> Any:
+    """A task's return type from named outputs (container, shell tasks): ``None`` for none, the type of
+    a single output, else a NamedTuple of all of them (cached, so the same task gets the same class)."""
+    if not outputs:
+        return None
+    if len(outputs) == 1:
+        return next(iter(outputs.values()))
+    key = (task_name, *outputs.items())
+    cached = _output_types.get(key)
+    if cached is None:
+        ident = "".join(ch if ch.isalnum() else "_" for ch in task_name)
+        cached = typing.NamedTuple(f"{ident}_outputs", list(outputs.items()))  # type: ignore[misc,no-redef]
+        _output_types[key] = cached
+    return cached

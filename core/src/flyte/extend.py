@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from flyte._interface import NativeInterface
+from flyte._interface import NativeInterface, outputs_type
 from flyte._plugins.hookspecs import hookimpl
 from flyte._plugins.registry import NamedRegistry, TaskTypeRegistry
 from flyte._runtime.controller import ExecutionContext
@@ -85,5 +85,6 @@ __all__ = [
     "TaskTemplate",
     "TaskTypeRegistry",
     "hookimpl",
+    "outputs_type",
     "run_sync",
 ]

@@ -12,10 +12,10 @@ import tempfile
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlparse
 
-from flyte.extend import NativeInterface, SerializationContext, TaskTemplate
+from flyte.extend import NativeInterface, SerializationContext, TaskTemplate, outputs_type
 from flyte.io import Dir, File
 from flyteplugins.shell import _render
 
@@ -28,7 +28,6 @@ STDERR_TAIL_LINES = 20
 
 _SCALARS: dict[Any, str] = {int: "int", float: "float", str: "str", bool: "bool"}
 _OUTPUT_TYPES = "int, float, str, bool, flyte.io.File or flyte.io.Dir"
-_output_types_cache: dict[tuple[Any, ...], type] = {}
 
 
 class ShellTaskError(RuntimeError):
@@ -64,23 +63,6 @@ def _kind(t: Any) -> str | None:
         if issubclass(base, Dir):
             return "dir"
     return None
-
-
-def _outputs_type(task_name: str, outputs: Mapping[str, Any]) -> Any:
-    """The task's return type: None, the one output's type, or a NamedTuple of all outputs."""
-    if not outputs:
-        return None
-    if len(outputs) == 1:
-        return next(iter(outputs.values()))
-    key = (task_name, *outputs.items())
-    cached = _output_types_cache.get(key)
-    if cached is not None:
-        return cached
-    ident = "".join(ch if ch.isalnum() else "_" for ch in task_name)
-    nt: Any = NamedTuple(f"{ident}_outputs", list(outputs.items()))  # type: ignore[misc]
-    nt.__module__ = __name__
-    _output_types_cache[key] = nt
-    return nt
 
 
 def _parse_scalar(kind: str, text: str) -> Any:
@@ -170,7 +152,7 @@ class ShellTask(TaskTemplate[..., Any]):  # type: ignore[misc]
         put("outputs", outputs)
         put("env", env or None)
         put("env_vars", {**dict(self.env_vars or {}), **env})
-        put("interface", NativeInterface.from_types(inputs, _outputs_type(self.name, outputs)))
+        put("interface", NativeInterface.from_types(inputs, outputs_type(self.name, outputs)))
         self.__dict__["_placeholders"] = placeholders
 
     @staticmethod

@@ -24,7 +24,7 @@ import re
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from flyte.io import Dir, File
 from flyteplugins.container._engine import Mount
@@ -34,7 +34,6 @@ TEMPLATE = re.compile(r"\{\{\s*\.inputs\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 """``{{.inputs.NAME}}`` (spaces inside the braces allowed) in the command or arguments."""
 METADATA_FORMATS = {"JSON": "inputs.json", "YAML": "inputs.yaml"}
 _SCALARS: dict[Any, str] = {int: "int", float: "float", str: "str", bool: "bool"}
-_output_types_cache: dict[tuple[Any, ...], type] = {}
 
 
 def _strip_optional(t: Any) -> tuple[Any, bool]:
@@ -59,23 +58,6 @@ def kind(t: Any) -> str:
         if issubclass(base, Dir):
             return "dir"
     return "json"
-
-
-def outputs_type(task_name: str, outputs: Mapping[str, Any]) -> Any:
-    """The task's return type: None, the one output's type, or a NamedTuple of all outputs."""
-    if not outputs:
-        return None
-    if len(outputs) == 1:
-        return next(iter(outputs.values()))
-    key = (task_name, *outputs.items())
-    cached = _output_types_cache.get(key)
-    if cached is not None:
-        return cached
-    ident = "".join(ch if ch.isalnum() else "_" for ch in task_name)
-    nt: Any = NamedTuple(f"{ident}_outputs", list(outputs.items()))  # type: ignore[misc]
-    nt.__module__ = __name__
-    _output_types_cache[key] = nt
-    return nt
 
 
 def _jsonable(value: Any) -> Any:

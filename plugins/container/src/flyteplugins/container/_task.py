@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import flyte
-from flyte.extend import NativeInterface, SerializationContext, TaskTemplate
+from flyte.extend import NativeInterface, SerializationContext, TaskTemplate, outputs_type
 from flyteplugins.container import _io
 
 TASK_TYPE = "raw-container"
@@ -103,7 +103,7 @@ class ContainerTask(TaskTemplate[..., Any]):  # type: ignore[misc]
         put("inputs", inputs)
         put("outputs", outputs)
         put("env_vars", dict(self.env_vars))
-        put("interface", NativeInterface.from_types(inputs, _io.outputs_type(self.name, outputs)))
+        put("interface", NativeInterface.from_types(inputs, outputs_type(self.name, outputs)))
 
     @staticmethod
     def _check_image(owner: str, image: Any) -> Any:
