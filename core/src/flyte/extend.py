@@ -17,6 +17,9 @@ from flyte._plugins.hookspecs import hookimpl
 from flyte._plugins.registry import NamedRegistry, TaskTypeRegistry
 from flyte._runtime.controller import ExecutionContext
 from flyte._runtime.store import LocalObjectStore, ObjectStore
+from flyte._runtime.workers.gpus import LocalGpu
+from flyte._runtime.workers.gpus import discover as local_gpus
+from flyte._runtime.workers.gpus import matches as gpu_matches
 from flyte._serialization import SerializationContext
 from flyte._task import AsyncFunctionTaskTemplate, TaskTemplate, run_sync
 
@@ -75,6 +78,7 @@ __all__ = [
     "Backend",
     "Connector",
     "ExecutionContext",
+    "LocalGpu",
     "LocalObjectStore",
     "NamedRegistry",
     "NativeInterface",
@@ -84,7 +88,28 @@ __all__ = [
     "SerializationContext",
     "TaskTemplate",
     "TaskTypeRegistry",
+    "gpu_matches",
     "hookimpl",
+    "local_gpus",
     "outputs_type",
+    "parse_scalar_text",
     "run_sync",
 ]
+
+
+def parse_scalar_text(kind: str, text: str) -> Any:
+    """An output written as text by a script or container: ``kind`` is "str", "int", "float" or
+    "bool" (true/false, 1/0, yes/no, on/off). Raises ``ValueError`` naming the bad value."""
+    value = text.strip()
+    if kind == "str":
+        return text[:-1] if text.endswith("\n") else text
+    if kind == "int":
+        return int(value)
+    if kind == "float":
+        return float(value)
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes", "y", "on"):
+        return True
+    if lowered in ("false", "0", "no", "n", "off"):
+        return False
+    raise ValueError(f"{value!r} is not a boolean (true/false, 1/0, yes/no)")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from flyte.extend import NativeInterface, SerializationContext, TaskTemplate, outputs_type
+from flyte.extend import NativeInterface, SerializationContext, TaskTemplate, outputs_type, parse_scalar_text
 from flyte.io import Dir, File
 from flyteplugins.shell import _render
 
@@ -63,22 +63,6 @@ def _kind(t: Any) -> str | None:
         if issubclass(base, Dir):
             return "dir"
     return None
-
-
-def _parse_scalar(kind: str, text: str) -> Any:
-    value = text.strip()
-    if kind == "str":
-        return text[:-1] if text.endswith("\n") else text
-    if kind == "int":
-        return int(value)
-    if kind == "float":
-        return float(value)
-    lowered = value.lower()
-    if lowered in ("true", "1", "yes", "y", "on"):
-        return True
-    if lowered in ("false", "0", "no", "n", "off"):
-        return False
-    raise ValueError(f"{value!r} is not a boolean (true/false, 1/0, yes/no)")
 
 
 def _is_remote(path: str) -> bool:
@@ -302,7 +286,7 @@ class ShellTask(TaskTemplate[..., Any]):  # type: ignore[misc]
         with open(path, encoding="utf-8", errors="replace") as f:
             text = f.read()
         try:
-            return _parse_scalar(kind or "str", text)
+            return parse_scalar_text(kind or "str", text)
         except ValueError:
             shown = text if len(text) <= 80 else text[:77] + "..."
             raise ShellOutputError(

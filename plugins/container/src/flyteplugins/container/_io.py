@@ -26,6 +26,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
+from flyte.extend import parse_scalar_text
 from flyte.io import Dir, File
 from flyteplugins.container._engine import Mount
 from flyteplugins.container._errors import ContainerOutputError
@@ -177,22 +178,6 @@ def prepare_outputs(host_dir: str, outputs: Mapping[str, Any]) -> None:
             os.chmod(os.path.join(host_dir, name), 0o777)
 
 
-def _parse_scalar(k: str, text: str) -> Any:
-    value = text.strip()
-    if k == "str":
-        return text[:-1] if text.endswith("\n") else text
-    if k == "int":
-        return int(value)
-    if k == "float":
-        return float(value)
-    lowered = value.lower()
-    if lowered in ("true", "1", "yes", "y", "on"):
-        return True
-    if lowered in ("false", "0", "no", "n", "off"):
-        return False
-    raise ValueError(f"{value!r} is not a boolean (true/false, 1/0, yes/no)")
-
-
 async def read_outputs(
     task: str, outputs: Mapping[str, Any], host_dir: str, container_dir: str
 ) -> dict[str, Any]:
@@ -247,7 +232,7 @@ async def _read_one(task: str, name: str, t: Any, host_dir: str, container_dir: 
             return TypeAdapter(t).validate_python(json.loads(text))
         if optional and not text.strip() and k != "str":
             return None
-        return _parse_scalar(k, text)
+        return parse_scalar_text(k, text)
     except ValueError as e:
         excerpt = text if len(text) <= 80 else text[:77] + "..."
         why = str(e).splitlines()[0] if k == "json" else ""

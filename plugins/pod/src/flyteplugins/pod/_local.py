@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from flyte.errors import AcceleratorUnavailableError, ImagePullBackOffError, NonRecoverableError, OOMError
-from flyte.extend import ExecutionContext, SerializationContext
+from flyte.extend import ExecutionContext, SerializationContext, gpu_matches, local_gpus
 from flyteplugins.pod._accelerators import accelerator_resource_names
 from flyteplugins.pod._manifest import build_pod, k8s_name, task_location
 from flyteplugins.pod._template import Pod, pod_options, pod_template_of
@@ -113,64 +113,6 @@ async def podman_version() -> tuple[int, ...]:
 
 
 # ---- accelerators ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LocalGpu:
-    index: int
-    name: str
-
-
-def local_gpus() -> tuple[list[LocalGpu], str]:
-    """This machine's NVIDIA GPUs and where the list came from (``FLYTE_LOCAL_GPUS`` overrides,
-    as in flyte's process workers: ``"H100:0,H100:1"``, ``"2xT4"``, ``""`` for none)."""
-    override = os.environ.get("FLYTE_LOCAL_GPUS")
-    if override is not None:
-        gpus: list[LocalGpu] = []
-        for tok in (t.strip() for t in override.split(",") if t.strip()):
-            m = re.fullmatch(r"(\d+)\s*[xX]\s*(.+)", tok)
-            if m:
-                for _ in range(int(m.group(1))):
-                    gpus.append(LocalGpu(len(gpus), m.group(2).strip()))
-                continue
-            name, sep, idx = tok.rpartition(":")
-            gpus.append(LocalGpu(int(idx), name) if sep and idx.isdigit() else LocalGpu(len(gpus), tok))
-        return gpus, f"FLYTE_LOCAL_GPUS={override!r}"
-    exe = shutil.which("nvidia-smi")
-    if exe is None:
-        return [], "no nvidia-smi on PATH"
-    import subprocess
-
-    try:
-        out = subprocess.run(
-            [exe, "--query-gpu=index,name", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError) as e:
-        return [], f"nvidia-smi failed: {e}"
-    found = []
-    for line in out.splitlines():
-        idx, _, name = line.partition(",")
-        if idx.strip().isdigit():
-            found.append(LocalGpu(int(idx), name.strip()))
-    return found, "nvidia-smi"
-
-
-def _tokens(text: str) -> list[str]:
-    return [t for t in re.split(r"[^0-9A-Z]+", text.upper()) if t]
-
-
-def gpu_matches(gpu_name: str, wanted: str | None) -> bool:
-    """Does a local GPU (``"NVIDIA A100-SXM4-80GB"``) satisfy a model (``"A100_80G"``)?"""
-    if wanted is None:
-        return True
-    have = _tokens(gpu_name)
-    for tok in _tokens(wanted.replace(" shared", "")):
-        if tok in have or (tok.endswith("G") and any(h.startswith(tok) for h in have)):
-            continue
-        return False
-    return True
 
 
 def local_tpus() -> list[str]:
