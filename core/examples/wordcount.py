@@ -1,8 +1,8 @@
 """Demo: a durable word-count workflow, run locally with no server and no config.
 
-    flyte run core/examples/wordcount.py main --n-docs 8
-    flyte runs show <run name>          # the action tree
-    flyte rerun <run name> --recover    # resume after a crash (finished work is not redone)
+flyte run core/examples/wordcount.py main --n-docs 8
+flyte runs show <run name>          # the action tree
+flyte rerun <run name> --recover    # resume after a crash (finished work is not redone)
 """
 
 import asyncio

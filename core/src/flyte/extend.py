@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from flyte._interface import NativeInterface, outputs_type
 from flyte._plugins.hookspecs import hookimpl
 from flyte._plugins.registry import NamedRegistry, TaskTypeRegistry
+from flyte._runtime.connector_loop import run_connector
 from flyte._runtime.controller import ExecutionContext
 from flyte._runtime.store import LocalObjectStore, ObjectStore
 from flyte._runtime.workers.gpus import LocalGpu
@@ -93,6 +94,7 @@ __all__ = [
     "local_gpus",
     "outputs_type",
     "parse_scalar_text",
+    "run_connector",
     "run_sync",
 ]
 

@@ -13,7 +13,8 @@ create dispositions) or to an anonymous table in a hidden dataset, as in BigQuer
 
 Test knobs (not part of BigQuery, under ``/_stand_in/``): ``POST /_stand_in/hold {"hold": true}``
 keeps new jobs RUNNING until ``POST /_stand_in/release {"jobId": ...}`` (all held jobs without a
-``jobId``) or a ``jobs.cancel``; ``GET /_stand_in/jobs`` lists every job with its query and
+``jobId``) or a ``jobs.cancel``, and with ``"insert_reply_delay": <seconds>`` answers jobs.insert
+only that long after the job exists (a submission in flight); ``GET /_stand_in/jobs`` lists every job with its query and
 parameters as received; ``GET /_stand_in/requests`` the API calls received.
 
 Run: ``python bq_stand_in.py [--port 0]``; it prints ``LISTENING <port>`` once it accepts requests.
@@ -338,6 +339,7 @@ class Engine:
         self.tables: dict[tuple[str, str, str], float] = {}
         self.jobs: dict[tuple[str, str], Job] = {}
         self.hold = False
+        self.insert_reply_delay = 0.0
         self.requests: list[dict[str, Any]] = []
 
     # -- catalog --------------------------------------------------------------------------------
@@ -774,6 +776,8 @@ class Api:
 
     def insert_job(self, q: dict[str, str], body: Any, project: str) -> Any:
         job = self.e.insert_job(project, body or {})
+        if self.e.insert_reply_delay:
+            time.sleep(self.e.insert_reply_delay)  # the job exists; its creator has not heard yet
         return job.resource()
 
     def list_jobs(self, q: dict[str, str], body: Any, project: str) -> Any:
@@ -828,7 +832,8 @@ def _admin(engine: Engine, method: str, path: str, body: Any) -> Any:
         return {"ok": True}
     if method == "POST" and path == "/_stand_in/hold":
         engine.hold = bool((body or {}).get("hold", True))
-        return {"hold": engine.hold}
+        engine.insert_reply_delay = float((body or {}).get("insert_reply_delay", 0.0))
+        return {"hold": engine.hold, "insert_reply_delay": engine.insert_reply_delay}
     if method == "POST" and path == "/_stand_in/release":
         job_id = (body or {}).get("jobId")
         released = []

@@ -77,9 +77,10 @@ class StandIn:
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.loads(r.read())
 
-    def hold(self, on: bool = True) -> None:
-        """While on, new jobs stay RUNNING until released or cancelled."""
-        self.admin("hold", {"hold": on})
+    def hold(self, on: bool = True, insert_reply_delay: float = 0.0) -> None:
+        """While on, new jobs stay RUNNING until released or cancelled; ``insert_reply_delay`` keeps
+        the reply to jobs.insert back that long after the job exists."""
+        self.admin("hold", {"hold": on, "insert_reply_delay": insert_reply_delay})
 
     def release(self, job_id: str | None = None) -> list[str]:
         return self.admin("release", {"jobId": job_id} if job_id else {})["released"]  # type: ignore[no-any-return]

@@ -101,6 +101,29 @@ def test_ctrl_c_cancels_the_job(bq: StandIn, durable: str, flyte_home: Path) -> 
     )
 
 
+def test_ctrl_c_while_the_submission_is_in_flight_cancels_the_job(
+    bq: StandIn, durable: str, flyte_home: Path
+) -> None:
+    """The job exists on the server but its creator has not had the reply yet when Ctrl-C comes: the
+    submission is let finish and the job it created is cancelled, not left running."""
+    bq.hold(insert_reply_delay=3.0)
+    run_name = "bq-ctrl-c-in-flight"
+    proc = _start_main(run_name)
+    try:
+        job = _held_job(bq, run_name, proc)
+        proc.send_signal(signal.SIGINT)  # within the 3 s before the insert reply
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    _cancelled(bq, job["jobId"])
+    [cancel] = bq.calls("cancel_job", job["jobId"])
+    assert cancel
+    status = journal_rows(flyte_home, "SELECT status FROM runs WHERE name=?", (run_name,))[0]["status"]
+    assert status == "ABORTED"
+
+
 def test_timeout_cancels_the_job(bq: StandIn, durable: str) -> None:
     bq.hold()
     run = flyte.with_runcontext(name="bq-timeout").run(app.with_timeout, ds="2024-01-01")

@@ -556,6 +556,7 @@ class Controller:
         self, backend: Any, tmpl: TaskTemplate[Any, Any], inputs: dict[str, Any], ectx: ExecutionContext
     ) -> Any:
         """create/get/delete: poll a remote job with backoff; re-attach after a crash; cancel on abort."""
+        from flyte._runtime.connector_loop import run_connector
         from flyte.extend import connector_meta_from_json, connector_meta_to_json
 
         rec = self.recorded.get(ectx.action_id)
@@ -567,27 +568,13 @@ class Controller:
             and (rec.identity is None or rec.identity == tmpl.identity)
         ):
             meta = connector_meta_from_json(rec.meta)
-        if meta is None:
-            meta = await backend.create(tmpl, inputs, ectx)
+
+        async def record(created: Any) -> None:
             await self.journal.write_durable(
-                SET_META, (connector_meta_to_json(meta), self.run_name, ectx.action_id)
+                SET_META, (connector_meta_to_json(created), self.run_name, ectx.action_id)
             )
-        delay = 0.05
-        try:
-            while True:
-                res = await backend.get(meta)
-                phase = res.phase.upper()
-                if phase in ("SUCCEEDED", "SUCCESS", "DONE"):
-                    return res.outputs
-                if phase in ("FAILED", "FAILURE", "ERROR", "ABORTED", "TIMEDOUT"):
-                    if isinstance(res.error, BaseException):
-                        raise res.error
-                    raise RuntimeError(res.message or f"{tmpl.task_type} job failed")
-                await asyncio.sleep(delay)
-                delay = min(delay * 1.6, 5.0)
-        except (asyncio.CancelledError, TimeoutError):
-            await asyncio.shield(backend.delete(meta))
-            raise
+
+        return await run_connector(backend, tmpl, inputs, ectx, meta=meta, on_created=record)
 
     def _abort_orphans(self, action: ActionState) -> None:
         """Children still running when their parent ends are cancelled (and recorded as aborted)."""

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
 import re
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flyte.errors import InvalidParameterError
-from flyte.extend import NativeInterface, SerializationContext, TaskTemplate
+from flyte.extend import NativeInterface, SerializationContext, TaskTemplate, run_connector
 from flyteplugins.bigquery._config import BigQueryConfig
 from flyteplugins.bigquery._params import PARAM_NAME, SUPPORTED, param_type, referenced_parameters
 from flyteplugins.bigquery._table import PANDAS_DF_TYPES, BigQueryTable, DataFrameOrTable, RowsOrTable
@@ -191,22 +190,7 @@ class BigQueryTask(TaskTemplate[..., Any]):  # type: ignore[misc]
         """A plain call outside a run: submit the job, poll it, cancel it if this call is cancelled."""
         from flyteplugins.bigquery._connector import BigQueryConnector
 
-        connector = BigQueryConnector()
-        meta = await connector.create(self, inputs, None)
-        delay = 0.05
-        try:
-            while True:
-                res = await connector.get(meta)
-                if res.phase == "SUCCEEDED":
-                    return res.outputs
-                if res.phase == "FAILED":
-                    assert res.error is not None
-                    raise res.error
-                await asyncio.sleep(delay)
-                delay = min(delay * 1.6, 2.0)
-        except (asyncio.CancelledError, TimeoutError):
-            await asyncio.shield(connector.delete(meta))
-            raise
+        return await run_connector(BigQueryConnector(), self, inputs, None, max_delay=2.0)
 
 
 def _type_text(hint: Any) -> str:
