@@ -14,8 +14,8 @@ create dispositions) or to an anonymous table in a hidden dataset, as in BigQuer
 Test knobs (not part of BigQuery, under ``/_stand_in/``): ``POST /_stand_in/hold {"hold": true}``
 keeps new jobs RUNNING until ``POST /_stand_in/release {"jobId": ...}`` (all held jobs without a
 ``jobId``) or a ``jobs.cancel``, and with ``"insert_reply_delay": <seconds>`` answers jobs.insert
-only that long after the job exists (a submission in flight); ``GET /_stand_in/jobs`` lists every job with its query and
-parameters as received; ``GET /_stand_in/requests`` the API calls received.
+only that long after the job exists (a submission in flight); ``GET /_stand_in/jobs`` lists every job
+with its query and parameters as received; ``GET /_stand_in/requests`` the API calls received.
 
 Run: ``python bq_stand_in.py [--port 0]``; it prints ``LISTENING <port>`` once it accepts requests.
 """
