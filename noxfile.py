@@ -8,8 +8,11 @@ nox -s tests_core lint typecheck     # the core alone
 
 from __future__ import annotations
 
+import os
+import shutil
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import nox
 
@@ -34,16 +37,39 @@ def _packages() -> dict[str, Path]:
 PACKAGES = _packages()
 
 
+def _pyproject(pkg: Path) -> dict[str, Any]:
+    return tomllib.loads((pkg / "pyproject.toml").read_text())
+
+
 def _extras(pkg: Path) -> str:
     """Install a package's own 'test' extra when it declares one."""
-    data = tomllib.loads((pkg / "pyproject.toml").read_text())
-    extras = data.get("project", {}).get("optional-dependencies", {})
+    extras = _pyproject(pkg).get("project", {}).get("optional-dependencies", {})
     return "[test]" if "test" in extras else ""
 
 
-def _pytest(session: nox.Session, *paths: str) -> None:
+def _test_settings(pkg: Path) -> dict[str, Any]:
+    """``[tool.flyte.tests]``: ``with-packages`` (workspace packages its tests use too) and
+    ``private-network`` (run its tests in a network namespace where only loopback exists)."""
+    settings: dict[str, Any] = _pyproject(pkg).get("tool", {}).get("flyte", {}).get("tests", {})
+    return settings
+
+
+def _private_network(session: nox.Session, *cmd: str) -> list[str]:
+    """``cmd`` inside a new network namespace with only loopback up (needs root, as in CI).
+
+    Servers that cannot be told to listen on loopback alone (Ray's) then reach nothing else."""
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        session.warn("private-network: unshare or root is missing; the tests run in this network namespace")
+        return list(cmd)
+    return ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *cmd]
+
+
+def _pytest(session: nox.Session, *paths: str, private_network: bool = False) -> None:
     """Run pytest; a package with no collected tests is an error, not a silent pass."""
-    session.run("python", "-m", "pytest", *paths, *session.posargs, env={"PYTHONDONTWRITEBYTECODE": "1"})
+    cmd = ["python", "-m", "pytest", *paths, *session.posargs]
+    if private_network:
+        cmd = _private_network(session, *cmd)
+    session.run(*cmd, env={"PYTHONDONTWRITEBYTECODE": "1"}, external=private_network)
 
 
 @nox.session
@@ -73,8 +99,12 @@ def tests(session: nox.Session, plugin: str | None) -> None:
     if plugin is None:
         session.skip("no plugin packages yet")
     pkg = PACKAGES[plugin]
-    session.install("-e", "core", "-e", f"{pkg.relative_to(ROOT)}{_extras(pkg)}", *TEST_DEPS)
-    _pytest(session, str(pkg.relative_to(ROOT) / "tests"))
+    settings = _test_settings(pkg)
+    with_pkgs = [pkg] + [PACKAGES[name] for name in settings.get("with-packages", [])]
+    editable = [arg for p in with_pkgs for arg in ("-e", f"{p.relative_to(ROOT)}{_extras(p)}")]
+    session.install("-e", "core", *editable, *TEST_DEPS)
+    private = bool(settings.get("private-network"))
+    _pytest(session, str(pkg.relative_to(ROOT) / "tests"), private_network=private)
 
 
 @nox.session

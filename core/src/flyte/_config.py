@@ -40,7 +40,7 @@ def make_settings(
     home: str | None = None,
     raw_data_path: str | None = None,
     journal_path: str | None = None,
-    executor: str = "local",
+    executor: str | None = None,
     storage: dict[str, Any] | None = None,
     source: str = "default",
 ) -> Settings:
@@ -50,7 +50,7 @@ def make_settings(
         home=home,
         journal_path=journal_path or os.path.join(home, "journal.db"),
         raw_data_path=raw,
-        executor=executor,
+        executor=executor or os.environ.get("FLYTE_EXECUTOR") or "local",
         storage_options=dict(storage or {}),
         source=source,
     )

@@ -49,7 +49,7 @@ def init(
     root_dir: str | None = None,
     raw_data_path: str | None = None,
     storage: dict[str, Any] | None = None,
-    executor: str = "local",
+    executor: str | None = None,
     pickle_key: str | None = None,
     **_ignored: Any,
 ) -> None:
@@ -58,9 +58,14 @@ def init(
     ``raw_data_path`` is where runs keep their data (``file://...`` or ``s3://bucket/prefix`` with
     flyte-plugin-s3), ``storage`` the store's options (``{"endpoint_url": ..., "region": ...}``; never
     credentials), ``pickle_key`` the secret that signs pickled values (default: $FLYTE_PICKLE_KEY,
-    else a key made once in the home directory).
+    else a key made once in the home directory). ``executor`` is where child actions run: ``"local"``
+    (this machine), or a cluster a plugin provides, e.g. ``"ray://HOST:PORT"`` (flyte-plugin-ray).
     """
     from flyte._runtime.codec import set_pickle_key
+    from flyte._runtime.workers.cluster import check_executor
+
+    if executor is not None:
+        check_executor(executor)
 
     set_pickle_key(pickle_key)
     set_settings(
@@ -447,6 +452,11 @@ async def _execute(
     recover: bool,
 ) -> Run:
     settings = get_settings()
+    cluster = None
+    if settings.executor != "local":  # a missing executor plugin fails before anything is recorded
+        from flyte._runtime.workers.cluster import load_cluster
+
+        cluster = load_cluster(settings.executor)
     journal = open_journal(settings.journal_path)
     run_name = rc.name or _new_run_name()
     _check_run_name(run_name)
@@ -556,6 +566,7 @@ async def _execute(
         recorded_positions=positions,
         isolation=rc.isolation,
         max_cpus=rc.max_cpus,
+        cluster=cluster,
     )
     controller.loop = asyncio.get_running_loop()
     controller.listeners.extend(rc.listeners)

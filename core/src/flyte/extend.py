@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from flyte._interface import NativeInterface, outputs_type
 from flyte._plugins.hookspecs import hookimpl
@@ -23,6 +23,10 @@ from flyte._runtime.workers.gpus import discover as local_gpus
 from flyte._runtime.workers.gpus import matches as gpu_matches
 from flyte._serialization import SerializationContext
 from flyte._task import AsyncFunctionTaskTemplate, TaskTemplate, run_sync
+
+if TYPE_CHECKING:
+    from flyte._runtime.workers.remote import RemoteAction, Transport, run_action_here, run_action_here_async
+    from flyte._runtime.workers.wire import dump_error
 
 
 @runtime_checkable
@@ -74,6 +78,23 @@ def connector_meta_from_json(text: str) -> ResourceMeta:
     return ResourceMeta(kind=d["kind"], data=d.get("data", {}))
 
 
+_REMOTE = ("RemoteAction", "Transport", "dump_error", "run_action_here", "run_action_here_async")
+"""For cluster executors (see ``flyte._runtime.workers.cluster``): imported on first use, since they
+bring the wire format (cloudpickle) that a plugin's hooks module must not pay for."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _REMOTE:
+        from flyte._runtime.workers import remote
+
+        if name == "dump_error":
+            from flyte._runtime.workers.wire import dump_error
+
+            return dump_error
+        return getattr(remote, name)
+    raise AttributeError(f"module 'flyte.extend' has no attribute {name!r}")
+
+
 __all__ = [
     "AsyncFunctionTaskTemplate",
     "Backend",
@@ -84,16 +105,21 @@ __all__ = [
     "NamedRegistry",
     "NativeInterface",
     "ObjectStore",
+    "RemoteAction",
     "Resource",
     "ResourceMeta",
     "SerializationContext",
     "TaskTemplate",
     "TaskTypeRegistry",
+    "Transport",
+    "dump_error",
     "gpu_matches",
     "hookimpl",
     "local_gpus",
     "outputs_type",
     "parse_scalar_text",
+    "run_action_here",
+    "run_action_here_async",
     "run_connector",
     "run_sync",
 ]

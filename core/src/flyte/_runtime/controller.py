@@ -227,6 +227,7 @@ class Controller:
         sync_workers: int | None = None,
         isolation: str | None = None,
         max_cpus: float | None = None,
+        cluster: Any = None,
     ) -> None:
         from flyte._runtime.workers import make_workers
 
@@ -246,7 +247,7 @@ class Controller:
         self._backends: dict[tuple[str, int], Any] = {}
         self._serializing: dict[str, asyncio.Future[None]] = {}
         self.counts = {RUNNING: 0, SUCCEEDED: 0, FAILED: 0, ABORTED: 0, "CACHED": 0, "RECOVERED": 0}
-        self.workers = make_workers(self, isolation, max_cpus)  # None: every action inline
+        self.workers = make_workers(self, isolation, max_cpus, cluster)  # None: every action inline
 
     # ---- entry from TaskTemplate.__call__ ---------------------------------------------------------
     def call(
@@ -320,7 +321,7 @@ class Controller:
             enc_inputs = self._store(action_id, "inputs", enc_inputs)
         row = _Row(self.run_name, action_id, parent_id, position, tmpl, pac.group, enc_inputs)
         if self.workers is not None:
-            row.mode = self.workers.mode(tmpl)
+            row.mode = self.workers.mode(tmpl, child)
 
         cache_key = None
         owner: asyncio.Future[None] | None = None
@@ -506,7 +507,7 @@ class Controller:
                             f"Task {tmpl.name!r} attempt {child.attempt + 1} ran longer than its timeout "
                             f"of {max_rt:g}s"
                         ) from None
-                if backend is None and (self.workers is None or self.workers.mode(tmpl) == "inline"):
+                if backend is None and (self.workers is None or self.workers.mode(tmpl, child) == "inline"):
                     extra = await tmpl.pre()
                     if extra:
                         child.data.update(extra)
@@ -524,7 +525,7 @@ class Controller:
         self, backend: Any, tmpl: TaskTemplate[Any, Any], child: ActionState, inputs: dict[str, Any]
     ) -> Any:
         if backend is None:
-            if self.workers is not None and self.workers.mode(tmpl) != "inline":
+            if self.workers is not None and self.workers.mode(tmpl, child) != "inline":
                 return await self.workers.run(tmpl, child, inputs)  # a worker process or a container
             extra = await tmpl.pre()
             if extra:

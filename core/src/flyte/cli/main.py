@@ -77,6 +77,11 @@ class _RunCommand(click.Command):
 @click.option("--env", "env_vars", multiple=True, help="KEY=VALUE set for the run (repeatable).")
 @click.option("--raw-data-path", default=None, help="Where the run's data goes (file:// or s3://...).")
 @click.option("--isolation", type=click.Choice(["inline", "process", "container"]), default=None)
+@click.option(
+    "--executor",
+    default=None,
+    help="Where child actions run: local (default) or a cluster, e.g. ray://HOST:PORT (flyte-plugin-ray).",
+)
 @click.option("--quiet", is_flag=True, help="No live progress view.")
 @click.pass_context
 def run(
@@ -90,6 +95,7 @@ def run(
     env_vars: tuple[str, ...],
     raw_data_path: str | None,
     isolation: str | None,
+    executor: str | None,
     quiet: bool,
 ) -> None:
     """Run TASK_NAME from FILE locally; task inputs are options: --x 3 --items '[1,2]'."""
@@ -98,6 +104,12 @@ def run(
     from flyte.cli._params import task_options
 
     _init()
+    if executor is not None:
+        from flyte._config import get_settings
+        from flyte._runtime.workers.cluster import check_executor
+
+        check_executor(executor)
+        get_settings().executor = executor
     module = import_module_from_file(file)
     task = getattr(module, task_name, None)
     if not isinstance(task, TaskTemplate):

@@ -4,7 +4,9 @@ The controller's only entry point is :func:`make_workers`. This module is light 
 machinery in ``pool.py`` (sockets, subprocesses, cloudpickle) is imported on the first action that
 runs in ``process`` mode, so inline runs pay nothing for it. ``container`` mode (``container.py``)
 runs Python tasks whose environment names an image inside that image, through the ``container``
-executor a plugin registers (flyte-plugin-container).
+executor a plugin registers (flyte-plugin-container). A cluster executor (``flyte.init(executor=
+"ray://...")``, ``cluster.py``) runs every child function action on the cluster; the root (the
+workflow's orchestration) and plugin task types' backends stay with the controller.
 """
 
 from __future__ import annotations
@@ -24,9 +26,17 @@ MODES = ("inline", "process", "container")
 
 
 def make_workers(
-    controller: Controller, isolation: str | None, max_cpus: float | None = None
+    controller: Controller, isolation: str | None, max_cpus: float | None = None, cluster: Any = None
 ) -> Workers | None:
-    """The run's workers, or None when every action runs inline (``isolation="inline"``)."""
+    """The run's workers, or None when every action runs inline (``isolation="inline"``).
+
+    ``cluster``: the run's cluster executor (``cluster.load_cluster``), or None for this machine."""
+    if IN_WORKER:
+        return None
+    if cluster is not None:
+        workers = Workers(controller, forced=None, max_cpus=max_cpus)
+        workers.cluster = cluster
+        return workers
     iso = isolation or os.environ.get("FLYTE_ISOLATION") or None
     if iso is not None and iso not in MODES:
         from flyte.errors import InvalidParameterError
@@ -75,7 +85,7 @@ def _declared_mode(tmpl: TaskTemplate[Any, Any]) -> str:
 class Workers:
     """Chooses each action's mode; starts the process machinery on first use."""
 
-    __slots__ = ("container", "controller", "forced", "manager", "max_cpus")
+    __slots__ = ("cluster", "container", "controller", "forced", "manager", "max_cpus")
 
     def __init__(self, controller: Controller, *, forced: str | None, max_cpus: float | None) -> None:
         self.controller = controller
@@ -83,8 +93,12 @@ class Workers:
         self.max_cpus = max_cpus
         self.manager: WorkerManager | None = None
         self.container: Any = None  # the "container" executor, loaded on first use
+        self.cluster: Any = None  # a cluster executor (flyte.init(executor=...)), or None
 
-    def mode(self, tmpl: TaskTemplate[Any, Any]) -> str:
+    def mode(self, tmpl: TaskTemplate[Any, Any], action: ActionState | None = None) -> str:
+        if self.cluster is not None:
+            root = action is not None and action.parent is not None and action.parent.parent is None
+            return self.cluster.mode if is_function_task(tmpl) and not root else "inline"
         if self.forced == "process":
             return "process" if is_function_task(tmpl) else "inline"
         if self.forced == "container" and is_function_task(tmpl) and has_image(tmpl):
@@ -95,7 +109,12 @@ class Workers:
         """Run one attempt of a process-mode action in a worker of its environment (or a container)."""
         from flyte._context import current_action
 
-        if self.mode(tmpl) == "container":
+        mode = self.mode(tmpl, child)
+        if self.cluster is not None and mode == self.cluster.mode:
+            from flyte._runtime.workers.cluster import run_on_cluster
+
+            return await run_on_cluster(self, tmpl, child, inputs)
+        if mode == "container":
             from flyte._runtime.workers.container import run_in_container
 
             return await run_in_container(self, tmpl, child, inputs)
@@ -109,6 +128,8 @@ class Workers:
         return await self.manager.run(tmpl, child, inputs, group, custom)
 
     def close(self) -> None:
-        """Stop every worker process of the run."""
+        """Stop every worker process of the run (and what the cluster executor holds for it)."""
         if self.manager is not None:
             self.manager.close()
+        if self.cluster is not None:
+            self.cluster.close()

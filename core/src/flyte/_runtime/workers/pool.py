@@ -30,13 +30,12 @@ import warnings
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from flyte._context import ActionContext
 from flyte._resources import Device
 from flyte._reusable import ReusePolicy
 from flyte._runtime.controller import ActionState
-from flyte._runtime.journal import INSERT_ATTEMPT, PUT_CACHE, SET_META, UPSERT_ACTION
 from flyte._runtime.workers import limits, wire
 from flyte._runtime.workers.gpus import GpuPool, discover, matches, refuse_reason
+from flyte._runtime.workers.remote import RequestHandler
 from flyte._runtime.workers.wire import get_value, put_value, template_bytes
 from flyte.errors import (
     AcceleratorUnavailableError,
@@ -57,7 +56,6 @@ IDLE_TTL = float(os.environ.get("FLYTE_WORKER_IDLE_TTL", "60"))
 """Idle warm workers of non-reusable environments stop after this many seconds (or at run end)."""
 MAX_IDLE = int(os.environ.get("FLYTE_WORKER_MAX_IDLE", "0")) or None
 """At most this many idle workers of non-reusable environments are kept (default: 4 x CPUs, >= 8)."""
-_SQL = {s: s for s in (UPSERT_ACTION, INSERT_ATTEMPT, PUT_CACHE, SET_META)}
 
 
 class _WorkerLost(Exception):
@@ -207,11 +205,11 @@ class _Inflight:
         self.done = False
 
 
-class WorkerManager:
+class WorkerManager(RequestHandler):
     """All worker pools of one run, plus the CPU budget, the GPUs and the memory watcher."""
 
     def __init__(self, controller: Controller, *, max_cpus: float | None) -> None:
-        self.c = controller
+        super().__init__(controller)
         env_cpus = os.environ.get("FLYTE_MAX_CPUS")
         total = max_cpus if max_cpus is not None else (float(env_cpus) if env_cpus else limits.local_cpus())
         self.cpus = limits.CpuBudget(total)
@@ -221,7 +219,6 @@ class WorkerManager:
         self.affinity: dict[str, WorkerProc] = {}
         self.procs: dict[subprocess.Popen[bytes], WorkerProc | None] = {}
         self._gpus: GpuPool | None = None
-        self._templates: dict[bytes, Any] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reaper: asyncio.Task[None] | None = None
         self._limits_text = ""
@@ -577,65 +574,23 @@ class WorkerManager:
 
     # ---- requests from workers ---------------------------------------------------------------------
     async def _handle(self, w: WorkerProc, rid: int, kind: str, payload: Any) -> None:
-        try:
-            value = await self._answer(kind, payload)
-            reply: tuple[bool, Any] = (True, value)
-        except asyncio.CancelledError:
-            if self.closing:
-                raise
-            reply = (
-                False,
-                wire.dump_error(
-                    ActionAbortedError("The call was aborted by the controller."), "the controller"
-                ),
-            )
-        except BaseException as e:
-            reply = (False, wire.dump_error(e, "the controller"))
+        reply = await self.reply(kind, payload)
         if rid:
             w.send(("reply", rid, reply))
 
-    async def _answer(self, kind: str, payload: Any) -> Any:
-        c = self.c
-        if kind == "submit":
-            parent_id, tb, data, group, custom = payload
-            inf = self.inflight.get(parent_id)
-            if inf is None:
-                raise ActionAbortedError(
-                    f"Action {parent_id} is no longer running; its child call was dropped."
-                )
-            tmpl = self._templates.get(tb)
-            if tmpl is None:
-                tmpl = self._templates[tb] = wire.loads(tb)
-            args, kwargs = wire.loads(get_value(c.store, data))
-            pac = ActionContext(c, inf.state, group=group, custom=custom)
+    def state_of(self, action_id: str) -> ActionState | None:
+        inf = self.inflight.get(action_id)
+        return inf.state if inf is not None else None
+
+    def child_started(self, action_id: str) -> None:
+        inf = self.inflight.get(action_id)
+        if inf is not None:
             self._child_started(inf)
-            try:
-                out = await c.submit(tmpl, pac, args, kwargs)  # its action ID is taken before any await
-            finally:
-                await self._child_finished(inf)
-            return put_value(c.store, c.run_prefix, parent_id, wire.dumps(out))
-        if kind == "key":
-            aid, identity, inputs_hash = payload
-            inf = self.inflight.get(aid)
-            if inf is None:
-                raise ActionAbortedError(f"Action {aid} is no longer running.")
-            return inf.state.child_key(identity, inputs_hash)
-        if kind == "recorded":
-            return c.recorded.get(payload)  # a RecordedAction (or None), pickled as is
-        if kind == "position":
-            return c.recorded_positions.get(payload)
-        if kind == "jwrite":
-            sql, params = payload
-            c.journal.write(_SQL.get(sql, sql), params)
-            return None
-        if kind == "jflush":
-            c.journal.flush()
-            return None
-        if kind == "jdurable":
-            sql, params, more = payload
-            await c.journal.write_durable(_SQL.get(sql, sql), params, *((_SQL.get(s, s), p) for s, p in more))
-            return None
-        raise ValueError(f"unknown worker request {kind!r}")
+
+    async def child_finished(self, action_id: str) -> None:
+        inf = self.inflight.get(action_id)
+        if inf is not None:
+            await self._child_finished(inf)
 
     def _child_started(self, inf: _Inflight) -> None:
         inf.children += 1

@@ -225,9 +225,10 @@ def load_error(data: bytes) -> BaseException:
 
 
 # ---- values: inline or through the object store ---------------------------------------------------
-def put_value(store: Any, prefix: str, action_id: str, data: bytes) -> Any:
-    """Bytes inline when small, else a reference to an object under the run's prefix."""
-    if len(data) <= PIPE_LIMIT:
+def put_value(store: Any, prefix: str, action_id: str, data: bytes, limit: int | None = None) -> Any:
+    """Bytes inline when at most ``limit`` (default ``PIPE_LIMIT``), else a reference to an object
+    under the run's prefix (``limit=0``: always through the store)."""
+    if len(data) <= (PIPE_LIMIT if limit is None else limit):
         return data
     from flyte._runtime.codec import sign_pickle
 

@@ -21,10 +21,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flyte._context import ActionContext, current_action
+from flyte._context import ActionContext
 from flyte._runtime.controller import ActionState, Controller, RecordedAction, SyncPool
 from flyte._runtime.store import store_for
 from flyte._runtime.workers import limits, wire
+from flyte._runtime.workers.remote import Session, run_body
 from flyte._runtime.workers.wire import get_value, put_value, template_bytes
 
 
@@ -66,7 +67,7 @@ class RemoteActionState(ActionState):
 
 
 class _RemoteRecorded:
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, worker: Session) -> None:
         self.worker = worker
 
     def get(self, action_id: str) -> RecordedAction | None:
@@ -80,7 +81,7 @@ class _RemoteRecorded:
 class _RemotePositions:
     """Which task a recovered run called at each position (non-determinism checks of steps)."""
 
-    def __init__(self, worker: Worker, recovering: bool) -> None:
+    def __init__(self, worker: Session, recovering: bool) -> None:
         self.worker = worker
         self.recovering = recovering
 
@@ -95,7 +96,7 @@ class _RemotePositions:
 class _RemoteJournal:
     """The controller's journal, by request (traces and durable steps write through it)."""
 
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, worker: Session) -> None:
         self.worker = worker
 
     def write(self, sql: str, params: Any) -> None:
@@ -111,7 +112,7 @@ class _RemoteJournal:
 class RemoteController(Controller):
     """The controller as seen from inside a worker: ``submit`` is a request to the real one."""
 
-    def __init__(self, worker: Worker, init: Mapping[str, Any]) -> None:  # no super(): nothing local to own
+    def __init__(self, worker: Session, init: Mapping[str, Any]) -> None:  # no super(): nothing local to own
         self.worker = worker
         self.run_name = init["run_name"]
         self.run_prefix = init["run_prefix"]
@@ -218,35 +219,8 @@ class Worker:
         if len(self.tasks) == 1:
             limits.reset_peak_self()
         limits.set_data_limit(limit)
-        store = self.controller.store
         try:
-            try:
-                tmpl = self._template(spec["tmpl"])
-            except Exception as e:
-                from flyte.errors import ModuleLoadError
-
-                raise ModuleLoadError(
-                    f"the worker process could not load task {spec['task_name']!r}: {type(e).__name__}: {e}. "
-                    "Its module must be importable from the worker (same sys.path and working directory)."
-                ) from e
-            inputs = wire.loads(get_value(store, spec["inputs"]))
-            state = RemoteActionState(
-                action_id=action_id, task_name=spec["task_name"], attempt=spec["attempt"]
-            )
-            state.worker = self
-            token = current_action.set(
-                ActionContext(
-                    self.controller, state, group=spec.get("group"), custom=dict(spec.get("custom") or {})
-                )
-            )
-            try:
-                extra = await tmpl.pre()
-                if extra:
-                    state.data.update(extra)
-                out = await tmpl.post(await tmpl.execute(**inputs))
-            finally:
-                current_action.reset(token)
-            result = put_value(store, self.controller.run_prefix, action_id, wire.dumps(out))
+            result = await run_body(self, self.controller, action_id, spec)
             self.conn.send(("done", action_id, True, result, limits.peak_rss_self()))
         except asyncio.CancelledError:
             self.conn.send(("done", action_id, False, ("cancelled",), None))

@@ -1,0 +1,91 @@
+"""Cluster executors: where child actions run when one machine is not enough.
+
+``flyte.init(executor="ray://HOST:PORT")`` (config key ``executor``, ``flyte run --executor``) names
+an executor by its scheme (the part before ``://``, ``:`` or ``+``); a plugin registers a factory for
+that scheme through the ``flyte_register_executors`` hook. The factory gets the whole address and
+returns an object with:
+
+- ``mode``: the word ``flyte runs show`` prints for actions it ran (e.g. ``"ray"``);
+- ``async run(action: flyte.extend.RemoteAction) -> Any``: run one attempt of a function action
+  (``action.spec()`` travels, ``action.reply()`` answers the body's requests, ``action.outcome()``
+  gives the output or raises);
+- ``close()``: release what the run held (called once at run end).
+
+The controller stays here: the journal, the action IDs, retries, timeouts and caching are unchanged;
+the root action (the workflow's orchestration) and plugin task types' backends (connectors, Spark
+sessions) run with it, and every other function action runs on the cluster.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from flyte.errors import InvalidParameterError, NonRecoverableError
+
+if TYPE_CHECKING:
+    from flyte._runtime.controller import ActionState
+    from flyte._runtime.workers import Workers
+    from flyte._task import TaskTemplate
+
+_SCHEME = re.compile(r"^([a-z][a-z0-9_-]*)(?:$|\+|:)")
+DISTRIBUTIONS = {"ray": "flyte-plugin-ray"}
+"""Which distribution provides a well-known executor (for the error when it is missing)."""
+
+
+def scheme_of(executor: str) -> str:
+    """``"ray://h:p"`` -> ``"ray"``; ``"local"`` -> ``"local"``."""
+    m = _SCHEME.match(executor) if isinstance(executor, str) else None
+    if m is None:
+        raise InvalidParameterError(
+            "init",
+            "executor",
+            executor,
+            "Use 'local' (this machine) or a cluster address such as 'ray://HOST:PORT' (flyte-plugin-ray).",
+        )
+    return m.group(1)
+
+
+def check_executor(executor: str) -> None:
+    """Definition-time check of ``flyte.init(executor=...)``: its form (plugins are checked at run)."""
+    scheme_of(executor)
+
+
+def load_cluster(executor: str) -> Any:
+    """The executor registered for ``executor``'s scheme, made for this run."""
+    from flyte._plugins.manager import load_plugins
+
+    scheme = scheme_of(executor)
+    state = load_plugins()
+    factory = state.executors.get(scheme)
+    if factory is None:
+        failed = sorted(name for name, info in state.plugins.items() if info.error)
+        hint = f" Plugins that failed to load: {failed} (see `flyte plugins`)." if failed else ""
+        dist = DISTRIBUTIONS.get(scheme)
+        fix = f"pip install {dist}" if dist else f"install a plugin that registers the {scheme!r} executor"
+        raise NonRecoverableError(
+            f"executor={executor!r} needs the {scheme!r} executor, which no installed plugin provides: "
+            f"{fix}.{hint}"
+        )
+    executor_obj = factory(address=executor)
+    if not callable(getattr(executor_obj, "run", None)) or not isinstance(
+        getattr(executor_obj, "mode", None), str
+    ):
+        raise NonRecoverableError(
+            f"The {scheme!r} executor registered by a plugin has no run(action) method or mode name."
+        )
+    return executor_obj
+
+
+async def run_on_cluster(
+    workers: Workers, tmpl: TaskTemplate[Any, Any], child: ActionState, inputs: dict[str, Any]
+) -> Any:
+    """One attempt of a function action on the cluster."""
+    from flyte._context import current_action
+    from flyte._runtime.workers.remote import RemoteAction
+
+    pac = current_action.get()
+    group = pac.group if pac is not None else None
+    custom = dict(pac.custom) if pac is not None else {}
+    action = RemoteAction(workers.controller, tmpl, child, inputs, group, custom)
+    return await workers.cluster.run(action)

@@ -1,0 +1,347 @@
+"""An action whose body runs away from the controller: the protocol shared by every such place.
+
+Worker processes (``pool.py``/``worker_main.py``) and cluster executors (flyte-plugin-ray) run an
+action's body elsewhere while the controller keeps the journal and the action IDs. The body talks
+back through requests (``submit`` a child, ``key`` for a step ID, ``recorded``/``position`` on
+recovery, ``jwrite``/``jflush``/``jdurable`` for trace records); this module holds both ends:
+
+- controller side: :class:`RequestHandler` answers requests; :class:`RemoteAction` is one action
+  handed to a cluster executor (its spec, its answers, its outcome);
+- remote side: :func:`run_body` runs the body for a :class:`Session` (anything with ``loop``,
+  ``call``, ``call_blocking`` and ``notify``), and :func:`run_action_here` does it over a
+  :class:`Transport` such as an actor of a cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from flyte._context import ActionContext, current_action
+from flyte._runtime.journal import INSERT_ATTEMPT, PUT_CACHE, SET_META, UPSERT_ACTION
+from flyte._runtime.workers import wire
+from flyte._runtime.workers.wire import get_value, put_value, template_bytes
+from flyte.errors import ActionAbortedError, NonRecoverableError
+
+if TYPE_CHECKING:
+    from flyte._runtime.controller import ActionState, Controller
+    from flyte._task import TaskTemplate
+
+_SQL = {s: s for s in (UPSERT_ACTION, INSERT_ATTEMPT, PUT_CACHE, SET_META)}
+"""Journal statements a remote body may ask for (anything else is refused)."""
+
+
+# ---- controller side --------------------------------------------------------------------------------
+class RequestHandler:
+    """Answers the requests of remote bodies; subclasses say which actions are running."""
+
+    def __init__(self, controller: Controller) -> None:
+        self.c = controller
+        self._templates: dict[bytes, Any] = {}
+
+    def state_of(self, action_id: str) -> ActionState | None:
+        """The live state of a running remote action (None: it is no longer running)."""
+        raise NotImplementedError
+
+    def child_started(self, action_id: str) -> None:
+        """A remote action started waiting on a child (its resources may be lent meanwhile)."""
+
+    async def child_finished(self, action_id: str) -> None:
+        """A child of a remote action ended."""
+
+    async def answer(self, kind: str, payload: Any) -> Any:
+        c = self.c
+        if kind == "submit":
+            parent_id, tb, data, group, custom = payload
+            state = self.state_of(parent_id)
+            if state is None:
+                raise ActionAbortedError(
+                    f"Action {parent_id} is no longer running; its child call was dropped."
+                )
+            tmpl = self._templates.get(tb)
+            if tmpl is None:
+                tmpl = self._templates[tb] = wire.loads(tb)
+            args, kwargs = wire.loads(get_value(c.store, data))
+            pac = ActionContext(c, state, group=group, custom=custom)
+            self.child_started(parent_id)
+            try:
+                out = await c.submit(tmpl, pac, args, kwargs)  # its action ID is taken before any await
+            finally:
+                await self.child_finished(parent_id)
+            return put_value(c.store, c.run_prefix, parent_id, wire.dumps(out))
+        if kind == "key":
+            aid, identity, inputs_hash = payload
+            state = self.state_of(aid)
+            if state is None:
+                raise ActionAbortedError(f"Action {aid} is no longer running.")
+            return state.child_key(identity, inputs_hash)
+        if kind == "recorded":
+            return c.recorded.get(payload)  # a RecordedAction (or None), pickled as is
+        if kind == "position":
+            return c.recorded_positions.get(payload)
+        if kind == "jwrite":
+            sql, params = payload
+            c.journal.write(_known_sql(sql), params)
+            return None
+        if kind == "jflush":
+            c.journal.flush()
+            return None
+        if kind == "jdurable":
+            sql, params, more = payload
+            await c.journal.write_durable(_known_sql(sql), params, *((_known_sql(s), p) for s, p in more))
+            return None
+        raise ValueError(f"unknown worker request {kind!r}")
+
+    async def reply(self, kind: str, payload: Any) -> tuple[bool, Any]:
+        """``answer`` as the ``(ok, value)`` pair a remote body expects; errors travel as data."""
+        try:
+            return True, await self.answer(kind, payload)
+        except asyncio.CancelledError:
+            if getattr(self, "closing", False):
+                raise
+            err = ActionAbortedError("The call was aborted by the controller.")
+            return False, wire.dump_error(err, "the controller")
+        except BaseException as e:
+            return False, wire.dump_error(e, "the controller")
+
+
+def _known_sql(sql: str) -> str:
+    try:
+        return _SQL[sql]
+    except KeyError:
+        raise ValueError("a remote body asked for a journal statement the controller does not know") from None
+
+
+class RemoteAction(RequestHandler):
+    """One attempt of an action handed to a cluster executor: what it runs and how it answers.
+
+    ``spec()`` is what travels (picklable; inputs always through the run's object store, so they do
+    not pass through the executor's own channel); ``reply()`` answers the body's requests;
+    ``outcome()`` turns the body's result into the value or the exception the parent sees.
+    """
+
+    def __init__(
+        self,
+        controller: Controller,
+        task: TaskTemplate[Any, Any],
+        state: ActionState,
+        inputs: dict[str, Any],
+        group: str | None,
+        custom: dict[str, str],
+    ) -> None:
+        super().__init__(controller)
+        self.task = task
+        self.state = state
+        self.inputs = inputs
+        self.group = group
+        self.custom = custom
+
+    @property
+    def action_id(self) -> str:
+        return self.state.action_id
+
+    @property
+    def attempt(self) -> int:
+        return self.state.attempt
+
+    @property
+    def run_name(self) -> str:
+        return self.c.run_name
+
+    def state_of(self, action_id: str) -> ActionState | None:
+        return self.state if action_id == self.state.action_id else None
+
+    def spec(self, inline_limit: int = 0) -> dict[str, Any]:
+        """The action as it travels: template, inputs, run identity and where values live.
+
+        Inputs and the output above ``inline_limit`` bytes go through the run's object store (0:
+        always), so large values never pass through the executor's channel or the driver."""
+        try:
+            tb = template_bytes(self.task)
+        except Exception as e:
+            raise NonRecoverableError(
+                f"Task {self.task.name!r} cannot run on the cluster: its template does not pickle "
+                f"({type(e).__name__}: {e})."
+            ) from e
+        try:
+            enc_inputs = wire.dumps(self.inputs)
+        except Exception as e:
+            raise NonRecoverableError(
+                f"The inputs of task {self.task.name!r} cannot be sent to the cluster "
+                f"({type(e).__name__}: {e})."
+            ) from e
+        c = self.c
+        return {
+            "tmpl": tb,
+            "inputs": put_value(c.store, c.run_prefix, self.action_id, enc_inputs, limit=inline_limit),
+            "value_limit": inline_limit,
+            "attempt": self.attempt,
+            "action_id": self.action_id,
+            "task_name": self.task.name,
+            "group": self.group,
+            "custom": dict(self.custom),
+            "run_name": c.run_name,
+            "run_prefix": c.run_prefix,
+            "recovering": bool(c.recorded_positions),
+            "sys_path": [p for p in sys.path if p],
+            "env": self.run_environment(),
+        }
+
+    def run_environment(self) -> dict[str, str]:
+        """What the remote process needs of this run (set there before the body runs): the store's
+        options and the key that signs pickles, so the body accepts what this controller wrote."""
+        from flyte._runtime.codec import PICKLE_KEY_ENV, pickle_key
+
+        env = {PICKLE_KEY_ENV: pickle_key().decode()}
+        opts = os.environ.get("FLYTE_STORAGE_OPTIONS")
+        if opts:
+            env["FLYTE_STORAGE_OPTIONS"] = opts
+        return env
+
+    def task_environment(self) -> dict[str, str]:
+        """The user's environment variables for this action: the run's, then the task's."""
+        return {**self.c.env_vars, **self.task.env_vars}
+
+    def outcome(self, result: tuple[bool, Any]) -> Any:
+        """The body's ``(ok, payload)``: the output, or the exception it raised (its own type)."""
+        ok, payload = result
+        if ok:
+            return wire.loads(get_value(self.c.store, payload))
+        if isinstance(payload, tuple):
+            raise ActionAbortedError(f"Task {self.task.name!r} was cancelled where it ran.")
+        raise wire.load_error(payload)
+
+    def abort_children(self) -> None:
+        """Cancel the children of a lost attempt (its retry calls them again)."""
+        self.c._abort_orphans(self.state)
+
+
+# ---- remote side ------------------------------------------------------------------------------------
+class Session(Protocol):
+    """What a remote body needs of its link to the controller."""
+
+    loop: asyncio.AbstractEventLoop
+    templates: dict[bytes, Any]
+
+    async def call(self, kind: str, payload: Any) -> Any: ...
+
+    def call_blocking(self, kind: str, payload: Any) -> Any: ...
+
+    def notify(self, kind: str, payload: Any) -> None: ...
+
+
+async def run_body(session: Session, controller: Controller, action_id: str, spec: Mapping[str, Any]) -> Any:
+    """Run an action's body here; returns the output as ``put_value`` leaves it (inline or a ref)."""
+    from flyte._runtime.workers.worker_main import RemoteActionState
+
+    try:
+        tmpl = session.templates.get(spec["tmpl"])
+        if tmpl is None:
+            tmpl = session.templates[spec["tmpl"]] = wire.loads(spec["tmpl"])
+    except Exception as e:
+        from flyte.errors import ModuleLoadError
+
+        raise ModuleLoadError(
+            f"the worker could not load task {spec['task_name']!r}: {type(e).__name__}: {e}. "
+            "Its module must be importable where it runs (same sys.path and working directory)."
+        ) from e
+    store = controller.store
+    inputs = wire.loads(get_value(store, spec["inputs"]))
+    state = RemoteActionState(action_id=action_id, task_name=spec["task_name"], attempt=spec["attempt"])
+    state.worker = session
+    token = current_action.set(
+        ActionContext(controller, state, group=spec.get("group"), custom=dict(spec.get("custom") or {}))
+    )
+    try:
+        extra = await tmpl.pre()
+        if extra:
+            state.data.update(extra)
+        out = await tmpl.post(await tmpl.execute(**inputs))
+    finally:
+        current_action.reset(token)
+    return put_value(store, controller.run_prefix, action_id, wire.dumps(out), limit=spec.get("value_limit"))
+
+
+class Transport(Protocol):
+    """A link to the controller: one request, answered with ``(ok, value)`` in a future."""
+
+    def request(self, kind: str, payload: Any) -> concurrent.futures.Future[Any]: ...
+
+    def post(self, kind: str, payload: Any) -> None: ...
+
+
+class _TransportSession:
+    """A :class:`Session` over a :class:`Transport` (requests answered by the controller)."""
+
+    def __init__(self, transport: Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self.loop = loop
+        self.templates: dict[bytes, Any] = _TEMPLATES
+
+    async def call(self, kind: str, payload: Any) -> Any:
+        ok, value = await asyncio.wrap_future(self.transport.request(kind, payload))
+        if not ok:
+            raise wire.load_error(value)
+        return value
+
+    def call_blocking(self, kind: str, payload: Any) -> Any:
+        ok, value = self.transport.request(kind, payload).result()
+        if not ok:
+            raise wire.load_error(value)
+        return value
+
+    def notify(self, kind: str, payload: Any) -> None:
+        self.transport.post(kind, payload)
+
+
+_TEMPLATES: dict[bytes, Any] = {}
+"""Templates loaded in this process (a warm process reuses them, as a worker process does)."""
+
+
+def _prepare(spec: Mapping[str, Any]) -> None:
+    os.environ.update(spec.get("env") or {})
+    for p in reversed(spec.get("sys_path") or ()):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    import flyte._runtime.workers as pkg
+
+    pkg.IN_WORKER = True  # a run started inside a task here stays inline
+
+
+async def run_action_here_async(
+    spec: Mapping[str, Any], transport: Transport, where: str
+) -> tuple[bool, Any]:
+    """Run the action of ``spec`` on the running loop (an async actor's); ``(ok, payload)`` back.
+
+    Errors come back as data (``wire.dump_error``), so the parent sees the original exception type.
+    """
+    from flyte._runtime.workers.worker_main import RemoteController
+
+    _prepare(spec)
+    session = _TransportSession(transport, asyncio.get_running_loop())
+    controller = RemoteController(session, spec)
+    try:
+        return True, await run_body(session, controller, spec["action_id"], spec)
+    except asyncio.CancelledError:
+        return False, ("cancelled",)
+    except BaseException as e:
+        return False, wire.dump_error(e, where)
+    finally:
+        controller.sync_pool.shutdown(wait=False)
+
+
+_loops = threading.local()
+
+
+def run_action_here(spec: Mapping[str, Any], transport: Transport, where: str) -> tuple[bool, Any]:
+    """:func:`run_action_here_async` on this thread's loop (a cluster's one-shot task; the loop is
+    kept for the next action this worker process runs)."""
+    loop: asyncio.AbstractEventLoop | None = getattr(_loops, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _loops.loop = asyncio.new_event_loop()
+    return loop.run_until_complete(run_action_here_async(spec, transport, where))

@@ -1,0 +1,113 @@
+"""The 10k fan-out on a Ray cluster: flyte's ``ray`` executor against Ray's own tasks, same cluster.
+
+    python plugins/ray/bench/fanout.py [--n 10000] [--repeat 2]
+
+Starts the tests' three-node cluster on 127.0.0.2-4 (head without CPUs; workers with 2 and 1 CPUs),
+in a network namespace of its own where only loopback exists (re-executing itself under
+``unshare --net`` when run as root; ``--no-netns`` to skip that), then measures, each in a fresh
+driver process:
+
+* ``ray``          N ``@ray.remote`` tasks ``x * x`` (1 CPU each, Ray's default), gathered by
+                   ``ray.get``: the floor for any scheduler built on Ray;
+* ``flyte+ray``    ``flyte.run(fanout, n=N)`` with ``executor="ray+direct://..."``: the same N
+                   squares as child actions, each journaled on the driver, its inputs and output
+                   through the run's store (``file://`` here), one Ray task each;
+* ``flyte local``  the same workflow on this machine alone (inline), for scale.
+
+Prints a JSON line per measurement and a table with the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TESTS = HERE.parent / "tests"
+
+CHILD = r"""
+import asyncio, json, os, sys, time
+sys.path.insert(0, {tests!r})
+mode, n, address = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+if mode == "ray":
+    import ray
+    host, port = address.split("://", 1)[1].split(":")
+    ray.init(address=f"{{host}}:{{port}}", _node_ip_address=host, log_to_driver=False)
+    @ray.remote
+    def square(x):
+        return x * x
+    ray.get([square.remote(i) for i in range(50)])  # warm the workers, as the flyte run's are below
+    t0 = time.perf_counter()
+    total = sum(ray.get([square.remote(i) for i in range(n)]))
+    wall = time.perf_counter() - t0
+else:
+    import flyte
+    import ray_flows as flows
+    if mode == "flyte+ray":
+        flyte.init(executor=address)
+        flyte.run(flows.fanout, n=50)  # connect and warm the workers (not timed)
+    t0 = time.perf_counter()
+    total = flyte.run(flows.fanout, n=n).outputs()
+    wall = time.perf_counter() - t0
+assert total == sum(i * i for i in range(n)), total
+print(json.dumps({{"mode": mode, "n": n, "wall_s": wall}}))
+"""
+
+
+def _measure(mode: str, n: int, address: str, home: str) -> float:
+    env = dict(os.environ, FLYTE_HOME=home, PYTHONPATH=str(TESTS))
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD.format(tests=str(TESTS)), mode, str(n), address],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"{mode} failed:\n{out.stderr[-4000:]}")
+    line = json.loads(out.stdout.strip().splitlines()[-1])
+    print(json.dumps(line), flush=True)
+    return float(line["wall_s"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--no-netns", action="store_true", help="run in this network namespace")
+    args = ap.parse_args()
+    if not args.no_netns and os.environ.get("FLYTE_BENCH_NETNS") != "1" and os.geteuid() == 0:
+        if shutil.which("unshare"):
+            cmd = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", sys.executable]
+            env = dict(os.environ, FLYTE_BENCH_NETNS="1")
+            raise SystemExit(subprocess.call([*cmd, __file__, *sys.argv[1:]], env=env))
+
+    sys.path.insert(0, str(TESTS))
+    from ray_cluster import start_cluster
+
+    cluster = start_cluster()
+    results: dict[str, list[float]] = {}
+    try:
+        with tempfile.TemporaryDirectory() as home:
+            for _ in range(args.repeat):
+                for mode in ("ray", "flyte+ray", "flyte local"):
+                    results.setdefault(mode, []).append(_measure(mode, args.n, cluster.direct, home))
+    finally:
+        cluster.stop()
+    best = {mode: min(v) for mode, v in results.items()}
+    print(f"\n{args.n:,} children, best of {args.repeat} (median in brackets)")
+    for mode, v in results.items():
+        per = best[mode] / args.n * 1e6
+        print(f"  {mode:12s} {best[mode]:7.2f} s  ({statistics.median(v):.2f} s)  {per:6.0f} µs/child")
+    print(f"  flyte+ray / ray = {best['flyte+ray'] / best['ray']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

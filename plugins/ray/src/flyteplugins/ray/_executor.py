@@ -1,0 +1,432 @@
+"""The ``ray`` executor: each child function action of a run is a Ray task (or runs on a warm Ray
+actor of its reusable environment), scheduled by the action's ``Resources``.
+
+The driver keeps the controller: the journal, action IDs, caching, retries and timeouts are the
+same as on one machine. Inputs and outputs travel through the run's object store (``s3://...`` on a
+real cluster), never through Ray's object store or the driver's channel. A Ray-level failure (a node
+or worker lost, an actor died) fails only that attempt, as a system error: it is retried up to
+``FLYTE_SYSTEM_RETRIES`` times (Ray places it on a live node) without using the task's own retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Coroutine
+from typing import Any
+
+from flyte.errors import (
+    AcceleratorUnavailableError,
+    NonRecoverableError,
+    OOMError,
+    WorkerCrashedError,
+)
+from flyte.extend import RemoteAction, TaskTemplate
+from flyteplugins.ray._address import RayAddress, parse_address
+from flyteplugins.ray._resources import ray_options
+
+SYSTEM_RETRIES = int(os.environ.get("FLYTE_SYSTEM_RETRIES", "2"))
+INLINE_LIMIT = int(os.environ.get("FLYTE_RAY_INLINE_BYTES", str(16 * 1024)))
+"""Inputs and outputs up to this many bytes ride in the Ray task itself (as Ray passes small
+arguments); larger ones go through the run's object store (``s3://...``), never through the driver."""
+POLL_WAIT = 1.0
+"""Seconds the driver's long poll of the channel waits for a request before asking again."""
+_connect_lock = threading.Lock()
+_connected: RayAddress | None = None
+
+
+class _Lost(Exception):
+    """The cluster lost the attempt (node, worker or actor gone): a system failure."""
+
+
+def connect(address: RayAddress) -> None:
+    """``ray.init`` once per process and address (a later run reuses the connection)."""
+    global _connected
+    import ray
+
+    with _connect_lock:
+        if _connected == address and ray.is_initialized():
+            return
+        if ray.is_initialized():
+            ray.shutdown()
+        ray.init(**address.init_kwargs(), ignore_reinit_error=True, configure_logging=False)
+        _connected = address
+
+
+def disconnect() -> None:
+    """Leave the cluster (tests and the benchmark switch clusters; runs keep the connection)."""
+    global _connected
+    import ray
+
+    with _connect_lock:
+        if ray.is_initialized():
+            ray.shutdown()
+        _connected = None
+
+
+class _Replica:
+    __slots__ = ("alive", "handle", "load", "node")
+
+    def __init__(self, handle: Any, node: str) -> None:
+        self.handle = handle
+        self.node = node
+        self.load = 0
+        self.alive = True
+
+
+class _ReplicaPool:
+    """The warm actors of one reusable environment: ``concurrency`` actions each, up to
+    ``max_replicas`` of them, ``min_replicas`` started with the pool."""
+
+    def __init__(self, ex: RayExecutor, label: str, policy: Any, opts: dict[str, Any]) -> None:
+        self.ex = ex
+        self.label = label
+        self.policy = policy
+        self.opts = opts
+        self.replicas: list[_Replica] = []
+        self.starting = 0
+        self._changed = asyncio.Event()
+        for _ in range(policy.min_replicas):
+            self.starting += 1  # counted at once, so the first actions do not start more
+            ex._spawn(self._start_one(prewarm=True))
+
+    async def acquire(self) -> _Replica:
+        while True:
+            free = [r for r in self.replicas if r.alive and r.load < self.policy.concurrency]
+            if free:
+                r = min(free, key=lambda r: r.load)  # spread actions over the warm replicas
+                r.load += 1
+                return r
+            if len(self.replicas) + self.starting < self.policy.max_replicas:
+                self.starting += 1
+                await self._start_one(prewarm=False)
+                continue
+            self._changed.clear()
+            await self._changed.wait()
+
+    def release(self, r: _Replica) -> None:
+        r.load -= 1
+        self._changed.set()
+
+    def lost(self, r: _Replica) -> None:
+        import ray
+
+        r.alive = False
+        if r in self.replicas:
+            self.replicas.remove(r)
+        try:
+            ray.kill(r.handle)
+        except Exception:
+            pass
+        self._changed.set()
+
+    async def _start_one(self, prewarm: bool) -> None:
+        """Start one replica (the caller has counted it in ``starting``)."""
+        import ray
+        from flyteplugins.ray._remote import Replica
+
+        try:
+            opts = dict(self.opts, max_concurrency=self.policy.concurrency, max_restarts=0)
+            handle = ray.remote(Replica).options(**opts).remote(self.label)
+            try:
+                node = await handle.ready.remote()
+            except ray.exceptions.RayError as e:
+                if prewarm:
+                    return  # the first action that needs a replica starts one and reports the error
+                raise _Lost(f"A replica of environment {self.label!r} failed to start: {e}") from None
+            self.replicas.append(_Replica(handle, str(node)))
+        finally:
+            self.starting -= 1
+            self._changed.set()
+
+    def close(self) -> None:
+        import ray
+
+        for r in self.replicas:
+            try:
+                ray.kill(r.handle)
+            except Exception:
+                pass
+        self.replicas.clear()
+
+
+class RayExecutor:
+    """One run's use of a Ray cluster (made by the plugin's ``flyte_register_executors`` hook)."""
+
+    mode = "ray"
+
+    def __init__(self, address: str) -> None:
+        self.address = parse_address(address)  # a malformed address fails before the run starts
+        self._channel: Any = None
+        self._channel_name = ""
+        self._task_fn: Any = None
+        self._task_fns: dict[tuple[str, str], Any] = {}
+        self._actions: dict[str, RemoteAction] = {}
+        self._pools: dict[tuple[Any, ...], _ReplicaPool] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._started: asyncio.Future[None] | None = None
+        self._nodes: tuple[float, list[dict[str, Any]]] = (0.0, [])
+        self.closed = False
+
+    # ---- one attempt ----------------------------------------------------------------------------
+    async def run(self, action: RemoteAction) -> Any:
+        await self._start()
+        task = action.task
+        opts = ray_options(task.resources, name=task.name)
+        await self._check_feasible(task, opts)
+        user_env = action.task_environment()
+        if user_env:  # Ray keeps workers of other environments apart from these
+            opts["runtime_env"] = {"env_vars": user_env}
+        failures = 0
+        self._actions[action.action_id] = action
+        try:
+            while True:
+                spec = action.spec(INLINE_LIMIT)
+                try:
+                    if task.reusable is not None:
+                        result = await self._on_replica(task, opts, spec)
+                    else:
+                        result = await self._as_task(task, opts, spec)
+                    return action.outcome(result)
+                except _Lost as lost:
+                    action.abort_children()  # the retry calls them again
+                    failures += 1
+                    if failures > SYSTEM_RETRIES:
+                        raise WorkerCrashedError(
+                            f"Task {task.name!r}: {lost} Gave up after {failures} tries "
+                            f"(FLYTE_SYSTEM_RETRIES={SYSTEM_RETRIES})."
+                        ) from None
+                    warnings.warn(
+                        f"Task {task.name!r}: {lost} Retrying on the cluster (system retry "
+                        f"{failures}/{SYSTEM_RETRIES}; the task's own retries are not used).",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+        finally:
+            self._actions.pop(action.action_id, None)
+
+    async def _as_task(self, task: TaskTemplate[Any, Any], opts: dict[str, Any], spec: dict[str, Any]) -> Any:
+        import ray
+
+        key = (task.name, json.dumps(opts, sort_keys=True, default=str))
+        fn = self._task_fns.get(key)
+        if fn is None:  # .options() costs more than the submission: once per task and options
+            fn = self._task_fns[key] = self._task_fn.options(**opts, max_retries=0, name=task.name)
+        ref = fn.remote(spec, self._channel_name)
+        try:
+            return await ref
+        except asyncio.CancelledError:
+            ray.cancel(ref, force=True)  # a timeout or an aborted parent: stop the worker running it
+            raise
+        except ray.exceptions.RayError as e:
+            raise _translate(task, e) from None
+
+    async def _on_replica(
+        self, task: TaskTemplate[Any, Any], opts: dict[str, Any], spec: dict[str, Any]
+    ) -> Any:
+        import ray
+
+        pool = self._pool(task, opts)
+        r = await pool.acquire()
+        try:
+            ref = r.handle.run.remote(spec, self._channel_name)
+            try:
+                return await ref
+            except asyncio.CancelledError:
+                ray.cancel(ref)  # the coroutine on the replica is cancelled; the replica stays warm
+                raise
+            except ray.exceptions.RayError as e:
+                err = _translate(task, e)
+                if isinstance(err, _Lost):
+                    pool.lost(r)
+                raise err from None
+        finally:
+            pool.release(r)
+
+    def _pool(self, task: TaskTemplate[Any, Any], opts: dict[str, Any]) -> _ReplicaPool:
+        policy = task.reusable
+        key = (task.env_name or task.name, policy, json.dumps(opts, sort_keys=True, default=str))
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = _ReplicaPool(self, task.env_name or task.name, policy, opts)
+        return pool
+
+    # ---- the connection and the channel -----------------------------------------------------------
+    async def _start(self) -> None:
+        if self._started is None:
+            self._started = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.to_thread(connect, self.address)
+                self._make_channel()
+                loop = asyncio.get_running_loop()
+                threading.Thread(
+                    target=self._serve_channel, args=(loop,), name="flyte-ray-channel", daemon=True
+                ).start()
+                self._started.set_result(None)
+            except BaseException as e:
+                self._started.set_exception(e)
+                self._started.exception()
+                raise _connect_error(self.address, e) from e
+        await asyncio.shield(self._started)
+
+    def _make_channel(self) -> None:
+        import ray
+        from flyteplugins.ray._remote import CHANNEL_CONCURRENCY, Channel, run_action
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = ray.get_runtime_context().get_node_id()
+        self._channel_name = f"flyte-channel-{uuid.uuid4().hex}"
+        self._channel = (
+            ray.remote(Channel)
+            .options(
+                name=self._channel_name,
+                num_cpus=0,
+                max_concurrency=CHANNEL_CONCURRENCY,
+                max_restarts=0,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True),
+            )
+            .remote()
+        )
+        self._task_fn = ray.remote(run_action)
+
+    def _serve_channel(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A thread: take the bodies' requests in batches; each is answered on the run's loop, in
+        order. It ends within ``POLL_WAIT`` of ``close`` (no Ray call is ever cancelled midway)."""
+        import ray
+
+        while not self.closed:
+            try:
+                batch = ray.get(self._channel.take.remote(POLL_WAIT))
+            except Exception:
+                if self.closed:
+                    return
+                time.sleep(POLL_WAIT)
+                continue
+            if batch:
+                try:
+                    loop.call_soon_threadsafe(self._dispatch, batch)
+                except RuntimeError:  # the run's loop has closed
+                    return
+
+    def _dispatch(self, batch: list[tuple[int, str, str, Any]]) -> None:
+        for rid, aid, kind, payload in batch:
+            self._spawn(self._answer(rid, aid, kind, payload))
+
+    async def _answer(self, rid: int, aid: str, kind: str, payload: Any) -> None:
+        action = self._actions.get(aid)
+        if action is None:
+            from flyte.errors import ActionAbortedError
+            from flyte.extend import dump_error
+
+            reply: tuple[bool, Any] = (
+                False,
+                dump_error(ActionAbortedError(f"Action {aid} is no longer running."), "the controller"),
+            )
+        else:
+            reply = await action.reply(kind, payload)
+        if rid:
+            self._channel.answer.remote([(rid, reply)])
+
+    async def _check_feasible(self, task: TaskTemplate[Any, Any], opts: dict[str, Any]) -> None:
+        """Refuse at once what no node of the cluster offers (Ray would wait for it forever)."""
+        if os.environ.get("FLYTE_RAY_WAIT_FOR_RESOURCES"):
+            return  # an autoscaling cluster may add such a node later
+        need = _needs(opts)
+        nodes = await self._alive_nodes()
+        if any(all(n.get("Resources", {}).get(k, 0.0) >= v for k, v in need.items()) for n in nodes):
+            return
+        have = sorted({k for n in nodes for k in n.get("Resources", {}) if not k.startswith("node:")})
+        raise AcceleratorUnavailableError(
+            f"Task {task.name!r} needs {need} on one node, and no node of the Ray cluster "
+            f"({len(nodes)} alive) offers that (resources there: {have}). Lower its Resources, add such "
+            "a node, or set FLYTE_RAY_WAIT_FOR_RESOURCES=1 to wait for an autoscaler."
+        )
+
+    async def _alive_nodes(self) -> list[dict[str, Any]]:
+        import ray
+
+        at, nodes = self._nodes
+        if time.monotonic() - at > 5.0:
+            nodes = [n for n in await asyncio.to_thread(ray.nodes) if n.get("Alive")]
+            self._nodes = (time.monotonic(), nodes)
+        return nodes
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        t = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+        return t
+
+    def close(self) -> None:
+        """End the run's use of the cluster: its replicas and channel go; the connection stays."""
+        if self.closed:
+            return
+        self.closed = True
+        for t in list(self._tasks):
+            t.cancel()
+        if self._started is None or not self._started.done() or self._started.exception() is not None:
+            return
+        import ray
+
+        for pool in self._pools.values():
+            pool.close()
+        try:
+            ray.kill(self._channel)
+        except Exception:
+            pass
+
+
+def _needs(opts: dict[str, Any]) -> dict[str, float]:
+    need: dict[str, float] = {"CPU": float(opts.get("num_cpus", 0))}
+    if opts.get("num_gpus"):
+        need["GPU"] = float(opts["num_gpus"])
+    if opts.get("memory"):
+        need["memory"] = float(opts["memory"])
+    if opts.get("accelerator_type"):
+        need[f"accelerator_type:{opts['accelerator_type']}"] = 0.001
+    for k, v in (opts.get("resources") or {}).items():
+        need[k] = float(v)
+    return {k: v for k, v in need.items() if v > 0}
+
+
+def _translate(task: TaskTemplate[Any, Any], e: BaseException) -> BaseException:
+    """A Ray error as what the parent should see: a system loss to retry, or a final error."""
+    import ray
+
+    ex = ray.exceptions
+    if isinstance(e, ex.OutOfMemoryError):
+        short = task.short_name or task.name.rsplit(".", 1)[-1]
+        return OOMError(
+            f"Task {task.name!r} was stopped by Ray's memory monitor on its node (the node ran out of "
+            f'memory): {e}. Ask for more, e.g. {short}.override(resources=flyte.Resources(memory="4Gi")), '
+            "so Ray places it on a node that has it."
+        )
+    if isinstance(e, ex.RuntimeEnvSetupError):
+        return NonRecoverableError(f"Task {task.name!r}: Ray could not set up its environment: {e}")
+    if isinstance(e, (ex.TaskUnschedulableError, ex.ActorUnschedulableError)):
+        return AcceleratorUnavailableError(f"Task {task.name!r} cannot be placed on the Ray cluster: {e}")
+    if isinstance(e, ex.TaskCancelledError):
+        from flyte.errors import ActionAbortedError
+
+        return ActionAbortedError(f"Task {task.name!r} was cancelled on the Ray cluster.")
+    if isinstance(e, ex.RayTaskError):  # the runner itself failed, before or after the task's body
+        return NonRecoverableError(
+            f"Task {task.name!r}: flyte's runner failed on the Ray node: {e}. Every node needs "
+            "flyte-core and flyte-plugin-ray installed, and the task's module importable."
+        )
+    return _Lost(
+        f"the Ray cluster lost the attempt ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})."
+    )
+
+
+def _connect_error(address: RayAddress, e: BaseException) -> BaseException:
+    return NonRecoverableError(
+        f"Could not connect to the Ray cluster at {address.text!r} ({type(e).__name__}: {e}). Start it "
+        "(`ray start --head`), or check the address: 'ray://HOST:10001' for Ray Client, "
+        "'ray+direct://HOST:6379' from a node of the cluster."
+    )

@@ -1,0 +1,65 @@
+"""One real Ray cluster for the session (three nodes on 127.0.0.2-4), and a fresh flyte home per test."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import flyte
+import flyte._config
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # ray_flows / ray_cluster, importable on every node too
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH")) if p
+)
+
+from ray_cluster import RayCluster, ray_bin, start_cluster
+
+
+def _loopback_ok() -> bool:
+    import socket
+
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.4", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    if ray_bin() is None:
+        pytest.skip("ray is not installed (pip install 'flyte-plugin-ray[test]')")
+    if not _loopback_ok():
+        pytest.skip("this machine cannot bind 127.0.0.2-4 (loopback addresses beyond 127.0.0.1)")
+    c = start_cluster()
+    try:
+        yield c
+    finally:
+        from flyteplugins.ray._executor import disconnect
+
+        disconnect()
+        c.stop()
+        left = c.pids()
+        assert not left, f"Ray processes left behind: {left}"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FLYTE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FLYTE_CONFIG", raising=False)
+    monkeypatch.delenv("FLYTE_EXECUTOR", raising=False)
+    monkeypatch.setattr(flyte._config, "_settings", None)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def on_ray(cluster: RayCluster, home: Path) -> RayCluster:
+    """flyte pointed at the cluster (the driver joins it directly, as on a node of the cluster)."""
+    flyte.init(executor=cluster.direct)
+    return cluster
