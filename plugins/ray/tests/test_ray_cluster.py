@@ -184,3 +184,37 @@ def test_a_node_killed_mid_run_fails_only_its_actions_which_are_retried(
     finally:
         on_ray.restart_node(victim)
     assert HEAD not in started.values()
+
+
+def test_flyte_run_cli_takes_the_executor(on_ray: RayCluster, home: Path) -> None:
+    """`flyte run --executor ...` from a shell: a fresh driver process joins the cluster."""
+    import subprocess
+    import sys
+
+    flows_file = Path(flows.__file__)
+    env = dict(os.environ, FLYTE_HOME=str(home / "home"))
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flyte.cli.main",
+            "run",
+            "--executor",
+            on_ray.direct,
+            "--quiet",
+            str(flows_file),
+            "fanout",
+            "--n",
+            "6",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "outputs: 55" in out.stdout
+    db = sqlite3.connect(home / "home" / "journal.db")
+    assert {m for (m,) in db.execute("SELECT mode FROM actions WHERE task_name='ray_flows.square'")} == {
+        "ray"
+    }

@@ -1,0 +1,180 @@
+"""The cluster-executor contract (``flyte.init(executor=...)``), with an executor written the way a
+plugin would write one: each action's body runs on a thread of its own with its own event loop, and
+talks to the controller only through ``flyte.extend.run_action_here`` and ``RemoteAction.reply``.
+flyte-plugin-ray implements the same contract on a real Ray cluster (its tests start one)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import flyte
+import pytest
+from conftest import journal_rows
+from flyte.errors import InvalidParameterError, NonRecoverableError
+from flyte.extend import RemoteAction, run_action_here
+
+env = flyte.TaskEnvironment(name="cluster_demo")
+
+
+@env.task
+async def square(x: int) -> int:
+    return x * x
+
+
+@env.task
+async def inner(n: int) -> dict[str, Any]:
+    total = sum(await asyncio.gather(*(square(i) for i in range(n))))
+    return {"total": total, "thread": threading.current_thread().name}
+
+
+@env.task
+async def outer(n: int) -> list[dict[str, Any]]:
+    return list(await asyncio.gather(inner(n), inner(n + 1)))
+
+
+class Picky(ValueError):
+    def __init__(self, x: int) -> None:
+        super().__init__(f"picky {x}")
+        self.x = x
+
+
+@env.task
+async def fails(x: int) -> int:
+    raise Picky(x)
+
+
+@env.task
+async def catches(x: int) -> str:
+    try:
+        await fails(x)
+    except Picky as e:
+        return f"{type(e).__name__}:{e.x}"
+    return "no"
+
+
+@flyte.trace
+async def halve(x: int) -> int:
+    return x // 2
+
+
+@env.task
+async def traced(x: int) -> int:
+    return await halve(x) + 1
+
+
+@env.task
+async def root_traced(x: int) -> int:
+    return await traced(x)
+
+
+class ThreadExecutor:
+    """A 'cluster' of threads: every action body on a fresh thread, answered through ``reply``."""
+
+    mode = "threads"
+    instances: list[ThreadExecutor] = []
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.ran: list[str] = []
+        self.closed = False
+        ThreadExecutor.instances.append(self)
+
+    async def run(self, action: RemoteAction) -> Any:
+        loop = asyncio.get_running_loop()
+        spec = action.spec()  # inline_limit=0: inputs and outputs through the run's store
+
+        class Transport:
+            def request(self, kind: str, payload: Any) -> concurrent.futures.Future[Any]:
+                return asyncio.run_coroutine_threadsafe(action.reply(kind, payload), loop)
+
+            def post(self, kind: str, payload: Any) -> None:
+                asyncio.run_coroutine_threadsafe(action.reply(kind, payload), loop)
+
+        result: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def body() -> None:
+            result.set_result(run_action_here(spec, Transport(), "a test thread"))
+
+        self.ran.append(action.task.name)
+        threading.Thread(target=body, name=f"remote-{action.action_id[:8]}").start()
+        return action.outcome(await asyncio.wrap_future(result))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def threads_executor() -> Iterator[None]:
+    from flyte._plugins.manager import load_plugins
+
+    executors = load_plugins().executors
+    executors.add("threads", ThreadExecutor)  # what a plugin's flyte_register_executors hook does
+    ThreadExecutor.instances.clear()
+    try:
+        yield
+    finally:
+        executors.factories.pop("threads", None)
+
+
+def test_children_run_on_the_executor_and_the_root_stays_with_the_controller(
+    threads_executor: None, flyte_home: Path
+) -> None:
+    flyte.init(executor="threads://anywhere")
+    run = flyte.run(outer, n=4)
+    a, b = run.outputs()
+    assert (a["total"], b["total"]) == (14, 30)
+    assert a["thread"].startswith("remote-") and b["thread"].startswith("remote-")
+    [ex] = ThreadExecutor.instances
+    assert ex.address == "threads://anywhere" and ex.closed  # closed at run end
+    assert sorted(set(ex.ran)) == ["cluster_demo.inner", "cluster_demo.square"]  # never the root
+    modes = {
+        r["task_name"]: r["mode"] for r in journal_rows(flyte_home, "SELECT task_name, mode FROM actions")
+    }
+    assert modes == {
+        "cluster_demo.outer": "inline",
+        "cluster_demo.inner": "threads",
+        "cluster_demo.square": "threads",
+    }
+
+
+def test_exceptions_keep_their_type_and_traces_are_recorded(threads_executor: None, flyte_home: Path) -> None:
+    flyte.init(executor="threads")
+    assert flyte.run(catches, x=3).outputs() == "Picky:3"
+    run = flyte.run(root_traced, x=10)
+    assert run.outputs() == 6
+    kinds = {
+        r["task_name"]: r["kind"] for r in journal_rows(flyte_home, "SELECT task_name, kind FROM actions")
+    }
+    assert kinds.get("halve") == "trace" or any(k.endswith("halve") for k in kinds), kinds
+
+
+def test_recovery_replays_cluster_children_from_the_journal(threads_executor: None, flyte_home: Path) -> None:
+    flyte.init(executor="threads")
+    flyte.with_runcontext(name="cl-rec").run(outer, n=3).outputs()
+    ThreadExecutor.instances.clear()
+    again = flyte.rerun("cl-rec", recover=True)
+    assert [r["total"] for r in again.outputs()] == [5, 14]
+    assert ThreadExecutor.instances[0].ran == []  # everything finished was recorded: nothing re-ran
+
+
+def test_a_missing_executor_plugin_is_named_before_anything_is_recorded(flyte_home: Path) -> None:
+    flyte.init(executor="ray://head:10001")
+    try:
+        import flyteplugins.ray  # noqa: F401
+
+        pytest.skip("flyte-plugin-ray is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(NonRecoverableError, match="pip install flyte-plugin-ray"):
+        flyte.run(square, x=2)
+    assert not (flyte_home / "journal.db").exists() or not journal_rows(flyte_home, "SELECT * FROM runs")
+
+
+def test_a_malformed_executor_fails_at_init(flyte_home: Path) -> None:
+    with pytest.raises(InvalidParameterError, match="executor"):
+        flyte.init(executor="not an address")
