@@ -171,6 +171,7 @@ class RayExecutor:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started: asyncio.Future[None] | None = None
         self._nodes: tuple[float, list[dict[str, Any]]] = (0.0, [])
+        self._feasible: dict[str, float] = {}
         self.closed = False
 
     # ---- one attempt ----------------------------------------------------------------------------
@@ -337,8 +338,12 @@ class RayExecutor:
         if os.environ.get("FLYTE_RAY_WAIT_FOR_RESOURCES"):
             return  # an autoscaling cluster may add such a node later
         need = _needs(opts)
+        key = json.dumps(need, sort_keys=True)
+        if time.monotonic() - self._feasible.get(key, -60.0) < 5.0:
+            return  # met a moment ago (a fan-out asks the same thousands of times)
         nodes = await self._alive_nodes()
         if any(all(n.get("Resources", {}).get(k, 0.0) >= v for k, v in need.items()) for n in nodes):
+            self._feasible[key] = time.monotonic()
             return
         have = sorted({k for n in nodes for k in n.get("Resources", {}) if not k.startswith("node:")})
         raise AcceleratorUnavailableError(
