@@ -98,7 +98,8 @@ class ThreadExecutor:
         result: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
         def body() -> None:
-            result.set_result(run_action_here(spec, Transport(), "a test thread"))
+            # own_process=False: the body runs inside the controller's process, which keeps its settings
+            result.set_result(run_action_here(spec, Transport(), "a test thread", own_process=False))
 
         self.ran.append(action.task.name)
         threading.Thread(target=body, name=f"remote-{action.action_id[:8]}").start()
@@ -173,6 +174,15 @@ def test_a_missing_executor_plugin_is_named_before_anything_is_recorded(flyte_ho
     with pytest.raises(NonRecoverableError, match="pip install flyte-plugin-ray"):
         flyte.run(square, x=2)
     assert not (flyte_home / "journal.db").exists() or not journal_rows(flyte_home, "SELECT * FROM runs")
+
+
+def test_the_test_process_keeps_its_own_settings(threads_executor: None) -> None:
+    """A body run in this process must not mark it a worker (later runs would lose their pools)."""
+    import flyte._runtime.workers as workers
+
+    flyte.init(executor="threads")
+    assert flyte.run(outer, n=1).outputs()[0]["total"] == 0
+    assert workers.IN_WORKER is False
 
 
 def test_a_malformed_executor_fails_at_init(flyte_home: Path) -> None:

@@ -304,25 +304,30 @@ _TEMPLATES: dict[bytes, Any] = {}
 
 
 def _prepare(spec: Mapping[str, Any]) -> None:
+    """In a process that runs actions for a controller elsewhere (a cluster's worker): the run's
+    settings, its import path, and no nested worker pools for a run started inside a task."""
     os.environ.update(spec.get("env") or {})
     for p in reversed(spec.get("sys_path") or ()):
         if p not in sys.path:
             sys.path.insert(0, p)
     import flyte._runtime.workers as pkg
 
-    pkg.IN_WORKER = True  # a run started inside a task here stays inline
+    pkg.IN_WORKER = True
 
 
 async def run_action_here_async(
-    spec: Mapping[str, Any], transport: Transport, where: str
+    spec: Mapping[str, Any], transport: Transport, where: str, *, own_process: bool = True
 ) -> tuple[bool, Any]:
     """Run the action of ``spec`` on the running loop (an async actor's); ``(ok, payload)`` back.
 
     Errors come back as data (``wire.dump_error``), so the parent sees the original exception type.
+    ``own_process``: this process serves the controller elsewhere (a cluster worker), so it takes
+    the run's settings; False when the body runs inside the controller's own process (tests).
     """
     from flyte._runtime.workers.worker_main import RemoteController
 
-    _prepare(spec)
+    if own_process:
+        _prepare(spec)
     session = _TransportSession(transport, asyncio.get_running_loop())
     controller = RemoteController(session, spec)
     try:
@@ -338,10 +343,12 @@ async def run_action_here_async(
 _loops = threading.local()
 
 
-def run_action_here(spec: Mapping[str, Any], transport: Transport, where: str) -> tuple[bool, Any]:
+def run_action_here(
+    spec: Mapping[str, Any], transport: Transport, where: str, *, own_process: bool = True
+) -> tuple[bool, Any]:
     """:func:`run_action_here_async` on this thread's loop (a cluster's one-shot task; the loop is
     kept for the next action this worker process runs)."""
     loop: asyncio.AbstractEventLoop | None = getattr(_loops, "loop", None)
     if loop is None or loop.is_closed():
         loop = _loops.loop = asyncio.new_event_loop()
-    return loop.run_until_complete(run_action_here_async(spec, transport, where))
+    return loop.run_until_complete(run_action_here_async(spec, transport, where, own_process=own_process))
