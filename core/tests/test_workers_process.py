@@ -179,6 +179,22 @@ def test_large_values_sync_parents_and_traces_in_workers() -> None:
     assert flyte.run(app.traced_parent, x=3).outputs() == 6 + 9
 
 
+def test_isolation_per_environment(flyte_home: Path) -> None:
+    """TaskEnvironment(isolation=...) overrides what the environment's declarations would pick."""
+    run = flyte.run(app.pids_by_env)
+    in_worker, inline = run.outputs()
+    assert in_worker != os.getpid() and inline == os.getpid()
+    assert _modes(flyte_home, run.name) == {
+        "wk_plain.pids_by_env": "inline",
+        "wk_iso_process.pid_in_process": "process",
+        "wk_iso_inline.pid_inline": "inline",  # a memory limit alone would have meant process mode
+    }
+    forced = flyte.with_runcontext(isolation="inline").run(app.pids_by_env)
+    assert forced.outputs() == [os.getpid(), os.getpid()]  # the run's setting wins
+    with pytest.raises(flyte.errors.InvalidParameterError, match="isolation"):
+        flyte.TaskEnvironment(name="bad_iso", isolation="threads")
+
+
 def test_isolation_inline_forces_the_fast_path(flyte_home: Path) -> None:
     run = flyte.with_runcontext(isolation="inline").run(app.whoami)
     pid, _ = run.outputs()

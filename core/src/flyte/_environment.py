@@ -20,6 +20,7 @@ from flyte._task import (
     AsyncFunctionTaskTemplate,
     TaskTemplate,
     _is_async_callable,
+    check_isolation,
     function_task_class,
     validate_env_vars,
     validate_max_inline,
@@ -68,6 +69,10 @@ class TaskEnvironment:
     pod_template: Any = None
     depends_on: list[TaskEnvironment] = field(default_factory=list)
     description: str | None = None
+    isolation: str | None = None
+    """Local isolation of this environment's actions ("inline", "process", "container"); None:
+    "process" when it declares a memory limit, a ReusePolicy or GPUs, else "inline". A run's
+    ``with_runcontext(isolation=...)`` overrides it."""
     tasks: dict[str, TaskTemplate[Any, Any]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -81,6 +86,7 @@ class TaskEnvironment:
             raise InvalidParameterError(
                 owner, "reusable", self.reusable, "Use flyte.ReusePolicy(replicas=..., concurrency=...)."
             )
+        check_isolation(self.isolation, owner)
         self.env_vars = validate_env_vars(self.env_vars, owner)
         self._secrets: tuple[Secret, ...] = normalize_secrets(self.secrets, owner)
         self._cache: Cache = normalize_cache(self.cache, owner)
@@ -220,6 +226,7 @@ class TaskEnvironment:
             max_inline_io_bytes=validate_max_inline(opts["max_inline_io_bytes"], owner),
             plugin_config=self.plugin_config,
             pod_template=pod_template,
+            isolation=self.isolation,
         )
         functools_update(tmpl, func)
         self.tasks[full_name] = tmpl

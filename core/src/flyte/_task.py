@@ -61,6 +61,20 @@ def validate_max_inline(value: Any, owner: str) -> int:
     return value
 
 
+ISOLATION_MODES = ("inline", "process", "container")
+
+
+def check_isolation(value: Any, owner: str) -> None:
+    if value is not None and value not in ISOLATION_MODES:
+        raise InvalidParameterError(
+            owner,
+            "isolation",
+            value,
+            "Use 'inline' (in the controller's process), 'process' (warm worker processes), "
+            "'container' (the environment's image) or None (decided by what the environment declares).",
+        )
+
+
 def validate_env_vars(value: Any, owner: str) -> dict[str, str]:
     if value is None:
         return {}
@@ -97,12 +111,16 @@ class TaskTemplate(Generic[P, R]):
     max_inline_io_bytes: int = MAX_INLINE_IO_BYTES
     plugin_config: Any = None
     pod_template: Any = None
+    isolation: str | None = None
+    """Where this environment's actions run locally: "inline", "process", "container", or None
+    (decided by what the environment declares; see ``flyte._runtime.workers``)."""
 
     def __post_init__(self) -> None:
         """Accept the decorator's shorthand forms when a template is built directly (plugins: SQL,
         shell, container tasks), so every task type validates its settings the same way."""
         owner = f"{type(self).__name__}(name={self.name!r})"
         put = functools.partial(object.__setattr__, self)
+        check_isolation(self.isolation, owner)
         if not self.short_name:
             put("short_name", self.name.rsplit(".", 1)[-1])
         if not isinstance(self.cache, Cache):

@@ -31,6 +31,10 @@ reusable = flyte.TaskEnvironment(
 concurrent_env = flyte.TaskEnvironment(
     name="wk_concurrent", reusable=flyte.ReusePolicy(replicas=(1, 2), concurrency=4)
 )
+in_process_env = flyte.TaskEnvironment(name="wk_iso_process", isolation="process")
+inline_env = flyte.TaskEnvironment(
+    name="wk_iso_inline", resources=flyte.Resources(memory="300Mi"), isolation="inline"
+)
 ttl_env = flyte.TaskEnvironment(name="wk_ttl", reusable=flyte.ReusePolicy(replicas=(0, 2), idle_ttl=1))
 t4 = flyte.TaskEnvironment(name="wk_t4", resources=flyte.Resources(gpu="T4:1"))
 a100x2 = flyte.TaskEnvironment(name="wk_a100", resources=flyte.Resources(gpu="A100:2"))
@@ -262,3 +266,19 @@ async def fail_fast() -> int:
     """A failing sibling aborts a long async action running on a replica (cancelled in place)."""
     out = await asyncio.gather(nap(20.0), raises())
     return len(out)
+
+
+# ---- per-environment isolation ---------------------------------------------------------------------
+@in_process_env.task
+async def pid_in_process() -> int:
+    return os.getpid()
+
+
+@inline_env.task
+async def pid_inline() -> int:
+    return os.getpid()
+
+
+@plain.task
+async def pids_by_env() -> list[int]:
+    return [await pid_in_process(), await pid_inline()]
