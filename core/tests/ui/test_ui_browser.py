@@ -176,6 +176,13 @@ def test_script_in_a_task_output_is_shown_as_text(tab: Tab, ui_server: Server, u
     assert page.locator("script").count() == 1  # only the page's own ui.js
     assert page.locator("img").count() == 0
     assert page.evaluate("document.querySelector('script').getAttribute('src')") == "/static/ui.js"
+    # what the task printed is shown as text in its log, and its task spec beside it
+    log = page.locator("pre.logtext").first
+    assert "shouting " + SCRIPT in log.inner_text() and "and a warning" in log.inner_text()
+    spec = page.locator("section", has_text="Task spec")
+    assert "500m" in spec.locator("dl.spec").inner_text()
+    spec.get_by_text("Whole spec").click()
+    assert '"UI_FLAG": "on"' in spec.locator("pre.spec-json").inner_text()
     _shot(page, "escaping.png")
 
     # the same text as a file in the run store opens as plain text

@@ -130,6 +130,27 @@ def test_values_are_escaped_linked_and_pickles_never_served(ui_server: Server, u
     )
 
 
+def test_an_action_shows_its_logs_escaped_and_its_task_spec(ui_server: Server, ui_recorded: Recorded) -> None:
+    run = ui_recorded.names["first"]
+    shout = ui_recorded.action_id("first", "ui_flows.shout")
+    html = _text(ui_server.request(f"/runs/{run}/actions/{shout}")[2])
+    # what the task printed, stdout and stderr, kept with the action and shown as text
+    assert "attempt-0.log" in html and "and a warning" in html
+    assert "shouting &lt;script&gt;alert(&#39;xss&#39;)&lt;/script&gt;" in html and SCRIPT not in html
+    # the raw log file is served from the run store as text
+    link = re.search(r'href="([^"]*/files/[^"]*attempt-0\.log)"', html)
+    assert link is not None
+    status, headers, body = ui_server.request(link.group(1))
+    assert status == 200 and b"and a warning" in body and headers["content-type"].startswith("text/plain")
+    # the task spec: resources, env vars, task type, retries
+    assert "Task spec" in html and "Resources" in html and "500m" in html and "UI_FLAG" in html
+    # an action that printed nothing says so
+    raw = ui_recorded.action_id("first", "ui_flows.raw")
+    assert "Nothing was written to stdout or stderr." in _text(
+        ui_server.request(f"/runs/{run}/actions/{raw}")[2]
+    )
+
+
 def test_files_from_the_run_store_are_served_as_text_only(ui_server: Server, ui_recorded: Recorded) -> None:
     run = ui_recorded.names["first"]
     aid = ui_recorded.action_id("first", "ui_flows.write_file")

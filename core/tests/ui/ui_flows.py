@@ -16,7 +16,9 @@ from pathlib import Path
 import flyte
 from flyte.io import File
 
-env = flyte.TaskEnvironment(name="ui_flows")
+env = flyte.TaskEnvironment(
+    name="ui_flows", resources=flyte.Resources(cpu="500m"), env_vars={"UI_FLAG": "on"}
+)
 SCRIPT = "<script>alert('xss')</script><img src=x onerror=alert(2)>"
 
 
@@ -40,6 +42,8 @@ async def flaky(x: int) -> int:
 
 @env.task
 async def shout(text: str) -> dict[str, str]:
+    print(f"shouting {text}")
+    print("and a warning", file=sys.stderr)
     return {"said": text}
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from flyte._context import ActionContext, current_action
 from flyte._runtime.codec import InterfaceCodec, digest
 from flyte._runtime.errors_bridge import as_user_error, error_record
-from flyte._runtime.journal import INSERT_ATTEMPT, PUT_CACHE, SET_META, UPSERT_ACTION, RunJournal
+from flyte._runtime.journal import INSERT_ATTEMPT, PUT_CACHE, PUT_SPEC, SET_META, UPSERT_ACTION, RunJournal
 from flyte._runtime.store import ObjectStore, join
 from flyte.errors import (
     ActionAbortedError,
@@ -69,6 +69,7 @@ class ActionState:
     live_children: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     waiting_children: int = 0
     holds_slot: bool = False
+    log: Any = None  # what this attempt wrote to stdout/stderr (flyte._runtime.logs)
 
     def child_key(self, identity: str, inputs_hash: str) -> tuple[str, int]:
         """(action ID, position) for the next child call with this task and inputs."""
@@ -247,7 +248,11 @@ class Controller:
         self._backends: dict[tuple[str, int], Any] = {}
         self._serializing: dict[str, asyncio.Future[None]] = {}
         self.counts = {RUNNING: 0, SUCCEEDED: 0, FAILED: 0, ABORTED: 0, "CACHED": 0, "RECOVERED": 0}
+        self._specs: set[str] = set()  # task identities whose spec this run has recorded
         self.workers = make_workers(self, isolation, max_cpus, cluster)  # None: every action inline
+        from flyte._runtime import logs
+
+        logs.install()
 
     # ---- entry from TaskTemplate.__call__ ---------------------------------------------------------
     def call(
@@ -340,6 +345,8 @@ class Controller:
                     self._emit("cached", child, SUCCEEDED)
                     return codec.decode_output(self._load(hit))
 
+        if tmpl.identity not in self._specs:
+            self._record_spec(tmpl)
         self.journal.write(UPSERT_ACTION, row.params(RUNNING, 0, None, None))
         self.counts[RUNNING] += 1
         self._emit("start", child, RUNNING)
@@ -458,7 +465,11 @@ class Controller:
             child.attempt = attempt
             started = time.time()
             try:
-                return await self._dispatch(tmpl, child, inputs, pac, max_rt)
+                try:
+                    return await self._dispatch(tmpl, child, inputs, pac, max_rt)
+                finally:
+                    if child.log is not None:
+                        self._save_log(child, attempt, tmpl.task_type != "python")
             except asyncio.CancelledError:
                 self.journal.write(
                     INSERT_ATTEMPT,
@@ -628,6 +639,37 @@ class Controller:
             data=child.data,
             env_vars=self.env_vars,
         )
+
+    # ---- what describes an action besides its values ------------------------------------------------
+    def _record_spec(self, tmpl: TaskTemplate[Any, Any]) -> None:
+        """The task's spec (resources, image, plugin config...), once per task identity and run."""
+        self._specs.add(tmpl.identity)
+        try:
+            text = tmpl.spec().model_dump_json()
+        except Exception as e:  # a hook that cannot serialise here must not stop the action
+            text = json.dumps({"name": tmpl.name, "error": f"{type(e).__name__}: {e}"})
+        self.journal.write(PUT_SPEC, (tmpl.identity, tmpl.name, text))
+
+    def _save_log(self, action: ActionState, attempt: int, beside_backend: bool = False) -> None:
+        from flyte._runtime import logs
+
+        text = logs.take(action)
+        if text:
+            self.save_log(action.action_id, attempt, text, beside_backend)
+
+    def save_log(self, action_id: str, attempt: int, text: str, beside_backend: bool = False) -> None:
+        """An attempt's output into the run's store; a plugin backend's own log keeps its name."""
+        from flyte._runtime import logs
+
+        path = logs.log_path(self.run_prefix, action_id, attempt)
+        if beside_backend:
+            path = path[: -len(".log")] + ".driver.log"
+        try:
+            self.store.put_bytes(path, text.encode("utf-8", "replace"))
+        except Exception as e:  # a log that cannot be kept never fails the action
+            import warnings
+
+            warnings.warn(f"could not keep the log of action {action_id}: {e}", RuntimeWarning, stacklevel=2)
 
     # ---- values too large for the journal ------------------------------------------------------------
     def _store(self, action_id: str, name: str, data: bytes) -> bytes:

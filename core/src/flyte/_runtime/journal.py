@@ -41,6 +41,9 @@ CREATE TABLE IF NOT EXISTS attempts(
 CREATE TABLE IF NOT EXISTS cache(
   key TEXT PRIMARY KEY, task_name TEXT, outputs BLOB, created_at REAL, run TEXT, action_id TEXT
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS specs(
+  identity TEXT PRIMARY KEY, task_name TEXT, spec TEXT
+) WITHOUT ROWID;
 """
 
 UPSERT_ACTION = (
@@ -61,6 +64,8 @@ PUT_CACHE = (
     "INSERT OR REPLACE INTO cache(key, task_name, outputs, created_at, run, action_id) VALUES(?,?,?,?,?,?)"
 )
 SET_META = "UPDATE actions SET meta=? WHERE run=? AND action_id=?"
+PUT_SPEC = "INSERT OR IGNORE INTO specs(identity, task_name, spec) VALUES(?,?,?)"
+"""A task's spec (TaskSpec JSON), keyed by its code identity: what `flyte ui` shows with an action."""
 
 
 class Journal:

@@ -475,6 +475,104 @@ class ActionDetail:
     meta: str | None
     task_identity: str | None
     cache_source: tuple[str, str] | None
+    spec: dict[str, Any] | None = None
+    logs: list[LogView] = field(default_factory=list)
+
+    @property
+    def spec_facts(self) -> list[tuple[str, str]]:
+        """The parts of the task spec a reader looks for first, as (label, text)."""
+        if not self.spec:
+            return []
+        out: list[tuple[str, str]] = []
+        for key, label in SPEC_FACTS:
+            v = self.spec.get(key)
+            if v not in (None, {}, [], ""):
+                out.append((label, v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)))
+        return out
+
+    @property
+    def spec_json(self) -> str:
+        return json.dumps(self.spec, indent=2, sort_keys=True, default=str) if self.spec else ""
+
+
+SPEC_FACTS = (
+    ("task_type", "Task type"),
+    ("resources", "Resources"),
+    ("image", "Image"),
+    ("env_vars", "Env vars"),
+    ("secrets", "Secrets"),
+    ("plugin_config", "Plugin config"),
+    ("custom_config", "Custom config"),
+    ("container_args", "Container args"),
+    ("config", "Config"),
+    ("sql", "SQL"),
+    ("retries", "Retries"),
+    ("timeout", "Timeout"),
+    ("cache", "Cache"),
+    ("reusable", "Reuse policy"),
+)
+LOG_SHOWN = 256 * 1024
+"""Characters of one log shown on the action's page (its end); the whole file is linked."""
+
+
+@dataclass
+class LogView:
+    """One attempt's log: ``name`` is the file under ``<action>/logs/``; ``text`` its last part."""
+
+    name: str
+    text: str
+    size: int
+    rel: str | None = None  # path inside a local run store, for the raw-file link
+
+    @property
+    def truncated(self) -> bool:
+        return self.size > len(self.text)
+
+
+def action_logs(store_prefix: str | None, action_id: str, attempts: int) -> list[LogView]:
+    """The logs kept for an action: what it printed (``attempt-N.log``), a plugin backend's own log
+    beside it (``attempt-N.driver.log``) and container logs, oldest attempt first."""
+    if not store_prefix or "/" in action_id or action_id.startswith("."):
+        return []
+    out: list[LogView] = []
+    if store_root(store_prefix) is not None:
+        rel_dir = f"{action_id}/logs"
+        try:
+            folder = resolve_in_store(store_prefix, rel_dir)
+            names = sorted(os.listdir(folder), key=_log_order)
+        except (OSError, OutsideStoreError):
+            return []
+        for name in names:
+            if not name.endswith(".log"):
+                continue
+            try:
+                path = resolve_in_store(store_prefix, f"{rel_dir}/{name}")
+                size = os.path.getsize(path)
+                with open(path, "rb") as f:
+                    f.seek(max(0, size - LOG_SHOWN))
+                    text = f.read().decode("utf-8", "replace")
+            except (OSError, OutsideStoreError):
+                continue
+            out.append(LogView(name, text, size, f"{rel_dir}/{name}"))
+        return out
+    from flyte._runtime.store import join, store_for
+
+    store = store_for(store_prefix)
+    for n in range(max(1, attempts)):
+        for name in (f"attempt-{n}.log", f"attempt-{n}.driver.log"):
+            try:
+                data = store.get_bytes(join(store_prefix, action_id, "logs", name))
+            except Exception:
+                continue
+            text = data[-LOG_SHOWN:].decode("utf-8", "replace")
+            out.append(LogView(name, text, len(data)))
+    return out
+
+
+def _log_order(name: str) -> tuple[int, str]:
+    stem = name.split(".", 1)[0]
+    digits = stem.rsplit("-", 1)[-1]
+    return (int(digits) if digits.isdigit() else 0, name)
 
 
 @dataclass
@@ -688,6 +786,19 @@ class JournalReader:
                     (action.task_name, r["outputs"]),
                 ).fetchone()
                 source = None if c is None else (c[0], c[1])
+            spec = None
+            if r["task_identity"]:
+                try:
+                    row = conn.execute(
+                        "SELECT spec FROM specs WHERE identity = ?", (r["task_identity"],)
+                    ).fetchone()
+                except sqlite3.OperationalError:  # a journal from before specs were recorded
+                    row = None
+                if row is not None and row[0]:
+                    try:
+                        spec = json.loads(row[0])
+                    except ValueError:
+                        spec = None
         attempts = _with_final_attempt(action, attempts)
         return ActionDetail(
             action=action,
@@ -700,6 +811,8 @@ class JournalReader:
             meta=r["meta"],
             task_identity=r["task_identity"],
             cache_source=source,
+            spec=spec if isinstance(spec, dict) else None,
+            logs=action_logs(run.store_prefix, action_id, action.attempts),
         )
 
 

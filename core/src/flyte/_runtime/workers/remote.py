@@ -88,6 +88,10 @@ class RequestHandler:
             sql, params = payload
             c.journal.write(_known_sql(sql), params)
             return None
+        if kind == "log":  # what a remote body wrote to stdout/stderr in one attempt
+            action_id, attempt, text = payload
+            c.save_log(action_id, attempt, text)
+            return None
         if kind == "jflush":
             c.journal.flush()
             return None
@@ -250,6 +254,9 @@ async def run_body(session: Session, controller: Controller, action_id: str, spe
             f"the worker could not load task {spec['task_name']!r}: {type(e).__name__}: {e}. "
             "Its module must be importable where it runs (same sys.path and working directory)."
         ) from e
+    from flyte._runtime import logs
+
+    logs.install()
     store = controller.store
     inputs = wire.loads(get_value(store, spec["inputs"]))
     state = RemoteActionState(action_id=action_id, task_name=spec["task_name"], attempt=spec["attempt"])
@@ -264,6 +271,9 @@ async def run_body(session: Session, controller: Controller, action_id: str, spe
         out = await tmpl.post(await tmpl.execute(**inputs))
     finally:
         current_action.reset(token)
+        text = logs.take(state)
+        if text:
+            session.notify("log", (action_id, spec["attempt"], text))
     return put_value(store, controller.run_prefix, action_id, wire.dumps(out), limit=spec.get("value_limit"))
 
 

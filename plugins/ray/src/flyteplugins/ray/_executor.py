@@ -167,6 +167,7 @@ class RayExecutor:
         self._task_fn: Any = None
         self._task_fns: dict[tuple[str, str], Any] = {}
         self._actions: dict[str, RemoteAction] = {}
+        self._last: RemoteAction | None = None
         self._pools: dict[tuple[Any, ...], _ReplicaPool] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started: asyncio.Future[None] | None = None
@@ -185,6 +186,7 @@ class RayExecutor:
             opts["runtime_env"] = {"env_vars": user_env}
         failures = 0
         self._actions[action.action_id] = action
+        self._last = action
         try:
             while True:
                 spec = action.spec(INLINE_LIMIT)
@@ -319,7 +321,10 @@ class RayExecutor:
             self._spawn(self._answer(rid, aid, kind, payload))
 
     async def _answer(self, rid: int, aid: str, kind: str, payload: Any) -> None:
-        action = self._actions.get(aid)
+        # An action that has ended can still have requests in flight (its log, a journal write):
+        # those concern the run, not the action, and any of the run's actions answers them; a child
+        # call of an ended action is refused by that action's handler (it is not running).
+        action = self._actions.get(aid) or self._last
         if action is None:
             from flyte.errors import ActionAbortedError
             from flyte.extend import dump_error
