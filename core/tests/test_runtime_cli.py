@@ -88,3 +88,28 @@ def test_rerun_cli_recovers_a_failed_run() -> None:
     assert res.exit_code == 1
     res = invoke("runs", "list")
     assert res.output.count("FAILED") == 2  # the recovered run is the same run; --no-recover made a new one
+
+
+def test_live_progress_draws_the_action_tree() -> None:
+    """What a terminal shows during `flyte run`: the tree, siblings of one task folded with counts."""
+    import io
+
+    import cli_app
+    import flyte
+    from flyte.cli._views import LiveProgress
+    from rich.console import Console
+
+    out = io.StringIO()
+    progress = LiveProgress(Console(file=out, force_terminal=True, width=120, color_system=None))
+    rc = flyte.with_runcontext()
+    rc.listeners.append(progress)
+    assert rc.run(cli_app.main, n=5, items=[1, 2]).status == "SUCCEEDED"
+    progress.console.print(progress)
+    text = out.getvalue()
+    assert "cli_app.main" in text and "SUCCEEDED" in text
+    assert "cli_app.square x4  cached 1  succeeded 3" in text  # siblings of one task: one line, counts
+    assert "cli_app.flaky" in text
+    lines = text.splitlines()
+    main_line = next(i for i, line in enumerate(lines) if "cli_app.main" in line)
+    square_line = next(i for i, line in enumerate(lines) if "cli_app.square x4" in line)
+    assert square_line > main_line  # the children hang under the workflow
