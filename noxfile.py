@@ -122,3 +122,4 @@ def bench(session: nox.Session) -> None:
     session.install("-e", "core")
     session.run("python", "bench/import_time.py", *session.posargs)
     session.run("python", "bench/run.py", *session.posargs)
+    session.run("python", "bench/isolation.py")  # inline vs process mode, cold vs warm replicas

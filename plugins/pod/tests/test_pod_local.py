@@ -59,6 +59,14 @@ def flyte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+def stored_logs(home: Path, run: flyte.Run) -> dict[str, str]:
+    """The logs kept in the run's store: file name -> text (every action of the run)."""
+    found = {}
+    for path in sorted((home / "data" / "runs" / run.name).glob("*/logs/*.log")):
+        found[path.name] = path.read_text()
+    return found
+
+
 def run_pods(run: flyte.Run) -> list[str]:
     """Pods of a run still known to podman (running or not)."""
     out = _podman("pod", "ls", "--filter", f"label={local.RUN_LABEL}={run.name}", "--format", "{{.Name}}")
@@ -75,7 +83,8 @@ SIDECAR = PodTemplate(
                 "command": [
                     "sh",
                     "-c",
-                    "echo sidecar-says-hi > /shared/index.html; exec httpd -f -p 8099 -h /shared",
+                    "echo sidecar-started; echo sidecar-says-hi > /shared/index.html;"
+                    " exec httpd -f -p 8099 -h /shared",
                 ],
                 "volumeMounts": [{"name": "shared", "mountPath": "/shared"}],
             },
@@ -151,8 +160,15 @@ async def fails(n: int) -> int:
 
 @pod_env.task(timeout=3)
 async def sleeps() -> int:
+    print("sleeping now", flush=True)
     await asyncio.sleep(300)
     return 0
+
+
+@pod_env.task
+async def exits() -> int:
+    print("about to exit", flush=True)
+    os._exit(3)
 
 
 @small_env.task
@@ -180,7 +196,7 @@ async def gpu_or_cpu() -> str:
     return f"ran on cpu in {os.path.exists('/run/.containerenv') and 'a pod'}"
 
 
-def test_pod_with_sidecar_runs_as_real_containers(caplog: pytest.LogCaptureFixture) -> None:
+def test_pod_with_sidecar_runs_as_real_containers(caplog: pytest.LogCaptureFixture, flyte_home: Path) -> None:
     caplog.set_level(logging.INFO, logger="flyteplugins.pod")
     run = flyte.run(in_pod, x=21)
     out = run.outputs()
@@ -191,6 +207,10 @@ def test_pod_with_sidecar_runs_as_real_containers(caplog: pytest.LogCaptureFixtu
         assert out["memory_limit"] == 300 * 1024 * 1024  # the manifest's limit, enforced by podman
     assert any("in-pod-log-line 21" in r.getMessage() for r in caplog.records)
     assert run_pods(run) == []  # sidecar included: nothing left
+    # each container's log kept where the container plugin keeps its logs: the primary's, the sidecar's
+    logs = stored_logs(flyte_home, run)
+    assert "in-pod-log-line 21" in logs["attempt-0.log"]
+    assert "sidecar-started" in logs["attempt-0.web.log"]
 
 
 def test_pod_child_of_python_parent_and_recorded() -> None:
@@ -237,6 +257,21 @@ def test_timeout_tears_the_pod_down() -> None:
         run.outputs()
     assert time.monotonic() - start < 60
     assert run_pods(run) == []
+
+
+def test_timeout_keeps_what_the_pod_logged(flyte_home: Path) -> None:
+    run = flyte.run(sleeps)
+    with pytest.raises(flyte.errors.TaskTimeoutError):
+        run.outputs()
+    assert "sleeping now" in stored_logs(flyte_home, run)["attempt-0.log"]
+
+
+def test_nonzero_exit_names_the_status_and_the_last_log_lines(flyte_home: Path) -> None:
+    run = flyte.run(exits)
+    with pytest.raises(local.PodTaskError, match=r"(?s)exited with status 3.*about to exit"):
+        run.outputs()
+    assert run_pods(run) == []
+    assert "about to exit" in stored_logs(flyte_home, run)["attempt-0.log"]
 
 
 def test_override_pod_template_runs_a_python_task_in_a_pod() -> None:

@@ -87,6 +87,37 @@ async def _podman(*args: str, timeout: float | None = None) -> tuple[int, str, s
     return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
 
 
+async def _follow(container: str, into: list[str], ctx: ExecutionContext, primary: bool) -> None:
+    """Stream one container's output (``podman logs --follow``) into ``into`` and the plugin's logger
+    as it is written, until the container ends."""
+    proc = await asyncio.create_subprocess_exec(
+        podman_executable(),
+        "logs",
+        "--follow",
+        container,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    tag = ctx.action_id[:12] if primary else f"{ctx.action_id[:12]} {container}"
+    try:
+        assert proc.stdout is not None
+        while True:
+            line = await proc.stdout.readline()
+            if not line:
+                break
+            text = line.decode(errors="replace")
+            into.append(text)
+            log.info("[%s] %s", tag, text.rstrip("\n"))
+    finally:
+        if proc.returncode is None:
+            try:
+                proc.kill()
+            except ProcessLookupError:
+                pass
+            await asyncio.shield(proc.wait())
+
+
 async def _shielded(aw: Awaitable[Any]) -> Any:
     """Finish ``aw`` even if the caller is cancelled meanwhile (cleanup); re-raise that afterwards."""
     task = asyncio.ensure_future(aw)
@@ -372,7 +403,10 @@ class PodBackend:
             with open(manifest, "w") as f:
                 yaml.safe_dump(local, f, sort_keys=False)
             await self._ensure_images(task, local, primary_image=image)
-            return await self._play(task, name, tmpl.primary_container_name, manifest, io_dir, ctx)
+            containers = [c["name"] for c in local["spec"]["containers"]]
+            return await self._play(
+                task, name, tmpl.primary_container_name, containers, manifest, io_dir, ctx
+            )
         finally:
             if _keep():
                 log.warning("FLYTE_POD_KEEP: left the manifest and inputs/outputs in %s", work)
@@ -420,26 +454,37 @@ class PodBackend:
         task: Any,
         name: str,
         primary: str,
+        containers: list[str],
         manifest: str,
         io_dir: str,
         ctx: ExecutionContext,
     ) -> Any:
         container = f"{name}-{primary}"
+        logs: dict[str, list[str]] = {c: [] for c in containers}
+        followers: list[asyncio.Task[None]] = []
         try:
             rc, out, err = await _podman("kube", "play", "--quiet", manifest)
             if rc != 0:
                 raise PodSetupError(f"Task {task.name!r}: `podman kube play` failed: {(err or out).strip()}")
+            followers = [
+                asyncio.get_running_loop().create_task(_follow(f"{name}-{c}", logs[c], ctx, c == primary))
+                for c in containers
+            ]
             rc, out, err = await _podman("wait", container)
             if rc != 0:
                 raise PodSetupError(f"Task {task.name!r}: `podman wait {container}` failed: {err.strip()}")
             code = int(out.strip().splitlines()[-1])
-            _, logs, _ = await _podman("logs", container)
+            await asyncio.wait([followers[containers.index(primary)]], timeout=10)  # the rest of its log
             _, oom, _ = await _podman("inspect", "--format", "{{.State.OOMKilled}}", container)
-            self._keep_logs(ctx, logs)
-            return self._result(task, code, oom.strip() == "true", logs, io_dir)
+            return self._result(task, code, oom.strip() == "true", "".join(logs[primary]), io_dir)
         finally:
             if not _keep():
                 await _shielded(self._teardown(name))
+            if followers:  # the pod is gone (or done): each log ends; keep what there is, also on timeout
+                await _shielded(asyncio.wait(followers, timeout=5))
+                for t in followers:
+                    t.cancel()
+            self._keep_logs(ctx, primary, logs)
 
     @staticmethod
     async def _teardown(name: str) -> None:
@@ -448,13 +493,18 @@ class PodBackend:
             log.warning("removing pod %s failed: %s", name, err.strip())
 
     @staticmethod
-    def _keep_logs(ctx: ExecutionContext, logs: str) -> None:
-        for line in logs.splitlines():
-            log.info("[%s] %s", ctx.action_id[:12], line)
-        try:
-            ctx.store.put_bytes(f"{ctx.action_prefix().rstrip('/')}/pod-{ctx.attempt}.log", logs.encode())
-        except Exception as e:  # logs are a convenience; never fail the task over them
-            log.warning("could not store the pod's logs: %s", e)
+    def _keep_logs(ctx: ExecutionContext, primary: str, logs: dict[str, list[str]]) -> None:
+        """Each container's output in the run's store, where the container plugin keeps its logs:
+        ``logs/attempt-N.log`` for the primary, ``logs/attempt-N.<container>.log`` for sidecars."""
+        base = f"{ctx.action_prefix().rstrip('/')}/logs/attempt-{ctx.attempt}"
+        for name, lines in logs.items():
+            if not lines and name != primary:
+                continue
+            path = f"{base}.log" if name == primary else f"{base}.{name}.log"
+            try:
+                ctx.store.put_bytes(path, "".join(lines).encode())
+            except Exception as e:  # logs are a convenience; never fail the task over them
+                log.warning("could not store the logs of container %s: %s", name, e)
 
     @staticmethod
     def _result(task: Any, code: int, oom: bool, logs: str, io_dir: str) -> Any:
@@ -475,9 +525,9 @@ class PodBackend:
         setup = read("setup-error.txt")
         if setup is not None:
             raise PodSetupError(f"Task {task.name!r}: {setup.strip()}")
-        if oom or code == 137:
-            limit = task.resources.memory if task.resources is not None else None
-            limit = limit[1] if isinstance(limit, tuple) else limit
+        limit = task.resources.memory if task.resources is not None else None
+        limit = limit[1] if isinstance(limit, tuple) else limit
+        if oom or (code == 137 and limit is not None):  # 137 without a limit: killed, not out of memory
             raise OOMError(
                 f"Task {task.name!r} was killed in its pod (exit 137{', out of memory' if oom else ''}): it "
                 f"used more than its memory limit ({limit or 'none set'}). Ask for more with "
