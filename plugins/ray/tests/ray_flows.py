@@ -172,3 +172,14 @@ async def total(xs: list[int]) -> int:
 async def big_roundtrip(n: int) -> int:
     """A large output (big_value) and a large input (total): both through the run's store."""
     return await total(await big_value(n))
+
+
+@env.task
+async def talks(x: int) -> int:
+    print(f"hello from a Ray node, x={x}")
+    return x
+
+
+@env.task
+async def chatty(n: int) -> int:
+    return sum(await asyncio.gather(*(talks(i) for i in range(n))))

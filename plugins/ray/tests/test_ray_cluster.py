@@ -218,3 +218,18 @@ def test_flyte_run_cli_takes_the_executor(on_ray: RayCluster, home: Path) -> Non
     assert {m for (m,) in db.execute("SELECT mode FROM actions WHERE task_name='ray_flows.square'")} == {
         "ray"
     }
+
+
+def test_what_cluster_actions_print_is_kept_with_them(on_ray: RayCluster, home: Path) -> None:
+    run = flyte.run(flows.chatty, n=3)
+    assert run.outputs() == 3
+    deadline = time.monotonic() + 10  # logs reach the driver through the channel, just after results
+    logs: list[str] = []
+    while time.monotonic() < deadline:
+        logs = sorted(
+            p.read_text() for p in (home / "home" / "data" / "runs" / run.name).glob("*/logs/attempt-0.log")
+        )
+        if len(logs) == 3:
+            break
+        time.sleep(0.2)
+    assert logs == [f"hello from a Ray node, x={i}\n" for i in range(3)]

@@ -88,9 +88,8 @@ class RequestHandler:
             sql, params = payload
             c.journal.write(_known_sql(sql), params)
             return None
-        if kind == "log":  # what a remote body wrote to stdout/stderr in one attempt
-            action_id, attempt, text = payload
-            c.save_log(action_id, attempt, text)
+        if kind == "log":
+            self.keep_log(payload)
             return None
         if kind == "jflush":
             c.journal.flush()
@@ -100,6 +99,12 @@ class RequestHandler:
             await c.journal.write_durable(_known_sql(sql), params, *((_known_sql(s), p) for s, p in more))
             return None
         raise ValueError(f"unknown worker request {kind!r}")
+
+    def keep_log(self, payload: tuple[str, int, str]) -> None:
+        """A ``log`` request: what a remote body wrote to stdout/stderr in one attempt. Synchronous
+        and thread-safe (a store write), so an executor may keep logs from its own thread."""
+        action_id, attempt, text = payload
+        self.c.save_log(action_id, attempt, text)
 
     async def reply(self, kind: str, payload: Any) -> tuple[bool, Any]:
         """``answer`` as the ``(ok, value)`` pair a remote body expects; errors travel as data."""

@@ -298,8 +298,9 @@ class RayExecutor:
         self._task_fn = ray.remote(run_action)
 
     def _serve_channel(self, loop: asyncio.AbstractEventLoop) -> None:
-        """A thread: take the bodies' requests in batches; each is answered on the run's loop, in
-        order. It ends within ``POLL_WAIT`` of ``close`` (no Ray call is ever cancelled midway)."""
+        """A thread: take the bodies' requests in batches; logs are kept here, the rest answered on
+        the run's loop, in order. It ends within ``POLL_WAIT`` of ``close`` (no Ray call is ever
+        cancelled midway)."""
         import ray
 
         while not self.closed:
@@ -310,11 +311,22 @@ class RayExecutor:
                     return
                 time.sleep(POLL_WAIT)
                 continue
+            batch = self._keep_logs(batch)
             if batch:
                 try:
                     loop.call_soon_threadsafe(self._dispatch, batch)
                 except RuntimeError:  # the run's loop has closed
                     return
+
+    def _keep_logs(self, batch: list[tuple[int, str, str, Any]]) -> list[tuple[int, str, str, Any]]:
+        """Keep the logs of a batch at once (they need no answer); return the other requests."""
+        rest = []
+        for item in batch:
+            if item[2] == "log" and item[0] == 0 and self._last is not None:
+                self._last.keep_log(item[3])
+            else:
+                rest.append(item)
+        return rest
 
     def _dispatch(self, batch: list[tuple[int, str, str, Any]]) -> None:
         for rid, aid, kind, payload in batch:
@@ -385,6 +397,14 @@ class RayExecutor:
 
         for pool in self._pools.values():
             pool.close()
+        try:  # logs posted by the last bodies can still be on their way: keep them before leaving
+            for _ in range(20):
+                batch = ray.get(self._channel.take.remote(0.2))
+                self._keep_logs(batch)
+                if not batch:
+                    break
+        except Exception:
+            pass
         try:
             ray.kill(self._channel)
         except Exception:
