@@ -144,13 +144,23 @@ def test_values_travel_through_the_runs_store(on_ray: RayCluster, home: Path) ->
 
 
 def test_ray_client_address(cluster: RayCluster, home: Path) -> None:
-    from flyteplugins.ray._executor import disconnect
+    """``ray://HOST:PORT`` (Ray Client), from a driver process of its own: a Ray Client connection
+    and a direct one cannot share a process, and the other tests here join directly."""
+    import subprocess
+    import sys
 
-    flyte.init(executor=cluster.client)
-    try:
-        assert flyte.run(flows.fanout, n=5).outputs() == 30
-    finally:
-        disconnect()  # later tests join directly again
+    code = (
+        "import flyte, ray_flows as flows;"
+        f"flyte.init(executor={cluster.client!r});"
+        "run = flyte.run(flows.nested, n=4);"
+        "print('totals', [r['total'] for r in run.outputs()], sorted({r['node'] for r in run.outputs()}))"
+    )
+    env = dict(os.environ, FLYTE_HOME=str(home / "client-home"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    line = next(x for x in out.stdout.splitlines() if x.startswith("totals"))
+    assert line.startswith("totals [14, 30]")
+    assert "127.0.0.2" not in line  # the children ran on the worker nodes
 
 
 def test_a_node_killed_mid_run_fails_only_its_actions_which_are_retried(

@@ -226,5 +226,7 @@ def test_large_files_use_multipart_and_stream(s3: S3Env, tmp_path: Path) -> None
         f"64 MiB: upload {result['up']:.2f}s (peak RSS +{up_mib:.1f} MiB), download {result['down']:.2f}s "
         f"(+{down_mib:.1f} MiB); get_bytes of the same object, which holds it whole: +{control_mib:.1f} MiB"
     )
-    assert control_mib > 60  # the measurement does see a whole-file buffer when there is one
+    # the measurement does see a whole-file buffer when there is one (most of the 64 MiB: the last
+    # pages of a fresh buffer can be shared zero pages, so not always all of it)
+    assert control_mib > 48
     assert up_mib < 32 and down_mib < 32, "a transfer held a large part of the file in memory"

@@ -51,16 +51,22 @@ def check_executor(executor: str) -> None:
     scheme_of(executor)
 
 
-def load_cluster(executor: str) -> Any:
-    """The executor registered for ``executor``'s scheme, made for this run."""
+def registered_executor(name: str) -> tuple[Any, str]:
+    """The factory a plugin registered for executor ``name`` (None when none did), and a hint that
+    names the plugins that failed to load, for the error when it is missing."""
     from flyte._plugins.manager import load_plugins
 
-    scheme = scheme_of(executor)
     state = load_plugins()
-    factory = state.executors.get(scheme)
+    failed = sorted(p for p, info in state.plugins.items() if info.error)
+    hint = f" Plugins that failed to load: {failed} (see `flyte plugins`)." if failed else ""
+    return state.executors.get(name), hint
+
+
+def load_cluster(executor: str) -> Any:
+    """The executor registered for ``executor``'s scheme, made for this run."""
+    scheme = scheme_of(executor)
+    factory, hint = registered_executor(scheme)
     if factory is None:
-        failed = sorted(name for name, info in state.plugins.items() if info.error)
-        hint = f" Plugins that failed to load: {failed} (see `flyte plugins`)." if failed else ""
         dist = DISTRIBUTIONS.get(scheme)
         fix = f"pip install {dist}" if dist else f"install a plugin that registers the {scheme!r} executor"
         raise NonRecoverableError(

@@ -24,13 +24,10 @@ EXECUTOR = "container"
 
 def load_executor() -> Any:
     """An instance of the registered ``container`` executor; a clear error when none is installed."""
-    from flyte._plugins.manager import load_plugins
+    from flyte._runtime.workers.cluster import registered_executor
 
-    state = load_plugins()
-    factory = state.executors.get(EXECUTOR)
+    factory, hint = registered_executor(EXECUTOR)
     if factory is None:
-        failed = sorted(name for name, info in state.plugins.items() if info.error)
-        hint = f" Plugins that failed to load: {failed} (see `flyte plugins`)." if failed else ""
         raise NonRecoverableError(
             "isolation='container' runs Python tasks in their environment's image through the "
             f"'{EXECUTOR}' executor, which no installed plugin provides. Install it with: "

@@ -44,8 +44,15 @@ class _Lost(Exception):
     """The cluster lost the attempt (node, worker or actor gone): a system failure."""
 
 
+CLIENT_CONNECT_TRIES = 3
+
+
 def connect(address: RayAddress) -> None:
-    """``ray.init`` once per process and address (a later run reuses the connection)."""
+    """``ray.init`` once per process and address (a later run reuses the connection).
+
+    Ray Client's server starts a process per client, which now and then fails to come up on a busy
+    head ("Initialization failure from server"): that is tried again, up to ``CLIENT_CONNECT_TRIES``
+    times. A failed attempt is shut down, so it leaves no half-made connection behind."""
     global _connected
     import ray
 
@@ -54,8 +61,30 @@ def connect(address: RayAddress) -> None:
             return
         if ray.is_initialized():
             ray.shutdown()
-        ray.init(**address.init_kwargs(), ignore_reinit_error=True, configure_logging=False)
+        _connected = None
+        tries = CLIENT_CONNECT_TRIES if (address.address or "").startswith("ray://") else 1
+        for attempt in range(1, tries + 1):
+            try:
+                ray.init(**address.init_kwargs(), ignore_reinit_error=True, configure_logging=False)
+                break
+            except ConnectionError:
+                _shutdown_quietly()
+                if attempt == tries:
+                    raise
+                time.sleep(2.0 * attempt)
+            except BaseException:
+                _shutdown_quietly()
+                raise
         _connected = address
+
+
+def _shutdown_quietly() -> None:
+    import ray
+
+    try:
+        ray.shutdown()
+    except Exception:
+        pass
 
 
 def disconnect() -> None:
