@@ -143,6 +143,25 @@ def test_children_run_on_the_executor_and_the_root_stays_with_the_controller(
     }
 
 
+local_env = flyte.TaskEnvironment(name="cluster_demo_local", isolation="inline")
+
+
+@local_env.task
+async def stays_here() -> str:
+    return threading.current_thread().name
+
+
+@env.task
+async def mixed_places() -> list[str]:
+    return [await stays_here(), (await inner(1))["thread"]]
+
+
+def test_an_environment_declared_inline_stays_with_the_controller(threads_executor: None) -> None:
+    flyte.init(executor="threads")
+    here, remote = flyte.run(mixed_places).outputs()
+    assert not here.startswith("remote-") and remote.startswith("remote-")
+
+
 def test_exceptions_keep_their_type_and_traces_are_recorded(threads_executor: None, flyte_home: Path) -> None:
     flyte.init(executor="threads")
     assert flyte.run(catches, x=3).outputs() == "Picky:3"

@@ -96,9 +96,10 @@ class Workers:
         self.cluster: Any = None  # a cluster executor (flyte.init(executor=...)), or None
 
     def mode(self, tmpl: TaskTemplate[Any, Any], action: ActionState | None = None) -> str:
-        if self.cluster is not None:
+        if self.cluster is not None:  # the root and environments declared inline stay with the controller
             root = action is not None and action.parent is not None and action.parent.parent is None
-            return self.cluster.mode if is_function_task(tmpl) and not root else "inline"
+            on_cluster = is_function_task(tmpl) and not root and getattr(tmpl, "isolation", None) != "inline"
+            return self.cluster.mode if on_cluster else "inline"
         if self.forced == "process":
             return "process" if is_function_task(tmpl) else "inline"
         if self.forced == "container" and is_function_task(tmpl) and has_image(tmpl):

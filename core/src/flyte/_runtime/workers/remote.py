@@ -3,7 +3,8 @@
 Worker processes (``pool.py``/``worker_main.py``) and cluster executors (flyte-plugin-ray) run an
 action's body elsewhere while the controller keeps the journal and the action IDs. The body talks
 back through requests (``submit`` a child, ``key`` for a step ID, ``recorded``/``position`` on
-recovery, ``jwrite``/``jflush``/``jdurable`` for trace records); this module holds both ends:
+recovery, ``jwrite``/``jflush``/``jdurable`` for trace records, ``log`` for what it printed); this
+module holds both ends:
 
 - controller side: :class:`RequestHandler` answers requests; :class:`RemoteAction` is one action
   handed to a cluster executor (its spec, its answers, its outcome);
@@ -129,8 +130,9 @@ def _known_sql(sql: str) -> str:
 class RemoteAction(RequestHandler):
     """One attempt of an action handed to a cluster executor: what it runs and how it answers.
 
-    ``spec()`` is what travels (picklable; inputs always through the run's object store, so they do
-    not pass through the executor's own channel); ``reply()`` answers the body's requests;
+    ``spec(inline_limit)`` is what travels (picklable; inputs and the output above ``inline_limit``
+    bytes go through the run's object store, never through the executor's channel); ``reply()``
+    answers the body's requests;
     ``outcome()`` turns the body's result into the value or the exception the parent sees.
     """
 
