@@ -439,9 +439,11 @@ async def short_job(i: int) -> int:
     return i
 
 
-@env.task(timeout=flyte.Timeout(max_queued_time=0.15))
+@env.task(timeout=flyte.Timeout(max_queued_time=0.45))
 async def impatient(i: int) -> int:
-    await asyncio.sleep(0.1)
+    # Wide margins (each action holds the one place 0.3 s; a wait over 0.45 s fails): a pause of the
+    # event loop under load (a full GC in a long test session) must not reorder who times out.
+    await asyncio.sleep(0.3)
     return i
 
 

@@ -523,8 +523,15 @@ class _Relay:
         self.client_eof = False
 
     def replayable(self) -> bool:
+        """Whether the request may go to another replica: nothing answered yet, and either nothing
+        of it reached a replica (a replica killed just after accepting closes before the request is
+        read) or it is a kept idempotent request."""
+        if self.answered:
+            return False
+        if not self.sent:
+            return not self.client_eof
         method = bytes(self.sent[:8]).split(b" ", 1)[0]
-        return self.keep and not self.answered and bool(self.sent) and method in _IDEMPOTENT
+        return self.keep and method in _IDEMPOTENT
 
     async def run(self, ureader: asyncio.StreamReader, uwriter: asyncio.StreamWriter) -> bool:
         """Relay until done; True when the request should be replayed on another replica."""
