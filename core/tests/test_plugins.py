@@ -79,7 +79,7 @@ GOOD = """
     from flyte.extend import TaskTemplate, hookimpl
 
 
-    @dataclass(frozen=True, kw_only=True)
+    @dataclass(kw_only=True)
     class {cls}(TaskTemplate):
         task_type: str = "{task_type}"
 
@@ -297,7 +297,7 @@ def test_plugin_config_selects_the_registered_template(site: Site) -> None:
             pass
 
 
-        @dataclass(frozen=True, kw_only=True)
+        @dataclass(kw_only=True)
         class FancyTask(AsyncFunctionTaskTemplate):
             async def pre(self) -> dict[str, Any]:
                 return {"session": "started"}
@@ -346,7 +346,7 @@ BACKENDS = """
     CALLS = []
 
 
-    @dataclass(frozen=True, kw_only=True)
+    @dataclass(kw_only=True)
     class RemoteTask(TaskTemplate):
         pass
 

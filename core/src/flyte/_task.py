@@ -85,7 +85,7 @@ def validate_env_vars(value: Any, owner: str) -> dict[str, str]:
     return dict(value)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True)
 class TaskTemplate(Generic[P, R]):
     """A task: what runs (``execute``) and what it needs (resources, image, cache, retries...).
 
@@ -138,6 +138,14 @@ class TaskTemplate(Generic[P, R]):
         if "__module__" not in self.__dict__ and not hasattr(self, "func"):
             # The task belongs to the module that built it, so `flyte rerun` can import it again.
             self.__dict__["__module__"] = _defining_module()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Templates are plain dataclasses so plugin authors can extend them with fields; a field set
+        after construction drops the derived identity so it is computed again from the new value."""
+        object.__setattr__(self, name, value)
+        if not name.startswith("_"):
+            self.__dict__.pop("_source_version", None)
+            self.__dict__.pop("_identity", None)
 
     # ---- extension hooks ---------------------------------------------------------------------
     def custom_config(self, sctx: SerializationContext) -> dict[str, Any]:
@@ -325,7 +333,7 @@ class TaskTemplate(Generic[P, R]):
         return build_task_spec(self, sctx or SerializationContext())
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True)
 class AsyncFunctionTaskTemplate(TaskTemplate[P, R]):
     """A task that runs a Python function (async, or sync bridged onto a bounded pool)."""
 
@@ -408,5 +416,5 @@ def _cached(obj: Any, key: str, compute: Callable[[], str]) -> str:
     v = d.get(key)
     if v is None:
         v = compute()
-        d[key] = v  # frozen dataclass: a derived cache, not a field
+        d[key] = v  # a derived cache, not a field (dropped by __setattr__ when a field changes)
     return v  # type: ignore[no-any-return]

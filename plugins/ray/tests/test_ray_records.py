@@ -65,7 +65,7 @@ class ProbeBackend:
         return os.getpid() + 0 * inputs["x"]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True)
 class ProbeTask(TaskTemplate[..., int]):  # type: ignore[misc]
     task_type: str = "ray_test_probe"
 

@@ -69,7 +69,7 @@ def _is_remote(path: str) -> bool:
     return urlparse(path).scheme not in ("", "file")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True)
 class ShellTask(TaskTemplate[..., Any]):  # type: ignore[misc]
     """A shell script as a task, with typed inputs and outputs.
 

@@ -50,7 +50,7 @@ _OUTPUT_TYPES: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True)
 class BigQueryTask(TaskTemplate[..., Any]):  # type: ignore[misc]
     """A GoogleSQL query run as a BigQuery job, with typed inputs passed as query parameters.
 

@@ -13,7 +13,7 @@ from flyteplugins.container import _io
 TASK_TYPE = "raw-container"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True)
 class ContainerTask(TaskTemplate[..., Any]):  # type: ignore[misc]
     """An image and a command as a task, with typed inputs and outputs (task type ``raw-container``).
 

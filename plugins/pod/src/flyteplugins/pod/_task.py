@@ -15,7 +15,7 @@ R = TypeVar("R")
 TASK_TYPE = "pod"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True)
 class PodFunctionTask(AsyncFunctionTaskTemplate[P, R]):
     """A function task of type ``pod``: serialised as a full v1 Pod, run locally with podman.
 

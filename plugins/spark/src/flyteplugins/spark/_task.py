@@ -71,7 +71,7 @@ def _cancel(session: Any, tag: str) -> None:
         log.debug("cancelling Spark jobs %s failed: %s", tag, e)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True)
 class SparkTask(AsyncFunctionTaskTemplate[P, R]):
     """A task whose function finds a Spark session ready (``flyte.ctx().data["spark_session"]``,
     ``SparkSession.builder.getOrCreate()``). Chosen by ``TaskEnvironment(plugin_config=Spark(...))``."""
