@@ -45,10 +45,59 @@ class NativeInterface:
             ret = None
         return cls(inputs=inputs, output=ret, has_varargs=has_var)
 
+    class has_default:
+        """Marks an input declared ``(type, NativeInterface.has_default)``: its default comes from
+        ``default_inputs``."""
+
     @classmethod
-    def from_types(cls, inputs: Mapping[str, Any], output: Any = None) -> NativeInterface:
-        """Build an interface for templates that wrap no function (SQL, containers, shell)."""
-        return cls(inputs={k: (v, _MISSING) for k, v in inputs.items()}, output=output)
+    def from_callable(cls, func: Callable[..., Any]) -> NativeInterface:
+        """The anchor's name for :meth:`from_function`."""
+        return cls.from_function(func)
+
+    @classmethod
+    def from_types(
+        cls,
+        inputs: Mapping[str, Any],
+        output: Any = None,
+        default_inputs: Mapping[str, Any] | None = None,
+    ) -> NativeInterface:
+        """Build an interface for templates that wrap no function (SQL, containers, shell).
+
+        ``inputs`` maps names to a type, or to ``(type, default marker)`` as the anchor's plugin
+        authors write it (``inspect.Parameter.empty`` or ``NativeInterface.has_default``, the value
+        then taken from ``default_inputs``). ``output`` is the return type, or a dict of named outputs
+        (one entry: that type; several: a NamedTuple of them)."""
+        given = dict(default_inputs or {})
+        built: dict[str, tuple[Any, Any]] = {}
+        for name, spec in inputs.items():
+            if isinstance(spec, tuple) and len(spec) == 2:
+                typ, marker = spec
+                if marker is cls.has_default:
+                    if name not in given:
+                        raise ValueError(
+                            f"Input {name!r} is declared with a default (NativeInterface.has_default) "
+                            f"but default_inputs has no value for it; pass default_inputs={{{name!r}: ...}}."
+                        )
+                    built[name] = (typ, given[name])
+                else:
+                    built[name] = (typ, _MISSING if marker is _MISSING else marker)
+            else:
+                built[name] = (spec, given.get(name, _MISSING))
+        if isinstance(output, Mapping):
+            output = outputs_type("interface", output)
+        return cls(inputs=built, output=output)
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """Named outputs as the anchor names them: ``o0`` for a single value, field names of a
+        NamedTuple return, ``{}`` for none."""
+        out = self.output
+        if out is None:
+            return {}
+        fields = getattr(out, "__annotations__", None) if hasattr(out, "_fields") else None
+        if fields:
+            return dict(fields)
+        return {"o0": out}
 
     @property
     def input_names(self) -> tuple[str, ...]:

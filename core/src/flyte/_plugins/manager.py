@@ -149,6 +149,16 @@ def _keys(registry: Any) -> list[str]:
     return list(registry.factories)
 
 
+def install_hint(task_type: str) -> str | None:
+    """The distribution that provides ``task_type``, when it is one this project publishes."""
+    return KNOWN_DISTRIBUTIONS.get(task_type)
+
+
+def find_task_type_entry(task_type: str, version: int = 0) -> TaskTypeEntry | None:
+    """The registration for a task type, or None when no installed plugin provides it."""
+    return load_plugins().task_types.get(task_type, version)
+
+
 def task_type_entry(task_type: str, version: int = 0) -> TaskTypeEntry:
     """The registration for a task type, or a clear error naming what to install."""
     state = load_plugins()
@@ -156,7 +166,7 @@ def task_type_entry(task_type: str, version: int = 0) -> TaskTypeEntry:
     if entry is not None:
         return entry
     installed = sorted({t for t, _ in state.task_types.entries})
-    dist = KNOWN_DISTRIBUTIONS.get(task_type)
+    dist = install_hint(task_type)
     hint = f" Install it with: pip install {dist}." if dist else ""
     broken = [p.name for p in state.plugins.values() if p.error]
     extra = f" Plugins that failed to load: {broken} (see `flyte plugins`)." if broken else ""

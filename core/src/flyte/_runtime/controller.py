@@ -621,9 +621,19 @@ class Controller:
         if tmpl.task_type == "python":
             backend = None  # the built-in in-process path; no plugin lookup on the hot path
         else:
-            from flyte._plugins.manager import task_type_entry
+            from flyte._plugins.manager import find_task_type_entry, install_hint, task_type_entry
+            from flyte._task import TaskTemplate
 
-            entry = task_type_entry(tmpl.task_type, tmpl.task_type_version)
+            entry = find_task_type_entry(tmpl.task_type, tmpl.task_type_version)
+            own_execute = type(tmpl).execute is not TaskTemplate.execute
+            if entry is None and own_execute and install_hint(tmpl.task_type) is None:
+                # A TaskTemplate subclass nobody registered runs its own execute() here, as on
+                # the anchor; registering a task type is how a plugin adds a backend. A type that a
+                # known plugin provides is an install mistake, reported by task_type_entry below.
+                self._backends[key] = None
+                return None
+            if entry is None:
+                entry = task_type_entry(tmpl.task_type, tmpl.task_type_version)  # the install hint
             backend = entry.backend() if isinstance(entry.backend, type) else entry.backend
         self._backends[key] = backend
         return backend
