@@ -123,3 +123,63 @@ def bench(session: nox.Session) -> None:
     session.run("python", "bench/import_time.py", *session.posargs)
     session.run("python", "bench/run.py", *session.posargs)
     session.run("python", "bench/isolation.py")  # inline vs process mode, cold vs warm replicas
+
+
+DIST = ROOT / "dist"
+
+
+def _distributions() -> list[Path]:
+    """Every distribution of the workspace: the core, then each plugin and contrib package."""
+    return [ROOT / "core", *PACKAGES.values()]
+
+
+@nox.session(venv_backend="none")
+def build(session: nox.Session) -> None:
+    """An sdist and a wheel of every distribution into dist/ (the wheelhouse)."""
+    shutil.rmtree(DIST, ignore_errors=True)
+    for pkg in _distributions():
+        session.run("uv", "build", "-q", "--out-dir", str(DIST), str(pkg), external=True)
+    built = sorted(p.name for p in DIST.iterdir())
+    wheels = [n for n in built if n.endswith(".whl")]
+    if len(wheels) != len(_distributions()):
+        session.error(f"expected {len(_distributions())} wheels in dist/, found {wheels}")
+    session.log("dist/: " + ", ".join(built))
+
+
+@nox.session(venv_backend="none")
+def wheelhouse(session: nox.Session) -> None:
+    """Install from dist/ into fresh venvs exactly as a user installs from an index, then use the
+    install from outside the checkout: `flyte plugins --json` and the core's demo workflow."""
+    if not any(DIST.glob("*.whl")):
+        session.notify("build")
+        session.error("dist/ is empty: run `nox -s build wheelhouse`")
+    import json
+    import tempfile
+
+    for spec in ("flyte-core[spark,bigquery,container,pod,s3,ray]", "flyte-plugin-spark"):
+        with tempfile.TemporaryDirectory(prefix="flyte-wheelhouse-") as tmp:
+            venv = Path(tmp) / "venv"
+            session.run("uv", "venv", "-q", "-p", "3.11", str(venv), external=True)
+            py = str(venv / "bin" / "python")
+            install = ["uv", "pip", "install", "-q", "-p", py, "--find-links", str(DIST), spec]
+            session.run(*install, external=True)
+            listing = session.run(
+                str(venv / "bin" / "flyte"), "plugins", "--json", external=True, silent=True
+            )
+            names = {p["name"] for p in json.loads(str(listing))}
+            session.log(f"{spec}: plugins {sorted(names)}")
+            if "spark" not in names:
+                session.error(f"{spec}: `flyte plugins --json` does not list the spark plugin: {names}")
+            home = Path(tmp) / "home"
+            session.chdir(tmp)  # outside the checkout: only the installed wheels are importable
+            session.run(
+                str(venv / "bin" / "flyte"),
+                "run",
+                str(ROOT / "core" / "examples" / "wordcount.py"),
+                "main",
+                "--n-docs",
+                "4",
+                external=True,
+                env={"FLYTE_HOME": str(home)},
+            )
+            session.chdir(ROOT)

@@ -16,7 +16,7 @@ import flyte._config
 import pytest
 from flyte._runtime import codec
 from flyte._runtime.store import clear_store_cache
-from flyteplugins.s3.testing import MotoServer
+from flyteplugins.s3.testing import MotoServer, SeaweedServer
 
 SECRET_KEY = "flyteTestSecret" + secrets.token_hex(12)
 """The AWS secret key of every test: it must never appear in a journal, a record or a log."""
@@ -33,9 +33,21 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
 
 
+SERVERS = ("seaweedfs", "moto")
+"""The S3 servers the store and run tests run against: SeaweedFS (a real object store, data on disk,
+real authentication) and moto's server (in memory; also used alone for fault injection)."""
+
+
+def start_server(kind: str) -> MotoServer | SeaweedServer:
+    """A started server of ``kind``; the caller stops it (``with``)."""
+    if kind == "seaweedfs":
+        return SeaweedServer(access_key=ACCESS_KEY, secret_key=SECRET_KEY).start()
+    return MotoServer().start()
+
+
 @dataclass
 class S3Env:
-    server: MotoServer
+    server: Any
     bucket: str
     home: Path
     tmp: Path
@@ -64,9 +76,7 @@ class S3Env:
         self.client().put_object(Bucket=self.bucket, Key=key, Body=data)
 
 
-def s3_env(
-    server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **storage: Any
-) -> Iterator[S3Env]:
+def s3_env(server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **storage: Any) -> Iterator[S3Env]:
     """A fresh bucket, FLYTE_HOME and ``flyte.init`` pointing runs at the bucket."""
     aws_env(monkeypatch)
     home = tmp_path / "home"

@@ -18,7 +18,7 @@ import flyte.errors
 import pytest
 import s3_flows as flows
 from flyteplugins.s3.testing import MotoServer
-from s3_testkit import S3Env, count, s3_env, wait_for
+from s3_testkit import S3Env, count, s3_env, start_server, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -144,5 +144,35 @@ def test_server_killed_and_restarted_on_the_same_port(
                 assert record["run"]["status"] == "SUCCEEDED"  # the record is complete again
             finally:
                 restarted.stop()
+        finally:
+            env.close()
+
+
+def test_seaweedfs_crash_and_restart_is_ridden_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real object store SIGKILLed while a step is running and started again on the same ports
+    with its data on disk: the runtime's storage retries ride the outage out, nothing that finished
+    runs again, and what was stored before the crash is still there."""
+    monkeypatch.setenv("FLYTE_STORAGE_RETRY_DEADLINE", "60")
+    with start_server("seaweedfs") as server:
+        env = s3_env(server, tmp_path, monkeypatch)
+        s3 = next(env)
+        try:
+            work = tmp_path / "w"
+            work.mkdir()
+            gate = tmp_path / "gate"
+            t, out = in_thread(lambda: flyte.run(flows.pipeline, n=4, workdir=str(work), gate=str(gate)))
+            wait_for(work / "at-gate")  # steps 0 and 1 are stored; step 2 is running
+            stored = sorted(s3.keys())
+            server.kill()
+            gate.touch()  # step 2 ends while the store is down: its output waits for the store
+            time.sleep(1.0)
+            server.start()  # same ports, same data directory
+            t.join(120)
+            run = out[0]
+            assert run.status == "SUCCEEDED", run.error
+            assert run.outputs() == 4 * flows.BIG
+            assert [count(work, f"step-{i}") for i in range(4)] == [1, 1, 1, 1]
+            assert set(stored) <= set(s3.keys())  # nothing stored before the crash was lost
+            assert {r["attempts"] for r in rows(s3, run.name)} == {1}  # storage retries, not task retries
         finally:
             env.close()

@@ -1,5 +1,5 @@
-"""Runs whose data lives in S3 (a real moto server on 127.0.0.1): offloaded values, File/Dir, the run's
-record in the bucket, importing it on "another machine" (a fresh FLYTE_HOME) and resuming it there,
+"""Runs whose data lives in S3 (real servers on 127.0.0.1: SeaweedFS and moto): offloaded values,
+File/Dir, the run's record in the bucket, importing it on "another machine" (a fresh FLYTE_HOME) and resuming it there,
 credentials kept out of every record, and object keys confined to the run's prefix."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import flyte
 import flyte._config
@@ -24,20 +25,32 @@ from flyte._runtime.journal import read_record
 from flyte._runtime.store import clear_store_cache, store_for
 from flyte.cli.main import cli
 from flyteplugins.s3.testing import MotoServer
-from s3_testkit import ACCESS_KEY, SECRET_KEY, S3Env, count, s3_env, wait_for
+from s3_testkit import ACCESS_KEY, SECRET_KEY, SERVERS, S3Env, count, s3_env, start_server, wait_for
 
 warnings.filterwarnings("ignore", message=".*has no JSON schema.*")
 
 
+@pytest.fixture(scope="module", params=SERVERS)
+def server(request: pytest.FixtureRequest) -> Iterator[Any]:
+    with start_server(request.param) as s:
+        yield s
+
+
+@pytest.fixture
+def s3(server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Env]:
+    yield from s3_env(server, tmp_path, monkeypatch, retry_deadline=5)
+
+
 @pytest.fixture(scope="module")
-def server() -> Iterator[MotoServer]:
+def moto() -> Iterator[MotoServer]:
+    """moto alone: the tests that inject faults or pause the server."""
     with MotoServer() as s:
         yield s
 
 
 @pytest.fixture
-def s3(server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Env]:
-    yield from s3_env(server, tmp_path, monkeypatch, retry_deadline=5)
+def s3_moto(moto: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Env]:
+    yield from s3_env(moto, tmp_path, monkeypatch, retry_deadline=5)
 
 
 def manifest(s3: S3Env, run_name: str) -> dict:  # type: ignore[type-arg]
@@ -194,8 +207,9 @@ def test_the_record_is_exported_while_the_run_is_running(s3: S3Env, tmp_path: Pa
 
 
 def test_no_credential_reaches_the_journal_the_record_or_the_logs(
-    s3: S3Env, tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+    s3_moto: S3Env, tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    s3 = s3_moto  # injects faults: moto's server
     token = "tok-" + SECRET_KEY[::-1]
     caplog.set_level("DEBUG", logger="flyte")
     s3.server.inject_faults(2)  # retries are logged: their messages must not carry credentials
