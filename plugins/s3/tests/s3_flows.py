@@ -44,7 +44,7 @@ async def write_file(text: str) -> File:
 async def write_new_remote(text: str, name: str) -> File:
     f: File = File.new_remote(file_name=name)
     async with f.open("wb") as fh:
-        fh.write(text.encode())
+        await fh.write(text.encode())
     return f
 
 
@@ -52,7 +52,7 @@ async def write_new_remote(text: str, name: str) -> File:
 async def read_file(f: File) -> str:
     assert await f.exists()
     async with f.open("rb") as fh:
-        return fh.read().decode()
+        return (await fh.read()).decode()
 
 
 @env.task
@@ -69,7 +69,7 @@ async def sum_dir(d: Dir) -> int:
     total = 0
     async for f in d.walk():
         async with f.open("rb") as fh:
-            total += int(fh.read())
+            total += int(await fh.read())
     return total
 
 
