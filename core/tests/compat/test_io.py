@@ -109,6 +109,32 @@ def test_file_travels_between_tasks_of_one_run() -> None:
     assert flyte.run(chain).outputs() == TEXT.decode() * 2
 
 
+attempts: list[str] = []
+
+
+@env.task(retries=1)
+def write_named(text: str) -> File:
+    f: File = File.named_remote("result.txt")
+    attempts.append(f.path)
+    assert File.named_remote("result.txt").path == f.path
+    with f.open_sync("wb") as fh:
+        fh.write(text.encode())
+    if len(attempts) == 1:
+        raise RuntimeError("first attempt fails after writing")
+    return f
+
+
+def test_named_remote_is_stable_across_retries() -> None:
+    attempts.clear()
+    f = flyte.run(write_named, text="hi").outputs()
+    assert len(attempts) == 2 and attempts[0] == attempts[1] == f.path
+    assert f.name == "result.txt" and Path(f.download_sync()).read_text() == "hi"
+    other = flyte.run(write_named, text="ho").outputs()
+    assert other.path != f.path
+    with pytest.raises(ValueError, match="running task"):
+        File.named_remote("x.txt")
+
+
 def test_file_constructor_and_existing_remote_default_the_name(tmp_path: Path) -> None:
     src = tmp_path / "data.csv"
     src.write_bytes(b"a,b\n1,2\n")
@@ -335,7 +361,7 @@ def test_method_signatures_match_the_anchor() -> None:
     missing, differ = [], []
     for key, params in anchor.items():
         cls_name, meth = key.split(".")
-        if meth in ("named_remote", "lazy_uploader", "Config") or meth.startswith("model_"):
+        if meth in ("lazy_uploader", "Config") or meth.startswith("model_"):
             continue  # remote-backend and pydantic internals
         ours = getattr({"File": File, "Dir": Dir}[cls_name], meth, None)
         if ours is None:

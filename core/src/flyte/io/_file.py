@@ -112,6 +112,27 @@ class File(Generic[T]):
             f.__dict__["_hm"] = hash_method
         return f
 
+    @classmethod
+    def named_remote(cls, name: str) -> File[T]:
+        """A file in the run's store whose path depends only on the action and ``name``.
+
+        A retried attempt gets the same path as the failed one, so it can find (or overwrite)
+        what that attempt wrote instead of leaving an orphan. Only inside a task.
+        """
+        from flyte._context import current_action
+        from flyte._runtime.store import join
+
+        ac = current_action.get()
+        if ac is None:
+            raise ValueError("File.named_remote() needs a running task (call it inside a task)")
+        if not isinstance(name, str) or c.safe_name(name, default="") != name:
+            from flyte.errors import InvalidParameterError
+
+            raise InvalidParameterError(
+                "File.named_remote", "name", name, "A plain file name such as 'data.csv' (no '/' or '..')"
+            )
+        return cls(path=join(ac.controller.run_prefix, "named", c.safe_name(ac.action.action_id), name))
+
     # ---- reading -----------------------------------------------------------------------------
     def download_sync(self, local_path: str | os.PathLike[str] | None = None) -> str:
         """Copy the file to ``local_path`` (a temporary path by default) and return where it is.
