@@ -120,18 +120,18 @@ class File(Generic[T]):
         what that attempt wrote instead of leaving an orphan. Only inside a task.
         """
         from flyte._context import current_action
-        from flyte._runtime.store import join
+        from flyte._runtime.store import join, safe_name
 
         ac = current_action.get()
         if ac is None:
             raise ValueError("File.named_remote() needs a running task (call it inside a task)")
-        if not isinstance(name, str) or c.safe_name(name, default="") != name:
+        if not isinstance(name, str) or safe_name(name, default="") != name:
             from flyte.errors import InvalidParameterError
 
             raise InvalidParameterError(
                 "File.named_remote", "name", name, "A plain file name such as 'data.csv' (no '/' or '..')"
             )
-        return cls(path=join(ac.controller.run_prefix, "named", c.safe_name(ac.action.action_id), name))
+        return cls(path=join(ac.controller.run_prefix, "named", safe_name(ac.action.action_id), name))
 
     # ---- reading -----------------------------------------------------------------------------
     def download_sync(self, local_path: str | os.PathLike[str] | None = None) -> str:
