@@ -82,6 +82,24 @@ async def files_and_dirs(text: str, n: int) -> str:
 
 
 @env.task
+async def browse_dir(n: int) -> dict[str, list[str]]:
+    """Dir handles on an S3 directory: listings come from the bucket, files stay remote until read."""
+    d = await write_dir(n)
+    top = [f async for f in d.walk(recursive=False)]
+    got = await d.get_file("sub/p1.txt")
+    missing = Dir(path=d.path.rstrip("/") + "-absent")
+    return {
+        "schemes": sorted({f.path.split("://")[0] for f in d.walk_sync()}),
+        "top": sorted(f.name or "" for f in top),
+        "list": sorted(f.name or "" for f in d.list_files_sync()),
+        "deep": sorted(f.name or "" for f in d.walk_sync(max_depth=2, file_pattern="p[13].txt")),
+        "get_file": [Path(await got.download()).read_text() if got else ""],
+        "none": [str(d.get_file_sync("nope.txt"))],
+        "exists": [str(await d.exists()), str(missing.exists_sync())],
+    }
+
+
+@env.task
 async def escape_names(text: str) -> list[str]:
     """File names from values: none may address anything outside the run's prefix."""
     out = []
