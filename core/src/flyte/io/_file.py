@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -180,28 +181,36 @@ class File(Generic[T]):
 
             raise InvalidParameterError("File.open", "compression", compression, "Only None is supported")
         open_kw = {k: v for k, v in kwargs.items() if k in ("encoding", "errors", "newline")}
-        if not any(m in mode for m in _WRITE_MODES):
-            with open(self.download_sync(), mode, **open_kw) as f:
-                yield f
-            return
         remote = c.is_remote(self.path)
+        if not any(m in mode for m in _WRITE_MODES):
+            local = self.download_sync()
+            try:
+                with open(local, mode, **open_kw) as f:
+                    yield f
+            finally:
+                if remote:  # the downloaded copy was ours alone
+                    shutil.rmtree(os.path.dirname(local), ignore_errors=True)
+            return
         if remote:
             target = c.scratch_path(self.name or "file")
-            if "a" in mode or "+" in mode:
-                if self.exists_sync():
-                    self.download_sync(target)
+            if ("a" in mode or "+" in mode) and self.exists_sync():
+                self.download_sync(target)
         else:
             target = c.local_path(self.path)
             os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
-        with open(target, mode, **open_kw) as f:
-            yield f
-        if remote:
-            c.current_store(self.path).put_file(target, self.path)
-        if self._hash_method is not None:
-            self.hash = feed(self._hash_method, file_chunks(target))
-        elif self.hash is None or self.__dict__.get("_auto_hash"):
-            self.hash = c.file_sha256(target)
-            self.__dict__["_auto_hash"] = True
+        try:
+            with open(target, mode, **open_kw) as f:
+                yield f
+            if remote:
+                c.current_store(self.path).put_file(target, self.path)
+            if self._hash_method is not None:
+                self.hash = feed(self._hash_method, file_chunks(target))
+            elif self.hash is None or self.__dict__.get("_auto_hash"):
+                self.hash = c.file_sha256(target)
+                self.__dict__["_auto_hash"] = True
+        finally:
+            if remote:
+                shutil.rmtree(os.path.dirname(target), ignore_errors=True)
 
     def open(
         self,
