@@ -260,6 +260,15 @@ def first_bytes(files: list[File]) -> int:
     return len(files)
 
 
+@env.task
+async def parent_passes_missing(path: str) -> str:
+    try:
+        await count_files.aio(Dir(path=path))
+    except flyte.errors.RuntimeDataValidationError as e:
+        return str(e)
+    return "ran"
+
+
 def test_missing_dir_or_file_input_fails_before_running(tmp_path: Path) -> None:
     ran.clear()
     gone = tmp_path / "never-made"
@@ -271,6 +280,8 @@ def test_missing_dir_or_file_input_fails_before_running(tmp_path: Path) -> None:
     with pytest.raises(flyte.errors.RuntimeDataValidationError) as e2:
         flyte.run(first_bytes, files=[File(path=str(real)), File(path=str(tmp_path / "ghost.txt"))]).outputs()
     assert "'files'" in str(e2.value) and "ghost.txt" in str(e2.value)
+    msg = flyte.run(parent_passes_missing, path=str(gone)).outputs()
+    assert "'d'" in msg and str(gone) in msg
     assert ran == []
     # an existing but empty directory is a valid input
     (tmp_path / "empty").mkdir()
