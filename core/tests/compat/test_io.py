@@ -383,3 +383,13 @@ def test_method_signatures_match_the_anchor() -> None:
         if have[: len(want)] != want and sorted(have) != sorted(want):
             differ.append((key, want, have))
     assert missing == [] and differ == []
+
+
+@pytest.mark.slow
+def test_values_cross_worker_processes() -> None:
+    """In process isolation the reference is re-made from its JSON form in another process."""
+    run = flyte.with_runcontext(isolation="process").run(chain)
+    assert run.outputs() == TEXT.decode() * 2
+    d = flyte.with_runcontext(isolation="process").run(make_dir).outputs()
+    got = flyte.with_runcontext(isolation="process").run(inspect_dir, d=d).outputs()
+    assert got["walk"] == ["a.txt", "b.csv", "c.txt", "d.txt"] and got["get_file"] == ["C", "None"]
