@@ -90,6 +90,7 @@ def test_file_made_each_way_is_read_each_way(maker: object) -> None:
     f = flyte.run(maker).outputs()  # type: ignore[arg-type]
     assert isinstance(f, File) and f.hash == _sha(TEXT)
     assert f.name == os.path.basename(f.path.rstrip("/"))
+    assert Path(f.path).read_bytes() == TEXT  # a local store gives plain paths, as the anchor's does
     got = flyte.run(read_every_way, f=f).outputs()
     lines = ["alpha\n", "beta\n", "gamma\n"]
     assert got["read"] == TEXT.decode() and got["download"] == TEXT.decode()

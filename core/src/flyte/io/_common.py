@@ -106,6 +106,14 @@ def local_path(path: str) -> str:
     return uri_to_path(path)
 
 
+def plain(uri: str) -> str:
+    """A location as a ``File``/``Dir`` holds it: a plain path on this machine, else the store URI.
+
+    The anchor's local values carry plain paths, so ``open(f.path)`` works on both SDKs.
+    """
+    return uri if is_remote(uri) else uri_to_path(uri)
+
+
 def base_name(path: str) -> str:
     return os.path.basename(path.rstrip("/").rstrip(os.sep)) if path else ""
 

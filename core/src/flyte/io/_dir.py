@@ -80,7 +80,7 @@ class Dir(Generic[T]):
         dest = remote_destination or (c.new_uri(prefix, name) if prefix else None)
         if dest is None:
             return cls(path=os.path.abspath(local), name=name, hash=key)
-        return cls(path=c.current_store(dest).put_file(local, dest), name=name, hash=key)
+        return cls(path=c.plain(c.current_store(dest).put_file(local, dest)), name=name, hash=key)
 
     @classmethod
     async def from_local(
@@ -110,7 +110,7 @@ class Dir(Generic[T]):
         prefix = c.upload_prefix()
         name = dir_name or f"dir-{os.urandom(6).hex()}"
         if prefix:
-            return cls(path=c.new_uri(prefix, name), name=name, hash=hash)
+            return cls(path=c.plain(c.new_uri(prefix, name)), name=name, hash=hash)
         path = c.scratch_path(name)
         os.makedirs(path, exist_ok=True)
         return cls(path=path, name=name, hash=hash)

@@ -78,7 +78,7 @@ class File(Generic[T]):
         if dest is None:
             return cls(path=os.path.abspath(local), name=name, hash=digest)
         uri = c.current_store(dest).put_file(local, dest)
-        return cls(path=uri, name=name, hash=digest)
+        return cls(path=c.plain(uri), name=name, hash=digest)
 
     @classmethod
     async def from_local(
@@ -107,7 +107,7 @@ class File(Generic[T]):
         check_hash_method("File.new_remote", hash_method)
         prefix = c.upload_prefix()
         name = file_name or f"file-{os.urandom(6).hex()}"
-        path = c.new_uri(prefix, name) if prefix else c.scratch_path(name)
+        path = c.plain(c.new_uri(prefix, name)) if prefix else c.scratch_path(name)
         f = cls(path=path, name=c.base_name(path), hash=hash_method if isinstance(hash_method, str) else None)
         if isinstance(hash_method, HashMethod):
             f.__dict__["_hm"] = hash_method
@@ -132,7 +132,9 @@ class File(Generic[T]):
             raise InvalidParameterError(
                 "File.named_remote", "name", name, "A plain file name such as 'data.csv' (no '/' or '..')"
             )
-        return cls(path=join(ac.controller.run_prefix, "named", safe_name(ac.action.action_id), name))
+        return cls(
+            path=c.plain(join(ac.controller.run_prefix, "named", safe_name(ac.action.action_id), name))
+        )
 
     # ---- reading -----------------------------------------------------------------------------
     def download_sync(self, local_path: str | os.PathLike[str] | None = None) -> str:
