@@ -161,6 +161,14 @@ def test_hash_methods(tmp_path: Path) -> None:
     with w.open_sync("wb") as fh:
         fh.write(b"written")
     assert w.hash == hashlib.sha1(b"written").hexdigest()
+    keyed: File = File.new_remote("k.bin", hash_method="fixed-key")
+    with keyed.open_sync("wb") as fh:
+        fh.write(b"one")
+    assert keyed.hash == "fixed-key"  # a key the user chose is kept
+    local = File.from_local_sync(src)
+    with local.open_sync("wb") as fh:
+        fh.write(b"rewritten")
+    assert local.hash == _sha(b"rewritten")  # a content hash follows the content
     with pytest.raises(flyte.errors.InvalidParameterError, match="hash_method"):
         File.from_local_sync(src, hash_method=42)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="does not exist"):  # the anchor raises ValueError here

@@ -11,7 +11,7 @@ import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import IO, Any, Generic, TypeVar
 
@@ -76,9 +76,11 @@ class File(Generic[T]):
         prefix = c.upload_prefix()
         dest = remote_destination or (c.new_uri(prefix, name) if prefix else None)
         if dest is None:
-            return cls(path=os.path.abspath(local), name=name, hash=digest)
-        uri = c.current_store(dest).put_file(local, dest)
-        return cls(path=c.plain(uri), name=name, hash=digest)
+            f = cls(path=os.path.abspath(local), name=name, hash=digest)
+        else:
+            uri = c.current_store(dest).put_file(local, dest)
+            f = cls(path=c.plain(uri), name=name, hash=digest)
+        return _keyed(f) if isinstance(hash_method, str) else f
 
     @classmethod
     async def from_local(
@@ -95,7 +97,7 @@ class File(Generic[T]):
     @classmethod
     def from_existing_remote(cls, remote_path: str, file_cache_key: str | None = None) -> File[T]:
         """Reference a file already in a store; ``file_cache_key`` stands in for its content hash."""
-        return cls(path=remote_path, hash=file_cache_key)
+        return _keyed(cls(path=remote_path, hash=file_cache_key))
 
     @classmethod
     def new_remote(cls, file_name: str | None = None, hash_method: HashMethod | str | None = None) -> File[T]:
@@ -108,7 +110,9 @@ class File(Generic[T]):
         prefix = c.upload_prefix()
         name = file_name or f"file-{os.urandom(6).hex()}"
         path = c.plain(c.new_uri(prefix, name)) if prefix else c.scratch_path(name)
-        f = cls(path=path, name=c.base_name(path), hash=hash_method if isinstance(hash_method, str) else None)
+        f = _keyed(
+            cls(path=path, name=c.base_name(path), hash=hash_method if isinstance(hash_method, str) else None)
+        )
         if isinstance(hash_method, HashMethod):
             f.__dict__["_hm"] = hash_method
         return f
@@ -207,9 +211,8 @@ class File(Generic[T]):
                 c.current_store(self.path).put_file(target, self.path)
             if self._hash_method is not None:
                 self.hash = feed(self._hash_method, file_chunks(target))
-            elif self.hash is None or self.__dict__.get("_auto_hash"):
+            elif not self.__dict__.get("_user_key"):  # the old content hash no longer holds
                 self.hash = c.file_sha256(target)
-                self.__dict__["_auto_hash"] = True
         finally:
             if remote:
                 shutil.rmtree(os.path.dirname(target), ignore_errors=True)
@@ -222,7 +225,7 @@ class File(Generic[T]):
         cache_options: dict[str, Any] | None = None,
         compression: str | None = None,
         **kwargs: Any,
-    ) -> Any:
+    ) -> AbstractAsyncContextManager[AsyncFile]:
         """``async with f.open("rb") as fh``: ``await fh.read()``, ``readline``, ``async for line in fh``.
 
         Writing (``"wb"``) gives ``await fh.write(data)``; the data reaches the store when the block exits.
@@ -246,6 +249,13 @@ class File(Generic[T]):
 
     async def exists(self) -> bool:
         return await asyncio.to_thread(self.exists_sync)
+
+
+def _keyed(f: File[T]) -> File[T]:
+    """Mark ``f.hash`` as a key the user chose: writing to the file keeps it."""
+    if f.hash is not None:
+        f.__dict__["_user_key"] = True
+    return f
 
 
 def _digest(local: str, hash_method: HashMethod | str | None) -> str:
