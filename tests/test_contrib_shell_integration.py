@@ -54,7 +54,7 @@ async def make_text(lines: list[str]) -> File:
 @env.task
 async def summarize(words: int, unique: File) -> str:
     async with unique.open("rb") as f:
-        body = f.read().decode()
+        body = (await f.read()).decode()
     return f"{words} words; " + ",".join(body.split())
 
 

@@ -44,7 +44,7 @@ async def make_text(lines: list[str]) -> File:
 @env.task
 async def read_text(f: File) -> str:
     async with f.open("rb") as fh:
-        return fh.read().decode()
+        return (await fh.read()).decode()
 
 
 @env.task

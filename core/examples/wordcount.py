@@ -37,7 +37,7 @@ async def make_document(doc_id: int, words: int) -> File:
 @env.task(retries=2, timeout=60)
 async def count_words(doc: File) -> dict[str, int]:
     async with doc.open("rb") as f:
-        text = f.read().decode()
+        text = (await f.read()).decode()
     return dict(collections.Counter(text.split()))
 
 

@@ -192,7 +192,7 @@ async def make_big_file(n: int) -> File:
 @env.task
 async def read_file(f: File) -> int:
     async with f.open("rb") as fh:
-        return len(fh.read())
+        return len(await fh.read())
 
 
 @env.task
@@ -289,7 +289,7 @@ def test_file_and_dir_work_outside_any_run(tmp_path: Path) -> None:
     async def use_async() -> bytes:
         g = await File.from_local(src)
         async with g.open("rb") as fh:
-            return fh.read()
+            return await fh.read()
 
     assert asyncio.run(use_async()) == b"hello"
     nf = File.new_remote("new.txt")

@@ -42,7 +42,7 @@ async def pipeline(lines: int, head: int) -> tuple[int, str]:
     f = await write_lines(lines)
     res = await count_lines(n=head, path=f)
     async with res.report.open("rb") as fh:
-        report = fh.read().decode()
+        report = (await fh.read()).decode()
     return res.count, report
 
 

@@ -61,7 +61,7 @@ async def main(n: int = 3) -> dict[str, object]:
     text = await make_text(n)
     counted = await word_count(text=text, top=n)
     async with counted.unique.open("rb") as f:
-        unique = f.read().decode().splitlines()
+        unique = (await f.read()).decode().splitlines()
     return {"words": counted.words, "unique": unique, "score": await score.aio(counted.words, n)}
 
 

@@ -62,7 +62,7 @@ async def pipeline(lines: list[str]) -> dict[str, str]:
     text = await make_text(lines)
     out = await stats(text=text, label="x", n=7, ratio=0.25, flag=True)
     async with out.meta.open("rb") as f:
-        meta = f.read().decode()
+        meta = (await f.read()).decode()
     return {
         "words": str(out.words),
         "label": out.label,
@@ -295,7 +295,7 @@ async def summarize(numbers: list[int], source: File) -> Report:
     import os
 
     async with source.open("rb") as f:
-        extra = int(f.read().decode().strip())
+        extra = int((await f.read()).decode().strip())
     # The bootstrap exists only in the container's input directory: proof that this ran there.
     return Report(
         total=sum(numbers) + extra, bootstrap_seen=os.path.exists("/var/inputs/_flyte_bootstrap.py")
@@ -326,7 +326,7 @@ async def orchestrate(numbers: list[int], source: File) -> tuple[int, bool, str,
     report = await summarize(numbers, source)
     made = await write_file.aio("shipped back")  # a sync task, called from async code
     async with made.open("rb") as f:
-        content = f.read().decode()
+        content = (await f.read()).decode()
     try:
         await explode.aio(3)
         caught = "no error"

@@ -44,7 +44,7 @@ async def write_file(text: str) -> File:
 async def write_new_remote(text: str, name: str) -> File:
     f: File = File.new_remote(file_name=name)
     async with f.open("wb") as fh:
-        fh.write(text.encode())
+        await fh.write(text.encode())
     return f
 
 
@@ -52,7 +52,7 @@ async def write_new_remote(text: str, name: str) -> File:
 async def read_file(f: File) -> str:
     assert await f.exists()
     async with f.open("rb") as fh:
-        return fh.read().decode()
+        return (await fh.read()).decode()
 
 
 @env.task
@@ -69,7 +69,7 @@ async def sum_dir(d: Dir) -> int:
     total = 0
     async for f in d.walk():
         async with f.open("rb") as fh:
-            total += int(fh.read())
+            total += int(await fh.read())
     return total
 
 
@@ -79,6 +79,24 @@ async def files_and_dirs(text: str, n: int) -> str:
     g = await write_new_remote(text.upper(), "copy.txt")
     d = await write_dir(n)
     return f"{await read_file(f)}|{await read_file(g)}|{await sum_dir(d)}"
+
+
+@env.task
+async def browse_dir(n: int) -> dict[str, list[str]]:
+    """Dir handles on an S3 directory: listings come from the bucket, files stay remote until read."""
+    d = await write_dir(n)
+    top = [f async for f in d.walk(recursive=False)]
+    got = await d.get_file("sub/p1.txt")
+    missing = Dir(path=d.path.rstrip("/") + "-absent")
+    return {
+        "schemes": sorted({f.path.split("://")[0] for f in d.walk_sync()}),
+        "top": sorted(f.name or "" for f in top),
+        "list": sorted(f.name or "" for f in d.list_files_sync()),
+        "deep": sorted(f.name or "" for f in d.walk_sync(max_depth=2, file_pattern="p[13].txt")),
+        "get_file": [Path(await got.download()).read_text() if got else ""],
+        "none": [str(d.get_file_sync("nope.txt"))],
+        "exists": [str(await d.exists()), str(missing.exists_sync())],
+    }
 
 
 @env.task

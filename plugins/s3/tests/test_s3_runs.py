@@ -86,6 +86,15 @@ def test_file_and_dir_live_in_s3(s3: S3Env) -> None:
     assert any(k.endswith("/parts/sub/p1.txt") for k in offloaded)
 
 
+def test_dir_handles_list_the_bucket(s3: S3Env) -> None:
+    got = flyte.run(flows.browse_dir, n=4).outputs()
+    assert got["schemes"] == ["s3"]
+    assert got["top"] == ["p0.txt", "p2.txt"] == got["list"]
+    assert got["deep"] == ["p1.txt", "p3.txt"]
+    assert got["get_file"] == ["1"] and got["none"] == ["None"]
+    assert got["exists"] == ["True", "False"]
+
+
 def test_with_runcontext_raw_data_path_and_the_standard_endpoint_variable(
     s3: S3Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -239,6 +239,13 @@ class InterfaceCodec:
                 self.inputs[name].validate(value)
             except Exception as e:
                 raise RuntimeDataValidationError(name, _clean(e), self.task_name) from None
+        refs = {
+            n: v for n, v in values.items() if self.inputs[n].offloaded and self.inputs[n].transformer is None
+        }
+        if refs:  # a File/Dir naming nothing fails here, not later as an empty read
+            from flyte.io._common import check_inputs_exist
+
+            check_inputs_exist(self.task_name, refs)
         for name in self.float_inputs:  # so f(3) and f(3.0) are the same call (IDs, cache keys)
             if type(values.get(name)) is int:
                 values[name] = float(values[name])

@@ -1,4 +1,4 @@
-"""Shared plumbing for File and Dir: where to upload, and content hashing."""
+"""Shared plumbing for File and Dir: where to upload, content hashing, path checks."""
 
 from __future__ import annotations
 
@@ -6,10 +6,29 @@ import hashlib
 import os
 import tempfile
 import uuid
+from typing import Any
 
-from flyte._runtime.store import ObjectStore, join, safe_name, store_for
+from flyte._runtime.store import ObjectStore, join, safe_name, store_for, uri_to_path
+from flyte.errors import RuntimeDataValidationError, RuntimeUserError
 
 CHUNK = 1024 * 1024
+
+
+class PathNotFoundError(FileNotFoundError, ValueError):
+    """A ``File``/``Dir`` path that does not exist (also a ``ValueError``, as the anchor raises)."""
+
+
+class InputNotFoundError(RuntimeDataValidationError):
+    """A task input (or a File/Dir inside it) names a path that does not exist."""
+
+    def __init__(self, var: str, message: str, task_name: str = "") -> None:
+        self.var = var
+        self.task_name = task_name
+        RuntimeUserError.__init__(self, "InputNotFoundError", f"Task {task_name!r}: input {var!r}: {message}")
+
+
+class UnsafeSymlinkError(ValueError):
+    """A directory holds a symbolic link to something outside it, which would leak into the store."""
 
 
 def upload_prefix() -> str | None:
@@ -47,6 +66,29 @@ def dir_sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def check_links_inside(root: str) -> None:
+    """Refuse a directory holding symbolic links that resolve outside it (or nowhere).
+
+    Uploading follows links, so such a link would copy files from elsewhere on this machine (a
+    home directory, ``/etc``) into the object store. Links that stay inside the directory are fine.
+    """
+    real_root = os.path.realpath(root)
+    for dirpath, dirs, files in os.walk(root):
+        for name in [*dirs, *files]:
+            full = os.path.join(dirpath, name)
+            if not os.path.islink(full):
+                continue
+            target = os.path.realpath(full)
+            inside = target == real_root or target.startswith(real_root.rstrip(os.sep) + os.sep)
+            if not inside or not os.path.exists(target):
+                what = "outside the directory" if inside is False else "to nothing (a dangling link)"
+                raise UnsafeSymlinkError(
+                    f"Dir.from_local({root!r}): {os.path.relpath(full, root)!r} is a symbolic link pointing "
+                    f"{what} ({os.readlink(full)!r}); only files inside the directory are uploaded. "
+                    "Copy the target into the directory, or remove the link."
+                )
+
+
 def new_uri(prefix: str, name: str) -> str:
     """A fresh location under the run's prefix; ``name`` (often from a value) stays one component."""
     return join(prefix, "offloaded", uuid.uuid4().hex[:16], safe_name(name))
@@ -58,3 +100,70 @@ def scratch_path(name: str) -> str:
 
 def is_remote(path: str) -> bool:
     return "://" in path and not path.startswith("file://")
+
+
+def local_path(path: str) -> str:
+    return uri_to_path(path)
+
+
+def plain(uri: str) -> str:
+    """A location as a ``File``/``Dir`` holds it: a plain path on this machine, else the store URI.
+
+    The anchor's local values carry plain paths, so ``open(f.path)`` works on both SDKs.
+    """
+    return uri if is_remote(uri) else uri_to_path(uri)
+
+
+def base_name(path: str) -> str:
+    return os.path.basename(path.rstrip("/").rstrip(os.sep)) if path else ""
+
+
+def missing_io(value: Any) -> list[tuple[str, str]]:
+    """``(kind, path)`` of every File/Dir inside ``value`` whose path does not exist."""
+    import dataclasses
+    from collections.abc import Mapping
+
+    from flyte.io._dir import Dir
+    from flyte.io._file import File
+
+    found: list[tuple[str, str]] = []
+
+    def visit(v: Any) -> None:
+        if v is None or type(v) in (str, int, float, bool, bytes):
+            return
+        if isinstance(v, Dir):
+            if not v.is_empty and not v.exists_sync():
+                found.append(("directory", v.path))
+        elif isinstance(v, File):
+            if not v.exists_sync():
+                found.append(("file", v.path))
+        elif isinstance(v, Mapping):
+            for item in v.values():
+                visit(item)
+        elif isinstance(v, (list, tuple, set, frozenset)):
+            for item in v:
+                visit(item)
+        elif dataclasses.is_dataclass(v) and not isinstance(v, type):
+            for f in dataclasses.fields(v):
+                visit(getattr(v, f.name, None))
+        elif isinstance(getattr(type(v), "model_fields", None), dict):
+            for k in type(v).model_fields:
+                visit(getattr(v, k, None))
+
+    visit(value)
+    return found
+
+
+def check_inputs_exist(task_name: str, values: dict[str, Any]) -> None:
+    """Fail before anything runs when a File/Dir input points at nothing (never read it as empty)."""
+    for var, value in values.items():
+        missing = missing_io(value)
+        if missing:
+            kind, path = missing[0]
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise InputNotFoundError(
+                var,
+                f"the {kind} {path!r} does not exist{more}. Pass an existing path, or create the value with "
+                f"{'Dir' if kind == 'directory' else 'File'}.from_local(...) from data that exists.",
+                task_name,
+            )
