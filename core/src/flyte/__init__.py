@@ -45,9 +45,47 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "app": ("flyte.app", None),
     "serve": ("flyte.app._serve", "serve"),
     "with_servecontext": ("flyte.app._serve", "with_servecontext"),
+    "Environment": ("flyte._environment_base", "Environment"),
+    "BaseCheckpoint": ("flyte._checkpoint", "BaseCheckpoint"),
+    "Checkpoint": ("flyte._checkpoint", "Checkpoint"),
+    "latest_checkpoint": ("flyte._checkpoint", "latest_checkpoint"),
+    "ConditionWebhook": ("flyte._condition", "ConditionWebhook"),
+    "new_condition": ("flyte._condition", "new_condition"),
+    "Cron": ("flyte._trigger", "Cron"),
+    "FixedRate": ("flyte._trigger", "FixedRate"),
+    "Trigger": ("flyte._trigger", "Trigger"),
+    "TriggerTime": ("flyte._trigger", "TriggerTime"),
+    "OnArtifact": ("flyte._trigger", "OnArtifact"),
+    "TriggeredArtifact": ("flyte._trigger", "TriggeredArtifact"),
+    "TriggeredPartition": ("flyte._trigger", "TriggeredPartition"),
+    "Documentation": ("flyte._doc", "Documentation"),
+    "Link": ("flyte._doc", "Link"),
+    "AppHandle": ("flyte._doc", "AppHandle"),
+    "ImageBuild": ("flyte._deploy", "ImageBuild"),
+    "build": ("flyte._deploy", "build"),
+    "build_images": ("flyte._deploy", "build_images"),
+    "deploy": ("flyte._deploy", "deploy"),
+    "current_domain": ("flyte._initialize", "current_domain"),
+    "current_project": ("flyte._initialize", "current_project"),
+    "init_from_api_key": ("flyte._initialize", "init_from_api_key"),
+    "init_in_cluster": ("flyte._initialize", "init_in_cluster"),
+    "init_passthrough": ("flyte._initialize", "init_passthrough"),
+    "is_control_plane_available": ("flyte._initialize", "is_control_plane_available"),
+    "load_interactive_ctx": ("flyte._interactive", "load_interactive_ctx"),
+    "load_plugin_config": ("flyte._script", "load_plugin_config"),
+    "run_python_script": ("flyte._script", "run_python_script"),
+    "logger": ("flyte._logging", "logger"),
+    "system_logger": ("flyte._logging", "system_logger"),
+    "extras": ("flyte.extras", None),
 }
 
-__all__ = sorted(_LAZY)
+
+def version() -> str:
+    """The version of this SDK (flyte-core)."""
+    return __version__
+
+
+__all__ = sorted([*_LAZY, "__version__", "version"])
 
 
 def __getattr__(name: str) -> Any:
