@@ -119,11 +119,7 @@ def build_app_spec(app: AppEnvironment) -> dict[str, Any]:
         "secrets": [s.to_dict() for s in app.secret_list],
         "requires_auth": app.requires_auth,
         "scaling": app.scaling.to_dict(),
-        "domain": (
-            {**app.domain.to_dict(), "subdomain": app.domain.resolved_subdomain(app)}
-            if app.domain is not None
-            else None
-        ),
+        "domain": app.domain.to_dict(app) if app.domain is not None else None,
         "links": [link.to_dict() for link in app.links],
         "parameters": [
             {"name": p.name, "type": p.type, "env_var": p.env_var, "download": p.download, "mount": p.mount}

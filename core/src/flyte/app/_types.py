@@ -266,8 +266,14 @@ class Domain:
             return self.subdomain.resolve(app, _default_sctx())
         return self.subdomain
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"subdomain": self.resolved_subdomain(None), "custom_domain": self.custom_domain}
+    def to_dict(self, app: Any = None) -> dict[str, Any]:
+        """JSON-able; a :class:`Subdomain` computed from a function needs the ``app`` it is for."""
+        sub = self.subdomain
+        if isinstance(sub, Subdomain) and (app is not None or sub.function is None):
+            sub = self.resolved_subdomain(app)
+        elif isinstance(sub, Subdomain):
+            sub = None
+        return {"subdomain": sub, "custom_domain": self.custom_domain}
 
 
 @dataclass(frozen=True)
