@@ -187,14 +187,17 @@ class Checkpoint(BaseCheckpoint):
 
 
 def checkpoint_for(run_prefix: str, action_id: str, attempt: int) -> Checkpoint:
-    """The checkpoint of one attempt: saves under its own name, loads the newest earlier one."""
+    """The checkpoint of one attempt: saves under its own name, loads the newest one saved so far.
+
+    Its own name counts too: a recovered run (``flyte rerun --recover``) numbers attempts from 0
+    again in the same store, and must resume from what the failed run's attempt saved."""
     from flyte._runtime.store import join
 
     def uri(n: int) -> str:
         return join(run_prefix, action_id, "checkpoints", f"attempt-{n}")
 
     src = None
-    for earlier in range(attempt - 1, -1, -1):
+    for earlier in range(attempt, -1, -1):
         candidate = uri(earlier)
         local = _local_path(candidate)
         found = os.path.isfile(local) if local is not None else _store(candidate).exists(candidate)

@@ -447,3 +447,25 @@ def test_extras_container_task_without_plugin(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setitem(sys.modules, "flyteplugins.container", None)
     with pytest.raises(ImportError, match="pip install flyte-plugin-container"):
         ex.ContainerTask  # noqa: B018
+
+
+@ckpt_env.task
+def crash_once(flag: str) -> str:
+    tctx = flyte.ctx()
+    assert tctx is not None
+    cp = tctx.checkpoint
+    restored = cp.load_sync()
+    done = restored.read_text() if restored is not None else ""
+    cp.save_sync(b"step-1")
+    if not pathlib.Path(flag).exists():
+        raise RuntimeError("machine lost")
+    return f"resumed with {done!r}"
+
+
+def test_recovered_run_resumes_from_the_failed_runs_checkpoint(tmp_path: pathlib.Path) -> None:
+    flag = tmp_path / "fixed"
+    failed = flyte.run(crash_once, str(flag))
+    assert failed.status == "FAILED"
+    flag.write_text("")
+    recovered = flyte.rerun(failed.name, recover=True)
+    assert recovered.outputs() == "resumed with 'step-1'"
