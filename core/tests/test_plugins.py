@@ -452,7 +452,9 @@ def test_flyte_plugins_json(site: Site) -> None:
     assert {k: rows["acme"].get(k) for k in expected} == expected
     assert rows["broken"]["error"] == "ImportError: needs pyspark"
     assert (rows["broken"]["distribution"], rows["broken"]["version"]) == ("flyte-plugin-broken", "0.3")
-    assert rows["python"]["task_types"] == ["python"] and rows["python"]["storage"] == ["file"]
+    assert sorted(rows["python"]["task_types"]) == ["core-sleep", "python"] and rows["python"]["storage"] == [
+        "file"
+    ]
 
     table = CliRunner().invoke(cli, ["plugins"], env={"COLUMNS": "250"})
     assert table.exit_code == 0 and "flyte-plugin-broken" in table.output and "error" in table.output

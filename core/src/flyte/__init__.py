@@ -45,9 +45,47 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "app": ("flyte.app", None),
     "serve": ("flyte.app._serve", "serve"),
     "with_servecontext": ("flyte.app._serve", "with_servecontext"),
+    "Environment": ("flyte._environment_base", "Environment"),
+    "BaseCheckpoint": ("flyte._checkpoint", "BaseCheckpoint"),
+    "Checkpoint": ("flyte._checkpoint", "Checkpoint"),
+    "latest_checkpoint": ("flyte._checkpoint", "latest_checkpoint"),
+    "ConditionWebhook": ("flyte._condition", "ConditionWebhook"),
+    "new_condition": ("flyte._condition", "new_condition"),
+    "Cron": ("flyte._trigger", "Cron"),
+    "FixedRate": ("flyte._trigger", "FixedRate"),
+    "Trigger": ("flyte._trigger", "Trigger"),
+    "TriggerTime": ("flyte._trigger", "TriggerTime"),
+    "OnArtifact": ("flyte._trigger", "OnArtifact"),
+    "TriggeredArtifact": ("flyte._trigger", "TriggeredArtifact"),
+    "TriggeredPartition": ("flyte._trigger", "TriggeredPartition"),
+    "Documentation": ("flyte._doc", "Documentation"),
+    "Link": ("flyte._doc", "Link"),
+    "AppHandle": ("flyte._doc", "AppHandle"),
+    "ImageBuild": ("flyte._deploy", "ImageBuild"),
+    "build": ("flyte._deploy", "build"),
+    "build_images": ("flyte._deploy", "build_images"),
+    "deploy": ("flyte._deploy", "deploy"),
+    "current_domain": ("flyte._initialize", "current_domain"),
+    "current_project": ("flyte._initialize", "current_project"),
+    "init_from_api_key": ("flyte._initialize", "init_from_api_key"),
+    "init_in_cluster": ("flyte._initialize", "init_in_cluster"),
+    "init_passthrough": ("flyte._initialize", "init_passthrough"),
+    "is_control_plane_available": ("flyte._initialize", "is_control_plane_available"),
+    "load_interactive_ctx": ("flyte._interactive", "load_interactive_ctx"),
+    "load_plugin_config": ("flyte._script", "load_plugin_config"),
+    "run_python_script": ("flyte._script", "run_python_script"),
+    "logger": ("flyte._logging", "logger"),
+    "system_logger": ("flyte._logging", "system_logger"),
+    "extras": ("flyte.extras", None),
 }
 
-__all__ = sorted(_LAZY)
+
+def version() -> str:
+    """The version of this SDK (flyte-core)."""
+    return __version__
+
+
+__all__ = sorted([*_LAZY, "__version__", "version"])
 
 
 def __getattr__(name: str) -> Any:
@@ -70,11 +108,25 @@ if TYPE_CHECKING:
     from flyte import durable as durable
     from flyte import errors as errors
     from flyte import extend as extend
+    from flyte import extras as extras
     from flyte import io as io
     from flyte._cache import Cache as Cache
     from flyte._cache import CachePolicy as CachePolicy
+    from flyte._checkpoint import BaseCheckpoint as BaseCheckpoint
+    from flyte._checkpoint import Checkpoint as Checkpoint
+    from flyte._checkpoint import latest_checkpoint as latest_checkpoint
+    from flyte._condition import ConditionWebhook as ConditionWebhook
+    from flyte._condition import new_condition as new_condition
     from flyte._context import ctx as ctx
+    from flyte._deploy import ImageBuild as ImageBuild
+    from flyte._deploy import build as build
+    from flyte._deploy import build_images as build_images
+    from flyte._deploy import deploy as deploy
+    from flyte._doc import AppHandle as AppHandle
+    from flyte._doc import Documentation as Documentation
+    from flyte._doc import Link as Link
     from flyte._environment import TaskEnvironment as TaskEnvironment
+    from flyte._environment_base import Environment as Environment
     from flyte._group import (
         custom_context as custom_context,
     )
@@ -85,6 +137,15 @@ if TYPE_CHECKING:
         group as group,
     )
     from flyte._image import Image as Image
+    from flyte._initialize import current_domain as current_domain
+    from flyte._initialize import current_project as current_project
+    from flyte._initialize import init_from_api_key as init_from_api_key
+    from flyte._initialize import init_in_cluster as init_in_cluster
+    from flyte._initialize import init_passthrough as init_passthrough
+    from flyte._initialize import is_control_plane_available as is_control_plane_available
+    from flyte._interactive import load_interactive_ctx as load_interactive_ctx
+    from flyte._logging import logger as logger
+    from flyte._logging import system_logger as system_logger
     from flyte._map import map as map
     from flyte._resources import GPU as GPU
     from flyte._resources import TPU as TPU
@@ -111,6 +172,8 @@ if TYPE_CHECKING:
     from flyte._run import (
         with_runcontext as with_runcontext,
     )
+    from flyte._script import load_plugin_config as load_plugin_config
+    from flyte._script import run_python_script as run_python_script
     from flyte._secret import Secret as Secret
     from flyte._task import (
         AsyncFunctionTaskTemplate as AsyncFunctionTaskTemplate,
@@ -120,5 +183,12 @@ if TYPE_CHECKING:
     )
     from flyte._timeout import Timeout as Timeout
     from flyte._trace import trace as trace
+    from flyte._trigger import Cron as Cron
+    from flyte._trigger import FixedRate as FixedRate
+    from flyte._trigger import OnArtifact as OnArtifact
+    from flyte._trigger import Trigger as Trigger
+    from flyte._trigger import TriggeredArtifact as TriggeredArtifact
+    from flyte._trigger import TriggeredPartition as TriggeredPartition
+    from flyte._trigger import TriggerTime as TriggerTime
     from flyte.app._serve import serve as serve
     from flyte.app._serve import with_servecontext as with_servecontext

@@ -15,6 +15,9 @@ def flyte_register_task_types(registry: Any) -> None:
     from flyte._task import AsyncFunctionTaskTemplate
 
     registry.add("python", 0, AsyncFunctionTaskTemplate)
+    from flyte.extras._sleep import Sleep, SleepTask
+
+    registry.add("core-sleep", 0, SleepTask, config_type=Sleep)
 
 
 @hookimpl

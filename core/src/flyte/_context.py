@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from flyte._checkpoint import Checkpoint
     from flyte._runtime.controller import ActionState, Controller
 
 
@@ -47,6 +48,17 @@ class TaskContext:
     @property
     def action(self) -> str:
         return self.action_id
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        """This attempt's checkpoint; ``load`` gives what the newest earlier attempt saved."""
+        from flyte._checkpoint import checkpoint_for
+
+        key = f"__flyte_checkpoint_{self.attempt}__"
+        cp = self.data.get(key)
+        if cp is None:
+            cp = self.data[key] = checkpoint_for(self.raw_data_path, self.action_id, self.attempt)
+        return cp  # type: ignore[no-any-return]
 
 
 def ctx() -> TaskContext | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from flyte._cache import Cache, normalize_cache
+from flyte._environment_base import Environment
 from flyte._resources import Resources
 from flyte._retry import normalize_retries
 from flyte._reusable import ReusePolicy
@@ -26,6 +27,7 @@ from flyte._task import (
     validate_max_inline,
 )
 from flyte._timeout import normalize_timeout
+from flyte._trigger import normalize_triggers
 from flyte.errors import InvalidParameterError
 
 if TYPE_CHECKING:
@@ -52,7 +54,7 @@ def _validate_name(name: Any, owner: str) -> str:
 
 
 @dataclass(kw_only=True)
-class TaskEnvironment:
+class TaskEnvironment(Environment):
     """Groups tasks that share an image, resources, secrets and other defaults.
 
     A task's fully-qualified name is ``<env name>.<function name>``.
@@ -135,6 +137,8 @@ class TaskEnvironment:
         secrets: Any = UNSET,
         pod_template: Any = None,
         report: bool = False,
+        triggers: Any = (),
+        links: Any = (),
     ) -> Callable[[Callable[P, R]], AsyncFunctionTaskTemplate[P, R]]: ...
 
     def task(
@@ -152,6 +156,8 @@ class TaskEnvironment:
         secrets: Any = UNSET,
         pod_template: Any = None,
         report: bool = False,
+        triggers: Any = (),
+        links: Any = (),
     ) -> AsyncFunctionTaskTemplate[P, R] | Callable[[Callable[P, R]], AsyncFunctionTaskTemplate[P, R]]:
         """Turn a function (sync or async) into a task of this environment."""
 
@@ -167,6 +173,8 @@ class TaskEnvironment:
                 resources=resources,
                 secrets=secrets,
                 pod_template=pod_template,
+                triggers=triggers,
+                links=links,
             )
 
         if _func is not None:
@@ -213,7 +221,7 @@ class TaskEnvironment:
             task_type=task_type,
             task_type_version=task_type_version,
             short_name=opts["short_name"] or fname,
-            docs=opts["docs"] if opts["docs"] is not None else (func.__doc__ or None),
+            docs=_docs_text(opts["docs"], func),
             env_name=self.name,
             image=self.image,
             resources=resources,
@@ -227,6 +235,8 @@ class TaskEnvironment:
             plugin_config=self.plugin_config,
             pod_template=pod_template,
             isolation=self.isolation,
+            triggers=normalize_triggers(opts.get("triggers", ()), owner, _param_names(func)),
+            links=normalize_links(opts.get("links", ()), owner),
         )
         functools_update(tmpl, func)
         self.tasks[full_name] = tmpl
@@ -236,6 +246,33 @@ class TaskEnvironment:
         """Register a template built directly (e.g. a plugin's SQL task) with this environment."""
         self.tasks[task.name] = task
         return task
+
+
+def _param_names(func: Any) -> set[str] | None:
+    import inspect
+
+    try:
+        return set(inspect.signature(func).parameters)
+    except (TypeError, ValueError):
+        return None
+
+
+def _docs_text(docs: Any, func: Any) -> str | None:
+    """``docs=``: a string or a :class:`flyte.Documentation`; default: the function's docstring."""
+    if docs is None:
+        return func.__doc__ or None
+    return getattr(docs, "description", docs)  # type: ignore[no-any-return]
+
+
+def normalize_links(value: Any, owner: str) -> tuple[Any, ...]:
+    """``links=``: one object with ``name`` and ``get_link(...)`` (``flyte.Link``) or a sequence."""
+    items = (value,) if hasattr(value, "get_link") else tuple(value or ())
+    for ln in items:
+        if not callable(getattr(ln, "get_link", None)):
+            raise InvalidParameterError(
+                owner, "links", ln, "Use objects implementing flyte.Link (name, get_link())."
+            )
+    return items
 
 
 def functools_update(tmpl: Any, func: Any) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from flyte._config import find_config, get_settings, load_config_file, make_settings, set_settings
 from flyte._context import ActionContext, current_action
+from flyte._initialize import record_identity as _record_identity
 from flyte._runtime.codec import REF_TAG, digest
 from flyte._runtime.controller import (
     ABORTED,
@@ -68,6 +69,7 @@ def init(
         check_executor(executor)
 
     set_pickle_key(pickle_key)
+    _record_identity(**{k: _ignored.get(k) for k in ("project", "domain", "org")})
     set_settings(
         make_settings(
             home=root_dir, raw_data_path=raw_data_path, storage=storage, executor=executor, source="init"
@@ -90,7 +92,7 @@ def init_from_config(path_or_config: str | os.PathLike[str] | None = None, **kwa
             "user",
             f"config {str(path)!r}: unknown keys {sorted(unknown)}; accepted: {sorted(known)}",
         )
-    merged = {k: v for k, v in cfg.items() if k in known}
+    merged = {k: v for k, v in cfg.items() if k in known or k in ("project", "domain", "org")}
     merged.update(kwargs)
     init(**merged)
 

@@ -48,6 +48,8 @@ class TaskSpec(BaseModel):
     container_args: list[str] = Field(default_factory=list)
     sql: str | None = None
     k8s_pod: dict[str, Any] | None = None
+    triggers: list[dict[str, Any]] = Field(default_factory=list)
+    links: list[dict[str, Any]] = Field(default_factory=list)
 
 
 def _schema(hint: Any) -> Any:
@@ -108,6 +110,10 @@ def build_task_spec(t: TaskTemplate[Any, Any], sctx: SerializationContext) -> Ta
         container_args=list(t.container_args(sctx)),
         sql=t.sql(sctx),
         k8s_pod=pod(sctx) if callable(pod) else None,
+        triggers=[tr.to_dict() for tr in t.triggers],
+        links=[
+            {"name": getattr(ln, "name", type(ln).__name__), "type": type(ln).__qualname__} for ln in t.links
+        ],
     )
 
 

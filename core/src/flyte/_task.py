@@ -112,6 +112,8 @@ class TaskTemplate(Generic[P, R]):
     plugin_config: Any = None
     pod_template: Any = None
     isolation: str | None = None
+    triggers: tuple[Any, ...] = ()
+    links: tuple[Any, ...] = ()
     """Where this environment's actions run locally: "inline", "process", "container", or None
     (decided by what the environment declares; see ``flyte._runtime.workers``)."""
 

@@ -71,15 +71,84 @@ class _UserMessageError(RuntimeUserError):
         super().__init__(code or type(self).__name__, message)
 
 
-class OOMError(_UserMessageError):
+class _CodedUserError(RuntimeUserError):
+    """User errors with the anchor's ``(code, message, worker=None)`` constructor; a single argument is
+    taken as the message (``code`` is then the class name)."""
+
+    def __init__(self, code: str, message: str | None = None, worker: str | None = None) -> None:
+        if message is None:
+            code, message = type(self).__name__, code
+        super().__init__(code, message, worker)
+
+
+class UnionRpcError(RuntimeSystemError):
+    """A call to a remote control plane failed (never raised locally: there is none)."""
+
+
+class GPUFaultError(BaseRuntimeError):
+    """The failure was attributed to a GPU fault (an Xid/SXid event). Catch it for every GPU fault;
+    the fault fields are None when unknown."""
+
+    def __init__(
+        self,
+        code: str,
+        kind: ErrorKind,
+        message: str,
+        worker: str | None = None,
+        *,
+        fault_kind: str | None = None,
+        fault_code: int | None = None,
+        fault_name: str | None = None,
+        severity: str | None = None,
+        gpu_uuid: str | None = None,
+        gpu_index: int | None = None,
+        node: str | None = None,
+        pci_bus_id: str | None = None,
+        process: str | None = None,
+    ) -> None:
+        BaseRuntimeError.__init__(self, code, kind, message, worker)
+        self.fault_kind = fault_kind
+        self.fault_code = fault_code
+        self.fault_name = fault_name
+        self.severity = severity
+        self.gpu_uuid = gpu_uuid
+        self.gpu_index = gpu_index
+        self.node = node
+        self.pci_bus_id = pci_bus_id
+        self.process = process
+
+    @property
+    def xid(self) -> int | None:
+        return self.fault_code if self.fault_kind == "xid" else None
+
+    @property
+    def sxid(self) -> int | None:
+        return self.fault_code if self.fault_kind == "sxid" else None
+
+
+class GPUFaultUserError(GPUFaultError, RuntimeUserError):
+    """A GPU fault caused by the workload itself (e.g. an illegal memory access, Xid 31)."""
+
+    def __init__(self, code: str, message: str, worker: str | None = None, **fault: Any) -> None:
+        GPUFaultError.__init__(self, code, "user", message, worker, **fault)
+
+
+class GPUFaultSystemError(GPUFaultError, RuntimeSystemError):
+    """A GPU or node hardware fault the workload did not cause (e.g. the GPU fell off the bus)."""
+
+    def __init__(self, code: str, message: str, worker: str | None = None, **fault: Any) -> None:
+        GPUFaultError.__init__(self, code, "system", message, worker, **fault)
+
+
+class OOMError(_CodedUserError):
     """The task used more memory than its ``Resources.memory`` limit."""
 
 
-class TaskInterruptedError(_UserMessageError):
+class TaskInterruptedError(_CodedUserError):
     """The task was interrupted (cancelled, its worker stopped)."""
 
 
-class PrimaryContainerNotFoundError(_UserMessageError):
+class PrimaryContainerNotFoundError(_CodedUserError):
     """A pod task's primary container was not found."""
 
 
@@ -99,15 +168,15 @@ class DeadlineExceededError(TaskTimeoutError):
     """All attempts together ran past ``Timeout.deadline``."""
 
 
-class RetriesExhaustedError(_UserMessageError):
+class RetriesExhaustedError(_CodedUserError):
     """Every allowed attempt failed."""
 
 
-class InvalidImageNameError(_UserMessageError):
+class InvalidImageNameError(_CodedUserError):
     """An image name is not a valid reference."""
 
 
-class ImagePullBackOffError(_UserMessageError):
+class ImagePullBackOffError(_CodedUserError):
     """An image could not be pulled."""
 
 
@@ -122,7 +191,7 @@ class CustomError(RuntimeUserError):
         return cls(type(e).__name__, str(e))
 
 
-class NotInTaskContextError(_UserMessageError):
+class NotInTaskContextError(_CodedUserError):
     """An API that only works inside a task was called outside one."""
 
 
@@ -209,3 +278,103 @@ class AcceleratorUnavailableError(NonRecoverableError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, code="AcceleratorUnavailable")
+
+
+# ---- names the anchor SDK exports for its remote features; raised here where the local runtime can --
+class ConditionTimedoutError(_UserMessageError):
+    """A condition was not signalled within its timeout."""
+
+
+class ConditionFailedError(_UserMessageError):
+    """A condition was resolved as failed."""
+
+
+class ConditionAlreadyExistsError(_UserMessageError):
+    """A condition with that name already exists in this run."""
+
+
+class ConditionNotFoundError(_UserMessageError):
+    """No condition with that name exists in this run."""
+
+
+class RemoteTaskNotFoundError(_UserMessageError):
+    """A referenced deployed task does not exist."""
+
+
+class RemoteTaskUsageError(_UserMessageError):
+    """A referenced deployed task was used in a way it does not support."""
+
+
+class LogsNotYetAvailableError(BaseRuntimeError):
+    """An action's logs are not available yet (it has not started)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("LogsNotYetAvailable", "system", message)
+
+
+class DeploymentError(_UserMessageError):
+    """Deploying environments failed (a task could not be validated or serialised)."""
+
+
+class ImageBuildError(_UserMessageError):
+    """An image could not be built."""
+
+
+class SlowDownError(_UserMessageError):
+    """The service asked the client to slow down; try again later."""
+
+
+class ResourceExhaustedError(SlowDownError):
+    """A quota or capacity limit was reached."""
+
+
+class ParameterMaterializationError(_UserMessageError):
+    """An app parameter's value could not be materialised (downloaded, resolved)."""
+
+
+class RestrictedTypeError(_UserMessageError):
+    """A value of a type that is not allowed in this position was passed."""
+
+
+class CodeBundleError(_UserMessageError):
+    """The code bundle for a task could not be built or loaded."""
+
+
+class InvalidPackageError(RuntimeUserError):
+    """A package named for an image is not a valid requirement."""
+
+    def __init__(self, package_name: str, original_error: str) -> None:
+        self.package_name = package_name
+        self.original_error = original_error
+        super().__init__("InvalidPackageError", f"Invalid package {package_name!r}: {original_error}")
+
+
+class AppleSiliconError(RuntimeUserError):
+    """Base of the errors of tasks that run on an Apple Silicon host (not available here)."""
+
+    def __init__(self, message: str, worker: str | None = None) -> None:
+        super().__init__(type(self).__name__, message, worker)
+
+
+class AppleSiliconNotAvailableError(AppleSiliconError):
+    """No Apple Silicon host is available for the task."""
+
+
+class AppleSiliconHostExecFailedError(AppleSiliconError):
+    """Running the task on the Apple Silicon host failed."""
+
+
+class AppleSiliconDaemonStartFailedError(AppleSiliconError):
+    """The Apple Silicon host daemon did not start."""
+
+
+class AppleSiliconDaemonOOMError(AppleSiliconError):
+    """The Apple Silicon host daemon ran out of memory."""
+
+
+class AppleSiliconModelNotFoundError(AppleSiliconError):
+    """The requested model is not on the Apple Silicon host."""
+
+
+class AppleSiliconBridgeUnreachableError(AppleSiliconError):
+    """The bridge to the Apple Silicon host could not be reached."""

@@ -23,34 +23,47 @@ from typing import TYPE_CHECKING, Any
 
 from flyte.app._app_environment import AppEnvironment, apps
 from flyte.app._context import AppContext, ctx
+from flyte.app._parameter import AppEndpoint, ArtifactValue, Parameter, RunOutput, get_parameter
 from flyte.app._registry import AppNotRunningError, get_endpoint, list_apps
-from flyte.app._types import Domain, Link, Port, Scaling, Timeouts
+from flyte.app._types import Domain, Link, Port, Scaling, Subdomain, Timeouts
 
 if TYPE_CHECKING:
+    from flyte.app._connector import ConnectorEnvironment
+    from flyte.app._deploy import DeployedAppEnvironment
     from flyte.app._serve import LocalApp, ServeContext, serve, with_servecontext
     from flyte.app._supervisor import ServeError
 
 __all__ = [
     "AppContext",
+    "AppEndpoint",
     "AppEnvironment",
     "AppNotRunningError",
+    "ArtifactValue",
+    "ConnectorEnvironment",
+    "DeployedAppEnvironment",
     "Domain",
     "Link",
     "LocalApp",
+    "Parameter",
     "Port",
+    "RunOutput",
     "Scaling",
     "ServeContext",
     "ServeError",
+    "Subdomain",
     "Timeouts",
     "apps",
     "ctx",
     "get_endpoint",
+    "get_parameter",
     "list_apps",
     "serve",
     "with_servecontext",
 ]
 
 _LAZY = {
+    "ConnectorEnvironment": "flyte.app._connector",
+    "DeployedAppEnvironment": "flyte.app._deploy",
     "LocalApp": "flyte.app._serve",
     "ServeContext": "flyte.app._serve",
     "serve": "flyte.app._serve",

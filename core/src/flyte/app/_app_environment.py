@@ -12,8 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from flyte._environment_base import Environment
 from flyte._resources import Resources
 from flyte._secret import Secret, normalize_secrets
+from flyte.app._parameter import Parameter, check_parameters
 from flyte.app._types import Domain, Link, Port, Scaling, Timeouts, check_port
 from flyte.errors import InvalidParameterError
 
@@ -78,7 +80,7 @@ def _caller_file() -> str | None:
 
 
 @dataclass(kw_only=True)
-class AppEnvironment:
+class AppEnvironment(Environment):
     """A long-running service (API, model server, dashboard) that answers HTTP requests.
 
     Unlike a task, which runs to completion, an app stays up and serves many requests. Run it with
@@ -103,7 +105,9 @@ class AppEnvironment:
     scaling: Scaling = field(default_factory=Scaling)
     domain: Domain | None = field(default_factory=Domain)
     links: list[Link] = field(default_factory=list)
+    parameters: list[Parameter] = field(default_factory=list)
     cluster_pool: str = "default"
+    cluster: str | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
 
     def __post_init__(self) -> None:
@@ -158,6 +162,7 @@ class AppEnvironment:
                 owner, "links", self.links, "Use a list of flyte.app.Link(path=..., title=...)."
             )
         self.links = list(self.links)
+        self.parameters = check_parameters(owner, self.parameters)
         if not isinstance(self.cluster_pool, str) or not self.cluster_pool.strip():
             raise InvalidParameterError(owner, "cluster_pool", self.cluster_pool, "Use a non-empty name.")
         if not isinstance(self.timeouts, Timeouts):

@@ -119,8 +119,12 @@ def build_app_spec(app: AppEnvironment) -> dict[str, Any]:
         "secrets": [s.to_dict() for s in app.secret_list],
         "requires_auth": app.requires_auth,
         "scaling": app.scaling.to_dict(),
-        "domain": app.domain.to_dict() if app.domain is not None else None,
+        "domain": app.domain.to_dict(app) if app.domain is not None else None,
         "links": [link.to_dict() for link in app.links],
+        "parameters": [
+            {"name": p.name, "type": p.type, "env_var": p.env_var, "download": p.download, "mount": p.mount}
+            for p in app.parameters
+        ],
         "cluster_pool": app.cluster_pool,
         "timeouts": app.timeouts.to_dict(),
         "depends_on": [d.name for d in app.depends_on],
@@ -140,8 +144,9 @@ def k8s_manifests(app: AppEnvironment) -> dict[str, Any]:
     }
     if lo == 0:
         annotations["flyte.org/scale-to-zero"] = "true"
-    if app.domain is not None and app.domain.subdomain:
-        annotations["flyte.org/subdomain"] = app.domain.subdomain
+    subdomain = app.domain.resolved_subdomain(app) if app.domain is not None else None
+    if subdomain:
+        annotations["flyte.org/subdomain"] = subdomain
     if app.domain is not None and app.domain.custom_domain:
         annotations["flyte.org/custom-domain"] = app.domain.custom_domain
     req = app.timeouts.to_dict()["request_seconds"]

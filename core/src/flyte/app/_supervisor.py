@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flyte.app import _registry
+from flyte.app._parameter import parameter_env
 
 if TYPE_CHECKING:
     from flyte.app._app_environment import AppEnvironment
@@ -239,6 +240,7 @@ class Supervisor:
         env = dict(os.environ)
         env.update(app.env_vars or {})
         env.update(self.env_vars)
+        env.update(parameter_env(app.parameters))
         env.update(
             {
                 "PORT": str(port),

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from flyte.errors import InvalidParameterError
 
@@ -228,14 +229,18 @@ class Timeouts:
 class Domain:
     """Where the app is reachable when deployed: a ``subdomain`` and/or a ``custom_domain``."""
 
-    subdomain: str | None = None
+    subdomain: str | Subdomain | None = None
     custom_domain: str | None = None
 
     def __post_init__(self) -> None:
-        if self.subdomain is not None and (
-            not isinstance(self.subdomain, str)
-            or len(self.subdomain) > 63
-            or not _DNS_LABEL_RE.match(self.subdomain)
+        if (
+            self.subdomain is not None
+            and not isinstance(self.subdomain, Subdomain)
+            and (
+                not isinstance(self.subdomain, str)
+                or len(self.subdomain) > 63
+                or not _DNS_LABEL_RE.match(self.subdomain)
+            )
         ):
             raise InvalidParameterError(
                 "Domain",
@@ -255,5 +260,69 @@ class Domain:
                 "Use None or a host name without scheme or path, e.g. 'api.example.com'.",
             )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"subdomain": self.subdomain, "custom_domain": self.custom_domain}
+    def resolved_subdomain(self, app: Any) -> str | None:
+        """The subdomain string; a :class:`Subdomain` is resolved for the current project/domain."""
+        if isinstance(self.subdomain, Subdomain):
+            return self.subdomain.resolve(app, _default_sctx())
+        return self.subdomain
+
+    def to_dict(self, app: Any = None) -> dict[str, Any]:
+        """JSON-able; a :class:`Subdomain` computed from a function needs the ``app`` it is for."""
+        sub = self.subdomain
+        if isinstance(sub, Subdomain) and (app is not None or sub.function is None):
+            sub = self.resolved_subdomain(app)
+        elif isinstance(sub, Subdomain):
+            sub = None
+        return {"subdomain": sub, "custom_domain": self.custom_domain}
+
+
+@dataclass(frozen=True)
+class Subdomain:
+    """A subdomain computed when the app is deployed, once the project and domain are known.
+
+    ``Subdomain.from_app_name(name)`` gives ``<name>-<hash of project-domain>`` (``"hash"``) or
+    ``<name>-<project>-<domain>`` (``"default"``); ``Subdomain.from_function(f)`` calls ``f(app, sctx)``.
+    """
+
+    app_name: str | None = None
+    project_domain_suffix: Literal["hash", "default"] = "hash"
+    function: Callable[[Any, Any], str] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.app_name is None) == (self.function is None):
+            raise InvalidParameterError(
+                "Subdomain", "app_name", self.app_name, "Set exactly one of app_name or function."
+            )
+        if self.project_domain_suffix not in ("hash", "default"):
+            raise InvalidParameterError(
+                "Subdomain", "project_domain_suffix", self.project_domain_suffix, "Use 'hash' or 'default'."
+            )
+
+    @classmethod
+    def from_app_name(
+        cls, app_name: str, project_domain_suffix: Literal["hash", "default"] = "hash"
+    ) -> Subdomain:
+        return cls(app_name=app_name, project_domain_suffix=project_domain_suffix)
+
+    @classmethod
+    def from_function(cls, function: Callable[[Any, Any], str]) -> Subdomain:
+        return cls(function=function)
+
+    def resolve(self, app: Any, sctx: Any) -> str:
+        """The subdomain for ``app`` deployed with serialisation context ``sctx`` (project, domain)."""
+        if self.function is not None:
+            return self.function(app, sctx)
+        assert self.app_name is not None
+        if self.project_domain_suffix == "default":
+            return f"{self.app_name}-{sctx.project}-{sctx.domain}"
+        import hashlib
+
+        digest = hashlib.sha256(f"{sctx.project}-{sctx.domain}".encode()).hexdigest()[:8]
+        return f"{self.app_name}-{digest}"
+
+
+def _default_sctx() -> Any:
+    from flyte._initialize import current_domain, current_project
+    from flyte._serialization import SerializationContext
+
+    return SerializationContext(project=current_project(), domain=current_domain())
