@@ -102,8 +102,9 @@ for name in names:
     try:
         mod = importlib.import_module(name)
     except ImportError:
-        if name == "cloudpickle":
-            sys.exit("build-test-images: cloudpickle is not importable by " + sys.executable)
+        if name in ("cloudpickle", "flyte"):  # an image without them cannot run a task
+            sys.exit(f"build-test-images: {name} is not importable by {sys.executable}; set PYTHON to "
+                     "an interpreter that has flyte installed (e.g. PYTHON=.venv/bin/python)")
         print(f"build-test-images: {name} is not installed for {sys.executable}; left out", file=sys.stderr)
         continue
     path = os.path.dirname(mod.__file__) if os.path.basename(mod.__file__) == "__init__.py" else mod.__file__
