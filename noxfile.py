@@ -19,7 +19,7 @@ import nox
 ROOT = Path(__file__).parent
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "typecheck", "tests_core", "tests", "tests_integration"]
+nox.options.sessions = ["lint", "typecheck", "tests_core", "tests", "tests_integration", "build", "wheelhouse"]
 
 TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.23", "pyyaml", "mypy>=1.10"]
 UI_TEST_DEPS = ["playwright>=1.40"]  # drives the system's chromium; never `playwright install`
