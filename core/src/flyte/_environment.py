@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from flyte._cache import Cache, normalize_cache
+from flyte._include import declaring_dir, include_files, normalize_include
 from flyte._resources import Resources
 from flyte._retry import normalize_retries
 from flyte._reusable import ReusePolicy
@@ -21,12 +22,13 @@ from flyte._task import (
     TaskTemplate,
     _is_async_callable,
     check_isolation,
+    check_scheduling,
     function_task_class,
     validate_env_vars,
     validate_max_inline,
 )
 from flyte._timeout import normalize_timeout
-from flyte.errors import InvalidParameterError
+from flyte.errors import InvalidParameterError, InvalidParameterTypeError
 
 if TYPE_CHECKING:
     from flyte._image import Image
@@ -45,57 +47,137 @@ def _validate_name(name: Any, owner: str) -> str:
             owner,
             "name",
             name,
-            "Use 1-63 lowercase letters, digits, '-' or '_', starting and ending with a letter or digit, "
-            "e.g. 'data-processing'.",
+            "Environment names must be in snake_case or kebab-case format: use 1-63 lowercase letters, "
+            "digits, '-' or '_', starting and ending with a letter or digit, e.g. 'data-processing'.",
         )
     return name
 
 
-@dataclass(kw_only=True)
+@dataclass
 class TaskEnvironment:
     """Groups tasks that share an image, resources, secrets and other defaults.
 
-    A task's fully-qualified name is ``<env name>.<function name>``.
+    A task's fully-qualified name is ``<env name>.<function name>``. The parameters are in the
+    anchor SDK's order (``TaskEnvironment("name", ...)`` works); ``isolation`` is ours.
+    ``interruptible``, ``queue`` and ``service_account`` are cluster settings, recorded in each task's
+    spec; ``include`` names extra files whose contents are part of each task's version.
     """
 
     name: str
-    image: Image | str | Literal["auto"] | None = "auto"
-    resources: Resources | None = None
-    env_vars: Mapping[str, str] | None = None
+    depends_on: list[TaskEnvironment] = field(default_factory=list)
+    pod_template: Any = None
+    description: str | None = None
     secrets: Any = None
+    env_vars: Mapping[str, str] | None = None
+    resources: Resources | None = None
+    interruptible: bool = False
+    image: Image | str | Literal["auto"] | None = "auto"
+    include: tuple[str, ...] = ()
+    service_account: str | None = None
     cache: Any = "disable"
     reusable: ReusePolicy | None = None
     plugin_config: Any = None
-    pod_template: Any = None
-    depends_on: list[TaskEnvironment] = field(default_factory=list)
-    description: str | None = None
+    queue: str | None = None
     isolation: str | None = None
     """Local isolation of this environment's actions ("inline", "process", "container"); None:
     "process" when it declares a memory limit, a ReusePolicy or GPUs, else "inline". A run's
     ``with_runcontext(isolation=...)`` overrides it."""
     tasks: dict[str, TaskTemplate[Any, Any]] = field(default_factory=dict, init=False, repr=False)
+    _include_base: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         owner = f"TaskEnvironment(name={self.name!r})"
         _validate_name(self.name, "TaskEnvironment")
+        self._check_types(owner)
         if self.resources is not None and not isinstance(self.resources, Resources):
-            raise InvalidParameterError(
-                owner, "resources", self.resources, "Use flyte.Resources(cpu=..., memory=...)."
+            raise InvalidParameterTypeError(
+                owner,
+                "resources",
+                self.resources,
+                "Expected resources to be of type Resources: use flyte.Resources(cpu=..., memory=...).",
             )
         if self.reusable is not None and not isinstance(self.reusable, ReusePolicy):
-            raise InvalidParameterError(
-                owner, "reusable", self.reusable, "Use flyte.ReusePolicy(replicas=..., concurrency=...)."
+            raise InvalidParameterTypeError(
+                owner,
+                "reusable",
+                self.reusable,
+                "Expected reusable to be of type ReusePolicy: use flyte.ReusePolicy(replicas=...).",
             )
+        self.interruptible = check_scheduling("interruptible", self.interruptible, owner)
+        self.queue = check_scheduling("queue", self.queue, owner)
+        self.service_account = check_scheduling("service_account", self.service_account, owner)
+        self.include = normalize_include(self.include, owner)
+        if self._include_base is None:
+            self._include_base = declaring_dir()
+        include_files(self.include, self._include_base, owner)  # a path matching nothing fails here
         check_isolation(self.isolation, owner)
         self.env_vars = validate_env_vars(self.env_vars, owner)
         self._secrets: tuple[Secret, ...] = normalize_secrets(self.secrets, owner)
         self._cache: Cache = normalize_cache(self.cache, owner)
         for dep in self.depends_on:
             if not isinstance(dep, TaskEnvironment):
-                raise InvalidParameterError(
-                    owner, "depends_on", dep, "Use a list of TaskEnvironment objects."
+                raise InvalidParameterTypeError(
+                    owner,
+                    "depends_on",
+                    dep,
+                    "Expected depends_on to be of type List[Environment]: a list of TaskEnvironments.",
                 )
         _all_environments[self.name] = self
+
+    def _check_types(self, owner: str) -> None:
+        """The anchor raises TypeError for a value of the wrong type; so do we (and name the fix)."""
+        from flyte._image import Image
+
+        if self.image is not None and not isinstance(self.image, (Image, str)):
+            raise InvalidParameterTypeError(
+                owner, "image", self.image, "Expected image to be of type str or Image, or 'auto'."
+            )
+        if self.env_vars is not None and not isinstance(self.env_vars, Mapping):
+            raise InvalidParameterTypeError(
+                owner, "env_vars", self.env_vars, "Expected env_vars to be of type Dict[str, str]."
+            )
+        if self.secrets is not None and not isinstance(self.secrets, (str, list, tuple)):
+            from flyte._secret import Secret as _Secret
+
+            if not isinstance(self.secrets, _Secret):
+                raise InvalidParameterTypeError(
+                    owner,
+                    "secrets",
+                    self.secrets,
+                    "Expected secrets to be of type SecretRequest: a name, a Secret, or a list of them.",
+                )
+        if not isinstance(self.depends_on, (list, tuple)):
+            raise InvalidParameterTypeError(
+                owner, "depends_on", self.depends_on, "Expected depends_on to be of type List[Environment]."
+            )
+        self.depends_on = list(self.depends_on)
+        if self.cache is not None and not isinstance(self.cache, (str, bool, Cache)):
+            raise InvalidParameterTypeError(
+                owner,
+                "cache",
+                self.cache,
+                "Expected cache to be of type str or Cache, e.g. 'auto' or flyte.Cache(...).",
+            )
+
+    def add_dependency(self, *env: TaskEnvironment) -> None:
+        """Deploy ``env`` together with this environment (as ``depends_on=[...]``); duplicates are skipped."""
+        for e in env:
+            if not isinstance(e, TaskEnvironment):
+                raise InvalidParameterTypeError(
+                    f"TaskEnvironment({self.name!r}).add_dependency()",
+                    "env",
+                    e,
+                    f"Expected Environment, got {type(e)}: pass TaskEnvironment objects.",
+                )
+            if e.name == self.name:
+                raise InvalidParameterError(
+                    f"TaskEnvironment({self.name!r}).add_dependency()",
+                    "env",
+                    e.name,
+                    "Cannot add self as a dependency.",
+                )
+            if e not in self.depends_on:
+                self.depends_on.append(e)
 
     # ---- derived environments --------------------------------------------------------------------
     def clone_with(self, name: str, **overrides: Any) -> TaskEnvironment:
@@ -103,7 +185,7 @@ class TaskEnvironment:
         allowed = {f.name for f in dataclasses.fields(self) if f.init and f.name != "name"}
         for key in overrides:
             if key not in allowed:
-                raise InvalidParameterError(
+                raise InvalidParameterTypeError(
                     f"TaskEnvironment({self.name!r}).clone_with()",
                     key,
                     overrides[key],
@@ -113,7 +195,10 @@ class TaskEnvironment:
         base.update(overrides)
         base["name"] = name
         base["depends_on"] = list(base["depends_on"])
-        return TaskEnvironment(**base)
+        clone = TaskEnvironment(**base)
+        if "include" not in overrides:
+            clone._include_base = self._include_base  # inherited includes keep naming the same files
+        return clone
 
     # ---- the decorator ---------------------------------------------------------------------------
     @overload
@@ -135,6 +220,9 @@ class TaskEnvironment:
         secrets: Any = UNSET,
         pod_template: Any = None,
         report: bool = False,
+        interruptible: bool | None = None,
+        queue: str | None = None,
+        service_account: str | None = None,
     ) -> Callable[[Callable[P, R]], AsyncFunctionTaskTemplate[P, R]]: ...
 
     def task(
@@ -152,6 +240,9 @@ class TaskEnvironment:
         secrets: Any = UNSET,
         pod_template: Any = None,
         report: bool = False,
+        interruptible: bool | None = None,
+        queue: str | None = None,
+        service_account: str | None = None,
     ) -> AsyncFunctionTaskTemplate[P, R] | Callable[[Callable[P, R]], AsyncFunctionTaskTemplate[P, R]]:
         """Turn a function (sync or async) into a task of this environment."""
 
@@ -167,6 +258,9 @@ class TaskEnvironment:
                 resources=resources,
                 secrets=secrets,
                 pod_template=pod_template,
+                interruptible=interruptible,
+                queue=queue,
+                service_account=service_account,
             )
 
         if _func is not None:
@@ -227,6 +321,17 @@ class TaskEnvironment:
             plugin_config=self.plugin_config,
             pod_template=pod_template,
             isolation=self.isolation,
+            interruptible=check_scheduling(
+                "interruptible",
+                self.interruptible if opts["interruptible"] is None else opts["interruptible"],
+                owner,
+            ),
+            queue=check_scheduling("queue", opts["queue"] or self.queue, owner),
+            service_account=check_scheduling(
+                "service_account", opts["service_account"] or self.service_account, owner
+            ),
+            include=self.include,
+            include_base=self._include_base,
         )
         functools_update(tmpl, func)
         self.tasks[full_name] = tmpl

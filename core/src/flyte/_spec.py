@@ -48,6 +48,10 @@ class TaskSpec(BaseModel):
     container_args: list[str] = Field(default_factory=list)
     sql: str | None = None
     k8s_pod: dict[str, Any] | None = None
+    interruptible: bool = False
+    queue: str | None = None
+    service_account: str | None = None
+    include: list[str] = Field(default_factory=list)
 
 
 def _schema(hint: Any) -> Any:
@@ -108,6 +112,10 @@ def build_task_spec(t: TaskTemplate[Any, Any], sctx: SerializationContext) -> Ta
         container_args=list(t.container_args(sctx)),
         sql=t.sql(sctx),
         k8s_pod=pod(sctx) if callable(pod) else None,
+        interruptible=t.interruptible,
+        queue=t.queue,
+        service_account=t.service_account,
+        include=list(t.include),
     )
 
 

@@ -22,6 +22,10 @@ class InvalidParameterError(ValueError):
         super().__init__(f"{owner}: invalid {param}={value!r}. {accepted}")
 
 
+class InvalidParameterTypeError(InvalidParameterError, TypeError):
+    """A definition-time value has the wrong type; also a TypeError, as the anchor raises there."""
+
+
 class BaseRuntimeError(RuntimeError):
     """Base for failures of a task execution (user, system or unknown)."""
 
@@ -209,3 +213,11 @@ class AcceleratorUnavailableError(NonRecoverableError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, code="AcceleratorUnavailable")
+
+
+class AppleSiliconNotAvailableError(AcceleratorUnavailableError):
+    """The task asks for the Apple Silicon (Metal) GPU, which only an Apple Silicon Mac has."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = "APPLE_SILICON_NOT_AVAILABLE"
