@@ -381,7 +381,7 @@ _SUFFIXES: dict[str, float] = {
 _QUANTITY_RE = re.compile(r"^\+?([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([a-zA-Z]{0,2})$")
 
 _MEMORY_ACCEPTED = (
-    "Use a Kubernetes quantity such as '512Mi', '4Gi', '1G' or '100k', or an int of bytes; "
+    "Use a Kubernetes quantity string such as '512Mi', '4Gi', '1G' or '100k'; "
     "for a request/limit range use a tuple such as ('2Gi', '8Gi') with request <= limit."
 )
 _CPU_ACCEPTED = (
@@ -426,7 +426,7 @@ def parse_quantity(s: str | int | float) -> float:
 
 
 CPUBaseType = int | float | str
-MemoryBaseType = int | str
+MemoryBaseType = str
 
 
 def _parse_cpu(value: object) -> float | None:
@@ -470,6 +470,20 @@ def _check_range(param: str, value: object, parse: Any, accepted: str) -> None:
         raise InvalidParameterError("Resources", param, value, accepted)
 
 
+def _check_quantity_string(name: str, value: object) -> None:
+    """memory/disk/shm take quantity strings only: an int would silently mean bytes."""
+    items = value if isinstance(value, tuple) and name == "memory" else (value,)
+    for item in items:
+        if item is not None and not isinstance(item, str):
+            raise InvalidParameterError(
+                "Resources",
+                name,
+                value,
+                f"{name} must be a Kubernetes quantity string such as '1Gi', '512Mi' or '2G' "
+                f"(a bare number would mean bytes: {name}=1024 is 1 KiB); write e.g. {name}='1Gi'.",
+            )
+
+
 def _gpu_string_to_device(spec: str) -> Device | None:
     """Device for an accelerator string like ``"A100:2"`` (count optional, default 1), or None."""
     if _is_count_text(spec):  # "1": a count of any GPU, as in Resources(cpu="4", gpu="1")
@@ -510,7 +524,8 @@ class Resources:
     """CPU, memory, accelerator, disk and shared-memory requirements of a task.
 
     - ``cpu``: cores as ``1``, ``0.5``, ``"500m"``, ``"2"``, or a ``(request, limit)`` tuple.
-    - ``memory``: ``"512Mi"``, ``"4Gi"``, ``"1G"``, an int of bytes, or a ``(request, limit)`` tuple.
+    - ``memory``: ``"512Mi"``, ``"4Gi"``, ``"1G"``, or a ``(request, limit)`` tuple of such strings.
+      A bare int is refused, as in the anchor SDK: ``memory=1024`` would mean 1 KiB, not 1 GiB.
     - ``gpu``: an int count, ``"A100:1"``-style string, or a :class:`Device` from :func:`GPU` /
       :func:`TPU` (MIG partitions, TPU slices).
     - ``disk``: ephemeral storage quantity, e.g. ``"10Gi"``.
@@ -526,6 +541,8 @@ class Resources:
     shm: MemoryBaseType | Literal["auto"] | None = None
 
     def __post_init__(self) -> None:
+        for name in ("memory", "disk", "shm"):
+            _check_quantity_string(name, getattr(self, name))
         if self.cpu is not None:
             _check_range("cpu", self.cpu, _parse_cpu, _CPU_ACCEPTED)
         if self.memory is not None:
@@ -537,7 +554,7 @@ class Resources:
                     "Resources",
                     "disk",
                     self.disk,
-                    "Use a Kubernetes quantity such as '10Gi' or an int of bytes.",
+                    "Use a Kubernetes quantity string such as '10Gi'.",
                 )
         if self.shm is not None and self.shm != "auto":
             number = _parse_bytes(self.shm)
@@ -546,8 +563,7 @@ class Resources:
                     "Resources",
                     "shm",
                     self.shm,
-                    "Use a Kubernetes quantity such as '2Gi', an int of bytes, "
-                    "or 'auto' for the node's maximum.",
+                    "Use a Kubernetes quantity string such as '2Gi', or 'auto' for the node's maximum.",
                 )
         gpu = self.gpu
         if gpu is None or isinstance(gpu, Device):

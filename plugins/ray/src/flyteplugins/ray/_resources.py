@@ -93,6 +93,14 @@ def ray_options(resources: Resources | None, *, name: str = "task") -> dict[str,
         opts["accelerator_type"] = _AMD_NAMES.get(dev.device, f"AMD-Instinct-{dev.device}")
     elif cls == "HABANA_GAUDI":
         extra["HPU"] = dev.quantity
+    elif cls == "APPLE_SILICON":
+        from flyte.errors import AppleSiliconNotAvailableError
+
+        raise AppleSiliconNotAvailableError(
+            f"{name}: gpu='AppleSilicon' is the Metal GPU of a local Apple Silicon Mac; Ray workers "
+            "cannot be scheduled on it. Run the task locally on the Mac, or ask for an accelerator "
+            "Ray schedules (e.g. flyte.GPU('A100', 1), flyte.AMD_GPU('MI300X'))."
+        )
     else:  # pragma: no cover - Device validates its class
         raise InvalidParameterError(
             name, "resources.gpu", dev, "Use a GPU, TPU, Neuron, AMD GPU or Gaudi device."
