@@ -582,7 +582,10 @@ class Resources:
         if device is None:
             name = gpu.partition(":")[0]
             if name in _TPUS:
-                hint = f"Use flyte.TPU({name!r}, partition=...) for a TPU."
+                hint = (
+                    "gpu must be one of the accelerator strings; "
+                    f"use flyte.TPU({name!r}, partition=...) for a TPU."
+                )
                 raise InvalidParameterError("Resources", "gpu", gpu, hint)
             raise InvalidParameterError("Resources", "gpu", gpu, _GPU_ACCEPTED)
         canonical = f"{device.device}:{device.quantity}"
