@@ -286,7 +286,19 @@ class TaskEnvironment:
         resources = opts["resources"] if opts["resources"] is not None else self.resources
         if resources is not None and not isinstance(resources, Resources):
             raise InvalidParameterError(owner, "resources", resources, "Use flyte.Resources(...).")
-        cache = self._cache if opts["cache"] is UNSET else normalize_cache(opts["cache"], owner)
+        # None inherits the environment's cache, as in the anchor (`cache=False`/"disable" turn it off).
+        task_cache = opts["cache"]
+        cache = (
+            self._cache if task_cache is UNSET or task_cache is None else normalize_cache(task_cache, owner)
+        )
+        if self.reusable is not None and opts["service_account"] not in (None, self.service_account):
+            raise InvalidParameterError(
+                owner,
+                "service_account",
+                opts["service_account"],
+                "Cannot override service_account when environment is reusable: its replicas run as "
+                f"{self.service_account!r}; set it on the TaskEnvironment instead.",
+            )
         secrets = self._secrets if opts["secrets"] is UNSET else normalize_secrets(opts["secrets"], owner)
         template_cls: type[AsyncFunctionTaskTemplate[Any, Any]] = AsyncFunctionTaskTemplate
         task_type = "python"

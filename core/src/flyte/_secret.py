@@ -85,6 +85,13 @@ class Secret:
             return self.as_env_var
         return _env_name(f"{self.group}_{self.key}" if self.group else self.key)
 
+    def stable_hash(self) -> str:
+        """A hex digest of the secret's reference (never its value), the same in every process."""
+        import hashlib
+
+        parts = (self.key, self.group or "", str(self.mount) if self.mount else "", self.as_env_var or "")
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form for task specs: names only, never a value."""
         out: dict[str, Any] = {"key": self.key, "group": self.group, "env_var": self.env_var_name}

@@ -143,6 +143,43 @@ def test_secret_mount_is_recorded_and_skips_the_derived_field() -> None:
         flyte.Secret("cert", mount=pathlib.Path("/run/secrets"))
 
 
+def test_secret_stable_hash_is_process_independent() -> None:
+    import subprocess
+
+    code = "import flyte; print(flyte.Secret('k', group='g').stable_hash())"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert other.stdout.strip() == flyte.Secret("k", group="g").stable_hash()
+    assert flyte.Secret("k").stable_hash() != flyte.Secret("k", group="g").stable_hash()
+
+
+def test_task_cache_none_inherits_the_environment_cache() -> None:
+    env = flyte.TaskEnvironment("cache-inherit", cache="auto")
+
+    @env.task(cache=None)
+    async def inherits(x: int) -> int:
+        return x
+
+    @env.task(cache="disable")
+    async def disabled(x: int) -> int:
+        return x
+
+    assert inherits.cache.behavior == "auto"
+    assert disabled.cache.behavior == "disable"
+
+
+def test_reusable_environment_keeps_its_service_account() -> None:
+    env = flyte.TaskEnvironment("reuse-sa", reusable=flyte.ReusePolicy(2), service_account="runner")
+
+    @env.task(service_account="runner")
+    async def same() -> None: ...
+
+    assert same.service_account == "runner"
+    with pytest.raises(ValueError, match="Cannot override service_account when environment is reusable"):
+
+        @env.task(service_account="other")
+        async def other() -> None: ...
+
+
 def test_cache_version_override_with_auto_pins_the_version_in_runs() -> None:
     env = flyte.TaskEnvironment("pin-auto")
     calls: list[int] = []
