@@ -6,6 +6,7 @@ import dataclasses
 import re
 import weakref
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
@@ -38,6 +39,7 @@ R = TypeVar("R")
 
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$")
 
+_inherited_include_base: ContextVar[str | None] = ContextVar("_inherited_include_base", default=None)
 _all_environments: weakref.WeakValueDictionary[str, TaskEnvironment] = weakref.WeakValueDictionary()
 
 
@@ -108,7 +110,7 @@ class TaskEnvironment:
         self.service_account = check_scheduling("service_account", self.service_account, owner)
         self.include = normalize_include(self.include, owner)
         if self._include_base is None:
-            self._include_base = declaring_dir()
+            self._include_base = _inherited_include_base.get() or declaring_dir()
         include_files(self.include, self._include_base, owner)  # a path matching nothing fails here
         check_isolation(self.isolation, owner)
         self.env_vars = validate_env_vars(self.env_vars, owner)
@@ -180,8 +182,39 @@ class TaskEnvironment:
                 self.depends_on.append(e)
 
     # ---- derived environments --------------------------------------------------------------------
-    def clone_with(self, name: str, **overrides: Any) -> TaskEnvironment:
-        """A new environment that inherits everything from this one except ``overrides``."""
+    def clone_with(
+        self,
+        name: str,
+        image: Image | str | None = None,
+        resources: Resources | None = None,
+        env_vars: Mapping[str, str] | None = None,
+        secrets: Any = None,
+        depends_on: list[TaskEnvironment] | None = None,
+        description: str | None = None,
+        interruptible: bool | None = None,
+        include: tuple[str, ...] | None = None,
+        service_account: str | None = None,
+        **overrides: Any,
+    ) -> TaskEnvironment:
+        """A new environment that inherits everything from this one except what is given.
+
+        As in the anchor, a named setting left at None is inherited (and so is ``cache=None``);
+        ``reusable=None`` turns reuse off. Other settings (``plugin_config``, ``queue``, ...) are
+        taken as given.
+        """
+        named = {
+            "image": image,
+            "resources": resources,
+            "env_vars": env_vars,
+            "secrets": secrets,
+            "depends_on": depends_on,
+            "description": description,
+            "interruptible": interruptible,
+            "include": include,
+            "service_account": service_account,
+        }
+        if overrides.get("cache", 0) is None:
+            del overrides["cache"]
         allowed = {f.name for f in dataclasses.fields(self) if f.init and f.name != "name"}
         for key in overrides:
             if key not in allowed:
@@ -189,16 +222,19 @@ class TaskEnvironment:
                     f"TaskEnvironment({self.name!r}).clone_with()",
                     key,
                     overrides[key],
-                    f"Accepted settings: {sorted(allowed)}.",
+                    f"Unexpected keyword argument; accepted settings: {sorted(allowed)}.",
                 )
+        overrides.update({k: v for k, v in named.items() if v is not None})
         base = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
         base.update(overrides)
         base["name"] = name
         base["depends_on"] = list(base["depends_on"])
-        clone = TaskEnvironment(**base)
-        if "include" not in overrides:
-            clone._include_base = self._include_base  # inherited includes keep naming the same files
-        return clone
+        # Inherited includes keep naming the same files, wherever clone_with is called from.
+        token = _inherited_include_base.set(None if "include" in overrides else self._include_base)
+        try:
+            return TaskEnvironment(**base)
+        finally:
+            _inherited_include_base.reset(token)
 
     # ---- the decorator ---------------------------------------------------------------------------
     @overload

@@ -283,6 +283,34 @@ def test_add_dependency() -> None:
         a.add_dependency(3)  # type: ignore[arg-type]
 
 
+def test_clone_with_takes_the_anchors_positional_order_and_inherits_none() -> None:
+    base = flyte.TaskEnvironment("clone-base", resources=flyte.Resources(cpu=2), cache="auto", queue="q")
+    clone = base.clone_with("clone-gpu", "ghcr.io/x/y:1", flyte.Resources(gpu="T4:1"))
+    assert (clone.image, clone.resources) == ("ghcr.io/x/y:1", flyte.Resources(gpu="T4:1"))
+    assert (clone.cache, clone.queue) == ("auto", "q")
+    same = base.clone_with("clone-same", resources=None, cache=None)
+    assert (same.resources, same.cache) == (base.resources, "auto")
+    assert base.clone_with("clone-noreuse", reusable=None).reusable is None
+
+
+def test_clone_with_keeps_relative_includes_of_the_original(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write_module(tmp_path, ("config.yaml",))
+    original = _load(path).env
+    monkeypatch.chdir(tmp_path)
+    clone = original.clone_with("incl-clone")  # called from this test file, elsewhere
+    assert clone.include == ("config.yaml",)
+
+    async def uses() -> None: ...
+
+    before = clone.task(uses).source_version()
+    assert clone.task(uses).source_version() == before  # same files: same version
+    (path.parent / "config.yaml").write_text("lang: nl\n")
+    after = original.clone_with("incl-clone2").task(uses).source_version()
+    assert after != before
+
+
 def test_clone_with_unknown_setting_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="foo"):
         flyte.TaskEnvironment("clone-src").clone_with("clone-dst", foo=1)
