@@ -66,7 +66,8 @@ class TaskEnvironment:
     """
 
     name: str
-    depends_on: list[TaskEnvironment] = field(default_factory=list)
+    depends_on: list[Any] = field(default_factory=list)
+    """Environments (task or app) deployed together with this one."""
     pod_template: Any = None
     description: str | None = None
     secrets: Any = None
@@ -117,7 +118,7 @@ class TaskEnvironment:
         self._secrets: tuple[Secret, ...] = normalize_secrets(self.secrets, owner)
         self._cache: Cache = normalize_cache(self.cache, owner)
         for dep in self.depends_on:
-            if not isinstance(dep, TaskEnvironment):
+            if not _is_environment(dep):
                 raise InvalidParameterTypeError(
                     owner,
                     "depends_on",
@@ -161,10 +162,10 @@ class TaskEnvironment:
                 "Expected cache to be of type str or Cache, e.g. 'auto' or flyte.Cache(...).",
             )
 
-    def add_dependency(self, *env: TaskEnvironment) -> None:
+    def add_dependency(self, *env: Any) -> None:
         """Deploy ``env`` together with this environment (as ``depends_on=[...]``); duplicates are skipped."""
         for e in env:
-            if not isinstance(e, TaskEnvironment):
+            if not _is_environment(e):
                 raise InvalidParameterTypeError(
                     f"TaskEnvironment({self.name!r}).add_dependency()",
                     "env",
@@ -189,7 +190,7 @@ class TaskEnvironment:
         resources: Resources | None = None,
         env_vars: Mapping[str, str] | None = None,
         secrets: Any = None,
-        depends_on: list[TaskEnvironment] | None = None,
+        depends_on: list[Any] | None = None,
         description: str | None = None,
         interruptible: bool | None = None,
         include: tuple[str, ...] | None = None,
@@ -389,6 +390,15 @@ class TaskEnvironment:
         """Register a template built directly (e.g. a plugin's SQL task) with this environment."""
         self.tasks[task.name] = task
         return task
+
+
+def _is_environment(obj: object) -> bool:
+    """A task or app environment (what ``depends_on`` may name, as the anchor's ``Environment``)."""
+    if isinstance(obj, TaskEnvironment):
+        return True
+    from flyte.app._app_environment import AppEnvironment
+
+    return isinstance(obj, AppEnvironment)
 
 
 def functools_update(tmpl: Any, func: Any) -> None:

@@ -283,6 +283,16 @@ def test_add_dependency() -> None:
         a.add_dependency(3)  # type: ignore[arg-type]
 
 
+def test_depends_on_takes_task_and_app_environments() -> None:
+    from flyte.app import AppEnvironment
+
+    api = AppEnvironment(name="dep-api")
+    worker = flyte.TaskEnvironment("dep-worker", depends_on=[api])
+    later = flyte.TaskEnvironment("dep-later")
+    worker.add_dependency(later)
+    assert worker.depends_on == [api, later]
+
+
 def test_clone_with_takes_the_anchors_positional_order_and_inherits_none() -> None:
     base = flyte.TaskEnvironment("clone-base", resources=flyte.Resources(cpu=2), cache="auto", queue="q")
     clone = base.clone_with("clone-gpu", "ghcr.io/x/y:1", flyte.Resources(gpu="T4:1"))
