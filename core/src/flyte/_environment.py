@@ -110,7 +110,7 @@ class TaskEnvironment:
         self.queue = check_scheduling("queue", self.queue, owner)
         self.service_account = check_scheduling("service_account", self.service_account, owner)
         self.include = normalize_include(self.include, owner)
-        if self._include_base is None:
+        if self._include_base is None and self.include:
             self._include_base = _inherited_include_base.get() or declaring_dir()
         include_files(self.include, self._include_base, owner)  # a path matching nothing fails here
         check_isolation(self.isolation, owner)
