@@ -65,7 +65,7 @@ def test_bad_secret_env_var_name() -> None:
         ({"key": " padded "}, "key"),
         ({"key": 3}, "key"),
         ({"key": "k", "group": ""}, "group"),
-        ({"key": "k", "mount": "/etc/flyte/secrets"}, "mount"),
+        ({"key": "k", "mount": "/run/secrets"}, "mount"),
     ],
 )
 def test_secret_other_bad_values(kwargs: dict[str, Any], param: str) -> None:

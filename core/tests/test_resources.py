@@ -81,7 +81,7 @@ def test_memory_helpers() -> None:
     assert r.memory_limit_bytes() == 8 * 2**30
     single = Resources(memory="512Mi")
     assert single.memory_request_bytes() == single.memory_limit_bytes() == 512 * 2**20
-    assert Resources(memory=1024).memory_limit_bytes() == 1024
+    assert Resources(memory="1024").memory_limit_bytes() == 1024
     assert Resources(memory="1G").memory_limit_bytes() == 10**9
     assert Resources().memory_limit_bytes() is None
     assert Resources(disk="10Gi").disk_bytes() == 10 * 2**30

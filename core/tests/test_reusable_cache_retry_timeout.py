@@ -34,7 +34,7 @@ def test_reuse_seed_example() -> None:
     p = ReusePolicy(replicas=(1, 5), concurrency=2, idle_ttl=300)
     assert (p.min_replicas, p.max_replicas) == (1, 5)
     assert p.idle_ttl_seconds == 300
-    assert p.scaledown_ttl_seconds is None
+    assert p.scaledown_ttl_seconds == 30  # the anchor's default
     json.dumps(p.to_dict())
     assert p.to_dict()["max_replicas"] == 5
 
@@ -137,10 +137,10 @@ def test_cache_override_without_version() -> None:
     assert str(exc2.value).startswith("TaskEnvironment 'etl':")
 
 
-def test_cache_version_without_override() -> None:
-    with pytest.raises(InvalidParameterError) as exc:
-        Cache(behavior="auto", version_override="v1")
-    _expect(exc, "version_override", "v1", "behavior='override'")
+def test_cache_version_override_pins_auto_as_the_anchor_does() -> None:
+    # The anchor accepts a version with behavior='auto' and uses it as the version.
+    assert Cache(behavior="auto", version_override="v1").get_version() == "v1"
+    assert Cache(behavior="disable", version_override="v1").get_version() == ""
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,14 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "GPU": ("flyte._resources", "GPU"),
     "TPU": ("flyte._resources", "TPU"),
     "Device": ("flyte._resources", "Device"),
+    "DeviceClass": ("flyte._resources", "DeviceClass"),
+    "AMD_GPU": ("flyte._resources", "AMD_GPU"),
+    "Neuron": ("flyte._resources", "Neuron"),
+    "HABANA_GAUDI": ("flyte._resources", "HABANA_GAUDI"),
+    "APPLE_SILICON": ("flyte._resources", "APPLE_SILICON"),
+    "CacheRequest": ("flyte._cache", "CacheRequest"),
+    "TimeoutType": ("flyte._timeout", "TimeoutType"),
+    "SecretRequest": ("flyte._secret", "SecretRequest"),
     "ReusePolicy": ("flyte._reusable", "ReusePolicy"),
     "Cache": ("flyte._cache", "Cache"),
     "CachePolicy": ("flyte._cache", "CachePolicy"),
@@ -112,6 +120,7 @@ if TYPE_CHECKING:
     from flyte import io as io
     from flyte._cache import Cache as Cache
     from flyte._cache import CachePolicy as CachePolicy
+    from flyte._cache import CacheRequest as CacheRequest
     from flyte._checkpoint import BaseCheckpoint as BaseCheckpoint
     from flyte._checkpoint import Checkpoint as Checkpoint
     from flyte._checkpoint import latest_checkpoint as latest_checkpoint
@@ -147,9 +156,14 @@ if TYPE_CHECKING:
     from flyte._logging import logger as logger
     from flyte._logging import system_logger as system_logger
     from flyte._map import map as map
+    from flyte._resources import AMD_GPU as AMD_GPU
+    from flyte._resources import APPLE_SILICON as APPLE_SILICON
     from flyte._resources import GPU as GPU
+    from flyte._resources import HABANA_GAUDI as HABANA_GAUDI
     from flyte._resources import TPU as TPU
     from flyte._resources import Device as Device
+    from flyte._resources import DeviceClass as DeviceClass
+    from flyte._resources import Neuron as Neuron
     from flyte._resources import Resources as Resources
     from flyte._retry import Backoff as Backoff
     from flyte._retry import RetryStrategy as RetryStrategy
@@ -175,6 +189,7 @@ if TYPE_CHECKING:
     from flyte._script import load_plugin_config as load_plugin_config
     from flyte._script import run_python_script as run_python_script
     from flyte._secret import Secret as Secret
+    from flyte._secret import SecretRequest as SecretRequest
     from flyte._task import (
         AsyncFunctionTaskTemplate as AsyncFunctionTaskTemplate,
     )
@@ -182,6 +197,7 @@ if TYPE_CHECKING:
         TaskTemplate as TaskTemplate,
     )
     from flyte._timeout import Timeout as Timeout
+    from flyte._timeout import TimeoutType as TimeoutType
     from flyte._trace import trace as trace
     from flyte._trigger import Cron as Cron
     from flyte._trigger import FixedRate as FixedRate

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from flyte.errors import InvalidParameterError
+from flyte.errors import InvalidParameterError, InvalidParameterTypeError
 
 if TYPE_CHECKING:
     from flyte._image import Image
@@ -45,6 +45,7 @@ _ALIASES: dict[str, CacheBehavior] = {
     "none": "disable",
 }
 _BEHAVIOR_ACCEPTED = (
+    "Invalid cache behavior (aliases accepted: enable, on, off, disabled, ...). "
     "Use 'auto' (version derived from the function source), 'disable', or "
     "Cache(behavior='override', version_override='v1') to pin the version yourself."
 )
@@ -110,7 +111,8 @@ class Cache:
     ignored_inputs: tuple[str, ...] | str = ()
     salt: str = ""
     policies: CachePolicy | Sequence[CachePolicy] | None = None
-    max_age: int | timedelta | None = None
+    max_age: timedelta | int | None = None
+    """Stored as a timedelta: ``max_age=3600`` equals ``max_age=timedelta(hours=1)``."""
 
     def __post_init__(self) -> None:
         behavior = self.behavior
@@ -120,17 +122,11 @@ class Cache:
         if behavior not in _BEHAVIORS:
             raise InvalidParameterError("Cache", "behavior", self.behavior, _BEHAVIOR_ACCEPTED)
         if self.version_override is not None:
+            # As in the anchor, a version_override pins the version whatever the behaviour says
+            # (behavior='auto' with a version is the same as 'override'; 'disable' ignores it).
             if not isinstance(self.version_override, str) or not self.version_override.strip():
                 raise InvalidParameterError(
                     "Cache", "version_override", self.version_override, "Use a non-empty string such as 'v1'."
-                )
-            if behavior != "override":
-                raise InvalidParameterError(
-                    "Cache",
-                    "version_override",
-                    self.version_override,
-                    f"version_override is only used with behavior='override' (got behavior={behavior!r}); "
-                    "pass behavior='override' or drop version_override.",
                 )
         elif behavior == "override":
             raise InvalidParameterError(
@@ -173,13 +169,21 @@ class Cache:
         max_age = self.max_age
         if max_age is not None:
             if isinstance(max_age, bool) or not isinstance(max_age, (int, timedelta)):
-                raise InvalidParameterError(
-                    "Cache", "max_age", max_age, "Use an int number of seconds, a timedelta, or None."
+                raise InvalidParameterTypeError(
+                    "Cache",
+                    "max_age",
+                    max_age,
+                    "max_age must be an int (seconds), timedelta, or None.",
                 )
-            seconds = max_age.total_seconds() if isinstance(max_age, timedelta) else max_age
-            if seconds < 0:
+            if isinstance(max_age, int):
+                max_age = timedelta(seconds=max_age)
+                object.__setattr__(self, "max_age", max_age)
+            if max_age < timedelta(0):
                 raise InvalidParameterError(
-                    "Cache", "max_age", max_age, "Use a duration >= 0 (0 = no limit)."
+                    "Cache",
+                    "max_age",
+                    max_age,
+                    "max_age must be nonnegative: use a duration >= 0 (0 = no limit).",
                 )
 
     def is_enabled(self) -> bool:
@@ -220,7 +224,8 @@ class Cache:
                 "Cache.get_version",
                 "params",
                 params,
-                "Pass VersionParameters(func=...) when the version is derived (behavior='auto').",
+                "Version parameters must be provided when version_override is not set: pass "
+                "VersionParameters(func=...).",
             )
         parts = [policy.get_version(self.salt, params) for policy in self.get_policies()]
         return hashlib.sha256("".join(parts).encode()).hexdigest()

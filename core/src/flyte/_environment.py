@@ -6,11 +6,13 @@ import dataclasses
 import re
 import weakref
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from flyte._cache import Cache, normalize_cache
 from flyte._environment_base import Environment
+from flyte._include import declaring_dir, include_files, normalize_include
 from flyte._resources import Resources
 from flyte._retry import normalize_retries
 from flyte._reusable import ReusePolicy
@@ -22,13 +24,14 @@ from flyte._task import (
     TaskTemplate,
     _is_async_callable,
     check_isolation,
+    check_scheduling,
     function_task_class,
     validate_env_vars,
     validate_max_inline,
 )
 from flyte._timeout import normalize_timeout
 from flyte._trigger import normalize_triggers
-from flyte.errors import InvalidParameterError
+from flyte.errors import InvalidParameterError, InvalidParameterTypeError
 
 if TYPE_CHECKING:
     from flyte._image import Image
@@ -38,6 +41,7 @@ R = TypeVar("R")
 
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$")
 
+_inherited_include_base: ContextVar[str | None] = ContextVar("_inherited_include_base", default=None)
 _all_environments: weakref.WeakValueDictionary[str, TaskEnvironment] = weakref.WeakValueDictionary()
 
 
@@ -47,75 +51,193 @@ def _validate_name(name: Any, owner: str) -> str:
             owner,
             "name",
             name,
-            "Use 1-63 lowercase letters, digits, '-' or '_', starting and ending with a letter or digit, "
-            "e.g. 'data-processing'.",
+            "Environment names must be in snake_case or kebab-case format: use 1-63 lowercase letters, "
+            "digits, '-' or '_', starting and ending with a letter or digit, e.g. 'data-processing'.",
         )
     return name
 
 
-@dataclass(kw_only=True)
+@dataclass
 class TaskEnvironment(Environment):
     """Groups tasks that share an image, resources, secrets and other defaults.
 
-    A task's fully-qualified name is ``<env name>.<function name>``.
+    A task's fully-qualified name is ``<env name>.<function name>``. The parameters are in the
+    anchor SDK's order (``TaskEnvironment("name", ...)`` works); ``isolation`` is ours.
+    ``interruptible``, ``queue`` and ``service_account`` are cluster settings, recorded in each task's
+    spec; ``include`` names extra files whose contents are part of each task's version.
     """
 
     name: str
-    image: Image | str | Literal["auto"] | None = "auto"
-    resources: Resources | None = None
-    env_vars: Mapping[str, str] | None = None
+    depends_on: list[Any] = field(default_factory=list)
+    """Environments (task or app) deployed together with this one."""
+    pod_template: Any = None
+    description: str | None = None
     secrets: Any = None
+    env_vars: Mapping[str, str] | None = None
+    resources: Resources | None = None
+    interruptible: bool = False
+    image: Image | str | Literal["auto"] | None = "auto"
+    include: tuple[str, ...] = ()
+    service_account: str | None = None
     cache: Any = "disable"
     reusable: ReusePolicy | None = None
     plugin_config: Any = None
-    pod_template: Any = None
-    depends_on: list[TaskEnvironment] = field(default_factory=list)
-    description: str | None = None
+    queue: str | None = None
     isolation: str | None = None
     """Local isolation of this environment's actions ("inline", "process", "container"); None:
     "process" when it declares a memory limit, a ReusePolicy or GPUs, else "inline". A run's
     ``with_runcontext(isolation=...)`` overrides it."""
     tasks: dict[str, TaskTemplate[Any, Any]] = field(default_factory=dict, init=False, repr=False)
+    _include_base: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         owner = f"TaskEnvironment(name={self.name!r})"
         _validate_name(self.name, "TaskEnvironment")
+        self._check_types(owner)
         if self.resources is not None and not isinstance(self.resources, Resources):
-            raise InvalidParameterError(
-                owner, "resources", self.resources, "Use flyte.Resources(cpu=..., memory=...)."
+            raise InvalidParameterTypeError(
+                owner,
+                "resources",
+                self.resources,
+                "Expected resources to be of type Resources: use flyte.Resources(cpu=..., memory=...).",
             )
         if self.reusable is not None and not isinstance(self.reusable, ReusePolicy):
-            raise InvalidParameterError(
-                owner, "reusable", self.reusable, "Use flyte.ReusePolicy(replicas=..., concurrency=...)."
+            raise InvalidParameterTypeError(
+                owner,
+                "reusable",
+                self.reusable,
+                "Expected reusable to be of type ReusePolicy: use flyte.ReusePolicy(replicas=...).",
             )
+        self.interruptible = check_scheduling("interruptible", self.interruptible, owner)
+        self.queue = check_scheduling("queue", self.queue, owner)
+        self.service_account = check_scheduling("service_account", self.service_account, owner)
+        self.include = normalize_include(self.include, owner)
+        if self._include_base is None and self.include:
+            self._include_base = _inherited_include_base.get() or declaring_dir()
+        include_files(self.include, self._include_base, owner)  # a path matching nothing fails here
         check_isolation(self.isolation, owner)
         self.env_vars = validate_env_vars(self.env_vars, owner)
         self._secrets: tuple[Secret, ...] = normalize_secrets(self.secrets, owner)
         self._cache: Cache = normalize_cache(self.cache, owner)
         for dep in self.depends_on:
-            if not isinstance(dep, TaskEnvironment):
-                raise InvalidParameterError(
-                    owner, "depends_on", dep, "Use a list of TaskEnvironment objects."
+            if not _is_environment(dep):
+                raise InvalidParameterTypeError(
+                    owner,
+                    "depends_on",
+                    dep,
+                    "Expected depends_on to be of type List[Environment]: a list of TaskEnvironments.",
                 )
         _all_environments[self.name] = self
 
+    def _check_types(self, owner: str) -> None:
+        """The anchor raises TypeError for a value of the wrong type; so do we (and name the fix)."""
+        from flyte._image import Image
+
+        if self.image is not None and not isinstance(self.image, (Image, str)):
+            raise InvalidParameterTypeError(
+                owner, "image", self.image, "Expected image to be of type str or Image, or 'auto'."
+            )
+        if self.env_vars is not None and not isinstance(self.env_vars, Mapping):
+            raise InvalidParameterTypeError(
+                owner, "env_vars", self.env_vars, "Expected env_vars to be of type Dict[str, str]."
+            )
+        if self.secrets is not None and not isinstance(self.secrets, (str, list, tuple)):
+            from flyte._secret import Secret as _Secret
+
+            if not isinstance(self.secrets, _Secret):
+                raise InvalidParameterTypeError(
+                    owner,
+                    "secrets",
+                    self.secrets,
+                    "Expected secrets to be of type SecretRequest: a name, a Secret, or a list of them.",
+                )
+        if not isinstance(self.depends_on, (list, tuple)):
+            raise InvalidParameterTypeError(
+                owner, "depends_on", self.depends_on, "Expected depends_on to be of type List[Environment]."
+            )
+        self.depends_on = list(self.depends_on)
+        if self.cache is not None and not isinstance(self.cache, (str, bool, Cache)):
+            raise InvalidParameterTypeError(
+                owner,
+                "cache",
+                self.cache,
+                "Expected cache to be of type str or Cache, e.g. 'auto' or flyte.Cache(...).",
+            )
+
+    def add_dependency(self, *env: Any) -> None:
+        """Deploy ``env`` together with this environment (as ``depends_on=[...]``); duplicates are skipped."""
+        for e in env:
+            if not _is_environment(e):
+                raise InvalidParameterTypeError(
+                    f"TaskEnvironment({self.name!r}).add_dependency()",
+                    "env",
+                    e,
+                    f"Expected Environment, got {type(e)}: pass TaskEnvironment objects.",
+                )
+            if e.name == self.name:
+                raise InvalidParameterError(
+                    f"TaskEnvironment({self.name!r}).add_dependency()",
+                    "env",
+                    e.name,
+                    "Cannot add self as a dependency.",
+                )
+            if e not in self.depends_on:
+                self.depends_on.append(e)
+
     # ---- derived environments --------------------------------------------------------------------
-    def clone_with(self, name: str, **overrides: Any) -> TaskEnvironment:
-        """A new environment that inherits everything from this one except ``overrides``."""
+    def clone_with(
+        self,
+        name: str,
+        image: Image | str | None = None,
+        resources: Resources | None = None,
+        env_vars: Mapping[str, str] | None = None,
+        secrets: Any = None,
+        depends_on: list[Any] | None = None,
+        description: str | None = None,
+        interruptible: bool | None = None,
+        include: tuple[str, ...] | None = None,
+        service_account: str | None = None,
+        **overrides: Any,
+    ) -> TaskEnvironment:
+        """A new environment that inherits everything from this one except what is given.
+
+        As in the anchor, a named setting left at None is inherited (and so is ``cache=None``);
+        ``reusable=None`` turns reuse off. Other settings (``plugin_config``, ``queue``, ...) are
+        taken as given.
+        """
+        named = {
+            "image": image,
+            "resources": resources,
+            "env_vars": env_vars,
+            "secrets": secrets,
+            "depends_on": depends_on,
+            "description": description,
+            "interruptible": interruptible,
+            "include": include,
+            "service_account": service_account,
+        }
+        if overrides.get("cache", 0) is None:
+            del overrides["cache"]
         allowed = {f.name for f in dataclasses.fields(self) if f.init and f.name != "name"}
         for key in overrides:
             if key not in allowed:
-                raise InvalidParameterError(
+                raise InvalidParameterTypeError(
                     f"TaskEnvironment({self.name!r}).clone_with()",
                     key,
                     overrides[key],
-                    f"Accepted settings: {sorted(allowed)}.",
+                    f"Unexpected keyword argument; accepted settings: {sorted(allowed)}.",
                 )
+        overrides.update({k: v for k, v in named.items() if v is not None})
         base = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
         base.update(overrides)
         base["name"] = name
         base["depends_on"] = list(base["depends_on"])
-        return TaskEnvironment(**base)
+        # Inherited includes keep naming the same files, wherever clone_with is called from.
+        token = _inherited_include_base.set(None if "include" in overrides else self._include_base)
+        try:
+            return TaskEnvironment(**base)
+        finally:
+            _inherited_include_base.reset(token)
 
     # ---- the decorator ---------------------------------------------------------------------------
     @overload
@@ -139,6 +261,9 @@ class TaskEnvironment(Environment):
         report: bool = False,
         triggers: Any = (),
         links: Any = (),
+        interruptible: bool | None = None,
+        queue: str | None = None,
+        service_account: str | None = None,
     ) -> Callable[[Callable[P, R]], AsyncFunctionTaskTemplate[P, R]]: ...
 
     def task(
@@ -158,6 +283,9 @@ class TaskEnvironment(Environment):
         report: bool = False,
         triggers: Any = (),
         links: Any = (),
+        interruptible: bool | None = None,
+        queue: str | None = None,
+        service_account: str | None = None,
     ) -> AsyncFunctionTaskTemplate[P, R] | Callable[[Callable[P, R]], AsyncFunctionTaskTemplate[P, R]]:
         """Turn a function (sync or async) into a task of this environment."""
 
@@ -175,6 +303,9 @@ class TaskEnvironment(Environment):
                 pod_template=pod_template,
                 triggers=triggers,
                 links=links,
+                interruptible=interruptible,
+                queue=queue,
+                service_account=service_account,
             )
 
         if _func is not None:
@@ -200,7 +331,19 @@ class TaskEnvironment(Environment):
         resources = opts["resources"] if opts["resources"] is not None else self.resources
         if resources is not None and not isinstance(resources, Resources):
             raise InvalidParameterError(owner, "resources", resources, "Use flyte.Resources(...).")
-        cache = self._cache if opts["cache"] is UNSET else normalize_cache(opts["cache"], owner)
+        # None inherits the environment's cache, as in the anchor (`cache=False`/"disable" turn it off).
+        task_cache = opts["cache"]
+        cache = (
+            self._cache if task_cache is UNSET or task_cache is None else normalize_cache(task_cache, owner)
+        )
+        if self.reusable is not None and opts["service_account"] not in (None, self.service_account):
+            raise InvalidParameterError(
+                owner,
+                "service_account",
+                opts["service_account"],
+                "Cannot override service_account when environment is reusable: its replicas run as "
+                f"{self.service_account!r}; set it on the TaskEnvironment instead.",
+            )
         secrets = self._secrets if opts["secrets"] is UNSET else normalize_secrets(opts["secrets"], owner)
         template_cls: type[AsyncFunctionTaskTemplate[Any, Any]] = AsyncFunctionTaskTemplate
         task_type = "python"
@@ -237,6 +380,17 @@ class TaskEnvironment(Environment):
             isolation=self.isolation,
             triggers=normalize_triggers(opts.get("triggers", ()), owner, _param_names(func)),
             links=normalize_links(opts.get("links", ()), owner),
+            interruptible=check_scheduling(
+                "interruptible",
+                self.interruptible if opts["interruptible"] is None else opts["interruptible"],
+                owner,
+            ),
+            queue=check_scheduling("queue", opts["queue"] or self.queue, owner),
+            service_account=check_scheduling(
+                "service_account", opts["service_account"] or self.service_account, owner
+            ),
+            include=self.include,
+            include_base=self._include_base,
         )
         functools_update(tmpl, func)
         self.tasks[full_name] = tmpl
@@ -273,6 +427,15 @@ def normalize_links(value: Any, owner: str) -> tuple[Any, ...]:
                 owner, "links", ln, "Use objects implementing flyte.Link (name, get_link())."
             )
     return items
+
+
+def _is_environment(obj: object) -> bool:
+    """A task or app environment (what ``depends_on`` may name, as the anchor's ``Environment``)."""
+    if isinstance(obj, TaskEnvironment):
+        return True
+    from flyte.app._app_environment import AppEnvironment
+
+    return isinstance(obj, AppEnvironment)
 
 
 def functools_update(tmpl: Any, func: Any) -> None:

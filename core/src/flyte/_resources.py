@@ -16,6 +16,7 @@ from flyte.errors import InvalidParameterError
 
 __all__ = [
     "AMD_GPU",
+    "APPLE_SILICON",
     "GPU",
     "HABANA_GAUDI",
     "TPU",
@@ -59,7 +60,8 @@ TPUType = Literal["V5E", "V5P", "V6E"]
 NeuronType = Literal["Inf1", "Inf2", "Trn1", "Trn1n", "Trn2", "Trn2u"]
 AMD_GPUType = Literal["MI100", "MI210", "MI250", "MI250X", "MI300A", "MI300X", "MI325X", "MI350X", "MI355X"]
 HABANA_GAUDIType = Literal["Gaudi1"]
-DeviceClass = Literal["GPU", "TPU", "NEURON", "AMD_GPU", "HABANA_GAUDI"]
+AppleSiliconType = Literal["AppleSilicon"]
+DeviceClass = Literal["GPU", "TPU", "NEURON", "AMD_GPU", "HABANA_GAUDI", "APPLE_SILICON"]
 GPUQuantity = Literal[1, 2, 3, 4, 5, 6, 7, 8]
 
 _SHARED_GPUS: tuple[str, ...] = ("T4 shared", "L4 shared", "A10G shared", "A10 shared", "L40S shared")
@@ -138,6 +140,8 @@ _AMD_GPUS: tuple[str, ...] = (
     "MI355X",
 )
 _GAUDIS: tuple[str, ...] = ("Gaudi1",)
+# The Metal GPU of an Apple Silicon Mac: one per machine, usable only by a run on that Mac.
+_APPLE: tuple[str, ...] = ("AppleSilicon",)
 
 _DEVICES_BY_CLASS: dict[str, tuple[str, ...]] = {
     "GPU": _GPUS,
@@ -145,6 +149,7 @@ _DEVICES_BY_CLASS: dict[str, tuple[str, ...]] = {
     "NEURON": _NEURONS,
     "AMD_GPU": _AMD_GPUS,
     "HABANA_GAUDI": _GAUDIS,
+    "APPLE_SILICON": _APPLE,
 }
 _DEVICE_CLASSES: tuple[str, ...] = tuple(_DEVICES_BY_CLASS)
 
@@ -194,7 +199,10 @@ class Device:
     def __post_init__(self) -> None:
         if not _is_int(self.quantity) or self.quantity < 1:
             raise InvalidParameterError(
-                "Device", "quantity", self.quantity, "Use an int of at least 1 (the number of devices)."
+                "Device",
+                "quantity",
+                self.quantity,
+                "GPU quantity must be at least 1: use an int of at least 1 (the number of devices).",
             )
         if self.device_class not in _DEVICE_CLASSES:
             raise InvalidParameterError(
@@ -230,6 +238,13 @@ class Device:
                 f"Use a known {self.device_class} type, one of: {_join(known)}.",
             )
         _check_partition("Device", self.device_class, device, self.partition)
+        if self.device_class == "APPLE_SILICON" and self.quantity != 1:
+            raise InvalidParameterError(
+                "Device",
+                "quantity",
+                self.quantity,
+                "An Apple Silicon device is the Mac's single Metal GPU; quantity must be 1.",
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form used in task specs."""
@@ -250,7 +265,7 @@ def _check_partition(owner: str, device_class: str, device: str, partition: obje
                 owner,
                 "partition",
                 partition,
-                f"A shared GPU ({device}) takes no partition; request a plain device for MIG partitions.",
+                f"A shared GPU takes no partition ({device}); request a plain device for MIG partitions.",
             )
         parts = _MIG_PARTITIONS.get(device)
         if parts is None:
@@ -258,12 +273,15 @@ def _check_partition(owner: str, device_class: str, device: str, partition: obje
                 owner,
                 "partition",
                 partition,
-                f"{device} does not support MIG partitions; use partition=None, or one of the MIG-capable "
-                f"devices: {_join(tuple(_MIG_PARTITIONS))}.",
+                f"Invalid partition for {device}: it has no MIG partitions; use partition=None, or one "
+                f"of the MIG-capable devices: {_join(tuple(_MIG_PARTITIONS))}.",
             )
         if partition not in parts:
             raise InvalidParameterError(
-                owner, "partition", partition, f"Use one of the {device} MIG partitions: {_join(parts)}."
+                owner,
+                "partition",
+                partition,
+                f"Invalid partition for {device}: use one of its MIG partitions: {_join(parts)}.",
             )
         return
     if device_class == "TPU":
@@ -273,7 +291,7 @@ def _check_partition(owner: str, device_class: str, device: str, partition: obje
                 owner,
                 "partition",
                 partition,
-                f"Use one of the {device} TPU slice topologies: {_join(slices)}.",
+                f"Invalid partition for {device}: use one of its TPU slice topologies: {_join(slices)}.",
             )
         return
     raise InvalidParameterError(owner, "partition", partition, f"{device_class} devices take no partition.")
@@ -281,12 +299,21 @@ def _check_partition(owner: str, device_class: str, device: str, partition: obje
 
 def GPU(device: GPUType, quantity: GPUQuantity, partition: str | None = None) -> Device:
     """A GPU request, optionally a MIG partition (e.g. ``GPU("A100", 1, partition="1g.5gb")``)."""
+    if not _is_int(quantity) or quantity < 1:
+        raise InvalidParameterError(
+            "GPU", "quantity", quantity, "GPU quantity must be at least 1: use an int from 1 to 8."
+        )
     name = _GPU_ALIASES.get(device, device) if isinstance(device, str) else device
     if not isinstance(name, str) or name not in _GPUS:
-        raise InvalidParameterError("GPU", "device", device, f"Use a known GPU type, one of: {_join(_GPUS)}.")
+        raise InvalidParameterError("GPU", "device", device, f"Invalid GPU type: use one of: {_join(_GPUS)}.")
     limit = _GPU_MAX_COUNT.get(name, 8)
-    if not _is_int(quantity) or not 1 <= quantity <= limit:
-        raise InvalidParameterError("GPU", "quantity", quantity, f"Use an int from 1 to {limit} for {name}.")
+    if quantity > limit:
+        raise InvalidParameterError(
+            "GPU",
+            "quantity",
+            quantity,
+            f"A {name} node offers at most {limit}; use an int from 1 to {limit} for {name}.",
+        )
     _check_partition("GPU", "GPU", name, partition)
     return Device(quantity=quantity, device_class="GPU", device=name, partition=partition)
 
@@ -294,7 +321,7 @@ def GPU(device: GPUType, quantity: GPUQuantity, partition: str | None = None) ->
 def TPU(device: TPUType, partition: str | None = None) -> Device:
     """A Google Cloud TPU request, optionally a slice topology (e.g. ``TPU("V5P", "2x2x1")``)."""
     if device not in _TPUS:
-        raise InvalidParameterError("TPU", "device", device, f"Use a known TPU type, one of: {_join(_TPUS)}.")
+        raise InvalidParameterError("TPU", "device", device, f"Invalid TPU type: use one of: {_join(_TPUS)}.")
     _check_partition("TPU", "TPU", device, partition)
     return Device(quantity=1, device_class="TPU", device=device, partition=partition)
 
@@ -303,7 +330,7 @@ def Neuron(device: NeuronType) -> Device:
     """An AWS Neuron (Inferentia / Trainium) device."""
     if device not in _NEURONS:
         raise InvalidParameterError(
-            "Neuron", "device", device, f"Use a known Neuron type, one of: {_join(_NEURONS)}."
+            "Neuron", "device", device, f"Invalid Neuron type: use one of: {_join(_NEURONS)}."
         )
     return Device(quantity=1, device_class="NEURON", device=device)
 
@@ -312,7 +339,7 @@ def AMD_GPU(device: AMD_GPUType) -> Device:
     """An AMD Instinct GPU."""
     if device not in _AMD_GPUS:
         raise InvalidParameterError(
-            "AMD_GPU", "device", device, f"Use a known AMD GPU type, one of: {_join(_AMD_GPUS)}."
+            "AMD_GPU", "device", device, f"Invalid AMD GPU type: use one of: {_join(_AMD_GPUS)}."
         )
     return Device(quantity=1, device_class="AMD_GPU", device=device)
 
@@ -321,9 +348,14 @@ def HABANA_GAUDI(device: HABANA_GAUDIType) -> Device:
     """An Intel Habana Gaudi accelerator."""
     if device not in _GAUDIS:
         raise InvalidParameterError(
-            "HABANA_GAUDI", "device", device, f"Use a known Habana Gaudi type, one of: {_join(_GAUDIS)}."
+            "HABANA_GAUDI", "device", device, f"Invalid Habana Gaudi type: use one of: {_join(_GAUDIS)}."
         )
     return Device(quantity=1, device_class="HABANA_GAUDI", device=device)
+
+
+def APPLE_SILICON() -> Device:
+    """The Metal GPU of the Apple Silicon Mac a local run is on (same as ``gpu="AppleSilicon"``)."""
+    return Device(quantity=1, device_class="APPLE_SILICON", device="AppleSilicon")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -349,7 +381,7 @@ _SUFFIXES: dict[str, float] = {
 _QUANTITY_RE = re.compile(r"^\+?([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([a-zA-Z]{0,2})$")
 
 _MEMORY_ACCEPTED = (
-    "Use a Kubernetes quantity such as '512Mi', '4Gi', '1G' or '100k', or an int of bytes; "
+    "Use a Kubernetes quantity string such as '512Mi', '4Gi', '1G' or '100k'; "
     "for a request/limit range use a tuple such as ('2Gi', '8Gi') with request <= limit."
 )
 _CPU_ACCEPTED = (
@@ -394,7 +426,7 @@ def parse_quantity(s: str | int | float) -> float:
 
 
 CPUBaseType = int | float | str
-MemoryBaseType = int | str
+MemoryBaseType = str
 
 
 def _parse_cpu(value: object) -> float | None:
@@ -418,7 +450,9 @@ def _check_range(param: str, value: object, parse: Any, accepted: str) -> None:
     """Validate a single value or a (request, limit) pair; limits (and single values) must be > 0."""
     if isinstance(value, tuple):
         if len(value) != 2:
-            raise InvalidParameterError("Resources", param, value, accepted)
+            raise InvalidParameterError(
+                "Resources", param, value, f"{param} tuple must have exactly two elements. {accepted}"
+            )
         request, limit = (parse(v) for v in value)
         if request is None or limit is None or limit <= 0:
             raise InvalidParameterError("Resources", param, value, accepted)
@@ -436,6 +470,20 @@ def _check_range(param: str, value: object, parse: Any, accepted: str) -> None:
         raise InvalidParameterError("Resources", param, value, accepted)
 
 
+def _check_quantity_string(name: str, value: object) -> None:
+    """memory/disk/shm take quantity strings only: an int would silently mean bytes."""
+    items = value if isinstance(value, tuple) and name == "memory" else (value,)
+    for item in items:
+        if item is not None and not isinstance(item, str):
+            raise InvalidParameterError(
+                "Resources",
+                name,
+                value,
+                f"{name} must be a Kubernetes quantity string such as '1Gi', '512Mi' or '2G' "
+                f"(a bare number would mean bytes: {name}=1024 is 1 KiB); write e.g. {name}='1Gi'.",
+            )
+
+
 def _gpu_string_to_device(spec: str) -> Device | None:
     """Device for an accelerator string like ``"A100:2"`` (count optional, default 1), or None."""
     if _is_count_text(spec):  # "1": a count of any GPU, as in Resources(cpu="4", gpu="1")
@@ -445,6 +493,8 @@ def _gpu_string_to_device(spec: str) -> Device | None:
     device_class = _device_class_of(name)
     if device_class is None or device_class == "TPU":
         return None
+    if device_class == "APPLE_SILICON":
+        return Device(quantity=1, device_class=device_class, device=name) if count_text in ("", "1") else None
     if sep:
         if not _is_count_text(count_text):
             return None
@@ -463,6 +513,7 @@ def _gpu_string_to_device(spec: str) -> Device | None:
 
 
 _GPU_ACCEPTED = (
+    "gpu must be one of the accelerator strings, a count >= 0, or a Device. "
     "Use an int count (e.g. 1 or '1'), a '<device>:<count>' string such as 'T4:1', 'A100:8' or 'H100:8' "
     f"(known GPUs: {_join(_GPUS)}), or flyte.GPU(...) / flyte.TPU(...) for MIG partitions and TPU slices."
 )
@@ -473,7 +524,8 @@ class Resources:
     """CPU, memory, accelerator, disk and shared-memory requirements of a task.
 
     - ``cpu``: cores as ``1``, ``0.5``, ``"500m"``, ``"2"``, or a ``(request, limit)`` tuple.
-    - ``memory``: ``"512Mi"``, ``"4Gi"``, ``"1G"``, an int of bytes, or a ``(request, limit)`` tuple.
+    - ``memory``: ``"512Mi"``, ``"4Gi"``, ``"1G"``, or a ``(request, limit)`` tuple of such strings.
+      A bare int is refused, as in the anchor SDK: ``memory=1024`` would mean 1 KiB, not 1 GiB.
     - ``gpu``: an int count, ``"A100:1"``-style string, or a :class:`Device` from :func:`GPU` /
       :func:`TPU` (MIG partitions, TPU slices).
     - ``disk``: ephemeral storage quantity, e.g. ``"10Gi"``.
@@ -489,6 +541,8 @@ class Resources:
     shm: MemoryBaseType | Literal["auto"] | None = None
 
     def __post_init__(self) -> None:
+        for name in ("memory", "disk", "shm"):
+            _check_quantity_string(name, getattr(self, name))
         if self.cpu is not None:
             _check_range("cpu", self.cpu, _parse_cpu, _CPU_ACCEPTED)
         if self.memory is not None:
@@ -500,7 +554,7 @@ class Resources:
                     "Resources",
                     "disk",
                     self.disk,
-                    "Use a Kubernetes quantity such as '10Gi' or an int of bytes.",
+                    "Use a Kubernetes quantity string such as '10Gi'.",
                 )
         if self.shm is not None and self.shm != "auto":
             number = _parse_bytes(self.shm)
@@ -509,8 +563,7 @@ class Resources:
                     "Resources",
                     "shm",
                     self.shm,
-                    "Use a Kubernetes quantity such as '2Gi', an int of bytes, "
-                    "or 'auto' for the node's maximum.",
+                    "Use a Kubernetes quantity string such as '2Gi', or 'auto' for the node's maximum.",
                 )
         gpu = self.gpu
         if gpu is None or isinstance(gpu, Device):
@@ -519,7 +572,9 @@ class Resources:
             raise InvalidParameterError("Resources", "gpu", gpu, _GPU_ACCEPTED)
         if isinstance(gpu, int):
             if gpu < 0:
-                raise InvalidParameterError("Resources", "gpu", gpu, _GPU_ACCEPTED)
+                raise InvalidParameterError(
+                    "Resources", "gpu", gpu, f"gpu must be greater than or equal to 0. {_GPU_ACCEPTED}"
+                )
             return
         if _is_count_text(gpu):
             return
@@ -527,7 +582,10 @@ class Resources:
         if device is None:
             name = gpu.partition(":")[0]
             if name in _TPUS:
-                hint = f"Use flyte.TPU({name!r}, partition=...) for a TPU."
+                hint = (
+                    "gpu must be one of the accelerator strings; "
+                    f"use flyte.TPU({name!r}, partition=...) for a TPU."
+                )
                 raise InvalidParameterError("Resources", "gpu", gpu, hint)
             raise InvalidParameterError("Resources", "gpu", gpu, _GPU_ACCEPTED)
         canonical = f"{device.device}:{device.quantity}"

@@ -25,8 +25,6 @@ _COUNT_ACCEPTED = (
     "or flyte.RetryStrategy(count=3, backoff=flyte.Backoff(...))."
 )
 
-Seconds = float | int | timedelta
-
 
 def _seconds(owner: str, param: str, value: object, *, allow_none: bool = False) -> float | None:
     if value is None and allow_none:
@@ -40,7 +38,10 @@ def _seconds(owner: str, param: str, value: object, *, allow_none: bool = False)
     if math.isnan(number) or math.isinf(number) or number < 0:
         none_hint = ", or None" if allow_none else ""
         raise InvalidParameterError(
-            owner, param, value, f"Use a duration >= 0 in seconds (e.g. 1.5) or a timedelta{none_hint}."
+            owner,
+            param,
+            value,
+            f"Backoff.{param} must be >= 0: use a duration in seconds (e.g. 1.5) or a timedelta{none_hint}.",
         )
     return number
 
@@ -49,37 +50,39 @@ def _seconds(owner: str, param: str, value: object, *, allow_none: bool = False)
 class Backoff:
     """Exponential backoff between user retries: retry ``n`` (0-indexed) waits ``min(base * factor**n, cap)``.
 
-    ``base`` and ``cap`` are seconds (int/float) or timedeltas. ``factor=1`` gives a constant delay.
-    A cap is required when ``factor > 1`` so delays cannot grow without bound.
+    ``base`` and ``cap`` are timedeltas (seconds as int/float are accepted and stored as timedeltas).
+    ``factor=1`` (the default) gives a constant delay of ``base``; a cap is required when
+    ``factor > 1`` so delays cannot grow without bound.
     """
 
-    base: Seconds = 1.0
-    factor: float = 2.0
-    cap: Seconds | None = 60.0
+    base: timedelta | float = timedelta(seconds=1)
+    factor: float = 1.0
+    cap: timedelta | float | None = None
 
     def __post_init__(self) -> None:
-        _seconds("Backoff", "base", self.base)
+        base = _seconds("Backoff", "base", self.base) or 0.0
+        object.__setattr__(self, "base", _as_timedelta(self.base, base))
         factor = self.factor
-        if (
-            isinstance(factor, bool)
-            or not isinstance(factor, (int, float))
-            or math.isnan(factor)
-            or math.isinf(factor)
-            or factor < 1.0
-        ):
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor):
+            raise InvalidParameterError(
+                "Backoff", "factor", factor, "Backoff.factor must be a finite number >= 1.0 (1.0 = constant)."
+            )
+        if factor < 1.0:
             raise InvalidParameterError(
                 "Backoff",
                 "factor",
                 factor,
-                "Use a finite number >= 1.0 (1.0 = constant delay, 2.0 = doubling).",
+                "Backoff.factor must be >= 1.0 (1.0 = constant delay, 2.0 = doubling).",
             )
-        _seconds("Backoff", "cap", self.cap, allow_none=True)
+        cap = _seconds("Backoff", "cap", self.cap, allow_none=True)
+        object.__setattr__(self, "cap", None if cap is None else _as_timedelta(self.cap, cap))
         if self.cap is None and factor > 1.0:
             raise InvalidParameterError(
                 "Backoff",
                 "cap",
                 None,
-                "A cap is required when factor > 1.0, e.g. cap=60 or timedelta(minutes=5).",
+                "Backoff.cap is required when factor > 1.0 to bound the delay, "
+                "e.g. cap=timedelta(minutes=5).",
             )
 
     @property
@@ -100,7 +103,7 @@ class Backoff:
         """
         if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 0:
             raise InvalidParameterError(
-                "Backoff.delay", "attempt", attempt, "Use an int >= 0 (0 = first retry)."
+                "Backoff.delay", "attempt", attempt, "Retry index n must be >= 0 (0 = first retry)."
             )
         if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not 0.0 <= jitter <= 1.0:
             raise InvalidParameterError("Backoff.delay", "jitter", jitter, "Use a fraction from 0.0 to 1.0.")
@@ -132,6 +135,10 @@ class Backoff:
         }
 
 
+def _as_timedelta(value: object, seconds: float) -> timedelta:
+    return value if isinstance(value, timedelta) else timedelta(seconds=seconds)
+
+
 @dataclass(frozen=True)
 class RetryStrategy:
     """How often a failing task is retried (``count``, 0..10) and the optional :class:`Backoff` pacing.
@@ -144,14 +151,25 @@ class RetryStrategy:
 
     def __post_init__(self) -> None:
         count = self.count
-        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_RETRIES:
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise InvalidParameterError(
+                "RetryStrategy", "count", count, f"RetryStrategy.count must be an int. {_COUNT_ACCEPTED}"
+            )
+        if count < 0:
+            raise InvalidParameterError(
+                "RetryStrategy",
+                "count",
+                count,
+                f"RetryStrategy.count must be greater than or equal to 0. {_COUNT_ACCEPTED}",
+            )
+        if count > MAX_RETRIES:
             raise InvalidParameterError("RetryStrategy", "count", count, _COUNT_ACCEPTED)
         if self.backoff is not None and not isinstance(self.backoff, Backoff):
             raise InvalidParameterError(
                 "RetryStrategy",
                 "backoff",
                 self.backoff,
-                "Use flyte.Backoff(base=1, factor=2, cap=60) or None.",
+                "Use flyte.Backoff(base=timedelta(seconds=1), factor=2.0, cap=timedelta(minutes=1)) or None.",
             )
 
     @property

@@ -1,6 +1,8 @@
 """Container reuse: keep warm worker replicas so expensive setup (model loading) is paid once.
 
-Validated when built. A pool whose maximum is one replica gets a warning: a parent task running on the
+Validated when built and normalised as the anchor SDK does: ``replicas=2`` is stored as ``(2, 2)`` and
+int seconds as timedeltas (``idle_ttl=30`` equals ``timedelta(seconds=30)``). A pool whose maximum is
+one replica (and one task per replica) gets a warning: a parent task running on the
 only replica cannot get its children scheduled (starvation), so at least two replicas are recommended.
 """
 
@@ -16,6 +18,7 @@ from flyte.errors import InvalidParameterError
 __all__ = ["ReusePolicy"]
 
 _REPLICAS_ACCEPTED = (
+    "replicas must be an int or a tuple of two ints. "
     "Use an int of at least 1 (a fixed pool, e.g. replicas=2) or a (min, max) tuple of ints with "
     "0 <= min <= max and max >= 1 (an autoscaling pool, e.g. replicas=(2, 5))."
 )
@@ -23,6 +26,9 @@ _REPLICAS_ACCEPTED = (
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+_DEFAULT_TTL = timedelta(seconds=30)
 
 
 def _ttl_seconds(param: str, value: object) -> float | None:
@@ -37,7 +43,7 @@ def _ttl_seconds(param: str, value: object) -> float | None:
             "ReusePolicy",
             param,
             value,
-            f"Use an int number of seconds or a datetime.timedelta, e.g. {param}=300, or None.",
+            f"{param} must be an int (seconds) or a timedelta, e.g. {param}=300, or None (never).",
         )
     if seconds < 0:
         raise InvalidParameterError(
@@ -61,13 +67,17 @@ class ReusePolicy:
     """
 
     replicas: int | tuple[int, int] = 2
-    idle_ttl: int | timedelta | None = None
+    idle_ttl: int | timedelta | None = _DEFAULT_TTL
     concurrency: int = 1
-    scaledown_ttl: int | timedelta | None = None
+    scaledown_ttl: int | timedelta | None = _DEFAULT_TTL
     scope: Literal["global", "run"] = "global"
 
     def __post_init__(self) -> None:
-        replicas = self.replicas
+        replicas: Any = self.replicas
+        if isinstance(replicas, list):
+            replicas = tuple(replicas)
+        if _is_int(replicas) and replicas >= 1:
+            replicas = (replicas, replicas)
         if isinstance(replicas, tuple):
             if len(replicas) != 2 or not all(_is_int(v) for v in replicas):
                 raise InvalidParameterError("ReusePolicy", "replicas", replicas, _REPLICAS_ACCEPTED)
@@ -79,22 +89,28 @@ class ReusePolicy:
                     "ReusePolicy",
                     "replicas",
                     replicas,
-                    f"min must be <= max; did you mean replicas=({high}, {low})? {_REPLICAS_ACCEPTED}",
+                    f"replicas min ({low}) must be less than or equal to max ({high}); "
+                    f"did you mean replicas=({high}, {low})? {_REPLICAS_ACCEPTED}",
                 )
-        elif not _is_int(replicas) or replicas < 1:
+        else:
             raise InvalidParameterError("ReusePolicy", "replicas", replicas, _REPLICAS_ACCEPTED)
+        object.__setattr__(self, "replicas", replicas)
         if not _is_int(self.concurrency) or self.concurrency < 1:
             raise InvalidParameterError(
                 "ReusePolicy",
                 "concurrency",
                 self.concurrency,
-                "Use an int of at least 1 (tasks run at once per replica; above 1 needs async tasks).",
+                "concurrency must be at least 1: tasks run at once per replica (above 1 needs async tasks).",
             )
-        _ttl_seconds("idle_ttl", self.idle_ttl)
-        _ttl_seconds("scaledown_ttl", self.scaledown_ttl)
+        for name in ("idle_ttl", "scaledown_ttl"):
+            seconds = _ttl_seconds(name, getattr(self, name))
+            if seconds is not None and not isinstance(getattr(self, name), timedelta):
+                object.__setattr__(self, name, timedelta(seconds=seconds))
         if self.scope not in ("global", "run"):
-            raise InvalidParameterError("ReusePolicy", "scope", self.scope, "Use 'global' or 'run'.")
-        if self.max_replicas == 1:
+            raise InvalidParameterError(
+                "ReusePolicy", "scope", self.scope, 'scope must be "global" or "run".'
+            )
+        if self.max_replicas == 1 and self.concurrency == 1:
             warnings.warn(
                 f"ReusePolicy(replicas={replicas!r}) allows only one replica, which can starve: a parent "
                 "task running on the only replica cannot get its child tasks scheduled. Use replicas=2 "
@@ -106,16 +122,18 @@ class ReusePolicy:
     @property
     def min_replicas(self) -> int:
         """The fewest replicas kept running."""
-        return self.replicas[0] if isinstance(self.replicas, tuple) else self.replicas
+        assert isinstance(self.replicas, tuple)  # normalised in __post_init__
+        return self.replicas[0]
 
     @property
     def max_replicas(self) -> int:
         """The most replicas the pool scales to."""
-        return self.replicas[1] if isinstance(self.replicas, tuple) else self.replicas
+        assert isinstance(self.replicas, tuple)
+        return self.replicas[1]
 
     @property
     def idle_ttl_seconds(self) -> float | None:
-        """``idle_ttl`` in seconds; None when unset (the pool is kept while the run lasts)."""
+        """``idle_ttl`` in seconds; None when set to None (the pool is kept while the run lasts)."""
         return _ttl_seconds("idle_ttl", self.idle_ttl)
 
     @property

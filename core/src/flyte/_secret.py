@@ -1,11 +1,13 @@
 """Secrets a task needs, by name only: the value is looked up when the task runs, never stored here.
 
-A secret is exposed to the task as an environment variable (``as_env_var``, or derived from the key:
-``"my-api-key"`` -> ``MY_API_KEY``). Names are validated when the value is built.
+A secret is exposed to the task as an environment variable (``as_env_var``, or derived from the group
+and key as the anchor SDK does: ``"my-api-key"`` -> ``MY_API_KEY``, group ``"g"`` -> ``G_MY_API_KEY``;
+the derived name is stored in ``as_env_var``). Names are validated when the value is built.
 """
 
 from __future__ import annotations
 
+import pathlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +18,8 @@ from flyte.errors import InvalidParameterError
 __all__ = ["Secret", "SecretRequest", "normalize_secrets", "secrets_from_request"]
 
 _ENV_VAR_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+# The one file mount the anchor SDK accepts (a cluster mounts the secret's file under it).
+SECRETS_MOUNT = "/etc/flyte/secrets"
 
 
 def _env_name(text: str) -> str:
@@ -29,13 +33,16 @@ class Secret:
 
     - ``key``: the secret's name in the store.
     - ``group``: optional group (some stores organise secrets by group).
-    - ``mount``: reserved; mounting secrets as files is not supported, so it must be None.
-    - ``as_env_var``: the environment variable to expose it as (default: derived from group and key).
+    - ``mount``: ``"/etc/flyte/secrets"`` (the only path the anchor accepts) asks a cluster to mount
+      the secret as a file there; recorded in the spec. Local runs expose the secret only as the
+      environment variable (derived from group and key when ``as_env_var`` is unset).
+    - ``as_env_var``: the environment variable to expose it as; when neither it nor ``mount`` is
+      given it is derived from group and key (``GROUP_KEY`` upper-cased, ``-`` -> ``_``).
     """
 
     key: str
     group: str | None = None
-    mount: None = None
+    mount: pathlib.Path | str | None = None
     as_env_var: str | None = None
 
     def __post_init__(self) -> None:
@@ -48,14 +55,16 @@ class Secret:
             )
         if self.group is not None and (not isinstance(self.group, str) or not self.group.strip()):
             raise InvalidParameterError("Secret", "group", self.group, "Use a non-empty group name or None.")
-        if self.mount is not None:
+        if self.mount is not None and str(self.mount) != SECRETS_MOUNT:
             raise InvalidParameterError(
                 "Secret",
                 "mount",
                 self.mount,
-                "Mounting secrets as files is not supported; leave mount=None and read the secret from "
-                "its environment variable (set as_env_var to choose the name).",
+                f"Only {SECRETS_MOUNT} is supported as secret mount path today; use "
+                f"mount={SECRETS_MOUNT!r}, or leave mount=None and read the environment variable.",
             )
+        if not self.mount and self.as_env_var is None:
+            object.__setattr__(self, "as_env_var", self.env_var_name)
         env = self.as_env_var
         if env is not None and (not isinstance(env, str) or not _ENV_VAR_RE.match(env)):
             suggestion = f" e.g. {_env_name(env)!r}" if isinstance(env, str) and env else ""
@@ -63,7 +72,8 @@ class Secret:
                 "Secret",
                 "as_env_var",
                 env,
-                "Use an environment variable name of uppercase letters, digits and underscores that does "
+                "Invalid environment variable name. Use an environment variable name of uppercase "
+                "letters, digits and underscores that does "
                 f"not start with a digit (pattern {_ENV_VAR_RE.pattern}),"
                 f"{suggestion or ' e.g. OPENAI_API_KEY'}.",
             )
@@ -75,9 +85,19 @@ class Secret:
             return self.as_env_var
         return _env_name(f"{self.group}_{self.key}" if self.group else self.key)
 
+    def stable_hash(self) -> str:
+        """A hex digest of the secret's reference (never its value), the same in every process."""
+        import hashlib
+
+        parts = (self.key, self.group or "", str(self.mount) if self.mount else "", self.as_env_var or "")
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form for task specs: names only, never a value."""
-        return {"key": self.key, "group": self.group, "env_var": self.env_var_name}
+        out: dict[str, Any] = {"key": self.key, "group": self.group, "env_var": self.env_var_name}
+        if self.mount:
+            out["mount"] = str(self.mount)
+        return out
 
 
 SecretRequest = str | Secret | Sequence[str | Secret]

@@ -50,6 +50,10 @@ class TaskSpec(BaseModel):
     k8s_pod: dict[str, Any] | None = None
     triggers: list[dict[str, Any]] = Field(default_factory=list)
     links: list[dict[str, Any]] = Field(default_factory=list)
+    interruptible: bool = False
+    queue: str | None = None
+    service_account: str | None = None
+    include: list[str] = Field(default_factory=list)
 
 
 def _schema(hint: Any) -> Any:
@@ -114,6 +118,10 @@ def build_task_spec(t: TaskTemplate[Any, Any], sctx: SerializationContext) -> Ta
         links=[
             {"name": getattr(ln, "name", type(ln).__name__), "type": type(ln).__qualname__} for ln in t.links
         ],
+        interruptible=t.interruptible,
+        queue=t.queue,
+        service_account=t.service_account,
+        include=list(t.include),
     )
 
 

@@ -75,6 +75,17 @@ def check_isolation(value: Any, owner: str) -> None:
         )
 
 
+def check_scheduling(param: str, value: Any, owner: str) -> Any:
+    """``interruptible`` (bool) / ``queue`` / ``service_account`` (non-empty str or None)."""
+    if param == "interruptible":
+        if not isinstance(value, bool):
+            raise InvalidParameterError(owner, param, value, "Use True or False.")
+        return value
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise InvalidParameterError(owner, param, value, f"Use a non-empty string {param} name, or None.")
+    return value
+
+
 def validate_env_vars(value: Any, owner: str) -> dict[str, str]:
     if value is None:
         return {}
@@ -116,6 +127,16 @@ class TaskTemplate(Generic[P, R]):
     links: tuple[Any, ...] = ()
     """Where this environment's actions run locally: "inline", "process", "container", or None
     (decided by what the environment declares; see ``flyte._runtime.workers``)."""
+    interruptible: bool = False
+    """May run on spot/preemptible capacity (a cluster setting; recorded in the spec)."""
+    queue: str | None = None
+    """The cluster queue (partition of the compute) to run on; recorded in the spec."""
+    service_account: str | None = None
+    """The Kubernetes service account a cluster runs the task's pod as; recorded in the spec."""
+    include: tuple[str, ...] = ()
+    """Extra files of the environment's code (``TaskEnvironment(include=...)``); part of the version."""
+    include_base: str | None = field(default=None, repr=False)
+    """The directory relative ``include`` entries start from (the environment's declaring file's)."""
 
     def __post_init__(self) -> None:
         """Accept the decorator's shorthand forms when a template is built directly (plugins: SQL,
@@ -181,7 +202,16 @@ class TaskTemplate(Generic[P, R]):
     # ---- identity ------------------------------------------------------------------------------
     def source_version(self) -> str:
         """The version of the task's code; part of its identity and of the 'auto' cache version."""
-        return _cached(self, "_source_version", lambda: _hash_text(self._version_material()))
+        return _cached(
+            self, "_source_version", lambda: _hash_text(self._version_material() + self._include_material())
+        )
+
+    def _include_material(self) -> str:
+        if not self.include:
+            return ""
+        from flyte._include import include_digest
+
+        return "|include:" + include_digest(self.include, self.include_base, f"{self.name} include")
 
     def _version_material(self) -> str:
         return f"{type(self).__module__}.{type(self).__qualname__}|{self.plugin_config!r}"
@@ -264,6 +294,9 @@ class TaskTemplate(Generic[P, R]):
         plugin_config: Any = UNSET,
         pod_template: Any = UNSET,
         docs: str | None = UNSET,
+        interruptible: bool = UNSET,
+        queue: str | None = UNSET,
+        service_account: str | None = UNSET,
         **refused: Any,
     ) -> TaskTemplate[P, R]:
         """Return a new template with some settings changed; the original never changes."""
@@ -317,6 +350,13 @@ class TaskTemplate(Generic[P, R]):
                 changes["task_type"] = "pod"  # as TaskEnvironment(pod_template=...): the pod plugin runs it
         if docs is not UNSET:
             changes["docs"] = docs
+        for key, val in (
+            ("interruptible", interruptible),
+            ("queue", queue),
+            ("service_account", service_account),
+        ):
+            if val is not UNSET:
+                changes[key] = check_scheduling(key, val, owner)
         new: TaskTemplate[P, R] = dataclasses.replace(self, **changes)
         if changes.get("task_type") == "pod" and isinstance(self, AsyncFunctionTaskTemplate):
             target = function_task_class("pod")

@@ -34,7 +34,9 @@ def _to_timedelta(owner: str, param: str, value: object) -> timedelta | None:
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
     else:
-        raise InvalidParameterError(owner, param, value, _ACCEPTED)
+        raise InvalidParameterError(
+            owner, param, value, f"Timeout must be an instance of Timeout, int, or timedelta. {_ACCEPTED}"
+        )
     if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
         raise InvalidParameterError(owner, param, value, _ACCEPTED)
     if seconds == 0:

@@ -22,6 +22,10 @@ class InvalidParameterError(ValueError):
         super().__init__(f"{owner}: invalid {param}={value!r}. {accepted}")
 
 
+class InvalidParameterTypeError(InvalidParameterError, TypeError):
+    """A definition-time value has the wrong type; also a TypeError, as the anchor raises there."""
+
+
 class BaseRuntimeError(RuntimeError):
     """Base for failures of a task execution (user, system or unknown)."""
 
@@ -356,10 +360,6 @@ class AppleSiliconError(RuntimeUserError):
         super().__init__(type(self).__name__, message, worker)
 
 
-class AppleSiliconNotAvailableError(AppleSiliconError):
-    """No Apple Silicon host is available for the task."""
-
-
 class AppleSiliconHostExecFailedError(AppleSiliconError):
     """Running the task on the Apple Silicon host failed."""
 
@@ -378,3 +378,11 @@ class AppleSiliconModelNotFoundError(AppleSiliconError):
 
 class AppleSiliconBridgeUnreachableError(AppleSiliconError):
     """The bridge to the Apple Silicon host could not be reached."""
+
+
+class AppleSiliconNotAvailableError(AcceleratorUnavailableError):
+    """The task asks for the Apple Silicon (Metal) GPU, which only an Apple Silicon Mac has."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = "APPLE_SILICON_NOT_AVAILABLE"

@@ -65,3 +65,50 @@ def test_addresses() -> None:
 def test_init_rejects_a_malformed_executor_at_once() -> None:
     with pytest.raises(InvalidParameterError, match=r"executor.*ray://HOST:PORT"):
         flyte.init(executor="://nowhere")
+
+
+@pytest.mark.parametrize(
+    ("gpu", "expected"),
+    [
+        # AMD GPUs are GPUs to Ray, told apart by their accelerator type
+        (flyte.AMD_GPU("MI300X"), {"num_gpus": 1, "accelerator_type": "AMD-Instinct-MI300X-OAM"}),
+        ("MI250X:1", {"num_gpus": 1}),
+        # Neuron cores and Gaudi HPUs are custom resources Ray's nodes advertise
+        (flyte.Neuron("Trn1"), {"resources": {"neuron_cores": 1}}),
+        ("Inf2:12", {"resources": {"neuron_cores": 12}}),
+        (flyte.HABANA_GAUDI("Gaudi1"), {"resources": {"HPU": 1}}),
+    ],
+)
+def test_vendor_accelerators(gpu: object, expected: dict[str, object]) -> None:
+    opts = ray_options(flyte.Resources(gpu=gpu))  # type: ignore[arg-type]
+    assert {k: v for k, v in opts.items() if k in expected} == expected
+    if "resources" in expected:
+        assert "num_gpus" not in opts
+
+
+def test_amd_gpus_never_land_on_nvidia_nodes() -> None:
+    opts = ray_options(flyte.Resources(gpu="MI250X:1"))
+    assert opts["num_gpus"] == 1 and str(opts["accelerator_type"]).startswith("AMD-Instinct-")
+
+
+def test_apple_silicon_is_refused_naming_the_task() -> None:
+    from flyte.errors import AppleSiliconNotAvailableError
+
+    with pytest.raises(AppleSiliconNotAvailableError, match=r"train.*AppleSilicon"):
+        ray_options(flyte.Resources(gpu="AppleSilicon"), name="train")
+
+
+@pytest.mark.parametrize(
+    ("device", "constant"),
+    [
+        ("MI100", "AMD_INSTINCT_MI100"),
+        ("MI210", "AMD_INSTINCT_MI210"),
+        ("MI250", "AMD_INSTINCT_MI250"),
+        ("MI250X", "AMD_INSTINCT_MI250x"),
+        ("MI300X", "AMD_INSTINCT_MI300x"),
+    ],
+)
+def test_amd_accelerator_types_are_rays_own_names(device: str, constant: str) -> None:
+    accelerators = pytest.importorskip("ray.util.accelerators")
+    opts = ray_options(flyte.Resources(gpu=flyte.AMD_GPU(device)))  # type: ignore[arg-type]
+    assert opts["accelerator_type"] == getattr(accelerators, constant)

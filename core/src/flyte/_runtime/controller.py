@@ -803,7 +803,7 @@ def _cache_version(tmpl: TaskTemplate[Any, Any]) -> tuple[str, str]:
     got = d.get("_cache_version")
     if got is None:
         cache = tmpl.cache
-        if cache.behavior == "override":
+        if cache.version_override is not None:  # pins the version with 'auto' as with 'override'
             version = cache.version_override
         elif cache.policies:  # the user's CachePolicy objects decide the version
             from flyte._cache import VersionParameters

@@ -60,7 +60,14 @@ def _k8s_resources(res: Resources | None) -> dict[str, dict[str, str]]:
         requests["ephemeral-storage"] = limits["ephemeral-storage"] = _mem_text(res.disk)
     device = res.device()
     if device is not None:
-        key = _DEVICE_RESOURCE[device.device_class]
+        key = _DEVICE_RESOURCE.get(device.device_class)
+        if key is None:
+            from flyte.errors import AppleSiliconNotAvailableError
+
+            raise AppleSiliconNotAvailableError(
+                "gpu='AppleSilicon' is the Metal GPU of a local Apple Silicon Mac; a deployed app "
+                "cannot request it. Serve the app locally on the Mac, or ask for a cluster GPU."
+            )
         requests[key] = limits[key] = str(device.quantity)
     out: dict[str, dict[str, str]] = {}
     if requests:

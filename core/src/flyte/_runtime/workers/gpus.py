@@ -122,8 +122,26 @@ def describe(gpus: list[LocalGpu]) -> str:
     return ", ".join(f"{len(ix)}x {name} (index {','.join(map(str, ix))})" for name, ix in counts.items())
 
 
+def on_apple_silicon() -> bool:
+    """True on an Apple Silicon Mac, whose Metal GPU a local process can use directly."""
+    import platform
+    import sys
+
+    return sys.platform == "darwin" and platform.machine() == "arm64"
+
+
+def apple_silicon_refusal(task: str) -> str:
+    return (
+        f"Task {task!r} asks for the Apple Silicon GPU (gpu='AppleSilicon'), which only an Apple "
+        "Silicon Mac has: run it locally on such a Mac, or ask for a GPU this machine or a cluster "
+        "has (e.g. Resources(gpu='A100:1'))."
+    )
+
+
 def refuse_reason(task: str, device: Device) -> str | None:
     """Why an accelerator request cannot run on any local machine, or None."""
+    if device.device_class == "APPLE_SILICON":
+        return None if on_apple_silicon() else apple_silicon_refusal(task)
     if device.device_class == "TPU":
         return (
             f"Task {task!r} asks for a TPU ({device.device} {device.partition or ''}). TPUs cannot be "

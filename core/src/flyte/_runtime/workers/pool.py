@@ -40,6 +40,7 @@ from flyte._runtime.workers.wire import get_value, put_value, template_bytes
 from flyte.errors import (
     AcceleratorUnavailableError,
     ActionAbortedError,
+    AppleSiliconNotAvailableError,
     NonRecoverableError,
     OOMError,
     WorkerCrashedError,
@@ -633,6 +634,10 @@ class WorkerManager(RequestHandler):
         if dev is None:
             return None, False
         reason = refuse_reason(tmpl.name, dev)
+        if dev.device_class == "APPLE_SILICON":
+            if reason is not None:
+                raise AppleSiliconNotAvailableError(reason)
+            return None, False  # the worker runs natively on this Mac and can use Metal directly
         if reason is not None:
             raise AcceleratorUnavailableError(reason)
         gp = self._gpu_pool()

@@ -113,6 +113,14 @@ def placement(device: Any, accelerator_label: str = GKE_ACCELERATOR_LABEL) -> Ac
         p.node_selector[GKE_TPU_ACCELERATOR_LABEL] = TPU_LABEL_VALUES[device.device]
         p.node_selector[GKE_TPU_TOPOLOGY_LABEL] = tpu_topology(device)
         p.tolerations.append(_toleration(GOOGLE_TPU))
+    elif cls == "APPLE_SILICON":
+        from flyte.errors import AppleSiliconNotAvailableError
+
+        raise AppleSiliconNotAvailableError(
+            "gpu='AppleSilicon' is the Metal GPU of a local Apple Silicon Mac; Kubernetes pods cannot "
+            "request it. Run the task locally on the Mac, or ask for a cluster accelerator "
+            "(e.g. flyte.GPU('A100', 1) or flyte.AMD_GPU('MI300X'))."
+        )
     else:
         resource = OTHER_RESOURCES[cls]
         p.limits[resource] = str(device.quantity)

@@ -186,6 +186,9 @@ def build_pod(
         have = spec.get("tolerations") or []
         spec["tolerations"] = have + [t for t in tolerations if t not in have]
     spec.setdefault("restartPolicy", "Never")
+    account = getattr(task, "service_account", None)  # TaskEnvironment/@env.task(service_account=...)
+    if account and not spec.get("serviceAccountName"):  # a pod template's own account wins
+        spec["serviceAccountName"] = account
 
     metadata: dict[str, Any] = {"name": name or k8s_name(str(task.name))}
     if tmpl.labels:

@@ -35,7 +35,12 @@ _TPU_TYPES = {"V5E": "TPU-V5LITEPOD", "V5P": "TPU-V5P", "V6E": "TPU-V6E"}
 _TPU_POD_NAMES = {"V5E": "v5litepod", "V5P": "v5p", "V6E": "v6e"}
 _TPU_DEFAULT_TOPOLOGY = {"V5E": "1x1", "V5P": "2x2x1", "V6E": "1x1"}
 _TPU_CHIPS_PER_HOST = {"V5E": 8, "V5P": 4, "V6E": 8}
-_AMD_NAMES = {"MI250": "AMD-Instinct-MI250X-MI250", "MI250X": "AMD-Instinct-MI250X-MI250"}
+# Ray's names (ray.util.accelerators) where they are not "AMD-Instinct-<model>".
+_AMD_NAMES = {
+    "MI250": "AMD-Instinct-MI250X-MI250",
+    "MI250X": "AMD-Instinct-MI250X",
+    "MI300X": "AMD-Instinct-MI300X-OAM",
+}
 
 
 def ray_gpu_name(device: str) -> str:
@@ -93,6 +98,14 @@ def ray_options(resources: Resources | None, *, name: str = "task") -> dict[str,
         opts["accelerator_type"] = _AMD_NAMES.get(dev.device, f"AMD-Instinct-{dev.device}")
     elif cls == "HABANA_GAUDI":
         extra["HPU"] = dev.quantity
+    elif cls == "APPLE_SILICON":
+        from flyte.errors import AppleSiliconNotAvailableError
+
+        raise AppleSiliconNotAvailableError(
+            f"{name}: gpu='AppleSilicon' is the Metal GPU of a local Apple Silicon Mac; Ray workers "
+            "cannot be scheduled on it. Run the task locally on the Mac, or ask for an accelerator "
+            "Ray schedules (e.g. flyte.GPU('A100', 1), flyte.AMD_GPU('MI300X'))."
+        )
     else:  # pragma: no cover - Device validates its class
         raise InvalidParameterError(
             name, "resources.gpu", dev, "Use a GPU, TPU, Neuron, AMD GPU or Gaudi device."
