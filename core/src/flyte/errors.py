@@ -380,9 +380,9 @@ class AppleSiliconBridgeUnreachableError(AppleSiliconError):
     """The bridge to the Apple Silicon host could not be reached."""
 
 
-class AppleSiliconNotAvailableError(AcceleratorUnavailableError):
-    """The task asks for the Apple Silicon (Metal) GPU, which only an Apple Silicon Mac has."""
+class AppleSiliconNotAvailableError(AppleSiliconError, AcceleratorUnavailableError):
+    """The task asks for the Apple Silicon (Metal) GPU, which only an Apple Silicon Mac has (an
+    accelerator this machine lacks, and one of the anchor's Apple Silicon errors)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.code = "APPLE_SILICON_NOT_AVAILABLE"
+    def __init__(self, message: str, worker: str | None = None) -> None:
+        RuntimeUserError.__init__(self, "APPLE_SILICON_NOT_AVAILABLE", message, worker)
