@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,22 @@ def bench(session: nox.Session) -> None:
     session.run("python", "bench/import_time.py", *session.posargs)
     session.run("python", "bench/run.py", *session.posargs)
     session.run("python", "bench/isolation.py")  # inline vs process mode, cold vs warm replicas
+
+
+@nox.session
+def compat(session: nox.Session) -> None:
+    """The compatibility corpus (tests/compat_programs) side by side: ours vs the anchor, flyte==2.12.1.
+
+    Not in the default list: it needs the anchor, whose venv is made once at .bench/anchor-venv by the
+    bench harness (or set FLYTE_ANCHOR_PYTHON to an interpreter that has it). Options after `--` go to
+    tests/compat_runner.py, e.g. `nox -s compat -- --out docs/table.md --report-only -k file`."""
+    session.install("-e", "core")
+    for pkg in PACKAGES.values():
+        session.install("-e", f"{pkg.relative_to(ROOT)}{_extras(pkg)}")
+    anchor = os.environ.get("FLYTE_ANCHOR_PYTHON")
+    if not anchor:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from _common import ensure_anchor_python  # the bench harness owns the anchor venv
+
+        anchor = str(ensure_anchor_python())
+    session.run("python", "tests/compat_runner.py", "--anchor-python", anchor, *session.posargs)

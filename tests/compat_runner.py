@@ -267,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     headers = ["program", "names covered", "anchor exit", "ours exit", "same outputs?", "first difference"]
     table = markdown_table(headers, rows)
     summary = f"{len(progs)} programs: {n_match} match, {len(progs) - n_match} differ"
-    if args.anchor_python is None:
+    if not args.anchor_python:
         summary += " (ours vs the recorded anchor expectations; anchor not run)"
     print(table)
     print()
