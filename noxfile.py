@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,15 @@ import nox
 ROOT = Path(__file__).parent
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "typecheck", "tests_core", "tests", "tests_integration", "build", "wheelhouse"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests_core",
+    "tests",
+    "tests_integration",
+    "build",
+    "wheelhouse",
+]
 
 TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.23", "pyyaml", "mypy>=1.10"]
 UI_TEST_DEPS = ["playwright>=1.40"]  # drives the system's chromium; never `playwright install`
@@ -197,3 +206,22 @@ def wheelhouse(session: nox.Session) -> None:
                 env={"FLYTE_HOME": str(home)},
             )
             session.chdir(ROOT)
+
+
+@nox.session
+def compat(session: nox.Session) -> None:
+    """The compatibility corpus (tests/compat_programs) side by side: ours vs the anchor, flyte==2.12.1.
+
+    Not in the default list: it needs the anchor, whose venv is made once at .bench/anchor-venv by the
+    bench harness (or set FLYTE_ANCHOR_PYTHON to an interpreter that has it). Options after `--` go to
+    tests/compat_runner.py, e.g. `nox -s compat -- --out docs/table.md --report-only -k file`."""
+    session.install("-e", "core")
+    for pkg in PACKAGES.values():
+        session.install("-e", f"{pkg.relative_to(ROOT)}{_extras(pkg)}")
+    anchor = os.environ.get("FLYTE_ANCHOR_PYTHON")
+    if not anchor:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from _common import ensure_anchor_python  # the bench harness owns the anchor venv
+
+        anchor = str(ensure_anchor_python())
+    session.run("python", "tests/compat_runner.py", "--anchor-python", anchor, *session.posargs)
