@@ -39,7 +39,7 @@ from flyte._runtime.controller import (
     interface_codec,
 )
 from flyte._runtime.journal import Journal, RecordingRunJournal, RecordWriter, open_journal
-from flyte._runtime.recovery import id_base, load_recorded
+from flyte._runtime.recovery import current_identities, id_base, load_recorded
 from flyte._runtime.store import join, store_for
 from flyte._task import TaskTemplate
 from flyte.errors import InitializationError, ModuleLoadError, RunNotFoundError
@@ -676,7 +676,8 @@ def _recover_from(
             f"run {source!r} is still running in process {row['pid']}; wait for it to end",
         )
     base = id_base(row)
-    recorded, _ = load_recorded(journal, source, base, same_run=False, force=force)
+    current = current_identities()
+    recorded, _ = load_recorded(journal, source, base, same_run=False, force=force, current=current)
     return base, recorded
 
 

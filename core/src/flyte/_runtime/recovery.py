@@ -9,7 +9,7 @@ controller still re-runs a task whose code changed.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from flyte._runtime.controller import SUCCEEDED, RecordedAction
@@ -25,20 +25,36 @@ def id_base(run_row: Any) -> str:
 
 
 def load_recorded(
-    journal: Any, source: str, base: str, *, same_run: bool, force: Sequence[str] = ()
+    journal: Any,
+    source: str,
+    base: str,
+    *,
+    same_run: bool,
+    force: Sequence[str] = (),
+    current: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, RecordedAction], dict[tuple[str, int], str]]:
     """(recorded actions by ID, task name by (parent ID, position)) of ``source``.
 
     Actions named in ``force`` (and the ancestors that call them) are left out, so they execute
     again. A new run takes only succeeded actions and no positions: its code may legitimately call
-    other tasks now, and whatever no longer matches simply runs.
+    other tasks now, and whatever no longer matches simply runs. With ``current`` (task name ->
+    code identity now), a task whose code changed is left out with its ancestors too: a parent's
+    recorded result was computed by the old code of its children.
     """
     rows = journal.query(
-        "SELECT action_id, parent_id, position, task_name, task_identity, status, outputs, meta"
+        "SELECT action_id, parent_id, position, kind, task_name, task_identity, status, outputs, meta"
         " FROM actions WHERE run=?",
         (source,),
     )
     forced = resolve_actions(rows, force, source)
+    if current is not None:
+        by_id = {r["action_id"]: r for r in rows}
+        stale = [
+            r["action_id"]
+            for r in rows
+            if r["kind"] == "task" and current.get(r["task_name"]) != r["task_identity"]
+        ]
+        forced |= _with_ancestors(stale, by_id)
     recorded: dict[str, RecordedAction] = {}
     positions: dict[tuple[str, int], str] = {}
     for r in rows:
@@ -92,11 +108,33 @@ def resolve_actions(rows: Sequence[Any], names: Sequence[str], run: str) -> set[
                 f"characters) or a task name as `flyte runs show {run}` prints them.",
             )
         picked.update(hits)
+    return _with_ancestors(picked, by_id)
+
+
+def _with_ancestors(ids: Iterable[str], by_id: Mapping[str, Any]) -> set[str]:
     out: set[str] = set()
-    for start in picked:
+    for start in ids:
         aid: str | None = start
         while aid is not None and aid not in out:
             out.add(aid)
             row = by_id.get(aid)
             aid = row["parent_id"] if row is not None else None
+    return out
+
+
+def current_identities() -> dict[str, str]:
+    """Task name -> code identity of every task defined in a loaded module (the code of a new run)."""
+    import sys
+
+    from flyte._environment import TaskEnvironment
+    from flyte._task import TaskTemplate
+
+    out: dict[str, str] = {}
+    for mod in list(sys.modules.values()):
+        for v in list(getattr(mod, "__dict__", {}).values()):
+            if isinstance(v, TaskTemplate):
+                out[v.name] = v.identity
+            elif isinstance(v, TaskEnvironment):
+                for t in v.tasks.values():
+                    out[t.name] = t.identity
     return out

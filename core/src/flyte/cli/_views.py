@@ -197,5 +197,11 @@ class FollowLines:
     def __call__(self, event: str, action: Any, status: str) -> None:
         if event not in ("start", "end", "cached"):
             return
+        from flyte._context import current_action
+
         what = "CACHED" if event == "cached" else status
-        self.echo(f"  {what:<9} {action.task_name}  {action.action_id[:12]}")
+        token = current_action.set(None)  # the view's line is not the action's own output (its log)
+        try:
+            self.echo(f"  {what:<9} {action.task_name}  {action.action_id[:12]}")
+        finally:
+            current_action.reset(token)
