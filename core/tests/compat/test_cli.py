@@ -96,7 +96,9 @@ class Opts(BaseModel):
 
 
 @env.task
-async def files(f: File, d: Dir, cfg: Cfg | None = None, opts: Opts | None = None, items: list[int] = [1]) -> str:
+async def files(
+    f: File, d: Dir, cfg: Cfg | None = None, opts: Opts | None = None, items: list[int] = [1]
+) -> str:
     with open(f.download_sync()) as fh:
         text = fh.read().strip()
     names = sorted(os.listdir(d.download_sync()))
