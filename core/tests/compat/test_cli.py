@@ -84,6 +84,21 @@ async def greet(who: str = "world") -> str:
     return f"{os.environ.get('GREETING', 'hello')} {who} {os.environ.get('SECOND', '')}".strip()
 
 
+@flyte.trace
+async def noted(x: int) -> int:
+    bump("noted")
+    return x + 5
+
+
+@env.task
+async def traced(x: int) -> int:
+    y = await noted(x)
+    bump("traced")
+    if os.environ.get("BOOM") == "1":
+        raise ValueError("boom after the trace")
+    return y
+
+
 @dataclass
 class Cfg:
     lr: float
@@ -250,6 +265,29 @@ def test_recover_from_reuses_succeeded_actions_and_reruns_changed_tasks(
     assert [n(counts, f) for f in ("step0", "step3", "group")] == [3, 1, 2]
 
     assert "no-run" in one_line_error(flyte("run", "--recover-from", "no-run", app, "main", "--n", "3"))
+
+
+@pytest.mark.parametrize("isolation", ["inline", "process"])
+def test_recover_from_replays_traces_in_workers_too(
+    app: Path, counts: Path, flyte_home: Path, isolation: str
+) -> None:
+    res = flyte("run", "--isolation", isolation, "--name", "t1", "-e", "BOOM=1", app, "traced", "--x", "1")
+    assert res.exit_code == 1, res.output
+    res = flyte(
+        "run", "--isolation", isolation, "--name", "t2", "--recover-from", "t1", app, "traced", "--x", "1"
+    )
+    assert res.exit_code == 0 and "outputs: 6" in res.output, res.output
+    assert (n(counts, "noted"), n(counts, "traced")) == (1, 2)  # the trace's recorded value was reused
+    kinds = [
+        r["kind"] for r in journal_rows(flyte_home, "SELECT kind FROM actions WHERE run='t2' ORDER BY kind")
+    ]
+    assert kinds == ["task", "trace"]  # the reused trace is in the new run's own record
+    modes = journal_rows(flyte_home, "SELECT mode FROM actions WHERE run='t1' AND kind='task'")
+    assert [r["mode"] for r in modes] == [isolation]
+    res = flyte(
+        "run", "--isolation", isolation, "--name", "t3", "--recover-from", "t2", app, "traced", "--x", "1"
+    )
+    assert res.exit_code == 0 and n(counts, "noted") == 1 and n(counts, "traced") == 2  # all reused from t2
 
 
 # ---- flyte rerun --recover --force-rerun-action ----------------------------------------------------

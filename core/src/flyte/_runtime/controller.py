@@ -212,6 +212,8 @@ Listener = Callable[[str, ActionState, str], None]
 class Controller:
     """Orchestrates one run's actions on one event loop."""
 
+    recovered_from: str | None = None  # the other run whose recorded actions this one reuses
+
     def __init__(
         self,
         run_name: str,
@@ -242,7 +244,7 @@ class Controller:
         self.env_vars = dict(env_vars or {})
         self.recorded = recorded or {}
         self.recorded_positions = recorded_positions or {}
-        self.recovered_from = recovered_from  # the other run whose recorded actions this one reuses
+        self.recovered_from = recovered_from
         self.loop: asyncio.AbstractEventLoop | None = None
         self.sync_pool = SyncPool(sync_workers or min(32, (os.cpu_count() or 1) + 4))
         self.slots = asyncio.Semaphore(max_action_concurrency) if max_action_concurrency else None
