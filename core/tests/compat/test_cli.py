@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -189,6 +190,31 @@ def test_user_mistakes_are_one_line(app: Path, counts: Path) -> None:
     assert "--recover-from" in one_line_error(
         flyte("run", "--force-rerun-action", "x", app, "main", "--n", "1")
     )
+
+
+def test_a_failed_run_is_reported_whether_the_api_returns_or_raises(
+    app: Path, counts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`flyte.run` may raise on a failed run (as the anchor's does); the CLI reports it the same way."""
+    from flyte import _run as run_module
+
+    original = run_module.RunContext.run
+
+    def raising(self: run_module.RunContext, task: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, task, *args, **kwargs)
+        if result.error is not None:
+            raise result.error
+        return result
+
+    outputs = []
+    for patched in (False, True):
+        if patched:
+            monkeypatch.setattr(run_module.RunContext, "run", raising)
+        res = flyte("run", "--name", f"fail-{patched}", "-e", "BOOM=1", app, "main", "--n", "1")
+        assert res.exit_code == 1 and "Traceback" not in res.output
+        outputs.append(res.output.replace(f"fail-{patched}", "NAME"))
+    assert outputs[0] == outputs[1]
+    assert "run NAME: FAILED" in outputs[0] and "error: ValueError: boom on purpose" in outputs[0]
 
 
 # ---- --name, --env, --follow, --raw-data-path, recorded flags ------------------------------------

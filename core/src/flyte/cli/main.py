@@ -288,8 +288,9 @@ def _launch(run_name: str, start: Any, follow: bool, quiet: bool) -> None:
         return
     click.echo(f"run {result.name}: {result.status}")
     click.echo(f"record: {result.url}")
-    if result.error is not None:
-        _report_failure(result.name, result.error, printed=True)
+    error = getattr(result, "error", None)
+    if error is not None:
+        _report_failure(result.name, error, printed=True)
     click.echo(f"outputs: {_show(result.outputs())}")
 
 
