@@ -271,6 +271,7 @@ def rerun_context(
     inputs = codec.decode_inputs(raw)
     stored = json.loads(row["settings"] or "{}")
     in_place = recover and name in (None, run_name)
+    kept = ("recovered_from",) if in_place else ()  # still what this run's record says
     rc = RunContext(
         name=run_name if in_place else name,
         env_vars=_restore_secret_env(stored.get("env_vars", {}), stored.get("secret_env", [])),
@@ -281,7 +282,7 @@ def rerun_context(
         _recover_from=run_name if recover and not in_place else None,
         _force_rerun=tuple(force_rerun_actions or ()),
         _id_base=stored.get("id_base") if in_place else None,
-        _meta={k: stored[k] for k in _RECORDED_ONLY if stored.get(k) is not None},
+        _meta={k: stored[k] for k in (*_RECORDED_ONLY, *kept) if stored.get(k) is not None},
     )
     return rc, task, inputs, in_place
 
@@ -581,8 +582,9 @@ async def _execute(
             ) from None
     else:
         journal.execute(
-            "UPDATE runs SET status=?, started_at=?, ended_at=NULL, error=NULL, pid=? WHERE name=?",
-            (RUNNING, now, os.getpid(), run_name),
+            "UPDATE runs SET status=?, started_at=?, ended_at=NULL, error=NULL, pid=?, settings=?"
+            " WHERE name=?",
+            (RUNNING, now, os.getpid(), run_settings, run_name),
         )
 
     export = _exports_record(prefix)

@@ -277,13 +277,17 @@ def test_recover_from_reuses_succeeded_actions_and_reruns_changed_tasks(
     assert shown["run"]["settings"]["recovered_from"] == "first"
     assert len(shown["actions"]) == 8 and all(a["status"] == "SUCCEEDED" for a in shown["actions"])
     assert "recovered from first" in flyte("runs", "show", "second").output
+    assert flyte("rerun", "second", "--force-rerun-action", "boom").exit_code == 0  # in place
+    settings = json.loads(flyte("runs", "show", "second", "--json").output)["run"]["settings"]
+    assert settings["recovered_from"] == "first" and settings["id_base"] == "first"
+    assert (n(counts, "main"), n(counts, "boom"), n(counts, "step0")) == (3, 3, 1)  # IDs match its own record
 
     write_app(tmp_path, factor=100)  # step's code changes; nothing else does
     res = flyte("run", "--name", "third", "--recover-from", "second", app, "main", "--n", "3")
     assert res.exit_code == 0, res.output
     assert "outputs: 303" in res.output
     # the changed task ran again, and so did its caller; the unchanged group subtree was reused
-    assert [n(counts, f) for f in ("main", "step0", "step2", "group", "inner0")] == [3, 2, 2, 1, 1]
+    assert [n(counts, f) for f in ("main", "step0", "step2", "group", "inner0")] == [4, 2, 2, 1, 1]
 
     # IDs derive from the root's inputs: other root inputs are another computation, nothing is reused
     other_inputs = flyte("run", "--recover-from", "third", app, "main", "--n", "4")
@@ -357,9 +361,11 @@ def test_force_rerun_action(app: Path, counts: Path, flyte_home: Path) -> None:
     assert n(counts, "step0") == 1 and n(counts, "boom") == 1  # siblings stayed reused throughout
 
     # in place: the run's own succeeded record is reused except what is listed
-    res = flyte("rerun", "base", "--force-rerun-action", "boom")
+    res = flyte("rerun", "base", "--force-rerun-action", "boom", "-e", "EXTRA=1", "-p", "proj2")
     assert res.exit_code == 0, res.output
     assert (n(counts, "boom"), n(counts, "step0"), n(counts, "group")) == (2, 1, 4)
+    settings = json.loads(flyte("runs", "show", "base", "--json").output)["run"]["settings"]
+    assert settings["env_vars"]["EXTRA"] == "1" and settings["project"] == "proj2"
 
     assert "nothing-like-this" in one_line_error(
         flyte("rerun", "base", "--force-rerun-action", "nothing-like-this")

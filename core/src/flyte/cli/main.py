@@ -417,19 +417,37 @@ _records.register(runs)  # flyte runs import / export
     " unless listed too.",
 )
 @click.option("--name", default=None, help="Recover into a new run of this name (RUN_NAME stays as it is).")
+@click.option(
+    "--env", "-e", "env_vars", multiple=True, help="KEY=VALUE added to the recorded env (repeatable)."
+)
+@click.option("--project", "-p", default=None, help="Project (recorded with the run).")
+@click.option("--domain", "-d", default=None, help="Domain (recorded with the run).")
 @click.option("--follow", "-f", is_flag=True, help="Show the run's actions as they run and end.")
 @click.option("--quiet", is_flag=True, help="No live progress view.")
 def rerun(
-    run_name: str, recover: bool, force_rerun: tuple[str, ...], name: str | None, follow: bool, quiet: bool
+    run_name: str,
+    recover: bool,
+    force_rerun: tuple[str, ...],
+    name: str | None,
+    env_vars: tuple[str, ...],
+    project: str | None,
+    domain: str | None,
+    follow: bool,
+    quiet: bool,
 ) -> None:
     """Run a recorded run again (by default resuming it after a crash or a failure)."""
     from flyte._run import _new_run_name, _start, rerun_context
 
     if force_rerun and not recover:
         raise click.UsageError("--force-rerun-action needs --recover")
+    if follow and quiet:
+        raise click.UsageError("--follow and --quiet contradict each other; pass one of them")
+    envs = _parse_env(env_vars)
     _init()
     new_name = name or (run_name if recover else _new_run_name())
     rc, task, inputs, in_place = rerun_context(run_name, recover, force_rerun, new_name)
+    rc.env_vars = {**rc.env_vars, **envs}
+    rc._meta.update({k: v for k, v in (("project", project), ("domain", domain)) if v is not None})
 
     def start(listeners: list[Any]) -> Any:
         rc.listeners.extend(listeners)
