@@ -155,7 +155,12 @@ class _RunCommand(click.Command):
     metavar="ACTION",
     help="With --recover-from: execute this action of RUN again (ID prefix or task name; repeatable).",
 )
-@click.option("--isolation", type=click.Choice(["inline", "process", "container"]), default=None)
+@click.option(
+    "--isolation",
+    type=click.Choice(["inline", "process", "container"]),
+    default=None,
+    help="Where actions execute (default: per environment).",
+)
 @click.option(
     "--executor",
     default=None,
@@ -416,7 +421,9 @@ _records.register(runs)  # flyte runs import / export
     " ID prefix as `flyte runs show` prints it, or a task name; repeatable). Its children are reused"
     " unless listed too.",
 )
-@click.option("--name", default=None, help="Recover into a new run of this name (RUN_NAME stays as it is).")
+@click.option(
+    "--name", default=None, help="Run into a new run of this name (RUN_NAME's record stays as it is)."
+)
 @click.option(
     "--env", "-e", "env_vars", multiple=True, help="KEY=VALUE added to the recorded env (repeatable)."
 )
