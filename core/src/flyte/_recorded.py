@@ -48,6 +48,8 @@ def replayed(ac: ActionContext, action_id: str, identity: str | None = None) -> 
         and rec.outputs is not None
         and (identity is None or rec.identity is None or rec.identity == identity)
     ):
+        if ac.controller.recovered_from is not None:
+            ac.controller.copy_recovered(action_id)
         return True, decode_value(_ANY, ac.controller._load(rec.outputs))
     return False, None
 

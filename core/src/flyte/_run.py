@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,7 @@ from flyte._runtime.controller import (
     interface_codec,
 )
 from flyte._runtime.journal import Journal, RecordingRunJournal, RecordWriter, open_journal
+from flyte._runtime.recovery import current_identities, id_base, load_recorded
 from flyte._runtime.store import join, store_for
 from flyte._task import TaskTemplate
 from flyte.errors import InitializationError, ModuleLoadError, RunNotFoundError
@@ -141,6 +142,10 @@ class RunContext:
     max_cpus: float | None = None
     listeners: list[Callable[..., None]] = field(default_factory=list)
     _prefix: str | None = None  # a recovered run's own data prefix (as recorded)
+    _recover_from: str | None = None  # a new run reusing this recorded run's succeeded actions
+    _force_rerun: tuple[str, ...] = ()  # recorded actions executed again instead of reused
+    _id_base: str | None = None  # what action IDs derive from (see flyte._runtime.recovery)
+    _meta: dict[str, Any] = field(default_factory=dict)  # recorded only (copy_style, project, ...)
 
     def run(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         return _start(self, task, args, kwargs)
@@ -176,6 +181,7 @@ def with_runcontext(
             "with_runcontext", "max_action_concurrency", max_action_concurrency, "Use a positive int or None."
         )
     _check_isolation(isolation, max_cpus)
+    meta = {k: _ignored[k] for k in _RECORDED_ONLY if _ignored.get(k) is not None}
     return RunContext(
         name=name,
         overwrite_cache=overwrite_cache,
@@ -186,7 +192,12 @@ def with_runcontext(
         mode=mode,
         isolation=isolation,
         max_cpus=max_cpus,
+        _meta=meta,
     )
+
+
+_RECORDED_ONLY = ("copy_style", "service_account", "project", "domain")
+"""Run settings of a Flyte backend: kept in the run's record, no effect on a local run."""
 
 
 def _check_isolation(isolation: str | None, max_cpus: float | None) -> None:
@@ -222,8 +233,32 @@ class _RunApi:
 run = _RunApi()
 
 
-def rerun(run_name: str, recover: bool = True) -> Run:
-    """Run a recorded run again. ``recover=True`` resumes it: finished actions are not redone."""
+def rerun(
+    run_name: str,
+    recover: bool = True,
+    *,
+    force_rerun_actions: Sequence[str] | None = None,
+    name: str | None = None,
+) -> Run:
+    """Run a recorded run again. ``recover=True`` resumes it: finished actions are not redone.
+
+    ``force_rerun_actions`` (action IDs or prefixes, or task names) execute again instead of being
+    reused. ``name`` makes the recovery a new run of that name; ``run_name``'s record is unchanged.
+    """
+    rc, task, inputs, in_place = rerun_context(run_name, recover, force_rerun_actions, name)
+    return _start(rc, task, (), inputs, recover=in_place)
+
+
+def rerun_context(
+    run_name: str, recover: bool, force_rerun_actions: Sequence[str] | None = None, name: str | None = None
+) -> tuple[RunContext, TaskTemplate[Any, Any], dict[str, Any], bool]:
+    """(run context, task, inputs, recovers in place) of a rerun; the CLI adds its listeners to it."""
+    if force_rerun_actions and not recover:
+        from flyte.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            "rerun", "force_rerun_actions", list(force_rerun_actions), "It needs recover=True."
+        )
     settings = get_settings()
     journal = open_journal(settings.journal_path)
     row = journal.query_one("SELECT * FROM runs WHERE name=?", (run_name,))
@@ -237,15 +272,21 @@ def rerun(run_name: str, recover: bool = True) -> Run:
         raw = store_for(uri).get_bytes(uri)
     inputs = codec.decode_inputs(raw)
     stored = json.loads(row["settings"] or "{}")
+    in_place = recover and name in (None, run_name)
+    kept = ("recovered_from",) if in_place else ()  # still what this run's record says
     rc = RunContext(
-        name=run_name if recover else None,
+        name=run_name if in_place else name,
         env_vars=_restore_secret_env(stored.get("env_vars", {}), stored.get("secret_env", [])),
         max_action_concurrency=stored.get("max_action_concurrency"),
         isolation=stored.get("isolation"),
         max_cpus=stored.get("max_cpus"),
-        _prefix=row["store_prefix"] if recover else None,
+        _prefix=row["store_prefix"] if in_place else None,
+        _recover_from=run_name if recover and not in_place else None,
+        _force_rerun=tuple(force_rerun_actions or ()),
+        _id_base=stored.get("id_base") if in_place else None,
+        _meta={k: stored[k] for k in (*_RECORDED_ONLY, *kept) if stored.get(k) is not None},
     )
-    return _start(rc, task, (), inputs, recover=recover)
+    return rc, task, inputs, in_place
 
 
 def load_task(module_file: str | None, module_name: str | None, attr: str) -> TaskTemplate[Any, Any]:
@@ -471,6 +512,7 @@ async def _execute(
 
     recorded: dict[str, RecordedAction] = {}
     positions: dict[tuple[str, int], str] = {}
+    base = rc._id_base or run_name
     existing = journal.query_one("SELECT status, host, pid FROM runs WHERE name=?", (run_name,))
     if existing is not None and not recover:
         raise InitializationError(
@@ -488,19 +530,9 @@ async def _execute(
             "recover it only after that process has ended",
         )
     if recover and existing is not None:
-        for r in journal.query(
-            "SELECT action_id, parent_id, position, task_name, task_identity, status, outputs, meta"
-            " FROM actions WHERE run=?",
-            (run_name,),
-        ):
-            recorded[r["action_id"]] = RecordedAction(
-                r["status"],
-                r["task_name"],
-                None if r["outputs"] is None else bytes(r["outputs"]),
-                r["meta"],
-                r["task_identity"],
-            )
-            positions[(r["parent_id"] or run_name, r["position"])] = r["task_name"]
+        recorded, positions = load_recorded(journal, run_name, base, same_run=True, force=rc._force_rerun)
+    elif rc._recover_from is not None:
+        base, recorded = _recover_from(journal, rc._recover_from, run_name, rc._force_rerun)
 
     module_file, module_name, attr = _task_location(task)
     now = time.time()
@@ -512,6 +544,9 @@ async def _execute(
             "max_action_concurrency": rc.max_action_concurrency,
             "isolation": rc.isolation,
             "max_cpus": rc.max_cpus,
+            **rc._meta,
+            **({"id_base": base} if base != run_name else {}),
+            **({"recovered_from": rc._recover_from} if rc._recover_from else {}),
         }
     )
     if existing is None:
@@ -549,8 +584,9 @@ async def _execute(
             ) from None
     else:
         journal.execute(
-            "UPDATE runs SET status=?, started_at=?, ended_at=NULL, error=NULL, pid=? WHERE name=?",
-            (RUNNING, now, os.getpid(), run_name),
+            "UPDATE runs SET status=?, started_at=?, ended_at=NULL, error=NULL, pid=?, settings=?"
+            " WHERE name=?",
+            (RUNNING, now, os.getpid(), run_settings, run_name),
         )
 
     export = _exports_record(prefix)
@@ -569,10 +605,11 @@ async def _execute(
         isolation=rc.isolation,
         max_cpus=rc.max_cpus,
         cluster=cluster,
+        recovered_from=rc._recover_from,
     )
     controller.loop = asyncio.get_running_loop()
     controller.listeners.extend(rc.listeners)
-    pseudo = ActionState(action_id=run_name, task_name="<run>")
+    pseudo = ActionState(action_id=base, task_name="<run>")
     root_ctx = ActionContext(controller, pseudo)
     exporter = None
     if isinstance(run_journal, RecordingRunJournal):
@@ -592,7 +629,7 @@ async def _execute(
         current_action.reset(token)
         _restore_env(saved_env)
         controller.journal.flush()
-        root_id = digest(f"{run_name}|{call_identity(task)}|{inputs_hash}|0")
+        root_id = digest(f"{base}|{call_identity(task)}|{inputs_hash}|0")
         err_text = None
         if error is not None:
             from flyte._runtime.errors_bridge import error_record
@@ -623,6 +660,29 @@ async def _execute(
     return Run(
         name=run_name, url=url, status=status, _outputs=outputs, _error=error, _journal_path=journal.path
     )
+
+
+def _recover_from(
+    journal: Journal, source: str, run_name: str, force: Sequence[str]
+) -> tuple[str, dict[str, RecordedAction]]:
+    """(ID base, reusable actions) of a new run recovering from the recorded run ``source``."""
+    row = journal.query_one("SELECT name, status, host, pid, settings FROM runs WHERE name=?", (source,))
+    if row is None:
+        raise RunNotFoundError(f"recover_from: no run named {source!r}; see `flyte runs list`")
+    if source == run_name:
+        raise InitializationError(
+            "RunExists", "user", f"recover_from={source!r} names this run; give the new run another name"
+        )
+    if row["status"] == RUNNING and _alive_elsewhere(row["host"], row["pid"]):
+        raise InitializationError(
+            "RunActive",
+            "user",
+            f"run {source!r} is still running in process {row['pid']}; wait for it to end",
+        )
+    base = id_base(row)
+    current = current_identities()
+    recorded, _ = load_recorded(journal, source, base, same_run=False, force=force, current=current)
+    return base, recorded
 
 
 def _alive_elsewhere(host: str | None, pid: int | None) -> bool:

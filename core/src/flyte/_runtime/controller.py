@@ -212,6 +212,8 @@ Listener = Callable[[str, ActionState, str], None]
 class Controller:
     """Orchestrates one run's actions on one event loop."""
 
+    recovered_from: str | None = None  # the other run whose recorded actions this one reuses
+
     def __init__(
         self,
         run_name: str,
@@ -229,6 +231,7 @@ class Controller:
         isolation: str | None = None,
         max_cpus: float | None = None,
         cluster: Any = None,
+        recovered_from: str | None = None,
     ) -> None:
         from flyte._runtime.workers import make_workers
 
@@ -241,6 +244,7 @@ class Controller:
         self.env_vars = dict(env_vars or {})
         self.recorded = recorded or {}
         self.recorded_positions = recorded_positions or {}
+        self.recovered_from = recovered_from
         self.loop: asyncio.AbstractEventLoop | None = None
         self.sync_pool = SyncPool(sync_workers or min(32, (os.cpu_count() or 1) + 4))
         self.slots = asyncio.Semaphore(max_action_concurrency) if max_action_concurrency else None
@@ -312,6 +316,10 @@ class Controller:
             and (rec.identity is None or rec.identity == tmpl.identity)  # its code is unchanged
         ):
             self.counts["RECOVERED"] += 1
+            if self.recovered_from is not None:
+                self.copy_recovered(
+                    action_id, parent.action_id if parent.parent is not None else None, position
+                )
             return codec.decode_output(self._load(rec.outputs))
         prev = self.recorded_positions.get((parent.action_id, position))
         if rec is None and prev is not None and prev != tmpl.name:
@@ -397,6 +405,35 @@ class Controller:
         self.counts[SUCCEEDED] += 1
         self._emit("end", child, SUCCEEDED)
         return out
+
+    def copy_recovered(
+        self, action_id: str, parent_id: str | None = None, position: int | None = None
+    ) -> None:
+        """Copy an action reused from another run, with what ran below it, into this run's record.
+
+        The new run's record is then complete on its own (``flyte runs show``, and a later run can
+        recover from it); the source run's record is not changed.
+        """
+        rows = self.journal.query(_SUBTREE, (action_id, self.recovered_from, self.recovered_from))
+        params = []
+        for r in rows:
+            values = list(r)
+            if r["action_id"] == action_id and position is not None:
+                values[1], values[2] = parent_id, position  # where the new run called it
+            params.append((self.run_name, *values))
+
+        def write() -> None:
+            for p in params:
+                self.journal.write(UPSERT_ACTION, p)
+
+        try:
+            on_loop = asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop or self.loop is None:
+            write()
+        else:
+            self.loop.call_soon_threadsafe(write)
 
     async def _serialized(
         self, key: str, max_age: float | None
@@ -759,6 +796,15 @@ class _Row:
             self.mode,
             None,
         )
+
+
+_SUBTREE = (
+    "WITH RECURSIVE sub(id) AS (SELECT ? UNION SELECT a.action_id FROM actions a JOIN sub"
+    " ON a.parent_id = sub.id WHERE a.run = ?)"
+    " SELECT action_id, parent_id, position, kind, task_name, task_identity, task_type, status, attempts,"
+    " cache_hit, started_at, ended_at, inputs, outputs, error, group_name, mode, meta FROM actions"
+    " WHERE run = ? AND action_id IN (SELECT id FROM sub)"
+)
 
 
 def interface_codec(tmpl: TaskTemplate[Any, Any]) -> InterfaceCodec:

@@ -83,6 +83,10 @@ def action_tree(run: Any, actions: list[Any], max_children: int = 50) -> Any:
         if status == "INTERRUPTED"
         else ""
     )
+    settings = json.loads(run["settings"] or "{}") if "settings" in run.keys() else {}
+    source = settings.get("recovered_from")
+    if source:
+        hint += f"  [dim](recovered from {source})[/dim]"
     root = Tree(f"[bold]{run['name']}[/bold]  {run['task_name']}  [{style}]{status}[/]  {took}{hint}")
 
     def add(node: Any, parent_id: str | None) -> None:
@@ -182,3 +186,22 @@ class LiveProgress:
 
         add(tree, None, 0)
         return Group(tree, f"[dim]{self.limits}[/dim]") if self.limits else tree
+
+
+class FollowLines:
+    """``--follow`` off a terminal: one line per action as it starts, is cached or ends."""
+
+    def __init__(self, echo: Any) -> None:
+        self.echo = echo
+
+    def __call__(self, event: str, action: Any, status: str) -> None:
+        if event not in ("start", "end", "cached"):
+            return
+        from flyte._context import current_action
+
+        what = "CACHED" if event == "cached" else status
+        token = current_action.set(None)  # the view's line is not the action's own output (its log)
+        try:
+            self.echo(f"  {what:<9} {action.task_name}  {action.action_id[:12]}")
+        finally:
+            current_action.reset(token)

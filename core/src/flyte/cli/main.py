@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -12,7 +13,56 @@ import click
 from flyte.cli import _records, _serve
 
 
-@click.group()
+class _Cli(click.Group):
+    """The ``flyte`` group: a user's mistake ends in one line (what is wrong, how to fix it), no traceback."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        parent = super().main
+        if not standalone_mode:
+            return parent(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = parent(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        except click.UsageError as e:
+            hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
+            click.echo(f"Error: {_clean(e.format_message())}{hint}", err=True)
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            click.echo(f"Error: {_clean(e.format_message())}", err=True)
+            sys.exit(e.exit_code)
+        except Exception as e:
+            if not _is_user_error(e):
+                raise
+            click.echo(f"Error: {_clean(str(e))}", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _is_user_error(e: BaseException) -> bool:
+    """Errors that describe a mistake in the command, the config or the task module."""
+    from flyte.errors import BaseRuntimeError, InvalidParameterError
+
+    return isinstance(e, (InvalidParameterError, BaseRuntimeError))
+
+
+def _clean(msg: str) -> str:
+    """One line, and class names rather than ``<class 'pkg.mod.Name'>`` reprs."""
+    import re
+
+    msg = re.sub(r"<class '(?:[\w.]+\.)?(\w+)'>", r"\1", msg)
+    return " ".join(line.strip() for line in msg.strip().splitlines() if line.strip())
+
+
+@click.group(cls=_Cli)
 @click.version_option(package_name="flyte-core", prog_name="flyte")
 def cli() -> None:
     """Flyte: durable Python workflows on this machine (no server, no config)."""
@@ -70,13 +120,47 @@ class _RunCommand(click.Command):
 @cli.command(cls=_RunCommand, context_settings={"ignore_unknown_options": True})
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.argument("task_name")
+@click.option("--local", is_flag=True, help="Run on this machine (the default; accepted for Flyte 2 habits).")
+@click.option("--remote", is_flag=True, hidden=True)
+@click.option("--project", "-p", default=None, help="Project (recorded with the run).")
+@click.option("--domain", "-d", default=None, help="Domain (recorded with the run).")
+@click.option(
+    "--copy-style",
+    type=click.Choice(["loaded_modules", "all", "none", "custom"]),
+    default=None,
+    help="Code bundling of a backend (recorded; local runs use the code in place).",
+)
+@click.option("--service-account", default=None, help="Service account (recorded with the run).")
 @click.option("--name", help="Name of the run (default: generated).")
-@click.option("--overwrite-cache", is_flag=True, help="Recompute cached tasks and overwrite their entries.")
+@click.option("--follow", "-f", is_flag=True, help="Show the run's actions as they run and end.")
+@click.option("--overwrite-cache", is_flag=True, help="Re-execute cached tasks and overwrite their entries.")
 @click.option("--disable-run-cache", is_flag=True, help="Do not read or write the cache in this run.")
-@click.option("--max-action-concurrency", type=int, default=None, help="Most actions running at once.")
-@click.option("--env", "env_vars", multiple=True, help="KEY=VALUE set for the run (repeatable).")
-@click.option("--raw-data-path", default=None, help="Where the run's data goes (file:// or s3://...).")
-@click.option("--isolation", type=click.Choice(["inline", "process", "container"]), default=None)
+@click.option(
+    "--max-action-concurrency", type=click.IntRange(min=1), default=None, help="Most actions at once."
+)
+@click.option("--env", "-e", "env_vars", multiple=True, help="KEY=VALUE for the run's tasks (repeatable).")
+@click.option(
+    "--raw-data-path", default=None, help="Where the run's data goes (a folder, file:// or s3://...)."
+)
+@click.option(
+    "--recover-from",
+    default=None,
+    metavar="RUN",
+    help="Reuse RUN's succeeded actions whose task code and inputs are unchanged; the rest executes.",
+)
+@click.option(
+    "--force-rerun-action",
+    "force_rerun",
+    multiple=True,
+    metavar="ACTION",
+    help="With --recover-from: execute this action of RUN again (ID prefix or task name; repeatable).",
+)
+@click.option(
+    "--isolation",
+    type=click.Choice(["inline", "process", "container"]),
+    default=None,
+    help="Where actions execute (default: per environment).",
+)
 @click.option(
     "--executor",
     default=None,
@@ -88,21 +172,45 @@ def run(
     ctx: click.Context,
     file: str,
     task_name: str,
+    local: bool,
+    remote: bool,
+    project: str | None,
+    domain: str | None,
+    copy_style: str | None,
+    service_account: str | None,
     name: str | None,
+    follow: bool,
     overwrite_cache: bool,
     disable_run_cache: bool,
     max_action_concurrency: int | None,
     env_vars: tuple[str, ...],
     raw_data_path: str | None,
+    recover_from: str | None,
+    force_rerun: tuple[str, ...],
     isolation: str | None,
     executor: str | None,
     quiet: bool,
 ) -> None:
-    """Run TASK_NAME from FILE locally; task inputs are options: --x 3 --items '[1,2]'."""
-    from flyte._run import import_module_from_file, with_runcontext
+    """Run TASK_NAME from FILE on this machine; task inputs are options: --x 3 --items '[1,2]'.
+
+    `flyte run FILE TASK_NAME --help` lists the task's inputs.
+    """
+    from flyte._run import _new_run_name, import_module_from_file, with_runcontext
     from flyte._task import TaskTemplate
     from flyte.cli._params import task_options
 
+    if remote:
+        raise click.UsageError(
+            "--remote: no Flyte backend is configured; this SDK runs tasks on this machine. "
+            "Drop --remote (or pass --local)"
+        )
+    if follow and quiet:
+        raise click.UsageError("--follow and --quiet contradict each other; pass one of them")
+    if force_rerun and not recover_from:
+        raise click.UsageError(
+            "--force-rerun-action needs --recover-from RUN (or use `flyte rerun RUN --recover`)"
+        )
+    envs = _parse_env(env_vars)
     _init()
     if executor is not None:
         from flyte._config import get_settings
@@ -110,50 +218,105 @@ def run(
 
         check_executor(executor)
         get_settings().executor = executor
+    if raw_data_path and "://" not in raw_data_path:
+        raw_data_path = "file://" + os.path.abspath(os.path.expanduser(raw_data_path))
     module = import_module_from_file(file)
     task = getattr(module, task_name, None)
     if not isinstance(task, TaskTemplate):
         tasks = sorted(k for k, v in vars(module).items() if isinstance(v, TaskTemplate))
-        raise click.UsageError(f"{file} has no task named {task_name!r}; tasks there: {tasks}")
-    input_cmd = click.Command(task_name, params=task_options(task.interface), add_help_option=True)
+        raise click.UsageError(
+            f"{file} has no task named {task_name!r}; tasks there: {', '.join(tasks) or 'none'}"
+        )
+    doc = inspect.getdoc(getattr(task, "func", None)) or ""
+    input_cmd = click.Command(
+        task_name, params=task_options(task.interface), add_help_option=True, help=doc or None
+    )
     try:
         with input_cmd.make_context(f"flyte run {file} {task_name}", list(ctx.meta["task_args"])) as ictx:
             inputs = dict(ictx.params)
     except click.exceptions.Exit:
         return
-    envs = {}
-    for kv in env_vars:
-        if "=" not in kv:
-            raise click.BadParameter(f"{kv!r}: use KEY=VALUE", param_hint="--env")
-        k, v = kv.split("=", 1)
-        envs[k] = v
+    run_name = name or _new_run_name()
     rc = with_runcontext(
-        name=name,
+        name=run_name,
         overwrite_cache=overwrite_cache,
         disable_run_cache=disable_run_cache,
         env_vars=envs,
         max_action_concurrency=max_action_concurrency,
         raw_data_path=raw_data_path,
         isolation=isolation,
+        project=project,
+        domain=domain,
+        copy_style=copy_style,
+        service_account=service_account,
     )
-    console = _console()
-    live = console.is_terminal and not quiet
-    if live:
-        from flyte.cli._views import LiveProgress
+    rc._recover_from = recover_from
+    rc._force_rerun = force_rerun
 
-        with LiveProgress(console) as progress:
-            rc.listeners.append(progress)
-            result = rc.run(task, **inputs)
-    else:
-        result = rc.run(task, **inputs)
+    def start(listeners: list[Any]) -> Any:
+        rc.listeners.extend(listeners)
+        return rc.run(task, **inputs)
+
+    _launch(run_name, start, follow, quiet)
+
+
+def _parse_env(env_vars: tuple[str, ...]) -> dict[str, str]:
+    envs = {}
+    for kv in env_vars:
+        k, sep, v = kv.partition("=")
+        if not sep or not k:
+            raise click.BadParameter(f"{kv!r} is not KEY=VALUE (e.g. -e LOG_LEVEL=debug)", param_hint="--env")
+        envs[k] = v
+    return envs
+
+
+def _launch(run_name: str, start: Any, follow: bool, quiet: bool) -> None:
+    """Start the run with the chosen view and report it; a failed run exits 1 with its error."""
+    console = _console()
+    listeners: list[Any] = []
+    try:
+        if console.is_terminal and not quiet:
+            from flyte.cli._views import LiveProgress
+
+            with LiveProgress(console) as progress:
+                result = start([progress])
+        else:
+            if follow:
+                from flyte.cli._views import FollowLines
+
+                listeners.append(FollowLines(click.echo))
+            result = start(listeners)
+    except Exception as e:  # a failed run may raise (Python API) or return its error
+        if _run_status(run_name) != "FAILED":
+            raise
+        _report_failure(run_name, e)
+        return
     click.echo(f"run {result.name}: {result.status}")
     click.echo(f"record: {result.url}")
-    if result.error is not None:
-        click.echo(f"error: {type(result.error).__name__}: {result.error}", err=True)
-        click.echo(f"resume it with: flyte rerun {result.name} --recover", err=True)
-        sys.exit(1)
-    out = result.outputs()
-    click.echo(f"outputs: {_show(out)}")
+    error = getattr(result, "error", None)
+    if error is not None:
+        _report_failure(result.name, error, printed=True)
+    click.echo(f"outputs: {_show(result.outputs())}")
+
+
+def _run_status(run_name: str) -> str | None:
+    row = _journal().query_one("SELECT status FROM runs WHERE name=?", (run_name,))
+    return None if row is None else str(row["status"])
+
+
+def _report_failure(run_name: str, error: BaseException, printed: bool = False) -> None:
+    if not printed:
+        from flyte._config import get_settings
+
+        click.echo(f"run {run_name}: FAILED")
+        click.echo(f"record: file://{get_settings().journal_path}?run={run_name}")
+    click.echo(f"error: {type(error).__name__}: {_clean(str(error))}", err=True)
+    click.echo(f"resume it with: flyte rerun {run_name} --recover", err=True)
+    click.echo(
+        f"or, after changing the code: flyte run --recover-from {run_name} FILE TASK ... (a new run)",
+        err=True,
+    )
+    sys.exit(1)
 
 
 def _show(v: Any) -> str:
@@ -227,6 +390,7 @@ def runs_show(run_name: str, as_json: bool) -> None:
                     for k in ("name", "task_name", "status", "created_at", "started_at", "ended_at", "error")
                 },
                 "effective_status": effective_status(run_row),
+                "settings": json.loads(run_row["settings"] or "{}"),
             },
             "actions": [dict(a) for a in actions],
         }
@@ -248,17 +412,55 @@ _records.register(runs)  # flyte runs import / export
     show_default=True,
     help="Resume: actions that already succeeded are not run again.",
 )
-def rerun(run_name: str, recover: bool) -> None:
-    """Run a recorded run again (by default resuming it after a crash)."""
-    import flyte
+@click.option(
+    "--force-rerun-action",
+    "force_rerun",
+    multiple=True,
+    metavar="ACTION",
+    help="With --recover: execute this action again although it succeeded, with its callers (an action"
+    " ID prefix as `flyte runs show` prints it, or a task name; repeatable). Its children are reused"
+    " unless listed too.",
+)
+@click.option(
+    "--name", default=None, help="Run into a new run of this name (RUN_NAME's record stays as it is)."
+)
+@click.option(
+    "--env", "-e", "env_vars", multiple=True, help="KEY=VALUE added to the recorded env (repeatable)."
+)
+@click.option("--project", "-p", default=None, help="Project (recorded with the run).")
+@click.option("--domain", "-d", default=None, help="Domain (recorded with the run).")
+@click.option("--follow", "-f", is_flag=True, help="Show the run's actions as they run and end.")
+@click.option("--quiet", is_flag=True, help="No live progress view.")
+def rerun(
+    run_name: str,
+    recover: bool,
+    force_rerun: tuple[str, ...],
+    name: str | None,
+    env_vars: tuple[str, ...],
+    project: str | None,
+    domain: str | None,
+    follow: bool,
+    quiet: bool,
+) -> None:
+    """Run a recorded run again (by default resuming it after a crash or a failure)."""
+    from flyte._run import _new_run_name, _start, rerun_context
 
+    if force_rerun and not recover:
+        raise click.UsageError("--force-rerun-action needs --recover")
+    if follow and quiet:
+        raise click.UsageError("--follow and --quiet contradict each other; pass one of them")
+    envs = _parse_env(env_vars)
     _init()
-    result = flyte.rerun(run_name, recover=recover)
-    click.echo(f"run {result.name}: {result.status}")
-    if result.error is not None:
-        click.echo(f"error: {type(result.error).__name__}: {result.error}", err=True)
-        sys.exit(1)
-    click.echo(f"outputs: {_show(result.outputs())}")
+    new_name = name or (run_name if recover else _new_run_name())
+    rc, task, inputs, in_place = rerun_context(run_name, recover, force_rerun, new_name)
+    rc.env_vars = {**rc.env_vars, **envs}
+    rc._meta.update({k: v for k, v in (("project", project), ("domain", domain)) if v is not None})
+
+    def start(listeners: list[Any]) -> Any:
+        rc.listeners.extend(listeners)
+        return _start(rc, task, (), inputs, recover=in_place)
+
+    _launch(new_name, start, follow, quiet)
 
 
 # ---- flyte cache ----------------------------------------------------------------------------------

@@ -477,6 +477,7 @@ class WorkerManager(RequestHandler):
                     "threads": pool.capacity + 4,
                     "preload": pool.preload,
                     "recovering": bool(self.c.recorded_positions),
+                    "recovered_from": self.c.recovered_from,
                 },
             )
         )

@@ -83,6 +83,9 @@ class RequestHandler:
             return state.child_key(identity, inputs_hash)
         if kind == "recorded":
             return c.recorded.get(payload)  # a RecordedAction (or None), pickled as is
+        if kind == "copy_recovered":  # a step a worker replayed from the run recovered from
+            c.copy_recovered(*payload)
+            return None
         if kind == "position":
             return c.recorded_positions.get(payload)
         if kind == "jwrite":
@@ -199,6 +202,7 @@ class RemoteAction(RequestHandler):
             "run_name": c.run_name,
             "run_prefix": c.run_prefix,
             "recovering": bool(c.recorded_positions),
+            "recovered_from": c.recovered_from,
             "sys_path": [p for p in sys.path if p],
             "env": self.run_environment(),
         }

@@ -120,12 +120,18 @@ class RemoteController(Controller):
         self.journal = _RemoteJournal(worker)  # type: ignore[assignment]
         self.recorded = _RemoteRecorded(worker)  # type: ignore[assignment]
         self.recorded_positions = _RemotePositions(worker, bool(init.get("recovering")))  # type: ignore[assignment]
+        self.recovered_from = init.get("recovered_from")
         self.env_vars = {}
         self.loop = worker.loop
         self.sync_pool = SyncPool(int(init.get("threads", 8)))
         self.slots = None
         self.listeners = []
         self.workers = None
+
+    def copy_recovered(
+        self, action_id: str, parent_id: str | None = None, position: int | None = None
+    ) -> None:
+        self.worker.notify("copy_recovered", (action_id, parent_id, position))
 
     async def submit(
         self, tmpl: Any, pac: ActionContext, args: tuple[Any, ...], kwargs: Mapping[str, Any]
