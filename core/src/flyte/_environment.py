@@ -87,6 +87,10 @@ class TaskEnvironment:
                 owner, "reusable", self.reusable, "Use flyte.ReusePolicy(replicas=..., concurrency=...)."
             )
         check_isolation(self.isolation, owner)
+        if self.plugin_config is not None:  # an unknown config fails here, at definition
+            from flyte._plugins.manager import template_for_config
+
+            template_for_config(self.plugin_config)
         self.env_vars = validate_env_vars(self.env_vars, owner)
         self._secrets: tuple[Secret, ...] = normalize_secrets(self.secrets, owner)
         self._cache: Cache = normalize_cache(self.cache, owner)
