@@ -3,7 +3,6 @@ run end to end with every package installed. One section per plugin; each sectio
 test stand alone. (No ``from __future__ import annotations``: the Spark tasks are defined inside a
 function, so their hints must be evaluated where the local names exist.)"""
 
-
 import collections
 import os
 import signal
@@ -49,7 +48,9 @@ def _spark_workflow() -> Any:
 
     task_env = flyte.TaskEnvironment(name="anchor_sum_of_all_ages")
     spark_conf = Spark(spark_conf={"spark.sql.shuffle.partitions": "2", "spark.driver.memory": "1000M"})
-    spark_env = flyte.TaskEnvironment(name="anchor_spark_env", plugin_config=spark_conf, depends_on=[task_env])
+    spark_env = flyte.TaskEnvironment(
+        name="anchor_spark_env", plugin_config=spark_conf, depends_on=[task_env]
+    )
     columns = collections.OrderedDict(name=str, age=int)
 
     @spark_env.task

@@ -59,5 +59,7 @@ def test_disabled_plugin_is_named_with_its_distribution(
     spark = pytest.importorskip("flyteplugins.spark")
     monkeypatch.setenv("FLYTE_DISABLE_PLUGINS", "spark")
     load_plugins(reload=True)
-    with pytest.raises(TaskTypeNotFoundError, match=r"'spark' \(flyte-plugin-spark\) provides it but is disabled"):
+    with pytest.raises(
+        TaskTypeNotFoundError, match=r"'spark' \(flyte-plugin-spark\) provides it but is disabled"
+    ):
         flyte.TaskEnvironment(name="no-spark", plugin_config=spark.Spark())

@@ -43,7 +43,9 @@ async def overrider(n: int) -> str:
 @spark_env.task
 async def people() -> DataFrame:
     spark = cast(SparkSession, flyte.ctx().data["spark_session"])  # type: ignore[union-attr]
-    sdf = spark.createDataFrame([("alice", 10, "x"), ("bob", 20, "y"), ("carol", 30, "z")], ["name", "age", "extra"])
+    sdf = spark.createDataFrame(
+        [("alice", 10, "x"), ("bob", 20, "y"), ("carol", 30, "z")], ["name", "age", "extra"]
+    )
     return DataFrame.from_df(sdf)
 
 

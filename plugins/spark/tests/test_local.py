@@ -195,7 +195,11 @@ def test_pandas_input_converts_a_dataframe_no_task_stored() -> None:
     # As in flyte-sdk: a Spark DataFrame given to a pandas input is stored as Parquet and read with pandas.
     @spark_env.task
     def adhoc() -> int:
-        df = SparkSession.builder.getOrCreate().range(3).selectExpr("id", "CAST(id AS DOUBLE) AS `sum(amount)`")
+        df = (
+            SparkSession.builder.getOrCreate()
+            .range(3)
+            .selectExpr("id", "CAST(id AS DOUBLE) AS `sum(amount)`")
+        )
         return int(pandas_total(df))  # type: ignore[arg-type]
 
     assert flyte.run(adhoc).outputs() == 3

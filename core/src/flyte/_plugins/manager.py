@@ -202,7 +202,10 @@ def unknown_config_message(config: Any, state: PluginState) -> str:
         if _package(info.module) != pkg:
             continue
         if not info.enabled:
-            hint = f" Plugin {info.name!r} ({info.distribution}) provides it but is disabled (FLYTE_PLUGINS / FLYTE_DISABLE_PLUGINS)."
+            hint = (
+                f" Plugin {info.name!r} ({info.distribution}) provides it but is disabled "
+                "(FLYTE_PLUGINS / FLYTE_DISABLE_PLUGINS)."
+            )
         elif info.error:
             hint = (
                 f" Plugin {info.name!r} ({info.distribution}) provides it but failed to load: {info.error}."

@@ -133,7 +133,7 @@ def _write_files(uri: str, write_local: Callable[[str], None]) -> None:
 def _parquet_files(path: str) -> list[str]:
     if os.path.isfile(path):
         return [path]
-    out = []
+    out: list[str] = []
     for root, dirs, files in os.walk(path):
         dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
         out.extend(os.path.join(root, f) for f in sorted(files) if not f.startswith((".", "_")))
@@ -184,7 +184,9 @@ def _polars_read(uri: str, columns: list[str] | None) -> Any:
 
 
 for _h in (
-    DataFrameHandler("pandas", ("pandas.core.frame.DataFrame", "pandas.DataFrame"), _pandas_write, _pandas_read),
+    DataFrameHandler(
+        "pandas", ("pandas.core.frame.DataFrame", "pandas.DataFrame"), _pandas_write, _pandas_read
+    ),
     DataFrameHandler("pyarrow", ("pyarrow.lib.Table", "pyarrow.Table"), _arrow_write, _arrow_read),
     DataFrameHandler("polars", ("polars.dataframe.frame.DataFrame",), _polars_write, _polars_read),
 ):
@@ -300,7 +302,9 @@ class DataFrame(Generic[DF]):
         return await asyncio.to_thread(cls.from_local_sync, df, columns, remote_destination, hash_method)
 
     @classmethod
-    def from_existing_remote(cls, remote_path: str, format: str | None = None, **kwargs: Any) -> DataFrame[Any]:
+    def from_existing_remote(
+        cls, remote_path: str, format: str | None = None, **kwargs: Any
+    ) -> DataFrame[Any]:
         """Reference Parquet data already in a store (a file or a directory of files)."""
         return cls(uri=remote_path, format=format or GENERIC_FORMAT, **kwargs)
 
@@ -320,7 +324,7 @@ class DataFrame(Generic[DF]):
 
     # ---- reading --------------------------------------------------------------------------------------
     def open(self, dataframe_type: type[DF]) -> DataFrame[DF]:
-        """Choose the library ``all()``/``iter()`` return (``pd.DataFrame``, ``pa.Table``, ``pl.DataFrame``...)."""
+        """Choose the table type ``all()``/``iter()`` return: ``pd.DataFrame``, ``pa.Table``..."""
         if handler_for_type(dataframe_type) is None:
             from flyte.errors import InvalidParameterError
 
@@ -410,10 +414,17 @@ _stored: dict[int, tuple[Any, dict[str, Any]]] = {}
 _stored_lock = threading.Lock()
 
 
+def _forget(key: int) -> Callable[[Any], None]:
+    def drop(_ref: Any) -> None:
+        _stored.pop(key, None)
+
+    return drop
+
+
 def _remember(value: Any, ref: dict[str, Any]) -> None:
     key = id(value)
     try:
-        holder: Any = weakref.ref(value, lambda _r, k=key: _stored.pop(k, None))
+        holder: Any = weakref.ref(value, _forget(key))
     except TypeError:
         return
     with _stored_lock:
@@ -437,12 +448,14 @@ def store_ref(value: Any) -> dict[str, Any]:
         value.uri, value.format = ref["uri"], ref["format"]
         value.hash = value.hash or ref.get("hash")
         return {**ref, "hash": value.hash}
-    ref = _recall(value)
-    if ref is not None:
-        return ref
+    known = _recall(value)
+    if known is not None:
+        return known
     h = handler_for(value)
     if h is None:
-        raise TypeError(f"expected a table of a known library ({', '.join(known_types())}), got {type(value)}")
+        raise TypeError(
+            f"expected a table of a known library ({', '.join(known_types())}), got {type(value)}"
+        )
     uri = h.stored(value)
     if uri is None:
         uri = new_table_uri()
@@ -461,7 +474,9 @@ class DataFrameTransformer:
         if isinstance(value, DataFrame):
             return
         if handler_for(value) is None:
-            raise TypeError(f"expected a flyte.io.DataFrame or a table ({', '.join(known_types())}), got {type(value)}")
+            raise TypeError(
+                f"expected a flyte.io.DataFrame or a table ({', '.join(known_types())}), got {type(value)}"
+            )
 
     def coerce(self, value: Any, hint: Any) -> Any:
         base, columns, _ = annotation_info(hint)
@@ -495,7 +510,9 @@ class TableTransformer:
     def validate(self, value: Any) -> None:
         if isinstance(value, DataFrame) or handler_for(value) is not None:
             return
-        raise TypeError(f"expected {self.type_path.rsplit('.', 1)[-1]} (or a flyte.io.DataFrame), got {type(value)}")
+        raise TypeError(
+            f"expected {self.type_path.rsplit('.', 1)[-1]} (or a flyte.io.DataFrame), got {type(value)}"
+        )
 
     def coerce(self, value: Any, hint: Any) -> Any:
         base, columns, _ = annotation_info(hint)

@@ -126,7 +126,7 @@ class BigQueryTask(TaskTemplate[..., Any]):  # type: ignore[misc]
             raise InvalidParameterError(
                 owner,
                 "query_template",
-                "{{ .inputs.%s }}" % misplaced[0],
+                "{{ .inputs." + misplaced[0] + " }}",
                 "Inputs are bound as query parameters, so a placeholder can stand only where a value "
                 "goes (bare, or as a whole quoted string), not inside a longer string or a table name.",
             )
@@ -245,7 +245,9 @@ class BigQueryTask(TaskTemplate[..., Any]):  # type: ignore[misc]
 
     def _version_material(self) -> str:
         config = json.dumps(
-            {**self.custom_config(), "QueryJobConfig": self.config_.job_config_repr()}, sort_keys=True, default=str
+            {**self.custom_config(), "QueryJobConfig": self.config_.job_config_repr()},
+            sort_keys=True,
+            default=str,
         )
         return f"BigQueryTask|{self.query_template}|{config}|{self.max_inline_io_bytes}"
 

@@ -1,4 +1,4 @@
-"""The module path flyte-sdk users import from: ``from flyteplugins.bigquery.connector import BigQueryConnector``."""
+"""The module path flyte-sdk users import the connector from (``flyteplugins.bigquery.connector``)."""
 
 from __future__ import annotations
 

@@ -232,7 +232,9 @@ class SparkDataFrameTransformer:
 
         if isinstance(value, FlyteDataFrame) or handler_for(value) is not None:
             return
-        raise TypeError(f"expected a pyspark.sql.DataFrame (or a flyte.io.DataFrame), got {type(value).__name__}")
+        raise TypeError(
+            f"expected a pyspark.sql.DataFrame (or a flyte.io.DataFrame), got {type(value).__name__}"
+        )
 
     def coerce(self, value: Any, hint: Any) -> Any:
         from flyte.io._dataframe import annotation_info, convert

@@ -35,7 +35,7 @@ class ParquetToSparkDecoder:
         return spark_handler().read(uri, columns)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def register_spark_df_transformers() -> None:
     """Register the Spark handler of ``flyte.io.DataFrame`` (the plugin's hook does it too)."""
     register_dataframe_handler(spark_handler())
