@@ -4,6 +4,7 @@ between pandas, pyarrow and polars at task boundaries, column annotations, cachi
 import collections
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -185,3 +186,30 @@ def test_importing_flyte_io_loads_no_dataframe_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+@dataclass
+class Report:
+    title: str
+    data: DataFrame
+
+
+@env.task
+async def nested_make() -> Report:
+    return Report(title="people", data=DataFrame.from_df(people_df()))
+
+
+@env.task
+async def nested_read(r: Report) -> list[Any]:
+    pdf = await r.data.open(pd.DataFrame).all()
+    return [r.title, len(pdf)]
+
+
+@env.task
+async def nested() -> list[Any]:
+    return await nested_read(await nested_make())
+
+
+def test_dataframe_nested_in_a_dataclass() -> None:
+    assert flyte.run(nested).outputs() == ["people", 3]
+    assert flyte.with_runcontext(isolation="process").run(nested).outputs() == ["people", 3]

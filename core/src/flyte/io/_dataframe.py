@@ -248,6 +248,27 @@ class DataFrame(Generic[DF]):
         self._dataframe_type: Any = None
         self._columns: list[str] | None = None
 
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        """Inside dataclasses, pydantic models and containers: a ``{"uri", "format", "hash"}`` record,
+        the table stored when the record is written (as at a task boundary)."""
+        from pydantic_core import core_schema
+
+        def validate(value: Any) -> DataFrame[Any]:
+            if isinstance(value, DataFrame):
+                return value
+            if isinstance(value, dict) and isinstance(value.get("uri"), str):
+                return cls(uri=value["uri"], format=value.get("format") or PARQUET, hash=value.get("hash"))
+            raise ValueError(f"expected a flyte.io.DataFrame, got {type(value).__name__}")
+
+        def serialize(value: DataFrame[Any], info: Any) -> Any:
+            return store_ref(value) if info.mode == "json" else value
+
+        return core_schema.no_info_plain_validator_function(
+            validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(serialize, info_arg=True),
+        )
+
     # ---- making one -----------------------------------------------------------------------------------
     @classmethod
     def wrap_df(cls, val: Any = None, uri: str | None = None) -> DataFrame[Any]:
