@@ -121,7 +121,7 @@ def test_cached_tables_are_read_back_and_keyed_by_content() -> None:
 
 def test_outside_a_run_values_convert_in_memory() -> None:
     fdf = DataFrame.from_df(people_df())
-    assert fdf.uri is None and fdf.val is not None
+    assert fdf.uri is None and fdf.val is not None and fdf.format == ""  # flyte-sdk's generic format
     table = fdf.open(pa.Table).all_sync()
     assert isinstance(table, pa.Table) and table.column_names == ["name", "age", "city"]
     assert fdf.open(pd.DataFrame).all_sync() is fdf.val
@@ -213,3 +213,27 @@ async def nested() -> list[Any]:
 def test_dataframe_nested_in_a_dataclass() -> None:
     assert flyte.run(nested).outputs() == ["people", 3]
     assert flyte.with_runcontext(isolation="process").run(nested).outputs() == ["people", 3]
+
+
+class RowCount:
+    """A hash method as flyte-sdk's HashFunction shapes it: update(value), then result()."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def update(self, df: Any) -> None:
+        self.n = len(df)
+
+    def result(self) -> str:
+        return f"rows-{self.n}"
+
+
+def test_from_local_stores_now_with_the_users_hash(tmp_path: Path) -> None:
+    fdf = DataFrame.from_local_sync(
+        people_df(), remote_destination=str(tmp_path / "t"), hash_method=RowCount()
+    )
+    assert fdf.hash == "rows-3" and fdf.format == "parquet"
+    assert pd.read_parquet(tmp_path / "t")["age"].tolist() == [30, 40, 50]
+    assert DataFrame.from_local_sync(people_df(), hash_method="k1").hash == "k1"
+    with pytest.raises(InvalidParameterError, match="hash_method"):
+        DataFrame.from_local_sync(people_df(), hash_method=3)

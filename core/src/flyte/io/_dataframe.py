@@ -214,6 +214,24 @@ def _files_digest(uri: str) -> str | None:
     return h.hexdigest()
 
 
+def _user_hash(hash_method: Any, df: Any) -> str | None:
+    """A cache key the user gives: a string, or a hash method (``update(df)`` then ``result()``)."""
+    if hash_method is None or isinstance(hash_method, str):
+        return hash_method
+    update, result = getattr(hash_method, "update", None), getattr(hash_method, "result", None)
+    if not (callable(update) and callable(result)):
+        from flyte.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            "DataFrame.from_local",
+            "hash_method",
+            hash_method,
+            "Use a string key or an object with update()/result().",
+        )
+    update(df)
+    return str(result())
+
+
 # ---- column annotations: Annotated[DataFrame, {"a": int}] / Annotated[DataFrame, "parquet"] -------------
 def annotation_info(hint: Any) -> tuple[Any, dict[str, Any], str]:
     """(base type, columns, format) of a hint, reading ``Annotated`` metadata."""
@@ -282,7 +300,7 @@ class DataFrame(Generic[DF]):
                 type(val).__name__,
                 f"Use a table of a known library: {', '.join(known_types())}.",
             )
-        fdf = cls(uri=uri, format=PARQUET if uri is None else GENERIC_FORMAT)
+        fdf = cls(uri=uri)
         fdf._raw_df = val
         return fdf
 
@@ -303,11 +321,10 @@ class DataFrame(Generic[DF]):
         h = handler_for(df)
         if h is None:
             return cls.wrap_df(df)  # raises the clear error
+        key = _user_hash(hash_method, df)
         uri = remote_destination or new_table_uri()
         h.write(df, uri)
-        fdf = cls(uri=uri, format=PARQUET, hash=hash_method if isinstance(hash_method, str) else None)
-        if fdf.hash is None:
-            fdf.hash = _files_digest(uri)
+        fdf = cls(uri=uri, format=PARQUET, hash=key or _files_digest(uri))
         fdf._raw_df = df
         fdf._columns = list(columns) if columns else None
         return fdf
