@@ -237,3 +237,9 @@ def test_from_local_stores_now_with_the_users_hash(tmp_path: Path) -> None:
     assert DataFrame.from_local_sync(people_df(), hash_method="k1").hash == "k1"
     with pytest.raises(InvalidParameterError, match="hash_method"):
         DataFrame.from_local_sync(people_df(), hash_method=3)
+
+
+def test_spec_describes_dataframe_inputs_and_outputs() -> None:
+    iface = columns_of.spec().model_dump()["interface"]
+    assert iface["inputs"]["df"]["x-flyte-type"] == "dataframe"
+    assert make.spec().model_dump()["interface"]["output"]["title"] == "DataFrame"

@@ -287,6 +287,20 @@ class DataFrame(Generic[DF]):
             serialization=core_schema.plain_serializer_function_ser_schema(serialize, info_arg=True),
         )
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict[str, Any]:
+        return {
+            "title": "DataFrame",
+            "type": "object",
+            "x-flyte-type": "dataframe",
+            "properties": {
+                "uri": {"type": "string"},
+                "format": {"type": "string"},
+                "hash": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            },
+            "required": ["uri"],
+        }
+
     # ---- making one -----------------------------------------------------------------------------------
     @classmethod
     def wrap_df(cls, val: Any = None, uri: str | None = None) -> DataFrame[Any]:

@@ -175,6 +175,9 @@ def reread(value: Any, session: Any) -> Any:
 def _ref_for_reading(value: Any) -> dict[str, Any]:
     if isinstance(value, dict) and "uri" in value:
         return value
+    uri = getattr(value, "uri", None)
+    if type(value).__module__ == "flyte.io._dataframe" and isinstance(uri, str):
+        return {"uri": uri, "format": "parquet"}  # a stored flyte.io.DataFrame
     ref = ref_of(value)
     if ref is None:
         raise TypeError(
