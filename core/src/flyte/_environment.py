@@ -116,6 +116,10 @@ class TaskEnvironment(Environment):
             self._include_base = _inherited_include_base.get() or declaring_dir()
         include_files(self.include, self._include_base, owner)  # a path matching nothing fails here
         check_isolation(self.isolation, owner)
+        if self.plugin_config is not None:  # an unknown config fails here, at definition
+            from flyte._plugins.manager import template_for_config
+
+            template_for_config(self.plugin_config)
         self.env_vars = validate_env_vars(self.env_vars, owner)
         self._secrets: tuple[Secret, ...] = normalize_secrets(self.secrets, owner)
         self._cache: Cache = normalize_cache(self.cache, owner)

@@ -47,11 +47,12 @@ def test_task_type_sql_and_custom_config() -> None:
     job_config = bigquery.QueryJobConfig(maximum_bytes_billed=10**9, labels={"team": "data"})
     t = _task(plugin_config=BigQueryConfig(ProjectID="my-project", Location="EU", QueryJobConfig=job_config))
     assert t.task_type == "bigquery_query_job_task"
-    assert t.sql() == "SELECT ds, name, n FROM analytics.events\nWHERE ds = @ds\nLIMIT @limit"
+    # flyte-sdk's forms: the query on one line, the QueryJobConfig's query fields at the top level.
+    assert t.sql() == "SELECT ds, name, n FROM analytics.events WHERE ds = @ds LIMIT @limit"
+    assert t.sql().statement == t.sql() and t.sql().dialect == "ANSI"
     cfg = t.custom_config()
-    assert cfg["ProjectID"] == "my-project" and cfg["Location"] == "EU"
-    assert cfg["QueryJobConfig"]["query"]["maximumBytesBilled"] == str(10**9)
-    assert cfg["QueryJobConfig"]["labels"] == {"team": "data"}
+    assert cfg["ProjectID"] == "my-project" and cfg["Location"] == "EU" and cfg["Domain"] == "development"
+    assert cfg["maximumBytesBilled"] == str(10**9)
     assert cfg["Parameters"] == {"ds": "STRING", "limit": "INT64"}
     assert t.interface.input_names == ("ds", "limit")
     assert t.interface.output is DataFrameOrTable  # pandas is installed with the test extra
@@ -102,7 +103,8 @@ def test_pandas_output_type() -> None:
         ({"inputs": {"ds": str}}, r"uses @limit \(line 3\) but the task declares no input 'limit'"),
         ({"inputs": {"ds": str, "limit": dict}}, r"inputs\['limit'\].*Supported types"),
         ({"inputs": {"ds": str, "limit": int, "bad-name": str}}, "query parameter names"),
-        ({"query_template": "SELECT * FROM t WHERE ds = '{{ .inputs.ds }}'"}, "write @ds"),
+        ({"query_template": "SELECT * FROM `{{ .inputs.ds }}` LIMIT @limit"}, "not inside a longer string"),
+        ({"query_template": "SELECT * FROM t WHERE ds = 'd{{ .ds }}' LIMIT @limit"}, "a table name"),
         ({"query_template": "  "}, "query_template"),
         ({"plugin_config": {"ProjectID": "p"}}, "BigQueryConfig"),
         ({"output_dataframe_type": dict}, "output_dataframe_type"),
@@ -129,7 +131,7 @@ def test_parameters_in_query_job_config_count_as_declared() -> None:
         query_template="SELECT * FROM t WHERE ds = @ds AND region = @region LIMIT @limit",
         plugin_config=BigQueryConfig(ProjectID="p", QueryJobConfig=cfg),
     )
-    assert t.custom_config()["QueryJobConfig"]["query"]["queryParameters"][0]["name"] == "region"
+    assert t.custom_config()["queryParameters"][0]["name"] == "region"  # flyte-sdk's shape
     with pytest.raises(InvalidParameterError, match="both an input and in QueryJobConfig"):
         _task(
             inputs={"ds": str, "limit": int, "region": str}, plugin_config=BigQueryConfig(QueryJobConfig=cfg)

@@ -183,9 +183,57 @@ def template_for_config(config: Any) -> tuple[type, str, int]:
         entry = state.task_types.by_config.get(cls)
         if entry is not None:
             return entry.template_cls, entry.task_type, entry.version
-    raise TaskTypeNotFoundError(
-        f"No installed plugin handles plugin_config of type {type(config).__qualname__}; "
-        f"installed task types: {sorted({t for t, _ in state.task_types.entries})}"
+    raise TaskTypeNotFoundError(unknown_config_message(config, state))
+
+
+def _package(module: str) -> str:
+    """``flyteplugins.spark`` for ``flyteplugins.spark._config``: the plugin package a module belongs to."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] in ("flyteplugins", "flyte_plugins") else parts[0]
+
+
+def unknown_config_message(config: Any, state: PluginState) -> str:
+    """Why no template handles a plugin_config, what is installed, and what to install.
+
+    The distribution comes from what is discovered (a plugin of the config's package that is disabled
+    or failed to load), else from the ``flyteplugins.<name>`` -> ``flyte-plugin-<name>`` naming rule;
+    no plugin name is written into the core.
+    """
+    cls = type(config)
+    qual = f"{cls.__module__}.{cls.__qualname__}"
+    configs = sorted(
+        f"{c.__module__}.{c.__qualname__} -> {e.task_type!r} ({e.plugin})"
+        for c, e in state.task_types.by_config.items()
+    )
+    installed = sorted({t for t, _ in state.task_types.entries})
+    pkg = _package(cls.__module__)
+    hint = ""
+    for info in state.plugins.values():
+        if _package(info.module) != pkg:
+            continue
+        if not info.enabled:
+            hint = (
+                f" Plugin {info.name!r} ({info.distribution}) provides it but is disabled "
+                "(FLYTE_PLUGINS / FLYTE_DISABLE_PLUGINS)."
+            )
+        elif info.error:
+            hint = (
+                f" Plugin {info.name!r} ({info.distribution}) provides it but failed to load: {info.error}."
+            )
+        else:
+            hint = f" Plugin {info.name!r} ({info.distribution}) is loaded but registers no template for it."
+        break
+    if not hint:
+        parts = cls.__module__.split(".")
+        if parts[0] in ("flyteplugins", "flyte_plugins") and len(parts) > 1:
+            hint = (
+                f" Install the plugin that provides it: pip install flyte-plugin-{parts[1].replace('_', '-')}"
+            )
+        else:
+            hint = " Install the flyte plugin that provides it (see `flyte plugins` for what is installed)."
+    return (
+        f"No installed plugin handles plugin_config of type {qual}. "
+        f"Installed plugin_config types: {configs or 'none'}; installed task types: {installed}.{hint}"
     )
 
 

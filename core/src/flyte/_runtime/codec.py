@@ -47,7 +47,10 @@ class ValueCodec:
 
     def __init__(self, hint: Any) -> None:
         self.hint = hint
-        self.prim = _PRIMS.get(hint)
+        try:
+            self.prim = _PRIMS.get(hint)
+        except TypeError:  # Annotated[..., {columns}]: unhashable metadata
+            self.prim = None
         self.adapter: Any = None
         self.pickled = False
         self.offloaded = False
@@ -128,7 +131,8 @@ class ValueCodec:
 
     def hash_form(self, value: Any) -> Any:
         if self.transformer is not None:
-            return self.to_jsonable(value)
+            hash_json = getattr(self.transformer, "hash_json", None)
+            return self.to_jsonable(value) if hash_json is None else hash_json(value)
         if self.offloaded:
             return _content_form(value)
         return self.to_jsonable(value)
@@ -237,6 +241,9 @@ class InterfaceCodec:
         for name, value in values.items():
             try:
                 self.inputs[name].validate(value)
+                coerce = getattr(self.inputs[name].transformer, "coerce", None)
+                if coerce is not None:  # e.g. a flyte.io.DataFrame given to a pd.DataFrame input
+                    values[name] = coerce(value, self.inputs[name].hint)
             except Exception as e:
                 raise RuntimeDataValidationError(name, _clean(e), self.task_name) from None
         refs = {
@@ -280,11 +287,14 @@ class InterfaceCodec:
         raw = json.loads(body)
         return {k: self.inputs[k].from_jsonable(v) if k in self.inputs else v for k, v in raw.items()}
 
-    def validate_output(self, value: Any) -> None:
+    def validate_output(self, value: Any) -> Any:
+        """Check the value against the hint; returns it, converted where its transformer converts."""
         if self.output.hint is Any:
-            return
+            return value
         try:
             self.output.validate(value)
+            coerce = getattr(self.output.transformer, "coerce", None)
+            return value if coerce is None else coerce(value, self.output.hint)
         except Exception as e:
             raise RuntimeDataValidationError("return value", _clean(e), self.task_name) from None
 

@@ -365,7 +365,7 @@ class Controller:
         await self._release_parent_slot(parent)
         try:
             out = await self._run_with_policy(tmpl, child, inputs, pac, row)
-            codec.validate_output(out)
+            out = codec.validate_output(out)
             enc_out = codec.encode_output(out)
             if len(enc_out) > tmpl.max_inline_io_bytes:
                 raise _inline_breach(tmpl, codec, None, len(enc_out))

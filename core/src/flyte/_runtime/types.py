@@ -33,6 +33,8 @@ def type_path(hint: Any) -> str | None:
 
 def find_transformer(hint: Any) -> TypeTransformer | None:
     """The transformer for a type (or one of its bases), loading plugins on first need."""
+    if getattr(hint, "__metadata__", None) is not None:  # Annotated[T, ...]: T's transformer
+        hint = hint.__origin__
     if not isinstance(hint, type) or hint.__module__ in ("builtins", "typing", "datetime", "flyte.io._file"):
         return None
     from flyte._plugins.manager import load_plugins

@@ -26,15 +26,18 @@ class BigQueryConfig:
     ``Endpoint``: a BigQuery-API-compatible server (an emulator) instead of Google's; the
     ``BIGQUERY_EMULATOR_HOST`` environment variable does the same. Emulators get anonymous
     credentials; Google's endpoint gets the standard credentials chain.
+    ``google_application_credentials``: the name of a secret (``flyte.Secret`` key) holding a service
+    account's JSON key; when set, Google's endpoint is called with that account instead of the chain.
     """
 
     ProjectID: str | None = None
     Location: str | None = None
     QueryJobConfig: Any = None
     Endpoint: str | None = None
+    google_application_credentials: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("ProjectID", "Location", "Endpoint"):
+        for name in ("ProjectID", "Location", "Endpoint", "google_application_credentials"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise ValueError(f"BigQueryConfig: {name} must be a non-empty string or None, got {value!r}")
@@ -63,17 +66,44 @@ def resolve_endpoint(config: BigQueryConfig | None) -> str | None:
     return value
 
 
-_clients: dict[tuple[str | None, str | None, str | None], Any] = {}
+def credentials_from_secret(name: str) -> Any:
+    """Service-account credentials from the secret ``name`` (its value is the account's JSON key).
+
+    Raises ``LookupError`` naming the environment variable when the secret is not set.
+    """
+    import json
+
+    from flyte._secret import Secret
+
+    env = Secret(key=name).env_var_name
+    value = os.environ.get(env)
+    if not value:
+        raise LookupError(
+            f"the secret {name!r} (google_application_credentials) is not set: put the service account's "
+            f"JSON key in the environment variable {env}"
+        )
+    from google.oauth2 import service_account
+
+    try:
+        info = json.loads(value)
+    except ValueError as e:
+        raise LookupError(f"the secret {name!r} ({env}) is not a service account's JSON key: {e}") from e
+    return service_account.Credentials.from_service_account_info(info)  # type: ignore[no-untyped-call]
+
+
+_clients: dict[tuple[str | None, str | None, str | None, str | None], Any] = {}
 _clients_lock = threading.Lock()
 
 
-def make_client(project: str | None, location: str | None, endpoint: str | None) -> Any:
+def make_client(
+    project: str | None, location: str | None, endpoint: str | None, credentials_secret: str | None = None
+) -> Any:
     """A ``google.cloud.bigquery.Client`` (cached per project, location and endpoint).
 
     Raises the client's own errors: ``OSError`` when no project can be determined,
     ``google.auth.exceptions.DefaultCredentialsError`` when no credentials are found.
     """
-    key = (project, location, endpoint)
+    key = (project, location, endpoint, credentials_secret if endpoint is None else None)
     with _clients_lock:
         client = _clients.get(key)
     if client is not None:
@@ -99,6 +129,8 @@ def make_client(project: str | None, location: str | None, endpoint: str | None)
         kwargs["project"] = project
         kwargs["credentials"] = AnonymousCredentials()  # type: ignore[no-untyped-call]
         kwargs["client_options"] = ClientOptions(api_endpoint=endpoint)
+    elif credentials_secret is not None:
+        kwargs["credentials"] = credentials_from_secret(credentials_secret)
     client = bigquery.Client(**kwargs)
     with _clients_lock:
         return _clients.setdefault(key, client)

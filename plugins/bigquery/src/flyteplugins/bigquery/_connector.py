@@ -74,7 +74,9 @@ def _job_id(ctx: ExecutionContext | None) -> str:
 
 def _client(task: str, config: BigQueryConfig, endpoint: str | None) -> Any:
     try:
-        return make_client(config.ProjectID, config.Location, endpoint)
+        return make_client(config.ProjectID, config.Location, endpoint, config.google_application_credentials)
+    except LookupError as e:  # the credentials secret is missing or malformed
+        raise BigQueryInvalidError(f"BigQuery task {task!r}: {e}", task=task, reason="accessDenied") from e
     except ImportError as e:
         raise BigQueryInvalidError(f"BigQuery task {task!r}: {_INSTALL_HINT} ({e})", task=task) from e
     except OSError as e:  # "Project was not passed and could not be determined from the environment."
@@ -150,6 +152,7 @@ def _submit(task: BigQueryTask, inputs: dict[str, Any], job_id: str) -> Resource
             "job_id": job.job_id,
             "endpoint": endpoint,
             "output": task.output_kind,
+            "credentials_secret": config.google_application_credentials,
             "max_inline_bytes": task.max_inline_io_bytes,
         },
     )
@@ -193,9 +196,12 @@ def _retry() -> Any:
 # ---- get --------------------------------------------------------------------------------------------
 def _meta_client(data: dict[str, Any]) -> Any:
     endpoint = data.get("endpoint")
-    return _client(
-        data["task"], BigQueryConfig(ProjectID=data["project"], Location=data.get("location")), endpoint
+    config = BigQueryConfig(
+        ProjectID=data["project"],
+        Location=data.get("location"),
+        google_application_credentials=data.get("credentials_secret"),
     )
+    return _client(data["task"], config, endpoint)
 
 
 def _full_id(data: dict[str, Any]) -> str:
@@ -274,6 +280,8 @@ def _outputs(client: Any, job: Any, data: dict[str, Any]) -> Any:
             )
         table = client.get_table(job.destination)
         return _reference(job, data, table.num_rows, [f.name for f in table.schema])
+    if kind == "dataframe":
+        return _dataframe(job)
     limit = int(data.get("max_inline_bytes") or 10 * 1024 * 1024)
     it = job.result(page_size=PAGE_ROWS, job_retry=None)
     columns = [f.name for f in it.schema or []]
@@ -297,6 +305,23 @@ def _outputs(client: Any, job: Any, data: dict[str, Any]) -> Any:
     if kind == "pandas":
         return rows_to_dataframe(rows, columns)
     return rows
+
+
+def _dataframe(job: Any) -> Any:
+    """All the result's rows as a ``flyte.io.DataFrame`` (pandas, or pyarrow without pandas): it is
+    stored as Parquet in the run's store when it leaves the task, so no inline limit applies."""
+    import importlib.util
+
+    from flyte.io import DataFrame
+
+    it = job.result(page_size=PAGE_ROWS, job_retry=None)
+    columns = [f.name for f in it.schema or []]
+    rows = [dict(row.items()) for row in it]
+    if importlib.util.find_spec("pandas") is not None:
+        return DataFrame.from_df(rows_to_dataframe(rows, columns))
+    import pyarrow as pa
+
+    return DataFrame.from_df(pa.Table.from_pylist(rows) if rows else pa.table({c: [] for c in columns}))
 
 
 # ---- delete -----------------------------------------------------------------------------------------

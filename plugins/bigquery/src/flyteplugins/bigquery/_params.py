@@ -111,3 +111,86 @@ def referenced_parameters(sql: str) -> list[tuple[str, int]]:
         else:
             i += 1
     return found
+
+
+# ---- flyte-sdk style queries: whitespace and {{ .inputs.name }} placeholders ------------------------
+PLACEHOLDER = re.compile(r"\{\{\s*\.(?:[Ii]nputs\.)?([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_QUOTED_PLACEHOLDER = re.compile(r"""(['"])\{\{\s*\.(?:[Ii]nputs\.)?([A-Za-z_][A-Za-z0-9_]*)\s*\}\}\1""")
+
+
+def _segments(sql: str) -> list[tuple[str, str]]:
+    """The query cut into ("code" | "string" | "ident" | "comment", text) pieces, in order."""
+    out: list[tuple[str, str]] = []
+    i, n, start = 0, len(sql), 0
+
+    def flush(end: int) -> None:
+        if end > start:
+            out.append(("code", sql[start:end]))
+
+    while i < n:
+        c = sql[i]
+        if c in "'\"":
+            flush(i)
+            quote = sql[i : i + 3] if sql[i : i + 3] in ("'''", '"""') else c
+            raw = i > 0 and sql[i - 1] in "rR"
+            j = i + len(quote)
+            while j < n and sql[j : j + len(quote)] != quote:
+                j += 2 if sql[j] == "\\" and not raw else 1
+            j = min(n, j + len(quote))
+            out.append(("string", sql[i:j]))
+            i = start = j
+        elif c == "`":
+            flush(i)
+            j = sql.find("`", i + 1)
+            j = n if j < 0 else j + 1
+            out.append(("ident", sql[i:j]))
+            i = start = j
+        elif sql.startswith("--", i) or c == "#":
+            flush(i)
+            j = sql.find("\n", i)
+            j = n if j < 0 else j
+            out.append(("comment", sql[i:j]))
+            i = start = j
+        elif sql.startswith("/*", i):
+            flush(i)
+            j = sql.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+            out.append(("comment", sql[i:j]))
+            i = start = j
+        else:
+            i += 1
+    flush(n)
+    return out
+
+
+def normalize_query(sql: str) -> str:
+    """One line, as flyte-sdk stores a query: runs of whitespace become one space and the ends are
+    trimmed. Unlike a plain replace, text inside string literals and quoted identifiers is kept as
+    written, and line comments are dropped (on one line they would swallow the rest of the query)."""
+    out = ""
+    for kind, text in _segments(sql):
+        if kind == "comment" and not text.startswith("/*"):
+            text = " "
+        if kind in ("code", "comment"):
+            text = re.sub(r"\s+", " ", text)
+            if out.endswith(" ") and text.startswith(" "):
+                text = text[1:]
+        out += text
+    return out.strip()
+
+
+def bind_placeholders(sql: str) -> tuple[str, list[str]]:
+    """``{{ .inputs.x }}`` / ``{{ .x }}`` (bare or quoted as a whole string, ``'{{ .inputs.x }}'``)
+    rewritten as the query parameter ``@x``; the values are then bound, never written into the text.
+
+    Returns the query and the placeholder names that sit where a parameter cannot (inside a longer
+    string literal or a quoted identifier such as a table name).
+    """
+    sql = _QUOTED_PLACEHOLDER.sub(lambda m: f"@{m.group(2)}", sql)
+    misplaced = [
+        m.group(1)
+        for kind, text in _segments(sql)
+        if kind in ("string", "ident")
+        for m in PLACEHOLDER.finditer(text)
+    ]
+    return PLACEHOLDER.sub(lambda m: f"@{m.group(1)}", sql), misplaced

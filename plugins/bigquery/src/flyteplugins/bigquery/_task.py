@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import textwrap
 import typing
 from collections.abc import Mapping
@@ -15,12 +14,41 @@ from typing import Any
 from flyte.errors import InvalidParameterError
 from flyte.extend import NativeInterface, SerializationContext, TaskTemplate, run_connector
 from flyteplugins.bigquery._config import BigQueryConfig
-from flyteplugins.bigquery._params import PARAM_NAME, SUPPORTED, param_type, referenced_parameters
+from flyteplugins.bigquery._params import (
+    PARAM_NAME,
+    SUPPORTED,
+    bind_placeholders,
+    normalize_query,
+    param_type,
+    referenced_parameters,
+)
 from flyteplugins.bigquery._table import PANDAS_DF_TYPES, BigQueryTable, DataFrameOrTable, RowsOrTable
 
 TASK_TYPE = "bigquery_query_job_task"
-_OUTPUTS = "pandas.DataFrame, list (rows as dicts), BigQueryTable (a reference only) or None (no output)"
-_V1_PLACEHOLDER = re.compile(r"\{\{\s*\.?(?:inputs|Inputs)\.(\w+)\s*\}\}")
+_OUTPUTS = (
+    "flyte.io.DataFrame (or Annotated[DataFrame, {columns}]), pandas.DataFrame, list (rows as dicts), "
+    "BigQueryTable (a reference only) or None (no output)"
+)
+
+
+def _is_flyte_dataframe(value: Any) -> bool:
+    from flyte.io._dataframe import DataFrame, annotation_info
+
+    base = annotation_info(value)[0]
+    return isinstance(base, type) and issubclass(base, DataFrame)
+
+
+class Sql(str):
+    """What ``sql()`` returns: the query text (a ``str``), with flyte-sdk's ``.statement`` and
+    ``.dialect`` attributes."""
+
+    @property
+    def statement(self) -> str:
+        return str(self)
+
+    @property
+    def dialect(self) -> str:
+        return "ANSI"
 
 
 def output_kind(value: Any, owner: str) -> str:
@@ -29,17 +57,26 @@ def output_kind(value: Any, owner: str) -> str:
         return "pandas" if importlib.util.find_spec("pandas") is not None else "rows"
     if value is None or value is type(None):
         return "none"
-    if value is BigQueryTable:
+    if _is_flyte_dataframe(value):
+        return "dataframe"
+    if isinstance(value, type) and value is BigQueryTable:
         return "table"
     if isinstance(value, type) and f"{value.__module__}.{value.__qualname__}" in PANDAS_DF_TYPES:
         return "pandas"
     if value is DataFrameOrTable:
         return "pandas"
-    if value is list or value == RowsOrTable or typing.get_origin(value) is list:
+    if value is list or _safe_eq(value, RowsOrTable) or typing.get_origin(value) is list:
         args = typing.get_args(value)
         if not args or typing.get_origin(args[0]) is dict or args[0] is dict:
             return "rows"
     raise InvalidParameterError(owner, "output_dataframe_type", value, f"Use {_OUTPUTS}.")
+
+
+def _safe_eq(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except TypeError:
+        return False
 
 
 _OUTPUT_TYPES: dict[str, Any] = {
@@ -71,6 +108,7 @@ class BigQueryTask(TaskTemplate[..., Any]):  # type: ignore[misc]
     query_template: str
     inputs: Mapping[str, Any] = field(default_factory=dict)
     output_dataframe_type: Any = "auto"
+    google_application_credentials: str | None = None
     task_type: str = TASK_TYPE
     interface: NativeInterface = field(init=False, default=None, repr=False)  # type: ignore[assignment]
 
@@ -83,7 +121,15 @@ class BigQueryTask(TaskTemplate[..., Any]):  # type: ignore[misc]
             raise InvalidParameterError(
                 owner, "query_template", self.query_template, "Use a GoogleSQL query."
             )
-        query = textwrap.dedent(self.query_template).strip()
+        query, misplaced = bind_placeholders(textwrap.dedent(self.query_template).strip())
+        if misplaced:
+            raise InvalidParameterError(
+                owner,
+                "query_template",
+                "{{ .inputs." + misplaced[0] + " }}",
+                "Inputs are bound as query parameters, so a placeholder can stand only where a value "
+                "goes (bare, or as a whole quoted string), not inside a longer string or a table name.",
+            )
         config = self.plugin_config
         if config is None:
             config = BigQueryConfig()
@@ -108,14 +154,6 @@ class BigQueryTask(TaskTemplate[..., Any]):  # type: ignore[misc]
                 raise InvalidParameterError(
                     owner, f"inputs[{name!r}]", hint, f"Supported types: {SUPPORTED}."
                 )
-        m = _V1_PLACEHOLDER.search(query)
-        if m:
-            raise InvalidParameterError(
-                owner,
-                "query_template",
-                m.group(0),
-                f"Inputs are query parameters: write @{m.group(1)} (values never become SQL text).",
-            )
         config_params = {
             str(p.get("name", "")).lower()
             for p in config.job_config_repr().get("query", {}).get("queryParameters", [])
@@ -135,6 +173,18 @@ class BigQueryTask(TaskTemplate[..., Any]):  # type: ignore[misc]
             raise InvalidParameterError(
                 owner, "plugin_config", sorted(overlap), "A parameter is both an input and in QueryJobConfig."
             )
+        creds = self.google_application_credentials or config.google_application_credentials
+        if creds is not None and (not isinstance(creds, str) or not creds.strip()):
+            raise InvalidParameterError(
+                owner,
+                "google_application_credentials",
+                creds,
+                "Use the name of the secret that holds the service-account JSON, e.g. 'gcp-sa-key'.",
+            )
+        if creds is not None and config.google_application_credentials != creds:
+            import dataclasses
+
+            config = dataclasses.replace(config, google_application_credentials=creds)
         kind = output_kind(self.output_dataframe_type, owner)
         if kind == "pandas" and importlib.util.find_spec("pandas") is None:
             raise InvalidParameterError(
@@ -147,15 +197,22 @@ class BigQueryTask(TaskTemplate[..., Any]):  # type: ignore[misc]
         def put(k: str, v: Any) -> None:
             object.__setattr__(self, k, v)
 
-        put("query_template", query)
+        put("query_template", normalize_query(query))
         put("inputs", inputs)
         put("plugin_config", config)
-        put("interface", NativeInterface.from_types(inputs, _OUTPUT_TYPES[kind]))
+        if creds is not None:
+            from flyte._secret import Secret, normalize_secrets
+
+            if not any(isinstance(x, Secret) and x.key == creds for x in self.secrets or ()):
+                put("secrets", (*normalize_secrets(self.secrets or None, owner), Secret(key=creds)))
+        put("google_application_credentials", creds)
+        output_type = self.output_dataframe_type if kind == "dataframe" else _OUTPUT_TYPES[kind]
+        put("interface", NativeInterface.from_types(inputs, output_type))
         self.__dict__["_output_kind"] = kind
 
     @property
     def output_kind(self) -> str:
-        """'pandas', 'rows', 'table' or 'none'."""
+        """'dataframe', 'pandas', 'rows', 'table' or 'none'."""
         return self.__dict__["_output_kind"]  # type: ignore[no-any-return]
 
     @property
@@ -163,26 +220,35 @@ class BigQueryTask(TaskTemplate[..., Any]):  # type: ignore[misc]
         return self.plugin_config  # type: ignore[no-any-return]
 
     # ---- TaskTemplate hooks (serialisation) ---------------------------------------------------------
-    def sql(self, sctx: SerializationContext | None = None) -> str:
-        """The query, with ``@name`` parameters (their values are never part of the text)."""
-        return self.query_template
+    def sql(self, sctx: SerializationContext | None = None) -> Sql:
+        """The query (one line, as flyte-sdk stores it), with ``@name`` parameters: values are bound
+        when the job is submitted, never part of the text."""
+        return Sql(self.query_template)
 
     def custom_config(self, sctx: SerializationContext | None = None) -> dict[str, Any]:
-        """Project, location and the job configuration (REST form), as the BigQuery connector reads them."""
+        """flyte-sdk's shape (``Location``, ``ProjectID``, ``Domain``, the QueryJobConfig's ``query``
+        fields, ``secrets``) plus what this connector adds: parameter types, output kind, endpoint."""
         cfg = self.config_
         out: dict[str, Any] = {
-            "ProjectID": cfg.ProjectID,
             "Location": cfg.Location,
-            "QueryJobConfig": cfg.job_config_repr(),
-            "Parameters": {name: _type_text(hint) for name, hint in self.inputs.items()},
-            "Output": self.output_kind,
+            "ProjectID": cfg.ProjectID,
+            "Domain": (sctx or SerializationContext()).domain,
         }
+        out.update(cfg.job_config_repr().get("query", {}))
+        if cfg.google_application_credentials is not None:
+            out["secrets"] = {"google_application_credentials": cfg.google_application_credentials}
+        out["Parameters"] = {name: _type_text(hint) for name, hint in self.inputs.items()}
+        out["Output"] = self.output_kind
         if cfg.Endpoint:
             out["Endpoint"] = cfg.Endpoint
         return out
 
     def _version_material(self) -> str:
-        config = json.dumps(self.custom_config(), sort_keys=True, default=str)
+        config = json.dumps(
+            {**self.custom_config(), "QueryJobConfig": self.config_.job_config_repr()},
+            sort_keys=True,
+            default=str,
+        )
         return f"BigQueryTask|{self.query_template}|{config}|{self.max_inline_io_bytes}"
 
     # ---- running outside a run -------------------------------------------------------------------

@@ -17,16 +17,26 @@ from flyteplugins.spark._errors import (
 )
 from flyteplugins.spark._session import find_java, session_info, stop_session
 from flyteplugins.spark._task import SparkTask
+from flyteplugins.spark.df_transformer import (
+    ParquetToSparkDecoder,
+    SparkToParquetEncoder,
+    register_spark_df_transformers,
+)
+from flyteplugins.spark.task import PysparkFunctionTask
 
 __all__ = [
+    "ParquetToSparkDecoder",
+    "PysparkFunctionTask",
     "Spark",
     "SparkJavaNotFoundError",
     "SparkJobError",
     "SparkSessionConflictError",
     "SparkSessionError",
     "SparkTask",
+    "SparkToParquetEncoder",
     "find_java",
     "parquet_uri",
+    "register_spark_df_transformers",
     "session_info",
     "stop_session",
     "to_arrow",

@@ -64,7 +64,7 @@ def is_loopback_master(master: str) -> bool:
     return all(h.rsplit(":", 1)[0] in _LOOPBACK_HOSTS for h in hosts if h)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Spark:
     """How a Spark task's session is configured, locally and in the job spec sent to a cluster.
 
@@ -72,6 +72,9 @@ class Spark:
     ``local[*]``); ``hadoop_conf`` becomes ``spark.hadoop.*``; ``executor_path`` is the Python the
     executors run; ``applications_path`` is the main application file of the job spec;
     ``driver_pod``/``executor_pod`` are pod templates for a Kubernetes Spark operator.
+
+    Mutable like flyte-sdk's (``deepcopy`` then edit, for ``task.override(plugin_config=...)``); every
+    assignment is checked as the constructor's arguments are.
     """
 
     spark_conf: Mapping[str, ConfValue] = field(default_factory=dict)
@@ -81,16 +84,16 @@ class Spark:
     driver_pod: Any = None
     executor_pod: Any = None
 
-    def __post_init__(self) -> None:
+    def __setattr__(self, name: str, value: Any) -> None:
         owner = "Spark"
-        object.__setattr__(self, "spark_conf", _str_map(owner, "spark_conf", self.spark_conf))
-        object.__setattr__(self, "hadoop_conf", _str_map(owner, "hadoop_conf", self.hadoop_conf))
-        for name in ("executor_path", "applications_path"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, str) or not v):
-                raise InvalidParameterError(owner, name, v, "Use a non-empty path string or None.")
-        _check_pod(owner, "driver_pod", self.driver_pod)
-        _check_pod(owner, "executor_pod", self.executor_pod)
+        if name in ("spark_conf", "hadoop_conf"):
+            value = _str_map(owner, name, value)
+        elif name in ("executor_path", "applications_path"):
+            if value is not None and (not isinstance(value, str) or not value):
+                raise InvalidParameterError(owner, name, value, "Use a non-empty path string or None.")
+        elif name in ("driver_pod", "executor_pod"):
+            _check_pod(owner, name, value)
+        object.__setattr__(self, name, value)
 
     def __hash__(self) -> int:
         """Hashable although it holds dicts (the generated hash would fail on them)."""

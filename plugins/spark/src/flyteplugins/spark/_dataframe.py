@@ -175,6 +175,9 @@ def reread(value: Any, session: Any) -> Any:
 def _ref_for_reading(value: Any) -> dict[str, Any]:
     if isinstance(value, dict) and "uri" in value:
         return value
+    uri = getattr(value, "uri", None)
+    if type(value).__module__ == "flyte.io._dataframe" and isinstance(uri, str):
+        return {"uri": uri, "format": "parquet"}  # a stored flyte.io.DataFrame
     ref = ref_of(value)
     if ref is None:
         raise TypeError(
@@ -200,7 +203,12 @@ def to_pandas(value: Any) -> Any:
 
 
 def to_arrow(value: Any) -> Any:
-    """A ``pyarrow.Table`` from a Spark task's DataFrame output (its Parquet files, no JVM)."""
+    """A ``pyarrow.Table`` from a Spark task's DataFrame output (its Parquet files, no JVM); a pandas
+    DataFrame (what a ``pd.DataFrame`` input receives) is converted in memory."""
+    if is_pandas_dataframe(value):
+        import pyarrow as pa
+
+        return pa.Table.from_pandas(value, preserve_index=False)
     ref = _ref_for_reading(value)
     try:
         import pyarrow.parquet as pq
@@ -213,15 +221,39 @@ def to_arrow(value: Any) -> Any:
 
 # ---- type transformers (registered through the flyte_register_types hook) ------------------------
 class SparkDataFrameTransformer:
-    """``pyspark.sql.DataFrame`` at a task boundary: a Parquet reference in the journal."""
+    """``pyspark.sql.DataFrame`` at a task boundary: a Parquet reference in the journal. A
+    ``flyte.io.DataFrame`` or another library's table given where a Spark DataFrame is declared is read
+    into the task's session (``Annotated[DataFrame, {"col": type}]`` selects those columns)."""
 
     type_path = SPARK_DF_TYPE
 
     def validate(self, value: Any) -> None:
-        if not is_spark_dataframe(value):
-            raise TypeError(f"expected a pyspark.sql.DataFrame, got {type(value).__name__}")
+        if is_spark_dataframe(value):
+            return
+        from flyte.io._dataframe import DataFrame as FlyteDataFrame
+        from flyte.io._dataframe import handler_for
+
+        if isinstance(value, FlyteDataFrame) or handler_for(value) is not None:
+            return
+        raise TypeError(
+            f"expected a pyspark.sql.DataFrame (or a flyte.io.DataFrame), got {type(value).__name__}"
+        )
+
+    def coerce(self, value: Any, hint: Any) -> Any:
+        from flyte.io._dataframe import annotation_info, convert
+
+        _, columns, _ = annotation_info(hint)
+        if is_spark_dataframe(value):
+            return value.select(*columns) if columns else value
+        from pyspark.sql import DataFrame
+
+        return convert(value, DataFrame, list(columns) or None)
 
     def to_json(self, value: Any) -> Any:
+        if not is_spark_dataframe(value):
+            from flyte.io._dataframe import store_ref
+
+            return store_ref(value)
         ref = ref_of(value)
         if ref is None:
             # A DataFrame that no Spark task stored (e.g. built by the parent): store it now, once.
@@ -231,7 +263,29 @@ class SparkDataFrameTransformer:
 
     def from_json(self, data: Any, hint: Any) -> Any:
         """Recovered and cached outputs: read back in the live session, or a local one."""
-        return restore(dict(data))
+        from flyte.io._dataframe import annotation_info
+
+        _, columns, _ = annotation_info(hint)
+        df = restore(dict(data))
+        return df.select(*columns) if columns else df
+
+
+def _handler_write(df: Any, uri: str) -> None:
+    df.write.mode("overwrite").parquet(spark_path(uri))
+
+
+def _handler_read(uri: str, columns: list[str] | None) -> Any:
+    df = read_spark({"uri": uri, "format": "parquet"}, _reading_session())
+    return df.select(*columns) if columns else df
+
+
+def spark_handler() -> Any:
+    """How ``flyte.io.DataFrame`` stores and reads Spark DataFrames (Parquet, written by Spark itself)."""
+    from flyte.io._dataframe import DataFrameHandler
+
+    return DataFrameHandler(
+        "pyspark", tuple(sorted(_SPARK_DF_PATHS)), _handler_write, _handler_read, stored=parquet_uri
+    )
 
 
 class PandasDataFrameTransformer:

@@ -23,18 +23,10 @@ def flyte_register_task_types(registry: Any) -> None:
 
 @hookimpl
 def flyte_register_types(registry: Any) -> None:
-    from flyte.errors import PluginError
-    from flyteplugins.spark._dataframe import (
-        PANDAS_DF_TYPES,
-        SPARK_DF_TYPE,
-        PandasDataFrameTransformer,
-        SparkDataFrameTransformer,
-    )
+    from flyte.io._dataframe import register_dataframe_handler
+    from flyteplugins.spark._dataframe import SPARK_DF_TYPE, SparkDataFrameTransformer, spark_handler
 
     registry.add(SPARK_DF_TYPE, SparkDataFrameTransformer)
-    for path in PANDAS_DF_TYPES:
-        if registry.get(path) is None:
-            try:
-                registry.add(path, PandasDataFrameTransformer)
-            except PluginError:  # another plugin handles pandas DataFrames
-                pass
+    # flyte.io.DataFrame (and pandas/pyarrow/polars inputs, which the core handles) convert to and
+    # from Spark DataFrames through this handler.
+    register_dataframe_handler(spark_handler())
