@@ -143,17 +143,16 @@ def run(
 
         with LiveProgress(console) as progress:
             rc.listeners.append(progress)
-            result = rc.run(task, **inputs)
+            result = rc.start(task, **inputs)
     else:
-        result = rc.run(task, **inputs)
+        result = rc.start(task, **inputs)
     click.echo(f"run {result.name}: {result.status}")
     click.echo(f"record: {result.url}")
     if result.error is not None:
         click.echo(f"error: {type(result.error).__name__}: {result.error}", err=True)
         click.echo(f"resume it with: flyte rerun {result.name} --recover", err=True)
         sys.exit(1)
-    out = result.outputs()
-    click.echo(f"outputs: {_show(out)}")
+    click.echo(f"outputs: {_show(result._outputs)}")  # the task's value itself, not ActionOutputs
 
 
 def _show(v: Any) -> str:
@@ -250,15 +249,15 @@ _records.register(runs)  # flyte runs import / export
 )
 def rerun(run_name: str, recover: bool) -> None:
     """Run a recorded run again (by default resuming it after a crash)."""
-    import flyte
-
     _init()
-    result = flyte.rerun(run_name, recover=recover)
+    from flyte._run import _rerun
+
+    result = _rerun(run_name, recover=recover)  # a failed run is shown, not raised
     click.echo(f"run {result.name}: {result.status}")
     if result.error is not None:
         click.echo(f"error: {type(result.error).__name__}: {result.error}", err=True)
         sys.exit(1)
-    click.echo(f"outputs: {_show(result.outputs())}")
+    click.echo(f"outputs: {_show(result._outputs)}")
 
 
 # ---- flyte cache ----------------------------------------------------------------------------------
