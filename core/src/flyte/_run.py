@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from flyte._config import find_config, get_settings, load_config_file, make_settings, set_settings
 from flyte._context import ActionContext, current_action
@@ -45,34 +45,54 @@ from flyte._runtime.store import join, store_for
 from flyte._task import TaskTemplate
 from flyte.errors import InitializationError, ModuleLoadError, RunNotFoundError
 
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
 
-class _SyncAio:
+
+class _SyncAio(Generic[P, R]):
     """A function callable as ``f(...)`` and awaitable as ``await f.aio(...)`` (the reference SDK's
     "syncified" entry points). ``aio`` runs the blocking call on a thread, so it never blocks the
     caller's loop. Works on functions and, through ``__get__``, on methods."""
 
-    def __init__(self, fn: Callable[..., Any], instance: Any = None) -> None:
+    def __init__(self, fn: Callable[P, R], instance: Any = None) -> None:
         functools.update_wrapper(self, fn)
-        self._fn = fn
+        self._fn: Callable[..., R] = fn
         self._instance = instance
 
-    def __get__(self, obj: Any, objtype: Any = None) -> Any:
-        return self if obj is None else _SyncAio(self._fn, obj)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         if self._instance is not None:
             return self._fn(self._instance, *args, **kwargs)
         return self._fn(*args, **kwargs)
 
-    async def aio(self, *args: Any, **kwargs: Any) -> Any:
+    async def aio(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return await asyncio.to_thread(self.__call__, *args, **kwargs)
 
     def __repr__(self) -> str:
         return f"<flyte entry point {self._fn.__qualname__}>"
 
 
-def syncify(fn: Callable[..., Any]) -> Any:
+def syncify(fn: Callable[P, R]) -> _SyncAio[P, R]:
     return _SyncAio(fn)
+
+
+class _SyncAioMethod(Generic[T, P, R]):
+    """``_SyncAio`` for methods: ``obj.m(...)`` and ``await obj.m.aio(...)``."""
+
+    def __init__(self, fn: Callable[Concatenate[T, P], R]) -> None:
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]  # not a callable itself
+        self._fn = fn
+
+    @overload
+    def __get__(self, obj: None, objtype: Any = None) -> _SyncAioMethod[T, P, R]: ...
+    @overload
+    def __get__(self, obj: T, objtype: Any = None) -> _SyncAio[P, R]: ...
+    def __get__(self, obj: T | None, objtype: Any = None) -> Any:
+        return self if obj is None else _SyncAio(self._fn, obj)
+
+
+def syncify_method(fn: Callable[Concatenate[T, P], R]) -> _SyncAioMethod[T, P, R]:
+    return _SyncAioMethod(fn)
 
 
 # org/project/domain given to init/init_from_config; read by ``current_project()``/``current_domain()``
@@ -240,8 +260,18 @@ def init_from_config(
         "domain": domain,
         "org": org,
     }
-    merged = {k: (v if v is not None else cfg.get(k)) for k, v in given.items()}
-    init(log_level=log_level, **merged)
+    m: dict[str, Any] = {k: (v if v is not None else cfg.get(k)) for k, v in given.items()}
+    init(
+        org=m["org"],
+        project=m["project"],
+        domain=m["domain"],
+        root_dir=m["root_dir"],
+        log_level=log_level,
+        storage=m["storage"],
+        raw_data_path=m["raw_data_path"],
+        executor=m["executor"],
+        pickle_key=m["pickle_key"],
+    )
 
 
 class ActionPhase(str, enum.Enum):  # noqa: UP042  (str() as the reference SDK gives it)
@@ -330,11 +360,11 @@ class Run:
     def sync(self) -> Run:
         return self
 
-    @syncify
+    @syncify_method
     def wait(self, quiet: bool = False, wait_for: str = "terminal") -> None:
         """Returns at once: the run has already ended."""
 
-    @syncify
+    @syncify_method
     def outputs(self) -> ActionOutputs:
         """The root task's outputs as an :class:`ActionOutputs` (``outputs()[0]`` for one value);
         re-raises the run's error if it failed."""
@@ -342,7 +372,7 @@ class Run:
             raise self._error
         return ActionOutputs(self._outputs)
 
-    @syncify
+    @syncify_method
     def raise_for_status(self) -> None:
         """Raise the run's error if it failed; return if it succeeded."""
         if self._error is not None:
@@ -388,7 +418,7 @@ class RunContext:
     run_start_time: Any = None
     _prefix: str | None = None  # a recovered run's own data prefix (as recorded)
 
-    @syncify
+    @syncify_method
     def run(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         """Run ``task``; returns the finished run, or raises its root task's error if it failed."""
         r = _start(self, task, args, kwargs)
@@ -402,9 +432,10 @@ class RunContext:
     async def run_aio(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         return await asyncio.to_thread(self.run, task, *args, **kwargs)
 
-    @syncify
+    @syncify_method
     def rerun(
         self,
+        /,
         run_name: str,
         action_name: str = "a0",
         recover: bool = False,

@@ -347,3 +347,14 @@ def test_rerun_with_changed_inputs_and_unsupported_options() -> None:
         flyte.rerun("base", recover=True, x=3)
     with pytest.raises(flyte.errors.InvalidParameterError, match="'y'"):
         flyte.rerun("base", y=3)
+
+
+def test_runcontext_rerun_adds_its_env_vars() -> None:
+    flyte.with_runcontext(name="env-base", env_vars={"A": "1"}).run(reads_env)
+    again = flyte.with_runcontext(env_vars={"B": "2"}).rerun("env-base")
+    assert again.outputs()[0] == "1|2"
+
+
+@env.task
+async def reads_env() -> str:
+    return f"{os.environ.get('A', '')}|{os.environ.get('B', '')}"
