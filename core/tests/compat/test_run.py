@@ -23,6 +23,14 @@ from flyte._run import ActionOutputs, ActionPhase, configured_domain, configured
 env = flyte.TaskEnvironment(name="compat_run")
 
 
+@pytest.fixture(autouse=True)
+def no_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """org/project/domain given to init in one test stay out of the others."""
+    import flyte._run
+
+    monkeypatch.setattr(flyte._run, "_identity", {"org": None, "project": None, "domain": None})
+
+
 class Stats(NamedTuple):
     total: int
     label: str

@@ -272,7 +272,7 @@ def test_env_vars_secrets_and_cpu_limit(
     monkeypatch.setenv("API_TOKEN", "s3cr3t")
     run = flyte.run(secretive)
     assert run.status == "SUCCEEDED", run.error
-    seen, cpu = run.outputs()[0]
+    seen, cpu = run.outputs()  # two outputs: o0, o1
     assert seen == "hi-s3cr3t"
     assert cpu.split()[0] == "50000"  # cgroup v1 quota for 0.5 CPU at the default 100 ms period
     (log,) = run_logs(flyte_home, run.name).values()

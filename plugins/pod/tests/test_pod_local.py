@@ -236,40 +236,40 @@ def test_concurrent_pods() -> None:
 
 
 def test_user_exception_keeps_its_type() -> None:
-    run = flyte.run(fails, n=3)
     with pytest.raises(ValueError, match="bad input 3") as e:
-        run.outputs()[0]
+        flyte.run(fails, n=3)
+    run = e.value.flyte_run  # type: ignore[attr-defined]
     assert isinstance(e.value, flyte.errors.RuntimeUserError) and e.value.code == "ValueError"
     assert run_pods(run) == []
 
 
 def test_oom_is_reported_as_oom_error() -> None:
-    run = flyte.run(hog)
-    with pytest.raises(flyte.errors.OOMError, match="64Mi"):
-        run.outputs()[0]
+    with pytest.raises(flyte.errors.OOMError, match="64Mi") as failed:
+        flyte.run(hog)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run_pods(run) == []
 
 
 def test_timeout_tears_the_pod_down() -> None:
     start = time.monotonic()
-    run = flyte.run(sleeps)
-    with pytest.raises(flyte.errors.TaskTimeoutError):
-        run.outputs()[0]
+    with pytest.raises(flyte.errors.TaskTimeoutError) as failed:
+        flyte.run(sleeps)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert time.monotonic() - start < 60
     assert run_pods(run) == []
 
 
 def test_timeout_keeps_what_the_pod_logged(flyte_home: Path) -> None:
-    run = flyte.run(sleeps)
-    with pytest.raises(flyte.errors.TaskTimeoutError):
-        run.outputs()[0]
+    with pytest.raises(flyte.errors.TaskTimeoutError) as failed:
+        flyte.run(sleeps)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert "sleeping now" in stored_logs(flyte_home, run)["attempt-0.log"]
 
 
 def test_nonzero_exit_names_the_status_and_the_last_log_lines(flyte_home: Path) -> None:
-    run = flyte.run(exits)
-    with pytest.raises(local.PodTaskError, match=r"(?s)exited with status 3.*about to exit"):
-        run.outputs()[0]
+    with pytest.raises(local.PodTaskError, match=r"(?s)exited with status 3.*about to exit") as failed:
+        flyte.run(exits)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run_pods(run) == []
     assert "about to exit" in stored_logs(flyte_home, run)["attempt-0.log"]
 
@@ -283,9 +283,9 @@ def test_override_pod_template_runs_a_python_task_in_a_pod() -> None:
 
 
 def test_gpu_request_refused_clearly_without_gpus() -> None:
-    run = flyte.run(needs_gpu)  # FLYTE_LOCAL_GPUS="" (fixture): this machine has no GPU
     with pytest.raises(flyte.errors.AcceleratorUnavailableError) as e:
-        run.outputs()[0]
+        flyte.run(needs_gpu)  # FLYTE_LOCAL_GPUS="" (fixture): this machine has no GPU
+    run = e.value.flyte_run  # type: ignore[attr-defined]
     msg = str(e.value)
     assert "asks for 1x T4" in msg and "no GPUs" in msg and "FLYTE_GPU_FALLBACK=cpu" in msg
     assert run_pods(run) == []

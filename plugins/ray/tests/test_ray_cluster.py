@@ -71,9 +71,9 @@ def test_ids_are_deterministic_across_runs_on_the_cluster(on_ray: RayCluster, ho
 
 def test_user_exceptions_keep_their_type_across_nodes(on_ray: RayCluster) -> None:
     assert flyte.run(flows.catches, x=7).outputs()[0] == "caught Boom x=7: bad input 7"
-    run = flyte.run(flows.fails, x=3)  # fails is the root here: it runs on the driver
-    with pytest.raises(flows.Boom):
-        run.outputs()[0]
+    with pytest.raises(flows.Boom) as failed:
+        flyte.run(flows.fails, x=3)  # fails is the root here: it runs on the driver
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     nested = flyte.run(flows.nested, n=0)
     assert [r["total"] for r in nested.outputs()[0]] == [0, 0]
 
