@@ -121,19 +121,19 @@ def main(argv: list[str] | None = None) -> int:
     flyte.run(chain, n=2, where="inline")  # import/lazy-init warm-up, not measured
 
     rows: list[tuple[str, str, str]] = []
-    t_in = flyte.run(chain, n=args.chain, where="inline").outputs()
-    t_pr = flyte.run(chain, n=args.chain, where="process").outputs()
+    t_in = flyte.run(chain, n=args.chain, where="inline").outputs()[0]
+    t_pr = flyte.run(chain, n=args.chain, where="process").outputs()[0]
     rows.append(
         (f"per action, sequential chain of {args.chain}", fmt_s(t_in / args.chain), fmt_s(t_pr / args.chain))
     )
-    f_in = flyte.run(fanout, n=args.fanout, where="inline").outputs()
-    f_pr = flyte.run(fanout, n=args.fanout, where="process").outputs()
+    f_in = flyte.run(fanout, n=args.fanout, where="inline").outputs()[0]
+    f_pr = flyte.run(fanout, n=args.fanout, where="process").outputs()[0]
     rows.append(
         (f"per action, fan-out of {args.fanout}", fmt_s(f_in / args.fanout), fmt_s(f_pr / args.fanout))
     )
-    cold = statistics.median(flyte.run(cold_worker).outputs() for _ in range(3))
+    cold = statistics.median(flyte.run(cold_worker).outputs()[0] for _ in range(3))
     rows.append(("worker cold start (spawn + imports + first action)", "-", fmt_s(cold)))
-    calls = flyte.run(replica_calls, n=args.warm_calls).outputs()
+    calls = flyte.run(replica_calls, n=args.warm_calls).outputs()[0]
     rows.append(
         (f"reusable replica, first call (start + {args.setup:g} s module-level setup)", "-", fmt_s(calls[0]))
     )

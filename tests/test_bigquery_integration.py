@@ -122,7 +122,7 @@ def test_bigquery_plugin_loads_beside_the_others() -> None:
 def test_bigquery_and_python_tasks_in_one_run(sales: str) -> None:
     run = flyte.run(report, min_amount=2.0)
     assert run.status == "SUCCEEDED", run.error
-    assert run.outputs() == {"regions": ["north", "south"], "best": "north=10.5"}
+    assert run.outputs()[0] == {"regions": ["north", "south"], "best": "north=10.5"}
     shown = CliRunner().invoke(cli, ["runs", "show", run.name, "--json"])
     assert shown.exit_code == 0, shown.output
     actions = {a["task_name"]: a["status"] for a in json.loads(shown.output)["actions"]}

@@ -99,7 +99,7 @@ async def pipeline(lines: list[str], word: str) -> int:
 def test_mixed_workflow_runs_and_is_recorded(runtime: str) -> None:
     run = flyte.with_runcontext(isolation="container").run(pipeline, lines=["a x", "b", "x x"], word="x")
     assert run.status == "SUCCEEDED", run.error
-    assert run.outputs() == 4
+    assert run.outputs()[0] == 4
 
     shown = CliRunner().invoke(cli, ["runs", "show", run.name, "--json"])
     assert shown.exit_code == 0, shown.output

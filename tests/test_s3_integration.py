@@ -79,7 +79,7 @@ def test_shell_task_reads_and_writes_files_in_s3(
     server, bucket = s3
     run = flyte.run(main, lines=["hello", "s3"])
     assert run.status == "SUCCEEDED", run.error
-    assert run.outputs() == "2:HELLO\nS3\n"
+    assert run.outputs()[0] == "2:HELLO\nS3\n"
     client = server.client()  # type: ignore[attr-defined]
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
     prefix = f"runs-data/runs/{run.name}/"

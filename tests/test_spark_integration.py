@@ -65,4 +65,4 @@ def test_spark_plugin_loads_beside_the_others() -> None:
 def test_spark_and_python_tasks_in_one_run() -> None:
     run = flyte.run(pipeline, lines=["b a", "a b", "a"])
     assert run.status == "SUCCEEDED", run.error
-    assert run.outputs() == ["a=3", "b=2"]
+    assert run.outputs()[0] == ["a=3", "b=2"]

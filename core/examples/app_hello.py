@@ -83,4 +83,4 @@ if __name__ == "__main__":
     with flyte.with_servecontext(port=0).serve(app) as served:
         print(f"serving {served.name} at {served.endpoint}")
         run = flyte.run(score_all, texts=["great tool", "awful weather", "good and bad"])
-        print(run.name, run.outputs())
+        print(run.name, run.outputs()[0])

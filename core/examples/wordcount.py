@@ -61,4 +61,4 @@ async def main(n_docs: int = 8, words: int = 1000) -> dict[str, int]:
 if __name__ == "__main__":
     flyte.init_from_config()
     run = flyte.run(main, n_docs=8)
-    print(run.name, run.outputs())
+    print(run.name, run.outputs()[0])

@@ -243,14 +243,16 @@ def test_workflow_calls_app_by_name(served: Callable[..., Served], flyte_home: P
     assert echo.endpoint == entry["url"] == flyte.app.get_endpoint("echo")
 
     run = flyte.run(fan_out, n=3)
-    assert run.outputs() == ["hello 0", "hello 1", "hello 2"]
+    assert run.outputs()[0] == ["hello 0", "hello 1", "hello 2"]
     run = flyte.with_runcontext(isolation="process").run(call_echo, x="from-a-worker")
-    assert run.outputs()["x"] == "from-a-worker"
+    assert run.outputs()[0]["x"] == "from-a-worker"
 
     assert s.stop() == 0
     with pytest.raises(AppNotRunningError, match="flyte serve"):
         _ = echo.endpoint
-    run = flyte.with_runcontext(name="after-stop").run(call_echo, x="late")
+    with pytest.raises(Exception) as failed:
+        flyte.with_runcontext(name="after-stop").run(call_echo, x="late")
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.error is not None and "not being served" in str(run.error)
 
 

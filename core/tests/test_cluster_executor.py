@@ -127,7 +127,7 @@ def test_children_run_on_the_executor_and_the_root_stays_with_the_controller(
 ) -> None:
     flyte.init(executor="threads://anywhere")
     run = flyte.run(outer, n=4)
-    a, b = run.outputs()
+    a, b = run.outputs()[0]
     assert (a["total"], b["total"]) == (14, 30)
     assert a["thread"].startswith("remote-") and b["thread"].startswith("remote-")
     [ex] = ThreadExecutor.instances
@@ -158,15 +158,15 @@ async def mixed_places() -> list[str]:
 
 def test_an_environment_declared_inline_stays_with_the_controller(threads_executor: None) -> None:
     flyte.init(executor="threads")
-    here, remote = flyte.run(mixed_places).outputs()
+    here, remote = flyte.run(mixed_places).outputs()[0]
     assert not here.startswith("remote-") and remote.startswith("remote-")
 
 
 def test_exceptions_keep_their_type_and_traces_are_recorded(threads_executor: None, flyte_home: Path) -> None:
     flyte.init(executor="threads")
-    assert flyte.run(catches, x=3).outputs() == "Picky:3"
+    assert flyte.run(catches, x=3).outputs()[0] == "Picky:3"
     run = flyte.run(root_traced, x=10)
-    assert run.outputs() == 6
+    assert run.outputs()[0] == 6
     kinds = {
         r["task_name"]: r["kind"] for r in journal_rows(flyte_home, "SELECT task_name, kind FROM actions")
     }
@@ -175,10 +175,10 @@ def test_exceptions_keep_their_type_and_traces_are_recorded(threads_executor: No
 
 def test_recovery_replays_cluster_children_from_the_journal(threads_executor: None, flyte_home: Path) -> None:
     flyte.init(executor="threads")
-    flyte.with_runcontext(name="cl-rec").run(outer, n=3).outputs()
+    flyte.with_runcontext(name="cl-rec").run(outer, n=3).outputs()[0]
     ThreadExecutor.instances.clear()
     again = flyte.rerun("cl-rec", recover=True)
-    assert [r["total"] for r in again.outputs()] == [5, 14]
+    assert [r["total"] for r in again.outputs()[0]] == [5, 14]
     assert ThreadExecutor.instances[0].ran == []  # everything finished was recorded: nothing re-ran
 
 
@@ -200,7 +200,7 @@ def test_the_test_process_keeps_its_own_settings(threads_executor: None) -> None
     import flyte._runtime.workers as workers
 
     flyte.init(executor="threads")
-    assert flyte.run(outer, n=1).outputs()[0]["total"] == 0
+    assert flyte.run(outer, n=1).outputs()[0][0]["total"] == 0
     assert workers.IN_WORKER is False
 
 

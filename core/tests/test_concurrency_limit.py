@@ -41,7 +41,7 @@ def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_limit_bounds_running_leaves_and_nested_parents_do_not_deadlock() -> None:
     run = flyte.with_runcontext(max_action_concurrency=3).run(root, n=6)
     expected = sum(k * 10 + j for k in range(6) for j in range(5))
-    assert run.outputs() == expected
+    assert run.outputs()[0] == expected
     assert state["peak"] <= 3
 
 

@@ -130,7 +130,7 @@ def test_third_party_task_type_is_discovered_and_runs(site: Site) -> None:
 
     tmpl = plugin_tmpl(module, "ThirdPartyTask", name="acme_job")
     run = flyte.run(tmpl, x=3)
-    assert run.outputs() == "acme ran with [('x', 3)]"
+    assert run.outputs()[0] == "acme ran with [('x', 3)]"
 
 
 def test_plugin_whose_import_raises_is_reported_and_isolated(site: Site) -> None:
@@ -267,7 +267,9 @@ def test_unknown_task_type_at_run_time_names_the_distribution(site: Site) -> Non
     async def parent(x: int) -> str:
         return await spark(x=x)
 
-    run = flyte.run(parent, x=1)
+    with pytest.raises(Exception) as failed:
+        flyte.run(parent, x=1)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED"
     err = run.error
     assert isinstance(err, TaskTypeNotFoundError)
@@ -324,7 +326,7 @@ def test_plugin_config_selects_the_registered_template(site: Site) -> None:
 
     assert type(triple) is mod.FancyTask and triple.task_type == "fancy"
     assert triple.spec().custom_config == {"factor": 3}
-    assert flyte.run(triple, x=1).outputs() == 6  # pre/execute/post ran in-process (backend=None)
+    assert flyte.run(triple, x=1).outputs()[0] == 6  # pre/execute/post ran in-process (backend=None)
 
     sub_env = flyte.TaskEnvironment(name="extra-fancy-env", plugin_config=mod.ExtraFancy(factor=2))
     assert type(sub_env.task(triple.func)) is mod.FancyTask  # config subclasses select it too
@@ -390,7 +392,7 @@ def test_backend_run_protocol(site: Site) -> None:
     mod = importlib.import_module(module)
     tmpl = plugin_tmpl(module, "RemoteTask", name="remote.echo", task_type="remote-run")
     run = flyte.run(tmpl, x=5)
-    assert run.outputs() == "ran remote.echo x=5"
+    assert run.outputs()[0] == "ran remote.echo x=5"
     assert mod.CALLS == [("run", "remote.echo", run.name, 0)]
 
 
@@ -414,7 +416,7 @@ def test_connector_protocol_records_resource_meta(site: Site) -> None:
         return done
 
     run = flyte.run(parent, x=7)
-    assert run.outputs() == "job-7 done"
+    assert run.outputs()[0] == "job-7 done"
     assert mod.CALLS.count(("create", "remote.job")) == 2
     assert ("delete", "job-999") in mod.CALLS and ("delete", "job-7") not in mod.CALLS
     journal = open_journal(get_settings().journal_path)

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import flyte
+import pytest
 from click.testing import CliRunner
 from conftest import journal_rows
 from flyte._cache import VersionParameters
@@ -68,7 +69,7 @@ class Mod:
         self.n += 1
         code = (
             "import flyte, cache_mod;"
-            f" r = flyte.with_runcontext(name='c{self.n}').run(cache_mod.main, x={x}); print(r.outputs())"
+            f" r = flyte.with_runcontext(name='c{self.n}').run(cache_mod.main, x={x}); print(r.outputs()[0])"
         )
         env_ = dict(
             os.environ, PYTHONPATH=str(self.dir), CACHE_MARKER=str(self.marker), PYTHONDONTWRITEBYTECODE="1"
@@ -118,10 +119,10 @@ async def ignores_stamp(x: int, stamp: str) -> int:
 
 def test_ignored_inputs_are_not_part_of_the_key() -> None:
     calls.clear()
-    assert flyte.run(ignores_stamp, x=1, stamp="monday").outputs() == 10
-    assert flyte.run(ignores_stamp, x=1, stamp="tuesday").outputs() == 10
+    assert flyte.run(ignores_stamp, x=1, stamp="monday").outputs()[0] == 10
+    assert flyte.run(ignores_stamp, x=1, stamp="tuesday").outputs()[0] == 10
     assert calls["ignores"] == 1
-    assert flyte.run(ignores_stamp, x=2, stamp="tuesday").outputs() == 20
+    assert flyte.run(ignores_stamp, x=2, stamp="tuesday").outputs()[0] == 20
     assert calls["ignores"] == 2
 
 
@@ -138,26 +139,26 @@ async def inc_twice(x: int) -> list[int]:
 
 def test_cache_hit_within_a_run_and_across_runs(flyte_home: Path) -> None:
     calls.clear()
-    first = flyte.run(inc_twice, x=1).outputs()
+    first = flyte.run(inc_twice, x=1).outputs()[0]
     assert first == [1001, 1001] and calls["inc"] == 1
-    assert flyte.run(cached_inc, x=1).outputs() == 1001
+    assert flyte.run(cached_inc, x=1).outputs()[0] == 1001
 
 
 def test_overwrite_cache_recomputes_and_replaces_the_entry() -> None:
     calls.clear()
-    assert flyte.run(cached_inc, x=5).outputs() == 1005
-    assert flyte.with_runcontext(overwrite_cache=True).run(cached_inc, x=5).outputs() == 2005
+    assert flyte.run(cached_inc, x=5).outputs()[0] == 1005
+    assert flyte.with_runcontext(overwrite_cache=True).run(cached_inc, x=5).outputs()[0] == 2005
     assert calls["inc"] == 2
-    assert flyte.run(cached_inc, x=5).outputs() == 2005  # the new entry
+    assert flyte.run(cached_inc, x=5).outputs()[0] == 2005  # the new entry
     assert calls["inc"] == 2
 
 
 def test_disable_run_cache_neither_reads_nor_writes() -> None:
     calls.clear()
-    assert flyte.with_runcontext(disable_run_cache=True).run(cached_inc, x=7).outputs() == 1007
-    assert flyte.run(cached_inc, x=7).outputs() == 2007
-    assert flyte.with_runcontext(disable_run_cache=True).run(cached_inc, x=7).outputs() == 3007
-    assert flyte.run(cached_inc, x=7).outputs() == 2007
+    assert flyte.with_runcontext(disable_run_cache=True).run(cached_inc, x=7).outputs()[0] == 1007
+    assert flyte.run(cached_inc, x=7).outputs()[0] == 2007
+    assert flyte.with_runcontext(disable_run_cache=True).run(cached_inc, x=7).outputs()[0] == 3007
+    assert flyte.run(cached_inc, x=7).outputs()[0] == 2007
 
 
 def test_cache_clear_cli(flyte_home: Path) -> None:
@@ -174,7 +175,7 @@ def test_cache_clear_cli(flyte_home: Path) -> None:
     res = CliRunner().invoke(cli, ["cache", "clear"])
     assert res.exit_code == 0 and "cleared 1 cache entry" in res.output
     assert journal_rows(flyte_home, "SELECT key FROM cache") == []
-    assert flyte.run(cached_inc, x=1).outputs() == 2001  # recomputed
+    assert flyte.run(cached_inc, x=1).outputs()[0] == 2001  # recomputed
 
 
 @env.task
@@ -185,8 +186,10 @@ async def cached_fails(x: int) -> int:
 
 def test_failures_are_not_cached() -> None:
     calls.clear()
-    assert flyte.run(cached_fails, x=1).status == "FAILED"
-    assert flyte.run(cached_fails, x=1).status == "FAILED"
+    for _ in range(2):  # a failure is not cached: the second run fails again
+        with pytest.raises(Exception) as failed:
+            flyte.run(cached_fails, x=1)
+        assert failed.value.flyte_run.status == "FAILED"  # type: ignore[attr-defined]
     assert calls["fails"] == 2
 
 
@@ -230,7 +233,7 @@ async def same_call_five_times(x: int) -> list[int]:
 def test_serialize_runs_identical_concurrent_calls_once(flyte_home: Path) -> None:
     calls.clear()
     run = flyte.run(same_call_five_times, x=4)
-    assert run.outputs() == [8] * 10
+    assert run.outputs()[0] == [8] * 10
     assert calls["serialized"] == 1
     assert calls["not_serialized"] == 5
     hits = journal_rows(

@@ -103,7 +103,7 @@ def test_action_ids_depend_on_run_only_through_the_root(flyte_home: Path) -> Non
 
     a = flyte.with_runcontext(name="det-a").run(work_app.tree, width=2)
     b = flyte.with_runcontext(name="det-b").run(work_app.tree, width=2)
-    assert a.outputs() == b.outputs()
+    assert a.outputs()[0] == b.outputs()[0]
     ids_a = {
         r["action_id"] for r in journal_rows(flyte_home, "SELECT action_id FROM actions WHERE run='det-a'")
     }
@@ -146,7 +146,7 @@ def test_recover_after_sigkill_does_not_rerun_finished_children(tmp_path: Path, 
     run = flyte.rerun("crashy", recover=True)
     assert run.name == "crashy"
     assert run.status == "SUCCEEDED", run.error
-    out = run.outputs()
+    out = run.outputs()[0]
     assert out["total"] == str(sum(i * i for i in range(n)) + 1000)
 
     counts = Counter(marker_lines(workdir))
@@ -256,7 +256,9 @@ def test_traces_are_recorded_and_replayed(
     flyte_home: Path,
 ) -> None:
     calls.clear()
-    run = flyte.run(parent, workdir=str(tmp_path))
+    with pytest.raises(Exception) as failed:
+        flyte.run(parent, workdir=str(tmp_path))
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED"
     assert dict(calls) == first_calls
     rows = journal_rows(
@@ -266,7 +268,7 @@ def test_traces_are_recorded_and_replayed(
 
     (tmp_path / "go").touch()
     again = flyte.rerun(run.name, recover=True)
-    assert again.outputs() == expected
+    assert again.outputs()[0] == expected
     assert dict(calls) == first_calls  # no trace body ran again
 
 
@@ -286,7 +288,9 @@ async def parent_of_bad_trace(x: int) -> int:
 
 
 def test_task_inside_trace_raises() -> None:
-    run = flyte.run(parent_of_bad_trace, x=3)
+    with pytest.raises(Exception) as failed:
+        flyte.run(parent_of_bad_trace, x=3)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert isinstance(run.error, flyte.errors.TraceDoesNotAllowNestedTasksError)
 
 
@@ -324,11 +328,13 @@ async def branching(workdir: str) -> int:
 
 def test_recover_failed_run_reuses_succeeded_children(tmp_path: Path) -> None:
     calls.clear()
-    run = flyte.run(branching, workdir=str(tmp_path))
+    with pytest.raises(Exception) as failed:
+        flyte.run(branching, workdir=str(tmp_path))
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED" and calls["a"] == 1
     (tmp_path / "go").touch()
     again = flyte.rerun(run.name, recover=True)
-    assert again.outputs() == 101 + 102
+    assert again.outputs()[0] == 101 + 102
     assert calls["a"] == 2  # step_a(1) replayed from the journal, step_a(2) ran
 
 
@@ -338,17 +344,21 @@ def test_rerun_without_recover_is_a_new_run(tmp_path: Path) -> None:
     run = flyte.run(branching, workdir=str(tmp_path))
     fresh = flyte.rerun(run.name, recover=False)
     assert fresh.name != run.name
-    assert fresh.outputs() == run.outputs() == 203
+    assert fresh.outputs()[0] == run.outputs()[0] == 203
     assert calls["a"] == 4
 
 
 def test_recover_with_other_task_at_same_position_is_non_determinism(tmp_path: Path) -> None:
     calls.clear()
-    run = flyte.run(branching, workdir=str(tmp_path))
+    with pytest.raises(Exception) as failed:
+        flyte.run(branching, workdir=str(tmp_path))
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED"
     (tmp_path / "branch_b").touch()
     (tmp_path / "go").touch()
-    again = flyte.rerun(run.name, recover=True)
+    with pytest.raises(Exception) as failed:
+        flyte.rerun(run.name, recover=True)
+    again = failed.value.flyte_run  # type: ignore[attr-defined]
     assert again.status == "FAILED"
     err = again.error
     assert isinstance(err, flyte.errors.NonDeterminismError), repr(err)
@@ -367,7 +377,7 @@ def test_two_concurrent_runs_share_the_journal(flyte_home: Path) -> None:
     procs = [
         spawn(
             "import flyte, work_app;"
-            f" print(flyte.with_runcontext(name='par-{i}').run(work_app.fanout, n={n}).outputs())"
+            f" print(flyte.with_runcontext(name='par-{i}').run(work_app.fanout, n={n}).outputs()[0])"
         )
         for i in range(2)
     ]
@@ -408,7 +418,9 @@ async def uses_big(n: int, workdir: str) -> int:
 def test_large_values_are_offloaded_and_read_back_on_recovery(tmp_path: Path, flyte_home: Path) -> None:
     calls.clear()
     n = 300 * 1024
-    run = flyte.run(uses_big, n=n, workdir=str(tmp_path))
+    with pytest.raises(Exception) as failed:
+        flyte.run(uses_big, n=n, workdir=str(tmp_path))
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED"
     rows = journal_rows(
         flyte_home,
@@ -420,7 +432,7 @@ def test_large_values_are_offloaded_and_read_back_on_recovery(tmp_path: Path, fl
     assert stored, "the value was not written to the object store"
     (tmp_path / "go").touch()
     again = flyte.rerun(run.name, recover=True)
-    assert again.outputs() == n
+    assert again.outputs()[0] == n
     assert calls["big"] == 1
     rows = journal_rows(
         flyte_home,
@@ -433,10 +445,10 @@ def test_large_values_are_offloaded_and_read_back_on_recovery(tmp_path: Path, fl
 def test_large_run_inputs_are_offloaded(flyte_home: Path) -> None:
     text = "é" * (200 * 1024)
     run = flyte.run(text_len, text=text)
-    assert run.outputs() == len(text)
+    assert run.outputs()[0] == len(text)
     size = journal_rows(flyte_home, "SELECT length(inputs) AS n FROM runs WHERE name=?", (run.name,))[0]["n"]
     assert size < 4096
-    assert flyte.rerun(run.name, recover=False).outputs() == len(text)  # inputs read back from the store
+    assert flyte.rerun(run.name, recover=False).outputs()[0] == len(text)  # inputs read back from the store
 
 
 @flyte.trace
@@ -461,11 +473,15 @@ async def trace_branching(workdir: str) -> int:
 
 
 def test_other_trace_at_same_position_is_non_determinism(tmp_path: Path) -> None:
-    run = flyte.run(trace_branching, workdir=str(tmp_path))
+    with pytest.raises(Exception) as failed:
+        flyte.run(trace_branching, workdir=str(tmp_path))
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED"
     (tmp_path / "branch_b").touch()
     (tmp_path / "go").touch()
-    err = flyte.rerun(run.name, recover=True).error
+    with pytest.raises(Exception) as failed:
+        flyte.rerun(run.name, recover=True)
+    err = failed.value
     assert isinstance(err, flyte.errors.NonDeterminismError), repr(err)
     assert "trace_one" in str(err) and "trace_two" in str(err)
 
@@ -484,7 +500,7 @@ async def stops_early(n: int) -> list[int]:
 
 def test_async_generator_trace_closed_early(flyte_home: Path) -> None:
     run = flyte.run(stops_early, n=3)
-    assert run.outputs() == [0, 0, 10, 20]
+    assert run.outputs()[0] == [0, 0, 10, 20]
     rows = journal_rows(flyte_home, "SELECT status FROM actions WHERE run=? AND kind='trace'", (run.name,))
     assert [r["status"] for r in rows] == ["SUCCEEDED"]
 
@@ -574,7 +590,9 @@ def test_failed_recovery_leaves_no_action_running(tmp_path: Path, flyte_home: Pa
         kill9(proc)
     assert count_status(flyte_home, "left", "crash_app.child", "RUNNING") == 2  # blocked when killed
     (workdir / "diverge").touch()
-    run = flyte.rerun("left")
+    with pytest.raises(Exception) as failed:
+        flyte.rerun("left", recover=True)  # recover=False is the default, as the reference SDK
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert isinstance(run.error, flyte.errors.NonDeterminismError)
     statuses = Counter(
         r["status"] for r in journal_rows(flyte_home, "SELECT status FROM actions WHERE run='left'")

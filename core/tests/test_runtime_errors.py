@@ -53,7 +53,7 @@ async def calls_flaky(fail_times: int) -> str:
 def test_retries_then_success_records_attempts(flyte_home: Path) -> None:
     calls.clear()
     run = flyte.run(calls_flaky, fail_times=2)
-    assert run.outputs() == "ok after 2"
+    assert run.outputs()[0] == "ok after 2"
     assert calls["flaky"] == 3
     assert attempts_of(flyte_home, run.name, "rt_err.flaky") == [(0, "FAILED"), (1, "FAILED")]
     row = action_row(flyte_home, run.name, "rt_err.flaky")
@@ -82,7 +82,7 @@ async def calls_fatal() -> str:
 def test_non_recoverable_error_is_not_retried(flyte_home: Path) -> None:
     calls.clear()
     run = flyte.run(calls_fatal)
-    assert run.outputs() == "caught Fatal attempts=1"
+    assert run.outputs()[0] == "caught Fatal attempts=1"
     assert calls["fatal"] == 1
     assert attempts_of(flyte_home, run.name, "rt_err.fatal") == [(0, "FAILED")]
 
@@ -111,7 +111,7 @@ async def catches_exhausted() -> dict[str, str]:
 def test_exhausted_retries_keep_the_original_type(flyte_home: Path) -> None:
     calls.clear()
     run = flyte.run(catches_exhausted)
-    out = run.outputs()
+    out = run.outputs()[0]
     assert out["as_original"] == "KeyError"
     assert out["is_user_error"] == "True"
     assert out["is_exhausted"] == "True"
@@ -127,7 +127,9 @@ def test_exhausted_retries_keep_the_original_type(flyte_home: Path) -> None:
 
 
 def test_run_of_exhausted_task_fails_with_original_type() -> None:
-    run = flyte.run(always_fails, x=5)
+    with pytest.raises(Exception) as failed:
+        flyte.run(always_fails, x=5)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED"
     assert isinstance(run.error, KeyError)
     assert isinstance(run.error, flyte.errors.RetriesExhaustedError)
@@ -167,7 +169,7 @@ async def catcher(kind: str) -> list[str]:
 
 
 def test_child_exception_is_original_type_and_runtime_user_error() -> None:
-    assert flyte.run(catcher, kind="value").outputs() == [
+    assert flyte.run(catcher, kind="value").outputs()[0] == [
         "ValueError",
         "bad value",
         "RuntimeUserError",
@@ -176,7 +178,7 @@ def test_child_exception_is_original_type_and_runtime_user_error() -> None:
 
 
 def test_custom_exception_class_crosses_the_boundary() -> None:
-    assert flyte.run(catcher, kind="quota").outputs() == [
+    assert flyte.run(catcher, kind="quota").outputs()[0] == [
         "QuotaError",
         "ann",
         "3",
@@ -200,7 +202,7 @@ async def catcher_reraise() -> int:
 
 
 def test_exception_crosses_two_levels() -> None:
-    assert flyte.run(grand_parent).outputs() == "ValueError:ValueError"
+    assert flyte.run(grand_parent).outputs()[0] == "ValueError:ValueError"
 
 
 # ---- timeouts -------------------------------------------------------------------------------------
@@ -220,7 +222,9 @@ async def sleepy_retried(secs: float) -> str:
 
 def test_timeout_fails_fast_with_task_timeout_error(flyte_home: Path) -> None:
     t0 = time.perf_counter()
-    run = flyte.run(sleepy, secs=5.0)
+    with pytest.raises(Exception) as failed:
+        flyte.run(sleepy, secs=5.0)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert time.perf_counter() - t0 < 2.0
     assert isinstance(run.error, flyte.errors.TaskTimeoutError)
     assert "0.3" in str(run.error)
@@ -229,7 +233,9 @@ def test_timeout_fails_fast_with_task_timeout_error(flyte_home: Path) -> None:
 def test_timeout_is_retried_when_retries_remain(flyte_home: Path) -> None:
     calls.clear()
     t0 = time.perf_counter()
-    run = flyte.run(sleepy_retried, secs=5.0)
+    with pytest.raises(Exception) as failed:
+        flyte.run(sleepy_retried, secs=5.0)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert time.perf_counter() - t0 < 2.5
     assert isinstance(run.error, flyte.errors.TaskTimeoutError)
     assert calls["sleepy_retried"] == 3
@@ -251,7 +257,9 @@ async def with_deadline(n: int) -> int:
 def test_deadline_stops_retries_and_aborts_children(flyte_home: Path) -> None:
     calls.clear()
     t0 = time.perf_counter()
-    run = flyte.run(with_deadline, n=3)
+    with pytest.raises(Exception) as failed:
+        flyte.run(with_deadline, n=3)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     elapsed = time.perf_counter() - t0
     assert elapsed < 2.0
     assert isinstance(run.error, flyte.errors.TaskTimeoutError)
@@ -281,7 +289,7 @@ async def abandons_children(n: int) -> int:
 def test_children_running_when_parent_ends_are_aborted(flyte_home: Path) -> None:
     t0 = time.perf_counter()
     run = flyte.run(abandons_children, n=2)
-    assert run.outputs() == 2
+    assert run.outputs()[0] == 2
     assert time.perf_counter() - t0 < 2.0
     rows = journal_rows(
         flyte_home,
@@ -308,7 +316,9 @@ async def bad_return(x: int) -> int:
 
 
 def test_wrong_input_type_names_task_and_parameter() -> None:
-    run = flyte.run(passes_str)
+    with pytest.raises(Exception) as failed:
+        flyte.run(passes_str)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     err = run.error
     assert isinstance(err, flyte.errors.RuntimeDataValidationError), repr(err)
     assert "rt_err.needs_int" in str(err) and "'count'" in str(err)
@@ -317,7 +327,9 @@ def test_wrong_input_type_names_task_and_parameter() -> None:
 
 
 def test_wrong_return_type_fails() -> None:
-    run = flyte.run(bad_return, x=1)
+    with pytest.raises(Exception) as failed:
+        flyte.run(bad_return, x=1)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     err = run.error
     assert isinstance(err, flyte.errors.RuntimeDataValidationError), repr(err)
     assert "rt_err.bad_return" in str(err) and "return value" in str(err)
@@ -326,7 +338,7 @@ def test_wrong_return_type_fails() -> None:
 def test_bool_is_not_an_int_and_int_is_a_float() -> None:
     with pytest.raises(flyte.errors.RuntimeDataValidationError):
         flyte.run(needs_int, count=True)
-    assert flyte.run(takes_float, x=3).outputs() == 3.0
+    assert flyte.run(takes_float, x=3).outputs()[0] == 3.0
 
 
 @env.task
@@ -359,7 +371,9 @@ async def passes_huge(n: int) -> int:
 
 
 def test_inline_output_limit(flyte_home: Path) -> None:
-    run = flyte.run(huge, n=20 * MiB)
+    with pytest.raises(Exception) as failed:
+        flyte.run(huge, n=20 * MiB)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     err = run.error
     assert isinstance(err, flyte.errors.InlineIOMaxBytesBreached), repr(err)
     text = str(err)
@@ -368,14 +382,16 @@ def test_inline_output_limit(flyte_home: Path) -> None:
 
 
 def test_inline_input_limit() -> None:
-    err = flyte.run(passes_huge, n=11 * MiB).error
+    with pytest.raises(flyte.errors.InlineIOMaxBytesBreached) as failed:
+        flyte.run(passes_huge, n=11 * MiB)
+    err = failed.value
     assert isinstance(err, flyte.errors.InlineIOMaxBytesBreached), repr(err)
     assert "rt_err.takes_huge" in str(err) and "'text'" in str(err)
 
 
 def test_raised_inline_limit_passes(flyte_home: Path) -> None:
     run = flyte.run(huge_allowed, n=20 * MiB)
-    assert len(run.outputs()) == 20 * MiB
+    assert len(run.outputs()[0]) == 20 * MiB
     # stored by reference in the object store, not in the journal
     rows = journal_rows(flyte_home, "SELECT length(outputs) AS n FROM actions WHERE run=?", (run.name,))
     assert rows[0]["n"] < 4096
@@ -391,7 +407,9 @@ def sync_sleepy(secs: float) -> str:
 def test_sync_task_timeout(flyte_home: Path) -> None:
     calls.clear()
     t0 = time.perf_counter()
-    run = flyte.run(sync_sleepy, secs=3.0)
+    with pytest.raises(Exception) as failed:
+        flyte.run(sync_sleepy, secs=3.0)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert time.perf_counter() - t0 < 1.5
     assert isinstance(run.error, flyte.errors.TaskTimeoutError)
     assert calls["sync_sleepy"] == 2
@@ -420,14 +438,14 @@ async def catches_awkward(kind: str) -> list[str]:
 
 
 def test_builtin_exception_keeps_its_message() -> None:
-    code, msg, is_orig = flyte.run(catches_awkward, kind="unicode").outputs()
+    code, msg, is_orig = flyte.run(catches_awkward, kind="unicode").outputs()[0]
     assert code == "UnicodeDecodeError" and "can't decode byte 0xff" in msg and is_orig == "True"
-    code, msg, is_orig = flyte.run(catches_awkward, kind="oserror").outputs()
+    code, msg, is_orig = flyte.run(catches_awkward, kind="oserror").outputs()[0]
     assert code == "FileNotFoundError" and "No such file" in msg and is_orig == "True"
 
 
 def test_exception_that_cannot_be_rebuilt_still_reaches_the_parent() -> None:
-    code, msg, _ = flyte.run(catches_awkward, kind="pydantic").outputs()
+    code, msg, _ = flyte.run(catches_awkward, kind="pydantic").outputs()[0]
     assert code == "ValidationError"
     assert "validation error" in msg
 
@@ -456,11 +474,11 @@ async def queue_of(n: int, patient: bool) -> list[str]:
 
 def test_max_runtime_does_not_count_time_waiting_for_a_place() -> None:
     run = flyte.with_runcontext(max_action_concurrency=2).run(queue_of, n=8, patient=True)
-    assert run.outputs() == [str(i) for i in range(8)]  # the last ones wait ~0.3 s before they start
+    assert run.outputs()[0] == [str(i) for i in range(8)]  # the last ones wait ~0.3 s before they start
 
 
 def test_max_queued_time() -> None:
     run = flyte.with_runcontext(max_action_concurrency=1).run(queue_of, n=4, patient=False)
-    out = run.outputs()
+    out = run.outputs()[0]
     assert out[:2] == ["0", "1"]
     assert out[3] == "MaxQueuedTimeExceededError"

@@ -32,14 +32,14 @@ def test_run_returns_run_with_name_url_status_outputs() -> None:
     assert isinstance(run, flyte.Run)
     assert run.name and run.status == "SUCCEEDED"
     assert run.name in run.url
-    assert run.outputs() == 0 + 1 + 4 + 9
-    assert run.wait() is run
+    assert run.outputs()[0] == 0 + 1 + 4 + 9
+    assert run.wait() is None and run.done() and run.phase == "succeeded"  # as the reference SDK
 
 
 def test_run_positional_inputs_and_named_run(flyte_home: Path) -> None:
     run = flyte.with_runcontext(name="my-run").run(total, 3)
     assert run.name == "my-run"
-    assert run.outputs() == 5
+    assert run.outputs()[0] == 5
     rows = journal_rows(flyte_home, "SELECT name, status, task_name FROM runs")
     assert [tuple(r) for r in rows] == [("my-run", "SUCCEEDED", "rt_run.total")]
 
@@ -51,11 +51,13 @@ def test_duplicate_run_name_errors() -> None:
 
 
 def test_failed_run_reports_status_and_reraises() -> None:
-    run = flyte.run(boom, msg="bad")
+    with pytest.raises(Exception) as failed:
+        flyte.run(boom, msg="bad")
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED"
     assert isinstance(run.error, ValueError)
     with pytest.raises(ValueError, match="bad"):
-        run.outputs()
+        run.outputs()[0]
 
 
 @env.task
@@ -66,9 +68,9 @@ async def boom(msg: str) -> int:
 async def test_run_from_inside_a_running_loop() -> None:
     """flyte.run called where a loop already runs (e.g. a notebook) executes on its own thread."""
     run = flyte.run(total, n=3)
-    assert run.outputs() == 5
+    assert run.outputs()[0] == 5
     run2 = await flyte.run.aio(total, n=2)
-    assert run2.outputs() == 1
+    assert run2.outputs()[0] == 1
 
 
 # ---- outside a run: plain calls -------------------------------------------------------------------
@@ -83,7 +85,7 @@ def test_outside_a_run_tasks_are_plain_calls() -> None:
     assert asyncio.run(coro) == 49
     assert sync_double(4) == 8
     assert asyncio.run(total(3)) == 5  # children are plain calls too
-    assert flyte.ctx() is None
+    assert not flyte.ctx() and flyte.ctx().action is None  # a falsy context, fields None
 
 
 # ---- concurrency --------------------------------------------------------------------------------
@@ -102,7 +104,7 @@ def test_async_children_run_concurrently() -> None:
     t0 = time.perf_counter()
     run = flyte.run(naps, n=20)
     elapsed = time.perf_counter() - t0
-    assert run.outputs() == list(range(20))
+    assert run.outputs()[0] == list(range(20))
     assert elapsed < 1.5, f"20 x 0.2 s children took {elapsed:.2f}s: not concurrent"
 
 
@@ -133,7 +135,7 @@ def test_sync_tasks_run_on_a_bounded_pool() -> None:
     t0 = time.perf_counter()
     run = flyte.run(sync_fan, n=80)
     elapsed = time.perf_counter() - t0
-    assert run.outputs() == list(range(80))
+    assert run.outputs()[0] == list(range(80))
     assert 1 < _sync_state["max"] <= 32, _sync_state["max"]  # concurrent, but bounded
     assert main_thread not in _sync_state["threads"]
     assert elapsed < 80 * 0.05 / 2
@@ -150,14 +152,16 @@ async def calls_sync_with_aio(x: int) -> int:
 
 
 def test_sync_task_from_async_without_aio_raises() -> None:
-    run = flyte.run(calls_sync_without_aio, x=2)
+    with pytest.raises(Exception) as failed:
+        flyte.run(calls_sync_without_aio, x=2)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED"
     assert isinstance(run.error, flyte.errors.SyncTaskCallInAsyncContextError)
     assert "aio" in str(run.error)
 
 
 def test_sync_task_from_async_with_aio_works() -> None:
-    assert flyte.run(calls_sync_with_aio, x=21).outputs() == 42
+    assert flyte.run(calls_sync_with_aio, x=21).outputs()[0] == 42
 
 
 @env.task
@@ -169,7 +173,7 @@ def sync_parent(n: int) -> int:
 
 def test_sync_parent_calls_children(flyte_home: Path) -> None:
     run = flyte.run(sync_parent, n=4)
-    assert run.outputs() == 8 + (0 + 1 + 4 + 9)
+    assert run.outputs()[0] == 8 + (0 + 1 + 4 + 9)
     rows = journal_rows(flyte_home, "SELECT task_name, status FROM actions WHERE run=?", (run.name,))
     names = sorted(r["task_name"] for r in rows)
     assert names == sorted(["rt_run.sync_parent", "rt_run.sync_double"] + ["rt_run.square"] * 4)
@@ -206,7 +210,7 @@ def test_map_order_and_concurrency_bound(parent: flyte.TaskTemplate, flyte_home:
     _inflight.update(now=0, max=0)
     items = list(range(30, 0, -1))
     run = flyte.run(parent, items=items, concurrency=4)
-    assert run.outputs() == [x * 10 for x in items]
+    assert run.outputs()[0] == [x * 10 for x in items]
     assert _inflight["max"] == 4
     groups = journal_rows(
         flyte_home,
@@ -218,7 +222,7 @@ def test_map_order_and_concurrency_bound(parent: flyte.TaskTemplate, flyte_home:
 
 def test_map_unbounded_runs_all_at_once() -> None:
     _inflight.update(now=0, max=0)
-    assert flyte.run(map_async_parent, items=list(range(25)), concurrency=0).outputs() == [
+    assert flyte.run(map_async_parent, items=list(range(25)), concurrency=0).outputs()[0] == [
         x * 10 for x in range(25)
     ]
     assert _inflight["max"] == 25
@@ -233,8 +237,10 @@ async def map_exceptions(return_exceptions: bool) -> list[str]:
 
 
 def test_map_return_exceptions() -> None:
-    assert flyte.run(map_exceptions, return_exceptions=True).outputs() == ["10", "ValueError", "30"]
-    run = flyte.run(map_exceptions, return_exceptions=False)
+    assert flyte.run(map_exceptions, return_exceptions=True).outputs()[0] == ["10", "ValueError", "30"]
+    with pytest.raises(Exception) as failed:
+        flyte.run(map_exceptions, return_exceptions=False)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert isinstance(run.error, ValueError)
     assert "negative -2" in str(run.error)
 
@@ -271,7 +277,7 @@ async def grouped() -> list[dict[str, str]]:
 
 def test_group_and_custom_context(flyte_home: Path) -> None:
     run = flyte.run(grouped)
-    a, b, c, d = run.outputs()
+    a, b, c, d = run.outputs()[0]
     assert a == {"tag": "a", "group": "stage-1"}
     assert b == {"tag": "b", "group": "", "team": "ml", "tier": "gold"}
     assert c == {"tag": "c", "group": "", "team": "ml", "tier": "silver"}
@@ -287,7 +293,7 @@ def test_group_and_custom_context(flyte_home: Path) -> None:
 
 def test_ctx_exposes_run_and_action() -> None:
     run = flyte.with_runcontext(name="ctx-run").run(ctx_info)
-    info = run.outputs()
+    info = run.outputs()[0]
     assert info["run"] == "ctx-run"
     assert info["action_name"] == "rt_run.ctx_info"
     assert info["attempt"] == 0
@@ -307,7 +313,9 @@ async def map_without_aio(n: int) -> list[int]:
 
 
 def test_map_in_async_code_without_aio_raises_instead_of_hanging() -> None:
-    run = flyte.run(map_without_aio, n=2)
+    with pytest.raises(Exception) as failed:
+        flyte.run(map_without_aio, n=2)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert isinstance(run.error, flyte.errors.SyncTaskCallInAsyncContextError)
     assert "flyte.map.aio" in str(run.error)
 
@@ -330,8 +338,8 @@ def sync_map_root(n: int) -> int:
 
 def test_deeply_nested_sync_tasks_do_not_deadlock() -> None:
     # deeper / wider than the pool (min(32, cpus + 4) threads): each waiting parent gives up its place
-    assert flyte.run(sync_chain, depth=40).outputs() == 40
-    assert flyte.run(sync_map_root, n=40).outputs() == sum(2 * i + 1 for i in range(40))
+    assert flyte.run(sync_chain, depth=40).outputs()[0] == 40
+    assert flyte.run(sync_map_root, n=40).outputs()[0] == sum(2 * i + 1 for i in range(40))
 
 
 @env.task
@@ -343,7 +351,7 @@ def sync_gathers(n: int) -> list[int]:
 
 
 def test_sync_task_awaiting_children_on_its_own_loop() -> None:
-    assert flyte.run(sync_gathers, n=4).outputs() == [0, 1, 4, 9]
+    assert flyte.run(sync_gathers, n=4).outputs()[0] == [0, 1, 4, 9]
 
 
 # ---- several runs at once in one process ----------------------------------------------------------
@@ -351,7 +359,7 @@ def test_concurrent_runs_in_one_process(flyte_home: Path) -> None:
     results: dict[int, int] = {}
 
     def go(i: int) -> None:
-        results[i] = flyte.with_runcontext(name=f"thread-{i}").run(total, n=300).outputs()
+        results[i] = flyte.with_runcontext(name=f"thread-{i}").run(total, n=300).outputs()[0]
 
     threads = [threading.Thread(target=go, args=(i,)) for i in range(4)]
     for t in threads:
@@ -368,7 +376,7 @@ def test_concurrent_runs_in_one_process(flyte_home: Path) -> None:
 
 async def test_concurrent_runs_with_run_aio() -> None:
     runs = await asyncio.gather(*(flyte.run.aio(total, n=50 + i) for i in range(4)))
-    assert [r.outputs() for r in runs] == [sum(x * x for x in range(50 + i)) for i in range(4)]
+    assert [r.outputs()[0] for r in runs] == [sum(x * x for x in range(50 + i)) for i in range(4)]
 
 
 # ---- max_action_concurrency -----------------------------------------------------------------------
@@ -385,7 +393,7 @@ async def tracked_tree(width: int) -> int:
 def test_max_action_concurrency_bounds_running_actions() -> None:
     _inflight.update(now=0, max=0)
     run = flyte.with_runcontext(max_action_concurrency=3).run(tracked_tree, width=5)
-    assert run.outputs() == 5 * sum(i * 10 for i in range(5))
+    assert run.outputs()[0] == 5 * sum(i * 10 for i in range(5))
     assert _inflight["max"] == 3  # waiting parents do not hold places, so the tree cannot deadlock
 
 
@@ -400,5 +408,5 @@ async def map_partial(items: list[int]) -> list[int]:
 
 
 def test_map_with_partial() -> None:
-    assert flyte.run(map_partial, items=[1, 2, 3]).outputs() == [3, 6, 9]
+    assert flyte.run(map_partial, items=[1, 2, 3]).outputs()[0] == [3, 6, 9]
     assert list(flyte.map(functools.partial(scaled_add, scale=2), [1, 2])) == [2, 4]  # outside a run

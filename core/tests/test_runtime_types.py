@@ -119,20 +119,22 @@ async def types_parent(workdir: str) -> Bundle:
 
 def test_rich_types_round_trip_and_recover(tmp_path: Path) -> None:
     calls.clear()
-    run = flyte.run(types_parent, workdir=str(tmp_path))
+    with pytest.raises(Exception) as failed:
+        flyte.run(types_parent, workdir=str(tmp_path))
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED" and "recovery decodes" in str(run.error)
     (tmp_path / "go").touch()
     again = flyte.rerun(run.name, recover=True)
-    assert again.outputs() == make_bundle()
+    assert again.outputs()[0] == make_bundle()
     assert calls["echo"] == 1  # the child's output came back from the journal
 
 
 def test_rich_inputs_of_the_root_survive_rerun(tmp_path: Path) -> None:
     b = make_bundle()
     run = flyte.run(echo_parts, b.point, b.order, b.rows, b.maybe, b.color, b.when, b.pair, b.blob)
-    assert run.outputs() == b
+    assert run.outputs()[0] == b
     # the run's inputs are decoded from the journal for a rerun
-    assert flyte.rerun(run.name, recover=False).outputs() == b
+    assert flyte.rerun(run.name, recover=False).outputs()[0] == b
 
 
 @env.task
@@ -141,8 +143,8 @@ async def optional_default(x: Optional[int] = None, names: list[str] | None = No
 
 
 def test_optional_and_defaults() -> None:
-    assert flyte.run(optional_default).outputs() == "None-None"
-    assert flyte.run(optional_default, x=3, names=["a"]).outputs() == "3-['a']"
+    assert flyte.run(optional_default).outputs()[0] == "None-None"
+    assert flyte.run(optional_default, x=3, names=["a"]).outputs()[0] == "3-['a']"
     with pytest.raises(flyte.errors.RuntimeDataValidationError, match="names"):
         flyte.run(optional_default, names="abc")
 
@@ -177,7 +179,7 @@ async def opaque_parent(v: int) -> int:
 
 
 def test_values_without_schema_fall_back_to_pickle() -> None:
-    assert flyte.run(opaque_parent, v=5).outputs() == 5
+    assert flyte.run(opaque_parent, v=5).outputs()[0] == 5
 
 
 # ---- File and Dir ----------------------------------------------------------------------------------
@@ -203,7 +205,7 @@ async def file_pipeline(n: int) -> int:
 def test_file_passes_large_data_by_reference(flyte_home: Path) -> None:
     n = 12 * 1024 * 1024  # above the 10 MiB inline limit
     run = flyte.run(file_pipeline, n=n)
-    assert run.outputs() == n
+    assert run.outputs()[0] == n
     sizes = journal_rows(
         flyte_home, "SELECT MAX(length(outputs)) AS m, MAX(length(inputs)) AS i FROM actions"
     )
@@ -222,11 +224,11 @@ def test_same_file_content_at_two_paths_hits_cache(tmp_path: Path) -> None:
     b.parent.mkdir()
     a.write_text("same content")
     b.write_text("same content")
-    assert flyte.run(count_bytes, File.from_local_sync(a)).outputs() == 12
-    assert flyte.run(count_bytes, File.from_local_sync(b)).outputs() == 12
+    assert flyte.run(count_bytes, File.from_local_sync(a)).outputs()[0] == 12
+    assert flyte.run(count_bytes, File.from_local_sync(b)).outputs()[0] == 12
     assert calls["count_bytes"] == 1
     b.write_text("other content")
-    assert flyte.run(count_bytes, File.from_local_sync(b)).outputs() == 13
+    assert flyte.run(count_bytes, File.from_local_sync(b)).outputs()[0] == 13
     assert calls["count_bytes"] == 2
 
 
@@ -244,13 +246,13 @@ def test_dir_cache_key(tmp_path: Path) -> None:
     (one / "x").write_text("1")
     (two / "x").write_text("2")
     (two / "y").write_text("3")
-    assert flyte.run(count_dir, Dir.from_local_sync(one, dir_cache_key="k")).outputs() == 1
+    assert flyte.run(count_dir, Dir.from_local_sync(one, dir_cache_key="k")).outputs()[0] == 1
     # different content, same key: a hit (the key stands in for the content)
-    assert flyte.run(count_dir, Dir.from_local_sync(two, dir_cache_key="k")).outputs() == 1
+    assert flyte.run(count_dir, Dir.from_local_sync(two, dir_cache_key="k")).outputs()[0] == 1
     assert calls["count_dir"] == 1
-    assert flyte.run(count_dir, Dir.from_local_sync(two, dir_cache_key="k2")).outputs() == 2
+    assert flyte.run(count_dir, Dir.from_local_sync(two, dir_cache_key="k2")).outputs()[0] == 2
     # without a key the content hash is used
-    assert flyte.run(count_dir, Dir.from_local_sync(two)).outputs() == 2
+    assert flyte.run(count_dir, Dir.from_local_sync(two)).outputs()[0] == 2
     assert calls["count_dir"] == 3
 
 
@@ -264,7 +266,7 @@ async def write_dir(n: int) -> Dir:
 
 
 def test_dir_from_a_run_is_usable_outside(tmp_path: Path) -> None:
-    d = flyte.run(write_dir, n=3).outputs()
+    d = flyte.run(write_dir, n=3).outputs()[0]
     assert isinstance(d, Dir)
     names = sorted(f.name for f in d.list_files_sync())
     assert names == ["f0.txt", "f1.txt", "f2.txt"]
@@ -326,10 +328,12 @@ async def shapes_parent(workdir: str) -> list[str]:
 
 def test_replayed_values_keep_their_python_types(tmp_path: Path) -> None:
     calls.clear()
-    run = flyte.run(shapes_parent, workdir=str(tmp_path))
+    with pytest.raises(Exception) as failed:
+        flyte.run(shapes_parent, workdir=str(tmp_path))
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED"
     (tmp_path / "go").touch()
-    out = flyte.rerun(run.name, recover=True).outputs()
+    out = flyte.rerun(run.name, recover=True).outputs()[0]
     assert calls["shapes"] == 1
     assert out == [
         repr({"tuple": (1, "a"), "int_keys": {1: "one"}, "set": {1}, "point": Point(1, 1.0, [])}),
@@ -345,8 +349,8 @@ async def scaled(x: float) -> str:
 
 def test_int_for_float_input_is_the_same_call() -> None:
     calls.clear()
-    assert flyte.run(scaled, x=3).outputs() == "float:3.0"
-    assert flyte.run(scaled, x=3.0).outputs() == "float:3.0"
+    assert flyte.run(scaled, x=3).outputs()[0] == "float:3.0"
+    assert flyte.run(scaled, x=3.0).outputs()[0] == "float:3.0"
     assert calls["scaled"] == 1
 
 
@@ -366,8 +370,8 @@ def test_file_inside_a_dataclass_is_keyed_by_content(tmp_path: Path) -> None:
     calls.clear()
     (tmp_path / "a").write_text("12345")
     (tmp_path / "b").write_text("12345")
-    assert flyte.run(dataset_size, Dataset("d", File.from_local_sync(tmp_path / "a"))).outputs() == 5
-    assert flyte.run(dataset_size, Dataset("d", File.from_local_sync(tmp_path / "b"))).outputs() == 5
+    assert flyte.run(dataset_size, Dataset("d", File.from_local_sync(tmp_path / "a"))).outputs()[0] == 5
+    assert flyte.run(dataset_size, Dataset("d", File.from_local_sync(tmp_path / "b"))).outputs()[0] == 5
     assert calls["dataset"] == 1
-    assert flyte.run(dataset_size, Dataset("other", File.from_local_sync(tmp_path / "b"))).outputs() == 5
+    assert flyte.run(dataset_size, Dataset("other", File.from_local_sync(tmp_path / "b"))).outputs()[0] == 5
     assert calls["dataset"] == 2

@@ -31,18 +31,20 @@ def test_parse_and_match() -> None:
 
 
 def test_actions_see_only_their_gpus_and_wait_for_free_ones(capfd: pytest.CaptureFixture[str]) -> None:
-    out = flyte.with_runcontext(max_cpus=8).run(app.three_t4, s=0.4).outputs()  # GPUs, not CPUs, limit
+    out = flyte.with_runcontext(max_cpus=8).run(app.three_t4, s=0.4).outputs()[0]  # GPUs, not CPUs, limit
     devs = sorted(o[0] for o in out)
     assert set(devs) <= {"0", "1"} and len(devs) == 3
     spans = sorted((float(o[1]), float(o[2])) for o in out)
     assert spans[2][0] >= min(spans[0][1], spans[1][1]) - 0.05  # the third waited for a free T4
-    assert flyte.run(app.visible_a100).outputs() == "2,3"
+    assert flyte.run(app.visible_a100).outputs()[0] == "2,3"
     assert "CUDA_VISIBLE_DEVICES=" in capfd.readouterr().out
 
 
 def test_missing_gpu_type_fails_fast_with_a_clear_error() -> None:
     t0 = time.perf_counter()
-    run = flyte.run(app.visible_h100)
+    with pytest.raises(Exception) as failed:
+        flyte.run(app.visible_h100)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert time.perf_counter() - t0 < 2
     err = run.error
     assert isinstance(err, flyte.errors.AcceleratorUnavailableError)
@@ -54,12 +56,14 @@ def test_cpu_fallback_when_opted_in(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLYTE_GPU_FALLBACK", "cpu")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert flyte.run(app.visible_h100).outputs() == ""
+        assert flyte.run(app.visible_h100).outputs()[0] == ""
     assert any("Running it on CPU" in str(w.message) for w in caught)
 
 
 def test_mig_partitions_are_refused_with_where_to_run() -> None:
-    err = flyte.run(app.visible_mig).error
+    with pytest.raises(Exception) as failed:
+        flyte.run(app.visible_mig)
+    err = failed.value
     assert isinstance(err, flyte.errors.AcceleratorUnavailableError)
     assert "MIG" in str(err) and "cluster" in str(err)
 

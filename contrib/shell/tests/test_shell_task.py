@@ -50,6 +50,15 @@ def _run(task: object, **inputs: object) -> flyte.Run:
     return flyte.run(task, **inputs)  # type: ignore[arg-type]
 
 
+def _run_failing(task: object, **inputs: object) -> flyte.Run:
+    """A run that fails: ``flyte.run`` raises the task's error, which carries the run."""
+    with pytest.raises(Exception) as failed:
+        flyte.run(task, **inputs)  # type: ignore[arg-type]
+    run: flyte.Run = failed.value.flyte_run  # type: ignore[attr-defined]
+    assert run.error is failed.value
+    return run
+
+
 @pytest.fixture(autouse=True)
 def flyte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own flyte home (journal + object store) and a scratch dir for its files."""
@@ -165,7 +174,7 @@ async def typed_outputs(word: str) -> dict[str, object]:
 
 def test_outputs_are_parsed_to_their_types() -> None:
     run = _run(typed_outputs, word="two words")
-    assert run.outputs() == {"ratio": 2.5, "word": "two words", "flag": True, "y": 42, "none": None}
+    assert run.outputs()[0] == {"ratio": 2.5, "word": "two words", "flag": True, "y": 42, "none": None}
 
 
 make_dir = ShellTask(
@@ -185,7 +194,7 @@ async def dirs(n: int) -> int:
 
 
 def test_dir_outputs_and_inputs() -> None:
-    assert _run(dirs, n=4).outputs() == 4
+    assert _run(dirs, n=4).outputs()[0] == 4
 
 
 def test_env_vars_reach_the_script(tmp_path: Path) -> None:
@@ -210,7 +219,7 @@ failing = ShellTask(
 
 
 def test_non_zero_exit_fails_with_code_and_stderr() -> None:
-    run = _run(failing)
+    run = _run_failing(failing)
     assert run.status == "FAILED"
     err = run.error
     assert isinstance(err, ShellTaskError)
@@ -233,7 +242,7 @@ def test_missing_output_names_the_output_and_the_file() -> None:
         script="echo 1 > {outputs.result}\n: {outputs.other}",
         outputs={"result": int, "other": str},
     )
-    run = _run(t)
+    run = _run_failing(t)
     assert run.status == "FAILED"
     assert isinstance(run.error, ShellOutputError)
     msg = str(run.error)
@@ -262,7 +271,7 @@ def test_retries_rerun_the_script(tmp_path: Path) -> None:
     )
     assert flaky.retries == flyte.RetryStrategy(count=1)
     run = _run(flaky, state=str(state))
-    assert run.outputs() == "ok"
+    assert run.outputs()[0] == "ok"
     assert state.read_text() == "x\nx\n"
 
 
@@ -295,7 +304,7 @@ def test_injection_attempts_are_data(tmp_path: Path, template: str) -> None:
     (zzz / "keep").write_text("still here")
     payload = template.format(zzz=zzz)
     run = _run(echo, text=payload)
-    assert run.outputs() == payload
+    assert run.outputs()[0] == payload
     assert (zzz / "keep").read_text() == "still here"
 
 
@@ -370,7 +379,7 @@ slow = ShellTask(name="slow", script=SLOW_SCRIPT, inputs={"pid": str, "child_pid
 def test_timeout_kills_the_script_and_its_children(tmp_path: Path) -> None:
     pid_file, child_file = tmp_path / "pid", tmp_path / "child"
     started = time.monotonic()
-    run = _run(slow, pid=str(pid_file), child_pid=str(child_file))
+    run = _run_failing(slow, pid=str(pid_file), child_pid=str(child_file))
     assert time.monotonic() - started < 20
     assert isinstance(run.error, flyte.errors.MaxRuntimeExceededError), run.error
     assert wait_gone(int(pid_file.read_text()))
@@ -405,7 +414,7 @@ async def impatient(pid: str, child_pid: str) -> str:
 def test_cancelling_the_child_action_kills_the_script(tmp_path: Path) -> None:
     pid_file, child_file = tmp_path / "pid", tmp_path / "child"
     run = _run(impatient, pid=str(pid_file), child_pid=str(child_file))
-    assert run.outputs() == "gave up"
+    assert run.outputs()[0] == "gave up"
     assert wait_gone(int(pid_file.read_text()))
     assert wait_gone(int(child_file.read_text()))
 
@@ -422,7 +431,7 @@ def test_cache_auto_reuses_the_result_across_runs(tmp_path: Path) -> None:
         outputs={"n": int},
         cache="auto",
     )
-    assert [_run(cached, log=str(counter), n=5).outputs() for _ in range(2)] == [5, 5]
+    assert [_run(cached, log=str(counter), n=5).outputs()[0] for _ in range(2)] == [5, 5]
     assert counter.read_text() == "x\n"
 
 

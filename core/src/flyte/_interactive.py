@@ -11,7 +11,7 @@ import json
 import os
 import pathlib
 
-from flyte._context import TaskContext
+from flyte._context import ActionID, RawDataPath, TaskContext
 
 _REQUIRED = ("run_name", "action_id")
 
@@ -33,6 +33,7 @@ def load_interactive_ctx(path: str | os.PathLike[str] | None = None) -> TaskCont
     if missing:
         raise ValueError(f"Run context file {cfg} lacks {missing}")
     return TaskContext(
+        action=ActionID(name=data["action_id"], run_name=data["run_name"]),
         run_name=data["run_name"],
         action_id=data["action_id"],
         action_name=str(data.get("action_name", data["action_id"])),
@@ -41,5 +42,5 @@ def load_interactive_ctx(path: str | os.PathLike[str] | None = None) -> TaskCont
         group=data.get("group"),
         custom_context=dict(data.get("custom_context") or {}),
         data=dict(data.get("data") or {}),
-        raw_data_path=str(data.get("raw_data_path", "")),
+        raw_data_path=RawDataPath(str(data.get("raw_data_path", ""))),
     )

@@ -7,6 +7,8 @@ loop). Its record lives in the journal, so ``flyte rerun RUN --recover`` can rep
 from __future__ import annotations
 
 import asyncio
+import enum
+import functools
 import getpass
 import importlib.util
 import json
@@ -20,11 +22,10 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from flyte._config import find_config, get_settings, load_config_file, make_settings, set_settings
 from flyte._context import ActionContext, current_action
-from flyte._initialize import record_identity as _record_identity
 from flyte._runtime.codec import REF_TAG, digest
 from flyte._runtime.controller import (
     ABORTED,
@@ -45,17 +46,135 @@ from flyte._runtime.store import join, store_for
 from flyte._task import TaskTemplate
 from flyte.errors import InitializationError, ModuleLoadError, RunNotFoundError
 
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
 
+
+class _SyncAio(Generic[P, R]):
+    """A function callable as ``f(...)`` and awaitable as ``await f.aio(...)`` (the reference SDK's
+    "syncified" entry points). ``aio`` runs the blocking call on a thread, so it never blocks the
+    caller's loop. Works on functions and, through ``__get__``, on methods."""
+
+    def __init__(self, fn: Callable[P, R], instance: Any = None) -> None:
+        functools.update_wrapper(self, fn)
+        self._fn: Callable[..., R] = fn
+        self._instance = instance
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self._instance is not None:
+            return self._fn(self._instance, *args, **kwargs)
+        return self._fn(*args, **kwargs)
+
+    async def aio(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.to_thread(self.__call__, *args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<flyte entry point {self._fn.__qualname__}>"
+
+
+def syncify(fn: Callable[P, R]) -> _SyncAio[P, R]:
+    return _SyncAio(fn)
+
+
+class _SyncAioMethod(Generic[T, P, R]):
+    """``_SyncAio`` for methods: ``obj.m(...)`` and ``await obj.m.aio(...)``."""
+
+    def __init__(self, fn: Callable[Concatenate[T, P], R]) -> None:
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]  # not a callable itself
+        self._fn = fn
+
+    @overload
+    def __get__(self, obj: None, objtype: Any = None) -> _SyncAioMethod[T, P, R]: ...
+    @overload
+    def __get__(self, obj: T, objtype: Any = None) -> _SyncAio[P, R]: ...
+    def __get__(self, obj: T | None, objtype: Any = None) -> Any:
+        return self if obj is None else _SyncAio(self._fn, obj)
+
+
+def syncify_method(fn: Callable[Concatenate[T, P], R]) -> _SyncAioMethod[T, P, R]:
+    return _SyncAioMethod(fn)
+
+
+# org/project/domain given to init/init_from_config; read by ``current_project()``/``current_domain()``
+_identity: dict[str, str | None] = {"org": None, "project": None, "domain": None}
+
+
+def configured_project() -> str | None:
+    """The project given to ``flyte.init``/``init_from_config`` (or its config file); None if none was."""
+    return _identity["project"]
+
+
+def configured_domain() -> str | None:
+    """The domain given to ``flyte.init``/``init_from_config`` (or its config file); None if none was."""
+    return _identity["domain"]
+
+
+def configured_org() -> str | None:
+    return _identity["org"]
+
+
+def _storage_options(storage: Any) -> dict[str, Any] | None:
+    if storage is None or isinstance(storage, Mapping):
+        return None if storage is None else dict(storage)
+    to_kwargs = getattr(storage, "get_fsspec_kwargs", None)
+    if callable(to_kwargs):
+        return dict(to_kwargs())
+    from flyte.errors import InvalidParameterError
+
+    raise InvalidParameterError(
+        "init", "storage", storage, "Use a dict of store options, e.g. {'endpoint_url': ..., 'region': ...}."
+    )
+
+
+@syncify
 def init(
+    org: str | None = None,
+    project: str | None = None,
+    domain: str | None = None,
+    root_dir: str | os.PathLike[str] | None = None,
+    log_level: int | None = None,
+    log_format: str | None = None,
+    reset_root_logger: bool = False,
+    user_log_level: int | None = None,
+    endpoint: str | None = None,
+    headless: bool = False,
+    insecure: bool = False,
+    insecure_skip_verify: bool = False,
+    ca_cert_file_path: str | None = None,
+    auth_type: str = "Pkce",
+    command: list[str] | None = None,
+    proxy_command: list[str] | None = None,
+    api_key: str | None = None,
+    client_id: str | None = None,
+    client_credentials_secret: str | None = None,
+    auth_client_config: Any = None,
+    rpc_retries: int = 3,
+    http_proxy_url: str | None = None,
+    disable_keyring: bool = False,
+    storage: Any = None,
+    batch_size: int = 1000,
+    image_builder: str = "local",
+    images: dict[str, str] | None = None,
+    image_registry: str | None = None,
+    source_config_path: str | os.PathLike[str] | None = None,
+    sync_local_sys_paths: bool = True,
+    load_plugin_type_transformers: bool = True,
+    local_persistence: bool = False,
+    local_tracked: bool = False,
+    local_tracked_strict: bool = False,
+    scopes: list[str] | None = None,
     *,
-    root_dir: str | None = None,
     raw_data_path: str | None = None,
-    storage: dict[str, Any] | None = None,
     executor: str | None = None,
     pickle_key: str | None = None,
-    **_ignored: Any,
 ) -> None:
     """Configure this process. With no arguments: local, embedded, under ``~/.flyte``.
+
+    Takes the reference SDK's arguments, positionally too; those about a remote control plane
+    (``endpoint``, ``api_key``, ``auth_type``, ``images`` ...) mean nothing to a local run and are
+    accepted unused. ``org``/``project``/``domain`` are recorded (``flyte.current_project()``).
+    ``root_dir`` is this SDK's home: where the journal and, by default, the run data live.
 
     ``raw_data_path`` is where runs keep their data (``file://...`` or ``s3://bucket/prefix`` with
     flyte-plugin-s3), ``storage`` the store's options (``{"endpoint_url": ..., "region": ...}``; never
@@ -68,39 +187,158 @@ def init(
 
     if executor is not None:
         check_executor(executor)
+    options = _storage_options(storage)
+    if log_level is not None:
+        import logging
 
+        logging.getLogger("flyte").setLevel(log_level)
     set_pickle_key(pickle_key)
-    _record_identity(**{k: _ignored.get(k) for k in ("project", "domain", "org")})
     set_settings(
         make_settings(
-            home=root_dir, raw_data_path=raw_data_path, storage=storage, executor=executor, source="init"
+            home=None if root_dir is None else os.fspath(root_dir),
+            raw_data_path=raw_data_path,
+            storage=options,
+            executor=executor,
+            source="init",
         )
+    )
+    _identity.update(org=org, project=project, domain=domain)
+
+
+@syncify
+def init_from_config(
+    path_or_config: str | os.PathLike[str] | None = None,
+    root_dir: str | os.PathLike[str] | None = None,
+    log_level: int | None = None,
+    log_format: str = "console",
+    user_log_level: int | None = None,
+    org: str | None = None,
+    project: str | None = None,
+    domain: str | None = None,
+    storage: Any = None,
+    batch_size: int = 1000,
+    image_builder: str | None = None,
+    images: tuple[str, ...] | None = None,
+    sync_local_sys_paths: bool = True,
+    *,
+    raw_data_path: str | None = None,
+    executor: str | None = None,
+    pickle_key: str | None = None,
+) -> None:
+    """Configure from ``flyte.toml``; when no config is found, fall back to the local default.
+
+    A relative ``path_or_config`` is taken relative to ``root_dir`` when that is given. Arguments
+    given here win over the file's keys.
+    """
+    if path_or_config is not None and not isinstance(path_or_config, (str, os.PathLike)):
+        from flyte.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            "init_from_config", "path_or_config", path_or_config, "Use the path of a flyte.toml, or None."
+        )
+    if path_or_config is not None and root_dir is not None and not os.path.isabs(path_or_config):
+        path_or_config = os.path.join(os.fspath(root_dir), path_or_config)
+    path = find_config(path_or_config)
+    cfg: dict[str, Any] = {}
+    if path is not None:
+        cfg = load_config_file(path)
+        known = {"root_dir", "raw_data_path", "storage", "executor", "pickle_key"}
+        identity = {"project", "domain", "org"}
+        unknown = set(cfg) - known - identity - {"endpoint"}
+        if unknown:
+            raise InitializationError(
+                "BadConfig",
+                "user",
+                f"config {str(path)!r}: unknown keys {sorted(unknown)}; accepted: {sorted(known | identity)}",
+            )
+    given = {
+        "root_dir": root_dir,
+        "raw_data_path": raw_data_path,
+        "storage": storage,
+        "executor": executor,
+        "pickle_key": pickle_key,
+        "project": project,
+        "domain": domain,
+        "org": org,
+    }
+    m: dict[str, Any] = {k: (v if v is not None else cfg.get(k)) for k, v in given.items()}
+    init(
+        org=m["org"],
+        project=m["project"],
+        domain=m["domain"],
+        root_dir=m["root_dir"],
+        log_level=log_level,
+        storage=m["storage"],
+        raw_data_path=m["raw_data_path"],
+        executor=m["executor"],
+        pickle_key=m["pickle_key"],
     )
 
 
-def init_from_config(path_or_config: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
-    """Configure from ``flyte.toml``; when no config is found, fall back to the local default."""
-    path = find_config(path_or_config)
-    if path is None:
-        init(**kwargs)
-        return
-    cfg = load_config_file(path)
-    known = {"root_dir", "raw_data_path", "storage", "executor", "pickle_key"}
-    unknown = set(cfg) - known - {"endpoint", "project", "domain", "org"}
-    if unknown:
-        raise InitializationError(
-            "BadConfig",
-            "user",
-            f"config {str(path)!r}: unknown keys {sorted(unknown)}; accepted: {sorted(known)}",
+class ActionPhase(str, enum.Enum):  # noqa: UP042  (str() as the reference SDK gives it)
+    """A run's or action's phase, by the reference SDK's names (``flyte.models.ActionPhase``)."""
+
+    QUEUED = "queued"
+    WAITING_FOR_RESOURCES = "waiting_for_resources"
+    INITIALIZING = "initializing"
+    RUNNING = "running"
+    PAUSED = "paused"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ABORTED = "aborted"
+    TIMED_OUT = "timed_out"
+    RECOVERED = "recovered"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self not in (
+            ActionPhase.QUEUED,
+            ActionPhase.WAITING_FOR_RESOURCES,
+            ActionPhase.INITIALIZING,
+            ActionPhase.RUNNING,
+            ActionPhase.PAUSED,
         )
-    merged = {k: v for k, v in cfg.items() if k in known or k in ("project", "domain", "org")}
-    merged.update(kwargs)
-    init(**merged)
+
+
+_PHASES = {RUNNING: ActionPhase.RUNNING, SUCCEEDED: ActionPhase.SUCCEEDED, FAILED: ActionPhase.FAILED}
+_PHASES[ABORTED] = ActionPhase.ABORTED
+
+
+class ActionOutputs(tuple):  # type: ignore[type-arg]
+    """A run's outputs as the reference SDK gives them: always a tuple (``outputs()[0]`` for a task
+    with one output), each value also an attribute ``o0``, ``o1`` ...; ``named_outputs`` maps those
+    names to the values. A NamedTuple's own field names are attributes too."""
+
+    _fields: tuple[str, ...]
+
+    def __new__(cls, values: Any) -> ActionOutputs:
+        items = tuple(values) if isinstance(values, tuple) else (values,)
+        obj = super().__new__(cls, items)
+        obj._fields = tuple(f"o{i}" for i in range(len(items)))
+        for name, v in zip(obj._fields, items):
+            object.__setattr__(obj, name, v)
+        own = getattr(type(values), "_fields", None) if isinstance(values, tuple) else None
+        for name, v in zip(own or (), items):
+            if isinstance(name, str) and not hasattr(tuple, name) and name not in obj.__dict__:
+                object.__setattr__(obj, name, v)
+        return obj
+
+    @property
+    def named_outputs(self) -> dict[str, Any]:
+        return dict(zip(self._fields, self))
+
+    def __repr__(self) -> str:
+        parts = [f'{n}="{v}"' if isinstance(v, str) else f"{n}={v!r}" for n, v in zip(self._fields, self)]
+        return f"ActionOutputs({', '.join(parts)})"
 
 
 @dataclass
 class Run:
-    """A started run: its name, where its record lives, its status and outputs."""
+    """A started run: its name, where its record lives (``url``), its ``phase`` and ``outputs()``.
+
+    Runs execute in-process, so by the time ``flyte.run`` returns, the run has ended: ``wait()``
+    returns at once. ``status`` is the journal's word for the phase (``"SUCCEEDED"``, ``"FAILED"`` ...).
+    """
 
     name: str
     url: str
@@ -109,22 +347,56 @@ class Run:
     _error: BaseException | None = None
     _journal_path: str = ""
 
-    def wait(self, quiet: bool = False) -> Run:
-        """Runs execute in-process, so by the time ``flyte.run`` returns the run has ended."""
-        return self
-
-    def outputs(self) -> Any:
-        """The root task's return value; re-raises the run's error if it failed."""
-        if self._error is not None:
-            raise self._error
-        return self._outputs
+    @property
+    def phase(self) -> ActionPhase:
+        return _PHASES.get(self.status, ActionPhase.RUNNING)
 
     @property
     def error(self) -> BaseException | None:
         return self._error
 
+    def done(self) -> bool:
+        return self.phase.is_terminal
+
+    def sync(self) -> Run:
+        return self
+
+    @syncify_method
+    def wait(self, quiet: bool = False, wait_for: str = "terminal") -> None:
+        """Returns at once: the run has already ended."""
+
+    @syncify_method
+    def outputs(self) -> ActionOutputs:
+        """The root task's outputs as an :class:`ActionOutputs` (``outputs()[0]`` for one value);
+        re-raises the run's error if it failed."""
+        if self._error is not None:
+            raise self._error
+        return ActionOutputs(self._outputs)
+
+    @syncify_method
+    def raise_for_status(self) -> None:
+        """Raise the run's error if it failed; return if it succeeded."""
+        if self._error is not None:
+            raise self._error
+
     def __repr__(self) -> str:
         return f"Run(name={self.name!r}, status={self.status!r}, url={self.url!r})"
+
+
+def _raise_failure(run: Run) -> None:
+    """A failed run raises its root task's error (its own type, and ``flyte.errors.RuntimeUserError``
+    with ``code`` = the type's name), noted with the run's name and how to recover it."""
+    err = run._error
+    if err is None:
+        return
+    note = f"run {run.name} failed (record: {run.url}); recover it with: flyte rerun {run.name} --recover"
+    if note not in (getattr(err, "__notes__", None) or []):
+        err.add_note(note)
+    try:
+        err.flyte_run = run  # type: ignore[attr-defined]
+    except AttributeError:  # __slots__ without __dict__
+        pass
+    raise err
 
 
 @dataclass
@@ -141,62 +413,140 @@ class RunContext:
     isolation: str | None = None
     max_cpus: float | None = None
     listeners: list[Callable[..., None]] = field(default_factory=list)
+    custom_context: dict[str, str] = field(default_factory=dict)
+    project: str | None = None
+    domain: str | None = None
+    run_start_time: Any = None
     _prefix: str | None = None  # a recovered run's own data prefix (as recorded)
     _recover_from: str | None = None  # a new run reusing this recorded run's succeeded actions
     _force_rerun: tuple[str, ...] = ()  # recorded actions executed again instead of reused
     _id_base: str | None = None  # what action IDs derive from (see flyte._runtime.recovery)
-    _meta: dict[str, Any] = field(default_factory=dict)  # recorded only (copy_style, project, ...)
+    _meta: dict[str, Any] = field(default_factory=dict)  # recorded only (copy_style, service_account)
 
+    @syncify_method
     def run(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
+        """Run ``task``; returns the finished run, or raises its root task's error if it failed."""
+        r = _start(self, task, args, kwargs)
+        _raise_failure(r)
+        return r
+
+    def start(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
+        """Like ``run`` but a failed run is returned (``status == "FAILED"``, ``.error``), not raised."""
         return _start(self, task, args, kwargs)
 
     async def run_aio(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
-        return await asyncio.to_thread(_start, self, task, args, kwargs)
+        return await asyncio.to_thread(self.run, task, *args, **kwargs)
+
+    @syncify_method
+    def rerun(
+        self,
+        /,
+        run_name: str,
+        action_name: str = "a0",
+        recover: bool = False,
+        force_rerun_actions: Sequence[str] | None = None,
+        allow_missing_source_outputs: bool = False,
+        **inputs: Any,
+    ) -> Run:
+        """``flyte.rerun`` with this context's ``env_vars`` added to the recorded ones."""
+        return _rerun(
+            run_name, action_name, recover, force_rerun_actions, inputs, env_vars=self.env_vars, raises=True
+        )
 
 
 def with_runcontext(
     mode: str | None = None,
     *,
     name: str | None = None,
-    overwrite_cache: bool = False,
-    disable_run_cache: bool = False,
-    env_vars: Mapping[str, str] | None = None,
-    max_action_concurrency: int | None = None,
+    service_account: str | None = None,
+    version: str | None = None,
+    copy_style: str = "loaded_modules",
+    dry_run: bool = False,
+    copy_bundle_to: Any = None,
+    interactive_mode: bool | None = None,
     raw_data_path: str | None = None,
+    run_base_dir: str | None = None,
+    run_start_time: Any = None,
+    overwrite_cache: bool = False,
+    project: str | None = None,
+    domain: str | None = None,
+    env_vars: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+    interruptible: bool | None = None,
+    log_level: int | None = None,
+    log_format: str = "console",
+    user_log_level: int | None = None,
+    reset_root_logger: bool = False,
+    disable_run_cache: bool = False,
+    queue: str | None = None,
+    max_action_concurrency: int | None = None,
+    notifications: Any = None,
+    custom_context: Mapping[str, str] | None = None,
+    cache_lookup_scope: str = "global",
+    preserve_original_types: bool = False,
+    debug: bool = False,
+    tracked: bool = False,
+    tracked_strict: bool = False,
+    _tracker: Any = None,
     isolation: str | None = None,
     max_cpus: float | None = None,
-    **_ignored: Any,
 ) -> RunContext:
-    """Settings for one run: its name, cache behaviour, env vars, concurrency, data location."""
+    """Settings for one run: its name, cache behaviour, env vars, concurrency, data location.
+
+    Takes the reference SDK's keywords; those about remote execution (``service_account``,
+    ``queue``, ``labels``, ``copy_style`` ...) are accepted unused. ``custom_context`` is what
+    ``flyte.get_custom_context()`` returns in every task of the run. ``max_action_concurrency=0``
+    means no limit. ``isolation`` and ``max_cpus`` are this SDK's (see ``_check_isolation``).
+    """
+    from flyte.errors import InvalidParameterError
+
     if mode not in (None, "local"):
         raise InitializationError(
             "UnsupportedMode", "user", f"mode={mode!r}: this SDK runs locally (mode='local' or omit it)"
         )
     if max_action_concurrency is not None and (
-        not isinstance(max_action_concurrency, int) or max_action_concurrency < 1
+        isinstance(max_action_concurrency, bool)
+        or not isinstance(max_action_concurrency, int)
+        or max_action_concurrency < 0
     ):
-        from flyte.errors import InvalidParameterError
-
         raise InvalidParameterError(
-            "with_runcontext", "max_action_concurrency", max_action_concurrency, "Use a positive int or None."
+            "with_runcontext",
+            "max_action_concurrency",
+            max_action_concurrency,
+            "Use a positive int, or 0/None for no limit.",
+        )
+    if custom_context is not None and not (
+        isinstance(custom_context, Mapping)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in custom_context.items())
+    ):
+        raise InvalidParameterError(
+            "with_runcontext", "custom_context", custom_context, "Use a dict of str to str."
         )
     _check_isolation(isolation, max_cpus)
-    meta = {k: _ignored[k] for k in _RECORDED_ONLY if _ignored.get(k) is not None}
+    _start_time(run_start_time, 0.0)  # a bad value fails here, before anything is recorded
+    meta = {"copy_style": copy_style} if copy_style not in (None, "loaded_modules") else {}
+    if service_account is not None:
+        meta["service_account"] = service_account
     return RunContext(
         name=name,
         overwrite_cache=overwrite_cache,
         disable_run_cache=disable_run_cache,
         env_vars=dict(env_vars or {}),
-        max_action_concurrency=max_action_concurrency,
+        max_action_concurrency=max_action_concurrency or None,
         raw_data_path=raw_data_path,
         mode=mode,
         isolation=isolation,
         max_cpus=max_cpus,
+        custom_context=dict(custom_context or {}),
+        project=project,
+        domain=domain,
+        run_start_time=run_start_time,
         _meta=meta,
     )
 
 
-_RECORDED_ONLY = ("copy_style", "service_account", "project", "domain")
+_RECORDED_ONLY = ("copy_style", "service_account")
 """Run settings of a Flyte backend: kept in the run's record, no effect on a local run."""
 
 
@@ -220,44 +570,68 @@ def _check_isolation(isolation: str | None, max_cpus: float | None) -> None:
         )
 
 
-class _RunApi:
-    """``flyte.run(task, ...)`` and ``await flyte.run.aio(task, ...)``."""
-
-    def __call__(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
-        return _start(RunContext(), task, args, kwargs)
-
-    async def aio(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
-        return await RunContext().run_aio(task, *args, **kwargs)
+@syncify
+def run(task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
+    """Run ``task`` with these inputs; returns the finished run, or raises its root task's error
+    (see ``RunContext.run``). ``await flyte.run.aio(...)`` from async code."""
+    return _start_or_raise(RunContext(), task, args, kwargs)
 
 
-run = _RunApi()
+def _start_or_raise(rc: RunContext, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: Any) -> Run:
+    r = _start(rc, task, args, kwargs)
+    _raise_failure(r)
+    return r
 
 
+@syncify
 def rerun(
     run_name: str,
-    recover: bool = True,
-    *,
+    action_name: str = "a0",
+    recover: bool = False,
     force_rerun_actions: Sequence[str] | None = None,
-    name: str | None = None,
+    allow_missing_source_outputs: bool = False,
+    **inputs: Any,
 ) -> Run:
-    """Run a recorded run again. ``recover=True`` resumes it: finished actions are not redone.
+    """Run a recorded run again, with its recorded inputs (keyword ``inputs`` change some of them).
 
-    ``force_rerun_actions`` (action IDs or prefixes, or task names) execute again instead of being
-    reused. ``name`` makes the recovery a new run of that name; ``run_name``'s record is unchanged.
+    ``recover=True`` resumes that same run: actions that succeeded are not redone (this SDK recovers
+    in place; the reference SDK makes a new run). Raises the root task's error if it fails again.
     """
-    rc, task, inputs, in_place = rerun_context(run_name, recover, force_rerun_actions, name)
-    return _start(rc, task, (), inputs, recover=in_place)
+    return _rerun(run_name, action_name, recover, force_rerun_actions, inputs, raises=True)
 
 
-def rerun_context(
-    run_name: str, recover: bool, force_rerun_actions: Sequence[str] | None = None, name: str | None = None
-) -> tuple[RunContext, TaskTemplate[Any, Any], dict[str, Any], bool]:
-    """(run context, task, inputs, recovers in place) of a rerun; the CLI adds its listeners to it."""
+def _rerun(
+    run_name: str,
+    action_name: str = "a0",
+    recover: bool = False,
+    force_rerun_actions: Sequence[str] | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    env_vars: Mapping[str, str] | None = None,
+    raises: bool = False,
+    name: str | None = None,
+    listeners: Sequence[Callable[..., None]] | None = None,
+    project: str | None = None,
+    domain: str | None = None,
+) -> Run:
+    """``flyte.rerun``'s body. ``name`` makes a recovery a new run of that name (``run_name``'s record
+    is unchanged); ``force_rerun_actions`` (action ID prefixes or task names) execute again instead
+    of being reused; ``listeners`` watch the run (the CLI's live view)."""
+    from flyte.errors import InvalidParameterError
+
+    if action_name != "a0":
+        raise InvalidParameterError(
+            "rerun", "action_name", action_name, "Only a whole run ('a0', its root action) can be run again."
+        )
     if force_rerun_actions and not recover:
-        from flyte.errors import InvalidParameterError
-
         raise InvalidParameterError(
             "rerun", "force_rerun_actions", list(force_rerun_actions), "It needs recover=True."
+        )
+    if recover and inputs:
+        raise InvalidParameterError(
+            "rerun",
+            "inputs",
+            sorted(inputs),
+            "recover=True resumes the run with its recorded inputs; pass changed inputs with recover=False.",
         )
     settings = get_settings()
     journal = open_journal(settings.journal_path)
@@ -270,23 +644,40 @@ def rerun_context(
     if raw[:1] == REF_TAG:  # large inputs live in the run's store
         uri = raw[1:].decode()
         raw = store_for(uri).get_bytes(uri)
-    inputs = codec.decode_inputs(raw)
+    recorded_inputs = dict(codec.decode_inputs(raw))
+    if inputs:
+        unknown = sorted(set(inputs) - set(task.interface.inputs))
+        if unknown:
+            raise InvalidParameterError(
+                "rerun", "inputs", unknown, f"{task.name} takes {sorted(task.interface.inputs)}."
+            )
+        recorded_inputs.update(inputs)
     stored = json.loads(row["settings"] or "{}")
     in_place = recover and name in (None, run_name)
     kept = ("recovered_from",) if in_place else ()  # still what this run's record says
     rc = RunContext(
         name=run_name if in_place else name,
-        env_vars=_restore_secret_env(stored.get("env_vars", {}), stored.get("secret_env", [])),
+        env_vars={
+            **_restore_secret_env(stored.get("env_vars", {}), stored.get("secret_env", [])),
+            **(env_vars or {}),
+        },
         max_action_concurrency=stored.get("max_action_concurrency"),
         isolation=stored.get("isolation"),
         max_cpus=stored.get("max_cpus"),
+        custom_context=stored.get("custom_context") or {},
+        project=project or stored.get("project"),
+        domain=domain or stored.get("domain"),
         _prefix=row["store_prefix"] if in_place else None,
         _recover_from=run_name if recover and not in_place else None,
         _force_rerun=tuple(force_rerun_actions or ()),
         _id_base=stored.get("id_base") if in_place else None,
         _meta={k: stored[k] for k in (*_RECORDED_ONLY, *kept) if stored.get(k) is not None},
+        listeners=list(listeners or ()),
     )
-    return rc, task, inputs, in_place
+    r = _start(rc, task, (), recorded_inputs, recover=in_place)
+    if raises:
+        _raise_failure(r)
+    return r
 
 
 def load_task(module_file: str | None, module_name: str | None, attr: str) -> TaskTemplate[Any, Any]:
@@ -544,6 +935,9 @@ async def _execute(
             "max_action_concurrency": rc.max_action_concurrency,
             "isolation": rc.isolation,
             "max_cpus": rc.max_cpus,
+            "custom_context": rc.custom_context,
+            "project": rc.project,
+            "domain": rc.domain,
             **rc._meta,
             **({"id_base": base} if base != run_name else {}),
             **({"recovered_from": rc._recover_from} if rc._recover_from else {}),
@@ -610,7 +1004,13 @@ async def _execute(
     controller.loop = asyncio.get_running_loop()
     controller.listeners.extend(rc.listeners)
     pseudo = ActionState(action_id=base, task_name="<run>")
-    root_ctx = ActionContext(controller, pseudo)
+    controller.identity = (  # type: ignore[attr-defined]  # read by flyte.ctx().action
+        rc.project or _identity["project"],
+        rc.domain or _identity["domain"],
+        _identity["org"],
+    )
+    controller.started_at = _start_time(rc.run_start_time, now)  # type: ignore[attr-defined]
+    root_ctx = ActionContext(controller, pseudo, custom=dict(rc.custom_context))
     exporter = None
     if isinstance(run_journal, RecordingRunJournal):
         exporter = _RecordExport(run_journal, RecordWriter(journal, run_name, prefix, store))
@@ -659,6 +1059,25 @@ async def _execute(
     url = f"file://{settings.journal_path}?run={run_name}"
     return Run(
         name=run_name, url=url, status=status, _outputs=outputs, _error=error, _journal_path=journal.path
+    )
+
+
+def _start_time(given: Any, default: float) -> float:
+    """``with_runcontext(run_start_time=)``: a datetime (naive ones are UTC) or epoch seconds."""
+    if given is None:
+        return default
+    if isinstance(given, (int, float)) and not isinstance(given, bool):
+        return float(given)
+    import datetime
+
+    if isinstance(given, datetime.datetime):
+        if given.tzinfo is None:
+            given = given.replace(tzinfo=datetime.UTC)
+        return float(given.timestamp())
+    from flyte.errors import InvalidParameterError
+
+    raise InvalidParameterError(
+        "with_runcontext", "run_start_time", given, "Use a datetime (UTC when it has no tzinfo)."
     )
 
 
@@ -732,4 +1151,17 @@ def _restore_env(saved: dict[str, str | None]) -> None:
             os.environ[k] = v
 
 
-__all__ = ["Journal", "Run", "RunContext", "init", "init_from_config", "rerun", "run", "with_runcontext"]
+__all__ = [
+    "ActionOutputs",
+    "ActionPhase",
+    "Journal",
+    "Run",
+    "RunContext",
+    "configured_domain",
+    "configured_project",
+    "init",
+    "init_from_config",
+    "rerun",
+    "run",
+    "with_runcontext",
+]

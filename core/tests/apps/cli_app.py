@@ -17,7 +17,7 @@ async def square(x: int) -> int:
 @env.task(retries=1)
 async def flaky(x: int) -> int:
     c = flyte.ctx()
-    if c is not None and c.attempt == 0:
+    if c and c.attempt == 0:
         raise ConnectionError("first attempt fails")
     return x
 

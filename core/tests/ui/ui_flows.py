@@ -103,7 +103,11 @@ def record(home: str) -> dict[str, str]:
     flyte.init(root_dir=home)
     first = flyte.run(pipeline)
     second = flyte.run(pipeline)  # squares come from the cache
-    failed = flyte.run(broken)
+    try:
+        flyte.run(broken)
+        raise AssertionError("the broken run did not fail")
+    except Exception as e:  # a failed run raises its root task's error, which carries the run
+        failed = e.flyte_run  # type: ignore[attr-defined]
     return {"first": first.name, "cached": second.name, "failed": failed.name}
 
 

@@ -70,4 +70,4 @@ async def main(corpus: str = "hamlet", limit: int = 5) -> dict[str, Any]:
 
 if __name__ == "__main__":
     result = flyte.run(main, corpus=sys.argv[1] if len(sys.argv) > 1 else "hamlet")
-    print(result.status, result.outputs() if result.status == "SUCCEEDED" else result.error)
+    print(result.status, result.outputs()[0] if result.status == "SUCCEEDED" else result.error)

@@ -54,7 +54,7 @@ def _running_jobs(run_name: str) -> list[dict[str, Any]]:
 async def fail_while_querying(ds: str) -> int:
     """Starts the query, waits until BigQuery runs it, then fails: the job must be cancelled."""
     tctx = flyte.ctx()
-    assert tctx is not None
+    assert tctx
     query = asyncio.ensure_future(count_events.aio(ds=ds))
     while not _running_jobs(tctx.run_name):
         await asyncio.sleep(0.05)

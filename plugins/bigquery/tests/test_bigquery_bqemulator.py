@@ -162,10 +162,10 @@ async def fails() -> str:
 def test_parameters_and_injection_on_bqemulator(emulator: Any) -> None:
     run = flyte.run(main, ds="2024-01-01", most=4)
     assert run.status == "SUCCEEDED", run.error
-    assert run.outputs() == [{"name": "ann", "n": 3}]
+    assert run.outputs()[0] == [{"name": "ann", "n": 3}]
     run = flyte.run(main, ds="x'; DROP TABLE events; --", most=10)
     assert run.status == "SUCCEEDED", run.error
-    assert run.outputs() == [{"name": "mallory", "n": 1}]
+    assert run.outputs()[0] == [{"name": "mallory", "n": 1}]
     [count] = emulator.query("SELECT COUNT(*) AS n FROM emu.events").result()
     assert count.n == 3  # the table is still there
 
@@ -173,7 +173,7 @@ def test_parameters_and_injection_on_bqemulator(emulator: Any) -> None:
 def test_sql_error_on_bqemulator(emulator: Any) -> None:
     run = flyte.run(fails)
     assert run.status == "SUCCEEDED", run.error
-    assert run.outputs().startswith("BigQuery task 'emu_broken': Syntax error")
+    assert run.outputs()[0].startswith("BigQuery task 'emu_broken': Syntax error")
 
 
 def test_pandas_output_on_bqemulator(emulator: Any) -> None:
@@ -182,4 +182,4 @@ def test_pandas_output_on_bqemulator(emulator: Any) -> None:
     )
     run = flyte.run(q, x=41)
     assert run.status == "SUCCEEDED", run.error
-    assert run.outputs()["y"].tolist() == [42]
+    assert run.outputs()[0]["y"].tolist() == [42]

@@ -77,7 +77,7 @@ def test_recovered_run_reattaches_to_the_running_job(bq: StandIn, durable: str, 
         recover.join(timeout=60)
     run = result["run"]
     assert run.status == "SUCCEEDED", run.error
-    assert run.outputs() == EXPECTED
+    assert run.outputs()[0] == EXPECTED
     assert [j["jobId"] for j in bq.jobs(contains=run_name)] == [job["jobId"]]  # no second job
     assert not bq.jobs(job["jobId"])[0]["cancelled"]
 
@@ -128,14 +128,16 @@ def test_timeout_cancels_the_job(bq: StandIn, durable: str) -> None:
     bq.hold()
     run = flyte.with_runcontext(name="bq-timeout").run(app.with_timeout, ds="2024-01-01")
     assert run.status == "SUCCEEDED", run.error
-    assert run.outputs() == "timed out: MaxRuntimeExceededError"
+    assert run.outputs()[0] == "timed out: MaxRuntimeExceededError"
     [job] = bq.jobs(contains="bq-timeout")
     _cancelled(bq, job["jobId"])
 
 
 def test_failing_parent_cancels_the_job(bq: StandIn, durable: str) -> None:
     bq.hold()
-    run = flyte.with_runcontext(name="bq-parent-fails").run(app.fail_while_querying, ds="2024-01-01")
+    with pytest.raises(Exception) as failed:
+        flyte.with_runcontext(name="bq-parent-fails").run(app.fail_while_querying, ds="2024-01-01")
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED" and "the parent failed" in str(run.error)
     [job] = bq.jobs(contains="bq-parent-fails")
     _cancelled(bq, job["jobId"])

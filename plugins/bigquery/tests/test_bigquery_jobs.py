@@ -48,7 +48,7 @@ def events_task(dataset: str, **kw: Any) -> BigQueryTask:
 def run(task: Any, **inputs: Any) -> Any:
     r = flyte.run(task, **inputs)
     assert r.status == "SUCCEEDED", r.error
-    return r.outputs()
+    return r.outputs()[0]
 
 
 # ---- parameters -----------------------------------------------------------------------------------
@@ -235,7 +235,9 @@ def test_ddl_and_dml_without_output(bq: StandIn, client: Any, dataset: str) -> N
 
 # ---- errors -----------------------------------------------------------------------------------------
 def _failed(task: Any, **inputs: Any) -> BaseException:
-    r = flyte.run(task, **inputs)
+    with pytest.raises(Exception) as failed:
+        flyte.run(task, **inputs)
+    r = failed.value.flyte_run  # type: ignore[attr-defined]
     assert r.status == "FAILED"
     assert r.error is not None
     return r.error
@@ -269,7 +271,9 @@ def test_sql_error_has_bigquery_text_and_task_name(bq: StandIn, dataset: str) ->
     text = run(main, which="missing")
     assert text.startswith("notFound|BigQuery task 'missing_table': Not found") and "nope" in text
     # non-recoverable: not retried, even with retries
-    r = flyte.run(missing.override(retries=3), ds="x")
+    with pytest.raises(Exception) as failed:
+        flyte.run(missing.override(retries=3), ds="x")
+    r = failed.value.flyte_run  # type: ignore[attr-defined]
     assert r.status == "FAILED" and isinstance(r.error, BigQueryInvalidError)
     assert len(bq.jobs(contains=r.name)) == 1
 

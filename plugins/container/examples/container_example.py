@@ -68,4 +68,4 @@ async def main(n: int = 3) -> dict[str, object]:
 if __name__ == "__main__":
     flyte.init_from_config()
     run = flyte.with_runcontext(isolation="container").run(main, n=3)
-    print(run.name, run.outputs())
+    print(run.name, run.outputs()[0])

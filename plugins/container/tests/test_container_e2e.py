@@ -75,7 +75,7 @@ async def pipeline(lines: list[str]) -> dict[str, str]:
 def test_command_task_with_typed_inputs_and_outputs(runtime: str, flyte_home: Path) -> None:
     run = flyte.run(pipeline, lines=["alpha beta", "gamma"])
     assert run.status == "SUCCEEDED", run.error
-    out = run.outputs()
+    out = run.outputs()[0]
     assert out["words"] == "3" and out["label"] == "x-7" and out["flag"] == "True"
     assert out["summary"] == "3/alpha beta"
     meta = json.loads(out["meta"])
@@ -142,7 +142,7 @@ async def survive_oom() -> str:
 def test_memory_limit_oom_is_oom_error(runtime: str) -> None:
     run = flyte.run(survive_oom)
     assert run.status == "SUCCEEDED", run.error
-    msg = run.outputs()
+    msg = run.outputs()[0]
     assert "ran out of memory" in msg and "exit code 137" in msg and "32 MiB" in msg
     assert "filling memory" in msg  # the last log lines
     assert containers(runtime, run=run.name) == []
@@ -158,7 +158,9 @@ failing = ContainerTask(
 
 
 def test_non_zero_exit_fails_with_code_and_last_lines(runtime: str, flyte_home: Path) -> None:
-    run = flyte.run(failing, what="purpose")
+    with pytest.raises(Exception) as failed:
+        flyte.run(failing, what="purpose")
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED"
     err = run.error
     assert err is not None
@@ -181,7 +183,7 @@ async def catch_it() -> str:
 def test_non_zero_exit_error_type_reaches_the_parent(runtime: str) -> None:
     run = flyte.run(catch_it)
     assert run.status == "SUCCEEDED", run.error
-    assert run.outputs() == "ContainerTaskError 3"
+    assert run.outputs()[0] == "ContainerTaskError 3"
 
 
 sleeper = ContainerTask(
@@ -195,7 +197,9 @@ sleeper = ContainerTask(
 
 def test_timeout_stops_and_removes_the_container(runtime: str) -> None:
     started = time.monotonic()
-    run = flyte.run(sleeper, seconds=120)
+    with pytest.raises(Exception) as failed:
+        flyte.run(sleeper, seconds=120)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     elapsed = time.monotonic() - started
     assert run.status == "FAILED"
     assert "timeout" in str(run.error) and elapsed < 20
@@ -209,7 +213,9 @@ async def impatient() -> int:
 
 
 def test_cancelled_child_container_is_removed(runtime: str) -> None:
-    run = flyte.run(impatient)
+    with pytest.raises(Exception) as failed:
+        flyte.run(impatient)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED"
     assert containers(runtime, run=run.name) == []
 
@@ -230,11 +236,15 @@ missing_output = ContainerTask(
 
 
 def test_unparsable_and_missing_outputs_name_output_and_file(runtime: str) -> None:
-    run = flyte.run(bad_outputs, value="not-a-number")
+    with pytest.raises(Exception) as failed:
+        flyte.run(bad_outputs, value="not-a-number")
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED"
     assert "output 'n' must be int" in str(run.error) and "/var/outputs/n" in str(run.error)
     assert "not-a-number" in str(run.error)
-    run = flyte.run(missing_output)
+    with pytest.raises(Exception) as failed:
+        flyte.run(missing_output)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED"
     assert "output 'result' is missing" in str(run.error) and "/var/outputs/result" in str(run.error)
 
@@ -262,13 +272,15 @@ def test_env_vars_secrets_and_cpu_limit(
     monkeypatch.setenv("API_TOKEN", "s3cr3t")
     run = flyte.run(secretive)
     assert run.status == "SUCCEEDED", run.error
-    seen, cpu = run.outputs()
+    seen, cpu = run.outputs()  # two outputs: o0, o1
     assert seen == "hi-s3cr3t"
     assert cpu.split()[0] == "50000"  # cgroup v1 quota for 0.5 CPU at the default 100 ms period
     (log,) = run_logs(flyte_home, run.name).values()
     assert "s3cr3t" not in log and "-e API_TOKEN" in log and "--cpus 0.5" in log
     monkeypatch.delenv("API_TOKEN")
-    run = flyte.run(secretive)
+    with pytest.raises(Exception) as failed:
+        flyte.run(secretive)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED" and "set the environment variable API_TOKEN" in str(run.error)
 
 
@@ -357,13 +369,17 @@ def test_python_tasks_run_in_their_image(runtime: str, tmp_path: Path, flyte_hom
 
 def test_python_task_in_container_oom(runtime: str) -> None:
     small = gobble.override(resources=flyte.Resources(memory="64Mi"))
-    run = flyte.with_runcontext(isolation="container").run(small, mb=400)
+    with pytest.raises(Exception) as failed:
+        flyte.with_runcontext(isolation="container").run(small, mb=400)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED"
     assert isinstance(run.error, flyte.errors.OOMError) or "ran out of memory" in str(run.error)
     assert containers(runtime, run=run.name) == []
 
 
 def test_without_container_isolation_tasks_run_here(runtime: str) -> None:
-    run = flyte.with_runcontext(isolation="inline").run(explode, n=1)
+    with pytest.raises(Exception) as failed:
+        flyte.with_runcontext(isolation="inline").run(explode, n=1)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED" and "bad n 1" in str(run.error)
     assert containers(runtime, run=run.name) == []

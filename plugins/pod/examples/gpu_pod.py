@@ -64,4 +64,4 @@ async def sweep(epochs: int) -> dict[str, float]:
 if __name__ == "__main__":
     flyte.init()
     run = flyte.run(sweep, epochs=3)
-    print(run.name, run.outputs())
+    print(run.name, run.outputs()[0])

@@ -199,7 +199,7 @@ async def gpu_or_cpu() -> str:
 def test_pod_with_sidecar_runs_as_real_containers(caplog: pytest.LogCaptureFixture, flyte_home: Path) -> None:
     caplog.set_level(logging.INFO, logger="flyteplugins.pod")
     run = flyte.run(in_pod, x=21)
-    out = run.outputs()
+    out = run.outputs()[0]
     assert out["double"] == 42 and out["greeting"] == "hello"
     assert out["sidecar"] == "sidecar-says-hi"  # served by the sidecar over the pod's shared network
     assert out["in_container"] is True and out["hostname"].startswith("flyte-")
@@ -215,7 +215,7 @@ def test_pod_with_sidecar_runs_as_real_containers(caplog: pytest.LogCaptureFixtu
 
 def test_pod_child_of_python_parent_and_recorded() -> None:
     run = flyte.run(parent, n=5)
-    assert run.outputs() == 11
+    assert run.outputs()[0] == 11
     assert run_pods(run) == []
 
 
@@ -231,61 +231,61 @@ async def fan_out(n: int) -> int:
 
 def test_concurrent_pods() -> None:
     run = flyte.run(fan_out, n=4)
-    assert run.outputs() == 0 + 1 + 4 + 9
+    assert run.outputs()[0] == 0 + 1 + 4 + 9
     assert run_pods(run) == []
 
 
 def test_user_exception_keeps_its_type() -> None:
-    run = flyte.run(fails, n=3)
     with pytest.raises(ValueError, match="bad input 3") as e:
-        run.outputs()
+        flyte.run(fails, n=3)
+    run = e.value.flyte_run  # type: ignore[attr-defined]
     assert isinstance(e.value, flyte.errors.RuntimeUserError) and e.value.code == "ValueError"
     assert run_pods(run) == []
 
 
 def test_oom_is_reported_as_oom_error() -> None:
-    run = flyte.run(hog)
-    with pytest.raises(flyte.errors.OOMError, match="64Mi"):
-        run.outputs()
+    with pytest.raises(flyte.errors.OOMError, match="64Mi") as failed:
+        flyte.run(hog)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run_pods(run) == []
 
 
 def test_timeout_tears_the_pod_down() -> None:
     start = time.monotonic()
-    run = flyte.run(sleeps)
-    with pytest.raises(flyte.errors.TaskTimeoutError):
-        run.outputs()
+    with pytest.raises(flyte.errors.TaskTimeoutError) as failed:
+        flyte.run(sleeps)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert time.monotonic() - start < 60
     assert run_pods(run) == []
 
 
 def test_timeout_keeps_what_the_pod_logged(flyte_home: Path) -> None:
-    run = flyte.run(sleeps)
-    with pytest.raises(flyte.errors.TaskTimeoutError):
-        run.outputs()
+    with pytest.raises(flyte.errors.TaskTimeoutError) as failed:
+        flyte.run(sleeps)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert "sleeping now" in stored_logs(flyte_home, run)["attempt-0.log"]
 
 
 def test_nonzero_exit_names_the_status_and_the_last_log_lines(flyte_home: Path) -> None:
-    run = flyte.run(exits)
-    with pytest.raises(local.PodTaskError, match=r"(?s)exited with status 3.*about to exit"):
-        run.outputs()
+    with pytest.raises(local.PodTaskError, match=r"(?s)exited with status 3.*about to exit") as failed:
+        flyte.run(exits)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run_pods(run) == []
     assert "about to exit" in stored_logs(flyte_home, run)["attempt-0.log"]
 
 
 def test_override_pod_template_runs_a_python_task_in_a_pod() -> None:
-    assert flyte.run(where).outputs().endswith("|False")  # a plain Python task: in-process
+    assert flyte.run(where).outputs()[0].endswith("|False")  # a plain Python task: in-process
     as_pod = where.override(pod_template=PodTemplate())
     assert as_pod.task_type == "pod"
-    host, in_container = flyte.run(as_pod).outputs().split("|")
+    host, in_container = flyte.run(as_pod).outputs()[0].split("|")
     assert host.startswith("flyte-") and in_container == "True"
 
 
 def test_gpu_request_refused_clearly_without_gpus() -> None:
-    run = flyte.run(needs_gpu)  # FLYTE_LOCAL_GPUS="" (fixture): this machine has no GPU
     with pytest.raises(flyte.errors.AcceleratorUnavailableError) as e:
-        run.outputs()
+        flyte.run(needs_gpu)  # FLYTE_LOCAL_GPUS="" (fixture): this machine has no GPU
+    run = e.value.flyte_run  # type: ignore[attr-defined]
     msg = str(e.value)
     assert "asks for 1x T4" in msg and "no GPUs" in msg and "FLYTE_GPU_FALLBACK=cpu" in msg
     assert run_pods(run) == []
@@ -303,14 +303,14 @@ def test_tpu_and_mig_requests_refused_clearly(gpu: Any, fragment: str) -> None:
     with pytest.raises(
         flyte.errors.AcceleratorUnavailableError, match=r"Run it on a Kubernetes cluster"
     ) as e:
-        flyte.run(t).outputs()
+        flyte.run(t).outputs()[0]
     assert fragment in str(e.value)
 
 
 def test_cpu_fallback_when_opted_in() -> None:
     with pytest.warns(RuntimeWarning, match="Running its pod on CPU"):
         run = flyte.run(gpu_or_cpu)
-        assert run.outputs() == "ran on cpu in a pod"
+        assert run.outputs()[0] == "ran on cpu in a pod"
 
 
 async def test_mocked_gpus_are_handed_over_as_cdi_devices(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -354,4 +354,4 @@ async def test_old_podman_cannot_pass_gpus(monkeypatch: pytest.MonkeyPatch) -> N
 def test_missing_image_is_a_clear_error() -> None:
     t = where.override(pod_template=Pod(local_image="localhost/flyte-no-such-image:1"))
     with pytest.raises(flyte.errors.ImagePullBackOffError, match="flyte-no-such-image"):
-        flyte.run(t).outputs()
+        flyte.run(t).outputs()[0]

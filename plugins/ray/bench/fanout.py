@@ -54,7 +54,7 @@ else:
         flyte.init(executor=address)
         flyte.run(flows.fanout, n=50)  # connect and warm the workers (not timed)
     t0 = time.perf_counter()
-    total = flyte.run(flows.fanout, n=n).outputs()
+    total = flyte.run(flows.fanout, n=n).outputs()[0]
     wall = time.perf_counter() - t0
 assert total == sum(i * i for i in range(n)), total
 print(json.dumps({{"mode": mode, "n": n, "wall_s": wall}}))

@@ -30,14 +30,14 @@ def test_fanout_runs_children_on_the_cluster_and_the_root_on_the_driver(
     on_ray: RayCluster, home: Path
 ) -> None:
     run = flyte.run(flows.fanout, n=20)
-    assert run.outputs() == sum(i * i for i in range(20))
+    assert run.outputs()[0] == sum(i * i for i in range(20))
     modes = _modes(run, home)
     assert modes["ray_flows.square"] == {"ray"}
     assert modes["ray_flows.fanout"] == {"inline"}  # the workflow's orchestration stays on the driver
 
 
 def test_actions_land_on_nodes_by_their_resources(on_ray: RayCluster) -> None:
-    out = flyte.run(flows.placement).outputs()
+    out = flyte.run(flows.placement).outputs()[0]
     # one logical H100 exists, on 127.0.0.4 (no real GPU: Ray's accounting is logical); Ray gives the
     # action that GPU and sets CUDA_VISIBLE_DEVICES for it
     assert out["gpu"]["node"] == WORKER_C
@@ -51,7 +51,7 @@ def test_actions_land_on_nodes_by_their_resources(on_ray: RayCluster) -> None:
 
 
 def test_a_child_that_is_a_parent_runs_on_the_cluster_and_its_children_too(on_ray: RayCluster) -> None:
-    a, b = flyte.run(flows.nested, n=6).outputs()
+    a, b = flyte.run(flows.nested, n=6).outputs()[0]
     assert (a["total"], b["total"]) == (sum(i * i for i in range(6)), sum(i * i for i in range(7)))
     assert {a["node"], b["node"]} <= {WORKER_B, WORKER_C}
 
@@ -70,12 +70,12 @@ def test_ids_are_deterministic_across_runs_on_the_cluster(on_ray: RayCluster, ho
 
 
 def test_user_exceptions_keep_their_type_across_nodes(on_ray: RayCluster) -> None:
-    assert flyte.run(flows.catches, x=7).outputs() == "caught Boom x=7: bad input 7"
-    run = flyte.run(flows.fails, x=3)  # fails is the root here: it runs on the driver
-    with pytest.raises(flows.Boom):
-        run.outputs()
+    assert flyte.run(flows.catches, x=7).outputs()[0] == "caught Boom x=7: bad input 7"
+    with pytest.raises(flows.Boom) as failed:
+        flyte.run(flows.fails, x=3)  # fails is the root here: it runs on the driver
+    assert failed.value.flyte_run.status == "FAILED"  # type: ignore[attr-defined]
     nested = flyte.run(flows.nested, n=0)
-    assert [r["total"] for r in nested.outputs()] == [0, 0]
+    assert [r["total"] for r in nested.outputs()[0]] == [0, 0]
 
 
 def test_a_child_error_from_the_cluster_is_both_its_type_and_a_user_error(on_ray: RayCluster) -> None:
@@ -89,23 +89,23 @@ def test_a_child_error_from_the_cluster_is_both_its_type_and_a_user_error(on_ray
         return "none"
 
     # a task defined inside a test cannot be imported on a node; its child (fails) can
-    assert flyte.run(parent).outputs() == "Boom"
+    assert flyte.run(parent).outputs()[0] == "Boom"
 
 
 def test_traces_inside_a_cluster_action_are_recorded_by_the_driver(on_ray: RayCluster, home: Path) -> None:
     run = flyte.run(flows.call_traced, x=4)
-    assert run.outputs() == 9
+    assert run.outputs()[0] == 9
     db = sqlite3.connect(home / "home" / "journal.db")
     kinds = dict(db.execute("SELECT task_name, kind FROM actions WHERE run=?", (run.name,)))
     assert any(name.endswith("double") for name in kinds), kinds
 
 
 def test_reusable_environment_runs_on_warm_ray_actors(on_ray: RayCluster) -> None:
-    out = flyte.run(flows.reuse_fan, n=8).outputs()
+    out = flyte.run(flows.reuse_fan, n=8).outputs()[0]
     pids = {(r["node"], r["pid"]) for r in out}
     # ReusePolicy(replicas=2, concurrency=2): 8 actions share two warm replicas (actors)
     assert len(pids) == 2, pids
-    again = flyte.run(flows.reuse_fan, n=2).outputs()
+    again = flyte.run(flows.reuse_fan, n=2).outputs()[0]
     assert len({(r["node"], r["pid"]) for r in again}) >= 1
 
 
@@ -119,7 +119,7 @@ def test_timeout_stops_the_action_on_the_cluster(on_ray: RayCluster) -> None:
         return "finished"
 
     t0 = time.monotonic()
-    assert flyte.run(parent).outputs() in (
+    assert flyte.run(parent).outputs()[0] in (
         "MaxRuntimeExceededError",
         "TaskTimeoutError",
         "DeadlineExceededError",
@@ -134,13 +134,13 @@ def test_a_request_no_node_can_meet_fails_at_once_with_the_fix(on_ray: RayCluste
 
     t0 = time.monotonic()
     with pytest.raises(AcceleratorUnavailableError, match="no node of the Ray cluster"):
-        flyte.run(parent).outputs()
+        flyte.run(parent).outputs()[0]
     assert time.monotonic() - t0 < 20
 
 
 def test_values_travel_through_the_runs_store(on_ray: RayCluster, home: Path) -> None:
     run = flyte.run(flows.sum_big, n=50_000)
-    assert run.outputs() == sum(range(50_000))
+    assert run.outputs()[0] == sum(range(50_000))
 
 
 def test_ray_client_address(cluster: RayCluster, home: Path) -> None:
@@ -153,7 +153,8 @@ def test_ray_client_address(cluster: RayCluster, home: Path) -> None:
         "import flyte, ray_flows as flows;"
         f"flyte.init(executor={cluster.client!r});"
         "run = flyte.run(flows.nested, n=4);"
-        "print('totals', [r['total'] for r in run.outputs()], sorted({r['node'] for r in run.outputs()}))"
+        "out = run.outputs()[0];"
+        "print('totals', [r['total'] for r in out], sorted({r['node'] for r in out}))"
     )
     env = dict(os.environ, FLYTE_HOME=str(home / "client-home"))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
@@ -188,7 +189,7 @@ def test_a_node_killed_mid_run_fails_only_its_actions_which_are_retried(
             (markers / f"{i}-done-x").write_text("")
         t.join(120)
         assert not t.is_alive()
-        out = box["run"].outputs()
+        out = box["run"].outputs()[0]
         assert {r["node"] for r in out} == {survivor_node}
         assert all(r["node"] != victim for r in out)
     finally:
@@ -232,7 +233,7 @@ def test_flyte_run_cli_takes_the_executor(on_ray: RayCluster, home: Path) -> Non
 
 def test_what_cluster_actions_print_is_kept_with_them(on_ray: RayCluster, home: Path) -> None:
     run = flyte.run(flows.chatty, n=3)
-    assert run.outputs() == 3
+    assert run.outputs()[0] == 3
     deadline = time.monotonic() + 10  # logs reach the driver through the channel, just after results
     logs: list[str] = []
     while time.monotonic() < deadline:

@@ -32,7 +32,7 @@ def test_large_inputs_and_outputs_travel_through_s3(on_ray: RayCluster, s3_serve
         executor=on_ray.direct, raw_data_path=f"s3://{bucket}/data", storage=s3_server.storage_options()
     )
     run = flyte.with_runcontext(name="on-ray-s3").run(flows.big_roundtrip, n=50_000)
-    assert run.outputs() == sum(range(50_000))
+    assert run.outputs()[0] == sum(range(50_000))
     client = s3_server.client()
     listed = client.list_objects_v2(Bucket=bucket, Prefix="data/runs/on-ray-s3/").get("Contents", [])
     hand_overs = [o for o in listed if o["Key"].rsplit("/", 1)[-1].startswith("wire-")]
@@ -41,7 +41,7 @@ def test_large_inputs_and_outputs_travel_through_s3(on_ray: RayCluster, s3_serve
     assert len(hand_overs) == 2, [o["Key"] for o in listed]
     assert all(o["Size"] > 100_000 for o in hand_overs)
     small = flyte.with_runcontext(name="on-ray-s3-small").run(flows.nested, n=3)
-    assert [r["total"] for r in small.outputs()] == [5, 14]
+    assert [r["total"] for r in small.outputs()[0]] == [5, 14]
     listed = client.list_objects_v2(Bucket=bucket, Prefix="data/runs/on-ray-s3-small/").get("Contents", [])
     assert not [o for o in listed if "/wire-" in o["Key"]]
     # the run's record is in the bucket too, with every action that ran on the cluster
@@ -94,6 +94,6 @@ def test_plugin_task_types_run_on_the_driver_while_functions_run_on_nodes(
         plain = await flows.node_of("plain")
         return {"probe_pid": pid, "plain": plain}
 
-    out = flyte.run(mixed).outputs()
+    out = flyte.run(mixed).outputs()[0]
     assert out["probe_pid"] == os.getpid()
     assert out["plain"]["node"] in (WORKER_B, WORKER_C) and out["plain"]["pid"] != os.getpid()

@@ -64,7 +64,7 @@ def record_lines(s3: S3Env, run_name: str) -> list[dict]:  # type: ignore[type-a
 
 def test_values_above_the_inline_limit_go_to_the_run_prefix(s3: S3Env) -> None:
     run = flyte.run(flows.fanout, n=4)
-    assert run.status == "SUCCEEDED" and run.outputs() == 4 * flows.BIG
+    assert run.status == "SUCCEEDED" and run.outputs()[0] == 4 * flows.BIG
     keys = s3.keys()
     assert all(k.startswith(f"data/runs/{run.name}/") for k in keys), keys
     outputs = [k for k in keys if k.endswith("/outputs")]
@@ -79,7 +79,7 @@ def test_values_above_the_inline_limit_go_to_the_run_prefix(s3: S3Env) -> None:
 
 def test_file_and_dir_live_in_s3(s3: S3Env) -> None:
     run = flyte.run(flows.files_and_dirs, text="hello", n=5)
-    assert run.outputs() == f"hello|HELLO|{sum(range(5))}"
+    assert run.outputs()[0] == f"hello|HELLO|{sum(range(5))}"
     offloaded = [k for k in s3.keys() if "/offloaded/" in k]
     names = sorted(k.rsplit("/", 1)[-1] for k in offloaded)
     assert names == ["copy.txt", "notes.txt", "p0.txt", "p1.txt", "p2.txt", "p3.txt", "p4.txt"]
@@ -104,7 +104,7 @@ def test_with_runcontext_raw_data_path_and_the_standard_endpoint_variable(
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     flyte.init()
     run = flyte.with_runcontext(raw_data_path=f"s3://{s3.bucket}/ctx").run(flows.fanout, n=2)
-    assert run.outputs() == 2 * flows.BIG
+    assert run.outputs()[0] == 2 * flows.BIG
     keys = s3.keys()
     assert keys and all(k.startswith(f"ctx/runs/{run.name}/") for k in keys), keys
 
@@ -118,13 +118,13 @@ def test_config_file_points_runs_at_s3(s3: S3Env, tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(flyte._config, "_settings", None)
     flyte.init_from_config(str(cfg))
     run = flyte.run(flows.files_and_dirs, text="cfg", n=2)
-    assert run.outputs() == "cfg|CFG|1"
+    assert run.outputs()[0] == "cfg|CFG|1"
     assert any(k.startswith(f"cfg/runs/{run.name}/offloaded/") for k in s3.keys())
 
 
 def test_process_isolation_workers_use_the_same_store(s3: S3Env) -> None:
     run = flyte.with_runcontext(isolation="process").run(flows.files_and_dirs, text="proc", n=3)
-    assert run.outputs() == "proc|PROC|3"
+    assert run.outputs()[0] == "proc|PROC|3"
     assert any("/offloaded/" in k for k in s3.keys(f"data/runs/{run.name}/"))
 
 
@@ -152,7 +152,9 @@ def test_import_on_another_machine_then_show_and_recover(
     work.mkdir()
     flag = tmp_path / "flag"
     flag.touch()
-    run = flyte.run(flows.resumable, n=3, workdir=str(work), flag=str(flag))
+    with pytest.raises(Exception) as failed:
+        flyte.run(flows.resumable, n=3, workdir=str(work), flag=str(flag))
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED" and "failing on purpose" in str(run.error)
     assert count(work, "small-0") == 1 and count(work, "step-2") == 1
 
@@ -226,9 +228,11 @@ def test_no_credential_reaches_the_journal_the_record_or_the_logs(
     work.mkdir()
     flag = tmp_path / "flag"
     flag.touch()
-    run = flyte.with_runcontext(env_vars={"API_TOKEN": token, "PLAIN": "visible"}).run(
-        flows.resumable, n=2, workdir=str(work), flag=str(flag)
-    )
+    with pytest.raises(Exception) as failed:
+        flyte.with_runcontext(env_vars={"API_TOKEN": token, "PLAIN": "visible"}).run(
+            flows.resumable, n=2, workdir=str(work), flag=str(flag)
+        )
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert run.status == "FAILED"
     res = CliRunner().invoke(cli, ["runs", "show", run.name])
     pickle_key = (s3.home / "pickle.key").read_bytes().strip()
@@ -254,7 +258,7 @@ def test_no_credential_reaches_the_journal_the_record_or_the_logs(
 def test_object_keys_cannot_escape_the_run_prefix(s3: S3Env) -> None:
     run = flyte.run(flows.escape_names, text="x")
     prefix = s3.run_prefix(run.name) + "/offloaded/"
-    paths = run.outputs()
+    paths = run.outputs()[0]
     assert len(paths) == 4 and all(p.startswith(prefix) for p in paths), paths
     assert all(".." not in p[len(prefix) :].split("/") for p in paths)
     keys = s3.keys()

@@ -52,7 +52,7 @@ async def chain(k: int) -> list[float]:
 
 def _child(k: int) -> None:
     """One measurement in this (fresh) process; prints JSON for the driver."""
-    times = flyte.run(chain, k=k).outputs()
+    times = flyte.run(chain, k=k).outputs()[0]
     print(json.dumps({"times": times, "session": session_info()}))
 
 

@@ -62,4 +62,4 @@ async def main(n: int = 100_000) -> dict[str, float]:
 if __name__ == "__main__":
     flyte.init_from_config()
     run = flyte.run(main, n=100_000)
-    print(run.name, run.outputs())
+    print(run.name, run.outputs()[0])

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import flyte
+import pytest
 from conftest import children_of
 from flyteplugins.spark import Spark, SparkJavaNotFoundError, SparkJobError, SparkSessionConflictError
 from pyspark.errors import AnalysisException
@@ -53,7 +54,9 @@ def slow_job() -> int:
 
 
 def test_sql_error_keeps_its_spark_class_and_message() -> None:
-    run = flyte.run(missing_column)
+    with pytest.raises(Exception) as failed:
+        flyte.run(missing_column)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     err = run.error
     assert isinstance(err, AnalysisException)
     assert isinstance(err, flyte.errors.RuntimeUserError) and err.code == "AnalysisException"
@@ -61,7 +64,9 @@ def test_sql_error_keeps_its_spark_class_and_message() -> None:
 
 
 def test_failed_job_names_the_java_exception() -> None:
-    run = flyte.run(failing_job)
+    with pytest.raises(Exception) as failed:
+        flyte.run(failing_job)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     err = run.error
     assert isinstance(err, SparkJobError), repr(err)
     assert err.spark_class == "org.apache.spark.SparkException"
@@ -74,7 +79,9 @@ def test_failed_job_names_the_java_exception() -> None:
 
 def test_timeout_cancels_the_running_job() -> None:
     t0 = time.monotonic()
-    run = flyte.run(slow_job)
+    with pytest.raises(Exception) as failed:
+        flyte.run(slow_job)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
     elapsed = time.monotonic() - t0
     assert isinstance(run.error, flyte.errors.TaskTimeoutError), repr(run.error)
     assert elapsed < 30
@@ -83,7 +90,7 @@ def test_timeout_cancels_the_running_job() -> None:
     while tracker.getActiveJobsIds() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert tracker.getActiveJobsIds() == []  # the job stopped with the task, not ~60 s later
-    assert flyte.run(count_rows, n=42).outputs() == 42  # the session is still usable
+    assert flyte.run(count_rows, n=42).outputs()[0] == 42  # the session is still usable
 
 
 def test_a_different_conf_while_the_session_is_busy_is_refused() -> None:
@@ -106,7 +113,7 @@ def test_a_different_conf_while_the_session_is_busy_is_refused() -> None:
             return f"{await first}|{e}"
         raise AssertionError("the second conf should have been refused")
 
-    app_id, message = flyte.run(both).outputs().split("|", 1)
+    app_id, message = flyte.run(both).outputs()[0].split("|", 1)
     assert app_id and "one SparkContext per process" in message
     assert "spark.sql.shuffle.partitions" in message
 
@@ -135,8 +142,10 @@ def test_missing_java_says_how_to_install_it(tmp_path: Path) -> None:
         def count() -> int:
             return SparkSession.builder.getOrCreate().range(3).count()
 
-        run = flyte.run(count)
-        print(type(run.error).__name__, run.error, sep="\\n")
+        try:
+            flyte.run(count)
+        except Exception as e:  # a failed run raises its root task's error
+            print(type(e).__name__, e, sep="\\n")
         """
     )
     env_vars = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}

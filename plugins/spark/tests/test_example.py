@@ -22,7 +22,7 @@ def _load() -> ModuleType:
 def test_example_etl_runs() -> None:
     etl = _load()
     n = 10_000
-    out = flyte.run(etl.main, n=n).outputs()
+    out = flyte.run(etl.main, n=n).outputs()[0]
     expected = {r: 0.0 for r in etl.REGIONS}
     for i in range(n):
         expected[etl.REGIONS[i % 4]] += i % 97 + 0.5

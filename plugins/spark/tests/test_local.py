@@ -85,7 +85,7 @@ def _journal(home: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3
 
 def test_session_is_ready_in_the_task_and_bound_to_loopback() -> None:
     run = flyte.run(session_facts)
-    facts = run.outputs()
+    facts = run.outputs()[0]
     assert facts["same_as_builder"] == "True"  # ctx().data["spark_session"] is getOrCreate()'s
     assert facts["master"] == "local[*]"
     assert facts["driver_host"] == facts["bind_address"] == "127.0.0.1"
@@ -96,7 +96,7 @@ def test_session_is_ready_in_the_task_and_bound_to_loopback() -> None:
 def test_dataframes_pass_as_parquet_references(flyte_home: Path) -> None:
     n = 20_000
     run = flyte.run(pipeline, n=n)
-    out = run.outputs()
+    out = run.outputs()[0]
     expected = float(sum(i % 100 for i in range(n)))
     assert out["pandas_total"] == expected
     assert out["async_total"] == expected
@@ -124,10 +124,10 @@ def test_dataframes_pass_as_parquet_references(flyte_home: Path) -> None:
 
 
 def test_second_task_reuses_the_session() -> None:
-    first = flyte.run(session_facts).outputs()
+    first = flyte.run(session_facts).outputs()[0]
     before = session_info()
     t0 = time.perf_counter()
-    second = flyte.run(session_facts).outputs()
+    second = flyte.run(session_facts).outputs()[0]
     took = time.perf_counter() - t0
     after = session_info()
     assert first["app_id"] == second["app_id"]  # the same SparkContext
@@ -146,7 +146,7 @@ def test_another_conf_gets_its_own_session_and_back() -> None:
         c = await session_facts.aio()
         return [a["app_id"], b["app_id"], c["app_id"]]
 
-    a, b, c = flyte.run(both).outputs()
+    a, b, c = flyte.run(both).outputs()[0]
     assert a != b and b != c  # one SparkContext per process: a conf change restarts it
     assert session_info()["conf"].get("spark.sql.shuffle.partitions") is None
 
@@ -162,7 +162,7 @@ def test_cached_spark_output_is_read_back_as_a_dataframe(flyte_home: Path) -> No
 
     first = flyte.run(use_cached, n=123)
     second = flyte.run(use_cached, n=123)
-    assert first.outputs() == second.outputs() == 123
+    assert first.outputs()[0] == second.outputs()[0] == 123
     # The second run took the first run's recorded reference: its task never ran, so it wrote nothing.
     written = {p.parent.parent.parent.name for p in flyte_home.rglob("spark/o0.parquet")}
     assert first.name in written and second.name not in written
@@ -182,7 +182,7 @@ def test_empty_dataframe_keeps_its_schema() -> None:
         names: list[str] = await columns.aio(await empty.aio())
         return names
 
-    assert flyte.run(wf).outputs() == ["id:bigint:0", "s:string:0"]
+    assert flyte.run(wf).outputs()[0] == ["id:bigint:0", "s:string:0"]
 
 
 def test_plain_call_outside_a_run_has_a_session() -> None:
@@ -202,7 +202,7 @@ def test_pandas_input_converts_a_dataframe_no_task_stored() -> None:
         )
         return int(pandas_total(df))  # type: ignore[arg-type]
 
-    assert flyte.run(adhoc).outputs() == 3
+    assert flyte.run(adhoc).outputs()[0] == 3
 
 
 def test_stored_dataframes_pickle_as_their_reference() -> None:
@@ -215,7 +215,7 @@ def test_stored_dataframes_pickle_as_their_reference() -> None:
         df: DataFrame = await make_orders.aio(10)
         return df
 
-    df = flyte.run(stored).outputs()
+    df = flyte.run(stored).outputs()[0]
     back = pickle.loads(cloudpickle.dumps(df))  # what crossing into a worker process does
     assert parquet_uri(back) == parquet_uri(df) and back.count() == 10
     with pytest.raises(pickle.PicklingError, match="return it from a Spark task"):
@@ -229,7 +229,7 @@ def test_dataframes_cross_into_worker_processes() -> None:
         return [await pandas_rows.aio(orders), await spark_rows.aio(orders)]
 
     run = flyte.with_runcontext(isolation="process").run(isolated, n=321)
-    assert run.outputs() == [321, 321], run.error
+    assert run.outputs()[0] == [321, 321]
 
 
 @env.task

@@ -65,7 +65,7 @@ def tasks(spark_cluster: Cluster) -> dict[str, Any]:
 
 
 def test_task_runs_on_the_cluster(spark_cluster: Cluster, tasks: dict[str, Any]) -> None:
-    facts = flyte.run(tasks["where_am_i"]).outputs()
+    facts = flyte.run(tasks["where_am_i"]).outputs()[0]
     assert facts["master"] == spark_cluster.url
     assert int(facts["executors"]) >= 1
     assert facts["squares"] == str(sum(x * x for x in range(100)))
@@ -83,14 +83,14 @@ def test_dataframes_between_cluster_tasks(
     spark_cluster: Cluster, tasks: dict[str, Any], flyte_home: Path
 ) -> None:
     run = flyte.run(tasks["pipeline"], n=1000)
-    uri, n = run.outputs()
+    uri, n = run.outputs()[0]
     assert n == 1000
     assert uri.startswith(f"file://{flyte_home}/") and f"/{run.name}/" in uri  # the run's prefix
     assert list(Path(uri[len("file://") :]).glob("part-*.parquet"))
 
 
 def test_nothing_listens_beyond_loopback(spark_cluster: Cluster, tasks: dict[str, Any]) -> None:
-    flyte.run(tasks["where_am_i"]).outputs()  # the driver, master, worker and an executor are all up
+    flyte.run(tasks["where_am_i"]).outputs()[0]  # the driver, master, worker and an executor are all up
     pids = set(children_of(os.getpid()))  # the driver JVM
     for proc in spark_cluster.procs:
         pids.update(live_in_group(proc.pid))

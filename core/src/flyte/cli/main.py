@@ -247,7 +247,7 @@ def run(
         isolation=isolation,
         project=project,
         domain=domain,
-        copy_style=copy_style,
+        copy_style=copy_style or "loaded_modules",
         service_account=service_account,
     )
     rc._recover_from = recover_from
@@ -255,7 +255,7 @@ def run(
 
     def start(listeners: list[Any]) -> Any:
         rc.listeners.extend(listeners)
-        return rc.run(task, **inputs)
+        return rc.start(task, **inputs)
 
     _launch(run_name, start, follow, quiet)
 
@@ -296,7 +296,7 @@ def _launch(run_name: str, start: Any, follow: bool, quiet: bool) -> None:
     error = getattr(result, "error", None)
     if error is not None:
         _report_failure(result.name, error, printed=True)
-    click.echo(f"outputs: {_show(result.outputs())}")
+    click.echo(f"outputs: {_show(result._outputs)}")  # the task's value itself, not ActionOutputs
 
 
 def _run_status(run_name: str) -> str | None:
@@ -443,7 +443,7 @@ def rerun(
     quiet: bool,
 ) -> None:
     """Run a recorded run again (by default resuming it after a crash or a failure)."""
-    from flyte._run import _new_run_name, _start, rerun_context
+    from flyte._run import _new_run_name, _rerun
 
     if force_rerun and not recover:
         raise click.UsageError("--force-rerun-action needs --recover")
@@ -452,13 +452,18 @@ def rerun(
     envs = _parse_env(env_vars)
     _init()
     new_name = name or (run_name if recover else _new_run_name())
-    rc, task, inputs, in_place = rerun_context(run_name, recover, force_rerun, new_name)
-    rc.env_vars = {**rc.env_vars, **envs}
-    rc._meta.update({k: v for k, v in (("project", project), ("domain", domain)) if v is not None})
 
     def start(listeners: list[Any]) -> Any:
-        rc.listeners.extend(listeners)
-        return _start(rc, task, (), inputs, recover=in_place)
+        return _rerun(  # a failed run is shown, not raised
+            run_name,
+            recover=recover,
+            force_rerun_actions=force_rerun,
+            env_vars=envs,
+            name=new_name,
+            listeners=listeners,
+            project=project,
+            domain=domain,
+        )
 
     _launch(new_name, start, follow, quiet)
 

@@ -146,7 +146,7 @@ def output_uri(name: str = "o0") -> str:
     import flyte
 
     tctx = flyte.ctx()
-    if tctx is None:
+    if not tctx:  # outside a task flyte.ctx() is a falsy context
         raise RuntimeError(
             "A Spark DataFrame can be stored and passed on only inside a run (flyte.run); outside one, "
             "tasks are plain function calls and the DataFrame is returned as is."

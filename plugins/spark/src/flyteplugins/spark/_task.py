@@ -42,7 +42,7 @@ _leases_lock = threading.Lock()
 
 def _action_key() -> tuple[str, str, int] | None:
     tctx = flyte.ctx()
-    return None if tctx is None else (tctx.run_name, tctx.action_id, tctx.attempt)
+    return None if not tctx else (tctx.run_name, tctx.action_id, tctx.attempt)
 
 
 def _job_tag(key: tuple[str, str, int] | None) -> str:
@@ -153,7 +153,7 @@ class SparkTask(AsyncFunctionTaskTemplate[P, R]):
         sc.setInterruptOnCancel(True)
         try:
             out = self.func(**inputs)  # type: ignore[call-arg]
-            return out if flyte.ctx() is None else persist(out)
+            return out if not flyte.ctx() else persist(out)
         finally:
             sc.removeJobTag(tag)
 
