@@ -98,7 +98,9 @@ def test_spark_anchor_style_workflow() -> None:
 
     wf = _spark_workflow()
     run = flyte.run(wf, n=5)
-    assert run.outputs() == {"total": 60, "names": ["alice", "bob", "charlie"], "partitions": "5"}, run.error
+    assert run.outputs()[0] == {"total": 60, "names": ["alice", "bob", "charlie"], "partitions": "5"}, (
+        run.error
+    )
 
 
 # =====================================================================================================
@@ -167,9 +169,9 @@ def test_bigquery_anchor_style_workflow(bq_endpoint: str, monkeypatch: pytest.Mo
         return sorted(pdf["label"])
 
     run = flyte.run(labels, version=123)
-    assert run.outputs() == ["a", "b"], run.error
+    assert run.outputs()[0] == ["a", "b"], run.error
     # Run on its own, as flyte-sdk's example does: the output is a flyte.io.DataFrame.
     direct = flyte.run(bigquery_task, 7)
-    out = direct.outputs()
+    out = direct.outputs()[0]
     assert isinstance(out, DataFrame), direct.error
     assert list(out.open(pd.DataFrame).all_sync()["label"]) == ["c"]

@@ -86,7 +86,7 @@ async def pipeline() -> dict[str, Any]:
 
 def test_tables_cross_task_boundaries_as_parquet(flyte_home: Path) -> None:
     run = flyte.run(pipeline)
-    out = run.outputs()
+    out = run.outputs()[0]
     assert out["arrow_rows"] == 3 and out["from_pandas_task"] == 3, run.error
     assert out["pandas_ages"] == [30, 40, 50] and out["passthrough"] == "DataFrame"
     assert out["columns"] == ["name", "age"]
@@ -114,8 +114,8 @@ def cached_pipeline(n: int) -> int:
 
 def test_cached_tables_are_read_back_and_keyed_by_content() -> None:
     calls.clear()
-    assert flyte.run(cached_pipeline, n=4).outputs() == 6
-    assert flyte.run(cached_pipeline, n=4).outputs() == 6  # both hits: the frame is read from Parquet
+    assert flyte.run(cached_pipeline, n=4).outputs()[0] == 6
+    assert flyte.run(cached_pipeline, n=4).outputs()[0] == 6  # both hits: the frame is read from Parquet
     assert calls == ["ran", "sum"]
 
 
@@ -156,7 +156,7 @@ def test_polars_converts_both_ways() -> None:
         p = await to_polars.aio(await make())
         return [type(p).__name__, await arrow_rows(p)]
 
-    assert flyte.run(from_polars).outputs() == ["DataFrame", 3]
+    assert flyte.run(from_polars).outputs()[0] == ["DataFrame", 3]
 
 
 def test_bad_values_name_the_fix() -> None:
@@ -177,7 +177,7 @@ def test_bad_values_name_the_fix() -> None:
 
 def test_dataframes_cross_into_worker_processes() -> None:
     run = flyte.with_runcontext(isolation="process").run(pipeline)
-    assert run.outputs()["pandas_ages"] == [30, 40, 50], run.error
+    assert run.outputs()[0]["pandas_ages"] == [30, 40, 50], run.error
 
 
 def test_importing_flyte_io_loads_no_dataframe_library() -> None:
@@ -211,8 +211,8 @@ async def nested() -> list[Any]:
 
 
 def test_dataframe_nested_in_a_dataclass() -> None:
-    assert flyte.run(nested).outputs() == ["people", 3]
-    assert flyte.with_runcontext(isolation="process").run(nested).outputs() == ["people", 3]
+    assert flyte.run(nested).outputs()[0] == ["people", 3]
+    assert flyte.with_runcontext(isolation="process").run(nested).outputs()[0] == ["people", 3]
 
 
 class RowCount:

@@ -202,6 +202,9 @@ def init(
             source="init",
         )
     )
+    from flyte._initialize import record_identity
+
+    record_identity(project=project, domain=domain, org=org)  # validated; seen by worker processes
     _identity.update(org=org, project=project, domain=domain)
 
 

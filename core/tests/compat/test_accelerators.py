@@ -126,7 +126,7 @@ def test_vendor_accelerators_are_refused_by_local_runs_with_the_reason() -> None
         return 1
 
     with pytest.raises(AcceleratorUnavailableError, match="NEURON"):
-        flyte.run(train).outputs()
+        flyte.run(train).outputs()[0]
 
 
 @pytest.mark.skipif(sys.platform == "darwin", reason="an Apple Silicon Mac runs it")
@@ -138,4 +138,4 @@ def test_apple_silicon_off_a_mac_fails_with_the_anchor_error() -> None:
         return 1
 
     with pytest.raises(AppleSiliconNotAvailableError, match="Apple Silicon"):
-        flyte.run(metal).outputs()
+        flyte.run(metal).outputs()[0]

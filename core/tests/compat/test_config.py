@@ -78,7 +78,7 @@ def test_task_environment_name_is_positional() -> None:
 
     assert env.name == "pos-env"
     assert hello.name == "pos-env.hello"
-    assert flyte.run(hello).outputs() == "hi"
+    assert flyte.run(hello).outputs()[0] == "hi"
 
 
 # ---- normalisations ------------------------------------------------------------------------------
@@ -189,8 +189,8 @@ def test_cache_version_override_with_auto_pins_the_version_in_runs() -> None:
         calls.append(x)
         return x * 2
 
-    assert flyte.run(double, x=2).outputs() == 4
-    assert flyte.run(double, x=2).outputs() == 4
+    assert flyte.run(double, x=2).outputs()[0] == 4
+    assert flyte.run(double, x=2).outputs()[0] == 4
     assert calls == [2]
     assert double.cache.get_version() == "v1"
 
@@ -205,7 +205,7 @@ def test_timeout_int_is_enforced_as_seconds() -> None:
         await asyncio.sleep(30)
 
     with pytest.raises(Exception, match=r"timeout|ran longer"):
-        flyte.run(slow).outputs()
+        flyte.run(slow).outputs()[0]
 
 
 # ---- error types and the anchor's key phrases ----------------------------------------------------
@@ -433,11 +433,11 @@ def test_include_is_part_of_the_auto_cache_key(tmp_path: Path, monkeypatch: pyte
     def executions() -> int:
         return len(marker.read_text().splitlines()) if marker.exists() else 0
 
-    assert flyte.run(_load(path).render, name="a").outputs() == "hello a"
-    assert flyte.run(_load(path).render, name="a").outputs() == "hello a"
+    assert flyte.run(_load(path).render, name="a").outputs()[0] == "hello a"
+    assert flyte.run(_load(path).render, name="a").outputs()[0] == "hello a"
     assert executions() == 1  # unchanged files: the cached result is reused
     (path.parent / "config.yaml").write_text("lang: de\n")
-    assert flyte.run(_load(path).render, name="a").outputs() == "hello a"
+    assert flyte.run(_load(path).render, name="a").outputs()[0] == "hello a"
     assert executions() == 2  # edited include: a new version, a cache miss
 
 

@@ -144,7 +144,6 @@ def refuses() -> int:
 
 
 def test_new_error_crosses_a_worker_process_with_its_type() -> None:
-    run = flyte.run(refuses)
-    assert run.status == "FAILED"
-    assert isinstance(run.error, errors.ConditionFailedError)
-    assert "reviewer said no" in str(run.error)
+    with pytest.raises(errors.ConditionFailedError, match="reviewer said no") as e:
+        flyte.run(refuses)
+    assert e.value.flyte_run.status == "FAILED"  # type: ignore[attr-defined]

@@ -87,17 +87,17 @@ def read_sync_task(f: File) -> str:
 
 @pytest.mark.parametrize("maker", [make_from_local, make_new_remote_async, make_new_remote_sync])
 def test_file_made_each_way_is_read_each_way(maker: object) -> None:
-    f = flyte.run(maker).outputs()  # type: ignore[arg-type]
+    f = flyte.run(maker).outputs()[0]  # type: ignore[arg-type]
     assert isinstance(f, File) and f.hash == _sha(TEXT)
     assert f.name == os.path.basename(f.path.rstrip("/"))
     assert Path(f.path).read_bytes() == TEXT  # a local store gives plain paths, as the anchor's does
-    got = flyte.run(read_every_way, f=f).outputs()
+    got = flyte.run(read_every_way, f=f).outputs()[0]
     lines = ["alpha\n", "beta\n", "gamma\n"]
     assert got["read"] == TEXT.decode() and got["download"] == TEXT.decode()
     assert json.loads(got["lines"]) == lines
     assert json.loads(got["readlines"]) == lines and json.loads(got["sync_iter"]) == lines
     assert got["hash"] == _sha(TEXT) and got["name"] == f.name and got["exists"] == "True"
-    assert flyte.run(read_sync_task, f=f).outputs() == TEXT.decode() * 2
+    assert flyte.run(read_sync_task, f=f).outputs()[0] == TEXT.decode() * 2
 
 
 @env.task
@@ -107,7 +107,7 @@ async def chain() -> str:
 
 
 def test_file_travels_between_tasks_of_one_run() -> None:
-    assert flyte.run(chain).outputs() == TEXT.decode() * 2
+    assert flyte.run(chain).outputs()[0] == TEXT.decode() * 2
 
 
 attempts: list[str] = []
@@ -127,10 +127,10 @@ def write_named(text: str) -> File:
 
 def test_named_remote_is_stable_across_retries() -> None:
     attempts.clear()
-    f = flyte.run(write_named, text="hi").outputs()
+    f = flyte.run(write_named, text="hi").outputs()[0]
     assert len(attempts) == 2 and attempts[0] == attempts[1] == f.path
     assert f.name == "result.txt" and Path(f.download_sync()).read_text() == "hi"
-    other = flyte.run(write_named, text="ho").outputs()
+    other = flyte.run(write_named, text="ho").outputs()[0]
     assert other.path != f.path
     with pytest.raises(ValueError, match="running task"):
         File.named_remote("x.txt")
@@ -219,9 +219,9 @@ async def inspect_dir(d: Dir) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize("maker", [make_dir, make_dir_sync])
 def test_dir_made_each_way_is_read_each_way(maker: object, tmp_path: Path) -> None:
-    d = flyte.run(maker).outputs()  # type: ignore[arg-type]
+    d = flyte.run(maker).outputs()[0]  # type: ignore[arg-type]
     assert isinstance(d, Dir) and not d.is_empty
-    got = flyte.run(inspect_dir, d=d).outputs()
+    got = flyte.run(inspect_dir, d=d).outputs()[0]
     assert got["walk"] == ["a.txt", "b.csv", "c.txt", "d.txt"]
     assert got["top"] == ["a.txt", "b.csv"] == got["list"] == got["list_sync"]
     assert got["depth2"] == ["a.txt", "b.csv", "c.txt"]
@@ -246,8 +246,8 @@ def describe(d: Dir) -> str:
 
 
 def test_empty_dir_round_trips_as_a_sentinel() -> None:
-    assert flyte.run(describe, d=flyte.run(maybe_dir, produce=False).outputs()).outputs() == "empty"
-    assert flyte.run(describe, d=flyte.run(maybe_dir, produce=True).outputs()).outputs() == "2 files"
+    assert flyte.run(describe, d=flyte.run(maybe_dir, produce=False).outputs()[0]).outputs()[0] == "empty"
+    assert flyte.run(describe, d=flyte.run(maybe_dir, produce=True).outputs()[0]).outputs()[0] == "2 files"
     assert Dir.empty().is_empty and not EmptyDir().exists_sync()
     with pytest.raises(FileNotFoundError):
         EmptyDir().list_files_sync()
@@ -282,19 +282,21 @@ def test_missing_dir_or_file_input_fails_before_running(tmp_path: Path) -> None:
     ran.clear()
     gone = tmp_path / "never-made"
     with pytest.raises(flyte.errors.RuntimeDataValidationError) as e:
-        flyte.run(count_files, d=Dir(path=str(gone))).outputs()
+        flyte.run(count_files, d=Dir(path=str(gone))).outputs()[0]
     assert "'d'" in str(e.value) and str(gone) in str(e.value) and "does not exist" in str(e.value)
     real = tmp_path / "real.txt"
     real.write_text("x")
     with pytest.raises(flyte.errors.RuntimeDataValidationError) as e2:
-        flyte.run(first_bytes, files=[File(path=str(real)), File(path=str(tmp_path / "ghost.txt"))]).outputs()
+        flyte.run(
+            first_bytes, files=[File(path=str(real)), File(path=str(tmp_path / "ghost.txt"))]
+        ).outputs()[0]
     assert "'files'" in str(e2.value) and "ghost.txt" in str(e2.value)
-    msg = flyte.run(parent_passes_missing, path=str(gone)).outputs()
+    msg = flyte.run(parent_passes_missing, path=str(gone)).outputs()[0]
     assert "'d'" in msg and str(gone) in msg
     assert ran == []
     # an existing but empty directory is a valid input
     (tmp_path / "empty").mkdir()
-    assert flyte.run(count_files, d=Dir(path=str(tmp_path / "empty"))).outputs() == 0
+    assert flyte.run(count_files, d=Dir(path=str(tmp_path / "empty"))).outputs()[0] == 0
     # reading a directory that disappeared raises instead of listing nothing
     with pytest.raises(FileNotFoundError, match="never-made"):
         Dir(path=str(gone)).list_files_sync()
@@ -335,7 +337,7 @@ def test_symlink_outside_fails_inside_a_run_and_stores_nothing(tmp_path: Path, f
     d.mkdir()
     (d / "leak").symlink_to(secret)
     with pytest.raises(ValueError, match="outside the directory"):
-        flyte.run(upload_with_link, src=str(d)).outputs()
+        flyte.run(upload_with_link, src=str(d)).outputs()[0]
     stored = [p for p in flyte_home.rglob("*") if p.is_file() and b"TOP-SECRET-CONTENT" in p.read_bytes()]
     assert stored == []
 
@@ -398,7 +400,7 @@ def test_method_signatures_match_the_anchor() -> None:
 def test_values_cross_worker_processes() -> None:
     """In process isolation the reference is re-made from its JSON form in another process."""
     run = flyte.with_runcontext(isolation="process").run(chain)
-    assert run.outputs() == TEXT.decode() * 2
-    d = flyte.with_runcontext(isolation="process").run(make_dir).outputs()
-    got = flyte.with_runcontext(isolation="process").run(inspect_dir, d=d).outputs()
+    assert run.outputs()[0] == TEXT.decode() * 2
+    d = flyte.with_runcontext(isolation="process").run(make_dir).outputs()[0]
+    got = flyte.with_runcontext(isolation="process").run(inspect_dir, d=d).outputs()[0]
     assert got["walk"] == ["a.txt", "b.csv", "c.txt", "d.txt"] and got["get_file"] == ["C", "None"]

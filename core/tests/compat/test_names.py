@@ -82,7 +82,7 @@ def test_project_domain_default_then_recorded_by_init() -> None:
     def where() -> str:
         return f"{flyte.current_project()}/{flyte.current_domain()}"
 
-    assert flyte.run(where).outputs() == "flytesnacks/staging"
+    assert flyte.run(where).outputs()[0] == "flytesnacks/staging"
 
 
 @pytest.mark.usefixtures("clean_identity")
@@ -296,7 +296,7 @@ def resumable(steps: int) -> str:
 
 def test_retried_attempt_resumes_from_checkpoint() -> None:
     run = flyte.run(resumable, 4)
-    assert run.outputs() == "attempt=1 resumed_from=2"
+    assert run.outputs()[0] == "attempt=1 resumed_from=2"
 
 
 @ckpt_env.task
@@ -313,7 +313,7 @@ async def blob_checkpoint() -> str:
 
 
 def test_bytes_checkpoint_round_trip() -> None:
-    assert flyte.run(blob_checkpoint).outputs() == "payload:raw-state"
+    assert flyte.run(blob_checkpoint).outputs()[0] == "payload:raw-state"
 
 
 def test_latest_checkpoint(tmp_path: pathlib.Path) -> None:
@@ -349,13 +349,12 @@ def unanswered() -> bool:
 
 
 def test_condition_waits_for_signal_and_converts_type() -> None:
-    assert flyte.run(approval, 0.1).outputs() == 42
+    assert flyte.run(approval, 0.1).outputs()[0] == 42
 
 
 def test_condition_timeout_and_outside_task() -> None:
-    run = flyte.run(unanswered)
-    assert run.status == "FAILED"
-    assert isinstance(run.error, flyte.errors.ConditionTimedoutError)
+    with pytest.raises(flyte.errors.ConditionTimedoutError):  # a failing run raises its error
+        flyte.run(unanswered)
     with pytest.raises(RuntimeError, match="inside a task"):
         flyte.new_condition("x").wait()
     with pytest.raises(flyte.errors.InvalidParameterError, match="data_type"):
@@ -370,12 +369,13 @@ def test_run_python_script(tmp_path: pathlib.Path) -> None:
     script.write_text("import sys, pathlib\npathlib.Path('out').mkdir()\nprint('got', *sys.argv[1:])\n")
     run = flyte.run_python_script(script, extra_args=["x", "y"], output_dir="out")
     assert run.status == "SUCCEEDED"
-    out = run.outputs()
+    out = run.outputs()[0]
     assert out.exit_code == 0 and out.stdout == "got x y\n" and out.output_dir.name == "out"
     bad = tmp_path / "bad.py"
     bad.write_text("raise SystemExit(3)\n")
-    failed = flyte.run_python_script(bad)
-    assert failed.status == "FAILED" and "exited with code 3" in str(failed.error)
+    with pytest.raises(flyte.errors.RuntimeUserError, match="exited with code 3") as e:
+        flyte.run_python_script(bad)
+    assert e.value.flyte_run.status == "FAILED"  # type: ignore[attr-defined]
     with pytest.raises(flyte.errors.InvalidParameterError, match="script"):
         flyte.run_python_script(tmp_path / "missing.py")
 
@@ -443,7 +443,7 @@ def test_extras() -> None:
         return "rested"
 
     assert isinstance(nap, ex.SleepTask) and nap.task_type == "core-sleep"
-    assert flyte.run(nap, 0.01).outputs() == "rested"
+    assert flyte.run(nap, 0.01).outputs()[0] == "rested"
     assert [s.task_type for s in ex.serialize_env(sleepy)] == ["core-sleep"]
 
 
@@ -471,8 +471,10 @@ def crash_once(flag: str) -> str:
 
 def test_recovered_run_resumes_from_the_failed_runs_checkpoint(tmp_path: pathlib.Path) -> None:
     flag = tmp_path / "fixed"
-    failed = flyte.run(crash_once, str(flag))
+    with pytest.raises(flyte.errors.RuntimeUserError) as e:
+        flyte.run(crash_once, str(flag))
+    failed = e.value.flyte_run  # type: ignore[attr-defined]
     assert failed.status == "FAILED"
     flag.write_text("")
     recovered = flyte.rerun(failed.name, recover=True)
-    assert recovered.outputs() == "resumed with 'step-1'"
+    assert recovered.outputs()[0] == "resumed with 'step-1'"

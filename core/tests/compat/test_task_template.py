@@ -15,7 +15,7 @@ from flyte.extend import NativeInterface, SerializationContext, TaskTemplate
 
 
 def _value(run: Any) -> Any:
-    out = run.outputs()
+    out = run.outputs()[0]
     return out[0] if isinstance(out, tuple) else out
 
 

@@ -60,7 +60,7 @@ def test_templated_inputs_are_bound_and_dataframe_output(bq: StandIn, client: An
         return [f"{r.name}={r.n}" for r in pdf.itertuples()]
 
     run = flyte.run(names, ds="2024-01-01", min_n=4)
-    assert run.outputs() == ["bob=5"], run.error
+    assert run.outputs()[0] == ["bob=5"], run.error
     job = bq.jobs(contains="flyte_")[-1]
     assert job["query"] == q.sql() and "2024-01-01" not in job["query"]
     assert {p["name"]: p["parameterValue"]["value"] for p in job["queryParameters"]} == {
@@ -70,7 +70,7 @@ def test_templated_inputs_are_bound_and_dataframe_output(bq: StandIn, client: An
 
     # The value flyte-sdk would have written into the SQL text is only data here.
     run = flyte.run(names, ds=EVIL, min_n=0)
-    assert run.outputs() == ["mallory=1"], run.error
+    assert run.outputs()[0] == ["mallory=1"], run.error
     assert client.get_table(f"{dataset}.events").num_rows == 4
 
 
@@ -87,7 +87,7 @@ def test_column_annotated_dataframe_output(bq: StandIn, dataset: str) -> None:
         return await total(await q(ds=ds, min_n=0))
 
     run = flyte.run(main, ds="2024-01-01")
-    assert run.outputs() == [["name", "n"], 8], run.error
+    assert run.outputs()[0] == [["name", "n"], 8], run.error
 
 
 def test_credentials_are_a_secret_reference(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,6 +1,6 @@
 """Runs whose data lives in S3 (real servers on 127.0.0.1: SeaweedFS and moto): offloaded values,
-File/Dir, the run's record in the bucket, importing it on "another machine" (a fresh FLYTE_HOME) and resuming it there,
-credentials kept out of every record, and object keys confined to the run's prefix."""
+File/Dir, the run's record in the bucket, importing it on "another machine" (a fresh FLYTE_HOME) and
+resuming it there, credentials kept out of every record, and object keys confined to the run's prefix."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def test_file_and_dir_live_in_s3(s3: S3Env) -> None:
 
 
 def test_dir_handles_list_the_bucket(s3: S3Env) -> None:
-    got = flyte.run(flows.browse_dir, n=4).outputs()
+    got = flyte.run(flows.browse_dir, n=4).outputs()[0]
     assert got["schemes"] == ["s3"]
     assert got["top"] == ["p0.txt", "p2.txt"] == got["list"]
     assert got["deep"] == ["p1.txt", "p3.txt"]

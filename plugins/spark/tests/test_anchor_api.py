@@ -114,13 +114,13 @@ def test_anchor_names_and_defaults() -> None:
 
 
 def test_override_plugin_config_changes_the_session_conf() -> None:
-    assert flyte.run(overrider, n=7).outputs() == "7"
-    assert flyte.run(shuffle_partitions).outputs() == "3"
+    assert flyte.run(overrider, n=7).outputs()[0] == "7"
+    assert flyte.run(shuffle_partitions).outputs()[0] == "3"
 
 
 def test_spark_dataframes_as_flyte_dataframes() -> None:
     run = flyte.run(dataframes)
-    assert run.outputs() == [60, "carol", 2, 4, True], run.error
+    assert run.outputs()[0] == [60, "carol", 2, 4, True], run.error
 
 
 def test_encoder_and_decoder_round_trip(tmp_path: object) -> None:
