@@ -24,6 +24,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Timeout": ("flyte._timeout", "Timeout"),
     "Secret": ("flyte._secret", "Secret"),
     "Image": ("flyte._image", "Image"),
+    "PodTemplate": ("flyte._pod", "PodTemplate"),
     "TaskTemplate": ("flyte._task", "TaskTemplate"),
     "AsyncFunctionTaskTemplate": ("flyte._task", "AsyncFunctionTaskTemplate"),
     "run": ("flyte._run", "run"),
@@ -86,6 +87,7 @@ if TYPE_CHECKING:
     )
     from flyte._image import Image as Image
     from flyte._map import map as map
+    from flyte._pod import PodTemplate as PodTemplate
     from flyte._resources import GPU as GPU
     from flyte._resources import TPU as TPU
     from flyte._resources import Device as Device
