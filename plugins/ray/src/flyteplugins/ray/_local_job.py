@@ -75,7 +75,7 @@ def _warm_seconds(task: Any) -> float:
 
 
 def _key(task: Any) -> str:
-    key = task.plugin_config.key()
+    key = str(task.plugin_config.key())
     if task.reusable is None:  # a job's own cluster: never shared with a concurrent job
         key += f"|job:{id(object())}"
     else:
