@@ -44,7 +44,7 @@ resize = ContainerTask(
     "resize",
     "ghcr.io/example/imagetool:1.2",
     ["imagetool", "resize"],
-    ["--in", "{{.inputs.picture}}", "--size", "{{ .inputs.size }}", "--out", "/var/outputs/picture"],
+    arguments=["--in", "{{.inputs.picture}}", "--size", "{{ .inputs.size }}", "--out", "/var/outputs/picture"],
     inputs={"picture": File, "size": int, "box": Box},
     outputs={"picture": File, "ratio": float},
     resources=flyte.Resources(cpu=2, memory="1Gi"),

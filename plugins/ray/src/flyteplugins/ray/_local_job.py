@@ -213,7 +213,13 @@ def _keep_logs(local: LocalCluster, since: float) -> None:
 
     logs = local.worker_logs(since=since - 1.0)
     if logs:
-        append("".join(f"--- Ray {name} ---\n{text}\n" for name, text in logs.items()))
+        append("".join(f"--- {_label(name)} ---\n{text}\n" for name, text in logs.items()))
+
+
+def _label(file_name: str) -> str:
+    """``worker-<id>-<job>-<pid>.out`` as ``Ray worker <pid> stdout``."""
+    stem, _, ext = file_name.rpartition(".")
+    return f"Ray worker {stem.rsplit('-', 1)[-1]} {'stderr' if ext == 'err' else 'stdout'}"
 
 
 def _leave(entry: _Cluster, *, joined: bool) -> None:
