@@ -70,3 +70,43 @@ def total_on(address: str) -> flyte.TaskTemplate:
         return sum(x for x, _, _ in ray.get([square.remote(i) for i in range(n)]))
 
     return total
+
+
+# ---- a reusable environment: its tasks share one warm cluster --------------------------------------
+def _shared_env() -> flyte.TaskEnvironment:
+    import warnings
+
+    with warnings.catch_warnings():  # one replica is the point here: one shared cluster
+        warnings.simplefilter("ignore", UserWarning)
+        reuse = flyte.ReusePolicy(replicas=1, idle_ttl=600, scope="run")
+    return flyte.TaskEnvironment(
+        name="reusable_ray_env",
+        plugin_config=RayJobConfig(
+            head_node_config=HeadNodeConfig(ray_start_params={"num-cpus": "1"}), worker_node_config=[]
+        ),
+        reusable=reuse,
+    )
+
+
+reusable_ray_env = _shared_env()
+driver_env = flyte.TaskEnvironment(name="flyte_driver_env", depends_on=[reusable_ray_env])
+
+
+@ray.remote
+def plain_square(x: int) -> int:
+    return x * x
+
+
+@reusable_ray_env.task
+async def sum_of_squares(n: int) -> list:
+    seen_clusters.extend(_local_job.running())
+    gcs = ray.get_runtime_context().gcs_address
+    return [sum(ray.get([plain_square.remote(i) for i in range(n)])), gcs]
+
+
+@driver_env.task
+async def driver(a: int = 5, b: int = 8) -> list:
+    import asyncio
+
+    first, second = await asyncio.gather(sum_of_squares(a), sum_of_squares(b))
+    return [first, second]

@@ -184,3 +184,15 @@ def test_a_ray_task_joins_an_existing_cluster_by_address(cluster: RayCluster, ho
     assert flows.seen_clusters == []  # no local cluster was started
     assert cluster.pids()  # and the cluster it joined is still running
     assert time.monotonic() - t0 < 60
+
+
+def test_a_reusable_environments_tasks_share_one_warm_cluster(home: Path) -> None:
+    flows.seen_clusters.clear()
+    (first, gcs_a), (second, gcs_b) = flyte.run(flows.driver, a=5, b=8).outputs()
+    assert (first, second) == (sum(i * i for i in range(5)), sum(i * i for i in range(8)))
+    assert gcs_a == gcs_b  # one cluster for both tasks
+    assert len({id(c) for c in flows.seen_clusters}) == 1
+    [cluster] = _local_job.running()  # kept warm for ReusePolicy(idle_ttl=600)
+    assert cluster.pids()
+    _local_job.stop_all()  # what the process's exit does
+    assert cluster.pids() == [] and _local_job.running() == []
