@@ -71,6 +71,11 @@ def test_config_classes_have_the_anchors_fields_and_defaults() -> None:
     assert isinstance(task, RayFunctionTask) and task.task_type == "ray"
 
 
+def _one_replica() -> flyte.ReusePolicy:
+    with pytest.warns(UserWarning, match="only one replica"):  # core's warning for Python pools
+        return flyte.ReusePolicy(replicas=1, idle_ttl=60)
+
+
 def test_bad_configs_are_refused_naming_the_field() -> None:
     with pytest.raises(InvalidParameterError, match="replicas"):
         WorkerNodeConfig(group_name="g", replicas=-1)
@@ -85,7 +90,7 @@ def test_bad_configs_are_refused_naming_the_field() -> None:
     shared = flyte.TaskEnvironment(
         name="ray_shared_bad",
         plugin_config=RayJobConfig(worker_node_config=[], shutdown_after_job_finishes=True),
-        reusable=flyte.ReusePolicy(replicas=(1, 1), idle_ttl=60),
+        reusable=_one_replica(),
     )
     with pytest.raises(InvalidParameterError, match="shutdown_after_job_finishes"):
 

@@ -56,6 +56,8 @@ _lock = threading.Condition()
 _clusters: dict[str, _Cluster] = {}
 _driver: _Cluster | None = None  # the cluster this process's Ray connection is joined to
 _driver_users = 0
+_driver_ready = False  # the connection to _driver is made
+_CLOSING = _Cluster("<disconnecting>", {})  # the connection is being shut down: everyone waits
 
 
 def running() -> list[LocalCluster]:
@@ -172,14 +174,16 @@ def acquire(task: Any) -> Lease:
 
 
 def _join(entry: _Cluster) -> None:
-    global _driver, _driver_users
+    """Share the process's Ray connection with the other tasks of this cluster (once it is made), or
+    wait until no task of another cluster holds it, then connect."""
+    global _driver, _driver_users, _driver_ready
     with _lock:
-        while _driver is not None and _driver is not entry:
+        while not (_driver is None or (_driver is entry and _driver_ready)):
             _lock.wait()
         if _driver is entry:
             _driver_users += 1
             return
-        _driver, _driver_users = entry, 1
+        _driver, _driver_users, _driver_ready = entry, 1, False
     try:
         _connect(entry.init)
     except BaseException:
@@ -187,6 +191,9 @@ def _join(entry: _Cluster) -> None:
             _driver, _driver_users = None, 0
             _lock.notify_all()
         raise
+    with _lock:
+        _driver_ready = True
+        _lock.notify_all()
 
 
 def _connect(kwargs: dict[str, Any]) -> None:
@@ -229,7 +236,7 @@ def _leave(entry: _Cluster, *, joined: bool) -> None:
         if joined and _driver is entry:
             _driver_users -= 1
             if _driver_users == 0:
-                _driver, disconnect = None, True
+                _driver, disconnect = _CLOSING, True
         entry.users -= 1
         stop = entry.users == 0 and (entry.warm_s <= 0 or entry.error is not None)
         if stop:
@@ -241,9 +248,12 @@ def _leave(entry: _Cluster, *, joined: bool) -> None:
     if disconnect:
         from flyteplugins.ray._executor import disconnect as ray_disconnect
 
-        ray_disconnect()
-        with _lock:
-            _lock.notify_all()
+        try:
+            ray_disconnect()
+        finally:
+            with _lock:
+                _driver = None
+                _lock.notify_all()
     if stop and entry.local is not None:
         _stop(entry.local)
 
