@@ -13,9 +13,12 @@ from flyteplugins.ray.task import HeadNodeConfig, RayJobConfig, WorkerNodeConfig
 seen_clusters: list = []  # the local clusters the tasks ran on (this process, for the tests)
 
 
-@ray.remote(scheduling_strategy="SPREAD")
+@ray.remote(num_cpus=1)
 def square(x: int) -> tuple[int, str, str | None]:
+    import time
+
     print(f"squaring {x} on a Ray worker")
+    time.sleep(1.0)  # each worker node has one CPU: tasks that overlap must use both nodes
     ip = ray.util.get_node_ip_address()
     return x * x, ip, os.environ.get("FLYTE_RAY_JOB_VAR")
 

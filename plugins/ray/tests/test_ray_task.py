@@ -168,7 +168,7 @@ def test_a_ray_task_gets_a_cluster_of_its_own_for_its_duration(home: Path) -> No
     out = run.outputs()
     assert out["squares"] == [0, 1, 4, 9]
     assert out["nodes"] == ["127.0.0.10", "127.0.0.11", "127.0.0.12"]
-    assert out["ips"] == ["127.0.0.11", "127.0.0.12"]  # SPREAD: both workers of the group ran tasks
+    assert out["ips"] == ["127.0.0.11", "127.0.0.12"]  # both workers of the group ran tasks
     assert out["env"] == ["from-runtime-env"]
     assert out["greeting"] == "hello from a plain task"
 
