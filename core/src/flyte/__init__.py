@@ -32,6 +32,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Timeout": ("flyte._timeout", "Timeout"),
     "Secret": ("flyte._secret", "Secret"),
     "Image": ("flyte._image", "Image"),
+    "PodTemplate": ("flyte._pod", "PodTemplate"),
     "TaskTemplate": ("flyte._task", "TaskTemplate"),
     "AsyncFunctionTaskTemplate": ("flyte._task", "AsyncFunctionTaskTemplate"),
     "run": ("flyte._run", "run"),
@@ -156,6 +157,7 @@ if TYPE_CHECKING:
     from flyte._logging import logger as logger
     from flyte._logging import system_logger as system_logger
     from flyte._map import map as map
+    from flyte._pod import PodTemplate as PodTemplate
     from flyte._resources import AMD_GPU as AMD_GPU
     from flyte._resources import APPLE_SILICON as APPLE_SILICON
     from flyte._resources import GPU as GPU

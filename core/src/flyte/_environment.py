@@ -400,6 +400,42 @@ class TaskEnvironment(Environment):
         self.tasks[full_name] = tmpl
         return tmpl
 
+    @classmethod
+    def from_task(
+        cls, name: str, *tasks: TaskTemplate[Any, Any], depends_on: list[TaskEnvironment] | None = None
+    ) -> TaskEnvironment:
+        """An environment around tasks built on their own (a ``ContainerTask``, a plugin's SQL task),
+        so other environments can name it in ``depends_on``. The tasks must share one image (or have
+        none); the environment takes it (else ``"auto"``)."""
+        owner = f"TaskEnvironment.from_task({name!r})"
+        for t in tasks:
+            if not isinstance(t, TaskTemplate):
+                raise InvalidParameterError(owner, "tasks", t, "Pass task objects (e.g. ContainerTask(...)).")
+            if t.env_name is not None:
+                raise InvalidParameterError(
+                    owner,
+                    "tasks",
+                    t.name,
+                    f"This task already belongs to environment {t.env_name!r}; a task has one environment.",
+                )
+        images: list[Any] = []
+        for t in tasks:
+            if t.image not in images:
+                images.append(t.image)
+        if len(images) > 1:
+            raise InvalidParameterError(
+                owner,
+                "tasks",
+                [t.name for t in tasks],
+                "Give the tasks the same image object, or build one environment per image.",
+            )
+        image = images[0] if images else "auto"
+        env = cls(name=name, image="auto" if image is None else image, depends_on=list(depends_on or []))
+        for t in tasks:
+            t.env_name = name
+            env.tasks[t.name] = t
+        return env
+
     def add_task(self, task: TaskTemplate[Any, Any]) -> TaskTemplate[Any, Any]:
         """Register a template built directly (e.g. a plugin's SQL task) with this environment."""
         self.tasks[task.name] = task

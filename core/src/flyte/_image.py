@@ -262,6 +262,15 @@ class CodeBundleLayer(Layer):
     dst: str = "."
 
 
+@dataclass(frozen=True)
+class LocalPackages(Layer):
+    """Install distributions built from this checkout (wheels under ``dist/``): the SDK or plugins
+    under development, so the image runs the code on this machine rather than a release."""
+
+    kind: ClassVar[str] = "local_packages"
+    packages: tuple[str, ...] = ()
+
+
 # --------------------------------------------------------------------------------------------------
 # Image
 # --------------------------------------------------------------------------------------------------
@@ -763,6 +772,23 @@ class Image:
         """Use a ``.dockerignore`` for the build context."""
         owner = "Image.with_dockerignore"
         return self._with_layer(DockerIgnore(path=str(_path(owner, "path", path))), owner)
+
+    def with_local_v2(self) -> Image:
+        """This checkout's SDK (``flyte-core``, built into ``dist/``) installed in the image."""
+        return self._with_layer(LocalPackages(packages=("flyte-core",)), "Image.with_local_v2")
+
+    def with_local_v2_plugins(self, plugins: str | Sequence[str] | None = None) -> Image:
+        """This checkout's plugins (``flyteplugins-<name>`` or ``flyte-plugin-<name>``) in the image."""
+        owner = "Image.with_local_v2_plugins"
+        names = [plugins] if isinstance(plugins, str) else list(plugins or [])
+        for name in names:
+            if not isinstance(name, str) or not name.startswith(("flyteplugins-", "flyte-plugin-")):
+                raise InvalidParameterError(
+                    owner, "plugins", name, "Name plugin distributions, e.g. 'flyteplugins-ray'."
+                )
+        if not names:
+            return self
+        return self._with_layer(LocalPackages(packages=tuple(names)), owner)
 
     def with_code_bundle(
         self, copy_style: Literal["loaded_modules", "all"] = "loaded_modules", dst: str = "."

@@ -90,3 +90,15 @@ def log_path(run_prefix: str, action_id: str, attempt: int) -> str:
     from flyte._runtime.store import join
 
     return join(run_prefix, action_id, "logs", f"attempt-{attempt}.log")
+
+
+def append(text: str) -> None:
+    """Add text to the current action's log without printing it (output a plugin collected elsewhere,
+    e.g. what a cluster's workers printed). Outside an action it is dropped."""
+    ac = current_action.get()
+    if ac is None or not text:
+        return
+    state = ac.action
+    if state.log is None:
+        state.log = ActionLog()
+    state.log.add(text if text.endswith("\n") else text + "\n")

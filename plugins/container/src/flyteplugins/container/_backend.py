@@ -191,11 +191,16 @@ async def run_container_task(task: Any, inputs: Mapping[str, Any], ctx: Executio
     work = tempfile.mkdtemp(prefix="flyte-container-")
     keep = False
     log = log_target(ctx, work)
-    sink = LogSink(task.name, log.local)
+    sink = LogSink(task.name, log.local, echo=getattr(task, "local_logs", True))
     try:
         host_in, host_out = os.path.join(work, "inputs"), os.path.join(work, "outputs")
         mounts, texts = await _io.stage_inputs(
-            inputs, host_in, task.input_data_dir, task.metadata_format, os.path.join(work, "scratch")
+            inputs,
+            host_in,
+            task.input_data_dir,
+            task.metadata_format,
+            os.path.join(work, "scratch"),
+            named_files=getattr(task, "file_input_layout", "DIRECT") == "NAMED_DIR",
         )
         _io.prepare_outputs(host_out, task.outputs)
         spec = ContainerSpec(

@@ -99,8 +99,9 @@ class ContainerResult:
 class LogSink:
     """Where a container's output goes: a log file, the ``flyteplugins.container`` logger, a tail."""
 
-    def __init__(self, task: str, path: str | None) -> None:
+    def __init__(self, task: str, path: str | None, *, echo: bool = True) -> None:
         self.task = task
+        self.echo = echo  # also to the logger (ContainerTask(local_logs=...))
         self.path = path
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self._file: IO[str] | None = None
@@ -113,7 +114,8 @@ class LogSink:
         if self._file is not None:
             self._file.write(text + "\n")
             self._file.flush()
-        logger.info("[%s] %s", self.task, text, extra={"flyte_stream": stream})
+        if self.echo:
+            logger.info("[%s] %s", self.task, text, extra={"flyte_stream": stream})
 
     def note(self, text: str) -> None:
         """A line of our own (not from the container) in the log file."""

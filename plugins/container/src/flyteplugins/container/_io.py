@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import types
 import typing
 from collections.abc import Mapping
@@ -106,11 +107,15 @@ async def stage_inputs(
     container_dir: str,
     metadata_format: str,
     scratch: str,
+    *,
+    named_files: bool = False,
 ) -> tuple[list[Mount], dict[str, str]]:
     """Write the inputs into ``host_dir`` (mounted at ``container_dir``).
 
     Returns the extra mounts (``File``/``Dir`` inputs) and each input's text for the templates.
-    Remote files are downloaded under ``scratch`` first.
+    Remote files are downloaded under ``scratch`` first. ``named_files`` (``file_input_layout=
+    "NAMED_DIR"``): a ``File`` input is a directory holding the file under its own name (tools that go
+    by the file's extension find it), instead of the file itself at ``<input dir>/<name>``.
     """
     os.makedirs(host_dir, exist_ok=True)
     os.chmod(host_dir, 0o755)
@@ -122,6 +127,16 @@ async def stage_inputs(
         if isinstance(value, (File, Dir)):
             local = await _localize(name, value, scratch)
             in_container = f"{container_dir.rstrip('/')}/{name}"
+            if named_files and isinstance(value, File):
+                holder = os.path.join(scratch, "named", name)
+                os.makedirs(holder, exist_ok=True)
+                base = safe_basename(value.name or os.path.basename(local)) or name
+                shutil.copy2(local, os.path.join(holder, base))
+                os.makedirs(target, exist_ok=True)
+                mounts.append(Mount(os.path.abspath(holder), in_container, read_only=True))
+                texts[name] = in_container
+                metadata[name] = f"{in_container}/{base}"
+                continue
             # The mount point must exist in the (read-only) input directory before the container starts.
             if isinstance(value, Dir):
                 os.makedirs(target, exist_ok=True)
@@ -142,6 +157,12 @@ async def stage_inputs(
         f.write(_dump_metadata(metadata, metadata_format))
     os.chmod(meta_path, 0o644)
     return mounts, texts
+
+
+def safe_basename(name: str) -> str:
+    """One path component of a file's name (no directories, no '..')."""
+    base = os.path.basename(name.replace("\\", "/"))
+    return "" if base in ("", ".", "..") else base
 
 
 def _dump_metadata(metadata: Mapping[str, Any], fmt: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 import flyte
@@ -28,15 +29,23 @@ class ContainerTask(TaskTemplate[..., Any]):  # type: ignore[misc]
     ``cache`` accept the short forms of ``@env.task`` (seconds, an int, ``"auto"``).
     """
 
+    # Positional in the anchor's order (flyte.extras.ContainerTask): name, image, command, inputs,
+    # arguments, outputs, input_data_dir, output_data_dir, metadata_format, local_logs, file_input_layout.
     name: str = field(kw_only=False)
     image: Any = field(kw_only=False)  # str | flyte.Image
     command: Sequence[str] = field(kw_only=False)
+    inputs: Mapping[str, Any] = field(default_factory=dict, kw_only=False)  # None: no inputs
     arguments: Sequence[str] | None = field(default=None, kw_only=False)
-    inputs: Mapping[str, Any] = field(default_factory=dict)
-    outputs: Mapping[str, Any] = field(default_factory=dict)
-    input_data_dir: str = "/var/inputs"
-    output_data_dir: str = "/var/outputs"
-    metadata_format: str = "JSON"
+    outputs: Mapping[str, Any] = field(default_factory=dict, kw_only=False)  # None: no outputs
+    input_data_dir: str = field(default="/var/inputs", kw_only=False)  # or a pathlib path
+    output_data_dir: str = field(default="/var/outputs", kw_only=False)
+    metadata_format: str = field(default="JSON", kw_only=False)
+    local_logs: bool = field(default=True, kw_only=False)
+    """Also send the container's output to the ``flyteplugins.container`` logger (it is always kept
+    in the action's log)."""
+    file_input_layout: str = field(default="DIRECT", kw_only=False)
+    """``"DIRECT"``: a ``File`` input is the file at ``<input_data_dir>/<name>``; ``"NAMED_DIR"``: a
+    directory there holding the file under its own name (and extension)."""
     task_type: str = TASK_TYPE
     interface: NativeInterface = field(init=False, default=None, repr=False)  # type: ignore[assignment]
 
@@ -53,8 +62,14 @@ class ContainerTask(TaskTemplate[..., Any]):  # type: ignore[misc]
         put("command", self._check_argv(owner, "command", self.command, allow_empty=False))
         if self.arguments is not None:
             put("arguments", self._check_argv(owner, "arguments", self.arguments, allow_empty=True))
-        inputs = self._check_names(owner, "inputs", self.inputs)
-        outputs = self._check_names(owner, "outputs", self.outputs)
+        inputs = self._check_names(owner, "inputs", {} if self.inputs is None else self.inputs)
+        outputs = self._check_names(owner, "outputs", {} if self.outputs is None else self.outputs)
+        if not isinstance(self.local_logs, bool):
+            raise ValueError(f"{owner}: local_logs must be True or False, got {self.local_logs!r}")
+        if self.file_input_layout not in ("DIRECT", "NAMED_DIR"):
+            raise ValueError(
+                f"{owner}: file_input_layout={self.file_input_layout!r}; use 'DIRECT' or 'NAMED_DIR'"
+            )
         for name, t in outputs.items():
             if _io.kind(t) == "json":
                 try:
@@ -69,9 +84,10 @@ class ContainerTask(TaskTemplate[..., Any]):  # type: ignore[misc]
                     ) from None
         fmt = self.metadata_format.upper() if isinstance(self.metadata_format, str) else self.metadata_format
         if fmt not in _io.METADATA_FORMATS:
+            why = " (PROTO metadata is Flyte's protobuf literals, which this runtime does not write)"
             raise ValueError(
                 f"{owner}: metadata_format={self.metadata_format!r}; "
-                f"use one of {sorted(_io.METADATA_FORMATS)}"
+                f"use one of {sorted(_io.METADATA_FORMATS)}{why if fmt == 'PROTO' else ''}"
             )
         put("metadata_format", fmt)
         in_dir = self._check_dir(owner, "input_data_dir", self.input_data_dir)
@@ -144,6 +160,8 @@ class ContainerTask(TaskTemplate[..., Any]):  # type: ignore[misc]
 
     @staticmethod
     def _check_dir(owner: str, what: str, value: Any) -> str:
+        if isinstance(value, PurePath):
+            value = value.as_posix()
         if not isinstance(value, str) or not value.startswith("/") or value.rstrip("/") == "":
             raise ValueError(f"{owner}: {what} must be an absolute directory in the container, got {value!r}")
         return value.rstrip("/")
@@ -168,6 +186,7 @@ class ContainerTask(TaskTemplate[..., Any]):  # type: ignore[misc]
                 "output_path": self.output_data_dir,
                 "metadata_file": _io.METADATA_FORMATS[self.metadata_format],
                 "io_strategy": {"download_mode": "DOWNLOAD_EAGER", "upload_mode": "UPLOAD_ON_EXIT"},
+                **({"file_input_layout": "NAMED_DIR"} if self.file_input_layout == "NAMED_DIR" else {}),
             },
             "inputs": {name: _io.kind(t) for name, t in self.inputs.items()},
             "outputs": {name: _io.kind(t) for name, t in self.outputs.items()},
@@ -192,6 +211,7 @@ class ContainerTask(TaskTemplate[..., Any]):  # type: ignore[misc]
             f"ContainerTask|{self.image_uri}|{list(self.command)}|{list(self.arguments or [])}|{inputs}|"
             f"{outputs}|{self.input_data_dir}|{self.output_data_dir}|{self.metadata_format}|"
             f"{sorted(self.env_vars.items())}"
+            + ("|NAMED_DIR" if self.file_input_layout == "NAMED_DIR" else "")
         )
 
     def render_args(self, texts: Mapping[str, str]) -> list[str]:

@@ -1,14 +1,15 @@
 """flyte-plugin-pod: tasks that run in a Kubernetes pod (GPUs, MIG, TPUs, sidecars).
 
     import flyte
-    from flyteplugins.pod import Pod, PodTemplate
 
     env = flyte.TaskEnvironment(
         name="train",
         resources=flyte.Resources(cpu=(2, 4), memory="16Gi", gpu="A100:1", shm="8Gi"),
-        pod_template=PodTemplate(pod_spec={"containers": [{"name": "primary"},
-                                                          {"name": "proxy", "image": "envoy:v1.30"}]}),
+        pod_template=flyte.PodTemplate(pod_spec={"containers": [{"name": "primary"},
+                                                                {"name": "proxy", "image": "envoy:v1.30"}]}),
     )
+
+``PodTemplate`` here is ``flyte.PodTemplate`` (kept under this name too); ``Pod`` adds local-run options.
 
 ``flyte serialize`` writes each pod task's manifest as ``<task>.pod.yaml``; ``flyte.run`` runs it as
 a real pod with ``podman kube play``.

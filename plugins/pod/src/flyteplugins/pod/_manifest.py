@@ -4,7 +4,6 @@ accelerators, shared memory, env vars and secret references; validated with the 
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -111,12 +110,9 @@ def container_resources(resources: Any) -> tuple[dict[str, str], dict[str, str]]
 
 # ---- the pod --------------------------------------------------------------------------------------
 def _spec_dict(pod_spec: Any) -> dict[str, Any]:
-    if pod_spec is None:
-        return {}
-    if isinstance(pod_spec, Mapping):
-        return copy.deepcopy(dict(pod_spec))
-    out: dict[str, Any] = _api_client().sanitize_for_serialization(pod_spec)
-    return out
+    from flyte._pod import pod_spec_dict
+
+    return pod_spec_dict(pod_spec)  # a V1PodSpec is read without the kubernetes client
 
 
 def _merge_env(env: list[dict[str, Any]], ours: list[dict[str, Any]]) -> list[dict[str, Any]]:

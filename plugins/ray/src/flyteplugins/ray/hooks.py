@@ -1,4 +1,4 @@
-"""Entry point of flyte-plugin-ray: registers the ``ray`` executor. Imports nothing heavy."""
+"""Entry point of flyte-plugin-ray: the ``ray`` executor and the ``ray`` task type. Imports nothing heavy."""
 
 from __future__ import annotations
 
@@ -16,3 +16,12 @@ def _make(address: str = "ray", **_: Any) -> Any:
 @hookimpl
 def flyte_register_executors(registry: Any) -> None:
     registry.add("ray", _make)
+
+
+@hookimpl
+def flyte_register_task_types(registry: Any) -> None:
+    from flyteplugins.ray.task import TASK_TYPE, RayFunctionTask, RayJobConfig
+
+    # backend=None: the controller runs the task in-process, as the Ray job's driver;
+    # config_type: TaskEnvironment(plugin_config=RayJobConfig(...)) builds RayFunctionTask.
+    registry.add(TASK_TYPE, 0, RayFunctionTask, config_type=RayJobConfig)
