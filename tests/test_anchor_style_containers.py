@@ -100,7 +100,7 @@ def test_anchor_container_task_from_extras_runs_in_a_container(tmp_path: Path, a
         assert env.tasks == {"echo_and_return_greeting": task} and task.env_name == "container_env"
         assert env.image is task.image
         run = flyte.run(app.say_hello, "Union")  # type: ignore[attr-defined]
-        assert run.outputs().strip() == "Hello, my name is Union."
+        assert run.outputs()[0].strip() == "Hello, my name is Union."
         logs = {p.read_text() for p in (anchor_home / "data" / "runs" / run.name).glob("*/logs/*.log")}
         assert any("Hello, my name is Union." in text for text in logs), logs  # the container's output
         assert any("Hello container task" in text for text in logs), logs  # the parent's print
@@ -144,7 +144,7 @@ def test_anchor_container_task_positional_arguments_and_file_layout(
     async def parent() -> str:
         return await t(reads=await File.from_local(str(src)))
 
-    assert flyte.run(parent).outputs().strip() == "reads.fastq"
+    assert flyte.run(parent).outputs()[0].strip() == "reads.fastq"
     with pytest.raises(ValueError, match="file_input_layout"):
         container.ContainerTask("bad", BUSYBOX, ["true"], file_input_layout="FLAT")
     with pytest.raises(ValueError, match="PROTO"):
@@ -199,7 +199,7 @@ def test_anchor_pod_template_runs_tasks_as_pods(tmp_path: Path, anchor_home: Pat
         assert app.say_hello.task_type == "pod" and app.per_task.task_type == "pod"  # type: ignore[attr-defined]
         assert isinstance(app.env.pod_template, pod.PodTemplate)  # type: ignore[attr-defined]
         run = flyte.run(app.both, data="hello world")  # type: ignore[attr-defined]
-        assert run.outputs() == ["Hello hello world (world, in a container: True)", "task-level"]
+        assert run.outputs()[0] == ["Hello hello world (world, in a container: True)", "task-level"]
         left = subprocess.run(
             ["podman", "pod", "ls", "--filter", f"label=flyte.org/run={run.name}", "--format", "{{.Name}}"],
             capture_output=True,

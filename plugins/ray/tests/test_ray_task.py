@@ -165,7 +165,7 @@ def test_a_ray_task_gets_a_cluster_of_its_own_for_its_duration(home: Path) -> No
     output kept in the action's log, and every process stopped when the task ends."""
     flows.seen_clusters.clear()
     run = flyte.run(flows.hello_ray_nested, n=4)
-    out = run.outputs()
+    out = run.outputs()[0]
     assert out["squares"] == [0, 1, 4, 9]
     assert out["nodes"] == ["127.0.0.10", "127.0.0.11", "127.0.0.12"]
     assert out["ips"] == ["127.0.0.11", "127.0.0.12"]  # both workers of the group ran tasks
@@ -185,7 +185,7 @@ def test_a_ray_task_joins_an_existing_cluster_by_address(cluster: RayCluster, ho
     flows.seen_clusters.clear()
     total = flows.total_on(cluster.gcs)
     t0 = time.monotonic()
-    assert flyte.run(total, n=5).outputs() == sum(i * i for i in range(5))
+    assert flyte.run(total, n=5).outputs()[0] == sum(i * i for i in range(5))
     assert flows.seen_clusters == []  # no local cluster was started
     assert cluster.pids()  # and the cluster it joined is still running
     assert time.monotonic() - t0 < 60
@@ -193,7 +193,7 @@ def test_a_ray_task_joins_an_existing_cluster_by_address(cluster: RayCluster, ho
 
 def test_a_reusable_environments_tasks_share_one_warm_cluster(home: Path) -> None:
     flows.seen_clusters.clear()
-    (first, gcs_a), (second, gcs_b) = flyte.run(flows.driver, a=5, b=8).outputs()
+    (first, gcs_a), (second, gcs_b) = flyte.run(flows.driver, a=5, b=8).outputs()[0]
     assert (first, second) == (sum(i * i for i in range(5)), sum(i * i for i in range(8)))
     assert gcs_a == gcs_b  # one cluster for both tasks
     assert len({id(c) for c in flows.seen_clusters}) == 1
