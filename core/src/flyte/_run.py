@@ -393,7 +393,13 @@ def _raise_failure(run: Run) -> None:
     if err is None:
         return
     note = f"run {run.name} failed (record: {run.url}); recover it with: flyte rerun {run.name} --recover"
-    if note not in (getattr(err, "__notes__", None) or []):
+    orig = getattr(err, "_flyte_original_type", type(err))
+    notes = getattr(err, "__notes__", None) or []
+    if orig is not type(err):  # the traceback's header names the anchor's RuntimeUserError
+        raised = f"the task raised {orig.__name__}: {err}"
+        if raised not in notes:
+            err.add_note(raised)
+    if note not in notes:
         err.add_note(note)
     try:
         err.flyte_run = run  # type: ignore[attr-defined]

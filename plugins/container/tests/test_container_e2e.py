@@ -357,7 +357,7 @@ def test_python_tasks_run_in_their_image(runtime: str, tmp_path: Path, flyte_hom
     total, in_container, content, caught = run.outputs()
     assert total == 106 and in_container is True
     assert content == "SHIPPED BACK"
-    assert caught == "ValueError: bad n 3"
+    assert caught == "RuntimeUserError: bad n 3"  # caught as ValueError, named as the anchor names it
     assert containers(runtime, run=run.name) == []
     conn = sqlite3.connect(flyte_home / "journal.db")
     modes = dict(conn.execute("SELECT task_name, mode FROM actions WHERE run=?", (run.name,)).fetchall())

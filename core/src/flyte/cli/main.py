@@ -310,7 +310,8 @@ def _report_failure(run_name: str, error: BaseException, printed: bool = False) 
 
         click.echo(f"run {run_name}: FAILED")
         click.echo(f"record: file://{get_settings().journal_path}?run={run_name}")
-    click.echo(f"error: {type(error).__name__}: {_clean(str(error))}", err=True)
+    kind = getattr(error, "_flyte_original_type", type(error)).__name__  # the user's type, not the wrapper
+    click.echo(f"error: {kind}: {_clean(str(error))}", err=True)
     click.echo(f"resume it with: flyte rerun {run_name} --recover", err=True)
     click.echo(
         f"or, after changing the code: flyte run --recover-from {run_name} FILE TASK ... (a new run)",
