@@ -28,8 +28,22 @@ def flyte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     monkeypatch.delenv("FLYTE_RAW_DATA_PATH", raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(flyte._config, "_settings", None)
+    _clean_identity(monkeypatch)
     yield home
     flyte._config._settings = None
+
+
+def _clean_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Project/domain/org given to ``flyte.init`` are process-wide (and exported to workers through
+    the environment): each test starts without them and leaves none behind."""
+    import flyte._initialize
+    import flyte._run
+
+    monkeypatch.setattr(flyte._initialize, "_identity", {})
+    monkeypatch.setattr(flyte._run, "_identity", {"org": None, "project": None, "domain": None})
+    for var in ("FLYTE_PROJECT", "FLYTE_DOMAIN", "FLYTE_ORG"):
+        monkeypatch.setenv(var, "x")  # so that teardown restores the variable's original state
+        monkeypatch.delenv(var)
 
 
 def journal_rows(home: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:

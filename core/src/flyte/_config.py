@@ -14,7 +14,12 @@ from typing import Any
 from flyte.errors import InitializationError
 
 CONFIG_ENV = "FLYTE_CONFIG"
-CONFIG_NAMES = ("flyte.toml", ".flyte/config.toml")
+CONFIG_NAMES = ("flyte.toml", ".flyte/config.toml", "config.yaml", ".flyte/config.yaml")
+"""Looked for in the current folder, then in the home folder; the YAML names are the anchor SDK's."""
+ANCHOR_CONFIG_ENVS = ("UCTL_CONFIG", "FLYTECTL_CONFIG")
+ANCHOR_SECTIONS = ("admin", "task", "image", "logger", "console", "storage", "local", "plugins", "union")
+"""Sections of the anchor's config.yaml: ``task`` gives project/domain/org, the rest configure its
+backend and are accepted unused here."""
 
 
 @dataclass
@@ -75,7 +80,9 @@ def find_config(path: str | os.PathLike[str] | None = None) -> Path | None:
         if not p.exists():
             raise InitializationError("ConfigNotFound", "user", f"config file {str(p)!r} does not exist")
         return p
-    env = os.environ.get(CONFIG_ENV)
+    env = os.environ.get(CONFIG_ENV) or next(
+        (os.environ[v] for v in ANCHOR_CONFIG_ENVS if os.environ.get(v)), None
+    )
     if env:
         return find_config(env)
     for base in (Path.cwd(), Path.home()):
@@ -87,6 +94,8 @@ def find_config(path: str | os.PathLike[str] | None = None) -> Path | None:
 
 
 def load_config_file(path: Path) -> dict[str, Any]:
+    if path.suffix in (".yaml", ".yml"):
+        return _load_anchor_yaml(path)
     import tomllib
 
     try:
@@ -98,3 +107,35 @@ def load_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(section, dict):
         raise InitializationError("BadConfig", "user", f"config {str(path)!r}: [flyte] must be a table")
     return section
+
+
+def _load_anchor_yaml(path: Path) -> dict[str, Any]:
+    """The anchor SDK's ``config.yaml``: ``task: {project, domain, org}`` is used; its backend
+    sections (``admin``, ``image``...) are accepted unused; our own keys may sit in a ``flyte`` section."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except Exception as e:
+        raise InitializationError("BadConfig", "user", f"could not read config {str(path)!r}: {e}") from e
+    if not isinstance(data, dict):
+        raise InitializationError(
+            "BadConfig", "user", f"config {str(path)!r}: expected a mapping of sections"
+        )
+    unknown = sorted(set(data) - set(ANCHOR_SECTIONS) - {"flyte"})
+    if unknown:
+        accepted = sorted({*ANCHOR_SECTIONS, "flyte"})
+        raise InitializationError(
+            "BadConfig", "user", f"config {str(path)!r}: unknown sections {unknown}; accepted: {accepted}"
+        )
+    out: dict[str, Any] = dict(data.get("flyte") or {})
+    task = data.get("task") or {}
+    if not isinstance(task, dict):
+        raise InitializationError("BadConfig", "user", f"config {str(path)!r}: 'task' must be a mapping")
+    for key in ("project", "domain", "org"):
+        if task.get(key) is not None:
+            out.setdefault(key, task[key])
+    endpoint = (data.get("admin") or {}).get("endpoint") if isinstance(data.get("admin"), dict) else None
+    if endpoint:
+        out.setdefault("endpoint", endpoint)
+    return out

@@ -103,9 +103,10 @@ def test_credentials_are_a_secret_reference(monkeypatch: pytest.MonkeyPatch) -> 
     assert spec.custom_config["secrets"] == {"google_application_credentials": "gcp-sa-key"}
     assert [s["key"] for s in spec.model_dump()["secrets"]] == ["gcp-sa-key"]
     # Google's endpoint with the secret unset: a clear error naming it, before any request is made.
-    run = flyte.run(q)
-    assert run.status == "FAILED"
-    assert "gcp-sa-key" in str(run.error) and "GCP_SA_KEY" in str(run.error)
+    with pytest.raises(Exception) as failed:  # a failing run raises its error
+        flyte.run(q)
+    assert "gcp-sa-key" in str(failed.value) and "GCP_SA_KEY" in str(failed.value)
+    assert failed.value.flyte_run.status == "FAILED"  # type: ignore[attr-defined]
     # flyte-sdk passes the secret name to the task; it is accepted there as well.
     t = BigQueryTask(
         name="task_credentials",

@@ -1,0 +1,50 @@
+"""The anchor's config.yaml read by init_from_config: its task section sets project/domain/org, its
+backend sections are accepted unused, our own keys sit under ``flyte``; anything else is an error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import flyte
+import flyte.errors
+import pytest
+from flyte._config import get_settings
+
+env = flyte.TaskEnvironment(name="cfgfile")
+
+
+@env.task
+def hello() -> str:
+    return "hi"
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_task_section_sets_the_identity_and_runs_stay_local(tmp_path: Path) -> None:
+    cfg = _write(
+        tmp_path / "config.yaml",
+        "admin:\n  endpoint: dns:///example.invalid\n  insecure: true\n"
+        "image:\n  builder: local\n"
+        "task:\n  project: p-yaml\n  domain: staging\n"
+        f"flyte:\n  raw_data_path: {tmp_path / 'data'}\n",
+    )
+    flyte.init_from_config(str(cfg))
+    assert (flyte.current_project(), flyte.current_domain()) == ("p-yaml", "staging")
+    assert get_settings().raw_data_path.endswith("data")
+    assert flyte.run(hello).outputs()[0] == "hi"
+
+
+def test_found_through_flytectl_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = _write(tmp_path / "anywhere.yaml", "task:\n  project: from-env\n  domain: development\n")
+    monkeypatch.setenv("FLYTECTL_CONFIG", str(cfg))
+    flyte.init_from_config()
+    assert flyte.current_project() == "from-env"
+
+
+def test_unknown_section_names_the_accepted_ones(tmp_path: Path) -> None:
+    cfg = _write(tmp_path / "config.yaml", "tsk:\n  project: typo\n")
+    with pytest.raises(flyte.errors.InitializationError, match=r"unknown sections \['tsk'\].*'task'"):
+        flyte.init_from_config(str(cfg))
