@@ -58,7 +58,7 @@ def _local_init(root_dir: Path | str | None, storage: Any, project: Any, domain:
     from flyte._run import init
 
     record_identity(project=project, domain=domain, org=org)
-    init(root_dir=None if root_dir is None else str(root_dir), storage=storage)
+    init(root_dir=root_dir, storage=storage)
 
 
 def init_from_api_key(

@@ -168,13 +168,16 @@ def init(
     raw_data_path: str | None = None,
     executor: str | None = None,
     pickle_key: str | None = None,
+    home: str | os.PathLike[str] | None = None,
 ) -> None:
     """Configure this process. With no arguments: local, embedded, under ``~/.flyte``.
 
     Takes the reference SDK's arguments, positionally too; those about a remote control plane
     (``endpoint``, ``api_key``, ``auth_type``, ``images`` ...) mean nothing to a local run and are
     accepted unused. ``org``/``project``/``domain`` are recorded (``flyte.current_project()``).
-    ``root_dir`` is this SDK's home: where the journal and, by default, the run data live.
+    ``root_dir`` is, as on the anchor, the root of the user's code: put on ``sys.path`` (with
+    ``sync_local_sys_paths``) so tasks' modules import from it; nothing is written there. ``home``
+    (ours; also ``$FLYTE_HOME``) is where the journal and, by default, the run data live.
 
     ``raw_data_path`` is where runs keep their data (``file://...`` or ``s3://bucket/prefix`` with
     flyte-plugin-s3), ``storage`` the store's options (``{"endpoint_url": ..., "region": ...}``; never
@@ -193,9 +196,17 @@ def init(
 
         logging.getLogger("flyte").setLevel(log_level)
     set_pickle_key(pickle_key)
+    if root_dir is not None:
+        code_root = os.path.abspath(os.fspath(root_dir))
+        if not os.path.isdir(code_root):
+            from flyte.errors import InvalidParameterError
+
+            raise InvalidParameterError("flyte.init", "root_dir", root_dir, "Use the folder of your code.")
+        if sync_local_sys_paths and code_root not in sys.path:
+            sys.path.append(code_root)
     set_settings(
         make_settings(
-            home=None if root_dir is None else os.fspath(root_dir),
+            home=None if home is None else os.fspath(home),
             raw_data_path=raw_data_path,
             storage=options,
             executor=executor,
@@ -245,7 +256,7 @@ def init_from_config(
     cfg: dict[str, Any] = {}
     if path is not None:
         cfg = load_config_file(path)
-        known = {"root_dir", "raw_data_path", "storage", "executor", "pickle_key"}
+        known = {"home", "root_dir", "raw_data_path", "storage", "executor", "pickle_key"}
         identity = {"project", "domain", "org"}
         unknown = set(cfg) - known - identity - {"endpoint"}
         if unknown:
@@ -255,7 +266,6 @@ def init_from_config(
                 f"config {str(path)!r}: unknown keys {sorted(unknown)}; accepted: {sorted(known | identity)}",
             )
     given = {
-        "root_dir": root_dir,
         "raw_data_path": raw_data_path,
         "storage": storage,
         "executor": executor,
@@ -269,7 +279,9 @@ def init_from_config(
         org=m["org"],
         project=m["project"],
         domain=m["domain"],
-        root_dir=m["root_dir"],
+        root_dir=root_dir,
+        home=cfg.get("home") or cfg.get("root_dir"),  # flyte.toml's `root_dir` is the older name
+        sync_local_sys_paths=sync_local_sys_paths,
         log_level=log_level,
         storage=m["storage"],
         raw_data_path=m["raw_data_path"],

@@ -48,3 +48,18 @@ def test_unknown_section_names_the_accepted_ones(tmp_path: Path) -> None:
     cfg = _write(tmp_path / "config.yaml", "tsk:\n  project: typo\n")
     with pytest.raises(flyte.errors.InitializationError, match=r"unknown sections \['tsk'\].*'task'"):
         flyte.init_from_config(str(cfg))
+
+
+def test_root_dir_is_the_code_root_and_nothing_is_written_there(tmp_path: Path, flyte_home: Path) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "helper_mod_for_root_dir.py").write_text("VALUE = 7\n")
+    flyte.init(root_dir=code)
+    import helper_mod_for_root_dir  # type: ignore[import-not-found]
+
+    assert helper_mod_for_root_dir.VALUE == 7
+    assert flyte.run(hello).outputs()[0] == "hi"
+    assert sorted(p.name for p in code.iterdir()) == ["helper_mod_for_root_dir.py"]
+    assert (flyte_home / "journal.db").exists()  # the journal stays in the home
+    with pytest.raises(flyte.errors.InvalidParameterError, match="root_dir"):
+        flyte.init(root_dir=tmp_path / "missing")

@@ -100,7 +100,7 @@ async def gated(gate: str) -> int:
 
 def record(home: str) -> dict[str, str]:
     """Record the runs the tests open; returns {label: run name}."""
-    flyte.init(root_dir=home)
+    flyte.init(home=home)
     first = flyte.run(pipeline)
     second = flyte.run(pipeline)  # squares come from the cache
     try:
@@ -113,7 +113,7 @@ def record(home: str) -> dict[str, str]:
 
 if __name__ == "__main__":
     if sys.argv[1] == "gated":
-        flyte.init(root_dir=sys.argv[2])
+        flyte.init(home=sys.argv[2])
         run = flyte.with_runcontext(name=sys.argv[4]).run(gated, gate=sys.argv[3])
         print(run.name, run.status)
     else:
