@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import flyte
@@ -414,3 +415,47 @@ def test_webhook_helpers_and_event() -> None:
         wh.run_once(None, key="k")
     with pytest.raises(NotProvidedError, match="run labels"):
         asyncio.run(wh.blocking_run.aio("k"))
+
+
+HOOKS_APP = """
+import flyte.app
+from flyte.extras import webhooks as wh
+
+
+def parse(headers, body):
+    data = wh.json_body(body)
+    return wh.WebhookEvent(provider="plain", event_type=data["type"], resource_id=data.get("id"))
+
+
+provider = wh.Provider(
+    name="plain",
+    secret_env="PLAIN_HOOK_TOKEN",
+    verify=lambda body, headers, secret: wh.constant_time_equals(headers.get("x-token", ""), secret),
+    parse=parse,
+)
+hooks = wh.WebhookAppEnvironment(name="plain-hooks", providers=[provider], require_signature=False)
+
+
+@hooks.on_event("build")
+async def on_build(event):
+    return {"seen": event.resource_id}
+"""
+
+
+def test_webhook_app_served_by_flyte_serve(
+    flyte_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "svc").mkdir()
+    (tmp_path / "svc" / "plain_hooks_app.py").write_text(HOOKS_APP)
+    monkeypatch.syspath_prepend(str(tmp_path / "svc"))
+    from plain_hooks_app import hooks  # type: ignore[import-not-found]
+
+    handle = flyte.with_servecontext(port=0).serve(hooks)
+    try:
+        url = handle.endpoint.rstrip("/")
+        status, reply = _post(f"{url}/webhook/plain", {"type": "build", "id": "b-1"}, {})
+        assert status == 200 and reply["results"] == {"on_build": {"seen": "b-1"}}
+        with urllib.request.urlopen(f"{url}/healthz", timeout=10) as resp:
+            assert json.loads(resp.read()) == {"status": "healthy"}
+    finally:
+        handle.deactivate()
