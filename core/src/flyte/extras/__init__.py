@@ -1,9 +1,11 @@
 """Extras with the anchor SDK's names: task types and helpers beyond the core.
 
 Provided: ``ContainerTask`` (from flyte-plugin-container, when installed), ``Sleep``/``SleepTask``,
-``serialize``/``serialize_env`` (our JSON task specs). The anchor's batching helpers
-(``DynamicBatcher``...), ``shell``, ``webhooks`` and ``model_streamer`` are not provided: accessing
-them raises NotImplementedError naming the issue (see docs/compat.md). Names load lazily.
+``serialize``/``serialize_env`` (our JSON task specs), the async batching helpers
+(``DynamicBatcher``, ``TokenBatcher``, ``BatchStats``, ``CostEstimator``, ``TokenEstimator``,
+``Prompt``) and the ``shell``, ``webhooks`` and ``model_streamer`` submodules; the parts of those
+submodules that need the anchor's backend raise ``NotProvidedError`` saying why (see
+docs/compat.md). Names load lazily so ``import flyte.extras`` stays cheap.
 """
 
 from __future__ import annotations
@@ -33,23 +35,19 @@ _PROVIDED = {
     "SleepTask": "flyte.extras._sleep",
     "serialize": "flyte.extras._serialize",
     "serialize_env": "flyte.extras._serialize",
+    "BatchStats": "flyte.extras._batcher",
+    "CostEstimator": "flyte.extras._batcher",
+    "DynamicBatcher": "flyte.extras._batcher",
+    "Prompt": "flyte.extras._batcher",
+    "TokenBatcher": "flyte.extras._batcher",
+    "TokenEstimator": "flyte.extras._batcher",
 }
 
-_NOT_PROVIDED = {
-    "BatchStats": "the LLM batching helpers",
-    "CostEstimator": "the LLM batching helpers",
-    "DynamicBatcher": "the LLM batching helpers",
-    "Prompt": "the LLM batching helpers",
-    "TokenBatcher": "the LLM batching helpers",
-    "TokenEstimator": "the LLM batching helpers",
-    "shell": "the container-CLI wrapper library (flyte-contrib-shell's ShellTask runs shell scripts)",
-    "webhooks": "the SaaS webhook receivers",
-    "model_streamer": "GPU weight streaming from object storage",
-}
+_SUBMODULES = ("model_streamer", "shell", "webhooks")
 
 
 class NotProvidedError(NotImplementedError):
-    """An anchor SDK extra this SDK does not provide."""
+    """An anchor SDK extra (or part of one) this SDK does not provide; the message says why."""
 
 
 def __getattr__(name: str) -> Any:
@@ -67,11 +65,8 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(module), name)
         globals()[name] = value
         return value
-    what = _NOT_PROVIDED.get(name)
-    if what is not None:
-        raise NotProvidedError(
-            f"flyte.extras.{name} ({what}) is not provided by this SDK; see docs/compat.md, issue 15 point 1."
-        )
+    if name in _SUBMODULES:
+        return importlib.import_module(f"flyte.extras.{name}")
     raise AttributeError(f"module 'flyte.extras' has no attribute {name!r}")
 
 
@@ -80,6 +75,15 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from flyte.extras import model_streamer as model_streamer
+    from flyte.extras import shell as shell
+    from flyte.extras import webhooks as webhooks
+    from flyte.extras._batcher import BatchStats as BatchStats
+    from flyte.extras._batcher import CostEstimator as CostEstimator
+    from flyte.extras._batcher import DynamicBatcher as DynamicBatcher
+    from flyte.extras._batcher import Prompt as Prompt
+    from flyte.extras._batcher import TokenBatcher as TokenBatcher
+    from flyte.extras._batcher import TokenEstimator as TokenEstimator
     from flyte.extras._serialize import serialize as serialize
     from flyte.extras._serialize import serialize_env as serialize_env
     from flyte.extras._sleep import Sleep as Sleep
