@@ -5,6 +5,11 @@
 # expect: {"all_devices": true, "kinds": ["A100", "V5P", "MI300X", "Gaudi1", "Inf2"]}
 # expect: {"cpu": [1, 2], "disk": "10Gi", "memory": ["1Gi", "2Gi"]}
 # expect: {"out": [1, 2]}
+# ours-differs: a task asking for GPUs this machine lacks fails with AcceleratorUnavailableError (the anchor ignores them; FLYTE_GPU_FALLBACK=cpu opts out)
+# ours-expect-exit: nonzero
+# ours-expect: {"gpu": ["A100", 2], "tpu": ["V5P", "2x2x1"]}
+# ours-expect: {"all_devices": true, "kinds": ["A100", "V5P", "MI300X", "Gaudi1", "Inf2"]}
+# ours-expect: {"cpu": [1, 2], "disk": "10Gi", "memory": ["1Gi", "2Gi"]}
 """Resource requests with accelerators; the values are kept as given and local runs ignore them."""
 
 import json
