@@ -332,15 +332,15 @@ def test_force_rerun_action(app: Path, counts: Path, flyte_home: Path) -> None:
         1,
     ]
 
-    # a listed parent executes again (with its caller); its children are reused unless listed too
+    # a listed parent executes again (with its caller) and so do its children; siblings are reused
     res = flyte("rerun", "base", "--recover", "--name", "again", "--force-rerun-action", "group")
     assert res.exit_code == 0, res.output
     assert [n(counts, f) for f in ("main", "step0", "group", "inner0", "inner1", "boom")] == [
         2,
         1,
         2,
-        1,
-        1,
+        2,
+        2,
         1,
     ]
 
@@ -353,11 +353,11 @@ def test_force_rerun_action(app: Path, counts: Path, flyte_home: Path) -> None:
     res = flyte("rerun", "base", "--recover", "--name", "again2", "--force-rerun-action", "group",
                 "--force-rerun-action", shown_id)  # fmt: skip
     assert res.exit_code == 0, res.output
-    assert n(counts, "group") == 3 and n(counts, "inner0") + n(counts, "inner1") == 3  # one inner re-ran
+    assert (n(counts, "group"), n(counts, "inner0"), n(counts, "inner1")) == (3, 3, 3)  # its subtree
     res = flyte("rerun", "base", "--recover", "--name", "again3", "--force-rerun-action", "group",
                 "--force-rerun-action", "inner")  # fmt: skip
     assert res.exit_code == 0, res.output
-    assert (n(counts, "group"), n(counts, "inner0"), n(counts, "inner1")) == (4, 2, 3)  # the whole subtree
+    assert (n(counts, "group"), n(counts, "inner0"), n(counts, "inner1")) == (4, 4, 4)  # the whole subtree
     assert n(counts, "step0") == 1 and n(counts, "boom") == 1  # siblings stayed reused throughout
 
     # in place: the run's own succeeded record is reused except what is listed

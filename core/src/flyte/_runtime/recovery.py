@@ -73,7 +73,8 @@ def load_recorded(
 
 
 def resolve_actions(rows: Sequence[Any], names: Sequence[str], run: str) -> set[str]:
-    """IDs of the named actions and of their ancestors (which must run again to call them).
+    """IDs of the named actions, of everything they called (a listed parent re-runs its children
+    too), and of their ancestors (which must run again to call them).
 
     A name is an action ID or a prefix of one as ``flyte runs show`` prints it, or a task name
     (``env.task`` or just ``task``: every action of that task). An unknown or ambiguous name is an
@@ -108,7 +109,22 @@ def resolve_actions(rows: Sequence[Any], names: Sequence[str], run: str) -> set[
                 f"characters) or a task name as `flyte runs show {run}` prints them.",
             )
         picked.update(hits)
-    return _with_ancestors(picked, by_id)
+    return _with_ancestors(_with_descendants(picked, rows), by_id)
+
+
+def _with_descendants(ids: Iterable[str], rows: Sequence[Any]) -> set[str]:
+    children: dict[str, list[str]] = {}
+    for r in rows:
+        if r["parent_id"] is not None:
+            children.setdefault(r["parent_id"], []).append(r["action_id"])
+    out: set[str] = set()
+    todo = list(ids)
+    while todo:
+        aid = todo.pop()
+        if aid not in out:
+            out.add(aid)
+            todo.extend(children.get(aid, ()))
+    return out
 
 
 def _with_ancestors(ids: Iterable[str], by_id: Mapping[str, Any]) -> set[str]:

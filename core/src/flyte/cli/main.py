@@ -418,9 +418,9 @@ _records.register(runs)  # flyte runs import / export
     "force_rerun",
     multiple=True,
     metavar="ACTION",
-    help="With --recover: execute this action again although it succeeded, with its callers (an action"
-    " ID prefix as `flyte runs show` prints it, or a task name; repeatable). Its children are reused"
-    " unless listed too.",
+    help="With --recover: execute this action again although it succeeded, with its callers and"
+    " everything it calls (an action ID prefix as `flyte runs show` prints it, or a task name;"
+    " repeatable).",
 )
 @click.option(
     "--name", default=None, help="Run into a new run of this name (RUN_NAME's record stays as it is)."
