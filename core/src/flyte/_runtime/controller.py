@@ -303,7 +303,7 @@ class Controller:
         parent = pac.action
         codec = interface_codec(tmpl)
         inputs = tmpl.interface.bind(tmpl.name, args, kwargs)
-        codec.validate_inputs(inputs)
+        codec.validate_inputs(inputs, check_paths=False)
         enc_inputs, inputs_hash = codec.encode_inputs(inputs)
         if len(enc_inputs) > tmpl.max_inline_io_bytes:
             raise _inline_breach(tmpl, codec, inputs, len(enc_inputs))
@@ -321,6 +321,7 @@ class Controller:
                     action_id, parent.action_id if parent.parent is not None else None, position
                 )
             return codec.decode_output(self._load(rec.outputs))
+        codec.check_paths_exist(inputs)  # only for an action that runs: a replay reads no input
         prev = self.recorded_positions.get((parent.action_id, position))
         if rec is None and prev is not None and prev != tmpl.name:
             raise NonDeterminismError(
