@@ -305,6 +305,7 @@ class TaskEnvironment(Environment):
                 resources=resources,
                 secrets=secrets,
                 pod_template=pod_template,
+                report=report,
                 triggers=triggers,
                 links=links,
                 interruptible=interruptible,
@@ -348,6 +349,8 @@ class TaskEnvironment(Environment):
                 "Cannot override service_account when environment is reusable: its replicas run as "
                 f"{self.service_account!r}; set it on the TaskEnvironment instead.",
             )
+        if not isinstance(opts.get("report", False), bool):
+            raise InvalidParameterTypeError(owner, "report", opts["report"], "Pass report=True or report=False.")
         secrets = self._secrets if opts["secrets"] is UNSET else normalize_secrets(opts["secrets"], owner)
         template_cls: type[AsyncFunctionTaskTemplate[Any, Any]] = AsyncFunctionTaskTemplate
         task_type = "python"
@@ -395,6 +398,7 @@ class TaskEnvironment(Environment):
             ),
             include=self.include,
             include_base=self._include_base,
+            report=bool(opts.get("report", False)),
         )
         functools_update(tmpl, func)
         self.tasks[full_name] = tmpl
