@@ -350,7 +350,9 @@ class TaskEnvironment(Environment):
                 f"{self.service_account!r}; set it on the TaskEnvironment instead.",
             )
         if not isinstance(opts.get("report", False), bool):
-            raise InvalidParameterTypeError(owner, "report", opts["report"], "Pass report=True or report=False.")
+            raise InvalidParameterTypeError(
+                owner, "report", opts["report"], "Pass report=True or report=False."
+            )
         secrets = self._secrets if opts["secrets"] is UNSET else normalize_secrets(opts["secrets"], owner)
         template_cls: type[AsyncFunctionTaskTemplate[Any, Any]] = AsyncFunctionTaskTemplate
         task_type = "python"

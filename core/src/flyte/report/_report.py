@@ -85,9 +85,8 @@ class Report:
                 f'<input type="radio" name="flyte-tab" id="flyte-tab-{i}" class="flyte-tab-radio"{checked}>'
                 f'<label for="flyte-tab-{i}">{html.escape(tab.name)}</label>'
             )
-            pages.append(
-                f'<div class="flyte-tab-page" data-tab="{html.escape(tab.name, quote=True)}">{tab.get_html()}</div>'
-            )
+            label = html.escape(tab.name, quote=True)
+            pages.append(f'<div class="flyte-tab-page" data-tab="{label}">{tab.get_html()}</div>')
         rules = "".join(
             f"#flyte-tab-{i}:checked ~ #flyte-pages > .flyte-tab-page:nth-child({i + 1}){{display:block}}"
             for i in range(len(shown))
@@ -113,7 +112,8 @@ _DOCUMENT = """<!doctype html>
 <style>
 body{{font-family:system-ui,-apple-system,sans-serif;margin:0;color:#222}}
 .flyte-tab-radio{{position:absolute;opacity:0;pointer-events:none}}
-label{{display:inline-block;padding:8px 14px;cursor:pointer;font-weight:600;color:#666;border-bottom:3px solid transparent}}
+label{{display:inline-block;padding:8px 14px;cursor:pointer;font-weight:600;color:#666;
+  border-bottom:3px solid transparent}}
 .flyte-tab-radio:checked + label{{color:#222;border-bottom-color:#7b3fe4}}
 #flyte-pages{{padding:1rem 1.5rem;border-top:1px solid #ddd}}
 .flyte-tab-page{{display:none}}
