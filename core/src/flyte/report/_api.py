@@ -41,10 +41,12 @@ def _warn_once(key: str, message: str) -> None:
     _warned.add(key)
     import os
     import sys
+    import types
     import warnings
 
     here = os.path.dirname(__file__)
-    level, frame = 1, sys._getframe(0)
+    level = 1
+    frame: types.FrameType | None = sys._getframe(0)
     while frame is not None and os.path.dirname(frame.f_code.co_filename) == here:
         level, frame = level + 1, frame.f_back
     warnings.warn(message, UserWarning, stacklevel=level)
