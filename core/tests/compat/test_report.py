@@ -33,6 +33,10 @@ async def summarize(values: list[int]) -> int:
 def summarize_sync(n: int) -> int:
     flyte.report.log("<p>first</p>")
     flyte.report.replace(f"<p>only {n}</p>")
+    assert not flyte.ctx() or flyte.ctx().report is flyte.report.current_report()
+    steps = flyte.report.Timeline("Steps")
+    steps.heading("<plan>")
+    steps.row(label="load", meta="2 ms", detail=flyte.report.abbreviate("<rows>"), error="<bad>")
     return n
 
 
@@ -91,6 +95,8 @@ def test_sync_task_and_replace(flyte_home: Path) -> None:
     assert run.outputs()[0] == 7
     doc = _only_action(flyte_home, run)
     assert "<p>only 7</p>" in doc and "<p>first</p>" not in doc
+    assert "<h3>&lt;plan&gt;</h3>" in doc and "&lt;rows&gt;" in doc and "&lt;bad&gt;" in doc
+    assert ">Steps</label>" in doc
 
 
 @pytest.mark.parametrize("isolation", ["inline", "process"])
