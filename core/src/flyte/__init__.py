@@ -49,6 +49,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "ctx": ("flyte._context", "ctx"),
     "errors": ("flyte.errors", None),
     "io": ("flyte.io", None),
+    "report": ("flyte.report", None),
     "durable": ("flyte.durable", None),
     "extend": ("flyte.extend", None),
     "app": ("flyte.app", None),
@@ -119,6 +120,7 @@ if TYPE_CHECKING:
     from flyte import extend as extend
     from flyte import extras as extras
     from flyte import io as io
+    from flyte import report as report
     from flyte._cache import Cache as Cache
     from flyte._cache import CachePolicy as CachePolicy
     from flyte._cache import CacheRequest as CacheRequest

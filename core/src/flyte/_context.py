@@ -77,8 +77,9 @@ class CheckpointPaths:
 class TaskContext:
     """What ``flyte.ctx()`` returns inside a task: identity of the action and per-action data.
 
-    Fields the reference SDK has for remote execution only (``code_bundle``, ``report``,
-    ``compiled_image_cache``, ``input_path``) are ``None`` locally.
+    Fields the reference SDK has for remote execution only (``code_bundle``,
+    ``compiled_image_cache``, ``input_path``) are ``None`` locally; ``report`` is the attempt's
+    :class:`flyte.report.Report` in a ``report=True`` task (else ``None`` until one is used).
     """
 
     action: ActionID
@@ -183,6 +184,7 @@ def ctx() -> TaskContext:
         group_data=None if ac.group is None else GroupData(ac.group),
         custom_context=dict(ac.custom),
         data=a.data,
+        report=getattr(a, "report", None),
         raw_data_path=RawDataPath(prefix),
         output_path=base,
         run_base_dir=prefix,

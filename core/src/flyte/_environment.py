@@ -305,6 +305,7 @@ class TaskEnvironment(Environment):
                 resources=resources,
                 secrets=secrets,
                 pod_template=pod_template,
+                report=report,
                 triggers=triggers,
                 links=links,
                 interruptible=interruptible,
@@ -347,6 +348,10 @@ class TaskEnvironment(Environment):
                 opts["service_account"],
                 "Cannot override service_account when environment is reusable: its replicas run as "
                 f"{self.service_account!r}; set it on the TaskEnvironment instead.",
+            )
+        if not isinstance(opts.get("report", False), bool):
+            raise InvalidParameterTypeError(
+                owner, "report", opts["report"], "Pass report=True or report=False."
             )
         secrets = self._secrets if opts["secrets"] is UNSET else normalize_secrets(opts["secrets"], owner)
         template_cls: type[AsyncFunctionTaskTemplate[Any, Any]] = AsyncFunctionTaskTemplate
@@ -395,6 +400,7 @@ class TaskEnvironment(Environment):
             ),
             include=self.include,
             include_base=self._include_base,
+            report=bool(opts.get("report", False)),
         )
         functools_update(tmpl, func)
         self.tasks[full_name] = tmpl

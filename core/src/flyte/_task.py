@@ -133,6 +133,8 @@ class TaskTemplate(Generic[P, R]):
     """The cluster queue (partition of the compute) to run on; recorded in the spec."""
     service_account: str | None = None
     """The Kubernetes service account a cluster runs the task's pod as; recorded in the spec."""
+    report: bool = False
+    """Keep what the task logs with ``flyte.report`` at the end of each attempt (``flyte ui`` shows it)."""
     include: tuple[str, ...] = ()
     """Extra files of the environment's code (``TaskEnvironment(include=...)``); part of the version."""
     include_base: str | None = field(default=None, repr=False)

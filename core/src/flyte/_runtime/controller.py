@@ -70,6 +70,7 @@ class ActionState:
     waiting_children: int = 0
     holds_slot: bool = False
     log: Any = None  # what this attempt wrote to stdout/stderr (flyte._runtime.logs)
+    report: Any = None  # this attempt's flyte.report.Report (None until a report is used)
 
     def child_key(self, identity: str, inputs_hash: str) -> tuple[str, int]:
         """(action ID, position) for the next child call with this task and inputs."""
@@ -501,6 +502,11 @@ class Controller:
         attempt = 0
         while True:
             child.attempt = attempt
+            child.report = None
+            if tmpl.report:
+                from flyte.report._api import new_report
+
+                child.report = new_report(child)
             started = time.time()
             try:
                 try:
@@ -508,6 +514,10 @@ class Controller:
                 finally:
                     if child.log is not None:
                         self._save_log(child, attempt, tmpl.task_type != "python")
+                    if child.report is not None:
+                        from flyte._runtime import reports
+
+                        reports.keep(self, child)
             except asyncio.CancelledError:
                 self.journal.write(
                     INSERT_ATTEMPT,

@@ -383,6 +383,7 @@ def runs_show(run_name: str, as_json: bool) -> None:
         " ended_at, error, group_name, mode FROM actions WHERE run=? ORDER BY started_at",
         (run_name,),
     )
+    reports = _action_reports(run_row["store_prefix"], actions)
     if as_json:
         out = {
             "run": {
@@ -393,13 +394,35 @@ def runs_show(run_name: str, as_json: bool) -> None:
                 "effective_status": effective_status(run_row),
                 "settings": json.loads(run_row["settings"] or "{}"),
             },
-            "actions": [dict(a) for a in actions],
+            "actions": [
+                {**dict(a), "reports": [{"attempt": n, "uri": u} for n, u in reports.get(a["action_id"], [])]}
+                for a in actions
+            ],
         }
         click.echo(json.dumps(out, indent=2, default=str))
         return
     from flyte.cli._views import action_tree
 
     _console().print(action_tree(run_row, actions))
+    if reports:
+        click.echo("reports (flyte ui shows them on the action's page):")
+        for a in actions:
+            for n, uri in reports.get(a["action_id"], []):
+                click.echo(f"  {a['task_name']} {a['action_id'][:12]} attempt {n}: {uri}")
+
+
+def _action_reports(store_prefix: str | None, actions: list[Any]) -> dict[str, list[tuple[int, str]]]:
+    """The HTML reports kept for each action (``flyte.report``), by action ID."""
+    from flyte._runtime import reports
+
+    out: dict[str, list[tuple[int, str]]] = {}
+    for a in actions:
+        if a["kind"] not in (None, "task"):
+            continue
+        found = reports.find(store_prefix, a["action_id"], a["attempts"] or 1)
+        if found:
+            out[a["action_id"]] = found
+    return out
 
 
 _records.register(runs)  # flyte runs import / export

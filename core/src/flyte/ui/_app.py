@@ -32,6 +32,7 @@ from flyte.ui._data import (
     fmt_bytes,
     fmt_time,
     gantt,
+    read_report,
     read_value_bytes,
     resolve_in_store,
     status_counts,
@@ -40,7 +41,14 @@ from flyte.ui._data import (
 HERE = Path(__file__).parent
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self';"
-    " form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    " frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+REPORT_CSP = (
+    # A report is the task author's HTML (charts often carry inline script): it runs sandboxed in an
+    # opaque origin, may be framed only by this UI's pages, and can load or send nothing.
+    "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval';"
+    " style-src 'unsafe-inline'; img-src data: blob:; font-src data:; media-src data: blob:;"
+    " connect-src 'none'; form-action 'none'; base-uri 'none'; frame-ancestors 'self'"
 )
 SAFE_INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"}
 
@@ -68,9 +76,10 @@ class SecurityHeaders:
                 names = {k.lower() for k, _ in headers}
                 if b"content-security-policy" not in names:
                     headers.append((b"content-security-policy", CSP.encode()))
+                if b"x-frame-options" not in names:
+                    headers.append((b"x-frame-options", b"DENY"))
                 headers += [
                     (b"x-content-type-options", b"nosniff"),
-                    (b"x-frame-options", b"DENY"),
                     (b"referrer-policy", b"no-referrer"),
                     (b"cache-control", b"no-store"),
                 ]
@@ -210,6 +219,23 @@ class UI:
             version=state.get("version", ""),
             live=state.get("live", False),
             title=f"{detail.action.task_name} in {run.name}",
+        )
+
+    def action_report(self, request: Request) -> Response:
+        """One attempt's HTML report, for the sandboxed frame on the action's page."""
+        p = request.path_params
+        try:
+            run = self.reader.get_run(p["name"])
+        except JournalMissingError:
+            return PlainTextResponse("no journal", status_code=404)
+        attempt = p["attempt"]
+        data = None if run is None else read_report(run.store_prefix, p["action_id"], attempt)
+        if data is None:
+            return PlainTextResponse("no report kept for this attempt", status_code=404)
+        return Response(
+            data,
+            media_type="text/html; charset=utf-8",
+            headers={"content-security-policy": REPORT_CSP, "x-frame-options": "SAMEORIGIN"},
         )
 
     # -- raw values and files ------------------------------------------------------------------------
@@ -377,6 +403,9 @@ def create_app(journal_path: str, allowed_hosts: Sequence[str] | None = None) ->
         Route("/runs/{name}/files/{path:path}", ui.store_file, name="store_file"),
         Route("/runs/{name}/actions/{action_id}", ui.action, name="action"),
         Route("/runs/{name}/actions/{action_id}/value/{field}", ui.action_value, name="action_value"),
+        Route(
+            "/runs/{name}/actions/{action_id}/report/{attempt:int}", ui.action_report, name="action_report"
+        ),
         Route("/api/runs", ui.api_runs),
         Route("/api/state", ui.api_state),
         Route("/api/runs/{name}", ui.api_run),

@@ -477,6 +477,8 @@ class ActionDetail:
     cache_source: tuple[str, str] | None
     spec: dict[str, Any] | None = None
     logs: list[LogView] = field(default_factory=list)
+    reports: list[int] = field(default_factory=list)
+    """Attempts that kept an HTML report (``flyte.report``), oldest first."""
 
     @property
     def spec_facts(self) -> list[tuple[str, str]]:
@@ -567,6 +569,34 @@ def action_logs(store_prefix: str | None, action_id: str, attempts: int) -> list
             text = data[-LOG_SHOWN:].decode("utf-8", "replace")
             out.append(LogView(name, text, len(data)))
     return out
+
+
+def action_reports(store_prefix: str | None, action_id: str, attempts: int) -> list[int]:
+    """The attempts of an action that kept an HTML report."""
+    from flyte._runtime import reports
+
+    return [n for n, _ in reports.find(store_prefix, action_id, attempts)]
+
+
+def read_report(store_prefix: str | None, action_id: str, attempt: int) -> bytes | None:
+    """One attempt's report document from the run's store (None when it has none)."""
+    from flyte._runtime import reports
+
+    if not store_prefix or "/" in action_id or action_id.startswith("."):
+        return None
+    if store_root(store_prefix) is not None:
+        try:
+            path = resolve_in_store(store_prefix, f"{action_id}/reports/attempt-{attempt}.html")
+            with open(path, "rb") as f:
+                return f.read()
+        except (OSError, OutsideStoreError):
+            return None
+    from flyte._runtime.store import store_for
+
+    try:
+        return store_for(store_prefix).get_bytes(reports.report_path(store_prefix, action_id, attempt))
+    except Exception:
+        return None
 
 
 def _log_order(name: str) -> tuple[int, str]:
@@ -813,6 +843,7 @@ class JournalReader:
             cache_source=source,
             spec=spec if isinstance(spec, dict) else None,
             logs=action_logs(run.store_prefix, action_id, action.attempts),
+            reports=action_reports(run.store_prefix, action_id, action.attempts),
         )
 
 

@@ -272,6 +272,10 @@ async def run_body(session: Session, controller: Controller, action_id: str, spe
     inputs = wire.loads(get_value(store, spec["inputs"]))
     state = RemoteActionState(action_id=action_id, task_name=spec["task_name"], attempt=spec["attempt"])
     state.worker = session
+    if getattr(tmpl, "report", False):
+        from flyte.report._api import new_report
+
+        state.report = new_report(state)
     token = current_action.set(
         ActionContext(controller, state, group=spec.get("group"), custom=dict(spec.get("custom") or {}))
     )
@@ -285,6 +289,10 @@ async def run_body(session: Session, controller: Controller, action_id: str, spe
         text = logs.take(state)
         if text:
             session.notify("log", (action_id, spec["attempt"], text))
+        if state.report is not None:  # written from here: the run's store is shared
+            from flyte._runtime import reports
+
+            reports.keep(controller, state)
     return put_value(store, controller.run_prefix, action_id, wire.dumps(out), limit=spec.get("value_limit"))
 
 
