@@ -341,7 +341,7 @@ class Controller:
         if tmpl.cache.is_enabled() and not self.disable_run_cache:
             cache = tmpl.cache
             cache_key = _cache_key(tmpl, codec, inputs, inputs_hash)
-            if not self.overwrite_cache:
+            if not self.overwrite_cache and cache.reads_cache():
                 hit = self.journal.cache_get(cache_key, cache.max_age_seconds)
                 if hit is None and cache.serialize:
                     hit, owner = await self._serialized(cache_key, cache.max_age_seconds)
