@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 import flyte
 import flyte.errors
+import pytest
 from flyte.io import Dir
 
 env = flyte.TaskEnvironment(name="corpus_fixes")
@@ -50,7 +49,9 @@ def test_wrongly_typed_input_is_a_type_error_and_keeps_its_class() -> None:
     ("args", "kwargs", "needle"),
     [((1,), {}, "missing required input 'b'"), ((1, 2, 3), {}, "takes 2 inputs"), ((1, 2), {"c": 3}, "'c'")],
 )
-def test_bad_argument_list_is_a_value_error(args: tuple[int, ...], kwargs: dict[str, int], needle: str) -> None:
+def test_bad_argument_list_is_a_value_error(
+    args: tuple[int, ...], kwargs: dict[str, int], needle: str
+) -> None:
     calls.clear()
     with pytest.raises(ValueError, match=needle) as info:
         flyte.run(add, *args, **kwargs)  # type: ignore[arg-type]
