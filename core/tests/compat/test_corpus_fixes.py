@@ -139,3 +139,24 @@ def test_override_behavior_runs_every_call_and_rewrites_the_entry() -> None:
     )
     assert flyte.run(reader, 5, "c").outputs()[0] == "5-b"
     assert calls["overriding"] == 4
+
+
+# --- pod_template_docs: a pod template of metadata only runs in process locally ------------------
+
+pod_env = flyte.TaskEnvironment(
+    name="corpus_pod",
+    pod_template=flyte.PodTemplate(primary_container_name="main", labels={"team": "ml"}),
+    interruptible=True,
+    description="with a pod template",
+)
+
+
+@pod_env.task(docs=flyte.Documentation(description="doubles its input"))
+async def twice(x: int) -> int:
+    return 2 * x
+
+
+def test_metadata_only_pod_template_runs_in_process_with_or_without_the_pod_plugin() -> None:
+    # With flyte-plugin-pod its backend hands the action back; without it core runs it in process.
+    assert twice.task_type == "pod"
+    assert flyte.run(twice, x=8).outputs()[0] == 16

@@ -538,6 +538,9 @@ class Controller:
     ) -> Any:
         """One attempt: wait for a place (``max_action_concurrency``), then run within ``max_runtime``."""
         backend = self._backend(tmpl)
+        in_process = getattr(backend, "runs_in_process", None)
+        if in_process is not None and in_process(tmpl):
+            backend = None  # the task type's backend hands this one to the in-process path
         token = current_action.set(ActionContext(self, child, group=pac.group, custom=pac.custom))
         try:
             if self.slots is not None:
@@ -663,6 +666,11 @@ class Controller:
 
             entry = find_task_type_entry(tmpl.task_type, tmpl.task_type_version)
             own_execute = type(tmpl).execute is not TaskTemplate.execute
+            if entry is None and tmpl.task_type == "pod" and getattr(tmpl, "func", None) is not None:
+                # A function task given a pod_template, without flyte-plugin-pod: run it in process,
+                # as the anchor's local runs do (the template matters on a cluster only).
+                self._backends[key] = None
+                return None
             if entry is None and own_execute and install_hint(tmpl.task_type) is None:
                 # A TaskTemplate subclass nobody registered runs its own execute() here, as on
                 # the anchor; registering a task type is how a plugin adds a backend. A type that a
