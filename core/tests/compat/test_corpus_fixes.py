@@ -160,3 +160,18 @@ def test_metadata_only_pod_template_runs_in_process_with_or_without_the_pod_plug
     # With flyte-plugin-pod its backend hands the action back; without it core runs it in process.
     assert twice.task_type == "pod"
     assert flyte.run(twice, x=8).outputs()[0] == 16
+
+
+def test_pod_template_task_runs_in_process_when_the_pod_plugin_is_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flyte._plugins.manager import find_task_type_entry, load_plugins
+
+    monkeypatch.setenv("FLYTE_DISABLE_PLUGINS", "pod")
+    load_plugins(reload=True)
+    try:
+        assert find_task_type_entry("pod") is None
+        assert flyte.run(twice, x=4).outputs()[0] == 8
+    finally:
+        monkeypatch.delenv("FLYTE_DISABLE_PLUGINS")
+        load_plugins(reload=True)
