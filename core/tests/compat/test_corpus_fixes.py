@@ -175,3 +175,72 @@ def test_pod_template_task_runs_in_process_when_the_pod_plugin_is_off(
     finally:
         monkeypatch.delenv("FLYTE_DISABLE_PLUGINS")
         load_plugins(reload=True)
+
+
+# --- app_serve_local: a @server that binds app_env.get_port().port, served locally ---------------
+
+APP_MODULE = """
+import json
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import flyte
+from flyte.app import AppEnvironment
+
+app_env = AppEnvironment(name="corpus-port-app", port=PORT, requires_auth=False)
+task_env = flyte.TaskEnvironment(name="corpus_app_caller")
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"path": self.path, "bound": app_env.get_port().port}).encode()
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@app_env.server
+def serve():
+    HTTPServer(("127.0.0.1", app_env.get_port().port), Handler).serve_forever()
+
+
+@task_env.task
+async def via_app() -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(app_env.endpoint + "/from-task", timeout=5) as r:
+        return r.read().decode()
+"""
+
+
+def test_server_binding_the_declared_port_is_served_behind_it(tmp_path: Path) -> None:
+    import importlib.util
+    import json
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        declared = int(s.getsockname()[1])
+    path = tmp_path / "corpus_port_app.py"
+    path.write_text(APP_MODULE.replace("PORT", str(declared)))
+    spec = importlib.util.spec_from_file_location("corpus_port_app", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    assert mod.app_env.get_port().port == declared  # outside a replica: the declared port
+    app = flyte.with_servecontext(mode="local").serve(mod.app_env)
+    try:
+        assert app.endpoint.endswith(f":{declared}")
+        with urllib.request.urlopen(app.endpoint + "/direct", timeout=5) as r:
+            got = json.loads(r.read())
+        # The replica bound the port get_port() gave it there, behind the supervisor's declared port.
+        assert got["path"] == "/direct" and got["bound"] != declared
+        assert [r["port"] for r in app.replicas] == [got["bound"]]
+        assert json.loads(flyte.run(mod.via_app).outputs()[0])["path"] == "/from-task"
+    finally:
+        app.deactivate()
+    assert app.is_deactivated()
