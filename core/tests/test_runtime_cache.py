@@ -100,13 +100,15 @@ def test_auto_cache_hits_across_processes_and_source_edit_invalidates(
 
 
 def test_pinned_version_survives_edits(tmp_path: Path) -> None:
+    # behavior="auto" with a version_override pins the version and still reads the cache (as on the
+    # anchor); behavior="override" never reads it (see tests/compat/test_corpus_fixes.py).
     m = Mod(tmp_path)
-    m.write(cache='flyte.Cache(behavior="override", version_override="v1")', mult=2)
+    m.write(cache='flyte.Cache(behavior="auto", version_override="v1")', mult=2)
     assert m.run() == 6 + 4
-    m.write(cache='flyte.Cache(behavior="override", version_override="v1")', mult=5)
+    m.write(cache='flyte.Cache(behavior="auto", version_override="v1")', mult=5)
     assert m.run() == 6 + 4  # the pinned version says "same code": the old result is reused
     assert m.counts()["work"] == 1
-    m.write(cache='flyte.Cache(behavior="override", version_override="v2")', mult=5)
+    m.write(cache='flyte.Cache(behavior="auto", version_override="v2")', mult=5)
     assert m.run() == 15 + 4
     assert m.counts()["work"] == 2
 

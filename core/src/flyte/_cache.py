@@ -1,8 +1,9 @@
 """Task result caching: when a task with the same inputs and cache version already succeeded, reuse it.
 
 The version is derived from the function's source (``behavior="auto"``) or given explicitly
-(``behavior="override"`` with ``version_override``), so editing a task invalidates its cache unless the
-user pins the version on purpose. Validated when built.
+(``version_override``), so editing a task invalidates its cache unless the user pins the version on
+purpose. ``behavior="override"`` never reads the cache: such a task always runs and rewrites its
+entry. Validated when built.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class Cache:
     """Cache configuration for a task.
 
     - ``behavior``: ``"auto"`` (version from the source), ``"override"`` (``version_override``
-      required), or ``"disable"``.
+      required; every call runs and rewrites the entry, nothing is read back), or ``"disable"``.
     - ``serialize``: concurrent runs with identical inputs run once; the others wait and reuse it.
     - ``ignored_inputs``: input names left out of the cache key (e.g. a timestamp).
     - ``salt``: extra key material; change it to start a fresh cache namespace.
@@ -189,6 +190,11 @@ class Cache:
     def is_enabled(self) -> bool:
         """True unless caching is disabled."""
         return self.behavior != "disable"
+
+    def reads_cache(self) -> bool:
+        """Whether a call may be answered from the cache. ``"override"`` never is: as in the
+        anchor, every call runs and its result replaces the entry under the pinned version."""
+        return self.behavior == "auto"
 
     def get_ignored_inputs(self) -> tuple[str, ...]:
         """Input names left out of the cache key."""

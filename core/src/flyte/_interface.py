@@ -103,25 +103,30 @@ class NativeInterface:
     def input_names(self) -> tuple[str, ...]:
         return tuple(self.inputs)
 
-    def bind(self, task_name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
-        """Map positional and keyword arguments to input names, filling defaults."""
+    def bind(
+        self, task_name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], *, direct: bool = False
+    ) -> dict[str, Any]:
+        """Map positional and keyword arguments to input names, filling defaults.
+
+        A run or a child call rejects a bad argument list with ValueError (as the anchor does);
+        a plain ``direct`` call outside any run raises TypeError, like calling the function.
+        """
+        err: type[Exception] = TypeError if direct else ValueError
         names = self.inputs
         if len(args) > len(names):
-            raise TypeError(f"Task {task_name!r} takes {len(names)} inputs but {len(args)} were given")
+            raise err(f"Task {task_name!r} takes {len(names)} inputs but {len(args)} were given")
         bound: dict[str, Any] = dict(zip(names, args))
         for k, v in kwargs.items():
             if k not in names:
-                raise TypeError(
-                    f"Task {task_name!r} got an unexpected input {k!r}; its inputs are {list(names)}"
-                )
+                raise err(f"Task {task_name!r} got an unexpected input {k!r}; its inputs are {list(names)}")
             if k in bound:
-                raise TypeError(f"Task {task_name!r} got multiple values for input {k!r}")
+                raise err(f"Task {task_name!r} got multiple values for input {k!r}")
             bound[k] = v
         if len(bound) != len(names):
             for k, (_, default) in names.items():
                 if k not in bound:
                     if default is _MISSING:
-                        raise TypeError(f"Task {task_name!r} is missing required input {k!r}")
+                        raise err(f"Task {task_name!r} is missing required input {k!r}")
                     bound[k] = default
         return bound
 

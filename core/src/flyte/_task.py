@@ -258,7 +258,7 @@ class TaskTemplate(Generic[P, R]):
     def forward(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """A plain call outside any run: run the template's hooks in-process, no journal
         (``max_runtime`` still applies)."""
-        return self._forward(self.interface.bind(self.name, args, kwargs))  # type: ignore[return-value]
+        return self._forward(self.interface.bind(self.name, args, kwargs, direct=True))  # type: ignore[return-value]
 
     async def _forward(self, inputs: dict[str, Any]) -> Any:
         import asyncio

@@ -203,8 +203,9 @@ class ActionNotFoundError(RuntimeError):
     """No recorded action has that name or ID."""
 
 
-class RuntimeDataValidationError(RuntimeUserError):
-    """An input or output does not match the task's type hints."""
+class RuntimeDataValidationError(RuntimeUserError, TypeError):
+    """An input or output does not match the task's type hints; also a TypeError, which is
+    what the anchor raises for a wrongly typed input."""
 
     def __init__(self, var: str, e: Exception | str, task_name: str = "") -> None:
         self.var = var

@@ -276,7 +276,10 @@ def test_nonzero_exit_names_the_status_and_the_last_log_lines(flyte_home: Path) 
 
 def test_override_pod_template_runs_a_python_task_in_a_pod() -> None:
     assert flyte.run(where).outputs()[0].endswith("|False")  # a plain Python task: in-process
-    as_pod = where.override(pod_template=PodTemplate())
+    # A template of metadata only changes nothing locally: in process, as on the anchor.
+    labelled = where.override(pod_template=PodTemplate(labels={"team": "tests"}))
+    assert labelled.task_type == "pod" and flyte.run(labelled).outputs()[0].endswith("|False")
+    as_pod = where.override(pod_template=Pod())  # Pod(...) asks for a real local pod
     assert as_pod.task_type == "pod"
     host, in_container = flyte.run(as_pod).outputs()[0].split("|")
     assert host.startswith("flyte-") and in_container == "True"

@@ -343,7 +343,7 @@ class Controller:
         if tmpl.cache.is_enabled() and not self.disable_run_cache:
             cache = tmpl.cache
             cache_key = _cache_key(tmpl, codec, inputs, inputs_hash)
-            if not self.overwrite_cache:
+            if not self.overwrite_cache and cache.reads_cache():
                 hit = self.journal.cache_get(cache_key, cache.max_age_seconds)
                 if hit is None and cache.serialize:
                     hit, owner = await self._serialized(cache_key, cache.max_age_seconds)
@@ -549,6 +549,9 @@ class Controller:
     ) -> Any:
         """One attempt: wait for a place (``max_action_concurrency``), then run within ``max_runtime``."""
         backend = self._backend(tmpl)
+        in_process = getattr(backend, "runs_in_process", None)
+        if in_process is not None and in_process(tmpl):
+            backend = None  # the task type's backend hands this one to the in-process path
         token = current_action.set(ActionContext(self, child, group=pac.group, custom=pac.custom))
         try:
             if self.slots is not None:
@@ -674,6 +677,11 @@ class Controller:
 
             entry = find_task_type_entry(tmpl.task_type, tmpl.task_type_version)
             own_execute = type(tmpl).execute is not TaskTemplate.execute
+            if entry is None and tmpl.task_type == "pod" and getattr(tmpl, "func", None) is not None:
+                # A function task given a pod_template, without flyte-plugin-pod: run it in process,
+                # as the anchor's local runs do (the template matters on a cluster only).
+                self._backends[key] = None
+                return None
             if entry is None and own_execute and install_hint(tmpl.task_type) is None:
                 # A TaskTemplate subclass nobody registered runs its own execute() here, as on
                 # the anchor; registering a task type is how a plugin adds a backend. A type that a

@@ -224,8 +224,14 @@ class AppEnvironment(Environment):
 
     # ---- accessors ---------------------------------------------------------------------------------
     def get_port(self) -> Port:
-        """The declared port as a :class:`Port`."""
+        """The port to listen on: the declared one, except inside a local replica of this app, where
+        it is the replica's own port (the local supervisor listens on the declared port in front of
+        all replicas), so a ``@server`` that binds ``get_port().port`` works unchanged."""
         assert isinstance(self.port, Port)
+        if os.environ.get("FLYTE_APP_NAME") == self.name:
+            served = os.environ.get("FLYTE_APP_PORT", "")
+            if served.isdigit() and 0 < int(served) <= 65535:
+                return Port(port=int(served), name=self.port.name)
         return self.port
 
     @property

@@ -285,7 +285,10 @@ class Supervisor:
                 if not self._ever_ready and crashes >= _CRASHES_BEFORE_GIVING_UP:
                     self._fatal = (
                         f"app {self.app.name!r}: replica failed {crashes} times before becoming ready "
-                        f"({outcome}); see its output above"
+                        f"({outcome}); see its output above. If its server binds the app's port "
+                        f"{self.app.get_port().port} by number, bind app_env.get_port().port or $PORT "
+                        "instead: locally that is the replica's own port, the supervisor listens on "
+                        "the declared one"
                     )
                     self._changed.set()
                     return

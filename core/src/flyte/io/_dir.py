@@ -19,6 +19,8 @@ from flyte.io._file import File
 T = TypeVar("T")
 
 EMPTY_DIR_PATH = "::flyte-empty-dir::"
+# A walk with recursive=False goes this many levels down (the anchor walks fsspec maxdepth=2 there).
+_SHALLOW_DEPTH = 2
 """The path of the sentinel ``Dir`` meaning "no directory was produced" (see :class:`EmptyDir`)."""
 
 
@@ -145,7 +147,8 @@ class Dir(Generic[T]):
     ) -> Iterator[File[T]]:
         """Files under the directory, in name order (subdirectories to ``max_depth`` levels).
 
-        ``recursive=False`` lists the top level only; ``file_pattern`` is a glob on the file name.
+        ``recursive=False`` lists the top level and its immediate subfolders (two levels, which is
+        what the anchor's users get from it); ``file_pattern`` is a glob on the file name.
         A directory that does not exist raises ``FileNotFoundError`` (never an empty listing).
         """
         self._require()
@@ -155,7 +158,7 @@ class Dir(Generic[T]):
             raise InvalidParameterError(
                 "Dir.walk", "max_depth", max_depth, "A depth of 1 or more (1: top level)"
             )
-        depth_limit = 1 if not recursive else max_depth
+        depth_limit = _SHALLOW_DEPTH if not recursive else max_depth
         listed = self._list_remote()
         if listed is not None:
             for rel, uri in listed:
@@ -199,7 +202,7 @@ class Dir(Generic[T]):
             yield f
 
     def list_files_sync(self) -> list[File[T]]:
-        """The files at the top level of the directory (not in subdirectories)."""
+        """The files of a shallow walk: the top level and its immediate subfolders."""
         return list(self.walk_sync(recursive=False))
 
     async def list_files(self) -> list[File[T]]:

@@ -360,9 +360,29 @@ def _keep() -> bool:
     return os.environ.get("FLYTE_POD_KEEP", "") not in ("", "0")
 
 
+def _has_pod_spec(pod_spec: Any) -> bool:
+    if pod_spec is None:
+        return False
+    if isinstance(pod_spec, dict):
+        return bool(pod_spec)
+    return True  # a kubernetes model: the user wrote a spec on purpose
+
+
 # ---- the backend ----------------------------------------------------------------------------------
 class PodBackend:
     """Runs actions of type ``pod`` as real pods on this machine with ``podman kube play``."""
+
+    @staticmethod
+    def runs_in_process(task: Any) -> bool:
+        """Whether flyte should run this action in process instead of as a pod. A pod template with
+        nothing but metadata (no ``pod_spec``: labels, annotations, the primary container's name)
+        changes nothing a local run could show, so such a task runs like a plain Python task, as
+        anchor users expect of local runs; a ``pod_spec`` or a ``Pod(...)`` config runs a pod."""
+        for candidate in (getattr(task, "plugin_config", None), getattr(task, "pod_template", None)):
+            if isinstance(candidate, Pod):
+                return False
+        tmpl = getattr(task, "pod_template", None)
+        return tmpl is not None and not _has_pod_spec(tmpl.pod_spec)
 
     async def run(self, task: Any, inputs: dict[str, Any], ctx: ExecutionContext) -> Any:
         import cloudpickle
