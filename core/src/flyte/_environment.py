@@ -135,12 +135,13 @@ class TaskEnvironment(Environment):
 
     def _check_types(self, owner: str) -> None:
         """The anchor raises TypeError for a value of the wrong type; so do we (and name the fix)."""
-        from flyte._image import Image
+        from flyte._image import Image, check_image_ref
 
         if self.image is not None and not isinstance(self.image, (Image, str)):
             raise InvalidParameterTypeError(
                 owner, "image", self.image, "Expected image to be of type str or Image, or 'auto'."
             )
+        check_image_ref(self.image, owner)
         if self.env_vars is not None and not isinstance(self.env_vars, Mapping):
             raise InvalidParameterTypeError(
                 owner, "env_vars", self.env_vars, "Expected env_vars to be of type Dict[str, str]."

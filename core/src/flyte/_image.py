@@ -59,6 +59,36 @@ PathLike = str | Path
 InstallMode = Literal["dependencies_only", "install_project"]
 
 
+_REF_RE = re.compile(
+    r"^(?:(?P<domain>(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"(?::[0-9]+)?)/)?"
+    r"(?P<path>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
+    r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,}))?$"
+)
+
+
+def check_image_ref(value: object, owner: str) -> None:
+    """A string image must be a container image reference (``[registry/]name[:tag][@digest]``, the
+    name in lowercase) or ``"auto"``: a typo fails where the task is defined, not when it runs."""
+    if not isinstance(value, str) or value == "auto":
+        return
+    m = _REF_RE.match(value)
+    domain = m.group("domain") if m else None
+    if domain and not ("." in domain or ":" in domain or domain == "localhost"):
+        m = None  # as docker reads it: a first part without '.' or ':' is a (lowercase) name, not a host
+    if m is None or len(value) > 255:
+        from flyte.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            owner,
+            "image",
+            value,
+            "Use a container image reference such as 'python:3.12-slim' or 'ghcr.io/org/app:1.0' "
+            "(lowercase name, optional :tag or @sha256:digest), a flyte.Image, or 'auto'.",
+        )
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return value.as_posix()

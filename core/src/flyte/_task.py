@@ -23,7 +23,7 @@ from flyte._reusable import ReusePolicy
 from flyte._secret import Secret, normalize_secrets
 from flyte._serialization import SerializationContext
 from flyte._timeout import Timeout, normalize_timeout
-from flyte.errors import InvalidParameterError
+from flyte.errors import InvalidParameterError, InvalidParameterTypeError
 
 if TYPE_CHECKING:
     from flyte._image import Image
@@ -146,8 +146,16 @@ class TaskTemplate(Generic[P, R]):
         owner = f"{type(self).__name__}(name={self.name!r})"
         put = functools.partial(object.__setattr__, self)
         check_isolation(self.isolation, owner)
+        if not isinstance(self.short_name, str):
+            raise InvalidParameterTypeError(
+                owner, "short_name", self.short_name, "Use a str, e.g. short_name='train'."
+            )
         if not self.short_name:
             put("short_name", self.name.rsplit(".", 1)[-1])
+        if isinstance(self.image, str):
+            from flyte._image import check_image_ref
+
+            check_image_ref(self.image, owner)
         if not isinstance(self.cache, Cache):
             put("cache", normalize_cache(self.cache, owner))
         if not isinstance(self.retries, RetryStrategy):
