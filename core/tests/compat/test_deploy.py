@@ -83,11 +83,13 @@ def test_deploy_records_and_a_reference_runs_the_deployed_code_in_another_proces
         print(flyte.run(caller.use, x=3).outputs()[0])
         print(flyte.run(flyte.remote.Task.get("reflib.scale", auto_version="latest"), x=5).outputs()[0])
         print(flyte.run(reflib.scale, x=5).outputs()[0])
+        print(flyte.with_runcontext(isolation="process").run(caller.use, x=4).outputs()[0])
         """,
         tmp_path,
         flyte_home,
     )
-    assert out.splitlines() == ["6|v-one:3", "10", "500"]  # deployed code, then the edited file
+    # the deployed code (also in a worker process), and the edited file when called directly
+    assert out.splitlines() == ["6|v-one:3", "10", "500", "8|v-one:4"]
 
 
 def test_version_given_content_hash_by_default_and_redeploy(tmp_path: Path, monkeypatch) -> None:

@@ -1,7 +1,7 @@
 """``flyte.remote.Task``: tasks recorded by ``flyte.deploy``, runnable as references.
 
 A reference runs the code that was deployed: the module source recorded at deploy time is written
-under ``$FLYTE_HOME/deployed/<bundle digest>/`` and imported from there, so editing the original
+as ``$FLYTE_HOME/deployed/flyte_deployed_<digest>_<name>.py`` and imported from there, so editing the original
 file afterwards does not change what a reference runs. (Modules that file imports are the current
 ones: only the task's own module is bundled.)
 """
@@ -32,9 +32,12 @@ def _load_deployed(row: dict[str, Any]) -> Any:
     from flyte._task import TaskTemplate
 
     bundle = str(row["bundle_digest"])
-    folder = os.path.join(get_settings().home, "deployed", bundle)
+    folder = os.path.join(get_settings().home, "deployed")
     stem = os.path.splitext(os.path.basename(str(row["module_file"] or "module.py")))[0]
-    path = os.path.join(folder, f"{stem}.py")
+    module_name = f"flyte_deployed_{bundle[:16]}_{stem}"
+    path = os.path.join(folder, f"{module_name}.py")
+    if folder not in sys.path:
+        sys.path.append(folder)  # worker processes import it by name (they get this sys.path)
     if not os.path.exists(path):
         os.makedirs(folder, exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
@@ -44,7 +47,7 @@ def _load_deployed(row: dict[str, Any]) -> Any:
     original_dir = os.path.dirname(str(row["module_file"] or ""))
     if original_dir and original_dir not in sys.path:
         sys.path.append(original_dir)  # sibling modules it imports (not bundled)
-    module = import_module_from_file(path, f"flyte_deployed_{bundle[:12]}_{stem}")
+    module = import_module_from_file(path, module_name)
     task = getattr(module, str(row["attr"]), None)
     if not isinstance(task, TaskTemplate):
         raise RemoteTaskNotFoundError(f"the deployed bundle of {row['name']} has no task {row['attr']!r}")
