@@ -170,8 +170,7 @@ def deploy(
     if version is not None and (not isinstance(version, str) or not version.strip()):
         raise InvalidParameterError("flyte.deploy", "version", version, "Use a non-empty string or None.")
     deployed = {env.name: _deploy_env(env, version) for env in _closure(envs)}
-    if not (dry_run or dryrun):
-        _record(deployed, version)
+    _record(deployed, version, write=not (dry_run or dryrun))
     return [Deployment(envs=deployed)]
 
 
@@ -187,8 +186,9 @@ def _module_source(task: Any) -> tuple[str, str | None, str, bytes] | None:
         return module_file, module_name, attr, f.read()
 
 
-def _record(deployed: dict[str, Any], version: str | None) -> None:
-    """Record every deployed task; the version is ``version`` or a hash of the task's code bundle."""
+def _record(deployed: dict[str, Any], version: str | None, write: bool = True) -> None:
+    """Version every deployed task (``version``, or a hash of its code bundle) and record it in the
+    journal (``write=False``, a dry run: the versions only)."""
     import hashlib
     import logging
     import time
@@ -203,6 +203,8 @@ def _record(deployed: dict[str, Any], version: str | None) -> None:
             continue  # apps are served, not referenced
         for task in denv.env.tasks.values():
             found = _module_source(task)
+            if found is None and not write:
+                continue
             if found is None:
                 logging.getLogger("flyte").warning(
                     "deploy: task %s has no module source file; it is not recorded and "
@@ -239,7 +241,8 @@ def _record(deployed: dict[str, Any], version: str | None) -> None:
                     "domain": current_domain(),
                 }
             )
-    reader.put_deployed(rows)
+    if write:
+        reader.put_deployed(rows)
 
 
 def build(image: Image | str, dry_run: bool = False, force: bool = False, wait: bool = True) -> ImageBuild:

@@ -118,9 +118,12 @@ def test_dry_run_records_nothing(tmp_path: Path, monkeypatch) -> None:
     sys.modules.pop("reflib", None)
     import reflib
 
-    flyte.deploy(reflib.env, dry_run=True)
+    dry = flyte.deploy(reflib.env, dry_run=True)[0].envs["reflib"].deployed_entities
     with pytest.raises(flyte.errors.RemoteTaskNotFoundError, match="was not deployed"):
         remote.Task.get("reflib.scale", auto_version="latest").fetch()
+    real = flyte.deploy(reflib.env)[0].envs["reflib"].deployed_entities
+    assert [t.spec.version for t in dry] == [t.spec.version for t in real]  # what would be recorded
+    assert remote.Task.get("reflib.scale", auto_version="latest").fetch().version == real[0].spec.version
     sys.modules.pop("reflib", None)
 
 
