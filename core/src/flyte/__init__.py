@@ -87,6 +87,9 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "logger": ("flyte._logging", "logger"),
     "system_logger": ("flyte._logging", "system_logger"),
     "extras": ("flyte.extras", None),
+    "remote": ("flyte.remote", None),
+    "storage": ("flyte.storage", None),
+    "models": ("flyte.models", None),
 }
 
 

@@ -1,15 +1,18 @@
 """``flyte.deploy``, ``flyte.build`` and ``flyte.build_images``, run locally.
 
-There is no control plane to register with: ``deploy`` validates and serialises every task (and app)
-of the environments and what they depend on, and returns the anchor's shape (a list of Deployment
-objects holding those specs). Recording deployed tasks so that they can be referenced and run later
-is issue 17. ``build`` computes and returns the image's URI; images are built by the container
-runtime when a task runs with ``isolation="container"`` (flyte-plugin-container), not here.
+There is no control plane to register with: ``deploy`` validates and serialises every task (and
+app) of the environments and what they depend on, and returns the anchor's shape (a list of
+Deployment objects holding those specs). It also records each task in the journal (``deployed``
+table: spec, code identity, version and a copy of its module's source), so
+``flyte.remote.Task.get(name, version=...)`` can run that code later, even after the file changed.
+``build`` computes and returns the image's URI; images are built by the container runtime when a
+task runs with ``isolation="container"`` (flyte-plugin-container), not here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -167,7 +170,79 @@ def deploy(
     if version is not None and (not isinstance(version, str) or not version.strip()):
         raise InvalidParameterError("flyte.deploy", "version", version, "Use a non-empty string or None.")
     deployed = {env.name: _deploy_env(env, version) for env in _closure(envs)}
+    _record(deployed, version, write=not (dry_run or dryrun))
     return [Deployment(envs=deployed)]
+
+
+def _module_source(task: Any) -> tuple[str, str | None, str, bytes] | None:
+    """(module file, module name, attribute, source) of the module defining ``task``; None when the
+    task was defined where no source file exists (``python -c``, a notebook cell)."""
+    from flyte._run import _task_location
+
+    module_file, module_name, attr = _task_location(task)
+    if not module_file or not module_file.endswith(".py") or not os.path.exists(module_file):
+        return None
+    with open(module_file, "rb") as f:
+        return module_file, module_name, attr, f.read()
+
+
+def _record(deployed: dict[str, Any], version: str | None, write: bool = True) -> None:
+    """Version every deployed task (``version``, or a hash of its code bundle) and record it in the
+    journal (``write=False``, a dry run: the versions only)."""
+    import hashlib
+    import logging
+    import time
+
+    from flyte._initialize import current_domain, current_project
+    from flyte._runtime import reader
+
+    rows = []
+    now = time.time()
+    for denv in deployed.values():
+        if not isinstance(denv, DeployedTaskEnvironment):
+            continue  # apps are served, not referenced
+        for task in denv.env.tasks.values():
+            found = _module_source(task)
+            if found is None and not write:
+                continue
+            if found is None:
+                logging.getLogger("flyte").warning(
+                    "deploy: task %s has no module source file; it is not recorded and "
+                    "flyte.remote.Task.get cannot run it (define it in a .py file)",
+                    task.name,
+                )
+                continue
+            module_file, module_name, attr, source = found
+            bundle = hashlib.blake2b(source, digest_size=16).hexdigest()
+            identity = task.identity
+            v = version or hashlib.blake2b(f"{identity}|{bundle}".encode(), digest_size=10).hexdigest()
+            spec = next((d.spec for d in denv.deployed_entities if d.spec.name == task.name), None)
+            if spec is not None and not version:
+                spec = spec.model_copy(update={"version": v})
+                for d in denv.deployed_entities:
+                    if d.spec.name == task.name:
+                        d.spec = spec
+            rows.append(
+                {
+                    "name": task.name,
+                    "version": v,
+                    "env": denv.env.name,
+                    "task_type": task.task_type,
+                    "identity": identity,
+                    "source_version": task.source_version(),
+                    "bundle_digest": bundle,
+                    "module_name": module_name,
+                    "module_file": module_file,
+                    "attr": attr,
+                    "source": source,
+                    "spec": spec.model_dump_json() if spec is not None else None,
+                    "created_at": now,
+                    "project": current_project(),
+                    "domain": current_domain(),
+                }
+            )
+    if write:
+        reader.put_deployed(rows)
 
 
 def build(image: Image | str, dry_run: bool = False, force: bool = False, wait: bool = True) -> ImageBuild:

@@ -873,6 +873,9 @@ def _start(
     kwargs: Mapping[str, Any],
     recover: bool = False,
 ) -> Run:
+    reference = getattr(task, "_flyte_template", None)  # flyte.remote.Task.get(...): the deployed code
+    if reference is not None and not isinstance(task, TaskTemplate):
+        task = reference()
     if not isinstance(task, TaskTemplate):
         raise TypeError(f"flyte.run expects a task (decorated with @env.task), got {type(task).__name__}")
     try:

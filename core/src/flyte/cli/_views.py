@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any
 
@@ -18,15 +17,9 @@ STATUS_STYLE = {
 
 def effective_status(run: Any) -> str:
     """A RUNNING run whose process is gone was killed: say so instead of 'RUNNING' forever."""
-    if run["status"] != "RUNNING":
-        return str(run["status"])
-    from flyte._run import _alive_elsewhere
+    from flyte._runtime.reader import effective_status as status
 
-    if run["pid"] == os.getpid() or _alive_elsewhere(run["host"], run["pid"]):
-        return "RUNNING"
-    import socket
-
-    return "RUNNING" if run["host"] != socket.gethostname() else "INTERRUPTED"
+    return status({k: run[k] for k in ("status", "pid", "host")})
 
 
 def fmt_duration(start: float | None, end: float | None) -> str:

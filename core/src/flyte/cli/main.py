@@ -117,8 +117,12 @@ class _RunCommand(click.Command):
         return None
 
 
+RUN_DEPLOYED = "deployed-task"
+"""``flyte run deployed-task ENV.TASK[:VERSION] --x 1``: run a task recorded by ``flyte deploy``."""
+
+
 @cli.command(cls=_RunCommand, context_settings={"ignore_unknown_options": True})
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False))
 @click.argument("task_name")
 @click.option("--local", is_flag=True, help="Run on this machine (the default; accepted for Flyte 2 habits).")
 @click.option("--remote", is_flag=True, hidden=True)
@@ -211,6 +215,11 @@ def run(
             "--force-rerun-action needs --recover-from RUN (or use `flyte rerun RUN --recover`)"
         )
     envs = _parse_env(env_vars)
+    if file != RUN_DEPLOYED and not os.path.isfile(file):
+        raise click.BadParameter(
+            f"{file!r} is not a file (to run a deployed task: flyte run {RUN_DEPLOYED} ENV.TASK[:VERSION])",
+            param_hint="FILE",
+        )
     _init()
     if executor is not None:
         from flyte._config import get_settings
@@ -220,8 +229,11 @@ def run(
         get_settings().executor = executor
     if raw_data_path and "://" not in raw_data_path:
         raw_data_path = "file://" + os.path.abspath(os.path.expanduser(raw_data_path))
-    module = import_module_from_file(file)
-    task = getattr(module, task_name, None)
+    if file == RUN_DEPLOYED and not os.path.isfile(file):
+        task = _deployed_task(task_name)
+    else:
+        module = import_module_from_file(file)
+        task = getattr(module, task_name, None)
     if not isinstance(task, TaskTemplate):
         tasks = sorted(k for k, v in vars(module).items() if isinstance(v, TaskTemplate))
         raise click.UsageError(
@@ -258,6 +270,73 @@ def run(
         return rc.start(task, **inputs)
 
     _launch(run_name, start, follow, quiet)
+
+
+def _deployed_task(ref: str) -> Any:
+    """The deployed code of ``env.task[:version]`` (the latest deployed version when none is given)."""
+    from flyte.errors import RemoteTaskNotFoundError
+    from flyte.remote import Task
+
+    name, _, version = ref.partition(":")
+    try:
+        return (
+            Task.get(name, version=version or None, auto_version=None if version else "latest")
+            .fetch()
+            .template
+        )
+    except RemoteTaskNotFoundError as e:
+        raise click.ClickException(f"{e}; see `flyte deploy FILE`") from None
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("env_names", nargs=-1)
+@click.option("--all", "all_envs", is_flag=True, help="Deploy every environment of FILE (the default).")
+@click.option(
+    "--version", default=None, help="Version of the deployed tasks (default: a hash of their code)."
+)
+@click.option("--dry-run", is_flag=True, help="Validate and serialise only; record nothing.")
+@click.option("--project", "-p", default=None, help="Project (recorded with the tasks).")
+@click.option("--domain", "-d", default=None, help="Domain (recorded with the tasks).")
+def deploy(
+    file: str,
+    env_names: tuple[str, ...],
+    all_envs: bool,
+    version: str | None,
+    dry_run: bool,
+    project: str | None,
+    domain: str | None,
+) -> None:
+    """Record the tasks of FILE's environments (or just ENV_NAMES) so they can be run later by name:
+    `flyte run deployed-task ENV.TASK[:VERSION]` or flyte.remote.Task.get(...)."""
+    import flyte
+    from flyte._environment import TaskEnvironment
+    from flyte._run import import_module_from_file
+
+    flyte.init_from_config(project=project, domain=domain)
+    module = import_module_from_file(file)
+    found = {v.name: v for v in vars(module).values() if isinstance(v, TaskEnvironment)}
+    unknown = sorted(set(env_names) - set(found))
+    if unknown:
+        raise click.UsageError(
+            f"{file} has no environment named {', '.join(unknown)}; "
+            f"there: {', '.join(sorted(found)) or 'none'}"
+        )
+    envs = [found[n] for n in env_names] if env_names and not all_envs else list(found.values())
+    if not envs:
+        raise click.UsageError(f"{file} defines no TaskEnvironment")
+    try:
+        deployment = flyte.deploy(*envs, version=version, dry_run=dry_run)[0]
+    except flyte.errors.DeploymentError as e:
+        raise click.ClickException(str(e)) from None
+    for denv in deployment.envs.values():
+        for rows in denv.table_repr():
+            row = dict(rows)
+            click.echo(
+                f"{'checked' if dry_run else 'deployed'} {row.get('name')} version {row.get('version')}"
+            )
 
 
 def _parse_env(env_vars: tuple[str, ...]) -> dict[str, str]:
@@ -342,17 +421,16 @@ def runs_list(limit: int, status: str | None) -> None:
     """Recent runs, newest first."""
     from rich.table import Table
 
+    from flyte._runtime import reader
     from flyte.cli._views import STATUS_STYLE, effective_status, fmt_duration
 
     _init()
     j = _journal()
-    where, params = ("WHERE status=?", [status.upper()]) if status else ("", [])
-    rows = j.query(f"SELECT * FROM runs {where} ORDER BY created_at DESC LIMIT ?", (*params, limit))
+    rows = reader.list_runs(statuses=[status.upper()] if status else None, limit=limit, j=j)
     table = Table("name", "task", "status", "started", "duration", "actions")
     import datetime as dt
 
     for r in rows:
-        n = j.query_one("SELECT COUNT(*) AS n FROM actions WHERE run=?", (r["name"],))
         status = effective_status(r)
         style = STATUS_STYLE.get(status, "white")
         table.add_row(
@@ -361,7 +439,7 @@ def runs_list(limit: int, status: str | None) -> None:
             f"[{style}]{status}[/]",
             dt.datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M:%S"),
             fmt_duration(r["started_at"], r["ended_at"]),
-            str(n["n"] if n else 0),
+            str(reader.action_count(r["name"], j)),
         )
     _console().print(table)
 
@@ -371,18 +449,19 @@ def runs_list(limit: int, status: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def runs_show(run_name: str, as_json: bool) -> None:
     """The action tree of a run: status, attempts, duration, cache hits, errors."""
+    from flyte._runtime import reader
     from flyte.cli._views import effective_status
 
     _init()
     j = _journal()
-    run_row = j.query_one("SELECT * FROM runs WHERE name=?", (run_name,))
+    run_row = reader.get_run(run_name, j)
     if run_row is None:
         raise click.ClickException(f"no run named {run_name!r}; see `flyte runs list`")
-    actions = j.query(
-        "SELECT action_id, parent_id, position, kind, task_name, status, attempts, cache_hit, started_at,"
-        " ended_at, error, group_name, mode FROM actions WHERE run=? ORDER BY started_at",
-        (run_name,),
-    )
+    shown = (
+        "action_id, parent_id, position, kind, task_name, status, attempts, cache_hit, started_at,"
+        " ended_at, error, group_name, mode"
+    ).split(", ")
+    actions = [{k: a[k] for k in shown} for a in reader.list_actions(run_name, j)]
     reports = _action_reports(run_row["store_prefix"], actions)
     if as_json:
         out = {
