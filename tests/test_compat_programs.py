@@ -72,5 +72,5 @@ def test_runner_reports_a_difference(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert runner.main(["--out", str(out), "--anchor-python", ""]) == 1
     table = out.read_text()
     assert "| wrong (expect: hand) | nothing | - | 0 | no |" in table
-    assert "1 programs: 0 match, 1 differ" in table
+    assert "1 programs: 0 match, 0 differ by design, 1 differ" in table
     assert runner.main(["--report-only", "--anchor-python", ""]) == 0
