@@ -209,6 +209,7 @@ def test_flyte_serve_file_replaces_a_sick_fastapi_replica(flyte_home: Path, tmp_
 UVICORN_APP = """
 import uvicorn
 from fastapi import FastAPI
+import flyte.app
 from flyte.app.extras import FastAPIAppEnvironment
 
 app = FastAPI()
@@ -216,6 +217,7 @@ env = FastAPIAppEnvironment(
     name="tuned",
     app=app,
     uvicorn_config=uvicorn.Config(app, port=8000, headers=[("x-served-by", "tuned")]),
+    scaling=flyte.app.Scaling(replicas=(1, 1)),
 )
 
 
