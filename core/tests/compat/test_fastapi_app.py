@@ -71,9 +71,9 @@ def all_gone(pids: set[int], timeout: float = 10) -> bool:
 
 
 @contextlib.contextmanager
-def flyte_serve(file: Path, cwd: Path) -> Iterator[subprocess.Popen[str]]:
-    """`flyte serve FILE --port 0` in a subprocess, stopped by its PID with SIGTERM at the end."""
-    cmd = [sys.executable, "-m", "flyte.cli.main", "serve", str(file), "--port", "0"]
+def flyte_serve(file: Path, cwd: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """`flyte serve [ARGS] FILE --port 0` in a subprocess, stopped by its PID with SIGTERM at the end."""
+    cmd = [sys.executable, "-m", "flyte.cli.main", "serve", *args, str(file), "--port", "0"]
     log = open(cwd / f"serve-{file.stem}.log", "w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, text=True)
     try:
@@ -230,7 +230,7 @@ def root() -> dict[str, str]:
 def test_uvicorn_config_is_used_on_the_replica_port(flyte_home: Path, tmp_path: Path) -> None:
     path = tmp_path / "tuned_app.py"
     path.write_text(textwrap.dedent(UVICORN_APP))
-    with flyte_serve(path, tmp_path) as proc:
+    with flyte_serve(path, tmp_path, "--local") as proc:  # the anchor's spelling for local serving
         entry = wait_entry(flyte_home, "tuned", lambda e: len(ready_pids(e)) == 1, proc=proc)
         pids = ready_pids(entry)
         assert all(r["port"] != 8000 for r in entry["replicas"])
