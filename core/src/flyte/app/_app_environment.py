@@ -20,6 +20,8 @@ from flyte.app._types import Domain, Link, Port, Scaling, Timeouts, check_port
 from flyte.errors import InvalidParameterError
 
 if TYPE_CHECKING:
+    from typing import Self
+
     from flyte._image import Image
 
 __all__ = ["AppEnvironment", "apps"]
@@ -272,7 +274,7 @@ class AppEnvironment(Environment):
 
         return build_app_spec(self)
 
-    def clone_with(self, name: str, **overrides: Any) -> AppEnvironment:
+    def clone_with(self, name: str, **overrides: Any) -> Self:
         """A new app that inherits everything (hooks included) except ``overrides``."""
         allowed = {f.name for f in dataclasses.fields(self) if f.init and f.name != "name"}
         for key in overrides:
@@ -286,7 +288,7 @@ class AppEnvironment(Environment):
         base = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
         base.update(overrides)
         base["name"] = name
-        new = AppEnvironment(**base)
+        new = type(self)(**base)
         new._source_file = self._source_file
         if self._server is not None and new._command is None:
             new._server = self._server

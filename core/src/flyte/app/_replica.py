@@ -92,8 +92,11 @@ def _signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
             signal.signal(s, h)
 
 
-async def serve_asgi(asgi: Any, host: str, port: int) -> bool:
-    """Serve ``asgi`` with uvicorn until SIGTERM/SIGINT; False when it could not start."""
+async def serve_asgi(asgi: Any, host: str, port: int, config: Any = None) -> bool:
+    """Serve ``asgi`` with uvicorn until SIGTERM/SIGINT; False when it could not start.
+
+    ``config`` (a ``uvicorn.Config`` the app brought) keeps its settings but listens on host:port.
+    """
     try:
         import uvicorn
     except ImportError:
@@ -115,9 +118,12 @@ async def serve_asgi(asgi: Any, host: str, port: int) -> bool:
             pass
 
     level = os.environ.get("FLYTE_APP_LOG_LEVEL", "warning")
-    config = uvicorn.Config(
-        asgi, host=host, port=port, log_level=level, lifespan="auto", timeout_graceful_shutdown=5
-    )
+    if config is None:
+        config = uvicorn.Config(
+            asgi, host=host, port=port, log_level=level, lifespan="auto", timeout_graceful_shutdown=5
+        )
+    else:
+        config.host, config.port = host, port
     server = _Server(config)
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -160,7 +166,8 @@ def run_app(app: Any, host: str, port: int) -> int:
                         flush=True,
                     )
                     return 2
-                if not runner.run(serve_asgi(asgi, host, port)):
+                config = getattr(app, "uvicorn_config", None)
+                if not runner.run(serve_asgi(asgi, host, port, config)):
                     return 1
         finally:
             _call(runner, app._on_shutdown)

@@ -62,6 +62,7 @@ def _pick_app(file: str, module: Any, app_name: str | None) -> Any:
 @click.option("--health-path", default="/health", show_default=True, help="Path probed on each replica.")
 @click.option("--health-interval", type=float, default=1.0, show_default=True, help="Seconds between probes.")
 @click.option("--startup-timeout", type=float, default=60.0, show_default=True, help="Max seconds to ready.")
+@click.option("--local", is_flag=True, help="Serve on this machine (accepted for compatibility; always so).")
 def serve(
     file: str,
     app_name: str | None,
@@ -71,6 +72,7 @@ def serve(
     health_path: str,
     health_interval: float,
     startup_timeout: float,
+    local: bool,
 ) -> None:
     """Serve the app in FILE locally until Ctrl-C: its min replicas run as processes behind one port.
 
