@@ -135,7 +135,7 @@ def _runner(workdir: Path) -> Callable[..., Any]:
 
 def _value(run: Any) -> Any:
     """The root's single output, whatever shape the engine's run handle gives it."""
-    out = run.outputs()[0] if hasattr(run, "outputs") else run
+    out = run.outputs() if hasattr(run, "outputs") else run
     if hasattr(out, "o0"):
         return out.o0
     if isinstance(out, (tuple, list)) and len(out) == 1:
