@@ -31,7 +31,7 @@ nox.options.sessions = [
 ]
 
 TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.23", "pyyaml", "mypy>=1.10"]
-UI_TEST_DEPS = ["playwright>=1.40"]  # drives the system's chromium; never `playwright install`
+UI_TEST_DEPS = ["playwright>=1.40", "matplotlib>=3.7"]  # the system's chromium (never `playwright install`); real charts
 
 
 def _packages() -> dict[str, Path]:
