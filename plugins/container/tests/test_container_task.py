@@ -83,9 +83,9 @@ def test_definition_normalises_and_builds_the_interface() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"image": ""}, "image must be an image reference"),
+        ({"image": ""}, "image reference"),
         ({"image": "auto"}, "names no image"),
-        ({"image": "a b"}, "image must be an image reference"),
+        ({"image": "a b"}, "image reference"),
         ({"command": "echo hi"}, "command must be a list of strings"),
         ({"command": []}, "command must not be empty"),
         ({"command": ["echo", 3]}, "every item of command must be a string"),
