@@ -2,9 +2,9 @@
 a run mixes BigQuery and plain Python tasks (and a pandas input, which the Spark plugin may also
 handle when it is installed).
 
-The BigQuery API is served by the plugin's REST stand-in server (plugins/bigquery/tests/
-``python -m flyteplugins.bigquery.emulator``, DuckDB behind the BigQuery v2 REST API) on 127.0.0.1: Google's cloud cannot be
-reached from the test machines. The plugin talks to it through the real google-cloud-bigquery client.
+The BigQuery API is served by the plugin's emulator (``python -m flyteplugins.bigquery.emulator``,
+DuckDB behind the BigQuery v2 REST API) on 127.0.0.1: Google's cloud cannot be reached from the test
+machines. The plugin talks to it through the real google-cloud-bigquery client.
 """
 
 from __future__ import annotations

