@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         print(f"error: cannot bind {args.host}:{args.port}: {e}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _stop)
+    for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a shell's background job starts with it ignored
+        signal.signal(sig, _stop)
     print(f"LISTENING {server.server_address[1]}", flush=True)
     print(f"BIGQUERY_EMULATOR_HOST={args.host}:{server.server_address[1]}", file=sys.stderr, flush=True)
     try:
