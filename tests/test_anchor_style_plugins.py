@@ -106,7 +106,6 @@ def test_spark_anchor_style_workflow() -> None:
 # =====================================================================================================
 # BigQuery (flyteplugins.bigquery): against the BigQuery REST stand-in server, real client
 # =====================================================================================================
-BQ_STAND_IN = ROOT / "plugins" / "bigquery" / "tests" / "bq_stand_in.py"
 BQ_PROJECT = "flyte-anchor-style"
 
 
@@ -119,7 +118,7 @@ def bq_endpoint() -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, str(BQ_STAND_IN), "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "flyteplugins.bigquery.emulator", "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.PIPE,
         text=True,
     )

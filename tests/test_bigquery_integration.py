@@ -2,9 +2,9 @@
 a run mixes BigQuery and plain Python tasks (and a pandas input, which the Spark plugin may also
 handle when it is installed).
 
-The BigQuery API is served by the plugin's REST stand-in server (plugins/bigquery/tests/
-bq_stand_in.py, DuckDB behind the BigQuery v2 REST API) on 127.0.0.1: Google's cloud cannot be
-reached from the test machines. The plugin talks to it through the real google-cloud-bigquery client.
+The BigQuery API is served by the plugin's emulator (``python -m flyteplugins.bigquery.emulator``,
+DuckDB behind the BigQuery v2 REST API) on 127.0.0.1: Google's cloud cannot be reached from the test
+machines. The plugin talks to it through the real google-cloud-bigquery client.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ pd = pytest.importorskip("pandas")
 pytest.importorskip("duckdb")
 pytest.importorskip("sqlglot")
 
-STAND_IN = Path(__file__).resolve().parent.parent / "plugins" / "bigquery" / "tests" / "bq_stand_in.py"
 PROJECT = "flyte-integration"
 
 
@@ -43,7 +42,7 @@ def endpoint() -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, str(STAND_IN), "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "flyteplugins.bigquery.emulator", "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -1,7 +1,8 @@
-"""Fixtures for the BigQuery plugin's tests: a FLYTE_HOME per test, and a BigQuery REST stand-in
-server (``bq_stand_in.py``) on 127.0.0.1, started by the tests and stopped by its PID.
+"""Fixtures for the BigQuery plugin's tests: a FLYTE_HOME per test, and the plugin's BigQuery
+emulator (``python -m flyteplugins.bigquery.emulator``) on 127.0.0.1, started by the tests and
+stopped by its PID.
 
-Google's cloud cannot be reached from where these tests run: the stand-in server plays BigQuery's
+Google's cloud cannot be reached from where these tests run: the emulator (the "stand-in") plays BigQuery's
 part (its REST API, with DuckDB running the SQL) for the real, unmodified google-cloud-bigquery
 client that the plugin uses. ``test_bigquery_bqemulator.py`` runs the main paths once more against
 ``bqemulator`` (a third-party emulator from PyPI) as a cross-check of the stand-in.
@@ -27,7 +28,6 @@ from typing import Any
 import pytest
 
 HERE = Path(__file__).parent
-SERVER = HERE / "bq_stand_in.py"
 EXAMPLES = HERE.parent / "examples"
 PROJECT = "flyte-tests"
 
@@ -98,7 +98,7 @@ def start_stand_in(log: Path) -> StandIn:
     port = free_port()
     out = open(log, "w")  # the server's own output, kept for failure messages
     proc = subprocess.Popen(
-        [sys.executable, str(SERVER), "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "flyteplugins.bigquery.emulator", "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=out,
         text=True,

@@ -1,5 +1,6 @@
 """BigQuery tasks in real runs, through the real google-cloud-bigquery client, against the BigQuery
-REST stand-in server on 127.0.0.1 (``bq_stand_in.py``: Google's cloud cannot be reached here).
+emulator on 127.0.0.1 (``python -m flyteplugins.bigquery.emulator``: Google's cloud cannot be
+reached here).
 
 Query parameters with their types, the injection string shown to be data, outputs (pandas, rows,
 a ``bq://`` reference above the inline limit, read downstream), and errors that carry BigQuery's

@@ -12,6 +12,7 @@ image; ``host_env`` has no image, so ``main`` stays here and fans out.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import flyte
@@ -51,7 +52,7 @@ def score(words: int, n: int) -> float:
 
 @host_env.task
 async def make_text(n: int) -> File:
-    path = Path.cwd() / "example-text.txt"
+    path = Path(tempfile.mkdtemp(prefix="flyte-example-")) / "example-text.txt"  # not the cwd
     path.write_text("".join(f"word{i % 5} other{i}\n" for i in range(n * 10)))
     return await File.from_local(path)
 

@@ -1,6 +1,6 @@
-"""A BigQuery REST API stand-in for the tests, on 127.0.0.1.
+"""A BigQuery REST API emulator for local development and tests, on 127.0.0.1 by default.
 
-Google's cloud cannot be reached from where these tests run, so this small server stands in for it.
+Google's cloud is not needed: this small server stands in for it.
 It speaks the BigQuery v2 REST API (JSON shapes as documented and as ``google-cloud-bigquery`` reads
 them) to the real, unmodified client, with DuckDB as the SQL engine and sqlglot translating
 GoogleSQL into DuckDB's dialect. Query parameters stay parameters: each ``@name`` becomes a typed,
@@ -17,19 +17,18 @@ keeps new jobs RUNNING until ``POST /_stand_in/release {"jobId": ...}`` (all hel
 only that long after the job exists (a submission in flight); ``GET /_stand_in/jobs`` lists every job
 with its query and parameters as received; ``GET /_stand_in/requests`` the API calls received.
 
-Run: ``python bq_stand_in.py [--port 0]``; it prints ``LISTENING <port>`` once it accepts requests.
+Run it with ``python -m flyteplugins.bigquery.emulator`` (see ``__main__``); it prints
+``LISTENING <port>`` once it accepts requests.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime as dt
 import decimal
 import json
 import math
 import re
-import sys
 import threading
 import time
 import uuid
@@ -370,6 +369,21 @@ class Engine:
                 "created": time.time(),
             }
 
+    def seed_csv(self, project: str, dataset: str, table: str, path: str) -> int:
+        """Load a CSV file (header row, column types inferred) as ``project.dataset.table``,
+        replacing a table of that name; returns the number of rows loaded."""
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,1024}", table):
+            raise ApiError(400, "invalid", f"Invalid table ID {table!r}")
+        with self.lock:
+            self.create_dataset(project, dataset, None, exists_ok=True)
+            ref = self.q(project, dataset, table)
+            self.con.execute(
+                f"CREATE OR REPLACE TABLE {ref} AS SELECT * FROM read_csv_auto(?, header=true)", [path]
+            )
+            self.tables[(project, dataset, table)] = time.time()
+            n = self.con.execute(f"SELECT count(*) FROM {ref}").fetchone()
+        return int(n[0]) if n else 0
+
     def dataset(self, project: str, dataset: str) -> dict[str, Any]:
         meta = self.datasets.get((project, dataset))
         if meta is None:
@@ -536,7 +550,8 @@ class Engine:
         query = job.query
         sql: str = query["query"]
         try:
-            statements = [s for s in sqlglot.parse(sql, read="bigquery") if s is not None]
+            parsed = sqlglot.parse(sql, read="bigquery")
+            statements = [s for s in parsed if isinstance(s, exp.Expression)]
         except sqlglot.errors.ParseError as e:
             first = e.errors[0] if e.errors else {}
             where = f" at [{first.get('line', 1)}:{first.get('col', 1)}]" if first else ""
@@ -930,27 +945,8 @@ def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((host, port), make_handler(Engine()))
+def serve(host: str = "127.0.0.1", port: int = 0, engine: Engine | None = None) -> ThreadingHTTPServer:
+    """An HTTP server (not yet serving) for ``engine`` (a fresh, empty one by default)."""
+    server = ThreadingHTTPServer((host, port), make_handler(engine or Engine()))
     server.daemon_threads = True
     return server
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    args = parser.parse_args(argv)
-    server = serve(args.host, args.port)
-    print(f"LISTENING {server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        sys.stdout.flush()
-
-
-if __name__ == "__main__":
-    main()
