@@ -31,7 +31,8 @@ nox.options.sessions = [
 ]
 
 TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.23", "pyyaml", "mypy>=1.10"]
-UI_TEST_DEPS = ["playwright>=1.40", "matplotlib>=3.7"]  # the system's chromium (never `playwright install`); real charts
+# playwright drives the system's chromium (never `playwright install`); matplotlib makes real report charts
+UI_TEST_DEPS = ["playwright>=1.40", "matplotlib>=3.7"]
 
 
 def _packages() -> dict[str, Path]:
