@@ -5,10 +5,6 @@ function, so their hints must be evaluated where the local names exist.)"""
 
 import collections
 import os
-import signal
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -114,21 +110,10 @@ def bq_endpoint() -> Iterator[str]:
     pytest.importorskip("flyteplugins.bigquery")
     pytest.importorskip("duckdb")
     pytest.importorskip("sqlglot")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flyteplugins.bigquery.emulator", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        assert line.startswith("LISTENING"), line
-        yield f"127.0.0.1:{port}"
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
+    from flyteplugins.bigquery.emulator import running
+
+    with running() as endpoint:
+        yield endpoint
 
 
 def test_bigquery_anchor_style_workflow(bq_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,11 +10,6 @@ machines. The plugin talks to it through the real google-cloud-bigquery client.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,21 +33,10 @@ PROJECT = "flyte-integration"
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     """The stand-in server on a free loopback port, stopped by its PID at the end."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flyteplugins.bigquery.emulator", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        assert line.startswith("LISTENING"), line
-        yield f"127.0.0.1:{port}"
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
+    from flyteplugins.bigquery.emulator import running
+
+    with running() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(autouse=True)

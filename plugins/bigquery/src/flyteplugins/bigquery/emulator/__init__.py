@@ -13,12 +13,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._process import running
     from ._server import Engine, serve
 
-__all__ = ["Engine", "serve"]
+__all__ = ["Engine", "running", "serve"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "running":
+        from ._process import running
+
+        return running
     if name in __all__:
         from . import _server
 
