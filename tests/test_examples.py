@@ -45,7 +45,8 @@ def _podman_images(*images: str) -> None:
             pytest.fail("podman is missing on CI: .ci/run must call .ci/setup-podman.sh")
         pytest.skip("podman is not installed (run .ci/setup-podman.sh)")
     if any(subprocess.run(["podman", "image", "exists", i]).returncode for i in images):
-        subprocess.run(["bash", str(ROOT / ".ci" / "build-test-images.sh")], check=True, timeout=600)
+        env = {**os.environ, "PYTHON": sys.executable}  # the images carry this interpreter's flyte
+        subprocess.run(["bash", str(ROOT / ".ci" / "build-test-images.sh")], check=True, timeout=600, env=env)
 
 
 def test_core_wordcount(tmp_path: Path) -> None:
