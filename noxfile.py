@@ -170,6 +170,11 @@ def build(session: nox.Session) -> None:
     session.log("dist/: " + ", ".join(built))
 
 
+def _dist_name(wheel: Path) -> str:
+    """``flyte_plugin_s3-0.1.0-py3-none-any.whl`` -> ``flyte-plugin-s3``."""
+    return wheel.name.split("-", 1)[0].replace("_", "-")
+
+
 EXAMPLE_DEPS = [  # what tests/test_examples.py needs besides the packages themselves
     "flyte-contrib-shell",
     "flyte-plugin-bigquery[emulator,pandas]",
@@ -195,7 +200,9 @@ def wheelhouse(session: nox.Session) -> None:
             venv = Path(tmp) / "venv"
             session.run("uv", "venv", "-q", "-p", "3.11", str(venv), external=True)
             py = str(venv / "bin" / "python")
-            install = ["uv", "pip", "install", "-q", "-p", py, "--find-links", str(DIST), spec]
+            # Our wheels keep one version while they change: never take a cached build of them.
+            fresh = [arg for whl in DIST.glob("*.whl") for arg in ("--refresh-package", _dist_name(whl))]
+            install = ["uv", "pip", "install", "-q", "-p", py, *fresh, "--find-links", str(DIST), spec]
             session.run(*install, external=True)
             listing = session.run(
                 str(venv / "bin" / "flyte"), "plugins", "--json", external=True, silent=True
