@@ -89,7 +89,8 @@ def test_file_and_dir_live_in_s3(s3: S3Env) -> None:
 def test_dir_handles_list_the_bucket(s3: S3Env) -> None:
     got = flyte.run(flows.browse_dir, n=4).outputs()[0]
     assert got["schemes"] == ["s3"]
-    assert got["top"] == ["p0.txt", "p2.txt"] == got["list"]
+    # walk(recursive=False) and list_files go one folder level down, as the anchor's do
+    assert got["top"] == ["p0.txt", "p1.txt", "p2.txt", "p3.txt"] == got["list"]
     assert got["deep"] == ["p1.txt", "p3.txt"]
     assert got["get_file"] == ["1"] and got["none"] == ["None"]
     assert got["exists"] == ["True", "False"]
