@@ -246,7 +246,13 @@ def _record(deployed: dict[str, Any], version: str | None, write: bool = True) -
 
 
 def build(image: Image | str, dry_run: bool = False, force: bool = False, wait: bool = True) -> ImageBuild:
-    """Check the image's local inputs (requirement files, Dockerfile...) and return its URI."""
+    """Build the image locally and return its URI.
+
+    The build is a plugin's (``flyte_build_image`` hook; flyte-plugin-container builds with podman or
+    docker, skipping an image already built unless ``force``). With ``dry_run``, or when no installed
+    plugin can build on this machine, only the local inputs (requirement files, Dockerfile...) are
+    checked and the URI is returned unbuilt.
+    """
     from flyte._image import Image
 
     if isinstance(image, str):
@@ -254,10 +260,16 @@ def build(image: Image | str, dry_run: bool = False, force: bool = False, wait: 
     if not isinstance(image, Image):
         raise InvalidParameterError("flyte.build", "image", image, "Pass a flyte.Image.")
     try:
+        uri = image.uri
         image.validate()
     except InvalidParameterError as e:
-        raise ImageBuildError(f"Image {image.uri}: {e}") from e
-    return ImageBuild(uri=image.uri, remote_run=None)
+        raise ImageBuildError(f"Image {image.to_dict()['uri'] or image}: {e}") from e
+    if dry_run:
+        return ImageBuild(uri=uri, remote_run=None)
+    from flyte._plugins.manager import load_plugins
+
+    built = load_plugins().pm.hook.flyte_build_image(image=image, force=bool(force))
+    return ImageBuild(uri=built or uri, remote_run=None)
 
 
 def build_images(

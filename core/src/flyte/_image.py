@@ -305,6 +305,22 @@ class LocalPackages(Layer):
 # Image
 # --------------------------------------------------------------------------------------------------
 
+_IMAGE_REFS: dict[str, str] = {}
+
+
+def set_image_refs(images: Mapping[str, str] | None) -> None:
+    """The named images :meth:`Image.from_ref_name` resolves to (``flyte.init(images=...)``)."""
+    if images is not None and (
+        not isinstance(images, Mapping)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in images.items())
+    ):
+        raise InvalidParameterError("flyte.init", "images", images, "Use a dict of names to image URIs.")
+    for uri in (images or {}).values():
+        check_image_ref(uri, "flyte.init")
+    _IMAGE_REFS.clear()
+    _IMAGE_REFS.update(images or {})
+
+
 _TOKEN = object()
 
 
@@ -434,6 +450,7 @@ class Image:
     python_version: tuple[int, int] = field(default_factory=_detect_python_version)
     layers: tuple[Layer, ...] = ()
     registry_secret: Secret | None = None
+    _ref_name: str | None = None
     _guard: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -532,6 +549,35 @@ class Image:
                 "Use a full image reference such as 'python:3.12-slim' or 'ghcr.io/org/name:tag'.",
             )
         return cls._new(base_image=image_uri)
+
+    @classmethod
+    def from_ref_name(cls, name: str = _DEFAULT_IMAGE_NAME) -> Image:
+        """An image named in ``flyte.init(images={name: uri})``; resolved when built or run, so it may
+        be defined before ``init``. Layers added to it build on top of the named image."""
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidParameterError(
+                "Image.from_ref_name",
+                "name",
+                name,
+                "Use the name of an image given to flyte.init(images=...).",
+            )
+        return cls._new(_ref_name=name)
+
+    def resolved_base(self) -> str | None:
+        """The base image reference, with a :meth:`from_ref_name` name looked up in the defined images."""
+        if self._ref_name is None:
+            return self.base_image
+        uri = _IMAGE_REFS.get(self._ref_name)
+        if uri is None:
+            known = sorted(_IMAGE_REFS) or "none"
+            raise InvalidParameterError(
+                "Image.from_ref_name",
+                "name",
+                self._ref_name,
+                f"No image is defined under that name (defined: {known}); define it with "
+                f"flyte.init(images={{{self._ref_name!r}: 'registry/image:tag'}}).",
+            )
+        return uri
 
     @classmethod
     def from_dockerfile(
@@ -834,7 +880,7 @@ class Image:
 
     def _hash_digest(self) -> str:
         payload: dict[str, Any] = {
-            "base_image": self.base_image,
+            "base_image": self.resolved_base(),
             "layers": [layer.to_dict() for layer in self.layers],
         }
         if self.dockerfile is not None:
@@ -849,8 +895,7 @@ class Image:
     def tag(self) -> str:
         """The image tag: the base image's when nothing was customised, else a hash of the layers."""
         if self._is_plain_base():
-            assert self.base_image is not None
-            ref = self.base_image.rsplit("/", 1)[-1]
+            ref = str(self.resolved_base()).rsplit("/", 1)[-1]
             if "@" in ref:
                 return ref.split("@", 1)[1]
             return ref.split(":", 1)[1] if ":" in ref else "latest"
@@ -858,7 +903,7 @@ class Image:
 
     def _is_plain_base(self) -> bool:
         return (
-            self.base_image is not None
+            self.resolved_base() is not None
             and self.dockerfile is None
             and not self.layers
             and self.name is None
@@ -869,8 +914,7 @@ class Image:
     def uri(self) -> str:
         """``base_image`` when nothing was added, else ``[registry/]name:<hash>`` (deterministic)."""
         if self._is_plain_base():
-            assert self.base_image is not None
-            return self.base_image
+            return str(self.resolved_base())
         name = self.name or _DEFAULT_IMAGE_NAME
         prefix = f"{self.registry}/" if self.registry else ""
         return f"{prefix}{name}:{self._hash_digest()}"
@@ -892,9 +936,14 @@ class Image:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able description for task specs."""
+        try:
+            uri: str | None = self.uri
+        except InvalidParameterError:  # a from_ref_name image whose name is not defined (yet)
+            uri = None
         return {
-            "uri": self.uri,
+            "uri": uri,
             "base_image": self.base_image,
+            "ref_name": self._ref_name,
             "dockerfile": None if self.dockerfile is None else self.dockerfile.as_posix(),
             "registry": self.registry,
             "name": self.name,

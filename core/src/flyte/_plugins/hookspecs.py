@@ -32,3 +32,7 @@ class FlyteHookSpecs:
     @hookspec
     def flyte_add_cli_commands(self, cli: Any) -> None:
         """Add click commands to the ``flyte`` command group."""
+
+    @hookspec(firstresult=True)
+    def flyte_build_image(self, image: Any, force: bool) -> str | None:
+        """Build a ``flyte.Image`` locally and return its URI; None when this plugin cannot build here."""

@@ -186,6 +186,16 @@ def create_failure(task: TaskTemplate[Any, Any], image: str, e: ContainerCreateE
 async def run_container_task(task: Any, inputs: Mapping[str, Any], ctx: ExecutionContext | None) -> Any:
     """One attempt of a ContainerTask (``ctx`` is None for a plain call outside a run)."""
     rt = find_runtime()
+    if not isinstance(task.image, str):  # a flyte.Image: built (or found built) before it runs
+        import asyncio
+
+        from flyte.errors import ImageBuildError
+        from flyteplugins.container._build import image_ref
+
+        try:
+            await asyncio.to_thread(image_ref, task.image)
+        except ImageBuildError as e:
+            raise NonRecoverableError(f"Task {task.name!r}: {e}") from None
     limits = limits_of(task)
     env, secrets = environment_of(task, ctx)
     work = tempfile.mkdtemp(prefix="flyte-container-")

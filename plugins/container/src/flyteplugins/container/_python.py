@@ -142,6 +142,16 @@ class PythonContainerExecutor:
                 f"Task {task.name!r} names no image (image={task.image!r}); give its environment one, e.g. "
                 "flyte.TaskEnvironment(name=..., image='python:3.11-slim'), to run it in a container"
             )
+        if not isinstance(task.image, str):  # a flyte.Image: built (or found built) before it runs
+            import asyncio
+
+            from flyte.errors import ImageBuildError
+            from flyteplugins.container._build import image_ref
+
+            try:
+                image = await asyncio.to_thread(image_ref, task.image) or image
+            except ImageBuildError as e:
+                raise NonRecoverableError(f"Task {task.name!r}: {e}") from None
         rt = find_runtime()
         limits = limits_of(task)
         env, secrets = environment_of(task, ctx)

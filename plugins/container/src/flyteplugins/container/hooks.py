@@ -27,3 +27,14 @@ def flyte_register_executors(registry: Any) -> None:
 
     # with_runcontext(isolation="container"): Python tasks of environments with an image run in it.
     registry.add("container", PythonContainerExecutor)
+
+
+@hookimpl
+def flyte_build_image(image: Any, force: bool) -> str | None:
+    from flyteplugins.container._build import build_image
+    from flyteplugins.container._runtime import runtime_problem
+
+    # flyte.build(image): built with podman/docker when one works here; else core returns the URI unbuilt.
+    if runtime_problem() is not None:
+        return None
+    return str(build_image(image, force=force))
