@@ -551,7 +551,7 @@ class Image:
         return cls._new(base_image=image_uri)
 
     @classmethod
-    def from_ref_name(cls, name: str = _DEFAULT_IMAGE_NAME) -> Image:
+    def from_ref_name(cls, name: str = "default") -> Image:
         """An image named in ``flyte.init(images={name: uri})``; resolved when built or run, so it may
         be defined before ``init``. Layers added to it build on top of the named image."""
         if not isinstance(name, str) or not name.strip():
@@ -940,10 +940,9 @@ class Image:
             uri: str | None = self.uri
         except InvalidParameterError:  # a from_ref_name image whose name is not defined (yet)
             uri = None
-        return {
+        out: dict[str, Any] = {
             "uri": uri,
             "base_image": self.base_image,
-            "ref_name": self._ref_name,
             "dockerfile": None if self.dockerfile is None else self.dockerfile.as_posix(),
             "registry": self.registry,
             "name": self.name,
@@ -952,3 +951,6 @@ class Image:
             "registry_secret": None if self.registry_secret is None else self.registry_secret.to_dict(),
             "layers": [layer.to_dict() for layer in self.layers],
         }
+        if self._ref_name is not None:
+            out["ref_name"] = self._ref_name
+        return out
