@@ -60,7 +60,9 @@ def _layered(tmp_path: Path, base: str) -> tuple[flyte.Image, str]:
     image = (
         flyte.Image.from_base(base)
         .with_env_vars({"GREETING": f"hello {marker}", "QUOTED": 'a "b" c'})
-        .with_commands(["mkdir -p /work/made", "echo made > /work/made/by-command"])
+        .with_commands(
+            ["mkdir -p /work/made", "echo made > /work/made/by-command", "ls /sys/class/net > /netifs"]
+        )
         .with_source_file(tmp_path / "data.txt", "/work")
         .with_source_folder(folder, "/work/conf")
         .with_workdir("/work")
@@ -81,6 +83,7 @@ def test_build_layers_then_skip_when_built(runtime: str, tmp_path: Path, built: 
         subprocess.run([runtime, "image", "inspect", image.uri], capture_output=True, text=True).stdout
     )
     assert config[0]["Config"]["WorkingDir"] == "/work"
+    assert _in_image(runtime, image.uri, "cat /netifs").split() == ["lo"]  # built with --network=none
 
     # An image under the URI is taken as built: tag another image there and no build replaces it.
     subprocess.run([runtime, "tag", BUSYBOX, image.uri], check=True, capture_output=True)
