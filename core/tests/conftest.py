@@ -41,6 +41,9 @@ def _clean_identity(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(flyte._initialize, "_identity", {})
     monkeypatch.setattr(flyte._run, "_identity", {"org": None, "project": None, "domain": None})
+    import flyte._image
+
+    monkeypatch.setattr(flyte._image, "_IMAGE_REFS", {})  # named images of flyte.init(images=...)
     for var in ("FLYTE_PROJECT", "FLYTE_DOMAIN", "FLYTE_ORG"):
         monkeypatch.setenv(var, "x")  # so that teardown restores the variable's original state
         monkeypatch.delenv(var)

@@ -213,8 +213,10 @@ def init(
             source="init",
         )
     )
+    from flyte._image import set_image_refs
     from flyte._initialize import record_identity
 
+    set_image_refs(images)  # what Image.from_ref_name(...) resolves to
     record_identity(project=project, domain=domain, org=org)  # validated; seen by worker processes
     _identity.update(org=org, project=project, domain=domain)
 
@@ -280,6 +282,7 @@ def init_from_config(
         project=m["project"],
         domain=m["domain"],
         root_dir=root_dir,
+        images=_parse_images(images),
         home=cfg.get("home") or cfg.get("root_dir"),  # flyte.toml's `root_dir` is the older name
         sync_local_sys_paths=sync_local_sys_paths,
         log_level=log_level,
@@ -288,6 +291,24 @@ def init_from_config(
         executor=m["executor"],
         pickle_key=m["pickle_key"],
     )
+
+
+def _parse_images(images: tuple[str, ...] | None) -> dict[str, str] | None:
+    """``init_from_config(images=("gpu=registry/img:1", "registry/base:2"))``: ``name=uri`` pairs, a bare
+    URI naming the ``"default"`` image, as the anchor's CLI form."""
+    if images is None:
+        return None
+    out: dict[str, str] = {}
+    for item in images:
+        if not isinstance(item, str) or not item:
+            from flyte.errors import InvalidParameterError
+
+            raise InvalidParameterError(
+                "init_from_config", "images", item, "Use 'name=image-uri' strings or a bare image URI."
+            )
+        name, sep, uri = item.partition("=")
+        out[name if sep else "default"] = uri if sep else item
+    return out
 
 
 class ActionPhase(str, enum.Enum):  # noqa: UP042  (str() as the reference SDK gives it)

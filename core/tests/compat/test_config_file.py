@@ -63,3 +63,15 @@ def test_root_dir_is_the_code_root_and_nothing_is_written_there(tmp_path: Path, 
     assert (flyte_home / "journal.db").exists()  # the journal stays in the home
     with pytest.raises(flyte.errors.InvalidParameterError, match="root_dir"):
         flyte.init(root_dir=tmp_path / "missing")
+
+
+def test_named_images_from_init_and_init_from_config() -> None:
+    flyte.init(images={"gpu": "ghcr.io/org/train:1"})
+    assert flyte.Image.from_ref_name("gpu").resolved_base() == "ghcr.io/org/train:1"
+    flyte.init_from_config(images=("cpu=ghcr.io/org/etl:2", "ghcr.io/org/base:3"))
+    assert flyte.Image.from_ref_name("cpu").resolved_base() == "ghcr.io/org/etl:2"
+    assert flyte.Image.from_ref_name().resolved_base() == "ghcr.io/org/base:3"  # a bare URI is "default"
+    with pytest.raises(flyte.errors.InvalidParameterError, match="gpu"):
+        flyte.Image.from_ref_name("gpu").resolved_base()  # no longer defined
+    with pytest.raises(flyte.errors.InvalidParameterError, match="image"):
+        flyte.init(images={"bad": "Not Valid"})
