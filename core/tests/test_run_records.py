@@ -5,14 +5,21 @@ attempt's error is kept and shown, and CLI mistakes print one line, never a trac
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import pickle
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import flyte
 import pydantic
 import pytest
+from click.testing import CliRunner
+from conftest import journal_rows, spawn
+from flyte.cli.main import cli
 
 env = flyte.TaskEnvironment(name="run_records")
 
@@ -150,3 +157,120 @@ def test_outputs_come_back_exactly_as_produced(tmp_path: Path, flyte_home: Path)
                     assert list(va.c) == list(vb.c)
             else:
                 assert a == b, (tag, i, va, vb)
+
+
+# ---- recovery is a new segment; the first execution keeps its times --------------------------------
+@env.task
+async def slow_then_fail(workdir: str) -> int:
+    if not os.path.exists(os.path.join(workdir, "go")):
+        time.sleep(0.4)
+        raise ValueError("not ready yet")
+    return 7
+
+
+def _show_json(name: str) -> dict[str, Any]:
+    res = CliRunner().invoke(cli, ["runs", "show", name, "--json"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.output)  # type: ignore[no-any-return]
+
+
+def test_recovery_keeps_the_first_start_and_adds_a_segment(tmp_path: Path, flyte_home: Path) -> None:
+    with pytest.raises(ValueError) as failed:
+        flyte.run(slow_then_fail, workdir=str(tmp_path))
+    name = failed.value.flyte_run.name  # type: ignore[attr-defined]
+    before = journal_rows(flyte_home, "SELECT started_at, ended_at FROM runs WHERE name=?", (name,))[0]
+    assert before["ended_at"] - before["started_at"] >= 0.4
+    (tmp_path / "go").touch()
+    assert flyte.rerun(name, recover=True).outputs()[0] == 7
+    after = journal_rows(flyte_home, "SELECT started_at, ended_at, status FROM runs WHERE name=?", (name,))[0]
+    assert after["started_at"] == before["started_at"]  # not the recovery's start
+    assert after["ended_at"] > before["ended_at"] and after["status"] == "SUCCEEDED"
+    shown = _show_json(name)
+    segs = shown["run"]["segments"]
+    assert [s["status"] for s in segs] == ["FAILED", "SUCCEEDED"]
+    assert segs[0]["started_at"] == before["started_at"] and segs[0]["ended_at"] == before["ended_at"]
+    assert "not ready yet" in segs[0]["error"]
+    assert segs[1]["started_at"] >= segs[0]["ended_at"]
+    assert shown["run"]["duration"] == pytest.approx(segs[0]["duration"] + segs[1]["duration"])
+    assert shown["run"]["duration"] >= 0.4  # the 400 ms first execution is not lost
+    text = CliRunner().invoke(cli, ["runs", "show", name]).output
+    assert "first run" in text and "recovery 1" in text and "FAILED" in text
+    listed = CliRunner(env={"COLUMNS": "200"}).invoke(cli, ["runs", "list"]).output
+    row = next(ln for ln in listed.splitlines() if name in ln)
+    cell = row.split("│")[5].strip()
+    secs = float(cell[:-2]) / 1000 if cell.endswith("ms") else float(cell.rstrip("s"))
+    assert secs >= 0.4, row
+    assert "summed over the first run and its recoveries" in listed
+
+
+def test_a_journal_without_the_segments_table_gets_it(tmp_path: Path, flyte_home: Path) -> None:
+    import sqlite3
+
+    with pytest.raises(ValueError) as failed:
+        flyte.run(slow_then_fail, workdir=str(tmp_path))
+    name = failed.value.flyte_run.name  # type: ignore[attr-defined]
+    started = journal_rows(flyte_home, "SELECT started_at FROM runs WHERE name=?", (name,))[0]["started_at"]
+    from flyte._runtime import journal as jmod
+
+    j = jmod._journals.pop(os.path.abspath(flyte_home / "journal.db"))
+    j.close()
+    conn = sqlite3.connect(flyte_home / "journal.db")
+    conn.execute("DROP TABLE segments")  # as a journal written before segments existed
+    conn.commit()
+    conn.close()
+    (tmp_path / "go").touch()
+    assert flyte.rerun(name, recover=True).outputs()[0] == 7
+    segs = _show_json(name)["run"]["segments"]
+    assert [s["status"] for s in segs] == ["FAILED", "SUCCEEDED"]
+    assert segs[0]["started_at"] == started
+
+
+def _kill9(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+def test_interrupted_run_has_a_fixed_duration_and_recovery_keeps_it(tmp_path: Path, flyte_home: Path) -> None:
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    proc = spawn(
+        "import flyte, crash_app;"
+        f" flyte.with_runcontext(name='killed').run(crash_app.main, n=4, workdir={str(workdir)!r})"
+    )
+    try:
+        end = time.time() + 30
+        while time.time() < end:
+            try:
+                n = journal_rows(
+                    flyte_home,
+                    "SELECT COUNT(*) AS n FROM actions WHERE run='killed' AND status='SUCCEEDED'"
+                    " AND task_name='crash_app.child'",
+                )[0]["n"]
+            except Exception:
+                n = 0
+            if n >= 2:
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        time.sleep(0.3)  # the process lives on, blocked, after its last journal write
+    finally:
+        _kill9(proc)
+    first = _show_json("killed")
+    assert first["run"]["effective_status"] == "INTERRUPTED"
+    last = max(
+        t
+        for r in journal_rows(flyte_home, "SELECT started_at, ended_at FROM actions WHERE run='killed'")
+        for t in (r["started_at"], r["ended_at"])
+        if t is not None
+    )
+    started = first["run"]["started_at"]
+    assert first["run"]["duration"] == pytest.approx(last - started)  # up to its last write, not now
+    time.sleep(0.3)
+    assert _show_json("killed")["run"]["duration"] == first["run"]["duration"]  # does not grow
+    (workdir / "go").touch()
+    assert flyte.rerun("killed", recover=True).status == "SUCCEEDED"
+    shown = _show_json("killed")
+    segs = shown["run"]["segments"]
+    assert [s["status"] for s in segs] == ["INTERRUPTED", "SUCCEEDED"]
+    assert segs[0]["started_at"] == started and segs[0]["ended_at"] == pytest.approx(last)
+    assert shown["run"]["started_at"] == started

@@ -105,6 +105,47 @@ def effective_status(run: dict[str, Any]) -> str:
     return "RUNNING" if run.get("host") != socket.gethostname() else "INTERRUPTED"
 
 
+def run_segments(run: dict[str, Any], j: Journal | None = None) -> list[dict[str, Any]]:
+    """Each execution of a run (the first, then each recovery) with a fixed ``ended_at``: one whose
+    process died ends at the run's last journal write, one still running has ``ended_at`` None.
+    A run recorded before segments existed shows its runs row as its one segment."""
+    import time
+
+    from flyte._runtime.journal import INTERRUPTED, last_write, segments
+
+    jj = j or journal()
+    segs = segments(jj, run["name"]) or [
+        {
+            "n": 0,
+            "started_at": run.get("started_at"),
+            "ended_at": run.get("ended_at"),
+            "status": run.get("status"),
+            "pid": run.get("pid"),
+            "error": run.get("error"),
+        }
+    ]
+    status = effective_status(run)
+    for i, seg in enumerate(segs):
+        seg["duration"] = None
+        if seg["ended_at"] is None:
+            if i == len(segs) - 1 and status == "RUNNING":
+                if seg["started_at"] is not None:
+                    seg["duration"] = max(0.0, time.time() - seg["started_at"])
+                continue
+            seg["ended_at"] = last_write(jj, run["name"])  # the process died after its last write
+            seg["status"] = INTERRUPTED
+        if seg["started_at"] is not None and seg["ended_at"] is not None:
+            seg["duration"] = max(0.0, seg["ended_at"] - seg["started_at"])
+    return segs
+
+
+def run_duration(run: dict[str, Any], j: Journal | None = None) -> float | None:
+    """Time the run spent executing: the sum of its segments (not the gaps between a failure or a
+    crash and its recovery). Fixed once the run has ended or its process is gone."""
+    durations = [s["duration"] for s in run_segments(run, j) if s["duration"] is not None]
+    return sum(durations) if durations else None
+
+
 def process_alive(host: str | None, pid: int | None) -> bool:
     from flyte._run import _alive_elsewhere
 

@@ -25,8 +25,35 @@ def effective_status(run: Any) -> str:
 def fmt_duration(start: float | None, end: float | None) -> str:
     if start is None:
         return "-"
-    d = (end or time.time()) - start
+    return fmt_seconds((end or time.time()) - start)
+
+
+def fmt_seconds(d: float | None) -> str:
+    if d is None:
+        return "-"
     return f"{d * 1000:.0f}ms" if d < 1 else f"{d:.2f}s"
+
+
+def segment_lines(segments: list[dict[str, Any]]) -> list[str]:
+    """One line per execution of a run (the first, then each recovery), when there was more than one
+    or the only one was interrupted."""
+    import datetime as dt
+
+    if len(segments) < 2 and segments and segments[0]["status"] != "INTERRUPTED":
+        return []
+    out = []
+    for s in segments:
+        start = dt.datetime.fromtimestamp(s["started_at"]).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        end = (
+            dt.datetime.fromtimestamp(s["ended_at"]).strftime("%H:%M:%S.%f")[:-3]
+            if s["ended_at"] is not None
+            else "now"
+        )
+        what = "first run" if s["n"] == 0 else f"recovery {s['n']}"
+        line = f"  {what:<11} {start} -> {end}  {fmt_seconds(s['duration']):>9}  {s['status']}"
+        err = error_line(s.get("error"))
+        out.append(line + (f"  ({err})" if err else ""))
+    return out
 
 
 def error_line(err: str | None) -> str:
@@ -60,7 +87,7 @@ def action_label(r: Any) -> str:
     return line
 
 
-def action_tree(run: Any, actions: list[Any], max_children: int = 50) -> Any:
+def action_tree(run: Any, actions: list[Any], max_children: int = 50, duration: float | None = None) -> Any:
     from rich.tree import Tree
 
     by_parent: dict[str | None, list[Any]] = {}
@@ -70,7 +97,7 @@ def action_tree(run: Any, actions: list[Any], max_children: int = 50) -> Any:
         kids.sort(key=lambda r: r["position"] or 0)
     status = effective_status(run)
     style = STATUS_STYLE.get(status, "white")
-    took = fmt_duration(run["started_at"], run["ended_at"])
+    took = fmt_seconds(duration) if duration is not None else fmt_duration(run["started_at"], run["ended_at"])
     hint = (
         f"  [dim](process gone: resume with `flyte rerun {run['name']} --recover`)[/dim]"
         if status == "INTERRUPTED"

@@ -422,12 +422,20 @@ def runs_list(limit: int, status: str | None) -> None:
     from rich.table import Table
 
     from flyte._runtime import reader
-    from flyte.cli._views import STATUS_STYLE, effective_status, fmt_duration
+    from flyte.cli._views import STATUS_STYLE, effective_status, fmt_seconds
 
     _init()
     j = _journal()
     rows = reader.list_runs(statuses=[status.upper()] if status else None, limit=limit, j=j)
-    table = Table("name", "task", "status", "started", "duration", "actions")
+    table = Table(
+        "name",
+        "task",
+        "status",
+        "started",
+        "duration",
+        "actions",
+        caption="duration: time executing, summed over the first run and its recoveries",
+    )
     import datetime as dt
 
     for r in rows:
@@ -438,7 +446,7 @@ def runs_list(limit: int, status: str | None) -> None:
             r["task_name"],
             f"[{style}]{status}[/]",
             dt.datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M:%S"),
-            fmt_duration(r["started_at"], r["ended_at"]),
+            fmt_seconds(reader.run_duration(r, j)),
             str(reader.action_count(r["name"], j)),
         )
     _console().print(table)
@@ -463,6 +471,9 @@ def runs_show(run_name: str, as_json: bool) -> None:
     ).split(", ")
     actions = [{k: a[k] for k in shown} for a in reader.list_actions(run_name, j)]
     reports = _action_reports(run_row["store_prefix"], actions)
+    segments = reader.run_segments(run_row, j)
+    durations = [s["duration"] for s in segments if s["duration"] is not None]
+    duration = sum(durations) if durations else None
     if as_json:
         out = {
             "run": {
@@ -472,6 +483,8 @@ def runs_show(run_name: str, as_json: bool) -> None:
                 },
                 "effective_status": effective_status(run_row),
                 "settings": json.loads(run_row["settings"] or "{}"),
+                "duration": duration,
+                "segments": segments,
             },
             "actions": [
                 {**dict(a), "reports": [{"attempt": n, "uri": u} for n, u in reports.get(a["action_id"], [])]}
@@ -480,9 +493,14 @@ def runs_show(run_name: str, as_json: bool) -> None:
         }
         click.echo(json.dumps(out, indent=2, default=str))
         return
-    from flyte.cli._views import action_tree
+    from flyte.cli._views import action_tree, segment_lines
 
-    _console().print(action_tree(run_row, actions))
+    _console().print(action_tree(run_row, actions, duration=duration))
+    lines = segment_lines(segments)
+    if lines:
+        click.echo("segments (the first run, then each recovery):")
+        for line in lines:
+            click.echo(line)
     if reports:
         click.echo("reports (flyte ui shows them on the action's page):")
         for a in actions:
