@@ -85,12 +85,12 @@ def last_write(journal: Journal, run: str) -> float | None:
     execution whose process died without recording its end."""
     row = journal.query_one(
         "SELECT MAX(t) AS t FROM ("
-        " SELECT MAX(started_at) AS t FROM actions WHERE run=:r UNION ALL"
-        " SELECT MAX(ended_at) FROM actions WHERE run=:r UNION ALL"
-        " SELECT MAX(ended_at) FROM attempts WHERE run=:r UNION ALL"
-        " SELECT MAX(ended_at) FROM segments WHERE run=:r UNION ALL"
-        " SELECT started_at FROM runs WHERE name=:r)",
-        {"r": run},
+        " SELECT MAX(started_at) AS t FROM actions WHERE run=?1 UNION ALL"
+        " SELECT MAX(ended_at) FROM actions WHERE run=?1 UNION ALL"
+        " SELECT MAX(ended_at) FROM attempts WHERE run=?1 UNION ALL"
+        " SELECT MAX(ended_at) FROM segments WHERE run=?1 UNION ALL"
+        " SELECT started_at FROM runs WHERE name=?1)",
+        (run,),
     )
     return None if row is None or row["t"] is None else float(row["t"])
 
