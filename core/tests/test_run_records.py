@@ -274,3 +274,52 @@ def test_interrupted_run_has_a_fixed_duration_and_recovery_keeps_it(tmp_path: Pa
     assert [s["status"] for s in segs] == ["INTERRUPTED", "SUCCEEDED"]
     assert segs[0]["started_at"] == started and segs[0]["ended_at"] == pytest.approx(last)
     assert shown["run"]["started_at"] == started
+
+
+# ---- every attempt's error is kept and shown ---------------------------------------------------------
+@env.task(retries=1)
+async def flaky(workdir: str) -> int:
+    marker = Path(workdir, "tries")
+    n = int(marker.read_text()) if marker.exists() else 0
+    marker.write_text(str(n + 1))
+    if not Path(workdir, "go").exists():
+        raise KeyError(f"missing piece {n}")  # the line --traceback must point at
+    return n
+
+
+@env.task
+async def calls_flaky(workdir: str) -> int:
+    return await flaky(workdir)
+
+
+def test_each_failed_attempt_is_kept_across_recoveries_and_shown(tmp_path: Path, flyte_home: Path) -> None:
+    with pytest.raises(KeyError) as failed:
+        flyte.run(calls_flaky, workdir=str(tmp_path))
+    name = failed.value.flyte_run.name  # type: ignore[attr-defined]
+    with pytest.raises(KeyError):
+        flyte.rerun(name, recover=True)  # fails again: two more attempts
+    (tmp_path / "go").touch()
+    assert flyte.rerun(name, recover=True).outputs()[0] == 4
+    rows = journal_rows(
+        flyte_home,
+        "SELECT a.attempt, a.status, a.error FROM attempts a JOIN actions c"
+        " ON a.run=c.run AND a.action_id=c.action_id WHERE a.run=? AND c.task_name LIKE '%.flaky'"
+        " ORDER BY a.attempt",
+        (name,),
+    )
+    assert [r["status"] for r in rows] == ["FAILED"] * 4  # the 5th (successful) attempt writes no row
+    assert [json.loads(r["error"])["message"] for r in rows] == [f"'missing piece {i}'" for i in range(4)]
+    flaky_row = journal_rows(
+        flyte_home, "SELECT attempts FROM actions WHERE run=? AND task_name LIKE '%.flaky'", (name,)
+    )[0]
+    assert flaky_row["attempts"] == 5
+    text = CliRunner().invoke(cli, ["runs", "show", name]).output
+    for i in range(4):
+        assert f"attempt {i + 1}: KeyError: 'missing piece {i}'" in text
+    tb = CliRunner().invoke(cli, ["runs", "show", name, "--traceback"]).output
+    line = next(i for i, ln in enumerate(Path(__file__).read_text().splitlines(), 1) if "must point at" in ln)
+    assert f'{Path(__file__).resolve()}", line {line}, in flaky' in tb or f"line {line}, in flaky" in tb
+    assert "flyte/_runtime" not in tb  # the framework's frames are left out
+    shown = _show_json(name)
+    recs = next(a for a in shown["actions"] if a["task_name"].endswith(".flaky"))["attempt_records"]
+    assert [r["attempt"] for r in recs] == [0, 1, 2, 3]

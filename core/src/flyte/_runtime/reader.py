@@ -203,6 +203,16 @@ def list_attempts(run_name: str, action_id: str, j: Journal | None = None) -> li
     return [_dict(r) for r in rows]
 
 
+def run_attempts(run_name: str, j: Journal | None = None) -> list[dict[str, Any]]:
+    """Every recorded attempt of a run's actions (all executions of it), in order."""
+    rows = (j or journal()).query(
+        "SELECT action_id, attempt, status, started_at, ended_at, error FROM attempts WHERE run=?"
+        " ORDER BY started_at, action_id, attempt",
+        (run_name,),
+    )
+    return [_dict(r) for r in rows]
+
+
 def value_bytes(raw: bytes | memoryview | None) -> bytes | None:
     """A recorded value's bytes, fetched from the object store when the journal keeps a reference."""
     if raw is None:

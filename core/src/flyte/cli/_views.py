@@ -225,3 +225,61 @@ class FollowLines:
             self.echo(f"  {what:<9} {action.task_name}  {action.action_id[:12]}")
         finally:
             current_action.reset(token)
+
+
+def error_parts(err: str | None) -> tuple[str, str, str]:
+    """(type, message, traceback) of a recorded error (JSON from ``error_record``, or plain text)."""
+    if not err:
+        return "", "", ""
+    try:
+        e = json.loads(err)
+    except Exception:
+        return "", err, ""
+    if not isinstance(e, dict):
+        return "", str(e), ""
+    kind = str(e.get("code") or e.get("type") or "")
+    return kind, str(e.get("message", "")), str(e.get("traceback") or "")
+
+
+def user_traceback(tb: str) -> str:
+    """A recorded traceback without the frames of flyte itself and asyncio: the user's code, with
+    each frame's file:line (all of it when nothing would be left)."""
+    import os
+
+    import flyte
+
+    skip = (os.path.dirname(os.path.abspath(flyte.__file__)) + os.sep, os.sep + "asyncio" + os.sep)
+    lines = tb.splitlines()
+    out: list[str] = []
+    dropping = False
+    for line in lines:
+        stripped = line.lstrip()
+        if stripped.startswith('File "'):
+            path = stripped[6:].split('"', 1)[0]
+            dropping = any(s in path for s in skip)
+            if not dropping:
+                out.append(line)
+            continue
+        if dropping and line.startswith("    "):
+            continue  # the source lines (and carets) of a dropped frame
+        dropping = False
+        out.append(line)
+    kept = [ln for ln in out if ln.lstrip().startswith('File "')]
+    return "\n".join(out if kept else lines)
+
+
+def attempt_lines(actions: list[Any], attempts: list[dict[str, Any]], traceback: bool) -> list[str]:
+    """One line per failed attempt (its action, number, error type and message); with
+    ``traceback``, the user's part of each attempt's traceback under it."""
+    names = {a["action_id"]: a["task_name"] for a in actions}
+    out: list[str] = []
+    for at in attempts:
+        if at["status"] != "FAILED":
+            continue
+        kind, message, tb = error_parts(at["error"])
+        first = message.splitlines()[0] if message else ""
+        name = names.get(at["action_id"], "?")
+        out.append(f"  {name} {at['action_id'][:12]} attempt {at['attempt'] + 1}: {kind}: {first}")
+        if traceback and tb:
+            out += ["    " + ln for ln in user_traceback(tb).splitlines()]
+    return out

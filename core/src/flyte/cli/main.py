@@ -455,7 +455,10 @@ def runs_list(limit: int, status: str | None) -> None:
 @runs.command("show")
 @click.argument("run_name")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def runs_show(run_name: str, as_json: bool) -> None:
+@click.option(
+    "--traceback", "show_tb", is_flag=True, help="Each failed attempt's traceback (your code's frames)."
+)
+def runs_show(run_name: str, as_json: bool, show_tb: bool) -> None:
     """The action tree of a run: status, attempts, duration, cache hits, errors."""
     from flyte._runtime import reader
     from flyte.cli._views import effective_status
@@ -472,9 +475,15 @@ def runs_show(run_name: str, as_json: bool) -> None:
     actions = [{k: a[k] for k in shown} for a in reader.list_actions(run_name, j)]
     reports = _action_reports(run_row["store_prefix"], actions)
     segments = reader.run_segments(run_row, j)
+    attempts = reader.run_attempts(run_name, j)
     durations = [s["duration"] for s in segments if s["duration"] is not None]
     duration = sum(durations) if durations else None
     if as_json:
+        by_action: dict[str, list[dict[str, Any]]] = {}
+        for at in attempts:
+            by_action.setdefault(at["action_id"], []).append(
+                {k: v for k, v in at.items() if k != "action_id"}
+            )
         out = {
             "run": {
                 **{
@@ -487,13 +496,17 @@ def runs_show(run_name: str, as_json: bool) -> None:
                 "segments": segments,
             },
             "actions": [
-                {**dict(a), "reports": [{"attempt": n, "uri": u} for n, u in reports.get(a["action_id"], [])]}
+                {
+                    **dict(a),
+                    "reports": [{"attempt": n, "uri": u} for n, u in reports.get(a["action_id"], [])],
+                    "attempt_records": by_action.get(a["action_id"], []),
+                }
                 for a in actions
             ],
         }
         click.echo(json.dumps(out, indent=2, default=str))
         return
-    from flyte.cli._views import action_tree, segment_lines
+    from flyte.cli._views import action_tree, attempt_lines, segment_lines
 
     _console().print(action_tree(run_row, actions, duration=duration))
     lines = segment_lines(segments)
@@ -501,6 +514,13 @@ def runs_show(run_name: str, as_json: bool) -> None:
         click.echo("segments (the first run, then each recovery):")
         for line in lines:
             click.echo(line)
+    failed = attempt_lines(actions, attempts, show_tb)
+    if failed:
+        click.echo("failed attempts:")
+        for line in failed:
+            click.echo(line)
+        if not show_tb:
+            click.echo(f"  (flyte runs show {run_name} --traceback: where in your code each one failed)")
     if reports:
         click.echo("reports (flyte ui shows them on the action's page):")
         for a in actions:
