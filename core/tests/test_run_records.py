@@ -323,3 +323,72 @@ def test_each_failed_attempt_is_kept_across_recoveries_and_shown(tmp_path: Path,
     shown = _show_json(name)
     recs = next(a for a in shown["actions"] if a["task_name"].endswith(".flaky"))["attempt_records"]
     assert [r["attempt"] for r in recs] == [0, 1, 2, 3]
+
+
+# ---- CLI mistakes: one line, what is wrong and the fix, never a traceback --------------------------
+BAD_MODULE = """import flyte
+env = flyte.TaskEnvironment(name="bad", resources=flyte.Resources(memory="4 gigs"))
+
+@env.task
+async def t(x: int) -> int:
+    return x
+"""
+
+GOOD_MODULE = """import flyte
+env = flyte.TaskEnvironment(name="good")
+
+@env.task
+async def double(x: int) -> int:
+    return 2 * x
+
+@env.task
+async def t(x: int) -> int:
+    if x < 0:
+        raise ValueError("x must be >= 0")
+    y = await double(x)
+    if x == 3:
+        raise ValueError("three is not allowed")
+    return y
+"""
+
+
+def _cli(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args))
+
+
+def _one_line_error(res: Any) -> str:
+    assert res.exit_code != 0, res.output
+    assert "Traceback" not in res.output, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1, res.output
+    return lines[0]
+
+
+def test_cli_mistakes_print_one_line_without_a_traceback(tmp_path: Path, flyte_home: Path) -> None:
+    line = _one_line_error(_cli("rerun", "nosuchrun", "--recover"))
+    assert "nosuchrun" in line and "flyte runs list" in line
+    _one_line_error(_cli("runs", "show", "nosuchrun"))
+    (tmp_path / "bad.py").write_text(BAD_MODULE)
+    line = _one_line_error(_cli("run", str(tmp_path / "bad.py"), "t", "--x", "1"))
+    assert "memory='4 gigs'" in line and "'4Gi'" in line  # what is wrong, and the fix
+    assert f"{tmp_path / 'bad.py'}:2" in line  # where
+    (tmp_path / "good.py").write_text(GOOD_MODULE)
+    line = _one_line_error(_cli("run", str(tmp_path / "good.py"), "t", "--x", "notanint"))
+    assert "'--x'" in line and "notanint" in line
+
+
+def test_task_failure_prints_the_error_where_and_the_recover_hint_when_it_helps(
+    tmp_path: Path, flyte_home: Path
+) -> None:
+    (tmp_path / "good.py").write_text(GOOD_MODULE)
+    res = _cli("run", str(tmp_path / "good.py"), "t", "--x", "-1")  # fails before any child succeeded
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    assert "error: ValueError: x must be >= 0" in res.output
+    assert f"at {tmp_path / 'good.py'}:11 in t" in res.output
+    assert "--recover" not in res.output  # nothing to reuse: a recovery would redo everything
+    res = _cli("run", str(tmp_path / "good.py"), "t", "--x", "3")  # fails after double(3) succeeded
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    assert "error: ValueError: three is not allowed" in res.output
+    assert f"at {tmp_path / 'good.py'}:14 in t" in res.output
+    assert "--recover" in res.output

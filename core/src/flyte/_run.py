@@ -741,8 +741,21 @@ def import_module_from_file(path: str, name: str | None = None) -> Any:
         spec.loader.exec_module(module)
     except Exception as e:
         del sys.modules[mod_name]
-        raise ModuleLoadError(f"importing {path!r} failed: {type(e).__name__}: {e}") from e
+        raise ModuleLoadError(f"importing {path!r} failed: {type(e).__name__}: {e}{_where(e)}") from e
     return module
+
+
+def _where(e: BaseException) -> str:
+    """`` (at FILE:LINE)``: the innermost frame of the user's code in ``e``'s traceback, or ''."""
+    import traceback
+
+    root = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frames = [
+        f
+        for f in traceback.extract_tb(e.__traceback__)
+        if not f.filename.startswith((root, "<")) and "importlib" not in f.filename
+    ]
+    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
 
 
 def _task_location(task: TaskTemplate[Any, Any]) -> tuple[str | None, str | None, str]:

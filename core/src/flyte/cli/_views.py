@@ -241,22 +241,40 @@ def error_parts(err: str | None) -> tuple[str, str, str]:
     return kind, str(e.get("message", "")), str(e.get("traceback") or "")
 
 
-def user_traceback(tb: str) -> str:
-    """A recorded traceback without the frames of flyte itself and asyncio: the user's code, with
-    each frame's file:line (all of it when nothing would be left)."""
+def _framework(path: str) -> bool:
+    """Whether a traceback frame's file is flyte's own or asyncio's (not the user's code)."""
     import os
 
     import flyte
 
-    skip = (os.path.dirname(os.path.abspath(flyte.__file__)) + os.sep, os.sep + "asyncio" + os.sep)
-    lines = tb.splitlines()
+    root = os.path.dirname(os.path.abspath(flyte.__file__)) + os.sep
+    return path.startswith(root) or (os.sep + "asyncio" + os.sep) in path
+
+
+def user_frames(tb: str) -> list[tuple[str, str, str]]:
+    """(file, line, function) of each frame of the user's code in a formatted traceback."""
+    out = []
+    for line in tb.splitlines():
+        stripped = line.strip()
+        if stripped.startswith('File "'):
+            path, _, rest = stripped[6:].partition('", line ')
+            num, _, func = rest.partition(", in ")
+            if not _framework(path):
+                out.append((path, num, func))
+    return out
+
+
+def user_traceback(tb: str) -> str:
+    """A recorded traceback without the frames of flyte itself and asyncio: the user's code, with
+    each frame's file:line (all of it when nothing would be left)."""
+    if not user_frames(tb):
+        return tb
     out: list[str] = []
     dropping = False
-    for line in lines:
+    for line in tb.splitlines():
         stripped = line.lstrip()
         if stripped.startswith('File "'):
-            path = stripped[6:].split('"', 1)[0]
-            dropping = any(s in path for s in skip)
+            dropping = _framework(stripped[6:].split('"', 1)[0])
             if not dropping:
                 out.append(line)
             continue
@@ -264,8 +282,7 @@ def user_traceback(tb: str) -> str:
             continue  # the source lines (and carets) of a dropped frame
         dropping = False
         out.append(line)
-    kept = [ln for ln in out if ln.lstrip().startswith('File "')]
-    return "\n".join(out if kept else lines)
+    return "\n".join(out)
 
 
 def attempt_lines(actions: list[Any], attempts: list[dict[str, Any]], traceback: bool) -> list[str]:

@@ -391,12 +391,59 @@ def _report_failure(run_name: str, error: BaseException, printed: bool = False) 
         click.echo(f"record: file://{get_settings().journal_path}?run={run_name}")
     kind = getattr(error, "_flyte_original_type", type(error)).__name__  # the user's type, not the wrapper
     click.echo(f"error: {kind}: {_clean(str(error))}", err=True)
-    click.echo(f"resume it with: flyte rerun {run_name} --recover", err=True)
-    click.echo(
-        f"or, after changing the code: flyte run --recover-from {run_name} FILE TASK ... (a new run)",
-        err=True,
-    )
+    where = _user_frame(error, run_name)
+    if where:
+        click.echo(f"  at {where}", err=True)
+    if _recovery_helps(run_name, error):
+        click.echo(f"resume it with: flyte rerun {run_name} --recover", err=True)
+        click.echo(
+            f"or, after changing the code: flyte run --recover-from {run_name} FILE TASK ... (a new run)",
+            err=True,
+        )
+    click.echo(f"details: flyte runs show {run_name} --traceback", err=True)
     sys.exit(1)
+
+
+def _user_frame(error: BaseException, run_name: str) -> str | None:
+    """``file:line in function`` of the innermost frame of the user's code where the run failed: from
+    the exception's traceback, else from the traceback the journal recorded (process workers)."""
+    import traceback
+
+    from flyte.cli._views import user_frames
+
+    tb = error.__traceback__
+    cause: BaseException | None = error
+    while tb is None and cause is not None:  # a wrapper may carry the original as its cause
+        cause = cause.__cause__
+        tb = cause.__traceback__ if cause is not None else None
+    text = "".join(traceback.format_tb(tb)) if tb is not None else ""
+    if not text:
+        row = _journal().query_one(
+            "SELECT error FROM actions WHERE run=? AND status='FAILED' ORDER BY ended_at LIMIT 1", (run_name,)
+        )
+        try:
+            text = json.loads(row["error"]).get("traceback", "") if row is not None and row["error"] else ""
+        except Exception:
+            text = ""
+    frames = user_frames(text)
+    if not frames:
+        return None
+    path, line, func = frames[-1]
+    return f"{path}:{line} in {func}"
+
+
+def _recovery_helps(run_name: str, error: BaseException) -> bool:
+    """A recovery reuses what succeeded: worth suggesting when something did and the failure is not
+    one a recovery repeats by design (a non-deterministic replay)."""
+    from flyte.errors import NonDeterminismError
+
+    if isinstance(error, NonDeterminismError):
+        return False
+    row = _journal().query_one(
+        "SELECT COUNT(*) AS n FROM actions WHERE run=? AND status='SUCCEEDED' AND parent_id IS NOT NULL",
+        (run_name,),
+    )
+    return bool(row and row["n"])
 
 
 def _show(v: Any) -> str:
