@@ -267,6 +267,10 @@ def test_interrupted_run_has_a_fixed_duration_and_recovery_keeps_it(tmp_path: Pa
     assert first["run"]["duration"] == pytest.approx(last - started)  # up to its last write, not now
     time.sleep(0.3)
     assert _show_json("killed")["run"]["duration"] == first["run"]["duration"]  # does not grow
+    from flyte.ui._data import JournalReader
+
+    gone = JournalReader(str(flyte_home / "journal.db")).get_run("killed")
+    assert gone is not None and gone.active_seconds == pytest.approx(first["run"]["duration"])
     (workdir / "go").touch()
     assert flyte.rerun("killed", recover=True).status == "SUCCEEDED"
     shown = _show_json("killed")
@@ -274,6 +278,9 @@ def test_interrupted_run_has_a_fixed_duration_and_recovery_keeps_it(tmp_path: Pa
     assert [s["status"] for s in segs] == ["INTERRUPTED", "SUCCEEDED"]
     assert segs[0]["started_at"] == started and segs[0]["ended_at"] == pytest.approx(last)
     assert shown["run"]["started_at"] == started
+    viewer = JournalReader(str(flyte_home / "journal.db")).get_run("killed")  # `flyte ui` agrees
+    assert viewer is not None and viewer.segments == 2
+    assert viewer.active_seconds == pytest.approx(shown["run"]["duration"])
 
 
 # ---- every attempt's error is kept and shown ---------------------------------------------------------

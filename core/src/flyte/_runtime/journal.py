@@ -78,20 +78,20 @@ PUT_SPEC = "INSERT OR IGNORE INTO specs(identity, task_name, spec) VALUES(?,?,?)
 # recorded then gets its first segment from its runs row when it is first recovered.
 INTERRUPTED = "INTERRUPTED"
 CLOSE_SEGMENT = "UPDATE segments SET ended_at=?, status=?, error=? WHERE run=? AND n=?"
+LAST_WRITE_SQL = (
+    "SELECT MAX(t) AS t FROM ("
+    " SELECT MAX(started_at) AS t FROM actions WHERE run=?1 UNION ALL"
+    " SELECT MAX(ended_at) FROM actions WHERE run=?1 UNION ALL"
+    " SELECT MAX(ended_at) FROM attempts WHERE run=?1 UNION ALL"
+    " SELECT MAX(ended_at) FROM segments WHERE run=?1 UNION ALL"
+    " SELECT started_at FROM runs WHERE name=?1)"
+)
 
 
 def last_write(journal: Journal, run: str) -> float | None:
     """When this run last wrote to the journal (an action or attempt started or ended): the end of an
     execution whose process died without recording its end."""
-    row = journal.query_one(
-        "SELECT MAX(t) AS t FROM ("
-        " SELECT MAX(started_at) AS t FROM actions WHERE run=?1 UNION ALL"
-        " SELECT MAX(ended_at) FROM actions WHERE run=?1 UNION ALL"
-        " SELECT MAX(ended_at) FROM attempts WHERE run=?1 UNION ALL"
-        " SELECT MAX(ended_at) FROM segments WHERE run=?1 UNION ALL"
-        " SELECT started_at FROM runs WHERE name=?1)",
-        (run,),
-    )
+    row = journal.query_one(LAST_WRITE_SQL, (run,))
     return None if row is None or row["t"] is None else float(row["t"])
 
 
