@@ -168,6 +168,10 @@ def mark_aborted(run_name: str, error: dict[str, Any], action_error: str, status
                 "UPDATE actions SET status=?, ended_at=?, error=COALESCE(error, ?) WHERE run=? AND status=?",
                 (aborted, now, action_error, run_name, running),
             ),
+            (
+                "UPDATE segments SET status=?, ended_at=? WHERE run=? AND ended_at IS NULL",
+                (aborted, now, run_name),
+            ),
         ]
     )
 
