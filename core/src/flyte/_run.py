@@ -40,7 +40,14 @@ from flyte._runtime.controller import (
     call_identity,
     interface_codec,
 )
-from flyte._runtime.journal import Journal, RecordingRunJournal, RecordWriter, open_journal
+from flyte._runtime.journal import (
+    CLOSE_SEGMENT,
+    Journal,
+    RecordingRunJournal,
+    RecordWriter,
+    new_segment,
+    open_journal,
+)
 from flyte._runtime.recovery import current_identities, id_base, load_recorded
 from flyte._runtime.store import join, store_for
 from flyte._task import TaskTemplate
@@ -755,8 +762,21 @@ def import_module_from_file(path: str, name: str | None = None) -> Any:
         spec.loader.exec_module(module)
     except Exception as e:
         del sys.modules[mod_name]
-        raise ModuleLoadError(f"importing {path!r} failed: {type(e).__name__}: {e}") from e
+        raise ModuleLoadError(f"importing {path!r} failed: {type(e).__name__}: {e}{_where(e)}") from e
     return module
+
+
+def _where(e: BaseException) -> str:
+    """`` (at FILE:LINE)``: the innermost frame of the user's code in ``e``'s traceback, or ''."""
+    import traceback
+
+    root = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frames = [
+        f
+        for f in traceback.extract_tb(e.__traceback__)
+        if not f.filename.startswith((root, "<")) and "importlib" not in f.filename
+    ]
+    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
 
 
 def _task_location(task: TaskTemplate[Any, Any]) -> tuple[str | None, str | None, str]:
@@ -992,28 +1012,34 @@ async def _execute(
         run_inputs = enc_inputs
         if len(enc_inputs) > JOURNAL_INLINE_LIMIT:
             run_inputs = REF_TAG + store.put_bytes(join(prefix, "inputs"), enc_inputs).encode()
+        segment, seg_stmts = new_segment(journal, run_name, now, os.getpid(), first=True)
         try:
-            journal.execute(
-                "INSERT INTO runs(name, task_name, module_file, module_name, attr, inputs, status,"
-                " root_action, created_at, started_at, store_prefix, host, user, pid, settings)"
-                " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    run_name,
-                    task.name,
-                    module_file,
-                    module_name,
-                    attr,
-                    run_inputs,
-                    RUNNING,
-                    None,
-                    now,
-                    now,
-                    prefix,
-                    socket.gethostname(),
-                    _user(),
-                    os.getpid(),
-                    run_settings,
-                ),
+            journal.commit(
+                [
+                    (
+                        "INSERT INTO runs(name, task_name, module_file, module_name, attr, inputs, status,"
+                        " root_action, created_at, started_at, store_prefix, host, user, pid, settings)"
+                        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (
+                            run_name,
+                            task.name,
+                            module_file,
+                            module_name,
+                            attr,
+                            run_inputs,
+                            RUNNING,
+                            None,
+                            now,
+                            now,
+                            prefix,
+                            socket.gethostname(),
+                            _user(),
+                            os.getpid(),
+                            run_settings,
+                        ),
+                    ),
+                    *seg_stmts,
+                ]
             )
         except sqlite3.IntegrityError:  # another process started a run of that name meanwhile
             raise InitializationError(
@@ -1022,10 +1048,17 @@ async def _execute(
                 f"a run named {run_name!r} already exists; pick another name or recover it",
             ) from None
     else:
-        journal.execute(
-            "UPDATE runs SET status=?, started_at=?, ended_at=NULL, error=NULL, pid=?, settings=?"
-            " WHERE name=?",
-            (RUNNING, now, os.getpid(), run_settings, run_name),
+        # A recovery is a new segment of the run: the run keeps its first start; its end (at the end
+        # of this segment) is the last segment's.
+        segment, seg_stmts = new_segment(journal, run_name, now, os.getpid(), first=False)
+        journal.commit(
+            [
+                *seg_stmts,
+                (
+                    "UPDATE runs SET status=?, ended_at=NULL, error=NULL, pid=?, settings=? WHERE name=?",
+                    (RUNNING, os.getpid(), run_settings, run_name),
+                ),
+            ]
         )
 
     export = _exports_record(prefix)
@@ -1046,6 +1079,14 @@ async def _execute(
         cluster=cluster,
         recovered_from=rc._recover_from,
     )
+    if recover and existing is not None:
+        controller.attempt_base = {
+            r["action_id"]: int(r["n"])
+            for r in journal.query(
+                "SELECT action_id, MAX(attempt) + 1 AS n FROM attempts WHERE run=? GROUP BY action_id",
+                (run_name,),
+            )
+        }
     controller.loop = asyncio.get_running_loop()
     controller.listeners.extend(rc.listeners)
     pseudo = ActionState(action_id=base, task_name="<run>")
@@ -1087,6 +1128,7 @@ async def _execute(
                     "UPDATE runs SET status=?, ended_at=?, error=?, root_action=? WHERE name=?",
                     (status, ended, err_text, root_id, run_name),
                 ),
+                (CLOSE_SEGMENT, (ended, status, err_text, run_name, segment)),
                 # Whatever is still marked running has been left behind (abandoned by its parent, or
                 # running when an earlier process of this run died and not called again): aborted.
                 (

@@ -31,10 +31,30 @@ REF_TAG = b"R"
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_STORE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def _dumps(obj: Any) -> str:
+    """Canonical JSON (sorted keys): for hashes only, never for a stored value."""
     return _ENCODER.encode(obj)
+
+
+def _store_dumps(obj: Any) -> str:
+    """JSON that keeps a dict's key order: what is stored, so a value comes back as produced."""
+    return _STORE_ENCODER.encode(obj)
+
+
+def _same_pickle(a: Any, b: Any) -> bool:
+    """Whether two values pickle to the same bytes (a stored form is exact only when they do)."""
+    import pickle
+
+    try:
+        return pickle.dumps(a, protocol=5) == pickle.dumps(b, protocol=5)
+    except Exception:
+        try:
+            return _pickle(a) == _pickle(b)
+        except Exception:
+            return False
 
 
 def digest(text: str | bytes) -> str:
@@ -269,11 +289,11 @@ class InterfaceCodec:
         """Encoded inputs and their canonical hash."""
         if self.all_prim:
             text = _dumps(values)
-            return JSON_TAG + text.encode(), digest(text)
+            return JSON_TAG + _store_dumps(values).encode(), digest(text)
         try:
             form = {k: self.inputs[k].to_jsonable(v) for k, v in values.items()}
             text = _dumps(form)
-            data = JSON_TAG + text.encode()
+            data = JSON_TAG + _store_dumps(form).encode()
         except (TypeError, ValueError):
             data = PICKLE_TAG + sign_pickle(_pickle(dict(values)))
             text = ""
@@ -317,7 +337,13 @@ def encode_value(codec: ValueCodec, value: Any) -> bytes:
     if isinstance(value, (bytes, bytearray)) and codec.hint in (bytes, Any):
         return BYTES_TAG + bytes(value)
     try:
-        return JSON_TAG + _dumps(codec.to_jsonable(value)).encode()
+        text = _store_dumps(codec.to_jsonable(value))
+        # A typed value (dataclass, model, set, tuple...) is stored as JSON only when it comes back
+        # exactly (same pickle bytes); otherwise (a model's unset fields, a set's order) it is pickled.
+        if codec.adapter is not None and codec.transformer is None:
+            if not _same_pickle(codec.from_jsonable(json.loads(text)), value):
+                raise ValueError("not exact as JSON")
+        return JSON_TAG + text.encode()
     except (TypeError, ValueError):
         return PICKLE_TAG + sign_pickle(_pickle(value))
 

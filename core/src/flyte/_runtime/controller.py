@@ -245,6 +245,9 @@ class Controller:
         self.env_vars = dict(env_vars or {})
         self.recorded = recorded or {}
         self.recorded_positions = recorded_positions or {}
+        # Attempts an earlier execution of this run recorded, per action: a recovery numbers its
+        # attempts after them, so every attempt (and its error) stays in the journal.
+        self.attempt_base: dict[str, int] = {}
         self.recovered_from = recovered_from
         self.loop: asyncio.AbstractEventLoop | None = None
         self.sync_pool = SyncPool(sync_workers or min(32, (os.cpu_count() or 1) + 4))
@@ -335,6 +338,7 @@ class Controller:
         if len(enc_inputs) > JOURNAL_INLINE_LIMIT:
             enc_inputs = self._store(action_id, "inputs", enc_inputs)
         row = _Row(self.run_name, action_id, parent_id, position, tmpl, pac.group, enc_inputs)
+        row.base = self.attempt_base.get(action_id, 0)
         if self.workers is not None:
             row.mode = self.workers.mode(tmpl, child)
 
@@ -521,13 +525,21 @@ class Controller:
             except asyncio.CancelledError:
                 self.journal.write(
                     INSERT_ATTEMPT,
-                    (self.run_name, child.action_id, attempt, ABORTED, started, time.time(), None),
+                    (self.run_name, child.action_id, row.base + attempt, ABORTED, started, time.time(), None),
                 )
                 raise
             except Exception as e:
                 self.journal.write(
                     INSERT_ATTEMPT,
-                    (self.run_name, child.action_id, attempt, FAILED, started, time.time(), error_record(e)),
+                    (
+                        self.run_name,
+                        child.action_id,
+                        row.base + attempt,
+                        FAILED,
+                        started,
+                        time.time(),
+                        error_record(e),
+                    ),
                 )
                 if isinstance(e, NonRecoverableError) or attempt >= retries:
                     raise _Exhausted(
@@ -779,7 +791,7 @@ class _Exhausted(Exception):
 class _Row:
     """Builds the actions-table row for one child; most columns never change."""
 
-    __slots__ = ("fixed", "group", "inputs", "mode", "started")
+    __slots__ = ("base", "fixed", "group", "inputs", "mode", "started")
 
     def __init__(
         self,
@@ -796,6 +808,7 @@ class _Row:
         self.inputs = inputs
         self.started = time.time()
         self.mode = "inline"
+        self.base = 0  # attempts recorded by earlier executions of this run (see Controller.attempt_base)
 
     def params(
         self, status: str, attempts: int, outputs: bytes | None, error: str | None, cached: int = 0
@@ -804,7 +817,7 @@ class _Row:
         return (
             *self.fixed,
             status,
-            attempts,
+            self.base + attempts,
             cached,
             self.started,
             ended,

@@ -41,6 +41,11 @@ CREATE TABLE IF NOT EXISTS attempts(
 CREATE TABLE IF NOT EXISTS cache(
   key TEXT PRIMARY KEY, task_name TEXT, outputs BLOB, created_at REAL, run TEXT, action_id TEXT
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS segments(
+  run TEXT NOT NULL, n INTEGER NOT NULL, started_at REAL, ended_at REAL, status TEXT, pid INTEGER,
+  error TEXT,
+  PRIMARY KEY(run, n)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS specs(
   identity TEXT PRIMARY KEY, task_name TEXT, spec TEXT
 ) WITHOUT ROWID;
@@ -66,6 +71,61 @@ PUT_CACHE = (
 SET_META = "UPDATE actions SET meta=? WHERE run=? AND action_id=?"
 PUT_SPEC = "INSERT OR IGNORE INTO specs(identity, task_name, spec) VALUES(?,?,?)"
 """A task's spec (TaskSpec JSON), keyed by its code identity: what `flyte ui` shows with an action."""
+
+
+# ---- segments: each execution of a run (the first, then each recovery), never rewritten -----------
+# ``CREATE TABLE IF NOT EXISTS`` above adds the table to a journal written before it existed; a run
+# recorded then gets its first segment from its runs row when it is first recovered.
+INTERRUPTED = "INTERRUPTED"
+CLOSE_SEGMENT = "UPDATE segments SET ended_at=?, status=?, error=? WHERE run=? AND n=?"
+LAST_WRITE_SQL = (
+    "SELECT MAX(t) AS t FROM ("
+    " SELECT MAX(started_at) AS t FROM actions WHERE run=?1 UNION ALL"
+    " SELECT MAX(ended_at) FROM actions WHERE run=?1 UNION ALL"
+    " SELECT MAX(ended_at) FROM attempts WHERE run=?1 UNION ALL"
+    " SELECT MAX(ended_at) FROM segments WHERE run=?1 UNION ALL"
+    " SELECT started_at FROM runs WHERE name=?1)"
+)
+
+
+def last_write(journal: Journal, run: str) -> float | None:
+    """When this run last wrote to the journal (an action or attempt started or ended): the end of an
+    execution whose process died without recording its end."""
+    row = journal.query_one(LAST_WRITE_SQL, (run,))
+    return None if row is None or row["t"] is None else float(row["t"])
+
+
+def segments(journal: Journal, run: str) -> list[dict[str, Any]]:
+    rows = journal.query(
+        "SELECT n, started_at, ended_at, status, pid, error FROM segments WHERE run=? ORDER BY n", (run,)
+    )
+    return [dict(r) for r in rows]
+
+
+def new_segment(
+    journal: Journal, run: str, now: float, pid: int, first: bool
+) -> tuple[int, list[tuple[str, Sequence[Any]]]]:
+    """(number, statements) of a new execution segment of ``run``; for a recovery, the statements
+    also close the previous segment when its process died (ended at the run's last journal write)."""
+    ins = "INSERT INTO segments(run, n, started_at, ended_at, status, pid, error) VALUES(?,?,?,?,?,?,?)"
+    if first:
+        return 0, [(ins, (run, 0, now, None, "RUNNING", pid, None))]
+    stmts: list[tuple[str, Sequence[Any]]] = []
+    segs = segments(journal, run)
+    if not segs:  # recorded before segments existed: the runs row holds the first execution
+        r = journal.query_one(
+            "SELECT started_at, ended_at, status, pid, error FROM runs WHERE name=?", (run,)
+        )
+        if r is not None:
+            status = INTERRUPTED if r["status"] == "RUNNING" else r["status"]
+            end = r["ended_at"] if r["ended_at"] is not None else last_write(journal, run)
+            stmts.append((ins, (run, 0, r["started_at"], end, status, r["pid"], r["error"])))
+            segs = [{"n": 0}]
+    elif segs[-1]["ended_at"] is None:
+        stmts.append((CLOSE_SEGMENT, (last_write(journal, run), INTERRUPTED, None, run, segs[-1]["n"])))
+    n = segs[-1]["n"] + 1 if segs else 0
+    stmts.append((ins, (run, n, now, None, "RUNNING", pid, None)))
+    return n, stmts
 
 
 class Journal:
@@ -485,6 +545,7 @@ def import_record(
     statements: list[tuple[str, Sequence[Any]]] = [
         ("DELETE FROM actions WHERE run=?", (name,)),
         ("DELETE FROM attempts WHERE run=?", (name,)),
+        ("DELETE FROM segments WHERE run=?", (name,)),
         (insert("runs", run_cols), _from_json(run, run_cols, "runs")),
     ]
     statements += [(insert("actions", action_cols), v) for v in actions]

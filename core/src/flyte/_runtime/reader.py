@@ -105,6 +105,47 @@ def effective_status(run: dict[str, Any]) -> str:
     return "RUNNING" if run.get("host") != socket.gethostname() else "INTERRUPTED"
 
 
+def run_segments(run: dict[str, Any], j: Journal | None = None) -> list[dict[str, Any]]:
+    """Each execution of a run (the first, then each recovery) with a fixed ``ended_at``: one whose
+    process died ends at the run's last journal write, one still running has ``ended_at`` None.
+    A run recorded before segments existed shows its runs row as its one segment."""
+    import time
+
+    from flyte._runtime.journal import INTERRUPTED, last_write, segments
+
+    jj = j or journal()
+    segs = segments(jj, run["name"]) or [
+        {
+            "n": 0,
+            "started_at": run.get("started_at"),
+            "ended_at": run.get("ended_at"),
+            "status": run.get("status"),
+            "pid": run.get("pid"),
+            "error": run.get("error"),
+        }
+    ]
+    status = effective_status(run)
+    for i, seg in enumerate(segs):
+        seg["duration"] = None
+        if seg["ended_at"] is None:
+            if i == len(segs) - 1 and status == "RUNNING":
+                if seg["started_at"] is not None:
+                    seg["duration"] = max(0.0, time.time() - seg["started_at"])
+                continue
+            seg["ended_at"] = last_write(jj, run["name"])  # the process died after its last write
+            seg["status"] = INTERRUPTED
+        if seg["started_at"] is not None and seg["ended_at"] is not None:
+            seg["duration"] = max(0.0, seg["ended_at"] - seg["started_at"])
+    return segs
+
+
+def run_duration(run: dict[str, Any], j: Journal | None = None) -> float | None:
+    """Time the run spent executing: the sum of its segments (not the gaps between a failure or a
+    crash and its recovery). Fixed once the run has ended or its process is gone."""
+    durations = [s["duration"] for s in run_segments(run, j) if s["duration"] is not None]
+    return sum(durations) if durations else None
+
+
 def process_alive(host: str | None, pid: int | None) -> bool:
     from flyte._run import _alive_elsewhere
 
@@ -126,6 +167,10 @@ def mark_aborted(run_name: str, error: dict[str, Any], action_error: str, status
             (
                 "UPDATE actions SET status=?, ended_at=?, error=COALESCE(error, ?) WHERE run=? AND status=?",
                 (aborted, now, action_error, run_name, running),
+            ),
+            (
+                "UPDATE segments SET status=?, ended_at=? WHERE run=? AND ended_at IS NULL",
+                (aborted, now, run_name),
             ),
         ]
     )
@@ -158,6 +203,16 @@ def list_attempts(run_name: str, action_id: str, j: Journal | None = None) -> li
         "SELECT attempt, status, started_at, ended_at, error FROM attempts WHERE run=? AND action_id=?"
         " ORDER BY attempt",
         (run_name, action_id),
+    )
+    return [_dict(r) for r in rows]
+
+
+def run_attempts(run_name: str, j: Journal | None = None) -> list[dict[str, Any]]:
+    """Every recorded attempt of a run's actions (all executions of it), in order."""
+    rows = (j or journal()).query(
+        "SELECT action_id, attempt, status, started_at, ended_at, error FROM attempts WHERE run=?"
+        " ORDER BY started_at, action_id, attempt",
+        (run_name,),
     )
     return [_dict(r) for r in rows]
 

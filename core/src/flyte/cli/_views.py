@@ -25,8 +25,35 @@ def effective_status(run: Any) -> str:
 def fmt_duration(start: float | None, end: float | None) -> str:
     if start is None:
         return "-"
-    d = (end or time.time()) - start
+    return fmt_seconds((end or time.time()) - start)
+
+
+def fmt_seconds(d: float | None) -> str:
+    if d is None:
+        return "-"
     return f"{d * 1000:.0f}ms" if d < 1 else f"{d:.2f}s"
+
+
+def segment_lines(segments: list[dict[str, Any]]) -> list[str]:
+    """One line per execution of a run (the first, then each recovery), when there was more than one
+    or the only one was interrupted."""
+    import datetime as dt
+
+    if len(segments) < 2 and segments and segments[0]["status"] != "INTERRUPTED":
+        return []
+    out = []
+    for s in segments:
+        start = dt.datetime.fromtimestamp(s["started_at"]).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        end = (
+            dt.datetime.fromtimestamp(s["ended_at"]).strftime("%H:%M:%S.%f")[:-3]
+            if s["ended_at"] is not None
+            else "now"
+        )
+        what = "first run" if s["n"] == 0 else f"recovery {s['n']}"
+        line = f"  {what:<11} {start} -> {end}  {fmt_seconds(s['duration']):>9}  {s['status']}"
+        err = error_line(s.get("error"))
+        out.append(line + (f"  ({err})" if err else ""))
+    return out
 
 
 def error_line(err: str | None) -> str:
@@ -60,7 +87,7 @@ def action_label(r: Any) -> str:
     return line
 
 
-def action_tree(run: Any, actions: list[Any], max_children: int = 50) -> Any:
+def action_tree(run: Any, actions: list[Any], max_children: int = 50, duration: float | None = None) -> Any:
     from rich.tree import Tree
 
     by_parent: dict[str | None, list[Any]] = {}
@@ -70,7 +97,7 @@ def action_tree(run: Any, actions: list[Any], max_children: int = 50) -> Any:
         kids.sort(key=lambda r: r["position"] or 0)
     status = effective_status(run)
     style = STATUS_STYLE.get(status, "white")
-    took = fmt_duration(run["started_at"], run["ended_at"])
+    took = fmt_seconds(duration) if duration is not None else fmt_duration(run["started_at"], run["ended_at"])
     hint = (
         f"  [dim](process gone: resume with `flyte rerun {run['name']} --recover`)[/dim]"
         if status == "INTERRUPTED"
@@ -198,3 +225,78 @@ class FollowLines:
             self.echo(f"  {what:<9} {action.task_name}  {action.action_id[:12]}")
         finally:
             current_action.reset(token)
+
+
+def error_parts(err: str | None) -> tuple[str, str, str]:
+    """(type, message, traceback) of a recorded error (JSON from ``error_record``, or plain text)."""
+    if not err:
+        return "", "", ""
+    try:
+        e = json.loads(err)
+    except Exception:
+        return "", err, ""
+    if not isinstance(e, dict):
+        return "", str(e), ""
+    kind = str(e.get("code") or e.get("type") or "")
+    return kind, str(e.get("message", "")), str(e.get("traceback") or "")
+
+
+def _framework(path: str) -> bool:
+    """Whether a traceback frame's file is flyte's own or asyncio's (not the user's code)."""
+    import os
+
+    import flyte
+
+    root = os.path.dirname(os.path.abspath(flyte.__file__)) + os.sep
+    return path.startswith(root) or (os.sep + "asyncio" + os.sep) in path
+
+
+def user_frames(tb: str) -> list[tuple[str, str, str]]:
+    """(file, line, function) of each frame of the user's code in a formatted traceback."""
+    out = []
+    for line in tb.splitlines():
+        stripped = line.strip()
+        if stripped.startswith('File "'):
+            path, _, rest = stripped[6:].partition('", line ')
+            num, _, func = rest.partition(", in ")
+            if not _framework(path):
+                out.append((path, num, func))
+    return out
+
+
+def user_traceback(tb: str) -> str:
+    """A recorded traceback without the frames of flyte itself and asyncio: the user's code, with
+    each frame's file:line (all of it when nothing would be left)."""
+    if not user_frames(tb):
+        return tb
+    out: list[str] = []
+    dropping = False
+    for line in tb.splitlines():
+        stripped = line.lstrip()
+        if stripped.startswith('File "'):
+            dropping = _framework(stripped[6:].split('"', 1)[0])
+            if not dropping:
+                out.append(line)
+            continue
+        if dropping and line.startswith("    "):
+            continue  # the source lines (and carets) of a dropped frame
+        dropping = False
+        out.append(line)
+    return "\n".join(out)
+
+
+def attempt_lines(actions: list[Any], attempts: list[dict[str, Any]], traceback: bool) -> list[str]:
+    """One line per failed attempt (its action, number, error type and message); with
+    ``traceback``, the user's part of each attempt's traceback under it."""
+    names = {a["action_id"]: a["task_name"] for a in actions}
+    out: list[str] = []
+    for at in attempts:
+        if at["status"] != "FAILED":
+            continue
+        kind, message, tb = error_parts(at["error"])
+        first = message.splitlines()[0] if message else ""
+        name = names.get(at["action_id"], "?")
+        out.append(f"  {name} {at['action_id'][:12]} attempt {at['attempt'] + 1}: {kind}: {first}")
+        if traceback and tb:
+            out += ["    " + ln for ln in user_traceback(tb).splitlines()]
+    return out

@@ -391,12 +391,59 @@ def _report_failure(run_name: str, error: BaseException, printed: bool = False) 
         click.echo(f"record: file://{get_settings().journal_path}?run={run_name}")
     kind = getattr(error, "_flyte_original_type", type(error)).__name__  # the user's type, not the wrapper
     click.echo(f"error: {kind}: {_clean(str(error))}", err=True)
-    click.echo(f"resume it with: flyte rerun {run_name} --recover", err=True)
-    click.echo(
-        f"or, after changing the code: flyte run --recover-from {run_name} FILE TASK ... (a new run)",
-        err=True,
-    )
+    where = _user_frame(error, run_name)
+    if where:
+        click.echo(f"  at {where}", err=True)
+    if _recovery_helps(run_name, error):
+        click.echo(f"resume it with: flyte rerun {run_name} --recover", err=True)
+        click.echo(
+            f"or, after changing the code: flyte run --recover-from {run_name} FILE TASK ... (a new run)",
+            err=True,
+        )
+    click.echo(f"details: flyte runs show {run_name} --traceback", err=True)
     sys.exit(1)
+
+
+def _user_frame(error: BaseException, run_name: str) -> str | None:
+    """``file:line in function`` of the innermost frame of the user's code where the run failed: from
+    the exception's traceback, else from the traceback the journal recorded (process workers)."""
+    import traceback
+
+    from flyte.cli._views import user_frames
+
+    tb = error.__traceback__
+    cause: BaseException | None = error
+    while tb is None and cause is not None:  # a wrapper may carry the original as its cause
+        cause = cause.__cause__
+        tb = cause.__traceback__ if cause is not None else None
+    text = "".join(traceback.format_tb(tb)) if tb is not None else ""
+    if not text:
+        row = _journal().query_one(
+            "SELECT error FROM actions WHERE run=? AND status='FAILED' ORDER BY ended_at LIMIT 1", (run_name,)
+        )
+        try:
+            text = json.loads(row["error"]).get("traceback", "") if row is not None and row["error"] else ""
+        except Exception:
+            text = ""
+    frames = user_frames(text)
+    if not frames:
+        return None
+    path, line, func = frames[-1]
+    return f"{path}:{line} in {func}"
+
+
+def _recovery_helps(run_name: str, error: BaseException) -> bool:
+    """A recovery reuses what succeeded: worth suggesting when something did and the failure is not
+    one a recovery repeats by design (a non-deterministic replay)."""
+    from flyte.errors import NonDeterminismError
+
+    if isinstance(error, NonDeterminismError):
+        return False
+    row = _journal().query_one(
+        "SELECT COUNT(*) AS n FROM actions WHERE run=? AND status='SUCCEEDED' AND parent_id IS NOT NULL",
+        (run_name,),
+    )
+    return bool(row and row["n"])
 
 
 def _show(v: Any) -> str:
@@ -422,12 +469,20 @@ def runs_list(limit: int, status: str | None) -> None:
     from rich.table import Table
 
     from flyte._runtime import reader
-    from flyte.cli._views import STATUS_STYLE, effective_status, fmt_duration
+    from flyte.cli._views import STATUS_STYLE, effective_status, fmt_seconds
 
     _init()
     j = _journal()
     rows = reader.list_runs(statuses=[status.upper()] if status else None, limit=limit, j=j)
-    table = Table("name", "task", "status", "started", "duration", "actions")
+    table = Table(
+        "name",
+        "task",
+        "status",
+        "started",
+        "duration",
+        "actions",
+        caption="duration: time executing, summed over the first run and its recoveries",
+    )
     import datetime as dt
 
     for r in rows:
@@ -438,7 +493,7 @@ def runs_list(limit: int, status: str | None) -> None:
             r["task_name"],
             f"[{style}]{status}[/]",
             dt.datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M:%S"),
-            fmt_duration(r["started_at"], r["ended_at"]),
+            fmt_seconds(reader.run_duration(r, j)),
             str(reader.action_count(r["name"], j)),
         )
     _console().print(table)
@@ -447,7 +502,10 @@ def runs_list(limit: int, status: str | None) -> None:
 @runs.command("show")
 @click.argument("run_name")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def runs_show(run_name: str, as_json: bool) -> None:
+@click.option(
+    "--traceback", "show_tb", is_flag=True, help="Each failed attempt's traceback (your code's frames)."
+)
+def runs_show(run_name: str, as_json: bool, show_tb: bool) -> None:
     """The action tree of a run: status, attempts, duration, cache hits, errors."""
     from flyte._runtime import reader
     from flyte.cli._views import effective_status
@@ -463,7 +521,16 @@ def runs_show(run_name: str, as_json: bool) -> None:
     ).split(", ")
     actions = [{k: a[k] for k in shown} for a in reader.list_actions(run_name, j)]
     reports = _action_reports(run_row["store_prefix"], actions)
+    segments = reader.run_segments(run_row, j)
+    attempts = reader.run_attempts(run_name, j)
+    durations = [s["duration"] for s in segments if s["duration"] is not None]
+    duration = sum(durations) if durations else None
     if as_json:
+        by_action: dict[str, list[dict[str, Any]]] = {}
+        for at in attempts:
+            by_action.setdefault(at["action_id"], []).append(
+                {k: v for k, v in at.items() if k != "action_id"}
+            )
         out = {
             "run": {
                 **{
@@ -472,17 +539,35 @@ def runs_show(run_name: str, as_json: bool) -> None:
                 },
                 "effective_status": effective_status(run_row),
                 "settings": json.loads(run_row["settings"] or "{}"),
+                "duration": duration,
+                "segments": segments,
             },
             "actions": [
-                {**dict(a), "reports": [{"attempt": n, "uri": u} for n, u in reports.get(a["action_id"], [])]}
+                {
+                    **dict(a),
+                    "reports": [{"attempt": n, "uri": u} for n, u in reports.get(a["action_id"], [])],
+                    "attempt_records": by_action.get(a["action_id"], []),
+                }
                 for a in actions
             ],
         }
         click.echo(json.dumps(out, indent=2, default=str))
         return
-    from flyte.cli._views import action_tree
+    from flyte.cli._views import action_tree, attempt_lines, segment_lines
 
-    _console().print(action_tree(run_row, actions))
+    _console().print(action_tree(run_row, actions, duration=duration))
+    lines = segment_lines(segments)
+    if lines:
+        click.echo("segments (the first run, then each recovery):")
+        for line in lines:
+            click.echo(line)
+    failed = attempt_lines(actions, attempts, show_tb)
+    if failed:
+        click.echo("failed attempts:")
+        for line in failed:
+            click.echo(line)
+        if not show_tb:
+            click.echo(f"  (flyte runs show {run_name} --traceback: where in your code each one failed)")
     if reports:
         click.echo("reports (flyte ui shows them on the action's page):")
         for a in actions:

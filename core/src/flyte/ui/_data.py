@@ -309,9 +309,13 @@ class RunRow:
     settings: dict[str, Any] = field(default_factory=dict)
     module_file: str | None = None
     attr: str | None = None
+    active_seconds: float | None = None  # time executing, summed over its segments (see _fill_active)
+    segments: int = 0  # executions: the first, then each recovery
 
     @property
     def duration(self) -> str:
+        if self.active_seconds is not None:
+            return fmt_seconds(self.active_seconds)
         return fmt_duration(self.started_at, self.ended_at)
 
     @property
@@ -374,6 +378,34 @@ def _run_row(r: sqlite3.Row, full: bool = False) -> RunRow:
         module_file=r["module_file"] if full else None,
         attr=r["attr"] if full else None,
     )
+
+
+def _fill_active(conn: sqlite3.Connection, runs: list[RunRow]) -> None:
+    """Each run's time executing, as ``flyte runs list`` counts it: its segments summed; one whose
+    process is gone ends at the run's last journal write (fixed, not growing with now). A journal
+    older than the segments table keeps the plain start-to-end durations."""
+    from flyte._runtime.journal import LAST_WRITE_SQL
+
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='segments'").fetchone() is None:
+        return
+    for run in runs:
+        segs = conn.execute(
+            "SELECT started_at, ended_at FROM segments WHERE run=? ORDER BY n", (run.name,)
+        ).fetchall()
+        run.segments = len(segs)
+        spans = [(s[0], s[1]) for s in segs] or [(run.started_at, run.ended_at)]
+        total = 0.0
+        for i, (start, end) in enumerate(spans):
+            if start is None:
+                continue
+            if end is None:
+                if i == len(spans) - 1 and run.status == "RUNNING" and not run.process_gone:
+                    end = time.time()
+                else:
+                    last = conn.execute(LAST_WRITE_SQL, (run.name,)).fetchone()[0]
+                    end = last if last is not None else start
+            total += max(0.0, end - start)
+        run.active_seconds = total
 
 
 @dataclass
@@ -683,6 +715,7 @@ class JournalReader:
                 f"SELECT {RUN_COLS} FROM runs {w} ORDER BY rowid {order} LIMIT ?", (*page_params, limit)
             ).fetchall()
             runs = [_run_row(r) for r in rows]
+            _fill_active(conn, runs)
             if order == "ASC":
                 runs.reverse()
             total = conn.execute(
@@ -717,7 +750,10 @@ class JournalReader:
             r = conn.execute(
                 f"SELECT {RUN_COLS}, settings, module_file, attr FROM runs WHERE name = ?", (name,)
             ).fetchone()
-        return None if r is None else _run_row(r, full=True)
+            run = None if r is None else _run_row(r, full=True)
+            if run is not None:
+                _fill_active(conn, [run])
+        return run
 
     def run_value(self, name: str, field_name: str) -> tuple[bytes | None, str | None] | None:
         """The run's recorded inputs (or outputs) blob and its store prefix."""
