@@ -10,6 +10,7 @@ import asyncio
 import concurrent.futures
 import json
 import os
+import socket
 import threading
 import time
 from collections import deque
@@ -21,7 +22,16 @@ from typing import TYPE_CHECKING, Any
 from flyte._context import ActionContext, current_action
 from flyte._runtime.codec import InterfaceCodec, digest
 from flyte._runtime.errors_bridge import as_user_error, error_record
-from flyte._runtime.journal import INSERT_ATTEMPT, PUT_CACHE, PUT_SPEC, SET_META, UPSERT_ACTION, RunJournal
+from flyte._runtime.journal import (
+    INSERT_ATTEMPT,
+    PUT_CACHE,
+    PUT_SPEC,
+    SET_META,
+    UPSERT_ACTION,
+    LeaseOwner,
+    RunJournal,
+)
+from flyte._runtime.leases import Lease, acquire_or_reuse
 from flyte._runtime.store import ObjectStore, join
 from flyte.errors import (
     ActionAbortedError,
@@ -344,13 +354,14 @@ class Controller:
 
         cache_key = None
         owner: asyncio.Future[None] | None = None
+        lease: Lease | None = None
         if tmpl.cache.is_enabled() and not self.disable_run_cache:
             cache = tmpl.cache
             cache_key = _cache_key(tmpl, codec, inputs, inputs_hash)
             if not self.overwrite_cache and cache.reads_cache():
                 hit = self.journal.cache_get(cache_key, cache.max_age_seconds)
                 if hit is None and cache.serialize:
-                    hit, owner = await self._serialized(cache_key, cache.max_age_seconds)
+                    hit, owner, lease = await self._serialized(cache_key, cache.max_age_seconds, row)
                 if hit is not None:
                     await self.journal.write_durable(
                         UPSERT_ACTION, row.params(SUCCEEDED, 0, hit, None, cached=1)
@@ -377,7 +388,7 @@ class Controller:
                 raise _inline_breach(tmpl, codec, None, len(enc_out))
         except asyncio.CancelledError:
             if owner is not None:
-                self._serial_done(cache_key, owner)
+                self._serial_done(cache_key, owner, lease, ABORTED)
             self.journal.write(UPSERT_ACTION, row.params(ABORTED, child.attempt + 1, None, aborted_error()))
             self.counts[RUNNING] -= 1
             self.counts[ABORTED] += 1
@@ -385,7 +396,7 @@ class Controller:
             raise
         except BaseException as e:
             if owner is not None:
-                self._serial_done(cache_key, owner)
+                self._serial_done(cache_key, owner, lease, FAILED)
             err = e if isinstance(e, _Exhausted) else _Exhausted(e, child.attempt + 1, False)
             await self.journal.write_durable(
                 UPSERT_ACTION, row.params(FAILED, err.attempts, None, error_record(err.error))
@@ -398,15 +409,21 @@ class Controller:
             if tracked:
                 parent.live_children.pop(action_id, None)
             await self._reacquire_parent_slot(parent)
-        stored = self._store(action_id, "outputs", enc_out)
-        extra: list[tuple[str, Any]] = []
-        if cache_key is not None:
-            extra.append((PUT_CACHE, (cache_key, tmpl.name, stored, time.time(), self.run_name, action_id)))
-        await self.journal.write_durable(
-            UPSERT_ACTION, row.params(SUCCEEDED, child.attempt + 1, stored, None), *extra
-        )
-        if owner is not None:
-            self._serial_done(cache_key, owner)
+        outcome = FAILED  # the entry was not written: a waiter computes it (see _serialized)
+        try:
+            stored = self._store(action_id, "outputs", enc_out)
+            extra: list[tuple[str, Any]] = []
+            if cache_key is not None:
+                extra.append(
+                    (PUT_CACHE, (cache_key, tmpl.name, stored, time.time(), self.run_name, action_id))
+                )
+            await self.journal.write_durable(
+                UPSERT_ACTION, row.params(SUCCEEDED, child.attempt + 1, stored, None), *extra
+            )
+            outcome = SUCCEEDED
+        finally:
+            if owner is not None:
+                self._serial_done(cache_key, owner, lease, outcome)
         self.counts[RUNNING] -= 1
         self.counts[SUCCEEDED] += 1
         self._emit("end", child, SUCCEEDED)
@@ -442,25 +459,43 @@ class Controller:
             self.loop.call_soon_threadsafe(write)
 
     async def _serialized(
-        self, key: str, max_age: float | None
-    ) -> tuple[bytes | None, asyncio.Future[None] | None]:
+        self, key: str, max_age: float | None, row: _Row
+    ) -> tuple[bytes | None, asyncio.Future[None] | None, Lease | None]:
         """``Cache(serialize=True)``: one call per key computes; identical calls wait for its entry.
 
-        Returns the entry, or ``(None, owner)`` when this call is to compute it (``owner`` is resolved
-        by ``_serial_done``). Serialisation covers the calls of this run.
+        Returns the entry, or ``(None, owner, lease)`` when this call is to compute it (``owner`` and
+        ``lease`` are given up by ``_serial_done``). Calls of this run wait on ``owner``; the first of
+        them holds the journal's lease for the key, which other runs and processes wait on
+        (``flyte._runtime.leases``). When the computing call fails, one waiter computes in its turn:
+        a failure is never reused, each caller gets its own result or its own error.
         """
         while True:
             running = self._serializing.get(key)
             if running is None:
                 owner: asyncio.Future[None] = asyncio.get_running_loop().create_future()
                 self._serializing[key] = owner
-                return None, owner
+                lease_owner = LeaseOwner(
+                    self.run_name, row.fixed[1], row.base, os.getpid(), socket.gethostname()
+                )
+                try:
+                    hit, lease = await acquire_or_reuse(self.journal.journal, key, lease_owner, max_age)
+                except BaseException:
+                    self._serial_done(key, owner, None, ABORTED)
+                    raise
+                if hit is not None:
+                    self._serial_done(key, owner, None, SUCCEEDED)
+                    return hit, None, None
+                return None, owner, lease
             await asyncio.shield(running)
             hit = self.journal.cache_get(key, max_age)
             if hit is not None:
-                return hit, None
+                return hit, None, None
 
-    def _serial_done(self, key: str | None, owner: asyncio.Future[None]) -> None:
+    def _serial_done(
+        self, key: str | None, owner: asyncio.Future[None], lease: Lease | None, outcome: str
+    ) -> None:
+        if lease is not None:
+            lease.release(outcome.lower())
         if key is not None and self._serializing.get(key) is owner:
             del self._serializing[key]
         if not owner.done():

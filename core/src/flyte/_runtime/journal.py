@@ -14,7 +14,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from flyte.errors import StorageError
@@ -197,6 +198,219 @@ class Journal:
     def close(self) -> None:
         with self.lock:
             self.conn.close()
+
+    # ---- issue 18.12: cross-run cache serialization (Cache(serialize=True) leases) ----------------
+    # One row per cache key being computed (``cache_leases``: who holds it, until when) and an
+    # append-only history of what happened to each key (``cache_lease_events``). Created on first use
+    # so that a journal written before them gains them.
+    _LEASE_SCHEMA = """
+    CREATE TABLE IF NOT EXISTS cache_leases(
+      key TEXT PRIMARY KEY, owner TEXT NOT NULL, run TEXT, action_id TEXT, attempt INTEGER,
+      pid INTEGER, host TEXT, acquired_at REAL, expires_at REAL, ttl REAL
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS cache_lease_events(
+      key TEXT NOT NULL, at REAL NOT NULL, event TEXT NOT NULL, run TEXT, action_id TEXT, owner TEXT,
+      other_run TEXT, other_owner TEXT, detail TEXT
+    );
+    CREATE INDEX IF NOT EXISTS cache_lease_events_by_run ON cache_lease_events(run, at);
+    CREATE INDEX IF NOT EXISTS cache_lease_events_by_key ON cache_lease_events(key, at);
+    """
+    _LEASE_GET = (
+        "SELECT key, owner, run, action_id, attempt, pid, host, acquired_at, expires_at, ttl"
+        " FROM cache_leases WHERE key=?"
+    )
+    _LEASE_EVENT = (
+        "INSERT INTO cache_lease_events(key, at, event, run, action_id, owner, other_run, other_owner,"
+        " detail) VALUES(?,?,?,?,?,?,?,?,?)"
+    )
+    _lease_ready = False
+
+    def _lease_tables(self) -> None:
+        if not self._lease_ready:
+            with self.lock:
+                self.conn.executescript(self._LEASE_SCHEMA)
+            self._lease_ready = True
+
+    def _cache_entry(self, key: str, max_age: float | None) -> tuple[bytes, str | None, str | None] | None:
+        """(outputs, run, action ID) of a usable cache entry; call with the lock held."""
+        row = self.conn.execute(
+            "SELECT outputs, created_at, run, action_id FROM cache WHERE key=?", (key,)
+        ).fetchone()
+        if row is None or (max_age and row[1] is not None and time.time() - row[1] > max_age):
+            return None
+        return bytes(row[0]), row[2], row[3]
+
+    def _lease_row(self, key: str) -> LeaseHolder | None:
+        row = self.conn.execute(self._LEASE_GET, (key,)).fetchone()
+        return None if row is None else LeaseHolder(*row)
+
+    def lease_try_acquire(
+        self,
+        key: str,
+        owner: LeaseOwner,
+        ttl: float,
+        max_age: float | None,
+        holder_dead: Callable[[LeaseHolder], bool],
+    ) -> LeaseAttempt:
+        """One try to become the computer of ``key``: a usable cache entry wins ("hit"), else a live
+        holder keeps it ("held"), else this owner takes the lease ("acquired", a takeover when an
+        expired or dead holder is replaced). The check and the claim are one BEGIN IMMEDIATE
+        transaction, so of several processes trying at once exactly one acquires."""
+        self._lease_tables()
+        now = time.time()
+        with self.lock:  # a read first: waiters poll without taking the write lock
+            entry = self._cache_entry(key, max_age)
+            holder = None if entry is not None else self._lease_row(key)
+        if entry is not None:
+            return LeaseAttempt("hit", outputs=entry[0], source_run=entry[1], source_action=entry[2])
+        if holder is not None and holder.expires_at > now and not holder_dead(holder):
+            return LeaseAttempt("held", holder=holder)
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                now = time.time()
+                entry = self._cache_entry(key, max_age)
+                if entry is not None:
+                    self.conn.execute("COMMIT")
+                    return LeaseAttempt("hit", outputs=entry[0], source_run=entry[1], source_action=entry[2])
+                holder = self._lease_row(key)
+                reason = None
+                if holder is not None and holder.owner != owner.id:
+                    if holder.expires_at > now and not holder_dead(holder):
+                        self.conn.execute("COMMIT")
+                        return LeaseAttempt("held", holder=holder)
+                    reason = "lease expired" if holder.expires_at <= now else "owner process gone"
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO cache_leases(key, owner, run, action_id, attempt, pid, host,"
+                    " acquired_at, expires_at, ttl) VALUES(?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        key,
+                        owner.id,
+                        owner.run,
+                        owner.action_id,
+                        owner.attempt,
+                        owner.pid,
+                        owner.host,
+                        now,
+                        now + ttl,
+                        ttl,
+                    ),
+                )
+                event: tuple[str, str | None, str | None, str | None] = ("acquired", None, None, None)
+                if reason is not None:
+                    assert holder is not None
+                    event = ("took_over", holder.run, holder.owner, reason)
+                self.conn.execute(
+                    self._LEASE_EVENT, (key, now, event[0], owner.run, owner.action_id, owner.id, *event[1:])
+                )
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return LeaseAttempt("acquired", holder=holder if reason is not None else None, reason=reason)
+
+    def lease_renew(self, leases: Iterable[tuple[str, str, float]]) -> list[tuple[str, str]]:
+        """Extend each held lease ``(key, owner id, ttl)`` by its TTL from now (the heartbeat).
+        Returns those no longer held by that owner (taken over meanwhile); each is recorded as lost."""
+        self._lease_tables()
+        lost: list[tuple[str, str]] = []
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                now = time.time()
+                for key, owner_id, ttl in leases:
+                    cur = self.conn.execute(
+                        "UPDATE cache_leases SET expires_at=? WHERE key=? AND owner=?",
+                        (now + ttl, key, owner_id),
+                    )
+                    if cur.rowcount == 0:
+                        lost.append((key, owner_id))
+                        holder = self._lease_row(key)
+                        self.conn.execute(
+                            self._LEASE_EVENT,
+                            (
+                                key,
+                                now,
+                                "lost",
+                                *_owner_parts(owner_id),
+                                holder.run if holder else None,
+                                holder.owner if holder else None,
+                                "the lease expired and was taken over while this owner still ran",
+                            ),
+                        )
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return lost
+
+    def lease_release(self, key: str, owner_id: str, outcome: str) -> bool:
+        """Give the lease up (the entry is written, or the computation failed or was aborted) and
+        record how it ended. False when this owner no longer held it."""
+        self._lease_tables()
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self.conn.execute("DELETE FROM cache_leases WHERE key=? AND owner=?", (key, owner_id))
+                held = cur.rowcount > 0
+                detail = outcome if held else f"{outcome} (the lease had been taken over)"
+                self.conn.execute(
+                    self._LEASE_EVENT,
+                    (key, time.time(), "released", *_owner_parts(owner_id), None, None, detail),
+                )
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return held
+
+    def lease_note(
+        self,
+        key: str,
+        event: str,
+        owner: LeaseOwner,
+        other_run: str | None = None,
+        other_owner: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Append a waiter's event to a key's history ("waiting", "reused")."""
+        self._lease_tables()
+        with self.lock:
+            self.conn.execute(
+                self._LEASE_EVENT,
+                (
+                    key,
+                    time.time(),
+                    event,
+                    owner.run,
+                    owner.action_id,
+                    owner.id,
+                    other_run,
+                    other_owner,
+                    detail,
+                ),
+            )
+
+    def lease_holder(self, key: str) -> LeaseHolder | None:
+        """Who holds the lease of ``key`` now (None when nobody computes it)."""
+        self._lease_tables()
+        with self.lock:
+            return self._lease_row(key)
+
+    def lease_events(self, run: str | None = None, key: str | None = None) -> list[dict[str, Any]]:
+        """The lease history of a run's actions (or of one cache key), oldest first."""
+        self._lease_tables()
+        clauses = [(c, v) for c, v in (("run=?", run), ("key=?", key)) if v is not None]
+        if not clauses:
+            raise ValueError("lease_events needs a run or a key")
+        where = " AND ".join(c for c, _ in clauses)
+        params = tuple(v for _, v in clauses)
+        rows = self.query(
+            "SELECT key, at, event, run, action_id, owner, other_run, other_owner, detail"
+            f" FROM cache_lease_events WHERE {where} ORDER BY at, rowid",
+            params,
+        )
+        return [dict(r) for r in rows]
 
 
 class RunJournal:
@@ -552,3 +766,54 @@ def import_record(
     statements += [(insert("attempts", attempt_cols), v) for v in attempts]
     journal.commit(statements)
     return len(actions), len(attempts)
+
+
+# ---- issue 18.12: the values of the lease methods of Journal ----------------------------------------
+@dataclass(frozen=True)
+class LeaseOwner:
+    """Who computes a cache entry under ``Cache(serialize=True)``: the action's run, ID and attempt,
+    in a process on a host (the ID says all of it, so a history row names the owner alone)."""
+
+    run: str
+    action_id: str
+    attempt: int
+    pid: int
+    host: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.run}/{self.action_id}/{self.attempt}/{self.pid}@{self.host}"
+
+
+def _owner_parts(owner_id: str) -> tuple[str | None, str | None, str]:
+    """(run, action ID, owner ID) of an owner ID (for history rows)."""
+    parts = owner_id.split("/")
+    return (parts[0], parts[1], owner_id) if len(parts) >= 4 else (None, None, owner_id)
+
+
+@dataclass(frozen=True)
+class LeaseHolder:
+    """A ``cache_leases`` row."""
+
+    key: str
+    owner: str
+    run: str | None
+    action_id: str | None
+    attempt: int | None
+    pid: int | None
+    host: str | None
+    acquired_at: float
+    expires_at: float
+    ttl: float
+
+
+@dataclass(frozen=True)
+class LeaseAttempt:
+    """The answer of :meth:`Journal.lease_try_acquire`: "hit", "held" or "acquired"."""
+
+    outcome: str
+    outputs: bytes | None = None
+    source_run: str | None = None
+    source_action: str | None = None
+    holder: LeaseHolder | None = None  # the live holder ("held"), or the one taken over ("acquired")
+    reason: str | None = None  # why a takeover was allowed
