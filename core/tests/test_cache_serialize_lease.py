@@ -23,7 +23,9 @@ from typing import Any
 
 import flyte
 import pytest
+from click.testing import CliRunner
 from flyte._runtime.journal import Journal, LeaseAttempt, LeaseOwner
+from flyte.cli.main import cli
 from flyte.errors import InvalidParameterError
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -219,6 +221,12 @@ def test_four_processes_one_execution_three_reuse(rig_factory: Any) -> None:
     assert {e["other_run"] for e in reused} == {owner_run}
     assert [(e["run"], e["detail"]) for e in rig.events("released")] == [(owner_run, "succeeded")]
     assert rig.events("took_over") == [] and rig.events("lost") == []
+    waiter_run = reused[0]["run"]
+    shown = CliRunner().invoke(cli, ["runs", "show", waiter_run])
+    assert shown.exit_code == 0, shown.output
+    assert "cache hit" in shown.output and f"reused the result of run {owner_run}" in shown.output
+    as_json = json.loads(CliRunner().invoke(cli, ["runs", "show", waiter_run, "--json"]).output)
+    assert [e["event"] for e in as_json["cache_leases"]] == ["waiting", "reused"]
     print(
         f"\nFIGURES: 4 processes, 1 execution (body held {finished - started:.2f}s, lease TTL {rig.ttl:g}s),"
         f" 3 waiters reused in {', '.join(f'{s:.3f}' for s in reused_in)} s after the owner's body ended"
@@ -250,6 +258,8 @@ def test_killed_owner_is_taken_over(rig_factory: Any) -> None:
     assert took["detail"] in ("owner process gone", "lease expired")
     (reused,) = rig.events("reused")
     assert reused["other_run"] == results[taker_pid]["run"]
+    shown = CliRunner().invoke(cli, ["runs", "show", results[taker_pid]["run"]])
+    assert "took over cache key" in shown.output and f"/{owner_pid}@" in shown.output, shown.output
     print(f"\nFIGURES: owner SIGKILLed: takeover in {takeover_s:.3f} s ({took['detail']}; TTL {rig.ttl:g}s)")
 
 

@@ -300,3 +300,22 @@ def attempt_lines(actions: list[Any], attempts: list[dict[str, Any]], traceback:
         if traceback and tb:
             out += ["    " + ln for ln in user_traceback(tb).splitlines()]
     return out
+
+
+def lease_lines(events: list[dict[str, Any]], names: dict[str, str]) -> list[str]:
+    """``Cache(serialize=True)`` history of a run's actions (issue 18.12): who waited for, reused,
+    computed or took over which cache key."""
+    out = []
+    for e in events:
+        who = f"{names.get(e['action_id'] or '', '?')} {(e['action_id'] or '?')[:12]}"
+        key = (e["key"] or "")[:12]
+        what = {
+            "acquired": f"computed cache key {key} (took its lease)",
+            "took_over": f"took over cache key {key} from {e['other_owner']} ({e['detail']})",
+            "waiting": f"waited for cache key {key}, computed by {e['other_owner']}",
+            "reused": f"reused the result of run {e['other_run']} for cache key {key} ({e['detail']})",
+            "released": f"released cache key {key}: {e['detail']}",
+            "lost": f"lost the lease of cache key {key} to {e['other_owner']} ({e['detail']})",
+        }.get(e["event"], f"{e['event']} {key}")
+        out.append(f"  {time.strftime('%H:%M:%S', time.localtime(e['at']))} {who} {what}")
+    return out

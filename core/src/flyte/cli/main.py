@@ -525,6 +525,7 @@ def runs_show(run_name: str, as_json: bool, show_tb: bool) -> None:
     attempts = reader.run_attempts(run_name, j)
     durations = [s["duration"] for s in segments if s["duration"] is not None]
     duration = sum(durations) if durations else None
+    leases = j.lease_events(run=run_name)  # Cache(serialize=True) waits, reuses, takeovers
     if as_json:
         by_action: dict[str, list[dict[str, Any]]] = {}
         for at in attempts:
@@ -550,10 +551,11 @@ def runs_show(run_name: str, as_json: bool, show_tb: bool) -> None:
                 }
                 for a in actions
             ],
+            "cache_leases": leases,
         }
         click.echo(json.dumps(out, indent=2, default=str))
         return
-    from flyte.cli._views import action_tree, attempt_lines, segment_lines
+    from flyte.cli._views import action_tree, attempt_lines, lease_lines, segment_lines
 
     _console().print(action_tree(run_row, actions, duration=duration))
     lines = segment_lines(segments)
@@ -568,6 +570,10 @@ def runs_show(run_name: str, as_json: bool, show_tb: bool) -> None:
             click.echo(line)
         if not show_tb:
             click.echo(f"  (flyte runs show {run_name} --traceback: where in your code each one failed)")
+    if leases:
+        click.echo("serialized cache (waits, reuses and takeovers across runs):")
+        for line in lease_lines(leases, {a["action_id"]: a["task_name"] for a in actions}):
+            click.echo(line)
     if reports:
         click.echo("reports (flyte ui shows them on the action's page):")
         for a in actions:
