@@ -370,16 +370,23 @@ class Controller:
                     self._emit("cached", child, SUCCEEDED)
                     return codec.decode_output(self._load(hit))
 
-        if tmpl.identity not in self._specs:
-            self._record_spec(tmpl)
-        self.journal.write(UPSERT_ACTION, row.params(RUNNING, 0, None, None))
-        self.counts[RUNNING] += 1
-        self._emit("start", child, RUNNING)
         task = asyncio.current_task()
         tracked = task is not None and parent.live_children is not None and parent.parent is not None
-        if tracked:
-            parent.live_children[action_id] = task  # type: ignore[assignment]
-        await self._release_parent_slot(parent)
+        try:
+            if tmpl.identity not in self._specs:
+                self._record_spec(tmpl)
+            self.journal.write(UPSERT_ACTION, row.params(RUNNING, 0, None, None))
+            self.counts[RUNNING] += 1
+            self._emit("start", child, RUNNING)
+            if tracked:
+                parent.live_children[action_id] = task  # type: ignore[assignment]
+            await self._release_parent_slot(parent)
+        except BaseException as e:  # never leave a serialized key held (waiters would wait forever)
+            if owner is not None:
+                self._serial_done(
+                    cache_key, owner, lease, ABORTED if isinstance(e, asyncio.CancelledError) else FAILED
+                )
+            raise
         try:
             out = await self._run_with_policy(tmpl, child, inputs, pac, row)
             out = codec.validate_output(out)
