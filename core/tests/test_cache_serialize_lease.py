@@ -7,6 +7,7 @@ process; the task body writes each execution to a side-effect log, and the test 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -126,15 +127,7 @@ class Rig:
         return out
 
     def events(self, event: str | None = None) -> list[dict[str, Any]]:
-        conn = sqlite3.connect(str(self.home / "journal.db"), timeout=30)
-        conn.row_factory = sqlite3.Row
-        try:
-            rows = conn.execute("SELECT * FROM cache_lease_events ORDER BY at, rowid").fetchall()
-        except sqlite3.OperationalError:  # no lease taken yet: the table is created on first use
-            return []
-        finally:
-            conn.close()
-        return [dict(r) for r in rows if event is None or r["event"] == event]
+        return [e for e in _all_events(self.home) if event is None or e["event"] == event]
 
     def proc(self, pid: int) -> subprocess.Popen[str]:
         return next(p for p in self.procs if p.pid == pid)
@@ -260,6 +253,11 @@ def test_killed_owner_is_taken_over(rig_factory: Any) -> None:
     assert reused["other_run"] == results[taker_pid]["run"]
     shown = CliRunner().invoke(cli, ["runs", "show", results[taker_pid]["run"]])
     assert "took over cache key" in shown.output and f"/{owner_pid}@" in shown.output, shown.output
+    # The killed run, recovered later, finds the takeover's entry: nothing runs a third time.
+    killed_run = took["other_owner"].split("/")[0]
+    recovered = flyte.rerun(killed_run, recover=True)
+    assert recovered.outputs()[0] == 49 and len(rig.lines("start")) == 2
+    assert root_actions(rig.home)[killed_run]["cache_hit"] == 1
     print(f"\nFIGURES: owner SIGKILLed: takeover in {takeover_s:.3f} s ({took['detail']}; TTL {rig.ttl:g}s)")
 
 
@@ -358,3 +356,44 @@ def test_only_one_of_many_simultaneous_acquirers_wins(flyte_home: Path) -> None:
     assert journals[0].lease_holder("k") is None
     for j in journals:
         j.close()
+
+
+gate = threading.Event()
+bodies: list[int] = []
+
+
+@env.task(cache=flyte.Cache(behavior="auto", serialize=True))
+async def gated(x: int) -> int:
+    bodies.append(x)
+    while not gate.is_set():
+        await asyncio.sleep(0.01)
+    return x + 1
+
+
+def test_two_runs_in_one_process_share_the_lease(flyte_home: Path) -> None:
+    """Runs on two threads of one process (two controllers): one computes, the other waits for it
+    (the same-process holder is alive, so nothing is taken over)."""
+    gate.clear()
+    bodies.clear()
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(flyte.run, gated, x=5)
+        wait_for(lambda: bodies, 30, "the first body")
+        second = pool.submit(flyte.run, gated, x=5)
+        try:
+            wait_for(lambda: any(e["event"] == "waiting" for e in _all_events(flyte_home)), 30, "the waiter")
+        finally:
+            gate.set()
+        runs = [first.result(timeout=30), second.result(timeout=30)]
+    assert [r.outputs()[0] for r in runs] == [6, 6] and bodies == [5]
+    assert [e["event"] for e in _all_events(flyte_home)] == ["acquired", "waiting", "released", "reused"]
+
+
+def _all_events(home: Path) -> list[dict[str, Any]]:
+    conn = sqlite3.connect(str(home / "journal.db"), timeout=30)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute("SELECT * FROM cache_lease_events ORDER BY at, rowid")]
+    except sqlite3.OperationalError:  # no lease taken yet: the table is created on first use
+        return []
+    finally:
+        conn.close()

@@ -3,7 +3,7 @@
 The journal keeps one lease row per key being computed (``Journal.lease_try_acquire``). The owner's
 process renews it from a heartbeat thread every third of its TTL, so the lease outlives any task
 however long it runs, and expires within one TTL of the owner's process dying or freezing. A waiter
-polls (backoff from 10 ms to 250 ms) until the entry appears (it reuses it), or the lease is free
+polls (backoff from 10 ms to 100 ms) until the entry appears (it reuses it), or the lease is free
 (released after a failure: it computes), expired, or held by a process on this host that no longer
 exists (it takes over at once, without waiting for the TTL).
 
@@ -27,7 +27,7 @@ from flyte.errors import InvalidParameterError
 LEASE_ENV = "FLYTE_CACHE_LEASE_SECONDS"
 DEFAULT_TTL = 30.0
 MIN_TTL = 0.5
-_POLL_FIRST, _POLL_MAX = 0.01, 0.25
+_POLL_FIRST, _POLL_MAX = 0.01, 0.1
 
 log = logging.getLogger("flyte.cache")
 
