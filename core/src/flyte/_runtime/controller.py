@@ -424,10 +424,12 @@ class Controller:
                 extra.append(
                     (PUT_CACHE, (cache_key, tmpl.name, stored, time.time(), self.run_name, action_id))
                 )
+            if lease is not None:  # released in the transaction that writes the entry
+                extra += lease.release_with_entry()
             await self.journal.write_durable(
                 UPSERT_ACTION, row.params(SUCCEEDED, child.attempt + 1, stored, None), *extra
             )
-            outcome = SUCCEEDED
+            outcome, lease = SUCCEEDED, None
         finally:
             if owner is not None:
                 self._serial_done(cache_key, owner, lease, outcome)

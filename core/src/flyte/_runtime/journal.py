@@ -311,7 +311,8 @@ class Journal:
 
     def lease_renew(self, leases: Iterable[tuple[str, str, float]]) -> list[tuple[str, str]]:
         """Extend each held lease ``(key, owner id, ttl)`` by its TTL from now (the heartbeat).
-        Returns those no longer held by that owner (taken over meanwhile); each is recorded as lost."""
+        Returns those this owner no longer holds: released meanwhile, or taken over (the caller tells
+        which, and records a loss with :meth:`lease_lost`)."""
         self._lease_tables()
         lost: list[tuple[str, str]] = []
         with self.lock:
@@ -325,24 +326,31 @@ class Journal:
                     )
                     if cur.rowcount == 0:
                         lost.append((key, owner_id))
-                        holder = self._lease_row(key)
-                        self.conn.execute(
-                            self._LEASE_EVENT,
-                            (
-                                key,
-                                now,
-                                "lost",
-                                *_owner_parts(owner_id),
-                                holder.run if holder else None,
-                                holder.owner if holder else None,
-                                "the lease expired and was taken over while this owner still ran",
-                            ),
-                        )
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
         return lost
+
+    def lease_lost(self, key: str, owner_id: str) -> LeaseHolder | None:
+        """Record that ``owner_id``'s lease of ``key`` was taken over while it still ran; returns the
+        holder now (None if that one is done too)."""
+        self._lease_tables()
+        with self.lock:
+            holder = self._lease_row(key)
+            self.conn.execute(
+                self._LEASE_EVENT,
+                (
+                    key,
+                    time.time(),
+                    "lost",
+                    *_owner_parts(owner_id),
+                    holder.run if holder else None,
+                    holder.owner if holder else None,
+                    "the lease expired and was taken over while this owner still ran",
+                ),
+            )
+        return holder
 
     def lease_release(self, key: str, owner_id: str, outcome: str) -> bool:
         """Give the lease up (the entry is written, or the computation failed or was aborted) and
@@ -363,6 +371,31 @@ class Journal:
                 self.conn.execute("ROLLBACK")
                 raise
         return held
+
+    def lease_release_statements(
+        self, key: str, owner_id: str, outcome: str
+    ) -> list[tuple[str, Sequence[Any]]]:
+        """:meth:`lease_release` as statements, to commit with the cache entry (one transaction)."""
+        run, action_id, _ = _owner_parts(owner_id)
+        return [
+            (
+                "INSERT INTO cache_lease_events(key, at, event, run, action_id, owner, detail)"
+                " SELECT ?, ?, 'released', ?, ?, ?, CASE WHEN EXISTS"
+                "(SELECT 1 FROM cache_leases WHERE key=? AND owner=?) THEN ? ELSE ? END",
+                (
+                    key,
+                    time.time(),
+                    run,
+                    action_id,
+                    owner_id,
+                    key,
+                    owner_id,
+                    outcome,
+                    f"{outcome} (the lease had been taken over)",
+                ),
+            ),
+            ("DELETE FROM cache_leases WHERE key=? AND owner=?", (key, owner_id)),
+        ]
 
     def lease_note(
         self,

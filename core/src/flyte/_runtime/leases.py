@@ -19,7 +19,9 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from flyte._runtime.journal import Journal, LeaseHolder, LeaseOwner
 from flyte.errors import InvalidParameterError
@@ -91,6 +93,13 @@ class Lease:
         except Exception as e:  # the run's own error (if any) is what the user needs to see
             log.warning("could not release the cache lease %s: %s", self.key[:12], e)
 
+    def release_with_entry(self) -> list[tuple[str, Sequence[Any]]]:
+        """Stop renewing; the statements that release the lease in the transaction that writes the
+        cache entry (so no reader sees the entry missing and the lease gone). Commit them promptly
+        (within the TTL); if that commit fails, call :meth:`release`."""
+        _keeper(self.journal).remove(self)
+        return self.journal.lease_release_statements(self.key, self.owner.id, "succeeded")
+
 
 class _Keeper:
     """One heartbeat thread per journal renews every lease this process holds."""
@@ -100,36 +109,46 @@ class _Keeper:
         self.held: dict[tuple[str, str], Lease] = {}
         self.cv = threading.Condition()
         self.thread: threading.Thread | None = None
+        self.interval = DEFAULT_TTL / 3
 
     def add(self, lease: Lease) -> None:
         with self.cv:
             self.held[(lease.key, lease.owner.id)] = lease
             if self.thread is None:
+                self.interval = lease.ttl / 3
                 self.thread = threading.Thread(target=self._run, name="flyte-cache-lease", daemon=True)
                 self.thread.start()
-            self.cv.notify()
+            elif lease.ttl / 3 < self.interval:  # beat sooner; otherwise the next beat covers it
+                self.interval = lease.ttl / 3
+                self.cv.notify()
 
     def remove(self, lease: Lease) -> None:
         with self.cv:
             self.held.pop((lease.key, lease.owner.id), None)
-            self.cv.notify()
 
     def _run(self) -> None:
         while True:
             with self.cv:
+                self.cv.wait(self.interval)
                 if not self.held:
                     self.thread = None
                     return
-                self.cv.wait(min(lease.ttl for lease in self.held.values()) / 3)
+                self.interval = min(lease.ttl for lease in self.held.values()) / 3
                 leases = [(k, o, lease.ttl) for (k, o), lease in self.held.items()]
-            if not leases:
-                continue
             try:
-                lost = self.journal.lease_renew(leases)
+                not_renewed = self.journal.lease_renew(leases)
             except Exception as e:  # a busy or failing journal: try again at the next beat
                 log.warning("could not renew cache leases: %s", e)
                 continue
-            for key, owner_id in lost:
+            for key, owner_id in not_renewed:
+                with self.cv:  # a lease released meanwhile left ``held`` before its row went
+                    lost = self.held.pop((key, owner_id), None)
+                if lost is None:
+                    continue
+                try:
+                    self.journal.lease_lost(key, owner_id)
+                except Exception:
+                    pass
                 log.warning(
                     "cache lease %s of %s expired and was taken over; this call still finishes, so the "
                     "task runs twice (raise %s if it outlives heartbeats)",
@@ -137,8 +156,6 @@ class _Keeper:
                     owner_id,
                     LEASE_ENV,
                 )
-                with self.cv:
-                    self.held.pop((key, owner_id), None)
 
 
 _keepers: dict[int, _Keeper] = {}
