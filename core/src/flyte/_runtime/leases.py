@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -59,6 +60,8 @@ def _process_gone(holder: LeaseHolder) -> bool:
     Only a certain "gone" counts: another host, or a process we cannot see, waits for the TTL."""
     pid = holder.pid
     if not pid or holder.host != socket.gethostname() or pid == os.getpid():
+        return False
+    if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process there
         return False
     try:
         os.kill(pid, 0)
