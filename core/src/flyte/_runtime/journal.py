@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from flyte.errors import StorageError
 
@@ -72,6 +72,64 @@ SET_META = "UPDATE actions SET meta=? WHERE run=? AND action_id=?"
 PUT_SPEC = "INSERT OR IGNORE INTO specs(identity, task_name, spec) VALUES(?,?,?)"
 """A task's spec (TaskSpec JSON), keyed by its code identity: what `flyte ui` shows with an action."""
 
+
+# ---- typed rows: what callers hand to and get from the journal (never SQL, never column order) -----
+# Write rows are NamedTuples: typed fields, yet each *is* the parameter tuple of its statement, so the
+# hot path (two action rows per action) builds no dict and copies nothing.
+class ActionRow(NamedTuple):
+    """One ``actions`` row: a task call, a trace or a durable step of a run."""
+
+    run: str
+    action_id: str
+    parent_id: str | None
+    position: int | None
+    kind: str
+    task_name: str
+    task_identity: str | None
+    task_type: str | None
+    status: str
+    attempts: int
+    cache_hit: int
+    started_at: float | None
+    ended_at: float | None
+    inputs: bytes | None
+    outputs: bytes | None
+    error: str | None
+    group_name: str | None
+    mode: str | None
+    meta: str | None
+
+
+class AttemptRow(NamedTuple):
+    """One ``attempts`` row: one try of an action (kept for every retry, with its error)."""
+
+    run: str
+    action_id: str
+    attempt: int
+    status: str
+    started_at: float | None
+    ended_at: float | None
+    error: str | None
+
+
+class CacheEntry(NamedTuple):
+    """One ``cache`` row: a task's outputs under its cache key."""
+
+    key: str
+    task_name: str
+    outputs: bytes | None
+    created_at: float
+    run: str
+    action_id: str
+
+
+SUBTREE = (
+    "WITH RECURSIVE sub(id) AS (SELECT ? UNION SELECT a.action_id FROM actions a JOIN sub"
+    " ON a.parent_id = sub.id WHERE a.run = ?)"
+    " SELECT action_id, parent_id, position, kind, task_name, task_identity, task_type, status, attempts,"
+    " cache_hit, started_at, ended_at, inputs, outputs, error, group_name, mode, meta FROM actions"
+    " WHERE run = ? AND action_id IN (SELECT id FROM sub)"
+)
 
 # ---- segments: each execution of a run (the first, then each recovery), never rewritten -----------
 # ``CREATE TABLE IF NOT EXISTS`` above adds the table to a journal written before it existed; a run
@@ -190,6 +248,12 @@ class Journal:
             return None
         return bytes(row[0])
 
+    def subtree(self, run: str, action_id: str) -> list[ActionRow]:
+        """An action and every action below it, as recorded in ``run``."""
+        with self.lock:
+            rows = self.conn.execute(SUBTREE, (action_id, run, run)).fetchall()
+        return [ActionRow(run, *r) for r in rows]
+
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self.lock:
             self.conn.executemany(sql, rows)
@@ -266,18 +330,42 @@ class RunJournal:
             if not w.done():
                 w.get_loop().call_soon_threadsafe(_resolve, w)
 
-    # ---- reads and direct statements go to the shared connection ---------------------------------
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self.journal.execute(sql, params)
+    # ---- the semantic API: what the controller (and a remote body, by request) records ------------
+    def action_started(self, row: ActionRow) -> None:
+        """An action (or a retry of it) is running: queued, not waited for."""
+        self._pending_actions[(row[0], row[1])] = row
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_soon)
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        return self.journal.query(sql, params)
+    action_ended = action_started
+    """An action ended and nobody waits on its record (an abort, a trace written from sync code)."""
 
-    def query_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        return self.journal.query_one(sql, params)
+    async def action_finished(self, row: ActionRow, cache: CacheEntry | None = None) -> None:
+        """An action's result (and its cache entry): returns once committed, so the parent sees a
+        value only after the record of it is durable."""
+        if cache is None:
+            await self.write_durable(UPSERT_ACTION, row)
+        else:
+            await self.write_durable(UPSERT_ACTION, row, (PUT_CACHE, cache))
+
+    def attempt_finished(self, row: AttemptRow) -> None:
+        """One failed or aborted try of an action (its error stays in the record)."""
+        self.write(INSERT_ATTEMPT, row)
+
+    async def connector_created(self, run: str, action_id: str, meta: str) -> None:
+        """A connector's remote job exists: its handle, durably, so a recovery re-attaches to it."""
+        await self.write_durable(SET_META, (meta, run, action_id))
+
+    def record_spec(self, identity: str, task_name: str, spec: str) -> None:
+        """A task's spec (JSON), once per code identity."""
+        self.write(PUT_SPEC, (identity, task_name, spec))
 
     def cache_get(self, key: str, max_age: float | None = None) -> bytes | None:
         return self.journal.cache_get(key, max_age)
+
+    def subtree(self, run: str, action_id: str) -> list[ActionRow]:
+        return self.journal.subtree(run, action_id)
 
 
 def _resolve(w: asyncio.Future[None]) -> None:
