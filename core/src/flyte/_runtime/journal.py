@@ -15,6 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from flyte.errors import StorageError
@@ -123,6 +124,108 @@ class CacheEntry(NamedTuple):
     action_id: str
 
 
+RUN_COLUMNS = (
+    "name, task_name, module_file, module_name, attr, inputs, status, root_action, created_at,"
+    " started_at, ended_at, error, outputs, store_prefix, host, user, pid, settings"
+)
+GET_RUN = f"SELECT {RUN_COLUMNS} FROM runs WHERE name=?"
+CREATE_RUN = (
+    "INSERT INTO runs(name, task_name, module_file, module_name, attr, inputs, status,"
+    " root_action, created_at, started_at, store_prefix, host, user, pid, settings)"
+    " VALUES(?,?,?,?,?,?,?,NULL,?,?,?,?,?,?,?)"
+)
+RESUME_RUN = "UPDATE runs SET status=?, ended_at=NULL, error=NULL, pid=?, settings=? WHERE name=?"
+FINISH_RUN = "UPDATE runs SET status=?, ended_at=?, error=?, root_action=? WHERE name=?"
+ABANDON_ACTIONS = "UPDATE actions SET status=?, ended_at=?, error=COALESCE(error, ?) WHERE run=? AND status=?"
+ATTEMPT_COUNTS = "SELECT action_id, MAX(attempt) + 1 FROM attempts WHERE run=? GROUP BY action_id"
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """One ``runs`` row: a run as recorded (its latest execution's status, pid and settings)."""
+
+    name: str
+    task_name: str
+    module_file: str | None
+    module_name: str | None
+    attr: str
+    inputs: bytes | None
+    status: str
+    root_action: str | None
+    created_at: float | None
+    started_at: float | None
+    ended_at: float | None
+    error: str | None
+    outputs: bytes | None
+    store_prefix: str | None
+    host: str | None
+    user: str | None
+    pid: int | None
+    settings: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row keyed by column name (what ``flyte.remote`` and the CLI read)."""
+        return {f: getattr(self, f) for f in self.__slots__}
+
+
+SORTABLE_RUN_COLUMNS = frozenset({"created_at", "started_at", "ended_at", "name", "task_name", "status"})
+ABORT_RUN = "UPDATE runs SET status=?, ended_at=?, error=? WHERE name=? AND status=?"
+ABORT_SEGMENT = "UPDATE segments SET status=?, ended_at=? WHERE run=? AND ended_at IS NULL"
+FIRST_ERROR = "SELECT error FROM actions WHERE run=? AND status=? ORDER BY ended_at LIMIT 1"
+ACTION_COLUMNS = (
+    "action_id, parent_id, position, kind, task_name, task_identity, task_type, status, attempts,"
+    " cache_hit, started_at, ended_at, error, group_name, mode, meta"
+)
+LIST_ACTIONS = f"SELECT {ACTION_COLUMNS} FROM actions WHERE run=? ORDER BY started_at, position"
+GET_ACTION = f"SELECT {ACTION_COLUMNS}, inputs, outputs FROM actions WHERE run=? AND action_id=?"
+ACTION_ATTEMPTS = (
+    "SELECT attempt, status, started_at, ended_at, error FROM attempts WHERE run=? AND action_id=?"
+    " ORDER BY attempt"
+)
+RUN_ATTEMPTS = (
+    "SELECT action_id, attempt, status, started_at, ended_at, error FROM attempts WHERE run=?"
+    " ORDER BY started_at, action_id, attempt"
+)
+RECORDED_ACTIONS = (
+    "SELECT action_id, parent_id, position, kind, task_name, task_identity, status, outputs, meta"
+    " FROM actions WHERE run=?"
+)
+
+DEPLOYED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deployed(
+  name TEXT NOT NULL, version TEXT NOT NULL, env TEXT, task_type TEXT, identity TEXT,
+  source_version TEXT, bundle_digest TEXT, module_name TEXT, module_file TEXT, attr TEXT,
+  source BLOB, spec TEXT, created_at REAL, project TEXT, domain TEXT,
+  PRIMARY KEY(name, version)
+) WITHOUT ROWID;
+"""
+"""Tasks recorded by ``flyte.deploy``: their spec and a copy of their module's source (the bundle)."""
+DEPLOYED_COLUMNS = (
+    "name",
+    "version",
+    "env",
+    "task_type",
+    "identity",
+    "source_version",
+    "bundle_digest",
+    "module_name",
+    "module_file",
+    "attr",
+    "source",
+    "spec",
+    "created_at",
+    "project",
+    "domain",
+)
+PUT_DEPLOYED = (
+    f"INSERT OR REPLACE INTO deployed({','.join(DEPLOYED_COLUMNS)})"
+    f" VALUES({','.join('?' * len(DEPLOYED_COLUMNS))})"
+)
+LIST_DEPLOYED = (
+    "SELECT name, version, env, task_type, identity, source_version, bundle_digest, module_name,"
+    " module_file, attr, spec, created_at, project, domain FROM deployed"
+)
+
 SUBTREE = (
     "WITH RECURSIVE sub(id) AS (SELECT ? UNION SELECT a.action_id FROM actions a JOIN sub"
     " ON a.parent_id = sub.id WHERE a.run = ?)"
@@ -199,6 +302,7 @@ class Journal:
         self.conn.execute("PRAGMA busy_timeout=60000")
         self.conn.executescript(SCHEMA)
         self.lock = threading.RLock()
+        self._deployed_ready = False
 
     def for_run(self) -> RunJournal:
         """A group-committing writer for one run (one event loop)."""
@@ -253,6 +357,202 @@ class Journal:
         with self.lock:
             rows = self.conn.execute(SUBTREE, (action_id, run, run)).fetchall()
         return [ActionRow(run, *r) for r in rows]
+
+    # ---- runs: created, resumed, finished --------------------------------------------------------
+    def get_run(self, name: str) -> RunRow | None:
+        with self.lock:
+            row = self.conn.execute(GET_RUN, (name,)).fetchone()
+        return None if row is None else RunRow(*row)
+
+    def run_created(
+        self,
+        name: str,
+        task_name: str,
+        module_file: str | None,
+        module_name: str | None,
+        attr: str,
+        inputs: bytes,
+        status: str,
+        now: float,
+        store_prefix: str,
+        host: str,
+        user: str,
+        pid: int,
+        settings: str,
+    ) -> int:
+        """Record a new run and its first execution segment (number returned). Raises
+        ``FileExistsError`` when a run of that name exists (another process may have just made it)."""
+        segment, seg_stmts = new_segment(self, name, now, pid, first=True)
+        row = (name, task_name, module_file, module_name, attr, inputs, status, now, now, store_prefix, host)
+        try:
+            self.commit([(CREATE_RUN, (*row, user, pid, settings)), *seg_stmts])
+        except sqlite3.IntegrityError:
+            raise FileExistsError(name) from None
+        return segment
+
+    def run_resumed(self, name: str, status: str, now: float, pid: int, settings: str) -> int:
+        """A recovery of ``name`` starts: a new execution segment (number returned)."""
+        segment, seg_stmts = new_segment(self, name, now, pid, first=False)
+        self.commit([*seg_stmts, (RESUME_RUN, (status, pid, settings, name))])
+        return segment
+
+    def run_finished(
+        self,
+        name: str,
+        segment: int,
+        status: str,
+        ended: float,
+        error: str | None,
+        root_action: str,
+        left_running: tuple[str, str, str],
+    ) -> None:
+        """Close the run and its segment; actions still ``left_running[0]`` (RUNNING) become
+        ``left_running[1]`` (ABORTED) with error ``left_running[2]``: nobody will finish them."""
+        running, aborted, aborted_error = left_running
+        self.commit(
+            [
+                (FINISH_RUN, (status, ended, error, root_action, name)),
+                (CLOSE_SEGMENT, (ended, status, error, name, segment)),
+                (ABANDON_ACTIONS, (aborted, ended, aborted_error, name, running)),
+            ]
+        )
+
+    def attempt_counts(self, run: str) -> dict[str, int]:
+        """Attempts recorded per action of ``run`` (a recovery numbers its retries after them)."""
+        with self.lock:
+            rows = self.conn.execute(ATTEMPT_COUNTS, (run,)).fetchall()
+        return {aid: int(n) for aid, n in rows}
+
+    # ---- reads for flyte.remote and the CLI (``reader.py``): rows keyed by column name ------------
+    def _dicts(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        with self.lock:
+            cur = self.conn.execute(sql, params)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r)) for r in cur.fetchall()]
+
+    def list_runs(
+        self,
+        statuses: Sequence[str] | None = None,
+        task_name: str | None = None,
+        user: str | None = None,
+        sort_by: tuple[str, str] = ("created_at", "desc"),
+    ) -> list[RunRow]:
+        """Runs matching every given filter (values are bound; the sort column is from a fixed set)."""
+        col, order = sort_by
+        if col not in SORTABLE_RUN_COLUMNS or order not in ("asc", "desc"):
+            raise ValueError(
+                f"sort_by={sort_by!r}: use (one of {sorted(SORTABLE_RUN_COLUMNS)}, 'asc' or 'desc')"
+            )
+        where: list[str] = []
+        params: list[Any] = []
+        if statuses:
+            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            params += list(statuses)
+        if task_name is not None:
+            where.append("task_name=?")
+            params.append(task_name)
+        if user is not None:
+            where.append("user=?")
+            params.append(user)
+        sql = f"SELECT {RUN_COLUMNS} FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += f" ORDER BY {col} {order.upper()}"
+        with self.lock:
+            rows = self.conn.execute(sql, params).fetchall()
+        return [RunRow(*r) for r in rows]
+
+    def action_count(self, run: str, status: str | None = None, children_only: bool = False) -> int:
+        """How many actions ``run`` recorded (with ``status``; below its root only)."""
+        sql = "SELECT COUNT(*) FROM actions WHERE run=?"
+        params: list[Any] = [run]
+        if status is not None:
+            sql += " AND status=?"
+            params.append(status)
+        if children_only:
+            sql += " AND parent_id IS NOT NULL"
+        with self.lock:
+            return int(self.conn.execute(sql, params).fetchone()[0])
+
+    def first_error(self, run: str, status: str) -> str | None:
+        """The error of the first action of ``run`` that ended with ``status`` (FAILED)."""
+        with self.lock:
+            row = self.conn.execute(FIRST_ERROR, (run, status)).fetchone()
+        return None if row is None else row[0]
+
+    def run_aborted(self, run: str, aborted: str, running: str, error: str, action_error: str) -> None:
+        """Record an interrupted run (and its unfinished actions and open segment) as aborted."""
+        now = time.time()
+        self.commit(
+            [
+                (ABORT_RUN, (aborted, now, error, run, running)),
+                (ABANDON_ACTIONS, (aborted, now, action_error, run, running)),
+                (ABORT_SEGMENT, (aborted, now, run)),
+            ]
+        )
+
+    def list_actions(self, run: str) -> list[dict[str, Any]]:
+        return self._dicts(LIST_ACTIONS, (run,))
+
+    def get_action(self, run: str, action_id: str) -> dict[str, Any] | None:
+        rows = self._dicts(GET_ACTION, (run, action_id))
+        return rows[0] if rows else None
+
+    def list_attempts(self, run: str, action_id: str | None = None) -> list[dict[str, Any]]:
+        """Attempts of one action (by number), or of every action of ``run`` (by start)."""
+        if action_id is None:
+            return self._dicts(RUN_ATTEMPTS, (run,))
+        return self._dicts(ACTION_ATTEMPTS, (run, action_id))
+
+    def recorded_actions(self, run: str) -> list[dict[str, Any]]:
+        """What a recovery needs of each action of ``run`` (ids, position, identity, result, meta)."""
+        return self._dicts(RECORDED_ACTIONS, (run,))
+
+    def cache_clear(self, task_name: str | None = None) -> int:
+        """Delete the cache entries (of one task); returns how many there were."""
+        with self.lock:
+            if task_name is None:
+                n = self.conn.execute("SELECT COUNT(*) FROM cache").fetchone()[0]
+                self.conn.execute("DELETE FROM cache")
+            else:
+                n = self.conn.execute(
+                    "SELECT COUNT(*) FROM cache WHERE task_name=?", (task_name,)
+                ).fetchone()[0]
+                self.conn.execute("DELETE FROM cache WHERE task_name=?", (task_name,))
+        return int(n)
+
+    # ---- deployed tasks (``flyte.deploy``): created on first use ---------------------------------
+    def _deployed(self) -> None:
+        if not self._deployed_ready:
+            with self.lock:
+                self.conn.executescript(DEPLOYED_SCHEMA)
+            self._deployed_ready = True
+
+    def put_deployed(self, rows: list[dict[str, Any]]) -> None:
+        """Record deployed tasks (a version already recorded for a name is replaced: a redeploy)."""
+        self._deployed()
+        self.commit([(PUT_DEPLOYED, [r.get(c) for c in DEPLOYED_COLUMNS]) for r in rows])
+
+    def get_deployed(self, name: str, version: str | None = None) -> dict[str, Any] | None:
+        """A deployed task by name and version; the latest deployed version when ``version`` is None."""
+        self._deployed()
+        if version is None:
+            rows = self._dicts(
+                "SELECT * FROM deployed WHERE name=? ORDER BY created_at DESC LIMIT 1", (name,)
+            )
+        else:
+            rows = self._dicts("SELECT * FROM deployed WHERE name=? AND version=?", (name, version))
+        return rows[0] if rows else None
+
+    def list_deployed(self, name: str | None = None, env: str | None = None) -> list[dict[str, Any]]:
+        self._deployed()
+        where, params = [], []
+        if name is not None:
+            where.append("name=?")
+            params.append(name)
+        if env is not None:
+            where.append("env=?")
+            params.append(env)
+        sql = LIST_DEPLOYED + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created_at DESC"
+        return self._dicts(sql, params)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self.lock:

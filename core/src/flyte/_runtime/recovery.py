@@ -20,8 +20,8 @@ MIN_ID_PREFIX = 6
 
 def id_base(run_row: Any) -> str:
     """The string the run's action IDs derive from: its name unless it recovered from another run."""
-    settings = json.loads(run_row["settings"] or "{}")
-    return str(settings.get("id_base") or run_row["name"])
+    settings = json.loads(run_row.settings or "{}")
+    return str(settings.get("id_base") or run_row.name)
 
 
 def load_recorded(
@@ -41,11 +41,7 @@ def load_recorded(
     code identity now), a task whose code changed is left out with its ancestors too: a parent's
     recorded result was computed by the old code of its children.
     """
-    rows = journal.query(
-        "SELECT action_id, parent_id, position, kind, task_name, task_identity, status, outputs, meta"
-        " FROM actions WHERE run=?",
-        (source,),
-    )
+    rows = journal.recorded_actions(source)
     forced = resolve_actions(rows, force, source)
     if current is not None:
         by_id = {r["action_id"]: r for r in rows}

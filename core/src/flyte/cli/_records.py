@@ -91,10 +91,10 @@ def export_run(run_name: str) -> None:
     from flyte._runtime.store import store_for
 
     journal = _journal()
-    row = journal.query_one("SELECT store_prefix FROM runs WHERE name=?", (run_name,))
+    row = journal.get_run(run_name)
     if row is None:
         raise click.ClickException(f"no run named {run_name!r}; see `flyte runs list`")
-    prefix = row["store_prefix"]
+    prefix = row.store_prefix or ""
     RecordWriter(journal, run_name, prefix, store_for(prefix)).write(None, final=True)
     click.echo(f"exported the record of run {run_name} to {prefix.rstrip('/')}/{RECORD_DIR}/")
 
