@@ -39,12 +39,8 @@ from flyte._runtime.controller import (
     call_identity,
     interface_codec,
 )
-from flyte._runtime.journal import (
-    Journal,
-    RecordingRunJournal,
-    RecordWriter,
-    open_journal,
-)
+from flyte._runtime.journal import Journal, RecordingRunJournal, open_journal
+from flyte._runtime.records import RecordWriter
 from flyte._runtime.recovery import current_identities, id_base, load_recorded
 from flyte._runtime.store import join, store_for
 from flyte._task import TaskTemplate

@@ -9,7 +9,6 @@ killed process; set ``FLYTE_JOURNAL_SYNC=FULL`` to also survive power loss.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sqlite3
 import threading
@@ -688,17 +687,7 @@ def open_journal(path: str) -> Journal:
         return j
 
 
-# ---- run records: a run's rows exported to its object-store prefix, and imported elsewhere ---------
-# ``<run prefix>/_record/run.json`` (the manifest: the runs row and the list of row files) and JSON
-# lines files of action and attempt rows: one full ``snapshot-*`` plus the ``segment-*`` files written
-# since (rows changed since the previous export). Later lines win. Each object is written whole and
-# the manifest last, so a reader never sees a half-written record.
-RECORD_DIR = "_record"
-RECORD_MANIFEST = "run.json"
-RECORD_FORMAT = "flyte-run-record/1"
-MAX_SEGMENTS = 200
-"""Past this many segments the next export is a full snapshot again (it replaces them)."""
-
+# ---- run record export: which actions each commit touched (``records.py`` writes the rows) ---------
 _TOUCHED = {UPSERT_ACTION: 1, INSERT_ATTEMPT: 1, SET_META: 2}
 """Statement -> index of the action ID in its parameters."""
 
@@ -724,219 +713,218 @@ class RecordingRunJournal(RunJournal):
         return ids
 
 
-def _columns(journal: Journal, table: str) -> list[str]:
-    return [r["name"] for r in journal.query(f"PRAGMA table_info({table})")]
+def __getattr__(name: str) -> Any:
+    """Run-record names that moved to ``records.py`` (the export/import side of the journal)."""
+    if name in _RECORD_NAMES:
+        from flyte._runtime import records
+
+        return getattr(records, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _to_json(row: Any) -> dict[str, Any]:
-    import base64
-
-    out: dict[str, Any] = {}
-    for k in row.keys():
-        v = row[k]
-        out[k] = {"$b64": base64.b64encode(bytes(v)).decode()} if isinstance(v, (bytes, memoryview)) else v
-    return out
-
-
-def _json_rows(
-    journal: Journal, table: str, sql: str, params: Sequence[Any], columns: dict[str, list[str]]
-) -> list[list[Any]]:
-    """Rows as ``[table, value, ...]`` (BLOBs base64'd; ``columns[table]`` names the values)."""
-    from base64 import b64encode
-
-    with journal.lock:
-        cur = journal.conn.execute(sql, params)
-        columns[table] = [d[0] for d in cur.description]
-        rows = cur.fetchall()
-    out = []
-    for row in rows:
-        line: list[Any] = [table, *row]
-        for i, v in enumerate(line):
-            if type(v) is bytes:
-                line[i] = {"$b64": b64encode(v).decode()}
-        out.append(line)
-    return out
+_RECORD_NAMES = frozenset(
+    {
+        "RECORD_DIR",
+        "RECORD_MANIFEST",
+        "RECORD_FORMAT",
+        "MAX_SEGMENTS",
+        "RecordWriter",
+        "read_record",
+        "import_record",
+        "record_rows",
+    }
+)
 
 
-def _from_json(d: dict[str, Any], columns: Sequence[str], what: str) -> list[Any]:
-    """Values for ``columns`` (the local schema's: a record's keys are never used as SQL)."""
-    import base64
-
-    values = []
-    for c in columns:
-        v = d.get(c)
-        if isinstance(v, dict) and set(v) == {"$b64"}:
-            v = base64.b64decode(v["$b64"])
-        elif v is not None and not isinstance(v, (str, int, float)):
-            raise ValueError(f"bad run record: {what} column {c!r} holds a {type(v).__name__}")
-        values.append(v)
-    return values
+# ---- a read-only view (``flyte ui``): its own connection per request, rows keyed by column name ----
+VIEW_RUN_COLUMNS = (
+    "rowid, name, task_name, status, created_at, started_at, ended_at, host, user, pid, store_prefix, error"
+)
+VIEW_ACTION_COLUMNS = (
+    "action_id, parent_id, position, kind, task_name, task_type, status, attempts, cache_hit, started_at,"
+    " ended_at, error, group_name, mode"
+)
 
 
-def record_rows(
-    journal: Journal, run_name: str, action_ids: Iterable[str] | None = None
-) -> tuple[dict[str, Any] | None, dict[str, list[str]], list[list[Any]]]:
-    """The runs row (a JSON object), then the column names and rows (``[table, values...]``) of the
-    run's actions and attempts: all of them, or those of ``action_ids``."""
-    run = journal.query_one("SELECT * FROM runs WHERE name=?", (run_name,))
-    columns: dict[str, list[str]] = {}
-    if run is None:
-        return None, columns, []
-    lines: list[list[Any]] = []
-    if action_ids is None:
-        chunks: list[list[str] | None] = [None]
-    else:
-        ids = sorted(action_ids)
-        chunks = [ids[i : i + 500] for i in range(0, len(ids), 500)]
-    for chunk in chunks:
-        where, params = "run=?", [run_name]
-        if chunk is not None:
-            where += f" AND action_id IN ({','.join('?' * len(chunk))})"
-            params += chunk
-        lines += _json_rows(journal, "actions", f"SELECT * FROM actions WHERE {where}", params, columns)
-        lines += _json_rows(journal, "attempts", f"SELECT * FROM attempts WHERE {where}", params, columns)
-    return _to_json(run), columns, lines
+class JournalView:
+    """Read-only queries the viewer makes on one open connection (``sqlite3.Row`` rows, by name).
 
+    The viewer opens the journal file read-only (``mode=ro``, ``query_only``) on each request, so it
+    never takes the writer's lock; this class is the SQL it may run there.
+    """
 
-class RecordWriter:
-    """Exports one run's record to ``<prefix>/_record/`` in its object store (thread-safe)."""
+    __slots__ = ("conn",)
 
-    def __init__(self, journal: Journal, run_name: str, prefix: str, store: Any) -> None:
-        import uuid
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
 
-        self.journal = journal
-        self.run_name = run_name
-        self.base = "/".join([prefix.rstrip("/"), RECORD_DIR])
-        self.store = store
-        self.epoch = uuid.uuid4().hex[:8]
-        self.n = 0
-        self.snapshot: str | None = None
-        self.segments: list[str] = []
-        self.lock = threading.Lock()
-        self.writes = 0
+    @classmethod
+    def open(cls, path: str) -> JournalView:
+        """A view on its own read-only connection to the journal at ``path`` (close ``view.conn``)."""
+        from urllib.parse import quote
 
-    def write(
-        self, action_ids: Iterable[str] | None = None, final: bool = False, quick: bool = False
-    ) -> bool:
-        """Write the rows changed since the last export (everything when ``action_ids`` is None, at
-        the first export and at the end). ``quick``: no retries, and skip when an export is running."""
-        if not self.lock.acquire(blocking=not quick):
-            return False
+        conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=10, check_same_thread=False)
         try:
-            store = getattr(self.store, "inner", self.store) if quick else self.store
-            full = final or action_ids is None or self.snapshot is None or len(self.segments) >= MAX_SEGMENTS
-            run, columns, lines = record_rows(self.journal, self.run_name, None if full else action_ids)
-            if run is None:
-                return False
-            previous = self._previous_objects(store) if self.snapshot is None else []
-            self.n += 1
-            name = f"{'snapshot' if full else 'segment'}-{self.epoch}-{self.n:06d}.jsonl"
-            encode = json.JSONEncoder(separators=(",", ":")).encode
-            body = "\n".join([encode({"columns": columns}), *map(encode, lines)]) + "\n"
-            store.put_bytes(f"{self.base}/{name}", body.encode())
-            snapshot, segments = (name, []) if full else (self.snapshot, [*self.segments, name])
-            manifest = {
-                "format": RECORD_FORMAT,
-                "run": run,
-                "snapshot": snapshot,
-                "segments": segments,
-                "exported_at": time.time(),
-                "final": final,
-            }
-            store.put_bytes(f"{self.base}/{RECORD_MANIFEST}", json.dumps(manifest).encode())
-            replaced = [self.snapshot, *self.segments] if full else []
-            self.snapshot, self.segments = snapshot, segments
-            self.writes += 1
-        finally:
-            self.lock.release()
-        self._delete([n for n in [*replaced, *previous] if n and n != snapshot], store)
-        return True
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA query_only=ON")
+            conn.execute("PRAGMA busy_timeout=10000")
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn)
 
-    def _previous_objects(self, store: Any) -> list[str]:
-        """Row files of an earlier execution of this run (replaced by this one's first snapshot)."""
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(sql, params).fetchone()
+
+    # -- runs --------------------------------------------------------------------------------------
+    def has_segments(self) -> bool:
+        """False for a journal written before execution segments were recorded."""
+        return self._one("SELECT 1 FROM sqlite_master WHERE type='table' AND name='segments'") is not None
+
+    def segment_spans(self, run: str) -> list[tuple[float | None, float | None]]:
+        rows = self.conn.execute("SELECT started_at, ended_at FROM segments WHERE run=? ORDER BY n", (run,))
+        return [(r[0], r[1]) for r in rows]
+
+    def last_write(self, run: str) -> float | None:
+        row = self._one(LAST_WRITE_SQL, (run,))
+        return None if row is None or row[0] is None else float(row[0])
+
+    def runs_page(
+        self, status: str | None, task: str | None, before: int | None, after: int | None, limit: int
+    ) -> tuple[list[sqlite3.Row], int, bool, bool]:
+        """(runs, total matching, newer exist, older exist): a page of runs by insertion (rowid),
+        newest first; ``before``/``after`` are rowid cursors, ``task`` a substring of the task name."""
+        where: list[str] = []
+        params: list[Any] = []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if task:
+            where.append("instr(task_name, ?) > 0")
+            params.append(task)
+        base = " AND ".join(where)
+        page_where, page_params = list(where), list(params)
+        if after is not None:
+            page_where.append("rowid > ?")
+            page_params.append(int(after))
+            order = "ASC"
+        else:
+            if before is not None:
+                page_where.append("rowid < ?")
+                page_params.append(int(before))
+            order = "DESC"
+        w = f"WHERE {' AND '.join(page_where)}" if page_where else ""
+        rows = self.conn.execute(
+            f"SELECT {VIEW_RUN_COLUMNS} FROM runs {w} ORDER BY rowid {order} LIMIT ?", (*page_params, limit)
+        ).fetchall()
+        if order == "ASC":
+            rows.reverse()
+        total = self._one(f"SELECT COUNT(*) FROM runs {'WHERE ' + base if base else ''}", params)[0]
+        has_newer = has_older = False
+        if rows:
+            extra = f" AND {base}" if base else ""
+            newer = f"SELECT 1 FROM runs WHERE rowid > ?{extra} LIMIT 1"
+            older = f"SELECT 1 FROM runs WHERE rowid < ?{extra} LIMIT 1"
+            has_newer = self._one(newer, (rows[0]["rowid"], *params)) is not None
+            has_older = self._one(older, (rows[-1]["rowid"], *params)) is not None
+        return rows, int(total), has_newer, has_older
+
+    def task_names(self, limit: int) -> list[str]:
+        sql = "SELECT task_name FROM runs GROUP BY task_name ORDER BY task_name LIMIT ?"
+        return [r[0] for r in self.conn.execute(sql, (limit,)) if r[0]]
+
+    def run(self, name: str) -> sqlite3.Row | None:
+        """The run's list columns plus ``settings``, ``module_file`` and ``attr``."""
+        return self._one(  # type: ignore[no-any-return]
+            f"SELECT {VIEW_RUN_COLUMNS}, settings, module_file, attr FROM runs WHERE name = ?", (name,)
+        )
+
+    def run_value(self, name: str, inputs: bool) -> tuple[bytes | None, str | None] | None:
+        """The run's recorded inputs (or outputs) blob and its store prefix."""
+        sql = f"SELECT {'inputs' if inputs else 'outputs'}, store_prefix FROM runs WHERE name = ?"
+        r = self._one(sql, (name,))
+        return None if r is None else ((None if r[0] is None else bytes(r[0])), r[1])
+
+    def list_state(self) -> tuple[Any, ...]:
+        """Changes whenever a run is added or changes status (for polling the list)."""
+        return tuple(
+            self._one(
+                "SELECT MAX(rowid), COUNT(*), SUM(status = 'RUNNING'), MAX(COALESCE(ended_at, 0)) FROM runs"
+            )
+        )
+
+    def run_state(self, name: str) -> tuple[str, float | None, tuple[Any, ...]] | None:
+        """(status, ended_at, a tuple that changes whenever one of the run's actions changes)."""
+        run = self._one("SELECT status, ended_at FROM runs WHERE name = ?", (name,))
+        if run is None:
+            return None
+        a = self._one(
+            "SELECT COUNT(*), SUM(status = 'RUNNING'), SUM(status = 'SUCCEEDED'), SUM(status = 'FAILED'),"
+            " SUM(attempts), MAX(COALESCE(ended_at, 0)) FROM actions WHERE run = ?",
+            (name,),
+        )
+        return run[0], run[1], tuple(a)
+
+    # -- actions -----------------------------------------------------------------------------------
+    def run_actions(self, name: str, limit: int) -> tuple[list[sqlite3.Row], int]:
+        """The run's actions by start (at most ``limit``) and how many there are in all."""
+        rows = self.conn.execute(
+            f"SELECT {VIEW_ACTION_COLUMNS} FROM actions WHERE run = ? ORDER BY started_at LIMIT ?",
+            (name, limit),
+        ).fetchall()
+        total = len(rows)
+        if total >= limit:
+            total = self._one("SELECT COUNT(*) FROM actions WHERE run = ?", (name,))[0]
+        return rows, int(total)
+
+    def action_value(self, name: str, action_id: str, inputs: bool) -> tuple[bytes | None, str | None] | None:
+        col = "inputs" if inputs else "outputs"
+        r = self._one(
+            f"SELECT a.{col}, r.store_prefix FROM actions a LEFT JOIN runs r ON r.name = a.run"
+            " WHERE a.run = ? AND a.action_id = ?",
+            (name, action_id),
+        )
+        return None if r is None else ((None if r[0] is None else bytes(r[0])), r[1])
+
+    def action(self, run: str, action_id: str) -> sqlite3.Row | None:
+        """The action's list columns plus ``inputs``, ``outputs``, ``meta`` and ``task_identity``."""
+        return self._one(  # type: ignore[no-any-return]
+            f"SELECT {VIEW_ACTION_COLUMNS}, inputs, outputs, meta, task_identity FROM actions"
+            " WHERE run = ? AND action_id = ?",
+            (run, action_id),
+        )
+
+    def attempts(self, run: str, action_id: str) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            "SELECT attempt, status, started_at, ended_at, error FROM attempts"
+            " WHERE run = ? AND action_id = ? ORDER BY attempt",
+            (run, action_id),
+        ).fetchall()
+
+    def children(self, run: str, action_id: str, limit: int, offset: int) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            f"SELECT {VIEW_ACTION_COLUMNS} FROM actions WHERE run = ? AND parent_id = ?"
+            " ORDER BY position LIMIT ? OFFSET ?",
+            (run, action_id, limit, offset),
+        ).fetchall()
+
+    def child_count(self, run: str, action_id: str) -> int:
+        return int(
+            self._one("SELECT COUNT(*) FROM actions WHERE run = ? AND parent_id = ?", (run, action_id))[0]
+        )
+
+    def cache_source(self, task_name: str, outputs: bytes) -> tuple[str, str] | None:
+        """The run and action whose cache entry holds these outputs (where a cache hit came from)."""
+        c = self._one(
+            "SELECT run, action_id FROM cache WHERE task_name = ? AND outputs = ? LIMIT 1",
+            (task_name, outputs),
+        )
+        return None if c is None else (c[0], c[1])
+
+    def spec(self, identity: str) -> str | None:
+        """A task's recorded spec JSON (None in a journal from before specs were recorded)."""
         try:
-            old = json.loads(store.get_bytes(f"{self.base}/{RECORD_MANIFEST}"))
-        except Exception:
-            return []
-        return [n for n in [old.get("snapshot"), *(old.get("segments") or [])] if isinstance(n, str)]
-
-    def _delete(self, names: list[str], store: Any) -> None:
-        delete = getattr(store, "delete", None)
-        if delete is None:
-            return
-        for n in names:
-            try:
-                delete(f"{self.base}/{n}")
-            except Exception:
-                pass  # garbage, not a correctness problem: the manifest no longer lists it
-
-
-def read_record(store: Any, prefix: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(runs row, action/attempt rows) of the record under ``prefix``; later rows win."""
-    base = "/".join([prefix.rstrip("/"), RECORD_DIR])
-    last: Exception | None = None
-    for _ in range(3):  # a live run may replace its row files between our reads: read again
-        try:
-            manifest = json.loads(store.get_bytes(f"{base}/{RECORD_MANIFEST}"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"no run record at {base}/{RECORD_MANIFEST}") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != RECORD_FORMAT:
-            raise ValueError(f"{base}/{RECORD_MANIFEST} is not a flyte run record ({RECORD_FORMAT})")
-        rows: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
-        try:
-            for name in [manifest.get("snapshot"), *(manifest.get("segments") or [])]:
-                if not name:
-                    continue
-                if not isinstance(name, str) or "/" in name or name.startswith("."):
-                    raise ValueError(f"bad run record: row file name {name!r}")
-                lines = store.get_bytes(f"{base}/{name}").decode().splitlines()
-                header = json.loads(lines[0]) if lines else {}
-                columns = header.get("columns") if isinstance(header, dict) else None
-                if not isinstance(columns, dict):
-                    raise ValueError(f"bad run record: {name} has no column header")
-                for line in lines[1:]:
-                    values = json.loads(line)
-                    table = values[0] if isinstance(values, list) and values else None
-                    if table not in columns:
-                        raise ValueError(f"bad run record: a row of unknown table {table!r} in {name}")
-                    d = dict(zip(columns[table], values[1:]))
-                    d["table"] = table
-                    rows[(table, d.get("action_id"), d.get("attempt"))] = d
-        except FileNotFoundError as e:
-            last = e
-            continue
-        return manifest["run"], list(rows.values())
-    raise FileNotFoundError(f"the run record at {base} kept changing while it was read: {last}")
-
-
-def import_record(
-    journal: Journal, run: dict[str, Any], rows: list[dict[str, Any]], replace: bool = False
-) -> tuple[int, int]:
-    """Write a record's rows into this journal; returns (actions, attempts) imported."""
-    name = run.get("name")
-    if not isinstance(name, str) or not name:
-        raise ValueError("bad run record: no run name")
-    if journal.query_one("SELECT name FROM runs WHERE name=?", (name,)) is not None and not replace:
-        raise FileExistsError(f"a run named {name!r} is already in this journal")
-    run_cols = _columns(journal, "runs")
-    action_cols = _columns(journal, "actions")
-    attempt_cols = _columns(journal, "attempts")
-    actions = [_from_json(r, action_cols, "actions") for r in rows if r.get("table") == "actions"]
-    attempts = [_from_json(r, attempt_cols, "attempts") for r in rows if r.get("table") == "attempts"]
-    for values, cols in [(v, action_cols) for v in actions] + [(v, attempt_cols) for v in attempts]:
-        if values[cols.index("run")] != name:
-            raise ValueError(f"bad run record: a row of run {values[cols.index('run')]!r} in run {name!r}")
-
-    def insert(table: str, cols: list[str]) -> str:
-        return f"INSERT OR REPLACE INTO {table}({','.join(cols)}) VALUES({','.join('?' * len(cols))})"
-
-    statements: list[tuple[str, Sequence[Any]]] = [
-        ("DELETE FROM actions WHERE run=?", (name,)),
-        ("DELETE FROM attempts WHERE run=?", (name,)),
-        ("DELETE FROM segments WHERE run=?", (name,)),
-        (insert("runs", run_cols), _from_json(run, run_cols, "runs")),
-    ]
-    statements += [(insert("actions", action_cols), v) for v in actions]
-    statements += [(insert("attempts", attempt_cols), v) for v in attempts]
-    journal.commit(statements)
-    return len(actions), len(attempts)
+            row = self._one("SELECT spec FROM specs WHERE identity = ?", (identity,))
+        except sqlite3.OperationalError:
+            return None
+        return None if row is None else row[0]
