@@ -68,6 +68,43 @@ def test_the_check_finds_sql(tmp_path: Path) -> None:
     assert all(v.startswith("flyte/cli.py:") for v in found)
 
 
+
+def test_worker_wire_carries_journal_operations_not_sql(tmp_path: Path) -> None:
+    """A remote body records a step by naming an operation; SQL or an unknown operation is refused,
+    and an accepted row lands in the journal as the controller's own write would."""
+    import asyncio
+
+    from flyte._runtime.controller import Controller
+    from flyte._runtime.journal import ActionRow, Journal
+    from flyte._runtime.store import store_for
+    from flyte._runtime.workers.remote import RequestHandler
+
+    journal = Journal(str(tmp_path / "journal.db"))
+    prefix = (tmp_path / "data").as_uri()
+    fixed = ("r1", "a1", None, 0, "trace", "t", "trace:t", "trace", "SUCCEEDED", 1, 0, 1.0, 2.0)
+    row = ActionRow(*fixed, b"i", b"o", None, None, "inline", None)
+
+    async def main() -> list[tuple[bool, str]]:
+        c = Controller("r1", journal.for_run(), store_for(prefix), prefix)
+        h = RequestHandler(c)
+        answers = []
+        for kind, payload in [
+            ("jdurable", ("action_finished", tuple(row))),
+            ("jwrite", ("DELETE FROM actions", ())),
+            ("jwrite", ("attempt_finished", tuple(row))),
+            ("jdurable", ("action_finished", tuple(row)[:5])),
+        ]:
+            ok, value = await h.reply(kind, payload)
+            answers.append((ok, str(value)))
+        return answers
+
+    answers = asyncio.run(main())
+    assert [ok for ok, _ in answers] == [True, False, False, False]
+    assert "journal operation" in answers[1][1] and "DELETE FROM actions" in answers[1][1]
+    assert "wrong shape" in answers[3][1]
+    assert [(a["action_id"], a["status"]) for a in journal.list_actions("r1")] == [("a1", "SUCCEEDED")]
+    journal.close()
+
 if __name__ == "__main__":
     problems = violations()
     for p in problems:
