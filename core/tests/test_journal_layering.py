@@ -68,7 +68,6 @@ def test_the_check_finds_sql(tmp_path: Path) -> None:
     assert all(v.startswith("flyte/cli.py:") for v in found)
 
 
-
 def test_worker_wire_carries_journal_operations_not_sql(tmp_path: Path) -> None:
     """A remote body records a step by naming an operation; SQL or an unknown operation is refused,
     and an accepted row lands in the journal as the controller's own write would."""
@@ -104,6 +103,7 @@ def test_worker_wire_carries_journal_operations_not_sql(tmp_path: Path) -> None:
     assert "wrong shape" in answers[3][1]
     assert [(a["action_id"], a["status"]) for a in journal.list_actions("r1")] == [("a1", "SUCCEEDED")]
     journal.close()
+
 
 if __name__ == "__main__":
     problems = violations()
