@@ -2,8 +2,13 @@
 
 Writes from a run's controller are grouped (``RunJournal``): every statement queued in one event-loop
 iteration is committed in one transaction, and a result is handed to the parent only after the
-transaction that records it has committed (``write_durable``). WAL with synchronous=NORMAL survives a
-killed process; set ``FLYTE_JOURNAL_SYNC=FULL`` to also survive power loss.
+transaction that records it has committed (``RunJournal.action_finished``). WAL with
+synchronous=NORMAL survives a killed process; set ``FLYTE_JOURNAL_SYNC=FULL`` to also survive power
+loss.
+
+This module (with ``records.py`` for run records) is the only place that knows the tables: everything
+else calls its typed methods (``action_started``, ``get_run``, ``list_actions``...) with typed rows
+(``ActionRow``, ``RunRow``...). ``core/tests/test_journal_layering.py`` enforces that.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -590,14 +595,13 @@ class RunJournal:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._flush_soon)
 
-    async def write_durable(self, sql: str, params: Sequence[Any], *more: tuple[str, Sequence[Any]]) -> None:
-        """Queue statements and return once they are committed."""
+    def _durable(self, sql: str, params: Sequence[Any]) -> asyncio.Future[None]:
+        """Queue a statement; the future resolves once it is committed (a plain future, not a
+        coroutine: awaiting it costs no extra frame on the hot path)."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
-        for s, p in more:
-            self._pending.append((s, p))
         self.write(sql, params)
-        await fut
+        return fut
 
     def _flush_soon(self) -> None:
         self._scheduled = False
@@ -640,21 +644,21 @@ class RunJournal:
     action_ended = action_started
     """An action ended and nobody waits on its record (an abort, a trace written from sync code)."""
 
-    async def action_finished(self, row: ActionRow, cache: CacheEntry | None = None) -> None:
-        """An action's result (and its cache entry): returns once committed, so the parent sees a
-        value only after the record of it is durable."""
-        if cache is None:
-            await self.write_durable(UPSERT_ACTION, row)
-        else:
-            await self.write_durable(UPSERT_ACTION, row, (PUT_CACHE, cache))
+    def action_finished(self, row: ActionRow, cache: CacheEntry | None = None) -> Awaitable[None]:
+        """An action's result (and its cache entry); await it: it resolves once committed, so the
+        parent sees a value only after the record of it is durable."""
+        if cache is not None:
+            self._pending.append((PUT_CACHE, cache))
+        return self._durable(UPSERT_ACTION, row)
 
     def attempt_finished(self, row: AttemptRow) -> None:
         """One failed or aborted try of an action (its error stays in the record)."""
         self.write(INSERT_ATTEMPT, row)
 
-    async def connector_created(self, run: str, action_id: str, meta: str) -> None:
-        """A connector's remote job exists: its handle, durably, so a recovery re-attaches to it."""
-        await self.write_durable(SET_META, (meta, run, action_id))
+    def connector_created(self, run: str, action_id: str, meta: str) -> Awaitable[None]:
+        """A connector's remote job exists: its handle, durably (await it), so a recovery
+        re-attaches to it."""
+        return self._durable(SET_META, (meta, run, action_id))
 
     def record_spec(self, identity: str, task_name: str, spec: str) -> None:
         """A task's spec (JSON), once per code identity."""
