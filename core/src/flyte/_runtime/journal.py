@@ -195,6 +195,22 @@ RECORDED_ACTIONS = (
     " FROM actions WHERE run=?"
 )
 
+
+@dataclass(frozen=True, slots=True)
+class RecordedRow:
+    """What a recovery reads of one recorded action: where it was called, by which code, its result."""
+
+    action_id: str
+    parent_id: str | None
+    position: int  # every writer records one
+    kind: str
+    task_name: str
+    task_identity: str | None
+    status: str
+    outputs: bytes | None
+    meta: str | None
+
+
 DEPLOYED_SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployed(
   name TEXT NOT NULL, version TEXT NOT NULL, env TEXT, task_type TEXT, identity TEXT,
@@ -506,9 +522,11 @@ class Journal:
             return self._dicts(RUN_ATTEMPTS, (run,))
         return self._dicts(ACTION_ATTEMPTS, (run, action_id))
 
-    def recorded_actions(self, run: str) -> list[dict[str, Any]]:
+    def recorded_actions(self, run: str) -> list[RecordedRow]:
         """What a recovery needs of each action of ``run`` (ids, position, identity, result, meta)."""
-        return self._dicts(RECORDED_ACTIONS, (run,))
+        with self.lock:
+            rows = self.conn.execute(RECORDED_ACTIONS, (run,)).fetchall()
+        return [RecordedRow(*r) for r in rows]
 
     def cache_clear(self, task_name: str | None = None) -> int:
         """Delete the cache entries (of one task); returns how many there were."""
