@@ -1,9 +1,9 @@
 """The UI's data layer: read-only queries on the journal and safe renderings of recorded values.
 
 Nothing here imports the web stack, and nothing here writes: the journal is opened read-only
-(``flyte._runtime.journal.JournalView``, which holds the viewer's SQL). Recorded values are tagged bytes (``J`` JSON,
-``P`` cloudpickle, ``B`` raw bytes, ``R`` a URI in the run's object store holding tagged bytes);
-pickles are described by their size and never unpickled.
+(``flyte._runtime.journal.JournalView``, which holds the viewer's SQL). Recorded values are tagged
+bytes (``J`` JSON, ``P`` cloudpickle, ``B`` raw bytes, ``R`` a URI in the run's object store holding
+tagged bytes); pickles are described by their size and never unpickled.
 """
 
 from __future__ import annotations
