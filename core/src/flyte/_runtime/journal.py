@@ -151,6 +151,9 @@ class Journal:
         if not statements:
             return
         with self.lock:
+            if len(statements) == 1:  # one statement is its own transaction: no BEGIN/COMMIT round trips
+                self.conn.execute(*statements[0])
+                return
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 i = 0
@@ -229,7 +232,25 @@ class RunJournal:
 
     async def write_durable(self, sql: str, params: Sequence[Any], *more: tuple[str, Sequence[Any]]) -> None:
         """Queue statements and return once they are committed."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if not self._scheduled and not getattr(loop, "_ready", True):
+            # Nothing else is ready to run on this loop (a sequential chain): a group commit one loop
+            # turn later would hold this write alone, so commit it now and skip the turn (issue 20).
+            self._pending.extend(more)
+            if sql is UPSERT_ACTION:
+                self._pending_actions[(params[0], params[1])] = params
+            else:
+                self._pending.append((sql, params))
+            pending, waiters = self._take()
+            try:
+                self.journal.commit(pending)
+            except Exception as e:
+                raise StorageError(f"could not write the journal at {self.path}: {e}") from e
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
+            return
+        fut: asyncio.Future[None] = loop.create_future()
         self._waiters.append(fut)
         for s, p in more:
             self._pending.append((s, p))
