@@ -3,7 +3,7 @@
 Writes from a run's controller are grouped (``RunJournal``): every statement queued in one event-loop
 iteration is committed in one transaction, and a result is handed to the parent only after the
 transaction that records it has committed (``write_durable``). WAL with synchronous=NORMAL survives a
-killed process; set ``FLYTE_JOURNAL_SYNC=FULL`` to also survive power loss.
+killed process; set ``FLYTE_DURABILITY=fsync`` to also survive power loss.
 """
 
 from __future__ import annotations
@@ -128,6 +128,31 @@ def new_segment(
     return n, stmts
 
 
+DURABILITY_ENV = "FLYTE_DURABILITY"
+
+
+def journal_sync() -> str:
+    """SQLite's ``synchronous`` for the journal (issue 20).
+
+    ``FLYTE_DURABILITY=process`` (default): WAL with NORMAL, durable against a killed process, no
+    fsync per commit. ``FLYTE_DURABILITY=fsync``: FULL, each commit also survives power loss (an
+    fsync per commit). ``FLYTE_JOURNAL_SYNC=FULL`` is the older spelling of ``fsync``."""
+    value = os.environ.get(DURABILITY_ENV, "").strip().lower()
+    if not value:
+        return "FULL" if os.environ.get("FLYTE_JOURNAL_SYNC", "").upper() == "FULL" else "NORMAL"
+    if value not in ("process", "fsync"):
+        from flyte.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            "journal",
+            DURABILITY_ENV,
+            value,
+            "Use 'process' (the default: survives a killed process) "
+            "or 'fsync' (also survives power loss, slower).",
+        )
+    return "FULL" if value == "fsync" else "NORMAL"
+
+
 class Journal:
     """One SQLite connection per process (per path), shared by every run in the process."""
 
@@ -136,8 +161,7 @@ class Journal:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.conn = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode=WAL")
-        sync = os.environ.get("FLYTE_JOURNAL_SYNC", "NORMAL").upper()
-        self.conn.execute(f"PRAGMA synchronous={'FULL' if sync == 'FULL' else 'NORMAL'}")
+        self.conn.execute(f"PRAGMA synchronous={journal_sync()}")
         self.conn.execute("PRAGMA busy_timeout=60000")
         self.conn.executescript(SCHEMA)
         self.lock = threading.RLock()
