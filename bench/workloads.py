@@ -40,6 +40,9 @@ PAYLOAD_INLINE_LIMIT: int = 256 * 1024 * 1024
 
 env = flyte.TaskEnvironment(name="bench")
 
+FLOOR_REPEATS = 20
+FLOOR_BUDGET_S = 1.0
+
 # Counts real executions of `cached_child` in this process (cache hits do not run the body).
 CACHED_EXECUTIONS: list[int] = [0]
 
@@ -177,6 +180,17 @@ def measure(kind: str, size: int) -> dict[str, Any]:
     t = time.perf_counter()
     got = _value(run(wl.root, **{wl.arg: size}))
     wall = time.perf_counter() - t
+    if ENGINE == "asyncio":
+        # The floor is tiny (~0.4 ms for the 1k chain), so one scheduler hiccup would swing every
+        # ratio against it: take its best of up to 20 runs in this process (at most ~1 s in all).
+        spent, reps, executed = wall, 1, CACHED_EXECUTIONS[0]
+        while reps < FLOOR_REPEATS and spent < FLOOR_BUDGET_S:
+            t = time.perf_counter()
+            _value(run(wl.root, **{wl.arg: size}))
+            once = time.perf_counter() - t
+            wall, spent, reps = min(wall, once), spent + once, reps + 1
+        result["floor_runs"] = reps
+        CACHED_EXECUTIONS[0] = executed  # bodies run by the first measured run only
 
     if got != wl.expected(size):
         raise AssertionError(f"{kind}({size}) returned {got!r}, expected {wl.expected(size)!r}")
