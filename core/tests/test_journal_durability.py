@@ -1,4 +1,5 @@
-"""Issue 20: the journal's durability setting, and the crash promise of a sequential chain.
+"""Issue 20: the journal's durability setting, the crash promise of a sequential chain, and the
+JSON fast path for primitive values.
 
 A step's result is committed before its parent sees it, even when the commit is made at once
 instead of at the next group commit (nothing else ready on the loop): a SIGKILL at any point never
@@ -98,3 +99,15 @@ def test_sigkill_mid_chain_loses_no_acknowledged_step(
     again = [i for i in acked if runs[f"child {i}"] != 1]
     assert not again, f"acknowledged steps ran again after the crash: {again[:10]}"
     assert all(runs[f"child {i}"] >= 1 for i in range(len(acked) + 3))  # the rest ran on recovery
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0, -7, 2**70, 1.5, float("nan"), float("inf"), True, None, "", 'é"\\\n\x00', {"b": 1, "a": "x"}, {}],
+)
+def test_reused_json_encoder_writes_what_json_writes(value: object) -> None:
+    """The primitive fast path (one C encoder, built once) stores and hashes exactly what it did."""
+    from flyte._runtime import codec
+
+    assert codec._prim_dumps(value) == codec._store_dumps(value)
+    assert codec._prim_dumps(value, canonical=True) == codec._dumps(value)
