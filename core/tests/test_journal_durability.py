@@ -20,6 +20,21 @@ import pytest
 from conftest import spawn
 from flyte._runtime.journal import Journal, journal_sync
 
+chain_env = flyte.TaskEnvironment(name="jd_chain")
+
+
+@chain_env.task
+async def tick(x: int) -> int:
+    return x + 1
+
+
+@chain_env.task(timeout=0.3)
+async def long_chain(n: int) -> int:
+    x = 0
+    for _ in range(n):
+        x = await tick(x)
+    return x
+
 
 def _synchronous(path: Path) -> int:
     j = Journal(str(path))
@@ -111,3 +126,14 @@ def test_reused_json_encoder_writes_what_json_writes(value: object) -> None:
 
     assert codec._prim_dumps(value) == codec._store_dumps(value)
     assert codec._prim_dumps(value, canonical=True) == codec._dumps(value)
+
+
+def test_a_long_chain_still_serves_timers() -> None:
+    """Commits made without a loop turn leave one every INLINE_RUN steps, so the parent's timeout
+    fires in the middle of a chain that would otherwise run for a minute."""
+    t0 = time.perf_counter()
+    with pytest.raises(Exception) as failed:
+        flyte.run(long_chain, n=10**6)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
+    assert isinstance(run.error, flyte.errors.TaskTimeoutError)
+    assert time.perf_counter() - t0 < 15

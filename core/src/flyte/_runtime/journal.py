@@ -612,6 +612,10 @@ class Journal:
             self.conn.close()
 
 
+INLINE_RUN = 64
+"""At most this many commits in a row are made at once (without a loop turn) by ``_durable``."""
+
+
 class RunJournal:
     """One run's writes, group-committed on that run's event loop.
 
@@ -629,6 +633,8 @@ class RunJournal:
         self._pending_actions: dict[tuple[Any, Any], Sequence[Any]] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self._scheduled = False
+        self._handle: asyncio.Handle | None = None  # the scheduled group commit
+        self._inline = 0  # commits made at once in a row (see _durable)
 
     def write(self, sql: str, params: Sequence[Any]) -> None:
         """Queue a statement for the next group commit (no wait). Call on the run's loop."""
@@ -638,7 +644,7 @@ class RunJournal:
             self._pending.append((sql, params))
         if not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_soon)
+            self._handle = asyncio.get_running_loop().call_soon(self._flush_soon)
 
     def _durable(self, sql: str, params: Sequence[Any]) -> asyncio.Future[None]:
         """Queue a statement; the future resolves once it is committed (a plain future, not a
@@ -646,20 +652,31 @@ class RunJournal:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         self._waiters.append(fut)
-        if not self._scheduled and not getattr(loop, "_ready", True):
-            # Nothing else is ready to run on this loop (a sequential chain): a group commit one loop
-            # turn later would hold this write alone, so commit it now and skip the turn (issue 20).
+        ready = getattr(loop, "_ready", None)  # asyncio's run queue (other loops: always the group path)
+        alone = ready is not None and (not ready or (len(ready) == 1 and ready[0] is self._handle))
+        if alone and self._inline < INLINE_RUN:
+            # Nothing else is ready to run on this loop but our own group commit (a sequential
+            # chain): that commit would hold just this write one loop turn later, so make it now and
+            # skip the turn (issue 20). The scheduled group commit stays (it finds nothing, or what
+            # was queued after this); every INLINE_RUN-th commit still takes the turn, so timers and
+            # I/O (timeouts, cancellation, worker sockets) are served during a long chain.
+            self._inline += 1
             if sql is UPSERT_ACTION:
                 self._pending_actions[(params[0], params[1])] = params
             else:
                 self._pending.append((sql, params))
-            self._flush_soon()  # resolves ``fut`` (or fails it with the StorageError) before returning
+            self._commit_pending()  # resolves ``fut`` (or fails it with the StorageError) now
             return fut
+        self._inline = 0
         self.write(sql, params)
         return fut
 
     def _flush_soon(self) -> None:
         self._scheduled = False
+        self._handle = None
+        self._commit_pending()
+
+    def _commit_pending(self) -> None:
         pending, waiters = self._take()
         try:
             self.journal.commit(pending)
@@ -694,7 +711,7 @@ class RunJournal:
         self._pending_actions[(row[0], row[1])] = row
         if not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_soon)
+            self._handle = asyncio.get_running_loop().call_soon(self._flush_soon)
 
     action_ended = action_started
     """An action ended and nobody waits on its record (an abort, a trace written from sync code)."""
