@@ -29,7 +29,7 @@ from flyte._runtime.journal import Journal, LeaseAttempt, LeaseOwner
 from flyte.cli.main import cli
 from flyte.errors import InvalidParameterError
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="POSIX signals, /proc")
 
 MODULE = """
 import asyncio
@@ -175,6 +175,33 @@ def wait_for(cond: Callable[[], Any], timeout: float, what: str) -> Any:
         time.sleep(0.01)
 
 
+def freeze_outside_a_transaction(proc: subprocess.Popen[str], home: Path) -> float:
+    """SIGSTOP ``proc`` at a moment it holds no journal write lock, and return when it stopped.
+
+    A process frozen inside a SQLite write transaction blocks every writer of that journal until it
+    resumes (a limit of SQLite, not of leases); the heartbeat's transactions last milliseconds, so
+    the test just stops the owner again when it caught one."""
+    for _ in range(100):
+        proc.send_signal(signal.SIGSTOP)
+        wait_for(lambda: _state(proc.pid) == "T", 5, "the owner to stop")
+        conn = sqlite3.connect(str(home / "journal.db"), timeout=0.05)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+            return time.time()
+        except sqlite3.OperationalError:  # caught inside a transaction: let it finish, try again
+            proc.send_signal(signal.SIGCONT)
+            time.sleep(0.01)
+        finally:
+            conn.close()
+    raise AssertionError("the owner was inside a journal transaction at every try")
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rsplit(b")", 1)[-1].split()[0].decode()
+
+
 def root_actions(home: Path) -> dict[str, sqlite3.Row]:
     conn = sqlite3.connect(str(home / "journal.db"), timeout=30)
     conn.row_factory = sqlite3.Row
@@ -270,8 +297,7 @@ def test_frozen_owner_loses_its_lease_after_the_ttl(rig_factory: Any) -> None:
     (owner_pid, _), *_ = wait_for(lambda: rig.lines("start"), 60, "the first execution")
     wait_for(lambda: len(rig.events("waiting")) == 1, 60, "the other caller waiting on the lease")
     owner = rig.proc(owner_pid)
-    owner.send_signal(signal.SIGSTOP)
-    stopped_at = time.time()
+    stopped_at = freeze_outside_a_transaction(owner, rig.home)
     try:
         starts = wait_for(
             lambda: len(rig.lines("start")) == 2 and rig.lines("start"), rig.ttl + 5, "a takeover"
