@@ -31,6 +31,7 @@ from flyte.errors import (
     MaxRuntimeExceededError,
     NonDeterminismError,
     NonRecoverableError,
+    StorageError,
     SyncTaskCallInAsyncContextError,
     TraceDoesNotAllowNestedTasksError,
 )
@@ -41,6 +42,38 @@ if TYPE_CHECKING:
 RUNNING, SUCCEEDED, FAILED, ABORTED = "RUNNING", "SUCCEEDED", "FAILED", "ABORTED"
 JOURNAL_INLINE_LIMIT = 256 * 1024
 """Values above this size go to the object store; the journal keeps a reference."""
+
+
+def system_retries() -> int:
+    """How often a system failure (the store, a lost worker) is retried: ``FLYTE_SYSTEM_RETRIES`` (2).
+
+    These retries never count against the task's own ``RetryStrategy``."""
+    try:
+        return max(0, int(os.environ.get("FLYTE_SYSTEM_RETRIES", "2")))
+    except ValueError:
+        return 2
+
+
+def system_retry_delay(n: int) -> float:
+    """Seconds before system retry ``n`` (1-based): ``FLYTE_SYSTEM_RETRY_DELAY`` (0.5 s), doubling,
+    at most 10 s."""
+    try:
+        base = float(os.environ.get("FLYTE_SYSTEM_RETRY_DELAY", "0.5"))
+    except ValueError:
+        base = 0.5
+    return float(min(10.0, max(0.0, base) * 2 ** (n - 1)))
+
+
+def _settle(e: BaseException) -> None:
+    """Mark a storage failure whose system retries are spent: callers up the tree do not retry it."""
+    try:
+        e._flyte_settled = True  # type: ignore[attr-defined]
+    except Exception:
+        pass
+
+
+def _settled(e: BaseException) -> bool:
+    return bool(getattr(e, "_flyte_settled", False))
 
 
 @dataclass
@@ -336,7 +369,7 @@ class Controller:
         child = ActionState(action_id=action_id, task_name=tmpl.name, parent=parent, position=position)
         parent_id = parent.action_id if parent.parent is not None else None
         if len(enc_inputs) > JOURNAL_INLINE_LIMIT:
-            enc_inputs = self._store(action_id, "inputs", enc_inputs)
+            enc_inputs = await self._store_retried(action_id, "inputs", enc_inputs)
         row = _Row(self.run_name, action_id, parent_id, position, tmpl, pac.group, enc_inputs)
         row.base = self.attempt_base.get(action_id, 0)
         if self.workers is not None:
@@ -375,6 +408,7 @@ class Controller:
             enc_out = codec.encode_output(out)
             if len(enc_out) > tmpl.max_inline_io_bytes:
                 raise _inline_breach(tmpl, codec, None, len(enc_out))
+            stored = await self._store_retried(action_id, "outputs", enc_out)
         except asyncio.CancelledError:
             if owner is not None:
                 self._serial_done(cache_key, owner)
@@ -387,6 +421,19 @@ class Controller:
             if owner is not None:
                 self._serial_done(cache_key, owner)
             err = e if isinstance(e, _Exhausted) else _Exhausted(e, child.attempt + 1, False)
+            if isinstance(e, StorageError):  # the attempt ran, but its output could not be stored
+                self.journal.write(
+                    INSERT_ATTEMPT,
+                    (
+                        self.run_name,
+                        action_id,
+                        row.base + child.attempt,
+                        FAILED,
+                        row.started,
+                        time.time(),
+                        error_record(e),
+                    ),
+                )
             await self.journal.write_durable(
                 UPSERT_ACTION, row.params(FAILED, err.attempts, None, error_record(err.error))
             )
@@ -398,7 +445,6 @@ class Controller:
             if tracked:
                 parent.live_children.pop(action_id, None)
             await self._reacquire_parent_slot(parent)
-        stored = self._store(action_id, "outputs", enc_out)
         extra: list[tuple[str, Any]] = []
         if cache_key is not None:
             extra.append((PUT_CACHE, (cache_key, tmpl.name, stored, time.time(), self.run_name, action_id)))
@@ -504,6 +550,8 @@ class Controller:
         retries = tmpl.retries.count
         max_rt = tmpl.timeout.max_runtime_seconds if tmpl.timeout is not None else None
         attempt = 0
+        user_failures = 0  # what RetryStrategy counts; system failures (storage) are retried apart
+        system_failures = 0
         while True:
             child.attempt = attempt
             child.report = None
@@ -541,13 +589,22 @@ class Controller:
                         error_record(e),
                     ),
                 )
-                if isinstance(e, NonRecoverableError) or attempt >= retries:
-                    raise _Exhausted(
-                        e, attempt + 1, retries > 0 and not isinstance(e, NonRecoverableError)
-                    ) from None
-                backoff = tmpl.retries.backoff
-                if backoff is not None:
-                    await asyncio.sleep(backoff.delay(attempt))
+                if isinstance(e, StorageError):
+                    system_failures += 1
+                    if _settled(e) or system_failures > system_retries():
+                        _settle(e)  # a child's failure (already retried there) or retries spent
+                        raise _Exhausted(e, attempt + 1, False) from None
+                    _warn_system_retry(tmpl, e, system_failures)
+                    await asyncio.sleep(system_retry_delay(system_failures))
+                else:
+                    if isinstance(e, NonRecoverableError) or user_failures >= retries:
+                        raise _Exhausted(
+                            e, attempt + 1, retries > 0 and not isinstance(e, NonRecoverableError)
+                        ) from None
+                    backoff = tmpl.retries.backoff
+                    if backoff is not None:
+                        await asyncio.sleep(backoff.delay(user_failures))
+                    user_failures += 1
                 attempt += 1
                 self.journal.write(UPSERT_ACTION, row.params(RUNNING, attempt, None, None))
 
@@ -747,6 +804,10 @@ class Controller:
         except Exception as e:  # a log that cannot be kept never fails the action
             import warnings
 
+            if isinstance(e, StorageError):  # the store is failing: say so once, not per action
+                if getattr(self, "_log_fault_warned", False):
+                    return
+                self._log_fault_warned = True
             warnings.warn(f"could not keep the log of action {action_id}: {e}", RuntimeWarning, stacklevel=2)
 
     # ---- values too large for the journal ------------------------------------------------------------
@@ -755,6 +816,20 @@ class Controller:
             return data
         uri = self.store.put_bytes(join(self.run_prefix, action_id, name), data)
         return b"R" + uri.encode()
+
+    async def _store_retried(self, action_id: str, name: str, data: bytes) -> bytes:
+        """``_store`` with the system retries: a value that was computed is not computed again."""
+        failures = 0
+        while True:
+            try:
+                return self._store(action_id, name, data)
+            except StorageError as e:
+                failures += 1
+                if failures > system_retries():
+                    _settle(e)
+                    raise
+                _warn_system_retry(None, e, failures)
+                await asyncio.sleep(system_retry_delay(failures))
 
     def _load(self, data: bytes) -> bytes:
         if data[:1] == b"R":
@@ -772,6 +847,15 @@ class Controller:
         self.sync_pool.shutdown(wait=False, cancel_futures=True)
         if self.workers is not None:
             self.workers.close()  # no worker process outlives its run
+
+
+def _warn_system_retry(tmpl: TaskTemplate[Any, Any] | None, e: BaseException, n: int) -> None:
+    import logging
+
+    what = f"task {tmpl.name!r}" if tmpl is not None else "storing a value"
+    logging.getLogger("flyte.storage").warning(
+        "%s: %s; system retry %d/%d (the task's own retries are not used)", what, e, n, system_retries()
+    )
 
 
 async def _await_future(fut: concurrent.futures.Future[Any]) -> Any:

@@ -435,10 +435,12 @@ def _user_frame(error: BaseException, run_name: str) -> str | None:
 def _recovery_helps(run_name: str, error: BaseException) -> bool:
     """A recovery reuses what succeeded: worth suggesting when something did and the failure is not
     one a recovery repeats by design (a non-deterministic replay)."""
-    from flyte.errors import NonDeterminismError
+    from flyte.errors import NonDeterminismError, StorageError
 
     if isinstance(error, NonDeterminismError):
         return False
+    if isinstance(error, StorageError):
+        return True  # once the store is fixed (issue 18): what finished is kept
     row = _journal().query_one(
         "SELECT COUNT(*) AS n FROM actions WHERE run=? AND status='SUCCEEDED' AND parent_id IS NOT NULL",
         (run_name,),
