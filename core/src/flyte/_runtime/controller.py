@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from flyte._task import TaskTemplate
 
 RUNNING, SUCCEEDED, FAILED, ABORTED = "RUNNING", "SUCCEEDED", "FAILED", "ABORTED"
+QUEUED = "QUEUED"
+"""A started action waiting for a place (max_action_concurrency, the CPU budget, a worker or GPU).
+Shown by the live view (events ``queued``/``running``); the journal keeps such an action RUNNING."""
 JOURNAL_INLINE_LIMIT = 256 * 1024
 """Values above this size go to the object store; the journal keeps a reference."""
 
@@ -102,6 +105,8 @@ class ActionState:
     live_children: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     waiting_children: int = 0
     holds_slot: bool = False
+    queued: bool = False  # waiting for a place: a concurrency slot, CPU budget, worker or GPU
+    released: bool = False  # gave its place back after its body; its result is being recorded
     log: Any = None  # what this attempt wrote to stdout/stderr (flyte._runtime.logs)
     report: Any = None  # this attempt's flyte.report.Report (None until a report is used)
 
@@ -288,7 +293,15 @@ class Controller:
         self.listeners: list[Listener] = []
         self._backends: dict[tuple[str, int], Any] = {}
         self._serializing: dict[str, asyncio.Future[None]] = {}
-        self.counts = {RUNNING: 0, SUCCEEDED: 0, FAILED: 0, ABORTED: 0, "CACHED": 0, "RECOVERED": 0}
+        self.counts = {
+            RUNNING: 0,
+            QUEUED: 0,
+            SUCCEEDED: 0,
+            FAILED: 0,
+            ABORTED: 0,
+            "CACHED": 0,
+            "RECOVERED": 0,
+        }
         self._specs: set[str] = set()  # task identities whose spec this run has recorded
         self.workers = make_workers(self, isolation, max_cpus, cluster)  # None: every action inline
         from flyte._runtime import logs
@@ -624,7 +637,12 @@ class Controller:
         token = current_action.set(ActionContext(self, child, group=pac.group, custom=pac.custom))
         try:
             if self.slots is not None:
-                await self._acquire_slot(tmpl)
+                if self.slots.locked():
+                    self.mark_queued(child)
+                try:
+                    await self._acquire_slot(tmpl)
+                finally:
+                    self.mark_admitted(child)
                 child.holds_slot = True
             try:
                 if max_rt is not None:  # the clock starts once the action has its place
@@ -648,6 +666,7 @@ class Controller:
                 if child.holds_slot and self.slots is not None:
                     self.slots.release()
                     child.holds_slot = False
+                    self.mark_released(child)
                 self._abort_orphans(child)
         finally:
             current_action.reset(token)
@@ -666,6 +685,32 @@ class Controller:
         if hasattr(backend, "create"):
             return await self._run_connector(backend, tmpl, inputs, ectx)
         return await backend.run(tmpl, inputs, ectx)
+
+    def mark_queued(self, child: ActionState) -> None:
+        """The action waits for a place: the live view shows it QUEUED, not RUNNING."""
+        if child.queued:
+            return
+        child.queued = True
+        self.counts[QUEUED] += 1
+        self._emit("queued", child, QUEUED)
+
+    def mark_admitted(self, child: ActionState) -> None:
+        """The action got its place (or stopped waiting): RUNNING again in the live view."""
+        if child.released:  # a retry got a place again
+            child.released = False
+            self._emit("running", child, RUNNING)
+        if not child.queued:
+            return
+        child.queued = False
+        self.counts[QUEUED] -= 1
+        self._emit("running", child, RUNNING)
+
+    def mark_released(self, child: ActionState) -> None:
+        """The action's body ended and its place went to the next one: while its result is being
+        recorded the live view no longer counts it among the running."""
+        if not child.released:
+            child.released = True
+            self._emit("released", child, RUNNING)
 
     async def _acquire_slot(self, tmpl: TaskTemplate[Any, Any]) -> None:
         assert self.slots is not None
