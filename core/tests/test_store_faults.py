@@ -256,15 +256,18 @@ def test_run_directory_made_unwritable(layout: Layout) -> None:
     )
 
 
-def test_a_fault_inside_a_body_uses_system_retries_not_user_retries(layout: Layout) -> None:
+@pytest.mark.parametrize("isolation", ["inline", "process"])
+def test_a_fault_inside_a_body_uses_system_retries_not_user_retries(layout: Layout, isolation: str) -> None:
     """``File.from_local`` in a task with retries=3 while the store's ``runs`` path is a file: the
     attempt is retried FLYTE_SYSTEM_RETRIES times (each attempt recorded as a system error), then
-    the run fails; a recovery after the fix runs it to the end."""
+    the run fails; a recovery after the fix runs it to the end. In process mode the error crosses
+    the worker boundary as the same system error."""
     (layout.data / "runs").write_text("in the way")
     name = "fault-body"
 
     def run(**env: str) -> tuple[int, str]:
-        args = ["run", "--quiet", "--name", name, "--raw-data-path", path_to_uri(str(layout.data))]
+        args = ["run", "--quiet", "--name", name, "--isolation", isolation]
+        args += ["--raw-data-path", path_to_uri(str(layout.data))]
         p = cli(layout, *args, FLOWS, "uploads", "--text", "hello", "--workdir", str(layout.work), **env)
         out, err = p.communicate(timeout=120)
         return p.returncode, out + err
