@@ -17,7 +17,7 @@ from typing import Any
 
 import flyte
 import pytest
-from conftest import APPS
+from conftest import APPS, journal_rows
 
 CHILDREN = 10
 SLOTS = 2
@@ -135,6 +135,47 @@ def test_follow_lines_of_a_real_run(flyte_home: Path) -> None:
     for aid in state:  # each child: QUEUED (when it waited), then RUNNING, then SUCCEEDED
         seq = [st for st, _, a in lines if a == aid]
         assert seq in (["RUNNING", "SUCCEEDED"], ["RUNNING", "QUEUED", "RUNNING", "SUCCEEDED"]), seq
+
+
+def test_the_journal_records_queued_actions(flyte_home: Path) -> None:
+    """What ``flyte ui`` and ``flyte runs show`` read: a child waiting for a place is QUEUED in its
+    journal row (seen by another connection during the run), RUNNING once it has one."""
+    import sqlite3
+    import threading
+    import time
+
+    import queued_app
+
+    seen: list[dict[str, int]] = []
+    stop = threading.Event()
+    db = flyte_home / "journal.db"
+
+    def poll() -> None:
+        while not stop.is_set():
+            if db.exists():
+                con = sqlite3.connect(db, timeout=5)
+                try:
+                    rows = con.execute(
+                        "SELECT status, COUNT(*) FROM actions WHERE task_name='queued.anap' GROUP BY status"
+                    ).fetchall()
+                    seen.append({str(k): int(v) for k, v in rows})
+                except sqlite3.Error:
+                    pass
+                finally:
+                    con.close()
+            time.sleep(0.003)
+
+    t = threading.Thread(target=poll)
+    t.start()
+    try:
+        run = flyte.with_runcontext(max_action_concurrency=SLOTS).run(queued_app.afan, n=CHILDREN)
+    finally:
+        stop.set()
+        t.join()
+    assert max(s.get("QUEUED", 0) for s in seen) == CHILDREN - SLOTS, seen
+    assert any(s.get("QUEUED") and s.get("SUCCEEDED") for s in seen)  # queued ones were admitted later
+    final = journal_rows(flyte_home, "SELECT status, ended_at FROM actions WHERE run=?", (run.name,))
+    assert {r["status"] for r in final} == {"SUCCEEDED"} and all(r["ended_at"] for r in final)
 
 
 @pytest.fixture(autouse=True)

@@ -31,6 +31,7 @@ from flyte._runtime.controller import (
     ABORTED,
     FAILED,
     JOURNAL_INLINE_LIMIT,
+    QUEUED,
     RUNNING,
     SUCCEEDED,
     ActionState,
@@ -345,6 +346,7 @@ class ActionPhase(str, enum.Enum):  # noqa: UP042  (str() as the reference SDK g
 
 _PHASES = {RUNNING: ActionPhase.RUNNING, SUCCEEDED: ActionPhase.SUCCEEDED, FAILED: ActionPhase.FAILED}
 _PHASES[ABORTED] = ActionPhase.ABORTED
+_PHASES[QUEUED] = ActionPhase.QUEUED
 
 
 class ActionOutputs(tuple):  # type: ignore[type-arg]
@@ -1133,8 +1135,8 @@ async def _execute(
                 # running when an earlier process of this run died and not called again): aborted.
                 (
                     "UPDATE actions SET status=?, ended_at=?, error=COALESCE(error, ?)"
-                    " WHERE run=? AND status=?",
-                    (ABORTED, ended, aborted_error(), run_name, RUNNING),
+                    " WHERE run=? AND status IN (?, ?)",
+                    (ABORTED, ended, aborted_error(), run_name, RUNNING, QUEUED),
                 ),
             ]
         )

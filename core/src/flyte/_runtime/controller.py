@@ -41,8 +41,8 @@ if TYPE_CHECKING:
 
 RUNNING, SUCCEEDED, FAILED, ABORTED = "RUNNING", "SUCCEEDED", "FAILED", "ABORTED"
 QUEUED = "QUEUED"
-"""A started action waiting for a place (max_action_concurrency, the CPU budget, a worker or GPU).
-Shown by the live view (events ``queued``/``running``); the journal keeps such an action RUNNING."""
+"""A started action waiting for a place (max_action_concurrency, the CPU budget, a worker or GPU):
+its journal row says so until it has one, and the live view gets ``queued``/``running`` events."""
 JOURNAL_INLINE_LIMIT = 256 * 1024
 """Values above this size go to the object store; the journal keeps a reference."""
 
@@ -107,6 +107,7 @@ class ActionState:
     holds_slot: bool = False
     queued: bool = False  # waiting for a place: a concurrency slot, CPU budget, worker or GPU
     released: bool = False  # gave its place back after its body; its result is being recorded
+    row: Any = None  # its journal row (_Row), for the QUEUED/RUNNING updates
     log: Any = None  # what this attempt wrote to stdout/stderr (flyte._runtime.logs)
     report: Any = None  # this attempt's flyte.report.Report (None until a report is used)
 
@@ -385,6 +386,7 @@ class Controller:
             enc_inputs = await self._store_retried(action_id, "inputs", enc_inputs)
         row = _Row(self.run_name, action_id, parent_id, position, tmpl, pac.group, enc_inputs)
         row.base = self.attempt_base.get(action_id, 0)
+        child.row = row
         if self.workers is not None:
             row.mode = self.workers.mode(tmpl, child)
 
@@ -692,6 +694,8 @@ class Controller:
             return
         child.queued = True
         self.counts[QUEUED] += 1
+        if child.row is not None:
+            self.journal.write(UPSERT_ACTION, child.row.params(QUEUED, child.attempt, None, None))
         self._emit("queued", child, QUEUED)
 
     def mark_admitted(self, child: ActionState) -> None:
@@ -703,6 +707,8 @@ class Controller:
             return
         child.queued = False
         self.counts[QUEUED] -= 1
+        if child.row is not None:
+            self.journal.write(UPSERT_ACTION, child.row.params(RUNNING, child.attempt, None, None))
         self._emit("running", child, RUNNING)
 
     def mark_released(self, child: ActionState) -> None:
@@ -942,7 +948,7 @@ class _Row:
     def params(
         self, status: str, attempts: int, outputs: bytes | None, error: str | None, cached: int = 0
     ) -> tuple[Any, ...]:
-        ended = None if status == RUNNING else time.time()
+        ended = None if status == RUNNING or status == QUEUED else time.time()
         return (
             *self.fixed,
             status,

@@ -165,7 +165,8 @@ def mark_aborted(run_name: str, error: dict[str, Any], action_error: str, status
                 (aborted, now, json.dumps(error), run_name, running),
             ),
             (
-                "UPDATE actions SET status=?, ended_at=?, error=COALESCE(error, ?) WHERE run=? AND status=?",
+                "UPDATE actions SET status=?, ended_at=?, error=COALESCE(error, ?)"
+                " WHERE run=? AND status IN (?, 'QUEUED')",
                 (aborted, now, action_error, run_name, running),
             ),
             (
