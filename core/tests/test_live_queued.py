@@ -99,6 +99,23 @@ def test_inline_max_action_concurrency_two() -> None:
     assert f"queued {CHILDREN - SLOTS}" in text, text
 
 
+def test_inline_sync_children_beyond_the_thread_pool() -> None:
+    """Inline sync bodies run on the run's thread pool (CPUs + 4 threads): the children beyond it
+    wait for a thread, QUEUED (the case of many sync children on a small machine)."""
+    import queued_app
+
+    threads = min(32, (os.cpu_count() or 1) + 4)
+    extra = 3
+    watch = Watch("queued.nap")
+    progress = live_view()
+    rc = flyte.with_runcontext(isolation="inline")
+    rc.listeners.extend([progress, watch])
+    run = rc.run(queued_app.fan, n=threads + extra)
+    assert run.outputs()[0] == sum(range(threads + extra))
+    assert watch.max_running == threads and watch.max_queued == extra
+    assert set(watch.state.values()) == {"SUCCEEDED"} and progress.counts.get("QUEUED") == 0
+
+
 def test_no_queued_state_without_limits() -> None:
     """Inline async children with no limit all run at once: nothing is shown queued."""
     watch, seen, _ = run_watched("anap", flyte.with_runcontext())

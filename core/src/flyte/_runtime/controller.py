@@ -164,6 +164,11 @@ class SyncPool(concurrent.futures.Executor):
         self._threads = 0
         self._closed = False
 
+    def saturated(self) -> bool:
+        """Whether work submitted now would wait for a thread (every place taken or promised)."""
+        with self._cv:
+            return self._running + len(self._queue) >= self.limit
+
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
         with self._cv:
@@ -253,6 +258,7 @@ class Controller:
     """Orchestrates one run's actions on one event loop."""
 
     recovered_from: str | None = None  # the other run whose recorded actions this one reuses
+    tracks_places: bool = True  # QUEUED/RUNNING states are kept here (not by a worker's proxy)
 
     def __init__(
         self,
@@ -669,6 +675,7 @@ class Controller:
                     self.slots.release()
                     child.holds_slot = False
                     self.mark_released(child)
+                self.unqueue(child)  # e.g. cancelled while it waited for a thread of the sync pool
                 self._abort_orphans(child)
         finally:
             current_action.reset(token)
@@ -710,6 +717,12 @@ class Controller:
         if child.row is not None:
             self.journal.write(UPSERT_ACTION, child.row.params(RUNNING, child.attempt, None, None))
         self._emit("running", child, RUNNING)
+
+    def unqueue(self, child: ActionState) -> None:
+        """The action stopped waiting without getting a place (cancelled): no event, its end follows."""
+        if child.queued:
+            child.queued = False
+            self.counts[QUEUED] -= 1
 
     def mark_released(self, child: ActionState) -> None:
         """The action's body ended and its place went to the next one: while its result is being

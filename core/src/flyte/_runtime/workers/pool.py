@@ -329,7 +329,7 @@ class WorkerManager(RequestHandler):
                 self._cancel_on_worker(w, aid, tmpl.is_sync)
                 raise
         finally:
-            self.c.mark_admitted(child)  # (cancelled while queued)
+            self.c.unqueue(child)  # cancelled while it waited: its end (ABORTED) follows
             inf.done = True
             if self.inflight.get(aid) is inf:
                 del self.inflight[aid]
