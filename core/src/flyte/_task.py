@@ -448,8 +448,7 @@ async def run_sync(func: Callable[..., Any], inputs: Mapping[str, Any]) -> Any:
                 controller.mark_queued(action)
 
             def tracked() -> Any:
-                if queued:
-                    loop.call_soon_threadsafe(controller.mark_admitted, action)
+                loop.call_soon_threadsafe(controller.mark_admitted, action)  # (a retry: RUNNING again)
                 try:
                     return inner()
                 finally:

@@ -649,8 +649,10 @@ class Controller:
                     self.mark_queued(child)
                 try:
                     await self._acquire_slot(tmpl)
-                finally:
-                    self.mark_admitted(child)
+                except BaseException:  # cancelled, or max_queued_time passed: it never ran
+                    self.unqueue(child)
+                    raise
+                self.mark_admitted(child)
                 child.holds_slot = True
             try:
                 if max_rt is not None:  # the clock starts once the action has its place
@@ -700,6 +702,7 @@ class Controller:
         if child.queued:
             return
         child.queued = True
+        child.released = False
         self.counts[QUEUED] += 1
         if child.row is not None:
             self.journal.write(UPSERT_ACTION, child.row.params(QUEUED, child.attempt, None, None))
