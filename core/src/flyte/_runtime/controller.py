@@ -429,7 +429,11 @@ class Controller:
             enc_out = codec.encode_output(out)
             if len(enc_out) > tmpl.max_inline_io_bytes:
                 raise _inline_breach(tmpl, codec, None, len(enc_out))
-            stored = await self._store_retried(action_id, "outputs", enc_out)
+            stored = (
+                enc_out
+                if len(enc_out) <= JOURNAL_INLINE_LIMIT
+                else await self._store_retried(action_id, "outputs", enc_out)
+            )
         except asyncio.CancelledError:
             if owner is not None:
                 self._serial_done(cache_key, owner)
