@@ -274,6 +274,10 @@ def test_a_fault_inside_a_body_uses_system_retries_not_user_retries(layout: Layo
 
     rc, text = run(FLYTE_SYSTEM_RETRIES="1")
     assert rc == 1 and "StorageError" in text and str(layout.data / "runs") in text, text
+    line = next(
+        i for i, src in enumerate(Path(FLOWS).read_text().splitlines(), 1) if "from_local(src)" in src
+    )
+    assert f"  at {FLOWS}:{line} in upload" in text  # the user's line, not a frame of flyte or the stdlib
     assert layout.side() == ["upload", "upload"]  # 1 + FLYTE_SYSTEM_RETRIES, not 1 + retries=3
     up = next(r for r in actions(layout, name) if r["task_name"] == "storefaults.upload")
     assert up["status"] == "FAILED" and up["attempts"] == 2

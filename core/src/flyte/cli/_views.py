@@ -248,13 +248,23 @@ def error_parts(err: str | None) -> tuple[str, str, str]:
 
 
 def _framework(path: str) -> bool:
-    """Whether a traceback frame's file is flyte's own or asyncio's (not the user's code)."""
+    """Whether a traceback frame's file is flyte's own, asyncio's or the standard library's (a sync
+    body runs under ``concurrent.futures``): not the user's code."""
     import os
+    import sysconfig
 
     import flyte
 
     root = os.path.dirname(os.path.abspath(flyte.__file__)) + os.sep
-    return path.startswith(root) or (os.sep + "asyncio" + os.sep) in path
+    stdlib = tuple(
+        os.path.join(p, "") for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]}
+    )
+    return (
+        path.startswith(root)
+        or (os.sep + "asyncio" + os.sep) in path
+        or path.startswith("<frozen ")
+        or (path.startswith(stdlib) and (os.sep + "site-packages" + os.sep) not in path)
+    )
 
 
 def user_frames(tb: str) -> list[tuple[str, str, str]]:

@@ -417,6 +417,8 @@ def _user_frame(error: BaseException, run_name: str) -> str | None:
         cause = cause.__cause__
         tb = cause.__traceback__ if cause is not None else None
     text = "".join(traceback.format_tb(tb)) if tb is not None else ""
+    if cause is not None:  # a worker process's traceback comes as a note of the rebuilt error
+        text += "\n".join(str(n) for n in getattr(cause, "__notes__", None) or ())
     if not text:
         row = _journal().query_one(
             "SELECT error FROM actions WHERE run=? AND status='FAILED' ORDER BY ended_at LIMIT 1", (run_name,)
