@@ -30,6 +30,7 @@ from flyte._runtime.controller import (
     ABORTED,
     FAILED,
     JOURNAL_INLINE_LIMIT,
+    QUEUED,
     RUNNING,
     SUCCEEDED,
     ActionState,
@@ -338,6 +339,7 @@ class ActionPhase(str, enum.Enum):  # noqa: UP042  (str() as the reference SDK g
 
 _PHASES = {RUNNING: ActionPhase.RUNNING, SUCCEEDED: ActionPhase.SUCCEEDED, FAILED: ActionPhase.FAILED}
 _PHASES[ABORTED] = ActionPhase.ABORTED
+_PHASES[QUEUED] = ActionPhase.QUEUED
 
 
 class ActionOutputs(tuple):  # type: ignore[type-arg]

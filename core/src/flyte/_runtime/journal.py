@@ -140,7 +140,11 @@ CREATE_RUN = (
 )
 RESUME_RUN = "UPDATE runs SET status=?, ended_at=NULL, error=NULL, pid=?, settings=? WHERE name=?"
 FINISH_RUN = "UPDATE runs SET status=?, ended_at=?, error=?, root_action=? WHERE name=?"
-ABANDON_ACTIONS = "UPDATE actions SET status=?, ended_at=?, error=COALESCE(error, ?) WHERE run=? AND status=?"
+# an action left running, or waiting for a place (QUEUED, issue 18), when its run ends is abandoned
+ABANDON_ACTIONS = (
+    "UPDATE actions SET status=?, ended_at=?, error=COALESCE(error, ?)"
+    " WHERE run=? AND status IN (?, 'QUEUED')"
+)
 ATTEMPT_COUNTS = "SELECT action_id, MAX(attempt) + 1 FROM attempts WHERE run=? GROUP BY action_id"
 
 

@@ -117,6 +117,8 @@ class _RemoteJournal:
 class RemoteController(Controller):
     """The controller as seen from inside a worker: ``submit`` is a request to the real one."""
 
+    tracks_places = False  # the real controller admitted this action (its CPU share) already
+
     def __init__(self, worker: Session, init: Mapping[str, Any]) -> None:  # no super(): nothing local to own
         self.worker = worker
         self.run_name = init["run_name"]
