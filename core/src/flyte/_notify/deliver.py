@@ -243,7 +243,7 @@ def from_dict(d: dict[str, Any]) -> Notification:
             return Secret(key=s["key"], group=s.get("group"), as_env_var=s.get("env_var"))
         return v
 
-    cls = {
+    cls: Any = {
         "email": Email,
         "slack": Slack,
         "teams": Teams,
@@ -256,7 +256,8 @@ def from_dict(d: dict[str, Any]) -> Notification:
     for k in ("recipients", "cc", "bcc", "blocks"):
         if isinstance(kw.get(k), list):
             kw[k] = tuple(kw[k])
-    return cls(**kw)
+    made: Notification = cls(**kw)
+    return made
 
 
 def redeliver_pending(journal: Any) -> int:

@@ -254,23 +254,28 @@ class Journal:
 
     def trigger_journal_fires(
         self, key: str, fires: Sequence[tuple[float, str | None, str]], now: float
-    ) -> int:
-        """Journal occurrences (scheduled_at, run name or None, status) in one transaction before
-        any run starts; an occurrence journaled before is left as it is. Returns how many were new."""
+    ) -> list[float]:
+        """Journal occurrences (scheduled_at, run name or None, status) in one transaction, before
+        any of their runs starts. An occurrence journaled before (by an earlier or a concurrent
+        scheduler) is left as it is; returns the scheduled times this call added."""
         self._issue22_tables()
+        added: list[float] = []
         with self.lock:
-            before = self.conn.total_changes
-            self.commit(
-                [
-                    (
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for at, run, status in fires:
+                    cur = self.conn.execute(
                         "INSERT OR IGNORE INTO trigger_fires(key, scheduled_at, fired_at, run, status)"
                         " VALUES(?,?,?,?,?)",
                         (key, at, now, run, status),
                     )
-                    for at, run, status in fires
-                ]
-            )
-            return self.conn.total_changes - before
+                    if cur.rowcount == 1:
+                        added.append(at)
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return added
 
     def trigger_set_fire_status(self, key: str, scheduled_at: float, status: str) -> None:
         self._issue22_tables()

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from flyte.cli import _records, _serve
+from flyte.cli import _records, _serve, _triggers
 
 
 class _Cli(click.Group):
@@ -775,6 +775,7 @@ def ui(port: int, host: str, journal_path: str | None, open_browser: bool) -> No
 
 
 cli.add_command(_serve.serve)  # flyte serve FILE [APP]
+cli.add_command(_triggers.triggers)  # flyte triggers serve FILE / list (issue 22)
 
 
 def main() -> None:

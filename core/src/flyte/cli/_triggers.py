@@ -1,0 +1,152 @@
+"""``flyte triggers serve FILE`` (fire a file's Cron/FixedRate triggers) and ``flyte triggers list``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+
+def _journal() -> Any:
+    from flyte._config import get_settings
+    from flyte._runtime.journal import open_journal
+
+    return open_journal(get_settings().journal_path)
+
+
+def _iso(t: float | None) -> str:
+    if t is None or math.isinf(t):
+        return "-"
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@click.group()
+def triggers() -> None:
+    """Triggers of your tasks: fire them on this machine (serve), see their fires (list)."""
+
+
+@triggers.command("serve")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--catch-up",
+    type=click.Choice(["all", "latest", "none"]),
+    default="all",
+    show_default=True,
+    help="Occurrences missed while no scheduler ran: fire each, only the latest, or none.",
+)
+@click.option("--poll", default=1.0, show_default=True, help="Seconds between checks.")
+@click.option("--workers", default=4, show_default=True, help="Runs that may execute at once.")
+@click.option(
+    "--time-scale",
+    default=1.0,
+    show_default=True,
+    help="Run the schedule's clock this many times faster (demos, tests); kept across restarts.",
+)
+def serve(file: str, catch_up: str, poll: float, workers: int, time_scale: float) -> None:
+    """Start runs of FILE's tasks at the times of their Cron and FixedRate triggers, until stopped.
+
+    Each occurrence is journaled before its run starts: a scheduler killed and started again fires
+    every missed occurrence once (per --catch-up), never twice.
+    """
+    import flyte
+    from flyte._run import import_module_from_file
+    from flyte._triggers.scheduler import Clock, ScaledClock, Scheduler, SystemClock, scheduled_triggers
+
+    if time_scale <= 0:
+        raise click.BadParameter(
+            "use a positive factor, e.g. 60 (a minute per second)", param_hint="--time-scale"
+        )
+    flyte.init_from_config()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    for name in ("flyte.triggers", "flyte.notify"):
+        lg = logging.getLogger(name)
+        lg.setLevel(logging.INFO)
+        lg.addHandler(handler)
+    module = import_module_from_file(file)
+    found = scheduled_triggers(module)
+    if not found:
+        raise click.UsageError(f"{file} has no task with a Cron or FixedRate trigger (auto_activate=True)")
+    journal = _journal()
+    clock: Clock = SystemClock()
+    if time_scale != 1.0:
+        origin = float(journal.trigger_meta("clock_origin", repr(time.time())))
+        clock = ScaledClock(origin, time_scale)
+    sched = Scheduler(journal, found, clock=clock, catch_up=catch_up, source=file)
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    for key, at in sched.next_fires().items():
+        click.echo(f"serving {key}: next fire {_iso(at)}")
+    click.echo(f"flyte triggers: {len(found)} trigger(s) from {file} (catch-up {catch_up}; Ctrl+C stops)")
+    sys.stdout.flush()
+    sched.serve(stop, poll=poll, workers=workers)
+
+
+@triggers.command("list")
+@click.option("--limit", default=10, show_default=True, help="Past fires shown per trigger.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_(limit: int, as_json: bool) -> None:
+    """Triggers served on this machine: their next fire time and past fires with their runs."""
+    from flyte._triggers.schedule import next_fire
+    from flyte._triggers.scheduler import automation_from_dict
+
+    j = _journal()
+    now = time.time()
+    out = []
+    for st in j.trigger_states():
+        spec = json.loads(st["spec"] or "{}")
+        automation = automation_from_dict(spec.get("automation"))
+        fires = j.trigger_fires(st["key"], limit=limit)
+        last = max((f["scheduled_at"] for f in fires), default=None)
+        nxt = None
+        if automation is not None:
+            nxt = next_fire(automation, st["activated_at"], max(now, last or now))
+        out.append(
+            {
+                "key": st["key"],
+                "task": st["task_name"],
+                "trigger": st["trigger_name"],
+                "source": st["source"],
+                "automation": spec.get("automation"),
+                "activated_at": st["activated_at"],
+                "next_fire": None if nxt is None or math.isinf(nxt) else nxt,
+                "fires": fires,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    if not out:
+        click.echo("no triggers served yet: flyte triggers serve FILE")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for t in out:
+        console.print(
+            f"[bold]{t['key']}[/]  {json.dumps(t['automation'])}  next fire: {_iso(t['next_fire'])}"
+        )
+        table = Table("scheduled", "fired", "status", "run", "run status")
+        for f in t["fires"]:
+            table.add_row(
+                _iso(f["scheduled_at"]),
+                _iso(f["fired_at"]),
+                f["status"],
+                f["run"] or "-",
+                f["run_status"] or "-",
+            )
+        console.print(table)
