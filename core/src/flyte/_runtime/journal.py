@@ -346,6 +346,38 @@ class Journal:
             ]
         )
 
+    @staticmethod
+    def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+        """Issue 22's tables are created on first use: an older journal may not have them."""
+        found = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,))
+        return found.fetchone() is not None
+
+    @staticmethod
+    def read_run_trigger(conn: sqlite3.Connection, run: str) -> dict[str, Any] | None:
+        """For a read-only connection (``flyte ui``): the trigger occurrence that started ``run``."""
+        if not Journal._has_table(conn, "trigger_fires"):
+            return None
+        row = conn.execute(
+            "SELECT f.key, f.scheduled_at, f.fired_at, f.status, s.spec, s.source FROM trigger_fires f"
+            " LEFT JOIN trigger_state s ON s.key = f.key WHERE f.run=?",
+            (run,),
+        ).fetchone()
+        if row is None:
+            return None
+        cols = ("key", "scheduled_at", "fired_at", "status", "spec", "source")
+        return dict(zip(cols, tuple(row), strict=True))
+
+    @staticmethod
+    def read_run_deliveries(conn: sqlite3.Connection, run: str) -> list[dict[str, Any]]:
+        """For a read-only connection (``flyte ui``): the run's notification delivery attempts."""
+        if not Journal._has_table(conn, "notify_deliveries"):
+            return []
+        cols = ("n", "attempt", "kind", "target", "phase", "status", "error", "at")
+        rows = conn.execute(
+            f"SELECT {', '.join(cols)} FROM notify_deliveries WHERE run=? ORDER BY n, attempt", (run,)
+        ).fetchall()
+        return [dict(zip(cols, tuple(r), strict=True)) for r in rows]
+
     def notify_deliveries(self, run: str | None = None) -> list[dict[str, Any]]:
         """Delivery attempts (of one run, or all), in order."""
         self._issue22_tables()
