@@ -29,6 +29,14 @@ def boom(x: int) -> int:
     raise ValueError(f"bad input {x}")
 
 
+@env.task(timeout=1)
+def too_slow() -> int:
+    import time
+
+    time.sleep(2.5)
+    return 0
+
+
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLYTE_NOTIFY_BACKOFF_S", "0.05")
@@ -98,6 +106,16 @@ def test_only_matching_phases_are_sent_and_failure_carries_the_error() -> None:
     assert [r["path"] for r in rx.requests] == ["/fail"]
     text = rx.requests[0]["json"]["text"]
     assert "bad input 7" in text and set(rx.requests[0]["json"]) == {"text"}
+
+
+def test_a_timed_out_run_is_the_timed_out_phase() -> None:
+    with HttpReceiver() as rx:
+        failed = notify.Webhook(on_phase=ActionPhase.FAILED, url=rx.url + "/failed")
+        timed_out = notify.Webhook(on_phase=ActionPhase.TIMED_OUT, url=rx.url + "/timed-out")
+        run = flyte.with_runcontext(name="nto", notifications=[failed, timed_out]).start(too_slow)
+    assert run.status == "FAILED"
+    assert [r["path"] for r in rx.requests] == ["/timed-out"]
+    assert rx.requests[0]["json"]["phase"] == "timed_out"
 
 
 def test_slack_blocks_format() -> None:
