@@ -123,6 +123,7 @@ def test_catch_up_after_downtime(policy: str, fired: list[int], skipped: list[in
     # the scheduler is gone for five minutes; a new one starts (same journal)
     clock.t = T0 + 6 * 60 + 10
     second = scheduler(clock, catch_up=policy)
+    assert second.missed() == {"trig_env.tick/every-minute": 5}
     started = second.tick()
     assert [f.scheduled_at for f in started] == [T0 + 60 * k for k in fired]
     assert times() == [T0 + 60] + [T0 + 60 * k for k in fired]
@@ -150,6 +151,16 @@ def test_occurrence_journaled_before_a_crash_starts_once_at_restart() -> None:
     assert times() == [T0 + 60]
     fires = journal().trigger_fires("trig_env.tick/every-minute")
     assert [(f["status"], f["run_status"]) for f in fires] == [("STARTED", "SUCCEEDED")]
+
+
+def test_an_unbound_required_input_is_named_when_serving() -> None:
+    @env.task
+    def needs(at: datetime, region: str) -> str:
+        return region
+
+    trig = flyte.Trigger("t", automation=flyte.FixedRate(5), inputs={"at": flyte.TriggerTime})
+    with pytest.raises(InvalidParameterError, match=r"inputs.*\['region'\] have no default"):
+        Scheduler(journal(), [(needs, trig)], clock=FakeClock(T0))
 
 
 def test_bad_catch_up_and_bad_cron_are_named() -> None:

@@ -70,6 +70,7 @@ def test_sigkill_and_restart_fires_missed_occurrences_exactly_once(tmp_path: Pat
         second.terminate()
         second.wait(30)
         log.close()
+    assert "missed occurrence(s), catch-up all" in (tmp_path / "serve.log").read_text()
     got = fires(flyte_home)
     times = [f["scheduled_at"] for f in got]
     # a contiguous one-minute grid: no occurrence lost, none journaled twice

@@ -122,6 +122,24 @@ def automation_from_dict(d: dict[str, Any] | None) -> Cron | FixedRate | None:
     return None
 
 
+def _check_inputs(task: Any, trigger: Trigger) -> None:
+    """A scheduled run has no one to ask for inputs: every input without a default must be bound."""
+    import inspect
+
+    params = getattr(getattr(task, "interface", None), "inputs", {}) or {}
+    missing = [
+        k for k, (_, d) in params.items() if d is inspect.Parameter.empty and k not in (trigger.inputs or {})
+    ]
+    if missing:
+        raise InvalidParameterError(
+            f"Trigger({trigger.name!r}) of {task.name}",
+            "inputs",
+            trigger.inputs,
+            f"The task's inputs {missing} have no default: bind them, e.g. inputs={{{missing[0]!r}: ...}} "
+            "(flyte.TriggerTime for the fire time).",
+        )
+
+
 def trigger_inputs(trigger: Trigger, scheduled_at: float) -> dict[str, Any]:
     """The trigger's inputs, with ``TriggerTime`` bound to the occurrence (in the cron's timezone)."""
     tz: Any = UTC
@@ -156,6 +174,7 @@ class Scheduler:
         self.started_at = now
         self.served: list[Served] = []
         for task, trig in triggers:
+            _check_inputs(task, trig)
             key = trigger_key(task, trig)
             spec = json.dumps(trig.to_dict(), sort_keys=True, default=str)
             activated = journal.trigger_activate(key, task.name, trig.name, source, spec, now)
@@ -213,6 +232,17 @@ class Scheduler:
         for f in to_start:
             self.start(f)
         return to_start
+
+    def missed(self) -> dict[str, int]:
+        """Occurrences that came due while no scheduler ran (before the first ``tick``)."""
+        now = self.clock.now()
+        out = {}
+        for s in self.served:
+            last = self.journal.trigger_last_scheduled(s.key)
+            out[s.key] = len(
+                occurrences(s.automation, s.activated_at, last if last is not None else -1.0, now)
+            )
+        return out
 
     def next_fires(self) -> dict[str, float]:
         now = self.clock.now()

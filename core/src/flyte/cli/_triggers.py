@@ -88,8 +88,10 @@ def serve(file: str, catch_up: str, poll: float, workers: int, time_scale: float
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    missed = sched.missed()
     for key, at in sched.next_fires().items():
-        click.echo(f"serving {key}: next fire {_iso(at)}")
+        late = f"; {missed[key]} missed occurrence(s), catch-up {catch_up}" if missed.get(key) else ""
+        click.echo(f"serving {key}: next fire {_iso(at)}{late}")
     click.echo(f"flyte triggers: {len(found)} trigger(s) from {file} (catch-up {catch_up}; Ctrl+C stops)")
     sys.stdout.flush()
     sched.serve(stop, poll=poll, workers=workers)
