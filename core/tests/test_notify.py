@@ -242,3 +242,41 @@ def test_serialize_records_triggers_and_notifications_without_secret_values(tmp_
         "secret": {"key": "slack-hook", "group": None, "env_var": "SLACK_HOOK"}
     }
     assert trig["notifications"][1]["on_phase"] == ["failed", "timed_out"]
+
+
+ABORTABLE = """
+import asyncio, sys
+import flyte, flyte.notify as notify
+env = flyte.TaskEnvironment("abortable")
+@env.task
+async def slow() -> int:
+    print("STARTED", flush=True)
+    await asyncio.sleep(60)
+    return 1
+if __name__ == "__main__":
+    hooks = [notify.Webhook(on_phase=p, url=sys.argv[1] + "/" + p) for p in ("aborted", "failed")]
+    flyte.with_runcontext(name="nab", notifications=hooks).run(slow)
+"""
+
+
+def test_a_run_stopped_with_ctrl_c_notifies_aborted(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    prog = tmp_path / "abortable.py"
+    prog.write_text(ABORTABLE)
+    with HttpReceiver() as rx:
+        p = subprocess.Popen(
+            [sys.executable, str(prog), rx.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            assert p.stdout is not None and p.stdout.readline().strip() == "STARTED"
+            os.kill(p.pid, signal.SIGINT)
+            p.communicate(timeout=60)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert [r["path"] for r in rx.requests] == ["/aborted"]
+    assert rx.requests[0]["json"]["phase"] == "aborted" and rx.requests[0]["json"]["run"] == "nab"
+    assert [r["status"] for r in deliveries("nab")] == ["QUEUED", "DELIVERED"]

@@ -1149,21 +1149,13 @@ async def _execute(
             from flyte.errors import StorageError
 
             exporter.finish(storage_failed=isinstance(error, StorageError))
-    if rc.notifications:
-        from flyte._notify.deliver import deliver_for_run, run_phase
+        if rc.notifications:  # after the end is recorded; also for an aborted (cancelled) run
+            from flyte._notify.deliver import deliver_for_run, run_phase
 
-        msg = "" if error is None else str(error)
-        project, domain = controller.identity[:2]  # type: ignore[attr-defined]
-        await asyncio.to_thread(
-            deliver_for_run,
-            journal,
-            run_name,
-            run_phase(status, error),
-            msg,
-            rc.notifications,
-            project or "",
-            domain or "",
-        )
+            project, domain = controller.identity[:2]  # type: ignore[attr-defined]
+            msg = "" if error is None else str(error)
+            phase = run_phase(status, error)
+            deliver_for_run(journal, run_name, phase, msg, rc.notifications, project or "", domain or "")
     url = f"file://{settings.journal_path}?run={run_name}"
     return Run(
         name=run_name, url=url, status=status, _outputs=outputs, _error=error, _journal_path=journal.path
