@@ -191,13 +191,17 @@ def test_pending_delivery_is_sent_again_later(monkeypatch: pytest.MonkeyPatch) -
     from flyte._notify.deliver import redeliver_pending
 
     monkeypatch.setenv("FLYTE_NOTIFY_ATTEMPTS", "1")
+    monkeypatch.setenv("HOOK_TOKEN", "Bearer s3cr3t-token")
     with HttpReceiver(fail_first=1) as rx:
-        hook = notify.Webhook(on_phase="succeeded", url=rx.url + "/again")
+        auth = {"Authorization": flyte.Secret("hook-token")}
+        hook = notify.Webhook(on_phase="succeeded", url=rx.url + "/again", headers=auth)
         flyte.with_runcontext(name="npend", notifications=hook).run(ok, x=1)
         assert rx.requests == []
         assert redeliver_pending(_journal()) == 1
         assert redeliver_pending(_journal()) == 0
     assert [r["path"] for r in rx.requests] == ["/again"]
+    assert rx.requests[0]["headers"]["Authorization"] == "Bearer s3cr3t-token"  # the secret, rebuilt by name
+    assert "s3cr3t" not in json.dumps(deliveries("npend"))
     assert [r["status"] for r in deliveries("npend")] == ["QUEUED", "FAILED", "DELIVERED"]
 
 
