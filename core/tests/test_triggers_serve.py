@@ -97,3 +97,62 @@ def test_sigkill_and_restart_fires_missed_occurrences_exactly_once(tmp_path: Pat
     }
     assert sorted(f["scheduled_at"] for f in listed["fires"]) == times
     assert {f["run"]: f["run_status"] for f in listed["fires"]} == {f["run"]: runs.get(f["run"]) for f in got}
+
+
+APP_AND_TASK = """
+import os
+import sys
+from datetime import datetime
+
+import flyte
+import flyte.app
+
+files = flyte.app.AppEnvironment(
+    name="trigfiles",
+    command=[sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "$PORT"],
+    scaling=flyte.app.Scaling(replicas=1),
+)
+env = flyte.TaskEnvironment("appjobs")
+
+
+@env.task(triggers=flyte.Trigger("tick", automation=flyte.FixedRate(1), inputs={"at": flyte.TriggerTime}))
+def job(at: datetime) -> str:
+    with open(os.environ["SEEN_FILE"], "a") as f:
+        f.write(repr(at.timestamp()) + "\\n")
+    return at.isoformat()
+"""
+
+
+@pytest.mark.slow
+def test_flyte_serve_with_triggers_serves_the_app_and_fires_the_tasks(
+    tmp_path: Path, flyte_home: Path
+) -> None:
+    import urllib.request
+
+    src = tmp_path / "app_and_task.py"
+    src.write_text(APP_AND_TASK)
+    seen = tmp_path / "seen.txt"
+    env = {**os.environ, "SEEN_FILE": str(seen), "FLYTE_TRIGGERS_TIME_SCALE": "60"}
+    out = tmp_path / "serve.out"
+    with open(out, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flyte.cli.main", "serve", str(src), "--port", "0", "--triggers"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+    try:
+        wait_for(lambda: "serving app 'trigfiles' at" in out.read_text())
+        url = out.read_text().split("serving app 'trigfiles' at ")[1].split()[0]
+        with urllib.request.urlopen(url + "/", timeout=10) as r:  # the app answers
+            assert r.status == 200
+        wait_for(lambda: len([f for f in fires(flyte_home) if f["status"] == "STARTED"]) >= 2)
+    finally:
+        proc.terminate()
+        assert proc.wait(60) == 0, out.read_text()
+    assert "serving appjobs.job/tick" in out.read_text()
+    got = fires(flyte_home)
+    executed = seen.read_text().split()
+    assert len(executed) == len(set(executed)) >= 2
+    assert all(f["run"] for f in got)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,45 +35,24 @@ def triggers() -> None:
     """Triggers of your tasks: fire them on this machine (serve), see their fires (list)."""
 
 
-@triggers.command("serve")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option(
-    "--catch-up",
-    type=click.Choice(["all", "latest", "none"]),
-    default="all",
-    show_default=True,
-    help="Occurrences missed while no scheduler ran: fire each, only the latest, or none.",
-)
-@click.option("--poll", default=1.0, show_default=True, help="Seconds between checks.")
-@click.option("--workers", default=4, show_default=True, help="Runs that may execute at once.")
-@click.option(
-    "--time-scale",
-    default=1.0,
-    show_default=True,
-    help="Run the schedule's clock this many times faster (demos, tests); kept across restarts.",
-)
-def serve(file: str, catch_up: str, poll: float, workers: int, time_scale: float) -> None:
-    """Start runs of FILE's tasks at the times of their Cron and FixedRate triggers, until stopped.
-
-    Each occurrence is journaled before its run starts: a scheduler killed and started again fires
-    every missed occurrence once (per --catch-up), never twice.
-    """
-    import flyte
-    from flyte._run import import_module_from_file
-    from flyte._triggers.scheduler import Clock, ScaledClock, Scheduler, SystemClock, scheduled_triggers
-
-    if time_scale <= 0:
-        raise click.BadParameter(
-            "use a positive factor, e.g. 60 (a minute per second)", param_hint="--time-scale"
-        )
-    flyte.init_from_config()
+def _log_to_stderr() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
     for name in ("flyte.triggers", "flyte.notify"):
         lg = logging.getLogger(name)
         lg.setLevel(logging.INFO)
         lg.addHandler(handler)
-    module = import_module_from_file(file)
+
+
+def make_scheduler(file: str, module: Any, catch_up: str, time_scale: float) -> Any:
+    """The scheduler of ``module``'s Cron/FixedRate triggers (``time_scale`` != 1: a faster clock
+    whose origin is kept in the journal, so a restart continues the same timeline)."""
+    from flyte._triggers.scheduler import Clock, ScaledClock, Scheduler, SystemClock, scheduled_triggers
+
+    if time_scale <= 0:
+        raise click.BadParameter(
+            "use a positive factor, e.g. 60 (a minute per second)", param_hint="--time-scale"
+        )
     found = scheduled_triggers(module)
     if not found:
         raise click.UsageError(f"{file} has no task with a Cron or FixedRate trigger (auto_activate=True)")
@@ -80,7 +61,69 @@ def serve(file: str, catch_up: str, poll: float, workers: int, time_scale: float
     if time_scale != 1.0:
         origin = float(journal.trigger_meta("clock_origin", repr(time.time())))
         clock = ScaledClock(origin, time_scale)
-    sched = Scheduler(journal, found, clock=clock, catch_up=catch_up, source=file)
+    return Scheduler(journal, found, clock=clock, catch_up=catch_up, source=file)
+
+
+def _announce(sched: Any, file: str, catch_up: str) -> None:
+    missed = sched.missed()
+    for key, at in sched.next_fires().items():
+        late = f"; {missed[key]} missed occurrence(s), catch-up {catch_up}" if missed.get(key) else ""
+        click.echo(f"serving {key}: next fire {_iso(at)}{late}")
+    click.echo(f"flyte triggers: {len(sched.served)} trigger(s) from {file} (catch-up {catch_up})")
+    sys.stdout.flush()
+
+
+def start_in_background(file: str, module: Any, poll: float = 1.0) -> Callable[[], None]:
+    """``flyte serve FILE --triggers``: the scheduler on a thread; returns the function that stops it.
+    Catch-up and clock come from FLYTE_TRIGGERS_CATCH_UP and FLYTE_TRIGGERS_TIME_SCALE."""
+    catch_up = os.environ.get("FLYTE_TRIGGERS_CATCH_UP", "all")
+    _log_to_stderr()
+    sched = make_scheduler(file, module, catch_up, float(os.environ.get("FLYTE_TRIGGERS_TIME_SCALE", "1")))
+    _announce(sched, file, catch_up)
+    stop = threading.Event()
+    thread = threading.Thread(target=sched.serve, args=(stop, poll), name="flyte-triggers", daemon=True)
+    thread.start()
+
+    def halt() -> None:
+        stop.set()
+        thread.join(60)
+
+    return halt
+
+
+@triggers.command("serve")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--catch-up",
+    type=click.Choice(["all", "latest", "none"]),
+    default="all",
+    show_default=True,
+    envvar="FLYTE_TRIGGERS_CATCH_UP",
+    help="Occurrences missed while no scheduler ran: fire each, only the latest, or none.",
+)
+@click.option("--poll", default=1.0, show_default=True, help="Seconds between checks.")
+@click.option("--workers", default=4, show_default=True, help="Runs that may execute at once.")
+@click.option(
+    "--time-scale",
+    default=1.0,
+    show_default=True,
+    envvar="FLYTE_TRIGGERS_TIME_SCALE",
+    help="Run the schedule's clock this many times faster (demos, tests); kept across restarts.",
+)
+def serve(file: str, catch_up: str, poll: float, workers: int, time_scale: float) -> None:
+    """Start runs of FILE's tasks at the times of their Cron and FixedRate triggers, until stopped.
+
+    Each occurrence is journaled before its run starts: a scheduler killed and started again fires
+    every missed occurrence once (per --catch-up), never twice. `flyte serve FILE --triggers` does
+    the same next to FILE's app.
+    """
+    import flyte
+    from flyte._run import import_module_from_file
+
+    flyte.init_from_config()
+    _log_to_stderr()
+    module = import_module_from_file(file)
+    sched = make_scheduler(file, module, catch_up, time_scale)
     stop = threading.Event()
 
     def _stop(signum: int, frame: Any) -> None:
@@ -88,12 +131,7 @@ def serve(file: str, catch_up: str, poll: float, workers: int, time_scale: float
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    missed = sched.missed()
-    for key, at in sched.next_fires().items():
-        late = f"; {missed[key]} missed occurrence(s), catch-up {catch_up}" if missed.get(key) else ""
-        click.echo(f"serving {key}: next fire {_iso(at)}{late}")
-    click.echo(f"flyte triggers: {len(found)} trigger(s) from {file} (catch-up {catch_up}; Ctrl+C stops)")
-    sys.stdout.flush()
+    _announce(sched, file, catch_up)
     sched.serve(stop, poll=poll, workers=workers)
 
 
