@@ -3,6 +3,7 @@ policies after a downtime, and an occurrence journaled by a process that died be
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import flyte
@@ -168,3 +169,24 @@ def test_bad_catch_up_and_bad_cron_are_named() -> None:
         scheduler(FakeClock(T0), catch_up="some")
     with pytest.raises(InvalidParameterError, match=r"expression.*minute field.*61"):
         flyte.Cron("61 * * * *")
+
+
+def test_triggers_list_shows_next_fire_and_past_fires_with_runs() -> None:
+    from click.testing import CliRunner
+    from flyte.cli.main import cli
+
+    clock = FakeClock(T0)
+    s = scheduler(clock)
+    clock.t = T0 + 60
+    (fire,) = s.tick()
+    res = CliRunner().invoke(cli, ["triggers", "list", "--json"])
+    assert res.exit_code == 0, res.output
+    (listed,) = json.loads(res.output)
+    assert listed["key"] == "trig_env.tick/every-minute" and listed["activated_at"] == T0
+    assert [(f["run"], f["status"], f["run_status"]) for f in listed["fires"]] == [
+        (fire.run, "STARTED", "SUCCEEDED")
+    ]
+    assert listed["next_fire"] > T0 + 60 and (listed["next_fire"] - T0) % 60 == 0
+    res = CliRunner().invoke(cli, ["triggers", "list"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0 and fire.run in res.output and "SUCCEEDED" in res.output
+    assert "next fire:" in res.output

@@ -290,7 +290,10 @@ class Scheduler:
         self.start = lambda f: pool.submit(run_one, f)  # type: ignore[method-assign,assignment,return-value]
         try:
             while not stop.is_set():
-                self.tick()
+                try:
+                    self.tick()
+                except Exception:  # e.g. the journal busy for longer than its timeout: try again
+                    logger.exception("trigger pass failed; retrying in %.1fs", poll)
                 stop.wait(poll)
         finally:
             self.start = run_one  # type: ignore[method-assign]
