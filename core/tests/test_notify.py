@@ -49,6 +49,11 @@ def _journal() -> object:
     return open_journal(get_settings().journal_path)
 
 
+def journal_bytes() -> bytes:
+    """The journal file and its write-ahead log, as on disk."""
+    return b"".join(p.read_bytes() for p in (Path.cwd() / "flyte-home").glob("journal.db*"))
+
+
 def deliveries(run: str) -> list[dict]:
     return _journal().notify_deliveries(run)  # type: ignore[attr-defined]
 
@@ -67,6 +72,9 @@ def test_bad_definitions_name_the_field() -> None:
         notify.Webhook(on_phase="failed", url="http://x", method="FETCH")
     with pytest.raises(InvalidParameterError, match="smtp_user"):
         notify.Email(on_phase="failed", recipients=["a@b.c"], smtp_password=flyte.Secret("pw"))
+    with pytest.raises(InvalidParameterError, match=r"smtp_password='\*\*\*'.*flyte.Secret") as e:
+        notify.Email(on_phase="failed", recipients=["a@b.c"], smtp_user="u", smtp_password="hunter2")
+    assert "hunter2" not in str(e.value)
     with pytest.raises(InvalidParameterError, match="notifications"):
         flyte.with_runcontext(notifications=["not a notification"])
     with pytest.raises(InvalidParameterError, match="notifications"):
@@ -153,7 +161,7 @@ def test_email_over_smtp_with_secret_password_retried(
     rows = deliveries("ne1")
     assert [r["status"] for r in rows] == ["QUEUED", "FAILED", "DELIVERED"]
     dump = json.dumps(rows) + caplog.text
-    assert "hunter2" not in dump
+    assert "hunter2" not in dump and b"hunter2" not in journal_bytes()
     assert "smtp-password" in rows[0]["spec"]  # the secret is named, not resolved
 
 
@@ -169,8 +177,7 @@ def test_secret_webhook_url_never_recorded(
     assert len(rx.requests) == 1 and rx.requests[0]["path"] == "/services/T000/B000/tok3n-xyz"
     rows = deliveries("nsec")
     assert rows[-1]["status"] == "DELIVERED" and rows[-1]["target"] == "secret:slack-hook"
-    db = (Path.cwd() / "flyte-home" / "journal.db").read_bytes()
-    assert b"tok3n-xyz" not in db
+    assert b"nsec" in journal_bytes() and b"tok3n-xyz" not in journal_bytes()
     assert "tok3n-xyz" not in caplog.text
 
 
@@ -284,3 +291,27 @@ def test_a_run_stopped_with_ctrl_c_notifies_aborted(tmp_path: Path) -> None:
     assert [r["path"] for r in rx.requests] == ["/aborted"]
     assert rx.requests[0]["json"]["phase"] == "aborted" and rx.requests[0]["json"]["run"] == "nab"
     assert [r["status"] for r in deliveries("nab")] == ["QUEUED", "DELIVERED"]
+
+
+def test_a_plain_text_credential_header_is_sent_but_never_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The anchor's examples put an API key in a header: it is sent, but neither recorded with the
+    run nor serialised; a resend after a failure then says to use flyte.Secret."""
+    from flyte._notify.deliver import redeliver_pending
+
+    monkeypatch.setenv("FLYTE_NOTIFY_ATTEMPTS", "1")
+    with HttpReceiver(fail_first=1) as rx:
+        hook = notify.Webhook(
+            on_phase="succeeded", url=rx.url, headers={"X-API-Key": "plain-key-42", "X-Env": "dev"}
+        )
+        assert hook.to_dict()["headers"] == {"X-API-Key": notify.REDACTED, "X-Env": "dev"}
+        flyte.with_runcontext(name="nplain", notifications=hook).run(ok, x=1)
+        assert redeliver_pending(_journal()) == 0
+        flyte.with_runcontext(name="nplain2", notifications=hook).run(ok, x=2)
+    assert [{k.lower(): v for k, v in r["headers"].items()}["x-api-key"] for r in rx.requests] == [
+        "plain-key-42"
+    ]
+    rows = deliveries("nplain")
+    assert [r["status"] for r in rows] == ["QUEUED", "FAILED", "SKIPPED"] and "flyte.Secret" in rows[-1][
+        "error"
+    ]
+    assert b"plain-key-42" not in journal_bytes()

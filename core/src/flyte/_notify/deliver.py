@@ -24,7 +24,7 @@ import urllib.request
 from typing import Any
 
 from flyte._secret import Secret
-from flyte.notify import Email, NamedDelivery, NamedRule, Notification, Slack, Teams, Webhook
+from flyte.notify import REDACTED, Email, NamedDelivery, NamedRule, Notification, Slack, Teams, Webhook
 
 logger = logging.getLogger("flyte.notify")
 
@@ -275,6 +275,13 @@ def redeliver_pending(journal: Any) -> int:
         if r["status"] not in (QUEUED, FAILED) or (run, i) not in specs:
             continue
         spec = json.loads(specs[(run, i)])
+        redacted = [k for k, v in (spec["notification"].get("headers") or {}).items() if v == REDACTED]
+        if redacted:  # a plain-text credential was not recorded: it cannot be sent again from here
+            why = f"cannot resend: plain-text header(s) {redacted} were not recorded; use flyte.Secret"
+            journal.notify_record(
+                run, i, int(r["attempt"]) + 1, r["kind"], r["target"], r["phase"], SKIPPED, why, time.time()
+            )
+            continue
         n = from_dict(spec["notification"])
         if _deliver(journal, run, i, n, spec["context"], int(r["attempt"]) + 1):
             delivered += 1

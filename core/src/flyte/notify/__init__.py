@@ -12,6 +12,7 @@ and ``{{.Error}}``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -67,6 +68,17 @@ def secret_ref(value: Any) -> Any:
     return value
 
 
+REDACTED = "<not recorded: give it as a flyte.Secret>"
+_SENSITIVE_HEADER = re.compile(r"authorization|cookie|key|token|secret|passw", re.IGNORECASE)
+
+
+def _header_ref(name: str, value: Any) -> Any:
+    """A header that carries a credential in plain text is not recorded (nor serialised)."""
+    if isinstance(value, str) and _SENSITIVE_HEADER.search(name):
+        return REDACTED
+    return secret_ref(value)
+
+
 @dataclass(frozen=True)
 class NamedRule:
     """A notification rule configured on a Flyte backend, referenced by name (not delivered locally)."""
@@ -113,7 +125,9 @@ class Notification:
             if f.name == "on_phase":
                 continue
             value = getattr(self, f.name)
-            if isinstance(value, Mapping):
+            if f.name == "headers" and isinstance(value, Mapping):
+                value = {k: _header_ref(k, v) for k, v in value.items()}
+            elif isinstance(value, Mapping):
                 value = {k: secret_ref(v) for k, v in value.items()}
             elif isinstance(value, tuple):
                 value = [secret_ref(v) for v in value]
@@ -157,7 +171,7 @@ class Email(Notification):
     smtp_host: str = "localhost"
     smtp_port: int = 25
     smtp_user: str | None = None
-    smtp_password: SecretOrStr | None = None
+    smtp_password: Secret | None = None
     smtp_starttls: bool = False
     sender: str = "flyte@localhost"
 
@@ -174,7 +188,14 @@ class Email(Notification):
                 "Email", "smtp_host", self.smtp_host, "Use a host name, e.g. 'localhost'."
             )
         if self.smtp_password is not None:
-            _text_or_secret("Email", "smtp_password", self.smtp_password, "flyte.Secret('smtp-password')")
+            if not isinstance(self.smtp_password, Secret):
+                raise InvalidParameterError(
+                    "Email",
+                    "smtp_password",
+                    "***",
+                    "Use flyte.Secret('smtp-password') (read from the environment when sending): a "
+                    "password written in code would be recorded with the task and the run.",
+                )
             if self.smtp_user is None:
                 raise InvalidParameterError(
                     "Email", "smtp_user", None, "Set smtp_user when smtp_password is given."
