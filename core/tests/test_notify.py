@@ -126,14 +126,17 @@ def test_a_timed_out_run_is_the_timed_out_phase() -> None:
     assert rx.requests[0]["json"]["phase"] == "timed_out"
 
 
-def test_slack_blocks_format() -> None:
+def test_slack_blocks_and_teams_formats() -> None:
     with HttpReceiver() as rx:
         blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*{{.Run.Name}}* {{.Phase}}"}}]
         s = notify.Slack(on_phase="succeeded", webhook_url=rx.url, blocks=blocks)
-        flyte.with_runcontext(name="ns1", notifications=s).run(ok, x=1)
+        t = notify.Teams(on_phase="succeeded", webhook_url=rx.url + "/teams", message="{{.Run.Name}} ok")
+        flyte.with_runcontext(name="ns1", notifications=[s, t]).run(ok, x=1)
     assert rx.requests[0]["json"] == {
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "*ns1* succeeded"}}]
     }
+    assert rx.requests[1]["path"] == "/teams"
+    assert rx.requests[1]["json"] == {"title": "Run ns1 succeeded", "text": "ns1 ok"}
 
 
 def test_email_over_smtp_with_secret_password_retried(
