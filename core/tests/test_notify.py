@@ -101,6 +101,13 @@ def test_webhook_retried_after_a_refusal_and_recorded() -> None:
     rows = deliveries("nw1")
     assert [(r["attempt"], r["status"]) for r in rows] == [(0, "QUEUED"), (1, "FAILED"), (2, "DELIVERED")]
     assert "503" in rows[1]["error"]
+    from click.testing import CliRunner
+    from flyte.cli.main import cli
+
+    shown = json.loads(CliRunner().invoke(cli, ["runs", "show", "nw1", "--json"]).output)
+    assert [d["status"] for d in shown["run"]["notifications"]] == ["QUEUED", "FAILED", "DELIVERED"]
+    text = CliRunner().invoke(cli, ["runs", "show", "nw1"]).output
+    assert "attempt 1: FAILED: HTTP 503" in text and "attempt 2: DELIVERED" in text
 
 
 def test_only_matching_phases_are_sent_and_failure_carries_the_error() -> None:

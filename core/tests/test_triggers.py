@@ -190,3 +190,7 @@ def test_triggers_list_shows_next_fire_and_past_fires_with_runs() -> None:
     res = CliRunner().invoke(cli, ["triggers", "list"], env={"COLUMNS": "200"})
     assert res.exit_code == 0 and fire.run in res.output and "SUCCEEDED" in res.output
     assert "next fire:" in res.output
+    res = CliRunner().invoke(cli, ["runs", "show", fire.run])
+    assert (
+        "started by trigger trig_env.tick/every-minute (occurrence 2030-01-01T12:01:00+00:00)" in res.output
+    )
