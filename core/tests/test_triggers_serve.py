@@ -17,15 +17,24 @@ from conftest import journal_rows
 
 DEMO = """
 import os
+import time
 import flyte
 from datetime import datetime
 env = flyte.TaskEnvironment("tserve")
 @env.task(triggers=flyte.Trigger("fast", automation=flyte.FixedRate(1), inputs={"at": flyte.TriggerTime}))
 def job(at: datetime) -> str:
+    with open(os.environ["STARTS_FILE"], "a") as f:
+        f.write(repr(at.timestamp()) + "\\n")
+    time.sleep(float(os.environ.get("JOB_SECONDS", "0")))
     with open(os.environ["SEEN_FILE"], "a") as f:
         f.write(repr(at.timestamp()) + "\\n")
     return at.isoformat()
 """
+
+
+def stamps(path: Path) -> list[float]:
+    """Occurrence times a file lists (rounded: a datetime keeps microseconds)."""
+    return [round(float(x), 3) for x in path.read_text().split()] if path.exists() else []
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -50,40 +59,52 @@ def fires(home: Path) -> list[dict]:
 def test_sigkill_and_restart_fires_missed_occurrences_exactly_once(tmp_path: Path, flyte_home: Path) -> None:
     demo = tmp_path / "tserve_demo.py"
     demo.write_text(DEMO)
-    seen = tmp_path / "seen.txt"
-    env = {**os.environ, "SEEN_FILE": str(seen)}
+    seen, starts = tmp_path / "seen.txt", tmp_path / "starts.txt"
+    env = {**os.environ, "SEEN_FILE": str(seen), "STARTS_FILE": str(starts), "JOB_SECONDS": "1.5"}
     cmd = [sys.executable, "-m", "flyte.cli.main", "triggers", "serve", str(demo), "--time-scale", "60"]
     cmd += ["--poll", "0.05", "--catch-up", "all"]
     log = open(tmp_path / "serve.log", "w")
     first = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for(lambda: len([f for f in fires(flyte_home) if f["status"] == "STARTED"]) >= 2)
+    try:  # killed while a run is in the middle of its task
+        wait_for(lambda: len(stamps(seen)) >= 1 and len(stamps(starts)) > len(stamps(seen)))
     finally:
         first.kill()  # SIGKILL: no cleanup at all
         first.wait(10)
-    before = len(fires(flyte_home))
+    interrupted = set(stamps(starts)) - set(stamps(seen))
+    journaled = {f["run"] for f in fires(flyte_home)}
+    assert interrupted
+    before = len(journaled)
     time.sleep(3.2)  # the scheduler is down for ~3 scheduled minutes (60x clock)
+
+    def runs() -> dict[str, str]:
+        return {r["name"]: r["status"] for r in journal_rows(flyte_home, "SELECT name, status FROM runs")}
+
     second = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: len([f for f in fires(flyte_home) if f["status"] == "STARTED"]) >= before + 4)
+        wait_for(
+            lambda: (
+                len(fires(flyte_home)) >= before + 4 and all(runs().get(r) == "SUCCEEDED" for r in journaled)
+            )
+        )
     finally:
-        second.terminate()
-        second.wait(30)
+        second.terminate()  # lets the runs in flight end
+        assert second.wait(30) == 0
         log.close()
     assert "missed occurrence(s), catch-up all" in (tmp_path / "serve.log").read_text()
+    assert "recovering interrupted run" in (tmp_path / "serve.log").read_text()
     got = fires(flyte_home)
     times = [f["scheduled_at"] for f in got]
     # a contiguous one-minute grid: no occurrence lost, none journaled twice
     assert len(times) == len(set(times)) >= before + 4
     assert all(abs((b - a) - 60.0) < 1e-6 for a, b in itertools.pairwise(times))
-    runs = {r["name"]: r["status"] for r in journal_rows(flyte_home, "SELECT name, status FROM runs")}
-    assert set(runs) == {f["run"] for f in got if f["run"] in runs}
-    assert len(runs) == len(got) or len(runs) == len(got) - 1  # the last may still be journaled only
-    executed = [round(float(x), 3) for x in seen.read_text().split()]  # datetime: microseconds
-    assert len(executed) == len(set(executed))  # never twice
-    assert set(executed) <= {round(t, 3) for t in times}
-    succeeded = {round(f["scheduled_at"], 3) for f in got if runs.get(f["run"]) == "SUCCEEDED"}
-    assert succeeded <= set(executed) and len(succeeded) >= before + 2
+    # one run per occurrence, each ran its task to the end once; the interrupted one was recovered
+    final = runs()
+    assert set(final) == {f["run"] for f in got} and all(v == "SUCCEEDED" for v in final.values())
+    assert sorted(stamps(seen)) == sorted(round(t, 3) for t in times)
+    by_time = {round(f["scheduled_at"], 3): f["run"] for f in got}
+    for t in interrupted:
+        segs = journal_rows(flyte_home, "SELECT n FROM segments WHERE run=?", (by_time[t],))
+        assert len(segs) == 2  # the killed execution, then the recovery
 
     out = subprocess.run(
         [sys.executable, "-m", "flyte.cli.main", "triggers", "list", "--json", "--limit", "100"],
@@ -96,7 +117,7 @@ def test_sigkill_and_restart_fires_missed_occurrences_exactly_once(tmp_path: Pat
         "fixed_rate": {"interval_minutes": 1, "start_time": None}
     }
     assert sorted(f["scheduled_at"] for f in listed["fires"]) == times
-    assert {f["run"]: f["run_status"] for f in listed["fires"]} == {f["run"]: runs.get(f["run"]) for f in got}
+    assert {f["run"]: f["run_status"] for f in listed["fires"]} == {f["run"]: final[f["run"]] for f in got}
 
 
 APP_AND_TASK = """

@@ -318,9 +318,6 @@ class Journal:
         row = self.query_one("SELECT value FROM trigger_meta WHERE name=?", (name,))
         return str(row["value"]) if row is not None else default
 
-    def run_exists(self, run: str) -> bool:
-        return self.query_one("SELECT 1 FROM runs WHERE name=?", (run,)) is not None
-
     def notify_record(
         self,
         run: str,

@@ -6,7 +6,8 @@ any run starts. Hence:
 
 - a scheduler killed at any point and started again never fires an occurrence twice (the
   occurrence is journaled once, and its run name can exist once);
-- an occurrence journaled whose run had not started yet is started at the next start;
+- an occurrence journaled whose run had not started yet is started at the next start, and one
+  whose run was interrupted (its process killed) is recovered in place, keeping what succeeded;
 - occurrences that came due while no scheduler ran are caught up by the policy ``catch_up``:
   ``all`` (each one, oldest first), ``latest`` (the most recent one; the others are journaled as
   SKIPPED) or ``none`` (all journaled as SKIPPED).
@@ -81,6 +82,7 @@ class Fire:
     scheduled_at: float
     run: str
     served: Served
+    resume: bool = False  # its run was interrupted (its process died): recover it, do not start anew
 
 
 def trigger_key(task: Any, trigger: Trigger) -> str:
@@ -193,16 +195,24 @@ class Scheduler:
         return on_time, missed
 
     def _unstarted(self) -> list[Fire]:
-        """Occurrences journaled by an earlier process whose run never started."""
+        """Occurrences an earlier process journaled but did not see through: a run never started is
+        started; a run interrupted (its process died) is recovered in place (its succeeded actions
+        are kept); a run that ended, or runs in a live process, is left alone."""
+        from flyte._runtime import reader
+
         left = []
         for s in self.served:
             for f in self.journal.trigger_fires(s.key):
                 if f["status"] != STARTING:
                     continue
-                if self.journal.run_exists(f["run"]):
+                fire = Fire(s.key, float(f["scheduled_at"]), f["run"], s)
+                run = reader.get_run(f["run"], self.journal)
+                if run is None:
+                    left.append(fire)
+                elif reader.effective_status(run) == "INTERRUPTED":
+                    left.append(Fire(fire.key, fire.scheduled_at, fire.run, s, resume=True))
+                elif run["status"] != "RUNNING":
                     self.journal.trigger_set_fire_status(s.key, f["scheduled_at"], STARTED)
-                else:
-                    left.append(Fire(s.key, float(f["scheduled_at"]), f["run"], s))
         return sorted(left, key=lambda f: f.scheduled_at)
 
     def tick(self) -> list[Fire]:
@@ -269,8 +279,15 @@ class Scheduler:
                 custom_context=dict(trig.custom_context or {}),
                 notifications=trig.notifications,
             )
-            logger.info("trigger %s fired for %s: run %s", fire.key, _iso(fire.scheduled_at), fire.run)
-            rc.start(fire.served.task, **trigger_inputs(trig, fire.scheduled_at))
+            inputs = trigger_inputs(trig, fire.scheduled_at)
+            if fire.resume:
+                from flyte._run import _start
+
+                logger.info("trigger %s: recovering interrupted run %s", fire.key, fire.run)
+                _start(rc, fire.served.task, (), inputs, recover=True)
+            else:
+                logger.info("trigger %s fired for %s: run %s", fire.key, _iso(fire.scheduled_at), fire.run)
+                rc.start(fire.served.task, **inputs)
         except InitializationError as e:
             if getattr(e, "code", "") != "RunExists":
                 logger.error("trigger %s: run %s did not start: %s", fire.key, fire.run, e)
