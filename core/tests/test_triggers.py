@@ -194,3 +194,26 @@ def test_triggers_list_shows_next_fire_and_past_fires_with_runs() -> None:
     assert (
         "started by trigger trig_env.tick/every-minute (occurrence 2030-01-01T12:01:00+00:00)" in res.output
     )
+
+
+def test_triggers_list_of_a_file_shows_triggers_not_served_yet(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+    from flyte.cli.main import cli
+
+    src = tmp_path / "declared.py"
+    src.write_text(
+        "import flyte\n"
+        "env = flyte.TaskEnvironment('decl')\n"
+        "@env.task(triggers=flyte.Trigger('nightly', automation=flyte.Cron('0 2 * * *')))\n"
+        "def nightly() -> None:\n"
+        "    pass\n"
+    )
+    res = CliRunner().invoke(cli, ["triggers", "list", str(src), "--json"])
+    assert res.exit_code == 0, res.output
+    (listed,) = json.loads(res.output)
+    assert (
+        listed["key"] == "decl.nightly/nightly" and listed["activated_at"] is None and listed["fires"] == []
+    )
+    nxt = datetime.fromtimestamp(listed["next_fire"], UTC)
+    assert (nxt.hour, nxt.minute, nxt.second) == (2, 0, 0)
+    assert 0 < listed["next_fire"] - datetime.now(UTC).timestamp() <= 24 * 3600

@@ -136,12 +136,16 @@ def serve(file: str, catch_up: str, poll: float, workers: int, time_scale: float
 
 
 @triggers.command("list")
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--limit", default=10, show_default=True, help="Past fires shown per trigger.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def list_(limit: int, as_json: bool) -> None:
-    """Triggers served on this machine: their next fire time and past fires with their runs."""
+def list_(file: str | None, limit: int, as_json: bool) -> None:
+    """Triggers served on this machine: their next fire time and past fires with their runs.
+
+    With FILE, also its Cron/FixedRate triggers not served yet (next fire: if served from now).
+    """
     from flyte._triggers.schedule import next_fire
-    from flyte._triggers.scheduler import automation_from_dict
+    from flyte._triggers.scheduler import automation_from_dict, scheduled_triggers, trigger_key
 
     j = _journal()
     now = time.time()
@@ -166,19 +170,36 @@ def list_(limit: int, as_json: bool) -> None:
                 "fires": fires,
             }
         )
+    if file is not None:
+        from flyte._run import import_module_from_file
+        from flyte._trigger import Cron, FixedRate
+
+        known = {t["key"] for t in out}
+        for task, trig in scheduled_triggers(import_module_from_file(file)):
+            key, auto = trigger_key(task, trig), trig.automation
+            if key in known or not isinstance(auto, (Cron, FixedRate)):
+                continue
+            nxt = next_fire(auto, now, now)
+            entry = {"key": key, "task": task.name, "trigger": trig.name, "source": file}
+            out.append(
+                {**entry, "automation": auto.to_dict(), "activated_at": None, "next_fire": nxt, "fires": []}
+            )
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return
     if not out:
-        click.echo("no triggers served yet: flyte triggers serve FILE")
+        click.echo(
+            "no triggers served yet: flyte triggers serve FILE (flyte triggers list FILE: what it declares)"
+        )
         return
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
     for t in out:
+        served = "" if t["activated_at"] is not None else "  (not served yet)"
         console.print(
-            f"[bold]{t['key']}[/]  {json.dumps(t['automation'])}  next fire: {_iso(t['next_fire'])}"
+            f"[bold]{t['key']}[/]  {json.dumps(t['automation'])}  next fire: {_iso(t['next_fire'])}{served}"
         )
         table = Table("scheduled", "fired", "status", "run", "run status")
         for f in t["fires"]:
