@@ -1100,5 +1100,8 @@ class RunAutomation:
 def run_automation(reader: JournalReader, name: str) -> RunAutomation:
     from flyte._runtime.journal import Journal
 
-    with reader.connect() as conn:
+    with reader.connect() as opened:
+        conn: sqlite3.Connection = getattr(
+            opened, "conn", opened
+        )  # a read-only connection (or a view on one)
         return RunAutomation(Journal.read_run_trigger(conn, name), Journal.read_run_deliveries(conn, name))
