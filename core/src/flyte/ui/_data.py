@@ -1101,7 +1101,6 @@ def run_automation(reader: JournalReader, name: str) -> RunAutomation:
     from flyte._runtime.journal import Journal
 
     with reader.connect() as opened:
-        conn: sqlite3.Connection = getattr(
-            opened, "conn", opened
-        )  # a read-only connection (or a view on one)
+        view: Any = opened  # a read-only connection, or a view holding one
+        conn = getattr(view, "conn", view)
         return RunAutomation(Journal.read_run_trigger(conn, name), Journal.read_run_deliveries(conn, name))
