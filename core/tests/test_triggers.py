@@ -217,3 +217,17 @@ def test_triggers_list_of_a_file_shows_triggers_not_served_yet(tmp_path) -> None
     nxt = datetime.fromtimestamp(listed["next_fire"], UTC)
     assert (nxt.hour, nxt.minute, nxt.second) == (2, 0, 0)
     assert 0 < listed["next_fire"] - datetime.now(UTC).timestamp() <= 24 * 3600
+
+
+def test_the_example_declares_a_served_trigger() -> None:
+    from pathlib import Path
+
+    from click.testing import CliRunner
+    from flyte.cli.main import cli
+
+    example = Path(__file__).parents[1] / "examples" / "scheduled_report.py"
+    res = CliRunner().invoke(cli, ["triggers", "list", str(example), "--json"])
+    assert res.exit_code == 0, res.output
+    (listed,) = json.loads(res.output)
+    assert listed["key"] == "reports.report/every-5-min"
+    assert datetime.fromtimestamp(listed["next_fire"], UTC).minute % 5 == 0
