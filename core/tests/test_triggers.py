@@ -231,3 +231,18 @@ def test_the_example_declares_a_served_trigger() -> None:
     (listed,) = json.loads(res.output)
     assert listed["key"] == "reports.report/every-5-min"
     assert datetime.fromtimestamp(listed["next_fire"], UTC).minute % 5 == 0
+
+
+@pytest.mark.parametrize(("policy", "fired"), [("all", [2, 3, 4, 5]), ("latest", [5]), ("none", [5])])
+def test_a_stalled_scheduler_fires_the_newest_and_applies_the_policy_to_older(
+    policy: str, fired: list[int]
+) -> None:
+    """Occurrences that came due while this process was stalled (e.g. a laptop asleep) are missed
+    ones too; the newest is on time."""
+    clock = FakeClock(T0)
+    s = scheduler(clock, catch_up=policy)
+    s.tick()
+    clock.t = T0 + 60
+    s.tick()
+    clock.t = T0 + 5 * 60 + 5
+    assert [f.scheduled_at for f in s.tick()] == [T0 + 60 * k for k in fired]
