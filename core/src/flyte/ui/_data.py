@@ -992,7 +992,6 @@ class RunAutomation:
 def run_automation(reader: JournalReader, name: str) -> RunAutomation:
     from flyte._runtime.journal import Journal
 
-    with reader.connect() as opened:
-        view: Any = opened  # a read-only connection, or a view holding one
-        conn = getattr(view, "conn", view)
-        return RunAutomation(Journal.read_run_trigger(conn, name), Journal.read_run_deliveries(conn, name))
+    with reader.connect() as view:  # read-only: the Journal's static readers take its connection
+        fired_by = Journal.read_run_trigger(view.conn, name)
+        return RunAutomation(fired_by, Journal.read_run_deliveries(view.conn, name))
