@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from flyte.cli import _records, _serve
+from flyte.cli import _records, _serve, _triggers
 
 
 class _Cli(click.Group):
@@ -524,6 +524,7 @@ def runs_show(run_name: str, as_json: bool, show_tb: bool) -> None:
     durations = [s["duration"] for s in segments if s["duration"] is not None]
     duration = sum(durations) if durations else None
     leases = j.lease_events(run=run_name)  # Cache(serialize=True) waits, reuses, takeovers
+    fired_by, deliveries = j.trigger_fire_of_run(run_name), j.notify_deliveries(run_name)  # issue 22
     if as_json:
         by_action: dict[str, list[dict[str, Any]]] = {}
         for at in attempts:
@@ -540,6 +541,8 @@ def runs_show(run_name: str, as_json: bool, show_tb: bool) -> None:
                 "settings": json.loads(run_row["settings"] or "{}"),
                 "duration": duration,
                 "segments": segments,
+                "trigger": fired_by and {k: v for k, v in fired_by.items() if k != "spec"},
+                "notifications": [{k: v for k, v in d.items() if k != "spec"} for d in deliveries],
             },
             "actions": [
                 {
@@ -572,11 +575,25 @@ def runs_show(run_name: str, as_json: bool, show_tb: bool) -> None:
         click.echo("serialized cache (waits, reuses and takeovers across runs):")
         for line in lease_lines(leases, {a["action_id"]: a["task_name"] for a in actions}):
             click.echo(line)
+    if fired_by:
+        click.echo(f"started by trigger {fired_by['key']} (occurrence {_ts(fired_by['scheduled_at'])})")
+    if deliveries:
+        click.echo("notifications (each attempt):")
+        for d in deliveries:
+            err = f": {d['error']}" if d["error"] else ""
+            where = f"{d['kind']} to {d['target']} on {d['phase']}"
+            click.echo(f"  #{d['n']} {where}, attempt {d['attempt']}: {d['status']}{err}")
     if reports:
         click.echo("reports (flyte ui shows them on the action's page):")
         for a in actions:
             for n, uri in reports.get(a["action_id"], []):
                 click.echo(f"  {a['task_name']} {a['action_id'][:12]} attempt {n}: {uri}")
+
+
+def _ts(t: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="seconds")
 
 
 def _action_reports(store_prefix: str | None, actions: list[Any]) -> dict[str, list[tuple[int, str]]]:
@@ -773,6 +790,7 @@ def ui(port: int, host: str, journal_path: str | None, open_browser: bool) -> No
 
 
 cli.add_command(_serve.serve)  # flyte serve FILE [APP]
+cli.add_command(_triggers.triggers)  # flyte triggers serve FILE / list (issue 22)
 
 
 def main() -> None:

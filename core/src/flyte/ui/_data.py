@@ -968,3 +968,30 @@ def gantt(run: RunRow, roots: Sequence[Node], now: float | None = None, max_rows
         ticks.append((round(t / span * 100, 3), fmt_seconds(t) if t else "0"))
         t += step
     return Gantt(rows=rows, ticks=ticks, span=span, total=len(flat), truncated=len(flat) > max_rows)
+
+
+# ---- issue 22: what fired a run, and its notification deliveries --------------------------------
+@dataclass
+class RunAutomation:
+    """The trigger occurrence that started a run (if any) and the run's notification deliveries."""
+
+    trigger: dict[str, Any] | None
+    deliveries: list[dict[str, Any]]
+
+    @property
+    def schedule(self) -> str:
+        spec = json.loads((self.trigger or {}).get("spec") or "{}")
+        auto = spec.get("automation") or {}
+        if "cron" in auto:
+            return f"cron {auto['cron']['expression']} ({auto['cron']['timezone']})"
+        if "fixed_rate" in auto:
+            return f"every {auto['fixed_rate']['interval_minutes']} min"
+        return ""
+
+
+def run_automation(reader: JournalReader, name: str) -> RunAutomation:
+    from flyte._runtime.journal import Journal
+
+    with reader.connect() as view:  # read-only: the Journal's static readers take its connection
+        fired_by = Journal.read_run_trigger(view.conn, name)
+        return RunAutomation(fired_by, Journal.read_run_deliveries(view.conn, name))
