@@ -117,8 +117,8 @@ if TYPE_CHECKING:
     from flyte._runtime.connector_loop import run_connector as run_connector
     from flyte._runtime.store import LocalObjectStore as LocalObjectStore
     from flyte._runtime.workers.gpus import LocalGpu as LocalGpu
-    from flyte._runtime.workers.gpus import discover as local_gpus  # noqa: F401
-    from flyte._runtime.workers.gpus import matches as gpu_matches  # noqa: F401
+    from flyte._runtime.workers.gpus import discover as _discover
+    from flyte._runtime.workers.gpus import matches as _matches
     from flyte._runtime.workers.remote import RemoteAction as RemoteAction
     from flyte._runtime.workers.remote import Transport as Transport
     from flyte._runtime.workers.remote import run_action_here as run_action_here
@@ -128,3 +128,6 @@ if TYPE_CHECKING:
     from flyte._task import AsyncFunctionTaskTemplate as AsyncFunctionTaskTemplate
     from flyte._task import TaskTemplate as TaskTemplate
     from flyte._task import run_sync as run_sync
+
+    local_gpus = _discover
+    gpu_matches = _matches
