@@ -354,6 +354,72 @@ def test_a_users_own_unregistered_subclass_runs_its_execute(site: Site) -> None:
     assert flyte.run(parent, x=3).outputs()[0] == "acme ran with [('x', 3)]"  # its own execute()
 
 
+SIDECAR = """
+    from dataclasses import dataclass
+
+    from flyte.extend import AsyncFunctionTaskTemplate, hookimpl
+
+
+    @dataclass(kw_only=True)
+    class SidecarTask(AsyncFunctionTaskTemplate):
+        task_type: str = "sidecar"
+
+
+    @hookimpl
+    def flyte_register_task_types(registry):
+        registry.add("sidecar", 0, SidecarTask, function_field="{field}")
+"""
+
+
+def test_a_plugin_claims_function_tasks_that_set_a_field(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLYTE_DISABLE_PLUGINS", "pod")  # the installed pod plugin claims it otherwise
+    site.install("flyte-plugin-sidecar", SIDECAR.replace("{field}", "pod_template"))
+    site.load()
+    pod = flyte.PodTemplate(primary_container_name="main", labels={"team": "ml"})
+    env = flyte.TaskEnvironment(name="claimed", pod_template=pod)
+
+    @env.task
+    async def inc(x: int) -> int:
+        return x + 1
+
+    assert (inc.task_type, type(inc).__name__) == ("sidecar", "SidecarTask")
+    assert flyte.run(inc, x=1).outputs()[0] == 2  # backend=None: the function runs in process
+    plain_env = flyte.TaskEnvironment(name="unclaimed")
+
+    @plain_env.task
+    async def dec(x: int) -> int:
+        return x - 1
+
+    assert dec.task_type == "python"
+    moved = dec.override(pod_template=pod)
+    assert (moved.task_type, type(moved).__name__, dec.task_type) == ("sidecar", "SidecarTask", "python")
+
+    monkeypatch.setenv("FLYTE_DISABLE_PLUGINS", "pod,sidecar")
+    site.load()
+    unclaimed = flyte.TaskEnvironment(name="claimed-by-none", pod_template=pod)
+
+    @unclaimed.task
+    async def same(x: int) -> int:
+        return x
+
+    assert same.task_type == "python"  # no plugin claims pod_template: a Python task, as on the anchor
+    assert flyte.run(same, x=5).outputs()[0] == 5
+
+
+def test_only_known_fields_can_be_claimed_and_only_once(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLYTE_DISABLE_PLUGINS", "pod")
+    site.install("flyte-plugin-imagey", SIDECAR.replace("{field}", "image").replace("sidecar", "imagey"))
+    site.install("flyte-plugin-sidecar", SIDECAR.replace("{field}", "pod_template"))
+    site.install(
+        "flyte-plugin-sidecar2", SIDECAR.replace("{field}", "pod_template").replace('"sidecar"', '"sidecar2"')
+    )
+    state = site.load()
+    assert "the fields a plugin may claim are ['pod_template']" in str(state.plugins["imagey"].error)
+    errors = [state.plugins[n].error for n in ("sidecar", "sidecar2")]
+    assert errors.count(None) == 1  # the first to register keeps the field
+    assert any("function_field 'pod_template' is claimed by task type" in str(e) for e in errors)
+
+
 def test_plugin_config_selects_the_registered_template(site: Site) -> None:
     module = site.install(
         "flyte-plugin-fancy",
