@@ -23,6 +23,7 @@ from typing import Any
 
 from flyte._context import ActionContext
 from flyte._runtime.controller import ActionState, Controller, RecordedAction, SyncPool
+from flyte._runtime.journal import ActionRow
 from flyte._runtime.store import store_for
 from flyte._runtime.workers import limits, wire
 from flyte._runtime.workers.remote import Session, run_body
@@ -35,6 +36,7 @@ class Conn:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.lock = threading.Lock()
+        self._buf = bytearray()  # received bytes not yet returned (read by one thread only)
 
     def send(self, msg: Any) -> None:
         data = wire.frame(msg)
@@ -46,13 +48,16 @@ class Conn:
         return wire.unframe(self._exact(n))
 
     def _exact(self, n: int) -> bytes:
-        buf = bytearray()
+        """``n`` bytes; reads ahead, so a small message (header and body) costs one ``recv``."""
+        buf = self._buf
         while len(buf) < n:
-            chunk = self.sock.recv(min(n - len(buf), 1 << 20))
+            chunk = self.sock.recv(max(n - len(buf), 1 << 16))
             if not chunk:
                 raise EOFError
             buf += chunk
-        return bytes(buf)
+        data = bytes(buf[:n])
+        del buf[:n]
+        return data
 
 
 @dataclass(eq=False)
@@ -99,14 +104,14 @@ class _RemoteJournal:
     def __init__(self, worker: Session) -> None:
         self.worker = worker
 
-    def write(self, sql: str, params: Any) -> None:
-        self.worker.notify("jwrite", (sql, tuple(params)))
+    def action_ended(self, row: ActionRow) -> None:
+        self.worker.notify("jwrite", ("action_ended", tuple(row)))
 
     def flush(self) -> None:
         self.worker.call_blocking("jflush", None)
 
-    async def write_durable(self, sql: str, params: Any, *more: tuple[str, Any]) -> None:
-        await self.worker.call("jdurable", (sql, tuple(params), tuple((s, tuple(p)) for s, p in more)))
+    async def action_finished(self, row: ActionRow) -> None:
+        await self.worker.call("jdurable", ("action_finished", tuple(row)))
 
 
 class RemoteController(Controller):
