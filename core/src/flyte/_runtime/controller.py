@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flyte._context import ActionContext, current_action
+from flyte._plugins.contract import ExecutionContext
 from flyte._runtime.codec import InterfaceCodec, digest
 from flyte._runtime.errors_bridge import as_user_error, error_record
 from flyte._runtime.journal import ActionRow, AttemptRow, CacheEntry, LeaseOwner, RunJournal
@@ -121,23 +122,6 @@ class ActionState:
         pos = self.next_position
         self.next_position = pos + 1
         return digest(f"{self.action_id}|{identity}|{inputs_hash}|{seq}"), pos
-
-
-@dataclass
-class ExecutionContext:
-    """What a backend gets besides the template and inputs."""
-
-    run_name: str
-    action_id: str
-    attempt: int
-    run_prefix: str
-    store: ObjectStore
-    journal: RunJournal
-    data: dict[str, Any]
-    env_vars: Mapping[str, str]
-
-    def action_prefix(self) -> str:
-        return join(self.run_prefix, self.action_id)
 
 
 _worker = threading.local()
@@ -798,8 +782,8 @@ class Controller:
         self, backend: Any, tmpl: TaskTemplate[Any, Any], inputs: dict[str, Any], ectx: ExecutionContext
     ) -> Any:
         """create/get/delete: poll a remote job with backoff; re-attach after a crash; cancel on abort."""
+        from flyte._plugins.contract import connector_meta_from_json, connector_meta_to_json
         from flyte._runtime.connector_loop import run_connector
-        from flyte.extend import connector_meta_from_json, connector_meta_to_json
 
         rec = self.recorded.get(ectx.action_id)
         meta = None
@@ -851,24 +835,22 @@ class Controller:
         if tmpl.task_type == "python":
             backend = None  # the built-in in-process path; no plugin lookup on the hot path
         else:
-            from flyte._plugins.manager import find_task_type_entry, install_hint, task_type_entry
+            from flyte._plugins.manager import declared_distribution, find_task_type_entry, task_type_entry
             from flyte._task import TaskTemplate
 
             entry = find_task_type_entry(tmpl.task_type, tmpl.task_type_version)
-            own_execute = type(tmpl).execute is not TaskTemplate.execute
-            if entry is None and tmpl.task_type == "pod" and getattr(tmpl, "func", None) is not None:
-                # A function task given a pod_template, without flyte-plugin-pod: run it in process,
-                # as the anchor's local runs do (the template matters on a cluster only).
-                self._backends[key] = None
-                return None
-            if entry is None and own_execute and install_hint(tmpl.task_type) is None:
-                # A TaskTemplate subclass nobody registered runs its own execute() here, as on
-                # the anchor; registering a task type is how a plugin adds a backend. A type that a
-                # known plugin provides is an install mistake, reported by task_type_entry below.
+            if entry is None and (
+                type(tmpl).plugin_optional
+                or (type(tmpl).execute is not TaskTemplate.execute and declared_distribution(tmpl) is None)
+            ):
+                # A type whose plugin is optional here (a pod template matters on a cluster only), or a
+                # TaskTemplate subclass of the user's own that nobody registered: its own execute()
+                # runs here, as on the anchor. A class that a plugin provides is an install mistake,
+                # reported by task_type_entry below with what to install.
                 self._backends[key] = None
                 return None
             if entry is None:
-                entry = task_type_entry(tmpl.task_type, tmpl.task_type_version)  # the install hint
+                entry = task_type_entry(tmpl.task_type, tmpl.task_type_version, template=tmpl)
             backend = entry.backend() if isinstance(entry.backend, type) else entry.backend
         self._backends[key] = backend
         return backend

@@ -24,26 +24,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import unquote, urlparse
 
+from flyte._plugins.contract import ObjectStore as ObjectStore  # where it lived before the contract
 from flyte.errors import BaseRuntimeError, NonRecoverableError, StorageError
 
 log = logging.getLogger("flyte.storage")
-
-
-class ObjectStore(Protocol):
-    """What the runtime needs from a store; plugins implement it for other schemes."""
-
-    def put_bytes(self, uri: str, data: bytes) -> str: ...
-
-    def get_bytes(self, uri: str) -> bytes: ...
-
-    def put_file(self, local_path: str, uri: str) -> str: ...
-
-    def get_file(self, uri: str, local_path: str) -> str: ...
-
-    def exists(self, uri: str) -> bool: ...
 
 
 def uri_to_path(uri: str) -> str:
@@ -397,11 +384,14 @@ def store_for(uri: str) -> ObjectStore:
 
     factory = load_plugins().storage.get(scheme)
     if factory is None:
+        from flyte._plugins.manager import conventional_distribution, missing_plugin_hint
         from flyte.errors import PluginError
 
-        raise PluginError(
-            f"No storage plugin handles {scheme}:// URIs (for s3 install flyte-plugin-s3); got {uri!r}"
+        hint = missing_plugin_hint(scheme) or (
+            " Install the plugin that registers it, by the naming convention: pip install "
+            f"{conventional_distribution('flyteplugins.' + scheme)}."
         )
+        raise PluginError(f"No storage plugin handles {scheme}:// URIs; got {uri!r}.{hint}")
     with _stores_lock:
         store = _stores.get(key)
         if store is None:
