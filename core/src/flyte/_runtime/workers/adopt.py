@@ -142,7 +142,9 @@ def _outcome(store: Any, prefix: str, action_id: str) -> tuple[bool, Any, int | 
     return got
 
 
-async def adopt(store: Any, prefix: str, action_id: str, task_name: str) -> tuple[str, Any] | None:
+async def adopt(
+    store: Any, prefix: str, action_id: str, task_name: str
+) -> tuple[str, tuple[bool, Any, int | None]] | None:
     """``(how, (ok, payload, peak))`` of an action an earlier driver started in a worker, or None
     (run it again). Waits while its worker is alive, heart-beating so the worker keeps going."""
     data = _read(store, _uri(prefix, action_id, LEASE))

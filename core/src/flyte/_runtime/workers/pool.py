@@ -356,8 +356,10 @@ class WorkerManager(RequestHandler):
         """Recovery: the outcome of this action from a worker of the crashed driver, if it has one or
         still runs it (see ``adopt``); None: run it."""
         rec = self.c.recorded.get(child.action_id)
-        if rec is None or rec.status != "RUNNING":
+        if rec is not None and rec.status != "RUNNING":
             return None
+        if rec is None and not self.c.recorded_positions:
+            return None  # not a recovery of this run (a crash may still precede the action's record)
         from flyte._runtime.workers import adopt
 
         got = await adopt.adopt(self.c.store, self.c.run_prefix, child.action_id, tmpl.name)
