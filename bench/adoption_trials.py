@@ -61,11 +61,11 @@ def main() -> None:
     rng = random.Random(23)
     total_dup = 0
     for k in range(trials):
-        dup, execs, at = trial(k, rng)
+        dup, execs, at, started, finished = trial(k, rng)
         total_dup += dup
+        when = "after the run ended" if finished else f"{started} bodies started"
         print(
-            f"trial {k}: killed at {at:.2f}s, {execs} body executions for {N} children, run twice: {dup}",
-            flush=True,
+            f"trial {k}: killed at {at:.2f}s ({when}), {execs} body executions, run twice: {dup}", flush=True
         )
     print(f"{trials} trials x {N} children: bodies executed more than once = {total_dup}")
 
