@@ -138,7 +138,12 @@ def labels_of(task: TaskTemplate[Any, Any], ctx: ExecutionContext | None) -> dic
 def name_of(task: TaskTemplate[Any, Any], ctx: ExecutionContext | None) -> str:
     if ctx is None:
         return _engine.container_name(task.short_name or task.name)
-    return _engine.container_name(ctx.run_name, ctx.action_id[:12], str(ctx.attempt))
+    # Deterministic in a run (no random suffix): a recovered driver finds the container a crashed one
+    # started. The run's store prefix is in the hash, so two journals' runs of one name never collide.
+    import hashlib
+
+    where = hashlib.sha256(ctx.run_prefix.encode()).hexdigest()[:8]
+    return _engine.stable_name(ctx.run_name, ctx.action_id[:12], str(ctx.attempt), where)
 
 
 def failure(
