@@ -14,6 +14,7 @@ from collections import Counter
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 N = 20
+WINDOW = (float(os.environ.get("KILL_FROM", "1.0")), float(os.environ.get("KILL_TO", "4.5")))
 
 
 def trial(k: int, rng: random.Random) -> tuple[int, int, float, int, bool]:
@@ -26,7 +27,7 @@ def trial(k: int, rng: random.Random) -> tuple[int, int, float, int, bool]:
         f".run(adoption_app.main, n={N}, workdir={work!r})"
     )
     p = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp, stderr=subprocess.DEVNULL)
-    at = rng.uniform(1.0, 4.5)
+    at = rng.uniform(*WINDOW)
     time.sleep(at)
     finished = p.poll() is not None
     p.send_signal(signal.SIGKILL)

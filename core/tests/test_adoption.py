@@ -96,6 +96,13 @@ def test_children_finished_in_the_gap_are_reused_and_running_ones_adopted(
     shown = CliRunner().invoke(cli, ["runs", "show", "adopty"])
     flat = re.sub(r"[\s│]+", " ", shown.output)  # the tree wraps long lines
     assert flat.count("adopted after recovery") == 4, shown.output
+    from flyte.ui._data import JournalReader
+
+    reader = JournalReader(str(flyte_home / "journal.db"))
+    run_row = reader.get_run("adopty")
+    assert run_row is not None
+    details = [reader.action_detail(run_row, aid) for aid in adopted(flyte_home, "adopty")]
+    assert all(d is not None and d.adopted for d in details)  # the viewer's "adopted after recovery" chip
 
 
 def test_a_child_whose_worker_died_is_run_again(tmp_path: Path, flyte_home: Path) -> None:
