@@ -15,6 +15,8 @@ async def child(i: int, workdir: str, secs: float) -> int:
     with open(os.path.join(workdir, "log.txt"), "a") as f:
         f.write(f"exec {i}\n")
     await asyncio.sleep(secs)
+    with open(os.path.join(workdir, "log.txt"), "a") as f:
+        f.write(f"done {i}\n")
     return i
 
 
