@@ -1,5 +1,6 @@
 """Issue 23: containers started by a driver that is SIGKILLed keep running; the recovered driver
-uses the result of one that finished meanwhile and follows one still running (no second container)."""
+uses the result of one that finished meanwhile and follows those still running (a Python task in its
+image and a ContainerTask), never starting a second container."""
 
 from __future__ import annotations
 
@@ -52,34 +53,39 @@ def test_containers_outlive_a_killed_driver_and_are_adopted(
     )
     driver = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path)
     try:
-        wait_for(lambda: sum("exec" in t for t in child_logs(flyte_home, "ctradopt")) == 2)
+        wait_for(lambda: sum("exec" in t for t in child_logs(flyte_home, "ctradopt")) == 3)
     finally:
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=10)
-    assert len(containers(runtime, run="ctradopt")) == 2  # the driver's death stopped neither
+    assert len(containers(runtime, run="ctradopt")) == 3  # the driver's death stopped none
     (gate / "go-0").touch()  # child 0 ends while no driver runs
-    wait_for(lambda: len(containers(runtime, run="ctradopt")) == 1)
+    wait_for(lambda: len(containers(runtime, run="ctradopt")) == 2)
 
     def release_late() -> None:
-        wait_for(lambda: any("adopting container" in t for t in child_logs(flyte_home, "ctradopt")))
+        wait_for(lambda: sum("adopting container" in t for t in child_logs(flyte_home, "ctradopt")) == 2)
         (gate / "go-1").touch()
+        (gate / "go-w").touch()
 
     t = threading.Thread(target=release_late, daemon=True)
     t.start()
     run = flyte.rerun("ctradopt", recover=True)
     t.join(timeout=60)
     assert run.status == "SUCCEEDED", run.error
-    assert run.outputs()[0] == 1
+    assert run.outputs()[0] == 1 + 7
     logs = child_logs(flyte_home, "ctradopt")
-    assert [t.count(f"# {runtime.rsplit('/', 1)[-1]} create") for t in logs] == [1, 1], (
-        logs
-    )  # one container each
+    creates = [t.count(f"# {runtime.rsplit('/', 1)[-1]} create") for t in logs]
+    assert creates == [1, 1, 1], logs  # one container each
     conn = sqlite3.connect(flyte_home / "journal.db")
     metas = [
         json.loads(m)["how"]
         for (m,) in conn.execute(
-            "SELECT meta FROM actions WHERE run='ctradopt' AND task_name='ctr_adopt_img.child'"
+            "SELECT meta FROM actions WHERE run='ctradopt'"
+            " AND task_name IN ('ctr_adopt_img.child', 'ctr_adopt.waiter')"
         )
     ]
-    assert sorted(m.split(":")[0] for m in metas) == ["awaited", "finished while the driver was down"], metas
+    assert sorted(m.split(":")[0] for m in metas) == [
+        "awaited",
+        "awaited",
+        "finished while the driver was down",
+    ], metas
     assert containers(runtime, run="ctradopt") == []

@@ -148,7 +148,7 @@ def stable_workdir(name: str) -> str:
 
 
 async def adopt(
-    rt: ContainerRuntime, name: str, sink: LogSink, result_path: str, ctx: Any
+    rt: ContainerRuntime, name: str, sink: LogSink, result_path: str | None, ctx: Any
 ) -> ContainerResult | None:
     """Issue 23: what a crashed driver's container of this action left. A container still there is
     followed to its end (its log streamed, its exit code awaited), a result file it wrote while no
@@ -186,7 +186,7 @@ async def adopt(
         finally:
             await _finish(_exec([rt.path, "rm", "--force", name]))
             _live.pop(name, None)
-    elif os.path.exists(result_path):
+    elif result_path is not None and os.path.exists(result_path):
         result = ContainerResult(0, list(sink.tail))
         how = "finished while the driver was down"
     if how is not None and ctx is not None and hasattr(ctx.journal, "action_adopted"):
