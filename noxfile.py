@@ -30,7 +30,7 @@ nox.options.sessions = [
     "wheelhouse",
 ]
 
-TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.23", "pyyaml", "mypy>=1.10"]
+TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.23", "pyyaml", "mypy>=1.10", "aiosmtpd>=1.4"]
 # playwright drives the system's chromium (never `playwright install`); matplotlib makes real report charts
 UI_TEST_DEPS = ["playwright>=1.40", "matplotlib>=3.7"]
 
@@ -105,7 +105,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    session.install("mypy>=1.10", "-e", "core[ui,app]", *TEST_DEPS)
+    session.install("mypy>=1.10", "-e", "core[ui,app,triggers]", *TEST_DEPS)
     session.run("mypy", "core/src/flyte")
     # The user's view: @env.task keeps signatures, so mypy types calls and flags wrong arguments.
     session.run("python", "-m", "pytest", "core/tests/typing", "-q")
@@ -113,7 +113,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def tests_core(session: nox.Session) -> None:
-    session.install("-e", "core[ui,app]", *TEST_DEPS, *UI_TEST_DEPS)
+    session.install("-e", "core[ui,app,triggers]", *TEST_DEPS, *UI_TEST_DEPS)
     _pytest(session, "core/tests")
 
 
@@ -144,11 +144,14 @@ def tests_integration(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks against plain asyncio and the anchor SDK (in its own venv)."""
+    """Benchmarks against plain asyncio and the anchor SDK (in its own venv), as one table; fails when an
+    ours/asyncio ratio is >25% worse than bench/baseline.json. `nox -s bench -- --quick` for small sizes."""
     session.install("-e", "core")
-    session.run("python", "bench/import_time.py", *session.posargs)
-    session.run("python", "bench/run.py", *session.posargs)
-    session.run("python", "bench/isolation.py")  # inline vs process mode, cold vs warm replicas
+    args = list(session.posargs)
+    quick = ["--runs", "5"] if "--quick" in args else []
+    session.run("python", "bench/import_time.py", *[a for a in args if a == "--skip-anchor"], *quick)
+    guard = ["--isolation", "--repeat", "3", "--baseline", "bench/baseline.json"]
+    session.run("python", "bench/run.py", *guard, *args)  # isolation: inline vs process mode, replicas
 
 
 DIST = ROOT / "dist"

@@ -20,10 +20,11 @@ import re
 import shlex
 import subprocess
 import uuid
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from flyte.extend import finish_shielded, run_command
 from flyteplugins.container import _runtime
 from flyteplugins.container._runtime import ContainerRuntime
 
@@ -184,7 +185,7 @@ async def adopt(
             result = ContainerResult(exit_code, list(sink.tail))
             how = "awaited: still running when the driver came back"
         finally:
-            await _finish(_exec([rt.path, "rm", "--force", name]))
+            await finish_shielded(_exec([rt.path, "rm", "--force", name]))
             _live.pop(name, None)
     elif result_path is not None and os.path.exists(result_path):
         result = ContainerResult(0, list(sink.tail))
@@ -195,16 +196,8 @@ async def adopt(
 
 
 async def _exec(args: list[str], env: Mapping[str, str] | None = None) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=dict(env) if env is not None else None,
-    )
-    out, _ = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode("utf-8", errors="replace")
+    code, out, _ = await run_command(*args, env=env, merge_stderr=True)
+    return code, out
 
 
 async def _pump(reader: asyncio.StreamReader | None, stream: str, sink: LogSink) -> None:
@@ -221,23 +214,6 @@ async def _pump(reader: asyncio.StreamReader | None, stream: str, sink: LogSink)
             sink.line(stream, raw.decode("utf-8", errors="replace").rstrip("\r"))
     if buf:
         sink.line(stream, buf.decode("utf-8", errors="replace").rstrip("\r"))
-
-
-async def _finish(aw: Awaitable[Any]) -> Any:
-    """Await ``aw`` to its end even if the caller is cancelled meanwhile (then re-raise that)."""
-    task = asyncio.ensure_future(aw)
-    cancelled = False
-    while True:
-        try:
-            result = await asyncio.shield(task)
-            break
-        except asyncio.CancelledError:
-            if task.done():
-                raise
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
-    return result
 
 
 class ContainerCreateError(RuntimeError):
@@ -277,7 +253,7 @@ async def run_container(
         sink.note(f"exit code {exit_code}")
         return ContainerResult(exit_code, list(sink.tail))
     finally:
-        await _finish(_cleanup(rt, spec.name, created, start, sink))
+        await finish_shielded(_cleanup(rt, spec.name, created, start, sink))
 
 
 async def _cleanup(
