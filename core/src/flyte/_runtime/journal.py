@@ -1178,6 +1178,15 @@ class RunJournal:
     def subtree(self, run: str, action_id: str) -> list[ActionRow]:
         return self.journal.subtree(run, action_id)
 
+    # ---- issue 23: actions adopted from a crashed driver's workers ------------------------------------
+    def action_adopted(self, run: str, action_id: str, how: str) -> None:
+        """A recovery used (or awaited) the worker of a crashed driver instead of running the action
+        again: noted in the action's meta (kept by later writes), shown as "adopted after recovery"."""
+        import json
+
+        note = json.dumps({"adopted": "adopted after recovery", "how": how})
+        self.write(SET_META, (note, run, action_id))
+
 
 def _resolve(w: asyncio.Future[None]) -> None:
     if not w.done():

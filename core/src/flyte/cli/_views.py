@@ -68,6 +68,25 @@ def error_line(err: str | None) -> str:
         return err.splitlines()[0][:160]
 
 
+def adopted_note(r: Any) -> str | None:
+    """How a recovery adopted this action from a crashed driver's worker (issue 23), or None."""
+    try:
+        meta = r["meta"]
+    except (KeyError, IndexError):
+        return None
+    if not meta or "adopted" not in meta:
+        return None
+    try:
+        got = json.loads(meta)
+    except ValueError:
+        return None
+    return (
+        str(got.get("how") or "adopted after recovery")
+        if isinstance(got, dict) and "adopted" in got
+        else None
+    )
+
+
 def action_label(r: Any) -> str:
     status = r["status"]
     style = STATUS_STYLE.get(status, "white")
@@ -81,6 +100,8 @@ def action_label(r: Any) -> str:
         bits.append(f"group={r['group_name']}")
     if r["mode"]:
         bits.append(f"mode={r['mode']}")
+    if adopted_note(r):
+        bits.append("[magenta]adopted after recovery[/magenta]")
     bits.append(f"[dim]{r['action_id'][:12]}[/dim]")
     line = "  ".join(bits)
     err = error_line(r["error"])

@@ -515,7 +515,7 @@ def runs_show(run_name: str, as_json: bool, show_tb: bool) -> None:
         raise click.ClickException(f"no run named {run_name!r}; see `flyte runs list`")
     shown = (
         "action_id, parent_id, position, kind, task_name, status, attempts, cache_hit, started_at,"
-        " ended_at, error, group_name, mode"
+        " ended_at, error, group_name, mode, meta"
     ).split(", ")
     actions = [{k: a[k] for k in shown} for a in reader.list_actions(run_name, j)]
     reports = _action_reports(run_row["store_prefix"], actions)

@@ -500,6 +500,13 @@ class ActionDetail:
     """Attempts that kept an HTML report (``flyte.report``), oldest first."""
 
     @property
+    def adopted(self) -> str | None:
+        """How a recovery adopted this action from a crashed driver's worker or container (issue 23)."""
+        from flyte.cli._views import adopted_note
+
+        return adopted_note({"meta": self.meta})
+
+    @property
     def spec_facts(self) -> list[tuple[str, str]]:
         """The parts of the task spec a reader looks for first, as (label, text)."""
         if not self.spec:

@@ -259,6 +259,10 @@ class WorkerManager(RequestHandler):
         pool = self._pool(tmpl, gpu, fallback)
         limit, cpu = _requests(tmpl)
         weight = self.cpus.weight(cpu, pool.capacity)
+        if child.attempt == 0:
+            adopted = await self._adopt(tmpl, child)
+            if adopted is not None:
+                return self._result(tmpl, pool, *adopted)
         failures = 0
         while True:
             try:
@@ -351,6 +355,11 @@ class WorkerManager(RequestHandler):
             if w is not None and aid not in w.cancelling:
                 pool.release(w, aid)
             self._limits_changed()
+        return self._result(tmpl, pool, ok, payload, peak)
+
+    def _result(
+        self, tmpl: TaskTemplate[Any, Any], pool: Pool, ok: bool, payload: Any, peak: int | None
+    ) -> Any:
         if ok:
             return wire.loads(get_value(self.c.store, payload))
         if isinstance(payload, tuple):
@@ -358,6 +367,25 @@ class WorkerManager(RequestHandler):
                 raise OOMError(_oom_message(tmpl, pool, payload[1], peak, allocation=True))
             raise ActionAbortedError(f"Task {tmpl.name!r} was cancelled in its worker process.")
         raise wire.load_error(payload)
+
+    async def _adopt(
+        self, tmpl: TaskTemplate[Any, Any], child: ActionState
+    ) -> tuple[bool, Any, int | None] | None:
+        """Recovery: the outcome of this action from a worker of the crashed driver, if it has one or
+        still runs it (see ``adopt``); None: run it."""
+        rec = self.c.recorded.get(child.action_id)
+        if rec is not None and rec.status != "RUNNING":
+            return None
+        if rec is None and not self.c.recorded_positions:
+            return None  # not a recovery of this run (a crash may still precede the action's record)
+        from flyte._runtime.workers import adopt
+
+        got = await adopt.adopt(self.c.store, self.c.run_prefix, child.action_id, tmpl.name)
+        if got is None:
+            return None
+        how, outcome = got
+        self.c.journal.action_adopted(self.c.run_name, child.action_id, how)
+        return outcome
 
     async def _acquire(
         self, pool: Pool, aid: str, prefer: WorkerProc | None, limit: int | None, child: ActionState
@@ -471,6 +499,7 @@ class WorkerManager(RequestHandler):
                     [sys.executable, "-m", "flyte._runtime.workers.worker_main", str(fd)],
                     pass_fds=(fd,),
                     env=env,
+                    start_new_session=True,  # its actions outlive a killed driver (issue 23: adoption)
                 )
             finally:
                 child_sock.close()

@@ -22,7 +22,7 @@ import subprocess
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 from flyte.extend import finish_shielded, run_command
 from flyteplugins.container import _runtime
@@ -134,6 +134,65 @@ def container_name(*parts: str) -> str:
     """A unique, valid container name from the given parts (run, action...)."""
     base = "-".join(re.sub(r"[^a-zA-Z0-9_.-]+", "-", p).strip("-.")[:24] for p in parts if p)
     return f"flyte-{base}-{uuid.uuid4().hex[:8]}" if base else f"flyte-{uuid.uuid4().hex[:12]}"
+
+
+def stable_name(*parts: str) -> str:
+    """A valid container name from the given parts, the same each time (see ``adopt``)."""
+    return "flyte-" + "-".join(re.sub(r"[^a-zA-Z0-9_.-]+", "-", p).strip("-.")[:24] for p in parts if p)
+
+
+def stable_workdir(name: str) -> str:
+    """The host directory of the container ``name``'s inputs and outputs (kept if the driver dies)."""
+    import tempfile
+
+    return os.path.join(tempfile.gettempdir(), f"{name}-work")
+
+
+async def adopt(
+    rt: ContainerRuntime, name: str, sink: LogSink, result_path: str | None, ctx: Any
+) -> ContainerResult | None:
+    """Issue 23: what a crashed driver's container of this action left. A container still there is
+    followed to its end (its log streamed, its exit code awaited), a result file it wrote while no
+    driver ran is used; None: nothing to adopt (start one). Noted in the journal when adopted."""
+    code, out = await _exec([rt.path, "container", "inspect", "--format", "{{.State.Status}}", name])
+    state = out.strip().lower() if code == 0 else None
+    how = None
+    result: ContainerResult | None = None
+    if state in ("created", "configured", "initialized"):  # never started: start afresh
+        await _exec([rt.path, "rm", "--force", name])
+    elif state is not None:
+        sink.note(f"adopting container {name} ({state}) started before the driver restarted")
+        _live[name] = rt.path
+        try:
+            logs = await asyncio.create_subprocess_exec(
+                rt.path,
+                "logs",
+                "-f",
+                name,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            waited = asyncio.ensure_future(_exec([rt.path, "wait", name]))
+            await asyncio.gather(_pump(logs.stdout, "stdout", sink), _pump(logs.stderr, "stderr", sink))
+            await logs.wait()
+            wcode, wout = await waited
+            try:
+                exit_code = int(wout.strip().splitlines()[-1]) if wcode == 0 else -1
+            except (ValueError, IndexError):
+                exit_code = -1  # removed (--rm) before 'wait' asked: the result file decides
+            sink.note(f"exit code {exit_code}")
+            result = ContainerResult(exit_code, list(sink.tail))
+            how = "awaited: still running when the driver came back"
+        finally:
+            await finish_shielded(_exec([rt.path, "rm", "--force", name]))
+            _live.pop(name, None)
+    elif result_path is not None and os.path.exists(result_path):
+        result = ContainerResult(0, list(sink.tail))
+        how = "finished while the driver was down"
+    if how is not None and ctx is not None and hasattr(ctx.journal, "action_adopted"):
+        ctx.journal.action_adopted(ctx.run_name, ctx.action_id, how)
+    return result
 
 
 async def _exec(args: list[str], env: Mapping[str, str] | None = None) -> tuple[int, str]:
