@@ -239,6 +239,36 @@ def wheelhouse(session: nox.Session) -> None:
             session.chdir(ROOT)
 
 
+STRESS_BURNERS = 2  # CPU-bound processes beside the suite: a loaded 2-core machine, as CI can be
+
+
+@nox.session(venv_backend="none")
+def stress(session: nox.Session) -> None:
+    """The default sessions once while two CPU burners (``python -c "while 1: pass"``) run beside them.
+
+    Not in the default list. A test that passes only on an idle machine (a fixed sleep, a deadline
+    too close to the normal case, a shutdown that does not finish in time) fails here. The burners
+    are started and stopped by their PIDs, in a ``finally``. ``nox -s stress -- tests_core lint``
+    runs only the named sessions under the same load."""
+    import subprocess
+    import time
+
+    burners = []
+    started = time.monotonic()
+    try:
+        for _ in range(STRESS_BURNERS):
+            burners.append(subprocess.Popen([sys.executable, "-c", "while 1: pass"]))
+        session.log(f"CPU burners running: pids {[b.pid for b in burners]}")
+        selected = ["-s", *session.posargs] if session.posargs else []
+        session.run(sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), *selected, external=True)
+    finally:
+        for b in burners:
+            b.kill()
+        for b in burners:
+            b.wait()
+        session.log(f"stress: {time.monotonic() - started:.0f}s under {len(burners)} CPU burners")
+
+
 @nox.session
 def compat(session: nox.Session) -> None:
     """The compatibility corpus (tests/compat_programs) side by side: ours vs the anchor, flyte==2.12.1.
