@@ -29,6 +29,12 @@ from flyteplugins.container._runtime import ContainerRuntime
 
 logger = logging.getLogger("flyteplugins.container")
 STOP_GRACE_SECONDS = 2.0
+STOP_CALL_SECONDS = STOP_GRACE_SECONDS + 10.0
+"""A container being stopped (timeout, cancellation) has been sent SIGTERM, then SIGKILL after
+``STOP_GRACE_SECONDS``, and its attached ``start`` has returned within this many seconds; its
+``rm --force`` follows, bounded by ``RM_CALL_SECONDS``. A runtime call that hangs is killed at its
+bound, so stopping a container never waits longer than the two together."""
+RM_CALL_SECONDS = 10.0
 TAIL_LINES = 20
 MANAGED_LABEL = "flyte.managed"
 """Every container flyte starts carries ``flyte.managed=true`` (plus run, action and task labels)."""
@@ -135,7 +141,10 @@ def container_name(*parts: str) -> str:
     return f"flyte-{base}-{uuid.uuid4().hex[:8]}" if base else f"flyte-{uuid.uuid4().hex[:12]}"
 
 
-async def _exec(args: list[str], env: Mapping[str, str] | None = None) -> tuple[int, str]:
+async def _exec(
+    args: list[str], env: Mapping[str, str] | None = None, timeout: float | None = None
+) -> tuple[int, str]:
+    """Run a runtime command; one still running after ``timeout`` seconds is killed (exit -9)."""
     proc = await asyncio.create_subprocess_exec(
         *args,
         stdin=asyncio.subprocess.DEVNULL,
@@ -143,7 +152,13 @@ async def _exec(args: list[str], env: Mapping[str, str] | None = None) -> tuple[
         stderr=asyncio.subprocess.STDOUT,
         env=dict(env) if env is not None else None,
     )
-    out, _ = await proc.communicate()
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        return -9, f"{shlex.join(args[:2])} did not finish in {timeout:g}s and was killed"
     assert proc.returncode is not None
     return proc.returncode, out.decode("utf-8", errors="replace")
 
@@ -232,14 +247,18 @@ async def _cleanup(
         await created  # a create still running must finish before the container can be removed
     if start is not None and start.returncode is None:
         sink.note("stopping the container (cancelled or timed out)")
-        await _exec([rt.path, "stop", "--time", str(int(STOP_GRACE_SECONDS)), name])
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_CALL_SECONDS
+        await _exec(
+            [rt.path, "stop", "--time", str(int(STOP_GRACE_SECONDS)), name], timeout=STOP_CALL_SECONDS
+        )
         try:
-            await asyncio.wait_for(start.wait(), 10)
+            await asyncio.wait_for(start.wait(), max(0.1, deadline - loop.time()))
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 start.kill()
             await start.wait()
-    code, out = await _exec([rt.path, "rm", "--force", name])
+    code, out = await _exec([rt.path, "rm", "--force", name], timeout=RM_CALL_SECONDS)
     if code != 0 and "no such container" not in out.lower() and "no container with" not in out.lower():
         logger.warning("could not remove container %s: %s", name, out.strip())
     _live.pop(name, None)
