@@ -115,7 +115,7 @@ class Served:
         return self.out.read_text() + self.err.read_text()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
-        """Signal it and wait for its exit (it stops within ~8 s: Supervisor.stop's deadline)."""
+        """Signal it and wait for its exit (within 10 s: Supervisor.stop's deadline, STOP_SLACK_S)."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:

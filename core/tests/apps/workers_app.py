@@ -287,11 +287,10 @@ async def pids_by_env() -> list[int]:
 # ---- shutdown (issue 24) -------------------------------------------------------------------------------
 @limited.task
 def hang_in_worker(pidfile: str) -> int:
-    """Writes its PID, then blocks in a call that a stop message cannot interrupt."""
+    """Writes its PID, then blocks (in the worker's task thread) in a call no stop message interrupts."""
     with open(pidfile + ".tmp", "w") as f:
         f.write(str(os.getpid()))
     os.replace(pidfile + ".tmp", pidfile)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # only SIGKILL ends it
     time.sleep(120)
     return 0
 

@@ -486,7 +486,8 @@ class WorkerManager(RequestHandler):
         )
         w.read_task = self._spawn_task(self._read_loop(w))
         try:
-            await asyncio.wait_for(asyncio.shield(w.ready), SPAWN_TIMEOUT)
+            async with asyncio.timeout(SPAWN_TIMEOUT):  # not wait_for: it can lose a cancel on 3.11
+                await asyncio.shield(w.ready)
         except TimeoutError:
             w.kill()
             raise _WorkerLost(

@@ -153,7 +153,8 @@ async def _exec(
         env=dict(env) if env is not None else None,
     )
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: on Python 3.11 it can lose a cancel
+            out, _ = await proc.communicate()
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()

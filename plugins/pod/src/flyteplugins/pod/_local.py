@@ -78,7 +78,8 @@ async def _podman(*args: str, timeout: float | None = None) -> tuple[int, str, s
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: on Python 3.11 it can lose a cancel
+            out, err = await proc.communicate()
     except BaseException:
         if proc.returncode is None:
             proc.kill()
