@@ -161,7 +161,9 @@ async def fails(n: int) -> int:
     raise ValueError(f"bad input {n}")
 
 
-@pod_env.task(timeout=3)
+# 15 s: the timeout counts from the action's start, and on a loaded machine the pod alone can take
+# several seconds to start (at 3 s it sometimes timed out before its first line was printed)
+@pod_env.task(timeout=15)
 async def sleeps() -> int:
     print("sleeping now", flush=True)
     await asyncio.sleep(300)
