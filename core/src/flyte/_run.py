@@ -30,6 +30,7 @@ from flyte._runtime.controller import (
     ABORTED,
     FAILED,
     JOURNAL_INLINE_LIMIT,
+    QUEUED,
     RUNNING,
     SUCCEEDED,
     ActionState,
@@ -338,6 +339,7 @@ class ActionPhase(str, enum.Enum):  # noqa: UP042  (str() as the reference SDK g
 
 _PHASES = {RUNNING: ActionPhase.RUNNING, SUCCEEDED: ActionPhase.SUCCEEDED, FAILED: ActionPhase.FAILED}
 _PHASES[ABORTED] = ActionPhase.ABORTED
+_PHASES[QUEUED] = ActionPhase.QUEUED
 
 
 class ActionOutputs(tuple):  # type: ignore[type-arg]
@@ -917,14 +919,18 @@ def _start(
         in_loop = True
     except RuntimeError:
         in_loop = False
+    from flyte._runtime.gctune import run_thresholds
+
     if not in_loop:
-        return asyncio.run(_execute(rc, task, args, kwargs, recover))
+        with run_thresholds():
+            return asyncio.run(_execute(rc, task, args, kwargs, recover))
     result: list[Run] = []
     errors: list[BaseException] = []
 
     def target() -> None:
         try:
-            result.append(asyncio.run(_execute(rc, task, args, kwargs, recover)))
+            with run_thresholds():
+                result.append(asyncio.run(_execute(rc, task, args, kwargs, recover)))
         except BaseException as e:
             errors.append(e)
 

@@ -31,6 +31,7 @@ from flyte.errors import (
     MaxRuntimeExceededError,
     NonDeterminismError,
     NonRecoverableError,
+    StorageError,
     SyncTaskCallInAsyncContextError,
     TraceDoesNotAllowNestedTasksError,
 )
@@ -39,11 +40,46 @@ if TYPE_CHECKING:
     from flyte._task import TaskTemplate
 
 RUNNING, SUCCEEDED, FAILED, ABORTED = "RUNNING", "SUCCEEDED", "FAILED", "ABORTED"
+QUEUED = "QUEUED"
+"""A started action waiting for a place (max_action_concurrency, the CPU budget, a worker or GPU):
+its journal row says so until it has one, and the live view gets ``queued``/``running`` events."""
 JOURNAL_INLINE_LIMIT = 256 * 1024
 """Values above this size go to the object store; the journal keeps a reference."""
 ABORT_GRACE_S = 40.0
 """At a run's end, how long children cancelled by their parent's end get to finish cleaning up (more
 than ``connector_loop.CREATE_GRACE_S``, what a connector waits for a submission in flight)."""
+
+
+def system_retries() -> int:
+    """How often a system failure (the store, a lost worker) is retried: ``FLYTE_SYSTEM_RETRIES`` (2).
+
+    These retries never count against the task's own ``RetryStrategy``."""
+    try:
+        return max(0, int(os.environ.get("FLYTE_SYSTEM_RETRIES", "2")))
+    except ValueError:
+        return 2
+
+
+def system_retry_delay(n: int) -> float:
+    """Seconds before system retry ``n`` (1-based): ``FLYTE_SYSTEM_RETRY_DELAY`` (0.5 s), doubling,
+    at most 10 s."""
+    try:
+        base = float(os.environ.get("FLYTE_SYSTEM_RETRY_DELAY", "0.5"))
+    except ValueError:
+        base = 0.5
+    return float(min(10.0, max(0.0, base) * 2 ** (n - 1)))
+
+
+def _settle(e: BaseException) -> None:
+    """Mark a storage failure whose system retries are spent: callers up the tree do not retry it."""
+    try:
+        e._flyte_settled = True  # type: ignore[attr-defined]
+    except Exception:
+        pass
+
+
+def _settled(e: BaseException) -> bool:
+    return bool(getattr(e, "_flyte_settled", False))
 
 
 @dataclass
@@ -72,6 +108,9 @@ class ActionState:
     live_children: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     waiting_children: int = 0
     holds_slot: bool = False
+    queued: bool = False  # waiting for a place: a concurrency slot, CPU budget, worker or GPU
+    released: bool = False  # gave its place back after its body; its result is being recorded
+    row: Any = None  # its journal row (_Row), for the QUEUED/RUNNING updates
     log: Any = None  # what this attempt wrote to stdout/stderr (flyte._runtime.logs)
     report: Any = None  # this attempt's flyte.report.Report (None until a report is used)
 
@@ -127,6 +166,11 @@ class SyncPool(concurrent.futures.Executor):
         self._idle = 0  # threads waiting for work
         self._threads = 0
         self._closed = False
+
+    def saturated(self) -> bool:
+        """Whether work submitted now would wait for a thread (every place taken or promised)."""
+        with self._cv:
+            return self._running + len(self._queue) >= self.limit
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
@@ -217,6 +261,7 @@ class Controller:
     """Orchestrates one run's actions on one event loop."""
 
     recovered_from: str | None = None  # the other run whose recorded actions this one reuses
+    tracks_places: bool = True  # QUEUED/RUNNING states are kept here (not by a worker's proxy)
 
     def __init__(
         self,
@@ -258,7 +303,15 @@ class Controller:
         self.listeners: list[Listener] = []
         self._backends: dict[tuple[str, int], Any] = {}
         self._serializing: dict[str, asyncio.Future[None]] = {}
-        self.counts = {RUNNING: 0, SUCCEEDED: 0, FAILED: 0, ABORTED: 0, "CACHED": 0, "RECOVERED": 0}
+        self.counts = {
+            RUNNING: 0,
+            QUEUED: 0,
+            SUCCEEDED: 0,
+            FAILED: 0,
+            ABORTED: 0,
+            "CACHED": 0,
+            "RECOVERED": 0,
+        }
         self._specs: set[str] = set()  # task identities whose spec this run has recorded
         self._aborted: set[asyncio.Task[Any]] = set()  # orphans cancelled, maybe still cleaning up
         self.workers = make_workers(self, isolation, max_cpus, cluster)  # None: every action inline
@@ -340,9 +393,10 @@ class Controller:
         child = ActionState(action_id=action_id, task_name=tmpl.name, parent=parent, position=position)
         parent_id = parent.action_id if parent.parent is not None else None
         if len(enc_inputs) > JOURNAL_INLINE_LIMIT:
-            enc_inputs = self._store(action_id, "inputs", enc_inputs)
+            enc_inputs = await self._store_retried(action_id, "inputs", enc_inputs)
         row = _Row(self.run_name, action_id, parent_id, position, tmpl, pac.group, enc_inputs)
         row.base = self.attempt_base.get(action_id, 0)
+        child.row = row
         if self.workers is not None:
             row.mode = self.workers.mode(tmpl, child)
 
@@ -356,7 +410,9 @@ class Controller:
                 if hit is None and cache.serialize:
                     hit, owner = await self._serialized(cache_key, cache.max_age_seconds)
                 if hit is not None:
-                    await self.journal.action_finished(row.params(SUCCEEDED, 0, hit, None, cached=1))
+                    # The value is already durable (the cache entry is committed): the action's row
+                    # rides the next group commit instead of holding this caller for it (issue 20).
+                    self.journal.action_ended(row.params(SUCCEEDED, 0, hit, None, cached=1))
                     self.counts["CACHED"] += 1
                     self._emit("cached", child, SUCCEEDED)
                     return codec.decode_output(self._load(hit))
@@ -377,6 +433,11 @@ class Controller:
             enc_out = codec.encode_output(out)
             if len(enc_out) > tmpl.max_inline_io_bytes:
                 raise _inline_breach(tmpl, codec, None, len(enc_out))
+            stored = (
+                enc_out
+                if len(enc_out) <= JOURNAL_INLINE_LIMIT
+                else await self._store_retried(action_id, "outputs", enc_out)
+            )
         except asyncio.CancelledError:
             if owner is not None:
                 self._serial_done(cache_key, owner)
@@ -389,6 +450,18 @@ class Controller:
             if owner is not None:
                 self._serial_done(cache_key, owner)
             err = e if isinstance(e, _Exhausted) else _Exhausted(e, child.attempt + 1, False)
+            if isinstance(e, StorageError):  # the attempt ran, but its output could not be stored
+                self.journal.attempt_finished(
+                    AttemptRow(
+                        self.run_name,
+                        action_id,
+                        row.base + child.attempt,
+                        FAILED,
+                        row.started,
+                        time.time(),
+                        error_record(e),
+                    )
+                )
             await self.journal.action_finished(
                 row.params(FAILED, err.attempts, None, error_record(err.error))
             )
@@ -400,7 +473,6 @@ class Controller:
             if tracked:
                 parent.live_children.pop(action_id, None)
             await self._reacquire_parent_slot(parent)
-        stored = self._store(action_id, "outputs", enc_out)
         entry = None
         if cache_key is not None:
             entry = CacheEntry(cache_key, tmpl.name, stored, time.time(), self.run_name, action_id)
@@ -505,6 +577,8 @@ class Controller:
         retries = tmpl.retries.count
         max_rt = tmpl.timeout.max_runtime_seconds if tmpl.timeout is not None else None
         attempt = 0
+        user_failures = 0  # what RetryStrategy counts; system failures (storage) are retried apart
+        system_failures = 0
         while True:
             child.attempt = attempt
             child.report = None
@@ -548,13 +622,22 @@ class Controller:
                         error_record(e),
                     ),
                 )
-                if isinstance(e, NonRecoverableError) or attempt >= retries:
-                    raise _Exhausted(
-                        e, attempt + 1, retries > 0 and not isinstance(e, NonRecoverableError)
-                    ) from None
-                backoff = tmpl.retries.backoff
-                if backoff is not None:
-                    await asyncio.sleep(backoff.delay(attempt))
+                if isinstance(e, StorageError):
+                    system_failures += 1
+                    if _settled(e) or system_failures > system_retries():
+                        _settle(e)  # a child's failure (already retried there) or retries spent
+                        raise _Exhausted(e, attempt + 1, False) from None
+                    _warn_system_retry(tmpl, e, system_failures)
+                    await asyncio.sleep(system_retry_delay(system_failures))
+                else:
+                    if isinstance(e, NonRecoverableError) or user_failures >= retries:
+                        raise _Exhausted(
+                            e, attempt + 1, retries > 0 and not isinstance(e, NonRecoverableError)
+                        ) from None
+                    backoff = tmpl.retries.backoff
+                    if backoff is not None:
+                        await asyncio.sleep(backoff.delay(user_failures))
+                    user_failures += 1
                 attempt += 1
                 self.journal.action_started(row.params(RUNNING, attempt, None, None))
 
@@ -574,7 +657,14 @@ class Controller:
         token = current_action.set(ActionContext(self, child, group=pac.group, custom=pac.custom))
         try:
             if self.slots is not None:
-                await self._acquire_slot(tmpl)
+                if self.slots.locked():
+                    self.mark_queued(child)
+                try:
+                    await self._acquire_slot(tmpl)
+                except BaseException:  # cancelled, or max_queued_time passed: it never ran
+                    self.unqueue(child)
+                    raise
+                self.mark_admitted(child)
                 child.holds_slot = True
             try:
                 if max_rt is not None:  # the clock starts once the action has its place
@@ -598,6 +688,8 @@ class Controller:
                 if child.holds_slot and self.slots is not None:
                     self.slots.release()
                     child.holds_slot = False
+                    self.mark_released(child)
+                self.unqueue(child)  # e.g. cancelled while it waited for a thread of the sync pool
                 self._abort_orphans(child)
         finally:
             current_action.reset(token)
@@ -616,6 +708,43 @@ class Controller:
         if hasattr(backend, "create"):
             return await self._run_connector(backend, tmpl, inputs, ectx)
         return await backend.run(tmpl, inputs, ectx)
+
+    def mark_queued(self, child: ActionState) -> None:
+        """The action waits for a place: the live view shows it QUEUED, not RUNNING."""
+        if child.queued:
+            return
+        child.queued = True
+        child.released = False
+        self.counts[QUEUED] += 1
+        if child.row is not None:
+            self.journal.action_started(child.row.params(QUEUED, child.attempt, None, None))
+        self._emit("queued", child, QUEUED)
+
+    def mark_admitted(self, child: ActionState) -> None:
+        """The action got its place (or stopped waiting): RUNNING again in the live view."""
+        if child.released:  # a retry got a place again
+            child.released = False
+            self._emit("running", child, RUNNING)
+        if not child.queued:
+            return
+        child.queued = False
+        self.counts[QUEUED] -= 1
+        if child.row is not None:
+            self.journal.action_started(child.row.params(RUNNING, child.attempt, None, None))
+        self._emit("running", child, RUNNING)
+
+    def unqueue(self, child: ActionState) -> None:
+        """The action stopped waiting without getting a place (cancelled): no event, its end follows."""
+        if child.queued:
+            child.queued = False
+            self.counts[QUEUED] -= 1
+
+    def mark_released(self, child: ActionState) -> None:
+        """The action's body ended and its place went to the next one: while its result is being
+        recorded the live view no longer counts it among the running."""
+        if not child.released:
+            child.released = True
+            self._emit("released", child, RUNNING)
 
     async def _acquire_slot(self, tmpl: TaskTemplate[Any, Any]) -> None:
         assert self.slots is not None
@@ -766,6 +895,10 @@ class Controller:
         except Exception as e:  # a log that cannot be kept never fails the action
             import warnings
 
+            if isinstance(e, StorageError):  # the store is failing: say so once, not per action
+                if getattr(self, "_log_fault_warned", False):
+                    return
+                self._log_fault_warned = True
             warnings.warn(f"could not keep the log of action {action_id}: {e}", RuntimeWarning, stacklevel=2)
 
     # ---- values too large for the journal ------------------------------------------------------------
@@ -774,6 +907,20 @@ class Controller:
             return data
         uri = self.store.put_bytes(join(self.run_prefix, action_id, name), data)
         return b"R" + uri.encode()
+
+    async def _store_retried(self, action_id: str, name: str, data: bytes) -> bytes:
+        """``_store`` with the system retries: a value that was computed is not computed again."""
+        failures = 0
+        while True:
+            try:
+                return self._store(action_id, name, data)
+            except StorageError as e:
+                failures += 1
+                if failures > system_retries():
+                    _settle(e)
+                    raise
+                _warn_system_retry(None, e, failures)
+                await asyncio.sleep(system_retry_delay(failures))
 
     def _load(self, data: bytes) -> bytes:
         if data[:1] == b"R":
@@ -791,6 +938,15 @@ class Controller:
         self.sync_pool.shutdown(wait=False, cancel_futures=True)
         if self.workers is not None:
             self.workers.close()  # no worker process outlives its run
+
+
+def _warn_system_retry(tmpl: TaskTemplate[Any, Any] | None, e: BaseException, n: int) -> None:
+    import logging
+
+    what = f"task {tmpl.name!r}" if tmpl is not None else "storing a value"
+    logging.getLogger("flyte.storage").warning(
+        "%s: %s; system retry %d/%d (the task's own retries are not used)", what, e, n, system_retries()
+    )
 
 
 async def _await_future(fut: concurrent.futures.Future[Any]) -> Any:
@@ -832,7 +988,7 @@ class _Row:
     def params(
         self, status: str, attempts: int, outputs: bytes | None, error: str | None, cached: int = 0
     ) -> ActionRow:
-        ended = None if status == RUNNING else time.time()
+        ended = None if status == RUNNING or status == QUEUED else time.time()
         return ActionRow(
             *self.fixed,
             status,

@@ -417,6 +417,8 @@ def _user_frame(error: BaseException, run_name: str) -> str | None:
         cause = cause.__cause__
         tb = cause.__traceback__ if cause is not None else None
     text = "".join(traceback.format_tb(tb)) if tb is not None else ""
+    if cause is not None:  # a worker process's traceback comes as a note of the rebuilt error
+        text += "\n".join(str(n) for n in getattr(cause, "__notes__", None) or ())
     if not text:
         recorded = _journal().first_error(run_name, "FAILED")
         try:
@@ -433,10 +435,12 @@ def _user_frame(error: BaseException, run_name: str) -> str | None:
 def _recovery_helps(run_name: str, error: BaseException) -> bool:
     """A recovery reuses what succeeded: worth suggesting when something did and the failure is not
     one a recovery repeats by design (a non-deterministic replay)."""
-    from flyte.errors import NonDeterminismError
+    from flyte.errors import NonDeterminismError, StorageError
 
     if isinstance(error, NonDeterminismError):
         return False
+    if isinstance(error, StorageError):
+        return True  # once the store is fixed (issue 18): what finished is kept
     return bool(_journal().action_count(run_name, status="SUCCEEDED", children_only=True))
 
 

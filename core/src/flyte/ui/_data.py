@@ -780,9 +780,9 @@ def _with_final_attempt(action: ActionRow, recorded: list[AttemptRow]) -> list[A
     n = action.attempts
     if action.cache_hit or n <= len(recorded):
         return recorded
-    if action.status in ("RUNNING", "SUCCEEDED"):
+    if action.status in ("RUNNING", "QUEUED", "SUCCEEDED"):
         start = recorded[-1].ended_at if recorded else action.started_at
-        end = None if action.status == "RUNNING" else action.ended_at
+        end = None if action.status != "SUCCEEDED" else action.ended_at
         return [*recorded, AttemptRow(n - 1, action.status, start, end, None, recorded=False)]
     return recorded
 
@@ -893,7 +893,7 @@ def build_tree(
             child = build(k, depth + 1, inner)
             (grp.items if grp is not None else node.items).append(child)
         for grp in groups.values():
-            if grp.counts.get("RUNNING"):
+            if grp.counts.get("RUNNING") or grp.counts.get("QUEUED"):
                 grp.ended_at = None
         return node
 

@@ -209,6 +209,18 @@ class _Inflight:
         self.done = False
 
 
+def _requests(tmpl: TaskTemplate[Any, Any]) -> tuple[int | None, float | None]:
+    """(memory limit, CPU request) of a task, parsed once per template (not once per action)."""
+    d = tmpl.__dict__
+    got = d.get("_proc_requests")
+    if got is None:
+        r = tmpl.resources
+        got = d["_proc_requests"] = (
+            (r.memory_limit_bytes(), r.cpu_request()) if r is not None else (None, None)
+        )
+    return got  # type: ignore[no-any-return]
+
+
 class WorkerManager(RequestHandler):
     """All worker pools of one run, plus the CPU budget, the GPUs and the memory watcher."""
 
@@ -248,9 +260,8 @@ class WorkerManager(RequestHandler):
                 f"({type(e).__name__}: {e}). Run it inline (with_runcontext(isolation='inline'))."
             ) from e
         pool = self._pool(tmpl, gpu, fallback)
-        r = tmpl.resources
-        limit = r.memory_limit_bytes() if r is not None else None
-        weight = self.cpus.weight(r.cpu_request() if r is not None else None, pool.capacity)
+        limit, cpu = _requests(tmpl)
+        weight = self.cpus.weight(cpu, pool.capacity)
         failures = 0
         while True:
             try:
@@ -289,13 +300,18 @@ class WorkerManager(RequestHandler):
         w: WorkerProc | None = None
         try:
             if pool.policy is not None:  # bounded slots first, then CPU (see the module docstring)
-                w = await self._acquire(pool, aid, prefer, limit)
+                w = await self._acquire(pool, aid, prefer, limit, child)
+                if not self.cpus.available(weight):
+                    self.c.mark_queued(child)
                 await self.cpus.acquire(weight)
                 inf.holds_cpu = True
             else:  # CPU first: it bounds how many workers an unbounded pool starts
+                if not self.cpus.available(weight):
+                    self.c.mark_queued(child)
                 await self.cpus.acquire(weight)
                 inf.holds_cpu = True
-                w = await self._acquire(pool, aid, prefer, limit)
+                w = await self._acquire(pool, aid, prefer, limit, child)
+            self.c.mark_admitted(child)
             inf.worker = w
             self.inflight[aid] = inf
             self.affinity[aid] = w
@@ -327,12 +343,14 @@ class WorkerManager(RequestHandler):
                 self._cancel_on_worker(w, aid, tmpl.is_sync)
                 raise
         finally:
+            self.c.unqueue(child)  # cancelled while it waited: its end (ABORTED) follows
             inf.done = True
             if self.inflight.get(aid) is inf:
                 del self.inflight[aid]
             if inf.holds_cpu:
                 inf.holds_cpu = False
                 self.cpus.release(weight)
+                self.c.mark_released(child)
             if w is not None and aid not in w.cancelling:
                 pool.release(w, aid)
             self._limits_changed()
@@ -345,7 +363,7 @@ class WorkerManager(RequestHandler):
         raise wire.load_error(payload)
 
     async def _acquire(
-        self, pool: Pool, aid: str, prefer: WorkerProc | None, limit: int | None
+        self, pool: Pool, aid: str, prefer: WorkerProc | None, limit: int | None, child: ActionState
     ) -> WorkerProc:
         while True:
             w = pool.pick(prefer)
@@ -353,12 +371,14 @@ class WorkerManager(RequestHandler):
                 n = len(pool.live()) + pool.spawning
                 full = pool.max_workers is not None and n >= pool.max_workers
                 if full or pool.unclaimed > len(pool._waiters):
+                    self.c.mark_queued(child)  # every replica busy: wait for one
                     await pool.wait()
                     continue
                 gpus: list[int] = []
                 if pool.gpu is not None:
                     taken = self._gpu_pool().try_take(pool.gpu)
                     if taken is None:  # wait for a release (or a worker of this pool to free up)
+                        self.c.mark_queued(child)
                         self._evict_idle_gpu_workers(pool.gpu)
                         await pool.wait()
                         continue

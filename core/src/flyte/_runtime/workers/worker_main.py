@@ -36,6 +36,7 @@ class Conn:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.lock = threading.Lock()
+        self._buf = bytearray()  # received bytes not yet returned (read by one thread only)
 
     def send(self, msg: Any) -> None:
         data = wire.frame(msg)
@@ -47,13 +48,16 @@ class Conn:
         return wire.unframe(self._exact(n))
 
     def _exact(self, n: int) -> bytes:
-        buf = bytearray()
+        """``n`` bytes; reads ahead, so a small message (header and body) costs one ``recv``."""
+        buf = self._buf
         while len(buf) < n:
-            chunk = self.sock.recv(min(n - len(buf), 1 << 20))
+            chunk = self.sock.recv(max(n - len(buf), 1 << 16))
             if not chunk:
                 raise EOFError
             buf += chunk
-        return bytes(buf)
+        data = bytes(buf[:n])
+        del buf[:n]
+        return data
 
 
 @dataclass(eq=False)
@@ -112,6 +116,8 @@ class _RemoteJournal:
 
 class RemoteController(Controller):
     """The controller as seen from inside a worker: ``submit`` is a request to the real one."""
+
+    tracks_places = False  # the real controller admitted this action (its CPU share) already
 
     def __init__(self, worker: Session, init: Mapping[str, Any]) -> None:  # no super(): nothing local to own
         self.worker = worker
