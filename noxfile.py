@@ -20,6 +20,10 @@ import nox
 ROOT = Path(__file__).parent
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
+# Installed packages get their bytecode at install time: the tests run with PYTHONDONTWRITEBYTECODE=1
+# (no __pycache__ in the checkout), so without it every subprocess a test starts compiled its imports
+# from source again (google-cloud-bigquery: 23 s per start on a loaded 2-core machine, past the waits).
+os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
 nox.options.sessions = [
     "lint",
     "typecheck",
@@ -242,6 +246,73 @@ def wheelhouse(session: nox.Session) -> None:
                     env={"PYTHONDONTWRITEBYTECODE": "1"},
                 )
             session.chdir(ROOT)
+
+
+STRESS_BURNERS = 2  # CPU-bound processes beside the suite: a loaded 2-core machine, as CI can be
+STRESS_STOP_S = 30.0  # interrupted: the suite's process group gets this long after SIGTERM, then SIGKILL
+
+
+def _stop_group(leader: Any, grace: float) -> None:
+    """SIGTERM to the process group of ``leader``, SIGKILL to what is left of it after ``grace`` s."""
+    import signal
+    import time
+
+    def alive() -> bool:
+        leader.poll()  # reap a finished leader: as a zombie it would still count as a member
+        try:
+            os.killpg(leader.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    if not alive():
+        return
+    os.killpg(leader.pid, signal.SIGTERM)  # not SIGINT: a background job may ignore it
+    deadline = time.monotonic() + grace
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if alive():
+        os.killpg(leader.pid, signal.SIGKILL)
+    leader.wait()
+
+
+@nox.session(venv_backend="none")
+def stress(session: nox.Session) -> None:
+    """The default sessions once while two CPU burners (``python -c "while 1: pass"``) run beside them.
+
+    Not in the default list. A test that passes only on an idle machine (a fixed sleep, a deadline
+    too close to the normal case, a shutdown that does not finish in time) fails here. The burners
+    are started and stopped by their PIDs, in a ``finally``; the suite runs in a process group of its
+    own, stopped as a whole if this session is interrupted. ``nox -s stress -- tests_core lint`` runs
+    only the named sessions under the same load."""
+    import signal
+    import subprocess
+    import time
+
+    def interrupted(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # SIGTERM (a CI timeout) cleans up as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, interrupted)
+    burners: list[subprocess.Popen[bytes]] = []
+    suite: subprocess.Popen[bytes] | None = None
+    started = time.monotonic()
+    try:
+        for _ in range(STRESS_BURNERS):
+            burners.append(subprocess.Popen([sys.executable, "-c", "while 1: pass"]))
+        session.log(f"CPU burners running: pids {[b.pid for b in burners]}")
+        selected = ["-s", *session.posargs] if session.posargs else []
+        cmd = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), *selected]
+        suite = subprocess.Popen(cmd, start_new_session=True)
+        if suite.wait() != 0:
+            session.error(f"the suite failed under load (exit {suite.returncode})")
+    finally:
+        if suite is not None:  # interrupted (or something leaked): stop the suite's group, tests too
+            _stop_group(suite, STRESS_STOP_S)
+        for b in burners:
+            b.kill()
+        for b in burners:
+            b.wait()
+        session.log(f"stress: {time.monotonic() - started:.0f}s under {len(burners)} CPU burners")
 
 
 @nox.session

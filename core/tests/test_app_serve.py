@@ -114,14 +114,19 @@ class Served:
     def output(self) -> str:
         return self.out.read_text() + self.err.read_text()
 
-    def stop(self, sig: int = signal.SIGTERM) -> int:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        """Signal it and wait for its exit (within 10 s: Supervisor.stop's deadline, STOP_SLACK_S)."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                raise AssertionError(
+                    f"flyte serve did not stop within {timeout:g}s of signal {sig}; its output:\n"
+                    + self.output()[-3000:]
+                ) from None
         return self.proc.returncode
 
 
@@ -191,6 +196,24 @@ def test_unhealthy_replica_is_replaced(served: Callable[..., Served], flyte_home
     assert "failed 3 health checks; restarting it" in s.err.read_text()
     assert not pid_alive(sick)
     assert s.stop() == 0 and all_gone(ready_pids(entry))
+
+
+def test_serve_stops_within_its_deadline_when_replicas_ignore_sigterm(
+    served: Callable[..., Served], flyte_home: Path
+) -> None:
+    """SIGTERM to `flyte serve` whose replicas ignore SIGTERM: they get SIGKILL after the stop timeout
+    (5 s) and the server exits within Supervisor.stop's documented deadline, none left behind."""
+    from flyte.app._supervisor import STOP_SLACK_S
+
+    s = served("stubborn_app.py")
+    entry = wait_entry(flyte_home, "stubborn", lambda e: len(ready_pids(e)) == 2, proc=s.proc)
+    pids = ready_pids(entry)
+    t0 = time.monotonic()
+    assert s.stop() == 0, s.output()
+    took = time.monotonic() - t0
+    assert 5.0 <= took < 5.0 + STOP_SLACK_S, f"flyte serve took {took:.1f}s to stop\n{s.output()}"
+    assert not any(pid_alive(p) for p in pids), "replicas outlived their server"
+    assert entry_of(flyte_home, "stubborn") is None
 
 
 def test_command_app_gets_its_port_and_is_restarted(

@@ -504,6 +504,8 @@ BACKENDS = """
 
         async def create(self, task, inputs, ctx):
             CALLS.append(("create", task.name))
+            if inputs["x"] == 555:  # the job exists remotely at once; the reply comes 0.5 s later
+                await asyncio.sleep(0.5)
             return ResourceMeta(kind="job", data={"job_id": f"job-{inputs['x']}", "polls": 0})
 
         async def get(self, meta):
@@ -566,6 +568,29 @@ def test_connector_protocol_records_resource_meta(site: Site) -> None:
     ]
     assert {m["kind"] for m in metas} == {"job"}
     assert sorted(m["data"]["job_id"] for m in metas) == ["job-7", "job-999"]
+
+
+def test_a_parent_that_fails_while_its_jobs_submission_is_in_flight_still_cancels_the_job(site: Site) -> None:
+    """The run ends only after its aborted children cleaned up: the job whose submission was in flight
+    when the parent failed is deleted once the submission returns (issue 24: the run's end used to cut
+    that cleanup off, and on a loaded machine a BigQuery job was left running)."""
+    module = site.install("flyte-plugin-remote", BACKENDS)
+    site.load()
+    mod = importlib.import_module(module)
+    job = plugin_tmpl(module, "RemoteTask", name="remote.job", task_type="remote-job")
+    env = flyte.TaskEnvironment(name="connector-orphan")
+
+    @env.task
+    async def parent(x: int) -> str:
+        child = asyncio.ensure_future(job(x=x))
+        while ("create", "remote.job") not in mod.CALLS:  # submitted; the reply is 0.5 s away
+            await asyncio.sleep(0.01)
+        assert not child.done()
+        raise RuntimeError("the parent gives up")
+
+    with pytest.raises(RuntimeError, match="the parent gives up"):
+        flyte.run(parent, x=555)
+    assert ("delete", "job-555") in mod.CALLS, mod.CALLS
 
 
 # ---- flyte plugins --------------------------------------------------------------------------------------

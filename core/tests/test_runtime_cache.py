@@ -195,7 +195,8 @@ def test_failures_are_not_cached() -> None:
     assert calls["fails"] == 2
 
 
-@env.task(cache=flyte.Cache(behavior="auto", max_age=timedelta(milliseconds=300)))
+# 1.5 s: the second run must hit within max_age of the first, which a loaded machine can take 0.3 s for
+@env.task(cache=flyte.Cache(behavior="auto", max_age=timedelta(seconds=1.5)))
 async def short_lived(x: int) -> int:
     calls["short"] += 1
     return x
@@ -206,7 +207,7 @@ def test_max_age_expires_entries() -> None:
     flyte.run(short_lived, x=1)
     flyte.run(short_lived, x=1)
     assert calls["short"] == 1
-    time.sleep(0.35)
+    time.sleep(1.6)  # past max_age: the entry is stale however fast or slow the runs were
     flyte.run(short_lived, x=1)
     assert calls["short"] == 2
 

@@ -162,7 +162,7 @@ def test_recover_after_sigkill_does_not_rerun_finished_children(tmp_path: Path, 
 def test_durable_sleep_resumes_with_remaining_time(tmp_path: Path, flyte_home: Path) -> None:
     workdir = tmp_path / "work"
     workdir.mkdir()
-    secs = 2.5
+    secs = 5.0  # a fresh sleep (5 s) and the resumed one (~1 s) stay apart even on a loaded machine
     proc = spawn(
         "import flyte, sleep_app;"
         f" flyte.with_runcontext(name='sleepy').run(sleep_app.main, secs={secs}, workdir={str(workdir)!r})"
@@ -180,7 +180,7 @@ def test_durable_sleep_resumes_with_remaining_time(tmp_path: Path, flyte_home: P
     elapsed = time.time() - t0
     assert result.exit_code == 0, result.output
     assert "SUCCEEDED" in result.output
-    assert 0.6 < elapsed < 1.9, f"recovered sleep took {elapsed:.2f}s; ~1s was left of {secs}s"
+    assert 0.6 < elapsed < 3.5, f"recovered sleep took {elapsed:.2f}s; ~1s was left of {secs}s"
     starts = (workdir / "starts.txt").read_text().splitlines()
     assert len(starts) == 2 and starts[0] == starts[1]
     assert starts[0] in result.output

@@ -451,17 +451,21 @@ def test_exception_that_cannot_be_rebuilt_still_reaches_the_parent() -> None:
 
 
 # ---- time waiting for a place (max_action_concurrency) --------------------------------------------
-@env.task(timeout=flyte.Timeout(max_runtime=0.3))
+@env.task(timeout=flyte.Timeout(max_runtime=1.0))
 async def short_job(i: int) -> int:
-    await asyncio.sleep(0.1)
+    # Runs 0.3 s, 0.7 s below its limit (room for a loaded machine); with 2 places, the last of 10
+    # waits 1.2 s or more before it starts: over the limit, had the wait counted.
+    await asyncio.sleep(0.3)
     return i
 
 
-@env.task(timeout=flyte.Timeout(max_queued_time=0.45))
+@env.task(timeout=flyte.Timeout(max_queued_time=0.8))
 async def impatient(i: int) -> int:
-    # Wide margins (each action holds the one place 0.3 s; a wait over 0.45 s fails): a pause of the
-    # event loop under load (a full GC in a long test session) must not reorder who times out.
-    await asyncio.sleep(0.3)
+    # One place (max_action_concurrency=1): action 0 gives it up at once, action 1 holds it for 2 s.
+    # Action 1 waits about nothing, actions 2 and 3 wait 2 s or more: both are at least 0.8 s from the
+    # limit, so a loaded machine (a slow start, a paused event loop) cannot change who times out.
+    # (Equal holds of 0.3 s against a 0.45 s limit flaked on a loaded 2-core machine.)
+    await asyncio.sleep(2.0 if i == 1 else 0.0)
     return i
 
 
@@ -473,12 +477,11 @@ async def queue_of(n: int, patient: bool) -> list[str]:
 
 
 def test_max_runtime_does_not_count_time_waiting_for_a_place() -> None:
-    run = flyte.with_runcontext(max_action_concurrency=2).run(queue_of, n=8, patient=True)
-    assert run.outputs()[0] == [str(i) for i in range(8)]  # the last ones wait ~0.3 s before they start
+    run = flyte.with_runcontext(max_action_concurrency=2).run(queue_of, n=10, patient=True)
+    assert run.outputs()[0] == [str(i) for i in range(10)]  # the last ones wait 1.2 s before they start
 
 
 def test_max_queued_time() -> None:
     run = flyte.with_runcontext(max_action_concurrency=1).run(queue_of, n=4, patient=False)
     out = run.outputs()[0]
-    assert out[:2] == ["0", "1"]
-    assert out[3] == "MaxQueuedTimeExceededError"
+    assert out == ["0", "1", "MaxQueuedTimeExceededError", "MaxQueuedTimeExceededError"]

@@ -219,3 +219,26 @@ def test_aborted_action_on_a_replica_is_cancelled_not_waited_for() -> None:
     run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert isinstance(run.error, KeyError)
     assert time.perf_counter() - t0 < 8
+
+
+def test_run_end_stops_a_busy_worker_within_its_deadline(tmp_path: Path) -> None:
+    """A run that ends while a worker is blocked in a task stops that worker within ``STOP_GRACE_S``
+    (then SIGKILL), even on a loaded machine."""
+    from flyte._runtime.workers.pool import STOP_GRACE_S
+
+    pidfile, stampfile = tmp_path / "pid", tmp_path / "stamp"
+    with pytest.raises(ValueError, match="the parent gives up"):
+        flyte.run(app.fail_while_a_worker_hangs, pidfile=str(pidfile), stampfile=str(stampfile))
+    took = time.time() - float(stampfile.read_text())
+    pid = int(pidfile.read_text())
+    assert not _alive(pid), f"worker {pid} outlived the run"
+    # the grace, then SIGKILL and the run's own ending (journal, outputs): 3 s leaves room for load
+    assert took < STOP_GRACE_S + 3.0, f"the run took {took:.1f}s to end after its parent failed"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

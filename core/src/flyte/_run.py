@@ -1085,6 +1085,7 @@ async def _execute(
     except BaseException as e:
         status, error = FAILED, e
     finally:
+        await controller.settle_aborted()  # issue 24: orphans' cleanup is not cut off by the loop's end
         current_action.reset(token)
         _restore_env(saved_env)
         controller.journal.flush()

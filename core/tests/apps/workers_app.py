@@ -282,3 +282,27 @@ async def pid_inline() -> int:
 @plain.task
 async def pids_by_env() -> list[int]:
     return [await pid_in_process(), await pid_inline()]
+
+
+# ---- shutdown (issue 24) -------------------------------------------------------------------------------
+@limited.task
+def hang_in_worker(pidfile: str) -> int:
+    """Writes its PID, then blocks (in the worker's task thread) in a call no stop message interrupts."""
+    with open(pidfile + ".tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(pidfile + ".tmp", pidfile)
+    time.sleep(120)
+    return 0
+
+
+@plain.task
+async def fail_while_a_worker_hangs(pidfile: str, stampfile: str) -> int:
+    """Fails while its child blocks in a worker process: the run ends with that worker busy."""
+    child = asyncio.ensure_future(hang_in_worker.aio(pidfile))
+    while not os.path.exists(pidfile):  # the child runs in its worker now
+        if child.done():
+            return child.result()
+        await asyncio.sleep(0.01)
+    with open(stampfile, "w") as f:
+        f.write(repr(time.time()))
+    raise ValueError("the parent gives up")

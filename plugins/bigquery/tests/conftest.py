@@ -186,7 +186,14 @@ def wait_until(
         if value:
             return value
         time.sleep(0.05)
-    raise AssertionError("timed out waiting")
+    out = ""
+    if proc is not None and proc.poll() is None:  # say what the process was doing instead
+        proc.kill()
+        out = proc.communicate()[0] or ""
+    where = getattr(cond, "__qualname__", repr(cond))
+    raise AssertionError(
+        f"timed out after {timeout:g}s waiting for {where}; the process printed:\n{out[-3000:]}"
+    )
 
 
 def spawn(code: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

@@ -39,7 +39,10 @@ def _start_main(run_name: str) -> Any:
 
 
 def _held_job(bq: StandIn, run_name: str, proc: Any = None) -> dict[str, Any]:
-    jobs = wait_until(lambda: [j for j in bq.jobs(contains=run_name) if j["state"] == "RUNNING"], proc=proc)
+    # 90 s: the run's process must start (imports of google-cloud-bigquery) before it submits the job
+    jobs = wait_until(
+        lambda: [j for j in bq.jobs(contains=run_name) if j["state"] == "RUNNING"], timeout=90, proc=proc
+    )
     assert len(jobs) == 1 and jobs[0]["held"]
     return jobs[0]  # type: ignore[no-any-return]
 

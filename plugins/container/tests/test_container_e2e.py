@@ -3,6 +3,7 @@ containers from images built locally, inside real runs, and checks that none is 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -204,6 +205,43 @@ def test_timeout_stops_and_removes_the_container(runtime: str) -> None:
     assert run.status == "FAILED"
     assert "timeout" in str(run.error) and elapsed < 20
     assert containers(runtime, run=run.name) == []
+
+
+def test_a_cancelled_container_deaf_to_sigterm_is_gone_within_the_stop_deadline(runtime: str) -> None:
+    """Cancelled while it runs, a container that ignores SIGTERM gets SIGKILL after STOP_GRACE_SECONDS
+    and is removed: run_container returns within the documented stop deadline, even under load."""
+    from flyteplugins.container._engine import (
+        RM_CALL_SECONDS,
+        STOP_CALL_SECONDS,
+        STOP_GRACE_SECONDS,
+        ContainerSpec,
+        LogSink,
+        container_name,
+        run_container,
+    )
+    from flyteplugins.container._runtime import find_runtime
+
+    name = container_name("stop-deadline")
+    script = "trap '' TERM; echo started; while true; do sleep 1; done"
+    spec = ContainerSpec(image=BUSYBOX, argv=["sh", "-c", script], name=name, labels={"flyte.run": name})
+    sink = LogSink("stop-deadline", None, echo=False)
+
+    async def cancel_once_started() -> float:
+        task = asyncio.ensure_future(run_container(find_runtime(), spec, sink))
+        deadline = time.monotonic() + 120
+        while "started" not in sink.tail:  # running inside its container now
+            assert not task.done(), task.result()
+            assert time.monotonic() < deadline, "the container did not start in 120 s"
+            await asyncio.sleep(0.05)
+        t0 = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return time.monotonic() - t0
+
+    took = asyncio.run(cancel_once_started())
+    assert STOP_GRACE_SECONDS <= took < STOP_CALL_SECONDS + RM_CALL_SECONDS, f"stopping took {took:.1f}s"
+    assert containers(runtime, run=name) == []
 
 
 @env.task(timeout=3)

@@ -127,11 +127,14 @@ async def in_pod(x: int) -> dict[str, Any]:
     import urllib.request
 
     body = ""
-    for _ in range(100):  # the sidecar starts beside us
+    deadline = time.monotonic() + 60  # the sidecar starts beside us: seconds on a loaded machine
+    while True:
         try:
-            body = urllib.request.urlopen("http://127.0.0.1:8099/index.html", timeout=1).read().decode()
+            body = urllib.request.urlopen("http://127.0.0.1:8099/index.html", timeout=5).read().decode()
             break
         except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the sidecar did not answer on 127.0.0.1:8099 within 60 s") from None
             await asyncio.sleep(0.1)
     print("in-pod-log-line", x)
     return {
@@ -155,7 +158,9 @@ async def fails(n: int) -> int:
     raise ValueError(f"bad input {n}")
 
 
-@pod_env.task(timeout=3)
+# 15 s: the timeout counts from the action's start, and on a loaded machine the pod alone can take
+# several seconds to start (at 3 s it sometimes timed out before its first line was printed)
+@pod_env.task(timeout=15)
 async def sleeps() -> int:
     print("sleeping now", flush=True)
     await asyncio.sleep(300)

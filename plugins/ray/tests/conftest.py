@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH")) if p
 )
 
+from flyteplugins.ray._cluster import STOP_GRACE_S, STOP_KILL_S
 from ray_cluster import RayCluster, ray_bin, start_cluster
 
 
@@ -43,9 +45,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
         from flyteplugins.ray._executor import disconnect
 
         disconnect()
+        t0 = time.monotonic()
         c.stop()
+        took = time.monotonic() - t0
         left = c.pids()
         assert not left, f"Ray processes left behind: {left}"
+        assert took < STOP_GRACE_S + STOP_KILL_S, f"stopping the cluster took {took:.1f}s"
 
 
 @pytest.fixture

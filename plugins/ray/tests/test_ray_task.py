@@ -14,6 +14,7 @@ import ray_task_flows as flows
 from flyte.errors import InvalidParameterError
 from flyte.extend import SerializationContext
 from flyteplugins.ray import _local_job
+from flyteplugins.ray._cluster import STOP_GRACE_S, STOP_KILL_S
 from flyteplugins.ray.task import (
     AutoscalerOptionsConfig,
     HeadNodeConfig,
@@ -199,5 +200,8 @@ def test_a_reusable_environments_tasks_share_one_warm_cluster(home: Path) -> Non
     assert len({id(c) for c in flows.seen_clusters}) == 1
     [cluster] = _local_job.running()  # kept warm for ReusePolicy(idle_ttl=600)
     assert cluster.pids()
+    t0 = time.monotonic()
     _local_job.stop_all()  # what the process's exit does
+    took = time.monotonic() - t0
     assert cluster.pids() == [] and _local_job.running() == []
+    assert took < STOP_GRACE_S + STOP_KILL_S, f"stopping the warm cluster took {took:.1f}s"

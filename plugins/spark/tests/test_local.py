@@ -240,3 +240,31 @@ def pandas_rows(table: pd.DataFrame) -> int:
 @spark_env.task
 def spark_rows(orders: DataFrame) -> int:
     return int(orders.count())
+
+
+def test_stop_session_returns_within_its_deadline_and_kills_a_jvm_that_does_not_stop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """stop_session() returns within STOP_TIMEOUT_S; when Spark's own stop does not finish in time
+    (here: a deadline of 0 s) the JVM is killed and the next Spark task starts a fresh one."""
+    from flyteplugins.spark import _session, stop_session
+    from pyspark import SparkContext
+
+    first = flyte.run(session_facts).outputs()[0]
+    t0 = time.monotonic()
+    stop_session()
+    took = time.monotonic() - t0
+    assert took < _session.STOP_TIMEOUT_S, f"stopping the Spark session took {took:.1f}s"
+    assert session_info()["active"] is False
+
+    second = flyte.run(session_facts).outputs()[0]
+    assert second["app_id"] != first["app_id"]
+    jvm = SparkContext._gateway.proc  # type: ignore[union-attr]
+    monkeypatch.setattr(_session, "STOP_TIMEOUT_S", 0.0)
+    t0 = time.monotonic()
+    stop_session()
+    took = time.monotonic() - t0
+    assert jvm.poll() is not None, "the JVM outlived a stop past its deadline"
+    assert took < 5.0 + 1.0, f"the killed JVM's stop took {took:.1f}s"  # the kill, then <= 5 s of joining
+    third = flyte.run(session_facts).outputs()[0]  # a fresh JVM and SparkContext
+    assert third["count"] == "10" and SparkContext._gateway.proc is not jvm  # type: ignore[union-attr]

@@ -134,7 +134,8 @@ async def run_command(
         env=dict(env) if env is not None else None,
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: on Python 3.11 it can lose a cancel
+            out, err = await proc.communicate()
     except BaseException:
         if proc.returncode is None:
             try:

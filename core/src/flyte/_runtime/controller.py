@@ -48,6 +48,9 @@ QUEUED = "QUEUED"
 its journal row says so until it has one, and the live view gets ``queued``/``running`` events."""
 JOURNAL_INLINE_LIMIT = 256 * 1024
 """Values above this size go to the object store; the journal keeps a reference."""
+ABORT_GRACE_S = 40.0
+"""At a run's end, how long children cancelled by their parent's end get to finish cleaning up (more
+than ``connector_loop.CREATE_GRACE_S``, what a connector waits for a submission in flight)."""
 
 
 def system_retries() -> int:
@@ -296,6 +299,7 @@ class Controller:
             "RECOVERED": 0,
         }
         self._specs: set[str] = set()  # task identities whose spec this run has recorded
+        self._aborted: set[asyncio.Task[Any]] = set()  # orphans cancelled, maybe still cleaning up
         self.workers = make_workers(self, isolation, max_cpus, cluster)  # None: every action inline
         from flyte._runtime import logs
 
@@ -808,7 +812,19 @@ class Controller:
             for t in list(action.live_children.values()):
                 if not t.done() and t is not asyncio.current_task():
                     t.cancel()
+                    self._aborted.add(t)
+                    t.add_done_callback(self._aborted.discard)
             action.live_children.clear()
+
+    async def settle_aborted(self) -> None:
+        """Wait, up to ``ABORT_GRACE_S``, for the children cancelled by their parent's end to finish
+        cleaning up (a connector cancelling its remote job, after its submission in flight returns).
+
+        Without it the run ended first and the event loop's close cancelled that cleanup half-way: on
+        a loaded machine a BigQuery job was left running."""
+        pending = {t for t in self._aborted if not t.done()}
+        if pending:
+            await asyncio.wait(pending, timeout=ABORT_GRACE_S)
 
     async def _release_parent_slot(self, parent: ActionState) -> None:
         if self.slots is None:

@@ -46,6 +46,13 @@ _DEFAULT_SCALEDOWN = 30.0  # seconds below the needed count before a replica sto
 _MAX_TRIES = 3  # replicas tried for one connection
 _REPLAY_LIMIT = 64 * 1024  # request bytes kept for a replay
 _IDEMPOTENT = {b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"}  # replayed (not POST, PATCH)
+STOP_SLACK_S = 5.0
+"""``Supervisor.stop`` returns within ``stop_timeout + STOP_SLACK_S`` seconds: every replica gets SIGTERM
+at once and SIGKILL ``stop_timeout`` later; the slack covers ending the keepers (``_CANCEL_S``), reaping
+the killed replicas (``_REAP_S``) and closing the listener (1 s), each bounded. ``flyte serve``
+(stop_timeout 5 s) thus exits within 10 s of SIGTERM or Ctrl-C."""
+_CANCEL_S = 1.0  # keepers and scaler: cancelled (again, if one lost it) until they end
+_REAP_S = 2.0  # after SIGKILL: the kernel frees a killed process in far less, even on a loaded machine
 
 
 class ServeError(RuntimeError):
@@ -191,22 +198,27 @@ class Supervisor:
                     f"(health check GET {self.health_check_path})"
                 )
             self._changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), 0.2)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.2):  # not wait_for: see _probe
+                    await self._changed.wait()
         self._registered = True
         self._publish()
 
     async def stop(self) -> None:
-        """Stop listening, stop every replica (SIGTERM, then SIGKILL), remove the registry entry."""
+        """Stop listening, stop every replica (SIGTERM, then SIGKILL), remove the registry entry.
+
+        Returns within ``stop_timeout + STOP_SLACK_S`` seconds, whatever the replicas do."""
         if self._stopping and self._server is None:
             return
         self._stopping = True
         if self._server is not None:
             self._server.close()
-        tasks = [t for t in (self._scaler, *self._keepers.values()) if t is not None]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        tasks = {t for t in (self._scaler, *self._keepers.values()) if t is not None}
+        deadline = time.monotonic() + _CANCEL_S
+        while tasks and time.monotonic() < deadline:  # they also end on their own once _stopping is set
+            for t in tasks:
+                t.cancel()
+            _, tasks = await asyncio.wait(tasks, timeout=0.1)
         await asyncio.gather(
             *(self._terminate(r) for r in list(self.replicas.values())), return_exceptions=True
         )
@@ -275,6 +287,8 @@ class Supervisor:
             while not self._stopping and slot < self._target:
                 replica = self._spawn(slot)
                 outcome = await self._watch(replica)
+                if outcome == "stopping":
+                    return  # stop() terminates the replicas still listed
                 self.replicas.pop(slot, None)
                 self._changed.set()
                 self._publish()
@@ -303,6 +317,8 @@ class Supervisor:
         name = f"{self.app.name}[{r.slot}]"
         deadline = r.started + self.startup_timeout
         while True:
+            if self._stopping:
+                return "stopping"
             code = r.proc.poll()
             if code is not None:
                 self.log("warning", f"{name} (pid {r.pid}) exited with code {code} before it was ready")
@@ -324,6 +340,8 @@ class Supervisor:
         drain_deadline: float | None = None
         while True:
             await asyncio.sleep(0.1)
+            if self._stopping:
+                return "stopping"
             code = r.proc.poll()
             if code is not None:
                 self.log("warning", f"{name} (pid {r.pid}) exited with code {code}; restarting it")
@@ -351,18 +369,22 @@ class Supervisor:
                     return "unhealthy"
 
     async def _probe(self, port: int) -> bool:
-        """GET the health path; healthy when it answers with a status below 500."""
+        """GET the health path; healthy when it answers with a status below 500.
+
+        Bounded by ``asyncio.timeout``, not ``asyncio.wait_for``: on Python 3.11 ``wait_for`` drops a
+        cancellation that arrives as the awaited call completes (more likely on a loaded machine,
+        where one loop iteration sees both), and a keeper that lost its cancel kept ``stop`` waiting."""
         writer = None
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection("127.0.0.1", port), self.health_check_timeout
-            )
+            async with asyncio.timeout(self.health_check_timeout):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(
                 f"GET {self.health_check_path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                 "User-Agent: flyte-serve-health\r\nConnection: close\r\n\r\n".encode()
             )
             await writer.drain()
-            line = await asyncio.wait_for(reader.readline(), self.health_check_timeout)
+            async with asyncio.timeout(self.health_check_timeout):
+                line = await reader.readline()
             parts = line.split()
             return len(parts) >= 2 and parts[0].startswith(b"HTTP/") and int(parts[1]) < 500
         except (TimeoutError, OSError, ValueError):
@@ -382,9 +404,10 @@ class Supervisor:
             await asyncio.sleep(0.05)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
-        if r.proc.poll() is None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                r.proc.wait(timeout=5)
+        # reaped without blocking the event loop: the other replicas are being stopped meanwhile
+        deadline = time.monotonic() + _REAP_S
+        while r.proc.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
 
     # ---- scaling -----------------------------------------------------------------------------------
     def _desired(self, now: float) -> int:

@@ -240,7 +240,11 @@ class DynamicBatcher(Generic[RecordT, ResultT]):
             while cost < self._target_batch_cost and len(batch) < self._max_batch_size:
                 left = deadline - time.monotonic()
                 try:
-                    item = inbox.get_nowait() if left <= 0 else await asyncio.wait_for(inbox.get(), left)
+                    if left <= 0:
+                        item = inbox.get_nowait()
+                    else:
+                        async with asyncio.timeout(left):  # not wait_for: it can lose a cancel on 3.11
+                            item = await inbox.get()
                 except (TimeoutError, asyncio.QueueEmpty):
                     break
                 if item is _STOP:

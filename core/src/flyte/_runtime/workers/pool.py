@@ -57,6 +57,9 @@ IDLE_TTL = float(os.environ.get("FLYTE_WORKER_IDLE_TTL", "60"))
 """Idle warm workers of non-reusable environments stop after this many seconds (or at run end)."""
 MAX_IDLE = int(os.environ.get("FLYTE_WORKER_MAX_IDLE", "0")) or None
 """At most this many idle workers of non-reusable environments are kept (default: 4 x CPUs, >= 8)."""
+STOP_GRACE_S = 1.0
+"""At run end a worker gets this long to exit on its own after the stop message (its output flushed),
+then SIGKILL: ``WorkerManager.close`` returns within about this, however busy the workers are."""
 
 
 class _WorkerLost(Exception):
@@ -532,7 +535,8 @@ class WorkerManager(RequestHandler):
         )
         w.read_task = self._spawn_task(self._read_loop(w))
         try:
-            await asyncio.wait_for(asyncio.shield(w.ready), SPAWN_TIMEOUT)
+            async with asyncio.timeout(SPAWN_TIMEOUT):  # not wait_for: it can lose a cancel on 3.11
+                await asyncio.shield(w.ready)
         except TimeoutError:
             w.kill()
             raise _WorkerLost(
@@ -800,7 +804,7 @@ class WorkerManager(RequestHandler):
                 w.stop()  # a graceful exit (its output flushed)
             else:
                 proc.kill()  # still starting: nothing to keep
-        deadline = time.monotonic() + 1.0
+        deadline = time.monotonic() + STOP_GRACE_S
         for proc in list(self.procs):
             try:
                 proc.wait(timeout=max(0.0, deadline - time.monotonic()))

@@ -30,6 +30,12 @@ from flyteplugins.container._runtime import ContainerRuntime
 
 logger = logging.getLogger("flyteplugins.container")
 STOP_GRACE_SECONDS = 2.0
+STOP_CALL_SECONDS = STOP_GRACE_SECONDS + 10.0
+"""A container being stopped (timeout, cancellation) has been sent SIGTERM, then SIGKILL after
+``STOP_GRACE_SECONDS``, and its attached ``start`` has returned within this many seconds; its
+``rm --force`` follows, bounded by ``RM_CALL_SECONDS``. A runtime call that hangs is killed at its
+bound, so stopping a container never waits longer than the two together."""
+RM_CALL_SECONDS = 10.0
 TAIL_LINES = 20
 MANAGED_LABEL = "flyte.managed"
 """Every container flyte starts carries ``flyte.managed=true`` (plus run, action and task labels)."""
@@ -195,8 +201,14 @@ async def adopt(
     return result
 
 
-async def _exec(args: list[str], env: Mapping[str, str] | None = None) -> tuple[int, str]:
-    code, out, _ = await run_command(*args, env=env, merge_stderr=True)
+async def _exec(
+    args: list[str], env: Mapping[str, str] | None = None, timeout: float | None = None
+) -> tuple[int, str]:
+    """Run a runtime command; one still running after ``timeout`` seconds is killed (exit -9)."""
+    try:
+        code, out, _ = await run_command(*args, env=env, merge_stderr=True, timeout=timeout)
+    except TimeoutError:
+        return -9, f"{shlex.join(args[:2])} did not finish in {timeout:g}s and was killed"
     return code, out
 
 
@@ -267,14 +279,18 @@ async def _cleanup(
         await created  # a create still running must finish before the container can be removed
     if start is not None and start.returncode is None:
         sink.note("stopping the container (cancelled or timed out)")
-        await _exec([rt.path, "stop", "--time", str(int(STOP_GRACE_SECONDS)), name])
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_CALL_SECONDS
+        await _exec(
+            [rt.path, "stop", "--time", str(int(STOP_GRACE_SECONDS)), name], timeout=STOP_CALL_SECONDS
+        )
         try:
-            await asyncio.wait_for(start.wait(), 10)
+            await asyncio.wait_for(start.wait(), max(0.1, deadline - loop.time()))
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 start.kill()
             await start.wait()
-    code, out = await _exec([rt.path, "rm", "--force", name])
+    code, out = await _exec([rt.path, "rm", "--force", name], timeout=RM_CALL_SECONDS)
     if code != 0 and "no such container" not in out.lower() and "no container with" not in out.lower():
         logger.warning("could not remove container %s: %s", name, out.strip())
     _live.pop(name, None)

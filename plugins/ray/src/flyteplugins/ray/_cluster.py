@@ -26,6 +26,11 @@ from pathlib import Path
 BASE_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 """Settings every node and the driver share (a node and a driver that disagree on auth cannot talk)."""
 _MARKER = re.compile(r"^:[a-z_]+:")  # Ray's own lines in worker logs (":job_id:...", ":task_name:...")
+STOP_GRACE_S = 20.0
+"""``LocalCluster.stop``: how long the nodes get to stop on SIGTERM before their groups get SIGKILL."""
+STOP_KILL_S = 10.0
+"""...and how long the killed processes then get to go: ``stop`` returns within
+``STOP_GRACE_S + STOP_KILL_S`` seconds (far sooner when the nodes stop on SIGTERM)."""
 
 
 def ray_bin() -> str | None:
@@ -183,25 +188,21 @@ class LocalCluster:
         self._wait_started(name, node, timeout)
 
     def stop(self) -> None:
-        """Stop every node by the PID started here: SIGTERM to every group, SIGKILL after 20 s."""
+        """Stop every node by the PID started here: SIGTERM to every group, SIGKILL to what is left
+        after ``STOP_GRACE_S``; returns within ``STOP_GRACE_S + STOP_KILL_S`` seconds."""
         started = [n.proc for n in self.nodes.values() if n.proc is not None]
         for proc in started:  # all at once: each node drains on its own
             _signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for proc in started:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-        for proc in started:
-            _signal_group(proc, signal.SIGKILL)  # whatever of the groups is left
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
-        deadline = time.monotonic() + 15
-        while self.pids() and time.monotonic() < deadline:  # killed processes take a moment to go
+        deadline = time.monotonic() + STOP_GRACE_S
+        # `ray start --block` exits once its node's processes are gone; what is left of a group after
+        # that (or after the grace) is killed
+        while any(p.poll() is None for p in started) and time.monotonic() < deadline:
             time.sleep(0.1)
+        for proc in started:
+            _signal_group(proc, signal.SIGKILL)
+        deadline = time.monotonic() + STOP_KILL_S
+        while (any(p.poll() is None for p in started) or self.pids()) and time.monotonic() < deadline:
+            time.sleep(0.1)  # killed processes take a moment to go
 
     def pids(self) -> list[int]:
         """PIDs still running in the nodes' process groups (empty once stopped)."""

@@ -44,7 +44,8 @@ class Channel:
     async def take(self, wait: float, most: int = 2000) -> list[tuple[int, str, str, Any]]:
         """From the driver: the requests waiting now (after up to ``wait`` seconds for the first)."""
         try:
-            first = await asyncio.wait_for(self._inbox.get(), wait)
+            async with asyncio.timeout(wait):  # not wait_for: on Python 3.11 it can lose a cancel
+                first = await self._inbox.get()
         except TimeoutError:
             return []
         out = [first]

@@ -30,6 +30,9 @@ from flyteplugins.spark._errors import (
 log = logging.getLogger("flyteplugins.spark")
 
 REUSE_ENV = "FLYTE_SPARK_REUSE_SESSION"
+STOP_TIMEOUT_S = 30.0
+"""``stop_session()`` returns within this: Spark's own stop (its jobs cancelled, the SparkContext and
+the JVM closed) gets this long, then the JVM this process launched is killed and forgotten."""
 
 
 def find_java() -> str:
@@ -136,10 +139,22 @@ class SessionPool:
     def _stop_locked(self) -> None:
         if self._session is None:
             return
-        try:
-            self._session.stop()
-        except Exception as e:  # a dead JVM cannot be stopped twice; forget it either way
-            log.debug("stopping the Spark session failed: %s", e)
+        session = self._session
+        done = threading.Event()
+
+        def stop() -> None:
+            try:
+                session.stop()
+            except Exception as e:  # a dead JVM cannot be stopped twice; forget it either way
+                log.debug("stopping the Spark session failed: %s", e)
+            finally:
+                done.set()
+
+        threading.Thread(target=stop, name="flyte-spark-stop", daemon=True).start()
+        if not done.wait(STOP_TIMEOUT_S):
+            log.warning("the Spark session did not stop within %gs: killing its JVM", STOP_TIMEOUT_S)
+            _kill_gateway()
+            done.wait(5.0)  # Spark's stop fails fast without its JVM: let it finish before a new start
         self.stats.stops += 1
         self._forget()
 
@@ -191,6 +206,20 @@ class SessionPool:
         self.stats.start_seconds += time.perf_counter() - t0
         log.info("started Spark session (master %s) in %.1fs", master, time.perf_counter() - t0)
         return session
+
+
+def _kill_gateway() -> None:
+    """Kill the JVM pyspark launched for this process and forget it, so a next session starts anew."""
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    proc = getattr(gateway, "proc", None)  # set by pyspark when it launched the JVM itself
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    SparkContext._active_spark_context = None
 
 
 def _alive(session: Any) -> bool:
