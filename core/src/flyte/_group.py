@@ -12,6 +12,9 @@ from flyte._context import current_action
 @contextmanager
 def group(name: str) -> Iterator[None]:
     """Actions started inside this block are shown together under ``name``."""
+    from flyte._validate import check_str
+
+    check_str("flyte.group", "name", name, nonempty=True)
     ac = current_action.get()
     if ac is None:
         yield

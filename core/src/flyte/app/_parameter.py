@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from flyte.errors import InvalidParameterError, ParameterMaterializationError
+from flyte._validate import check_bool, check_str, param_error
+from flyte.errors import InvalidParameterError, InvalidParameterTypeError, ParameterMaterializationError
 
 PARAMETERS_ENV = "FLYTE_APP_PARAMETERS"
 ParameterKind = Literal["string", "file", "directory", "app_endpoint"]
@@ -82,16 +83,32 @@ class Parameter:
     def __post_init__(self) -> None:
         owner = f"Parameter({self.name!r})"
         if not isinstance(self.name, str) or not self.name:
-            raise InvalidParameterError("Parameter", "name", self.name, "Give the parameter a name.")
+            raise param_error("Parameter", "name", self.name, "Give the parameter a name.", types=str)
         if self.type is not None and self.type not in _KINDS:
-            raise InvalidParameterError(owner, "type", self.type, f"Use one of {list(_KINDS)} or None.")
+            raise param_error(owner, "type", self.type, f"Use one of {list(_KINDS)} or None.", types=str)
         if self.env_var is not None and not _ENV_NAME_RE.match(str(self.env_var)):
-            raise InvalidParameterError(
+            raise param_error(
                 owner,
                 "env_var",
                 self.env_var,
                 "Use a shell variable name: letters, digits, '_', e.g. MODEL_PATH.",
+                types=str,
             )
+        check_bool(owner, "download", self.download)
+        check_str(owner, "mount", self.mount, optional=True, nonempty=True)
+        if self.mount is not None and not self.mount.startswith("/"):
+            raise InvalidParameterError(
+                owner, "mount", self.mount, "Use an absolute path in the app's container, e.g. '/models'."
+            )
+        if isinstance(self.ignore_patterns, str) or not isinstance(self.ignore_patterns, (list, tuple)):
+            raise InvalidParameterTypeError(
+                owner,
+                "ignore_patterns",
+                self.ignore_patterns,
+                "Pass a list of glob patterns, e.g. ['*.tmp'].",
+            )
+        for pattern in self.ignore_patterns:
+            check_str(owner, "ignore_patterns", pattern, nonempty=True)
         if self.type is None:
             self.type = _kind_of(self.value)
 
@@ -129,7 +146,9 @@ def _kind_of(value: Any) -> ParameterKind:
 def check_parameters(owner: str, params: Any) -> list[Parameter]:
     """``AppEnvironment(parameters=...)``: Parameters with unique names."""
     if not isinstance(params, (list, tuple)) or not all(isinstance(p, Parameter) for p in params):
-        raise InvalidParameterError(owner, "parameters", params, "Use a list of flyte.app.Parameter(...).")
+        raise InvalidParameterTypeError(
+            owner, "parameters", params, "Use a list of flyte.app.Parameter(...)."
+        )
     names = [p.name for p in params]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

@@ -34,11 +34,13 @@ class Dir(Generic[T]):
     hash: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.path, (str, os.PathLike)):
-            from flyte.errors import InvalidParameterError
+        from flyte._validate import check_path, check_str
 
-            raise InvalidParameterError("Dir", "path", self.path, "a local path or a store URI (str)")
+        check_path("Dir", "path", self.path)
         self.path = os.fspath(self.path)
+        check_str("Dir", "name", self.name, optional=True)
+        check_str("Dir", "format", self.format)
+        check_str("Dir", "hash", self.hash, optional=True, nonempty=True)
         if self.name is None:
             self.name = "" if self.path == EMPTY_DIR_PATH else c.base_name(self.path)
 

@@ -36,11 +36,13 @@ class File(Generic[T]):
     hash: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.path, (str, os.PathLike)):
-            from flyte.errors import InvalidParameterError
+        from flyte._validate import check_path, check_str
 
-            raise InvalidParameterError("File", "path", self.path, "a local path or a store URI (str)")
+        check_path("File", "path", self.path)
         self.path = os.fspath(self.path)
+        check_str("File", "name", self.name, optional=True)
+        check_str("File", "format", self.format)
+        check_str("File", "hash", self.hash, optional=True, nonempty=True)
         if self.name is None:
             self.name = c.base_name(self.path)
 

@@ -1,0 +1,68 @@
+"""Issue 18 point 11: no public constructor or decorator accepts a bad value silently.
+
+Each row of ``bad_input_table.ROWS`` calls one public callable with one bad value (wrong type, or out
+of range) and expects, at definition time, an error of the given type whose message names the
+parameter (and, for our ``InvalidParameterError``, the fix). The meta-test makes a new parameter
+without a row fail.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import flyte
+from bad_input_table import ROWS, SWEPT, Row, run_row, swept_parameters
+from flyte.errors import InvalidParameterError
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
+def test_bad_value_is_refused_with_a_clear_error(row: Row) -> None:
+    err = run_row(row)
+    assert err is not None, f"{row.callable}({row.param}={row.value!r}) was accepted silently"
+    assert isinstance(err, row.exc), f"{row.callable}({row.param}=...) raised {type(err).__name__}: {err}"
+    assert row.phrase in str(err), f"message does not name {row.phrase!r}: {err}"
+    if isinstance(err, InvalidParameterError):
+        assert err.param.split("[")[0].split(".")[0] in (row.param, row.phrase) or row.param in str(err)
+        assert err.accepted.strip(), f"no fix given: {err}"
+
+
+def test_every_parameter_of_every_swept_callable_has_a_row() -> None:
+    covered = {(r.callable, r.param) for r in ROWS}
+    missing = [
+        f"{key}({name})"
+        for key, swept in SWEPT.items()
+        for name in swept_parameters(key)
+        if (key, name) not in covered and name not in swept.skip
+    ]
+    assert not missing, f"parameters without a bad-input row (add one, or a skip with a reason): {missing}"
+
+
+def test_every_swept_parameter_has_a_wrong_type_row() -> None:
+    wrong_type = {(r.callable, r.param) for r in ROWS if issubclass(r.exc, TypeError)}
+    missing = [
+        f"{key}({name})"
+        for key, swept in SWEPT.items()
+        for name in swept_parameters(key)
+        if name not in swept.skip and (key, name) not in wrong_type
+    ]
+    assert not missing, missing
+
+
+def test_rows_name_real_parameters() -> None:
+    stale = [r.id for r in ROWS if r.param not in swept_parameters(r.callable)]
+    assert not stale, stale
+
+
+@pytest.mark.parametrize("key", sorted(SWEPT))
+def test_the_valid_base_call_is_accepted(key: str) -> None:
+    """Each row changes one argument of a valid call, so the error is the bad value's doing."""
+    swept = SWEPT[key]
+    swept.call(**swept.base())
+
+
+def test_wrong_types_are_both_type_and_value_errors() -> None:
+    """Callers catching either (the anchor raises TypeError, pydantic ValueError) see ours."""
+    with pytest.raises(TypeError) as caught:
+        flyte.TaskEnvironment(name="sweep-te", pod_template=123)
+    assert isinstance(caught.value, ValueError)
+    assert "pod_template" in str(caught.value) and "PodTemplate" in str(caught.value)
