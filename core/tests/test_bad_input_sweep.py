@@ -8,9 +8,8 @@ without a row fail.
 
 from __future__ import annotations
 
-import pytest
-
 import flyte
+import pytest
 from bad_input_table import ROWS, SWEPT, Row, run_row, swept_parameters
 from flyte.errors import InvalidParameterError
 

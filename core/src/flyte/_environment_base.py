@@ -77,7 +77,7 @@ def check_common_fields(env: Environment, owner: str) -> None:
             owner,
             "image",
             env.image,
-            "Expected image to be of type str or Image: 'auto', a reference such as 'python:3.12', or a flyte.Image.",
+            "Expected image to be of type str or Image: 'auto', a reference ('python:3.12') or an Image.",
         )
     if isinstance(env.include, str) or not isinstance(env.include, (tuple, list)):
         raise InvalidParameterTypeError(

@@ -81,17 +81,21 @@ def check_number(
     """An int (``integer``) or a real number, at least ``minimum`` or above 0 (``positive``)."""
     if optional and value is None:
         return value
-    kinds: tuple[type, ...] = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (integer and isinstance(value, float))
+    ):
         what = "an int" if integer else "a number"
         raise InvalidParameterTypeError(
             owner, param, value, f"Pass {what}" + (" or None." if optional else ".")
         )
-    if positive and not value > 0:
+    number = float(value)
+    if positive and not number > 0:
         raise InvalidParameterError(owner, param, value, "Pass a value greater than 0.")
-    if minimum is not None and not value >= minimum:
+    if minimum is not None and not number >= minimum:
         raise InvalidParameterError(owner, param, value, f"Pass a value of at least {minimum}.")
-    if value != value:  # NaN
+    if number != number:  # NaN
         raise InvalidParameterError(owner, param, value, "Pass a real number, not NaN.")
     return value
 
