@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import flyte
 import pytest
+from bad_input_anchor import ANCHOR_ACCEPTED_ROWS, ANCHOR_RAISES
 from bad_input_table import ROWS, SWEPT, Row, run_row, swept_parameters
 from flyte.errors import InvalidParameterError
+
+ROWS_BY_ID = {r.id: r for r in ROWS}
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
@@ -65,3 +68,22 @@ def test_wrong_types_are_both_type_and_value_errors() -> None:
         flyte.TaskEnvironment(name="sweep-te", pod_template=123)
     assert isinstance(caught.value, ValueError)
     assert "pod_template" in str(caught.value) and "PodTemplate" in str(caught.value)
+
+
+def test_row_ids_are_unique() -> None:
+    ids = [r.id for r in ROWS]
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("row_id", sorted(ANCHOR_RAISES))
+def test_where_the_anchor_refuses_we_raise_a_compatible_error(row_id: str) -> None:
+    row = ROWS_BY_ID[row_id]
+    err = run_row(row)
+    expected = {"TypeError": TypeError, "ValueError": ValueError}[ANCHOR_RAISES[row_id]]
+    assert isinstance(err, expected), f"anchor raised {expected.__name__}; we raised {err!r}"
+
+
+def test_the_anchor_comparison_is_current() -> None:
+    """Recorded anchor results name rows that still exist (re-record when the table changes)."""
+    assert set(ANCHOR_RAISES) <= set(ROWS_BY_ID)
+    assert 0 < ANCHOR_ACCEPTED_ROWS < len(ROWS)

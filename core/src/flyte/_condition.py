@@ -95,7 +95,9 @@ class _Condition(Generic[ConditionType]):
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
             raise param_error(owner, "name", self.name, "Use a non-empty name without '/'.", types=str)
         if self.data_type not in _TYPES:
-            raise param_error(owner, "data_type", self.data_type, "Use bool, int, float or str.", types=type)
+            raise param_error(
+                owner, "data_type", self.data_type, "Use bool, int, float or str.", wrong_type=True
+            )
         if self.prompt_type not in ("text", "markdown"):
             raise param_error(owner, "prompt_type", self.prompt_type, "Use 'text' or 'markdown'.", types=str)
         check_str(owner, "prompt", self.prompt)
