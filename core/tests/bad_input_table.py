@@ -67,6 +67,12 @@ def _group(**kw: Any) -> Any:
     return cm
 
 
+def _custom_context(**kw: Any) -> Any:
+    cm = flyte.custom_context(**kw)
+    cm.__enter__()
+    return cm
+
+
 def _map(func: Any = _TASK, iterables: tuple[Any, ...] = ([1],), **kw: Any) -> Any:
     return flyte.map(func, *iterables, **kw)
 
@@ -140,6 +146,19 @@ SWEPT: dict[str, Swept] = {
         lambda: {"name": "model", "value": "s3://bucket/model"},
         skip={"value": "any value (a string, File, Dir, RunOutput...) is a valid parameter value"},
     ),
+    "AppEndpoint": Swept(flyte.app.AppEndpoint, flyte.app.AppEndpoint, lambda: {"app_name": "api"}),
+    "RunOutput": Swept(flyte.app.RunOutput, flyte.app.RunOutput, lambda: {"type": "file", "run_name": "r1"}),
+    "ArtifactValue": Swept(flyte.app.ArtifactValue, flyte.app.ArtifactValue, lambda: {"name": "model"}),
+    "Subdomain": Swept(flyte.app.Subdomain, flyte.app.Subdomain, lambda: {"app_name": "api"}),
+    "ConnectorEnvironment": Swept(
+        flyte.app.ConnectorEnvironment, flyte.app.ConnectorEnvironment, lambda: {"name": "sweep-conn"}
+    ),
+    "custom_context": Swept(flyte.custom_context, _custom_context),
+    "init_in_cluster": Swept(flyte.init_in_cluster, flyte.init_in_cluster),
+    "init_passthrough": Swept(flyte.init_passthrough, flyte.init_passthrough),
+    "init_from_api_key": Swept(flyte.init_from_api_key, flyte.init_from_api_key),
+    "DataFrame": Swept(flyte.io.DataFrame, flyte.io.DataFrame, lambda: {"uri": "/tmp/df.parquet"}),
+    "HashFunction": Swept(flyte.io.HashFunction, flyte.io.HashFunction, lambda: {"fn": str}),
     "File": Swept(flyte.io.File, flyte.io.File, lambda: {"path": "/tmp/data.csv"}),
     "Dir": Swept(flyte.io.Dir, flyte.io.Dir, lambda: {"path": "/tmp/data"}),
     "Image.from_debian_base": Swept(flyte.Image.from_debian_base, flyte.Image.from_debian_base),
@@ -206,6 +225,83 @@ SWEPT: dict[str, Swept] = {
         flyte.Image.with_local_v2_plugins, _image_method("with_local_v2_plugins")
     ),
 }
+
+
+_RESULT = "a result the SDK hands back, not built by users"
+_ACTION = "runs, builds, deploys or serves (an action on definitions, not a definition)"
+_NO_PARAMS = "takes no parameters"
+_PROTOCOL = "a Protocol: users implement it, nothing to construct"
+_LOOKUP = "reads something that exists (a file, a context, an app), not a definition"
+
+NOT_SWEPT: dict[str, str] = {
+    "flyte.APPLE_SILICON": _NO_PARAMS,
+    "flyte.AppHandle": _PROTOCOL,
+    "flyte.CachePolicy": _PROTOCOL,
+    "flyte.Link": _PROTOCOL,
+    "flyte.io.HashMethod": _PROTOCOL,
+    "flyte.BaseCheckpoint": "an abstract base class (flyte.Checkpoint is swept)",
+    "flyte.AsyncFunctionTaskTemplate": "built by @env.task and plugins (swept as env.task / task.override)",
+    "flyte.TaskTemplate": "built by @env.task and plugins (swept as env.task / task.override)",
+    "flyte.Image": "refuses direct construction; each builder (Image.from_* / with_* / clone) is swept",
+    "flyte.ImageBuild": _RESULT,
+    "flyte.Run": _RESULT,
+    "flyte.app.AppContext": _RESULT,
+    "flyte.app.DeployedAppEnvironment": _RESULT,
+    "flyte.app.LocalApp": _RESULT,
+    "flyte.app.ServeContext": "made by with_servecontext (swept)",
+    "flyte.io.EmptyDir": "Dir.empty()'s marker; its fields are Dir's (swept)",
+    "flyte.io.HashlibAccumulator": "wraps a hashlib object for File.from_local(hash_method=...)",
+    "flyte.build": _ACTION,
+    "flyte.build_images": _ACTION,
+    "flyte.deploy": _ACTION,
+    "flyte.run": _ACTION,
+    "flyte.rerun": _ACTION,
+    "flyte.serve": _ACTION,
+    "flyte.app.serve": _ACTION,
+    "flyte.run_python_script": _ACTION,
+    "flyte.init_from_config": "reads flyte.toml and calls flyte.init (swept) with its keywords",
+    "flyte.ctx": _NO_PARAMS,
+    "flyte.app.ctx": _NO_PARAMS,
+    "flyte.current_domain": _NO_PARAMS,
+    "flyte.current_project": _NO_PARAMS,
+    "flyte.get_custom_context": _NO_PARAMS,
+    "flyte.is_control_plane_available": _NO_PARAMS,
+    "flyte.version": _NO_PARAMS,
+    "flyte.app.apps": _NO_PARAMS,
+    "flyte.app.list_apps": _LOOKUP,
+    "flyte.app.get_endpoint": _LOOKUP,
+    "flyte.app.get_parameter": _LOOKUP,
+    "flyte.latest_checkpoint": _LOOKUP,
+    "flyte.load_interactive_ctx": _LOOKUP,
+    "flyte.load_plugin_config": _LOOKUP,
+}
+"""Public callables of flyte, flyte.app and flyte.io left out of the sweep, each with the reason."""
+
+
+def public_callables() -> dict[str, Any]:
+    """Every class and function that ``flyte``, ``flyte.app`` and ``flyte.io`` export (errors and type
+    aliases left out)."""
+    import typing
+
+    out: dict[str, Any] = {}
+    for mod in (flyte, flyte.app, flyte.io):
+        for name in mod.__all__:
+            obj = getattr(mod, name)
+            if inspect.ismodule(obj) or not callable(obj) or typing.get_origin(obj) is not None:
+                continue
+            if isinstance(obj, type) and issubclass(obj, BaseException):
+                continue
+            out[f"{mod.__name__}.{name}"] = obj
+    return out
+
+
+def swept_key_of(obj: Any) -> str | None:
+    """The SWEPT entry that covers a public callable, if any."""
+    for key, s in SWEPT.items():
+        targets = (s.signature, s.call)
+        if obj in targets or getattr(obj, "__wrapped__", None) in targets or type(obj).__call__ in targets:
+            return key
+    return None
 
 
 @dataclass(frozen=True)
@@ -602,6 +698,103 @@ ROWS: list[Row] = [
             "ignore_patterns": [("*.tmp", T)],
         },
     ),
+    *_rows(
+        "AppEndpoint",
+        {"type": [(123, T), ("url", V)], "app_name": [(123, T), ("", V)], "public": [("yes", T)]},
+    ),
+    *_rows(
+        "RunOutput",
+        {
+            "type": [(123, T), ("blob", V)],
+            "run_name": [(123, T), ("", V)],
+            "task_name": [(123, T), ("", V)],
+            "task_version": [(123, T), ("", V)],
+            "task_auto_version": [(123, T), ("newest", V)],
+            "getter": [("0", T), ((), V)],
+        },
+    ),
+    *_rows(
+        "ArtifactValue",
+        {
+            "type": [(123, T), ("blob", V)],
+            "name": [(123, T), ("", V)],
+            "version": [(123, T), ("", V)],
+            "project": [(123, T), ("", V)],
+            "domain": [(123, T), ("", V)],
+        },
+    ),
+    *_rows(
+        "Subdomain",
+        {
+            "app_name": [(123, T), ("Not Valid!", V)],
+            "project_domain_suffix": [(123, T), ("random", V)],
+            "function": [("name", T)],
+        },
+    ),
+    *_rows(
+        "ConnectorEnvironment",
+        {
+            "name": [(123, T), ("Not Valid!", V)],
+            **_ENV_COMMON,
+            "type": [(123, T), ("", V)],
+            "port": [("8080", T), (70000, V)],
+            "args": [(123, T), ("", V)],
+            "command": [(123, T), ("", V)],
+            "requires_auth": [("yes", T)],
+            "scaling": [("auto", T)],
+            "domain": [("example.com", T)],
+            "links": [("https://example.com", T)],
+            "parameters": [("model", T)],
+            "cluster_pool": [(123, T), ("", V)],
+            "cluster": [(123, T), ("", V)],
+            "timeouts": [(30, T)],
+        },
+    ),
+    *_rows("custom_context", {"context": [(123, T, "context")]}),
+    *_rows(
+        "init_in_cluster",
+        {
+            "org": [(123, T), ("", V)],
+            "project": [(123, T), ("", V)],
+            "domain": [(123, T), ("", V)],
+            "api_key": [(123, T), ("", V)],
+            "endpoint": [(123, T), ("", V)],
+            "insecure": [("yes", T)],
+        },
+    ),
+    *_rows(
+        "init_passthrough",
+        {
+            "endpoint": [(123, T), ("", V)],
+            "org": [(123, T), ("", V)],
+            "project": [(123, T), ("", V)],
+            "domain": [(123, T), ("", V)],
+            "insecure": [("yes", T)],
+        },
+    ),
+    *_rows(
+        "init_from_api_key",
+        {
+            "api_key": [(123, T), ("", V)],
+            "project": [(123, T), ("", V)],
+            "domain": [(123, T), ("", V)],
+            "root_dir": [(123, T), (MISSING, V)],
+            "log_level": [("DEBUG", T), (-1, V)],
+            "log_format": [(123, T), ("xml", V)],
+            "storage": [("s3", T)],
+            "batch_size": [("1000", T), (0, V)],
+            "image_builder": [(123, T), ("kaniko", V)],
+            "images": [(["default=python:3.12"], T), ({"default": 3}, T)],
+            "sync_local_sys_paths": [("yes", T)],
+            "insecure_skip_verify": [("yes", T)],
+            "ca_cert_file_path": [(123, T), ("", V)],
+        },
+    ),
+    *_rows(
+        "DataFrame",
+        {"uri": [(123, T), ("", V)], "format": [(123, T)], "hash": [(123, T), ("", V)]},
+    ),
+    *_rows("HashFunction", {"fn": [("sha256", T)]}),
     *[
         r
         for io in ("File", "Dir")

@@ -11,7 +11,16 @@ from __future__ import annotations
 import flyte
 import pytest
 from bad_input_anchor import ANCHOR_ACCEPTED_ROWS, ANCHOR_RAISES
-from bad_input_table import ROWS, SWEPT, Row, run_row, swept_parameters
+from bad_input_table import (
+    NOT_SWEPT,
+    ROWS,
+    SWEPT,
+    Row,
+    public_callables,
+    run_row,
+    swept_key_of,
+    swept_parameters,
+)
 from flyte.errors import InvalidParameterError
 
 ROWS_BY_ID = {r.id: r for r in ROWS}
@@ -87,3 +96,14 @@ def test_the_anchor_comparison_is_current() -> None:
     """Recorded anchor results name rows that still exist (re-record when the table changes)."""
     assert set(ANCHOR_RAISES) <= set(ROWS_BY_ID)
     assert 0 < ANCHOR_ACCEPTED_ROWS < len(ROWS)
+
+
+def test_every_public_constructor_and_function_is_swept_or_excused() -> None:
+    """A new public class or function must get a SWEPT entry (and rows) or a reason in NOT_SWEPT."""
+    public = public_callables()
+    unswept = sorted(n for n, obj in public.items() if swept_key_of(obj) is None and n not in NOT_SWEPT)
+    assert not unswept, f"public callables neither swept nor excused: {unswept}"
+    stale = sorted(set(NOT_SWEPT) - set(public))
+    assert not stale, f"NOT_SWEPT names that are not public (any more): {stale}"
+    wrongly_excused = sorted(n for n in NOT_SWEPT if swept_key_of(public[n]) is not None)
+    assert not wrongly_excused, wrongly_excused

@@ -29,6 +29,9 @@ def group(name: str) -> Iterator[None]:
 @contextmanager
 def custom_context(**context: str) -> Iterator[None]:
     """Key/values visible to this task and every task it calls (``flyte.ctx().custom_context``)."""
+    from flyte._validate import check_str_map
+
+    check_str_map("flyte.custom_context", "context", context)
     ac = current_action.get()
     if ac is None:
         yield

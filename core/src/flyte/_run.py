@@ -163,6 +163,16 @@ _INIT_STRINGS = (
 )
 
 
+def check_init_keywords(**given: Any) -> None:
+    """The ``init_*`` variants' keywords, checked as :func:`init` checks its own (before any effect)."""
+    import inspect
+
+    func = getattr(init, "__wrapped__", init)
+    kw = {n: p.default for n, p in inspect.signature(func).parameters.items()}
+    kw.update(given)
+    _check_init_keywords(kw)
+
+
 def _check_init_keywords(kw: dict[str, Any]) -> None:
     """Types and values of ``flyte.init`` keywords; the anchor takes most of them unchecked."""
     from flyte._validate import check_bool, check_choice, check_number, check_path, check_str, check_str_map

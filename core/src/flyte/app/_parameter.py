@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from flyte._validate import check_bool, check_str, param_error
+from flyte._validate import check_bool, check_choice, check_str, param_error
 from flyte.errors import InvalidParameterError, InvalidParameterTypeError, ParameterMaterializationError
 
 PARAMETERS_ENV = "FLYTE_APP_PARAMETERS"
@@ -33,8 +33,10 @@ class AppEndpoint:
     public: bool = False
 
     def __post_init__(self) -> None:
+        check_choice("AppEndpoint", "type", self.type, ("string",))
         if not isinstance(self.app_name, str) or not self.app_name:
-            raise InvalidParameterError("AppEndpoint", "app_name", self.app_name, "Name the app.")
+            raise param_error("AppEndpoint", "app_name", self.app_name, "Name the app.", types=str)
+        check_bool("AppEndpoint", "public", self.public)
 
 
 @dataclass(kw_only=True)
@@ -46,6 +48,13 @@ class ArtifactValue:
     version: str | None = None
     project: str | None = None
     domain: str | None = None
+
+    def __post_init__(self) -> None:
+        owner = "ArtifactValue"
+        check_choice(owner, "type", self.type, _KINDS, optional=True)
+        check_str(owner, "name", self.name, nonempty=True, fix="Name the artifact.")
+        for param in ("version", "project", "domain"):
+            check_str(owner, param, getattr(self, param), optional=True, nonempty=True)
 
 
 @dataclass(kw_only=True)
@@ -60,8 +69,17 @@ class RunOutput:
     getter: tuple[Any, ...] = (0,)
 
     def __post_init__(self) -> None:
-        if self.type not in _KINDS:
-            raise InvalidParameterError("RunOutput", "type", self.type, f"Use one of {list(_KINDS)}.")
+        owner = "RunOutput"
+        check_choice(owner, "type", self.type, _KINDS)
+        for param in ("run_name", "task_name", "task_version"):
+            check_str(owner, param, getattr(self, param), optional=True, nonempty=True)
+        check_choice(owner, "task_auto_version", self.task_auto_version, ("latest", "current"), optional=True)
+        if not isinstance(self.getter, (tuple, list)):
+            raise InvalidParameterTypeError(
+                owner, "getter", self.getter, "Pass a tuple of keys/indexes into the output, e.g. (0,)."
+            )
+        if not self.getter:
+            raise InvalidParameterError(owner, "getter", self.getter, "Name at least one key, e.g. (0,).")
         if (self.run_name is None) == (self.task_name is None):
             raise InvalidParameterError(
                 "RunOutput", "run_name", self.run_name, "Set exactly one of run_name or task_name."

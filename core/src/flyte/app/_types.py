@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from flyte._validate import param_error
+from flyte._validate import check_choice, check_str, param_error
 from flyte.errors import InvalidParameterError, InvalidParameterTypeError
 
 __all__ = ["INVALID_APP_PORTS", "Domain", "Link", "Port", "Scaling", "Timeouts"]
@@ -293,6 +293,17 @@ class Subdomain:
     function: Callable[[Any, Any], str] | None = None
 
     def __post_init__(self) -> None:
+        owner = "Subdomain"
+        check_str(owner, "app_name", self.app_name, optional=True)
+        if self.app_name is not None and not _DNS_LABEL_RE.match(self.app_name):
+            raise InvalidParameterError(
+                owner, "app_name", self.app_name, "Use a DNS label: lowercase letters, digits and '-'."
+            )
+        if self.function is not None and not callable(self.function):
+            raise InvalidParameterTypeError(
+                owner, "function", self.function, "Pass a function (app, sctx) -> subdomain string."
+            )
+        check_choice(owner, "project_domain_suffix", self.project_domain_suffix, ("hash", "default"))
         if (self.app_name is None) == (self.function is None):
             raise InvalidParameterError(
                 "Subdomain", "app_name", self.app_name, "Set exactly one of app_name or function."

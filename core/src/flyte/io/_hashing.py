@@ -31,9 +31,9 @@ class HashFunction:
 
     def __init__(self, fn: Callable[[Any], str]) -> None:
         if not callable(fn):
-            from flyte.errors import InvalidParameterError
+            from flyte.errors import InvalidParameterTypeError
 
-            raise InvalidParameterError(
+            raise InvalidParameterTypeError(
                 "HashFunction", "fn", fn, "a callable taking the data, returning a str"
             )
         self._fn = fn
