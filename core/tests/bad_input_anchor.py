@@ -1,22 +1,25 @@
-"""What the anchor SDK (flyte 2.12.1) raises for the rows of ``bad_input_table.ROWS`` (issue 18 pt 11).
+"""What the anchor SDK (flyte 2.12.1) raises for the bad-input rows (issue 18 point 11).
 
-Recorded by replaying the table on the anchor
-(``/work/anchor-venv/bin/python core/tests/bad_input_table.py``): row id -> the builtin class of the
-error it raised (pydantic's ValidationError counted as ValueError). Rows it accepts, and errors that only
-come from a different signature (a keyword it lacks, a required argument ours defaults) or from an
-accident (AttributeError...), are left out, and so is ``with_runcontext(mode='hybrid')``: a mode the
-anchor has (its ValueError asks for a run name). Where the anchor refuses a value, ours must raise an
-instance of the same class, so code catching its error catches ours.
+Recorded with ``/work/anchor-venv/bin/python core/tests/bad_input_table.py --record PATH``: row id ->
+the builtin class of the error it raised (pydantic's ValidationError counted as ValueError). Rows it
+accepts, and errors that only come from a different signature (a keyword it lacks, a required argument ours
+defaults) or from an accident (AttributeError...), are left out, and so is
+``with_runcontext(mode='hybrid')``: a mode the anchor has (its ValueError asks for a run name). Where the
+anchor refuses a value, ours must raise an instance of the same class, so code catching its error
+catches ours.
 """
 
 from __future__ import annotations
 
-ANCHOR_ACCEPTED_ROWS = 406
+ANCHOR_ACCEPTED_ROWS = 458
 """How many of the rows the anchor accepts silently (ours refuses all of them)."""
 
 ANCHOR_RAISES: dict[str, str] = {
     "AMD_GPU-device-int-TypeError": "ValueError",
     "AMD_GPU-device-str-ValueError": "ValueError",
+    "AppEndpoint-app_name-int-TypeError": "ValueError",
+    "AppEndpoint-type-int-TypeError": "ValueError",
+    "AppEndpoint-type-str-ValueError": "ValueError",
     "AppEnvironment-args-int-TypeError": "TypeError",
     "AppEnvironment-command-int-TypeError": "TypeError",
     "AppEnvironment-depends_on-list-TypeError": "TypeError",
@@ -35,8 +38,35 @@ ANCHOR_RAISES: dict[str, str] = {
     "AppEnvironment-secrets-int-TypeError": "TypeError",
     "AppEnvironment-service_account-int-TypeError": "TypeError",
     "AppEnvironment-timeouts-int-TypeError": "TypeError",
+    "ArtifactValue-domain-int-TypeError": "ValueError",
+    "ArtifactValue-name-int-TypeError": "ValueError",
+    "ArtifactValue-project-int-TypeError": "ValueError",
+    "ArtifactValue-type-int-TypeError": "ValueError",
+    "ArtifactValue-type-str-ValueError": "ValueError",
+    "ArtifactValue-version-int-TypeError": "ValueError",
     "Cache-behavior-int-TypeError": "ValueError",
     "Cache-behavior-str-ValueError": "ValueError",
+    "ConnectorEnvironment-args-int-TypeError": "TypeError",
+    "ConnectorEnvironment-command-int-TypeError": "TypeError",
+    "ConnectorEnvironment-depends_on-list-TypeError": "TypeError",
+    "ConnectorEnvironment-depends_on-str-TypeError": "TypeError",
+    "ConnectorEnvironment-description-int-TypeError": "TypeError",
+    "ConnectorEnvironment-domain-str-TypeError": "TypeError",
+    "ConnectorEnvironment-env_vars-list-TypeError": "TypeError",
+    "ConnectorEnvironment-image-int-TypeError": "TypeError",
+    "ConnectorEnvironment-include-str-TypeError": "TypeError",
+    "ConnectorEnvironment-links-str-TypeError": "TypeError",
+    "ConnectorEnvironment-name-int-TypeError": "TypeError",
+    "ConnectorEnvironment-name-str-ValueError": "ValueError",
+    "ConnectorEnvironment-pod_template-int-TypeError": "TypeError",
+    "ConnectorEnvironment-resources-str-TypeError": "TypeError",
+    "ConnectorEnvironment-scaling-str-TypeError": "TypeError",
+    "ConnectorEnvironment-secrets-int-TypeError": "TypeError",
+    "ConnectorEnvironment-service_account-int-TypeError": "TypeError",
+    "ConnectorEnvironment-timeouts-int-TypeError": "TypeError",
+    "DataFrame-format-int-TypeError": "ValueError",
+    "DataFrame-hash-int-TypeError": "ValueError",
+    "DataFrame-uri-int-TypeError": "ValueError",
     "Dir-format-int-TypeError": "ValueError",
     "Dir-hash-int-TypeError": "ValueError",
     "Dir-name-int-TypeError": "ValueError",
@@ -95,6 +125,14 @@ ANCHOR_RAISES: dict[str, str] = {
     "ReusePolicy-scaledown_ttl-str-TypeError": "ValueError",
     "ReusePolicy-scope-int-TypeError": "ValueError",
     "ReusePolicy-scope-str-ValueError": "ValueError",
+    "RunOutput-getter-str-TypeError": "ValueError",
+    "RunOutput-run_name-int-TypeError": "ValueError",
+    "RunOutput-task_auto_version-int-TypeError": "ValueError",
+    "RunOutput-task_auto_version-str-ValueError": "ValueError",
+    "RunOutput-task_name-int-TypeError": "ValueError",
+    "RunOutput-task_version-int-TypeError": "ValueError",
+    "RunOutput-type-int-TypeError": "ValueError",
+    "RunOutput-type-str-ValueError": "ValueError",
     "Scaling-metric-str-TypeError": "TypeError",
     "Scaling-replicas-str-TypeError": "TypeError",
     "Scaling-replicas-tuple-ValueError": "ValueError",
@@ -107,6 +145,9 @@ ANCHOR_RAISES: dict[str, str] = {
     "Secret-key-str-ValueError": "ValueError",
     "Secret-mount-int-TypeError": "ValueError",
     "Secret-mount-str-ValueError": "ValueError",
+    "Subdomain-function-str-TypeError": "ValueError",
+    "Subdomain-project_domain_suffix-int-TypeError": "ValueError",
+    "Subdomain-project_domain_suffix-str-ValueError": "ValueError",
     "TPU-device-int-TypeError": "ValueError",
     "TPU-device-str-ValueError": "ValueError",
     "TPU-partition-int-TypeError": "ValueError",
@@ -138,6 +179,9 @@ ANCHOR_RAISES: dict[str, str] = {
     "env.task-service_account-int-TypeError": "TypeError",
     "env.task-triggers-int-TypeError": "TypeError",
     "init-endpoint-int-TypeError": "TypeError",
+    "init_from_api_key-api_key-str-ValueError": "ValueError",
+    "init_in_cluster-endpoint-int-TypeError": "TypeError",
+    "init_passthrough-endpoint-int-TypeError": "TypeError",
     "new_condition-data_type-str-TypeError": "TypeError",
     "new_condition-data_type-type-ValueError": "TypeError",
     "new_condition-timeout-int-ValueError": "ValueError",

@@ -8,6 +8,7 @@ Kept free of pytest so the same rows can be replayed against the anchor SDK
 from __future__ import annotations
 
 import inspect
+import json
 import sys
 import tempfile
 from collections.abc import Callable
@@ -949,16 +950,66 @@ def run_row(row: Row) -> BaseException | None:
     return None
 
 
-if __name__ == "__main__":  # replay against any installed flyte (e.g. the anchor) and print a report
-    accepted = 0
+_NOT_A_REFUSAL = (
+    "unexpected keyword",  # a parameter the other SDK lacks
+    "required positional argument",  # one it requires where ours has a default
+    "not supported between",  # an accident of its implementation
+)
+_ANCHOR_HEADER = '''"""What the anchor SDK (flyte 2.12.1) raises for the bad-input rows (issue 18 point 11).
+
+Recorded with ``/work/anchor-venv/bin/python core/tests/bad_input_table.py --record PATH``: row id ->
+the builtin class of the error it raised (pydantic's ValidationError counted as ValueError). Rows it
+accepts, and errors that only come from a different signature (a keyword it lacks, a required argument ours
+defaults) or from an accident (AttributeError...), are left out, and so is
+``with_runcontext(mode='hybrid')``: a mode the anchor has (its ValueError asks for a run name). Where the
+anchor refuses a value, ours must raise an instance of the same class, so code catching its error
+catches ours.
+"""
+
+from __future__ import annotations
+
+'''
+
+
+def _replay() -> list[tuple[Row, BaseException | None]]:
+    results = []
     for row in ROWS:
         try:
             err = run_row(row)
-        except BaseException as e:
+        except BaseException as e:  # a crash is a result too
             err = e
-        if err is None:
-            accepted += 1
-        what = "ACCEPTS" if err is None else f"raises {type(err).__module__}.{type(err).__qualname__}"
-        note = "" if err is None else " ".join(str(err).split())[:100]
-        print(f"{row.callable}\t{row.param}\t{row.value!r:.40}\t{what}\t{note}")
+        results.append((row, err))
+    return results
+
+
+def _record(results: list[tuple[Row, BaseException | None]]) -> str:
+    raises: dict[str, str] = {}
+    for row, err in results:
+        if err is None or any(x in str(err) for x in _NOT_A_REFUSAL):
+            continue
+        if row.callable == "with_runcontext" and row.param == "mode":
+            continue
+        for base in (TypeError, ValueError):
+            if isinstance(err, base):
+                raises[row.id] = base.__name__
+                break
+    accepted = sum(1 for _, err in results if err is None)
+    lines = [_ANCHOR_HEADER + f"ANCHOR_ACCEPTED_ROWS = {accepted}"]
+    lines.append('"""How many of the rows the anchor accepts silently (ours refuses all of them)."""\n')
+    lines.append("ANCHOR_RAISES: dict[str, str] = {")
+    lines += [f"    {json.dumps(k)}: {json.dumps(v)}," for k, v in sorted(raises.items())]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # replay against any installed flyte (e.g. the anchor)
+    replayed = _replay()
+    if "--record" in sys.argv:  # --record PATH: write the module (the anchor logs to stdout)
+        Path(sys.argv[sys.argv.index("--record") + 1]).write_text(_record(replayed))
+    else:
+        for row, err in replayed:
+            what = "ACCEPTS" if err is None else f"raises {type(err).__module__}.{type(err).__qualname__}"
+            note = "" if err is None else " ".join(str(err).split())[:100]
+            print(f"{row.callable}\t{row.param}\t{row.value!r:.40}\t{what}\t{note}")
+    accepted = sum(1 for _, err in replayed if err is None)
     print(f"{len(ROWS)} rows; accepted {accepted}", file=sys.stderr)
