@@ -11,7 +11,7 @@ catches ours.
 
 from __future__ import annotations
 
-ANCHOR_ACCEPTED_ROWS = 458
+ANCHOR_ACCEPTED_ROWS = 484
 """How many of the rows the anchor accepts silently (ours refuses all of them)."""
 
 ANCHOR_RAISES: dict[str, str] = {
@@ -71,6 +71,15 @@ ANCHOR_RAISES: dict[str, str] = {
     "Dir-hash-int-TypeError": "ValueError",
     "Dir-name-int-TypeError": "ValueError",
     "Dir-path-int-TypeError": "TypeError",
+    "Dir.from_existing_remote-dir_cache_key-int-TypeError": "ValueError",
+    "Dir.from_existing_remote-remote_path-int-TypeError": "TypeError",
+    "Dir.from_local_sync-dir_cache_key-int-TypeError": "ValueError",
+    "Dir.from_local_sync-remote_destination-int-TypeError": "TypeError",
+    "Dir.from_local_sync-remote_destination-str-ValueError": "ValueError",
+    "Dir.new_remote-dir_name-int-TypeError": "ValueError",
+    "Dir.new_remote-dir_name-str-ValueError": "ValueError",
+    "Dir.new_remote-hash-int-TypeError": "ValueError",
+    "Dir.new_remote-hash-str-ValueError": "ValueError",
     "Environment-depends_on-list-TypeError": "TypeError",
     "Environment-depends_on-str-TypeError": "TypeError",
     "Environment-description-int-TypeError": "TypeError",
@@ -87,6 +96,16 @@ ANCHOR_RAISES: dict[str, str] = {
     "File-hash-int-TypeError": "ValueError",
     "File-name-int-TypeError": "ValueError",
     "File-path-int-TypeError": "TypeError",
+    "File.from_existing_remote-file_cache_key-int-TypeError": "ValueError",
+    "File.from_existing_remote-remote_path-int-TypeError": "TypeError",
+    "File.from_local_sync-local_path-int-TypeError": "ValueError",
+    "File.from_local_sync-local_path-str-FileNotFoundError": "ValueError",
+    "File.from_local_sync-remote_destination-int-TypeError": "TypeError",
+    "File.from_local_sync-remote_destination-str-ValueError": "ValueError",
+    "File.new_remote-file_name-int-TypeError": "ValueError",
+    "File.new_remote-file_name-str-ValueError": "ValueError",
+    "File.new_remote-hash_method-int-TypeError": "ValueError",
+    "File.new_remote-hash_method-str-ValueError": "ValueError",
     "GPU-device-int-TypeError": "ValueError",
     "GPU-device-str-ValueError": "ValueError",
     "GPU-partition-int-TypeError": "ValueError",
@@ -166,6 +185,16 @@ ANCHOR_RAISES: dict[str, str] = {
     "TaskEnvironment-reusable-int-TypeError": "TypeError",
     "TaskEnvironment-secrets-int-TypeError": "TypeError",
     "TaskEnvironment-service_account-int-TypeError": "TypeError",
+    "TaskEnvironment.clone_with-depends_on-str-TypeError": "TypeError",
+    "TaskEnvironment.clone_with-description-int-TypeError": "TypeError",
+    "TaskEnvironment.clone_with-env_vars-list-TypeError": "TypeError",
+    "TaskEnvironment.clone_with-image-int-TypeError": "TypeError",
+    "TaskEnvironment.clone_with-name-int-TypeError": "TypeError",
+    "TaskEnvironment.clone_with-name-str-ValueError": "ValueError",
+    "TaskEnvironment.clone_with-overrides-int-TypeError": "TypeError",
+    "TaskEnvironment.clone_with-resources-str-TypeError": "TypeError",
+    "TaskEnvironment.clone_with-secrets-int-TypeError": "TypeError",
+    "TaskEnvironment.clone_with-service_account-int-TypeError": "TypeError",
     "Timeouts-request-int-ValueError": "ValueError",
     "Timeouts-request-str-TypeError": "TypeError",
     "Trigger-description-int-TypeError": "TypeError",

@@ -32,6 +32,8 @@ _FILES = Path(tempfile.mkdtemp(prefix="flyte-sweep-"))
 (_FILES / ".dockerignore").write_text("*.tmp\n")
 (_FILES / "script.py").write_text('# /// script\n# dependencies = ["requests"]\n# ///\nprint(1)\n')
 (_FILES / "src").mkdir()
+(_FILES / "src" / "data.txt").write_text("x")
+(_FILES / "data.csv").write_text("a,b\n1,2\n")
 MISSING = str(_FILES / "no-such-file")
 
 
@@ -158,6 +160,29 @@ SWEPT: dict[str, Swept] = {
     "init_in_cluster": Swept(flyte.init_in_cluster, flyte.init_in_cluster),
     "init_passthrough": Swept(flyte.init_passthrough, flyte.init_passthrough),
     "init_from_api_key": Swept(flyte.init_from_api_key, flyte.init_from_api_key),
+    "TaskEnvironment.clone_with": Swept(
+        flyte.TaskEnvironment.clone_with, _ENV.clone_with, lambda: {"name": "sweep-clone"}
+    ),
+    "File.from_local_sync": Swept(
+        flyte.io.File.from_local_sync,
+        flyte.io.File.from_local_sync,
+        lambda: {"local_path": _FILES / "data.csv"},
+    ),
+    "Dir.from_local_sync": Swept(
+        flyte.io.Dir.from_local_sync, flyte.io.Dir.from_local_sync, lambda: {"local_path": _FILES / "src"}
+    ),
+    "File.from_existing_remote": Swept(
+        flyte.io.File.from_existing_remote,
+        flyte.io.File.from_existing_remote,
+        lambda: {"remote_path": "s3://bucket/data.csv"},
+    ),
+    "Dir.from_existing_remote": Swept(
+        flyte.io.Dir.from_existing_remote,
+        flyte.io.Dir.from_existing_remote,
+        lambda: {"remote_path": "s3://bucket/data/"},
+    ),
+    "File.new_remote": Swept(flyte.io.File.new_remote, flyte.io.File.new_remote),
+    "Dir.new_remote": Swept(flyte.io.Dir.new_remote, flyte.io.Dir.new_remote),
     "DataFrame": Swept(flyte.io.DataFrame, flyte.io.DataFrame, lambda: {"uri": "/tmp/df.parquet"}),
     "HashFunction": Swept(flyte.io.HashFunction, flyte.io.HashFunction, lambda: {"fn": str}),
     "File": Swept(flyte.io.File, flyte.io.File, lambda: {"path": "/tmp/data.csv"}),
@@ -796,6 +821,55 @@ ROWS: list[Row] = [
         {"uri": [(123, T), ("", V)], "format": [(123, T)], "hash": [(123, T), ("", V)]},
     ),
     *_rows("HashFunction", {"fn": [("sha256", T)]}),
+    *_rows(
+        "TaskEnvironment.clone_with",
+        {
+            "name": [(123, T), ("Not Valid!", V)],
+            "image": [(123, T), ("not a valid ref", V)],
+            "resources": [("2 cpus", T)],
+            "env_vars": _STR_MAP,
+            "secrets": [(123, T), ("", V)],
+            "depends_on": [("sweep-other", T)],
+            "description": [(123, T)],
+            "interruptible": [("yes", T)],
+            "include": [("config.yaml", T), ((MISSING,), V)],
+            "service_account": [(123, T), ("", V)],
+            "overrides": [(1, T, "overrides")],  # **overrides: a keyword that is not a setting
+        },
+    ),
+    *_rows(
+        "File.from_local_sync",
+        {
+            "local_path": [(123, T), (MISSING, FileNotFoundError, "local_path")],
+            "remote_destination": [(123, T), ("", V)],
+            "hash_method": [(123, T), ("", V)],
+            "chunk_size": [("1MB", T), (0, V)],
+            "max_concurrency": [("4", T), (0, V)],
+        },
+    ),
+    *_rows(
+        "Dir.from_local_sync",
+        {
+            "local_path": [(123, T), (MISSING, FileNotFoundError, "local_path")],
+            "remote_destination": [(123, T), ("", V)],
+            "dir_cache_key": [(123, T), ("", V)],
+            "batch_size": [("10", T), (0, V)],
+            "chunk_size": [("1MB", T), (0, V)],
+            "max_concurrency": [("4", T), (0, V)],
+        },
+    ),
+    *_rows(
+        "File.from_existing_remote",
+        {"remote_path": [(123, T), ("", V)], "file_cache_key": [(123, T), ("", V)]},
+    ),
+    *_rows(
+        "Dir.from_existing_remote",
+        {"remote_path": [(123, T), ("", V)], "dir_cache_key": [(123, T), ("", V)]},
+    ),
+    *_rows(
+        "File.new_remote", {"file_name": [(123, T), ("../escape", V)], "hash_method": [(123, T), ("", V)]}
+    ),
+    *_rows("Dir.new_remote", {"dir_name": [(123, T), ("../escape", V)], "hash": [(123, T), ("", V)]}),
     *[
         r
         for io in ("File", "Dir")
