@@ -99,6 +99,8 @@ def _pytest(session: nox.Session, *paths: str, private_network: bool = False) ->
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.5")
     session.run("ruff", "check", "core", "plugins", "contrib", "tests", "bench", "noxfile.py")
+    # The layering rule: journal SQL only in flyte/_runtime/journal.py and records.py (stdlib script).
+    session.run("python", "core/tests/test_journal_layering.py")
 
 
 @nox.session

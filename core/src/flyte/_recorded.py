@@ -17,7 +17,7 @@ from flyte._runtime.codec import (
 )
 from flyte._runtime.controller import FAILED, SUCCEEDED
 from flyte._runtime.errors_bridge import error_record
-from flyte._runtime.journal import UPSERT_ACTION
+from flyte._runtime.journal import ActionRow
 
 _ANY = ValueCodec(Any)
 
@@ -68,7 +68,7 @@ async def record(
 ) -> None:
     """Durably record a step's result (or error) before the caller continues."""
     params = row_params(ac, action_id, position, kind, name, inputs, value, started, error, identity)
-    await ac.controller.journal.write_durable(UPSERT_ACTION, params)
+    await ac.controller.journal.action_finished(params)
 
 
 def row_params(
@@ -82,7 +82,7 @@ def row_params(
     started: float,
     error: BaseException | None = None,
     identity: str | None = None,
-) -> tuple[Any, ...]:
+) -> ActionRow:
     """The actions-table row of a recorded step."""
     c = ac.controller
     outputs = None
@@ -92,7 +92,7 @@ def row_params(
         except Exception:
             enc = PICKLE_TAG + sign_pickle(_pickle(value))
         outputs = c._store(action_id, "outputs", enc)
-    return (
+    return ActionRow(
         c.run_name,
         action_id,
         ac.action.action_id,

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import socket
-import sqlite3
 import sys
 import threading
 import time
@@ -40,14 +39,8 @@ from flyte._runtime.controller import (
     call_identity,
     interface_codec,
 )
-from flyte._runtime.journal import (
-    CLOSE_SEGMENT,
-    Journal,
-    RecordingRunJournal,
-    RecordWriter,
-    new_segment,
-    open_journal,
-)
+from flyte._runtime.journal import Journal, RecordingRunJournal, open_journal
+from flyte._runtime.records import RecordWriter
 from flyte._runtime.recovery import current_identities, id_base, load_recorded
 from flyte._runtime.store import join, store_for
 from flyte._task import TaskTemplate
@@ -799,12 +792,12 @@ def _rerun(
         )
     settings = get_settings()
     journal = open_journal(settings.journal_path)
-    row = journal.query_one("SELECT * FROM runs WHERE name=?", (run_name,))
+    row = journal.get_run(run_name)
     if row is None:
         raise RunNotFoundError(f"No run named {run_name!r} in {settings.journal_path}; see `flyte runs list`")
-    task = load_task(row["module_file"], row["module_name"], row["attr"])
+    task = load_task(row.module_file, row.module_name, row.attr)
     codec = interface_codec(task)
-    raw = bytes(row["inputs"])
+    raw = bytes(row.inputs or b"")
     if raw[:1] == REF_TAG:  # large inputs live in the run's store
         uri = raw[1:].decode()
         raw = store_for(uri).get_bytes(uri)
@@ -816,7 +809,7 @@ def _rerun(
                 "rerun", "inputs", unknown, f"{task.name} takes {sorted(task.interface.inputs)}."
             )
         recorded_inputs.update(inputs)
-    stored = json.loads(row["settings"] or "{}")
+    stored = json.loads(row.settings or "{}")
     in_place = recover and name in (None, run_name)
     kept = ("recovered_from",) if in_place else ()  # still what this run's record says
     rc = RunContext(
@@ -831,7 +824,7 @@ def _rerun(
         custom_context=stored.get("custom_context") or {},
         project=project or stored.get("project"),
         domain=domain or stored.get("domain"),
-        _prefix=row["store_prefix"] if in_place else None,
+        _prefix=row.store_prefix if in_place else None,
         _recover_from=run_name if recover and not in_place else None,
         _force_rerun=tuple(force_rerun_actions or ()),
         _id_base=stored.get("id_base") if in_place else None,
@@ -1084,20 +1077,16 @@ async def _execute(
     recorded: dict[str, RecordedAction] = {}
     positions: dict[tuple[str, int], str] = {}
     base = rc._id_base or run_name
-    existing = journal.query_one("SELECT status, host, pid FROM runs WHERE name=?", (run_name,))
+    existing = journal.get_run(run_name)
     if existing is not None and not recover:
         raise InitializationError(
             "RunExists", "user", f"a run named {run_name!r} already exists; pick another name or recover it"
         )
-    if (
-        existing is not None
-        and existing["status"] == RUNNING
-        and _alive_elsewhere(existing["host"], existing["pid"])
-    ):
+    if existing is not None and existing.status == RUNNING and _alive_elsewhere(existing.host, existing.pid):
         raise InitializationError(
             "RunActive",
             "user",
-            f"run {run_name!r} is still running in process {existing['pid']} on this machine; "
+            f"run {run_name!r} is still running in process {existing.pid} on this machine; "
             "recover it only after that process has ended",
         )
     if recover and existing is not None:
@@ -1127,36 +1116,23 @@ async def _execute(
         run_inputs = enc_inputs
         if len(enc_inputs) > JOURNAL_INLINE_LIMIT:
             run_inputs = REF_TAG + store.put_bytes(join(prefix, "inputs"), enc_inputs).encode()
-        segment, seg_stmts = new_segment(journal, run_name, now, os.getpid(), first=True)
         try:
-            journal.commit(
-                [
-                    (
-                        "INSERT INTO runs(name, task_name, module_file, module_name, attr, inputs, status,"
-                        " root_action, created_at, started_at, store_prefix, host, user, pid, settings)"
-                        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (
-                            run_name,
-                            task.name,
-                            module_file,
-                            module_name,
-                            attr,
-                            run_inputs,
-                            RUNNING,
-                            None,
-                            now,
-                            now,
-                            prefix,
-                            socket.gethostname(),
-                            _user(),
-                            os.getpid(),
-                            run_settings,
-                        ),
-                    ),
-                    *seg_stmts,
-                ]
+            segment = journal.run_created(
+                run_name,
+                task.name,
+                module_file,
+                module_name,
+                attr,
+                run_inputs,
+                RUNNING,
+                now,
+                prefix,
+                socket.gethostname(),
+                _user(),
+                os.getpid(),
+                run_settings,
             )
-        except sqlite3.IntegrityError:  # another process started a run of that name meanwhile
+        except FileExistsError:  # another process started a run of that name meanwhile
             raise InitializationError(
                 "RunExists",
                 "user",
@@ -1165,16 +1141,7 @@ async def _execute(
     else:
         # A recovery is a new segment of the run: the run keeps its first start; its end (at the end
         # of this segment) is the last segment's.
-        segment, seg_stmts = new_segment(journal, run_name, now, os.getpid(), first=False)
-        journal.commit(
-            [
-                *seg_stmts,
-                (
-                    "UPDATE runs SET status=?, ended_at=NULL, error=NULL, pid=?, settings=? WHERE name=?",
-                    (RUNNING, os.getpid(), run_settings, run_name),
-                ),
-            ]
-        )
+        segment = journal.run_resumed(run_name, RUNNING, now, os.getpid(), run_settings)
 
     export = _exports_record(prefix)
     run_journal = RecordingRunJournal(journal) if export else journal.for_run()
@@ -1195,13 +1162,7 @@ async def _execute(
         recovered_from=rc._recover_from,
     )
     if recover and existing is not None:
-        controller.attempt_base = {
-            r["action_id"]: int(r["n"])
-            for r in journal.query(
-                "SELECT action_id, MAX(attempt) + 1 AS n FROM attempts WHERE run=? GROUP BY action_id",
-                (run_name,),
-            )
-        }
+        controller.attempt_base = journal.attempt_counts(run_name)
     controller.loop = asyncio.get_running_loop()
     controller.listeners.extend(rc.listeners)
     pseudo = ActionState(action_id=base, task_name="<run>")
@@ -1237,21 +1198,10 @@ async def _execute(
 
             err_text = error_record(error)
         ended = time.time()
-        journal.commit(
-            [
-                (
-                    "UPDATE runs SET status=?, ended_at=?, error=?, root_action=? WHERE name=?",
-                    (status, ended, err_text, root_id, run_name),
-                ),
-                (CLOSE_SEGMENT, (ended, status, err_text, run_name, segment)),
-                # Whatever is still marked running has been left behind (abandoned by its parent, or
-                # running when an earlier process of this run died and not called again): aborted.
-                (
-                    "UPDATE actions SET status=?, ended_at=?, error=COALESCE(error, ?)"
-                    " WHERE run=? AND status=?",
-                    (ABORTED, ended, aborted_error(), run_name, RUNNING),
-                ),
-            ]
+        # Whatever is still marked running has been left behind (abandoned by its parent, or
+        # running when an earlier process of this run died and not called again): aborted.
+        journal.run_finished(
+            run_name, segment, status, ended, err_text, root_id, (RUNNING, ABORTED, aborted_error())
         )
         controller.close()
         if exporter is not None:
@@ -1287,18 +1237,18 @@ def _recover_from(
     journal: Journal, source: str, run_name: str, force: Sequence[str]
 ) -> tuple[str, dict[str, RecordedAction]]:
     """(ID base, reusable actions) of a new run recovering from the recorded run ``source``."""
-    row = journal.query_one("SELECT name, status, host, pid, settings FROM runs WHERE name=?", (source,))
+    row = journal.get_run(source)
     if row is None:
         raise RunNotFoundError(f"recover_from: no run named {source!r}; see `flyte runs list`")
     if source == run_name:
         raise InitializationError(
             "RunExists", "user", f"recover_from={source!r} names this run; give the new run another name"
         )
-    if row["status"] == RUNNING and _alive_elsewhere(row["host"], row["pid"]):
+    if row.status == RUNNING and _alive_elsewhere(row.host, row.pid):
         raise InitializationError(
             "RunActive",
             "user",
-            f"run {source!r} is still running in process {row['pid']}; wait for it to end",
+            f"run {source!r} is still running in process {row.pid}; wait for it to end",
         )
     base = id_base(row)
     current = current_identities()

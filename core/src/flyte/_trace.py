@@ -183,9 +183,5 @@ def _record_sync(
         asyncio.run_coroutine_threadsafe(coro, c.loop).result()
         return
     # A sync trace called on the loop thread itself cannot await: queue the row and commit now.
-    from flyte._runtime.journal import UPSERT_ACTION
-
-    c.journal.write(
-        UPSERT_ACTION, r.row_params(ac, aid, pos, "trace", name, enc, value, started, error, identity)
-    )
+    c.journal.action_ended(r.row_params(ac, aid, pos, "trace", name, enc, value, started, error, identity))
     c.journal.flush()

@@ -154,7 +154,7 @@ def test_reader_is_read_only(tmp_path: Path) -> None:
     conn.close()
     reader = JournalReader(str(path))
     with reader.connect() as c, pytest.raises(sqlite3.OperationalError):
-        c.execute("DELETE FROM runs")
+        c.conn.execute("DELETE FROM runs")  # the view's connection is opened read-only
     assert reader.get_run("r1") is not None
 
 

@@ -45,7 +45,7 @@ def test_large_inputs_and_outputs_travel_through_s3(on_ray: RayCluster, s3_serve
     listed = client.list_objects_v2(Bucket=bucket, Prefix="data/runs/on-ray-s3-small/").get("Contents", [])
     assert not [o for o in listed if "/wire-" in o["Key"]]
     # the run's record is in the bucket too, with every action that ran on the cluster
-    from flyte._runtime.journal import read_record
+    from flyte._runtime.records import read_record
     from flyte._runtime.store import store_for
 
     prefix = f"s3://{bucket}/data/runs/on-ray-s3"

@@ -21,7 +21,7 @@ import pytest
 import s3_flows as flows
 from click.testing import CliRunner
 from flyte._runtime import codec
-from flyte._runtime.journal import read_record
+from flyte._runtime.records import read_record
 from flyte._runtime.store import clear_store_cache, store_for
 from flyte.cli.main import cli
 from flyteplugins.s3.testing import MotoServer

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from flyte._context import ActionContext, current_action
 from flyte._runtime.codec import InterfaceCodec, digest
 from flyte._runtime.errors_bridge import as_user_error, error_record
-from flyte._runtime.journal import INSERT_ATTEMPT, PUT_CACHE, PUT_SPEC, SET_META, UPSERT_ACTION, RunJournal
+from flyte._runtime.journal import ActionRow, AttemptRow, CacheEntry, RunJournal
 from flyte._runtime.store import ObjectStore, join
 from flyte.errors import (
     ActionAbortedError,
@@ -352,16 +352,14 @@ class Controller:
                 if hit is None and cache.serialize:
                     hit, owner = await self._serialized(cache_key, cache.max_age_seconds)
                 if hit is not None:
-                    await self.journal.write_durable(
-                        UPSERT_ACTION, row.params(SUCCEEDED, 0, hit, None, cached=1)
-                    )
+                    await self.journal.action_finished(row.params(SUCCEEDED, 0, hit, None, cached=1))
                     self.counts["CACHED"] += 1
                     self._emit("cached", child, SUCCEEDED)
                     return codec.decode_output(self._load(hit))
 
         if tmpl.identity not in self._specs:
             self._record_spec(tmpl)
-        self.journal.write(UPSERT_ACTION, row.params(RUNNING, 0, None, None))
+        self.journal.action_started(row.params(RUNNING, 0, None, None))
         self.counts[RUNNING] += 1
         self._emit("start", child, RUNNING)
         task = asyncio.current_task()
@@ -378,7 +376,7 @@ class Controller:
         except asyncio.CancelledError:
             if owner is not None:
                 self._serial_done(cache_key, owner)
-            self.journal.write(UPSERT_ACTION, row.params(ABORTED, child.attempt + 1, None, aborted_error()))
+            self.journal.action_ended(row.params(ABORTED, child.attempt + 1, None, aborted_error()))
             self.counts[RUNNING] -= 1
             self.counts[ABORTED] += 1
             self._emit("end", child, ABORTED)
@@ -387,8 +385,8 @@ class Controller:
             if owner is not None:
                 self._serial_done(cache_key, owner)
             err = e if isinstance(e, _Exhausted) else _Exhausted(e, child.attempt + 1, False)
-            await self.journal.write_durable(
-                UPSERT_ACTION, row.params(FAILED, err.attempts, None, error_record(err.error))
+            await self.journal.action_finished(
+                row.params(FAILED, err.attempts, None, error_record(err.error))
             )
             self.counts[RUNNING] -= 1
             self.counts[FAILED] += 1
@@ -399,12 +397,10 @@ class Controller:
                 parent.live_children.pop(action_id, None)
             await self._reacquire_parent_slot(parent)
         stored = self._store(action_id, "outputs", enc_out)
-        extra: list[tuple[str, Any]] = []
+        entry = None
         if cache_key is not None:
-            extra.append((PUT_CACHE, (cache_key, tmpl.name, stored, time.time(), self.run_name, action_id)))
-        await self.journal.write_durable(
-            UPSERT_ACTION, row.params(SUCCEEDED, child.attempt + 1, stored, None), *extra
-        )
+            entry = CacheEntry(cache_key, tmpl.name, stored, time.time(), self.run_name, action_id)
+        await self.journal.action_finished(row.params(SUCCEEDED, child.attempt + 1, stored, None), entry)
         if owner is not None:
             self._serial_done(cache_key, owner)
         self.counts[RUNNING] -= 1
@@ -420,17 +416,18 @@ class Controller:
         The new run's record is then complete on its own (``flyte runs show``, and a later run can
         recover from it); the source run's record is not changed.
         """
-        rows = self.journal.query(_SUBTREE, (action_id, self.recovered_from, self.recovered_from))
-        params = []
-        for r in rows:
-            values = list(r)
-            if r["action_id"] == action_id and position is not None:
-                values[1], values[2] = parent_id, position  # where the new run called it
-            params.append((self.run_name, *values))
+        if self.recovered_from is None:
+            return
+        rows = []
+        for r in self.journal.subtree(self.recovered_from, action_id):
+            r = r._replace(run=self.run_name)
+            if r.action_id == action_id and position is not None:
+                r = r._replace(parent_id=parent_id, position=position)  # where the new run called it
+            rows.append(r)
 
         def write() -> None:
-            for p in params:
-                self.journal.write(UPSERT_ACTION, p)
+            for r in rows:
+                self.journal.action_ended(r)
 
         try:
             on_loop = asyncio.get_running_loop() is self.loop
@@ -523,15 +520,21 @@ class Controller:
 
                         reports.keep(self, child)
             except asyncio.CancelledError:
-                self.journal.write(
-                    INSERT_ATTEMPT,
-                    (self.run_name, child.action_id, row.base + attempt, ABORTED, started, time.time(), None),
+                self.journal.attempt_finished(
+                    AttemptRow(
+                        self.run_name,
+                        child.action_id,
+                        row.base + attempt,
+                        ABORTED,
+                        started,
+                        time.time(),
+                        None,
+                    )
                 )
                 raise
             except Exception as e:
-                self.journal.write(
-                    INSERT_ATTEMPT,
-                    (
+                self.journal.attempt_finished(
+                    AttemptRow(
                         self.run_name,
                         child.action_id,
                         row.base + attempt,
@@ -549,7 +552,7 @@ class Controller:
                 if backoff is not None:
                     await asyncio.sleep(backoff.delay(attempt))
                 attempt += 1
-                self.journal.write(UPSERT_ACTION, row.params(RUNNING, attempt, None, None))
+                self.journal.action_started(row.params(RUNNING, attempt, None, None))
 
     async def _dispatch(
         self,
@@ -645,8 +648,8 @@ class Controller:
             meta = connector_meta_from_json(rec.meta)
 
         async def record(created: Any) -> None:
-            await self.journal.write_durable(
-                SET_META, (connector_meta_to_json(created), self.run_name, ectx.action_id)
+            await self.journal.connector_created(
+                self.run_name, ectx.action_id, connector_meta_to_json(created)
             )
 
         return await run_connector(backend, tmpl, inputs, ectx, meta=meta, on_created=record)
@@ -726,7 +729,7 @@ class Controller:
             text = tmpl.spec().model_dump_json()
         except Exception as e:  # a hook that cannot serialise here must not stop the action
             text = json.dumps({"name": tmpl.name, "error": f"{type(e).__name__}: {e}"})
-        self.journal.write(PUT_SPEC, (tmpl.identity, tmpl.name, text))
+        self.journal.record_spec(tmpl.identity, tmpl.name, text)
 
     def _save_log(self, action: ActionState, attempt: int, beside_backend: bool = False) -> None:
         from flyte._runtime import logs
@@ -812,9 +815,9 @@ class _Row:
 
     def params(
         self, status: str, attempts: int, outputs: bytes | None, error: str | None, cached: int = 0
-    ) -> tuple[Any, ...]:
+    ) -> ActionRow:
         ended = None if status == RUNNING else time.time()
-        return (
+        return ActionRow(
             *self.fixed,
             status,
             self.base + attempts,
@@ -828,15 +831,6 @@ class _Row:
             self.mode,
             None,
         )
-
-
-_SUBTREE = (
-    "WITH RECURSIVE sub(id) AS (SELECT ? UNION SELECT a.action_id FROM actions a JOIN sub"
-    " ON a.parent_id = sub.id WHERE a.run = ?)"
-    " SELECT action_id, parent_id, position, kind, task_name, task_identity, task_type, status, attempts,"
-    " cache_hit, started_at, ended_at, inputs, outputs, error, group_name, mode, meta FROM actions"
-    " WHERE run = ? AND action_id IN (SELECT id FROM sub)"
-)
 
 
 def interface_codec(tmpl: TaskTemplate[Any, Any]) -> InterfaceCodec:

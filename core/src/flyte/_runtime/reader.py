@@ -1,7 +1,8 @@
 """Read-only views of the journal: runs, actions, attempts, recorded values and deployed tasks.
 
 ``flyte.remote`` and the CLI read the durable store through this one module, so the SQL that knows
-the journal's tables lives here and in ``journal.py`` only. Rows come back as plain dicts.
+the journal's tables stays in ``journal.py``: this module asks it by meaning (a run, its actions,
+its attempts) and hands rows on as plain dicts keyed by column name.
 """
 
 from __future__ import annotations
@@ -12,19 +13,9 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
-from flyte._runtime.journal import Journal, open_journal
+from flyte._runtime.journal import SORTABLE_RUN_COLUMNS, Journal, open_journal
 
-DEPLOYED_SCHEMA = """
-CREATE TABLE IF NOT EXISTS deployed(
-  name TEXT NOT NULL, version TEXT NOT NULL, env TEXT, task_type TEXT, identity TEXT,
-  source_version TEXT, bundle_digest TEXT, module_name TEXT, module_file TEXT, attr TEXT,
-  source BLOB, spec TEXT, created_at REAL, project TEXT, domain TEXT,
-  PRIMARY KEY(name, version)
-) WITHOUT ROWID;
-"""
-"""Tasks recorded by ``flyte.deploy``: their spec and a copy of their module's source (the bundle)."""
-
-SORTABLE = {"created_at", "started_at", "ended_at", "name", "task_name", "status"}
+SORTABLE = SORTABLE_RUN_COLUMNS
 """Run columns ``Run.listall(sort_by=...)`` accepts."""
 
 
@@ -35,14 +26,10 @@ def journal() -> Journal:
     return open_journal(get_settings().journal_path)
 
 
-def _dict(row: Any) -> dict[str, Any]:
-    return {k: row[k] for k in row.keys()}
-
-
 # ---- runs --------------------------------------------------------------------------------------------
 def get_run(name: str, j: Journal | None = None) -> dict[str, Any] | None:
-    row = (j or journal()).query_one("SELECT * FROM runs WHERE name=?", (name,))
-    return None if row is None else _dict(row)
+    row = (j or journal()).get_run(name)
+    return None if row is None else row.as_dict()
 
 
 def list_runs(
@@ -56,23 +43,8 @@ def list_runs(
     j: Journal | None = None,
 ) -> list[dict[str, Any]]:
     """Runs matching every given filter (values are bound parameters; columns come from a fixed set)."""
-    col, order = sort_by
-    if col not in SORTABLE or order not in ("asc", "desc"):
-        raise ValueError(f"sort_by={sort_by!r}: use (one of {sorted(SORTABLE)}, 'asc' or 'desc')")
-    where: list[str] = []
-    params: list[Any] = []
-    if statuses:
-        where.append(f"status IN ({','.join('?' * len(statuses))})")
-        params += list(statuses)
-    if task_name is not None:
-        where.append("task_name=?")
-        params.append(task_name)
-    if user is not None:
-        where.append("user=?")
-        params.append(user)
-    sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
-    sql += f" ORDER BY {col} {order.upper()}"
-    rows = [_dict(r) for r in (j or journal()).query(sql, params)]
+    runs = (j or journal()).list_runs(statuses, task_name, user, sort_by)
+    rows = [r.as_dict() for r in runs]
     if project is not None or domain is not None:  # kept in the settings JSON
         rows = [r for r in rows if _matches_identity(r, project, domain)]
     return rows if limit is None else rows[:limit]
@@ -92,8 +64,7 @@ def run_settings(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def action_count(run_name: str, j: Journal | None = None) -> int:
-    row = (j or journal()).query_one("SELECT COUNT(*) AS n FROM actions WHERE run=?", (run_name,))
-    return int(row["n"]) if row else 0
+    return (j or journal()).action_count(run_name)
 
 
 def effective_status(run: dict[str, Any]) -> str:
@@ -154,67 +125,26 @@ def process_alive(host: str | None, pid: int | None) -> bool:
 
 def mark_aborted(run_name: str, error: dict[str, Any], action_error: str, statuses: tuple[str, str]) -> None:
     """Record an interrupted run (and its unfinished actions) as aborted."""
-    import time
-
     aborted, running = statuses
-    now = time.time()
-    journal().commit(
-        [
-            (
-                "UPDATE runs SET status=?, ended_at=?, error=? WHERE name=? AND status=?",
-                (aborted, now, json.dumps(error), run_name, running),
-            ),
-            (
-                "UPDATE actions SET status=?, ended_at=?, error=COALESCE(error, ?) WHERE run=? AND status=?",
-                (aborted, now, action_error, run_name, running),
-            ),
-            (
-                "UPDATE segments SET status=?, ended_at=? WHERE run=? AND ended_at IS NULL",
-                (aborted, now, run_name),
-            ),
-        ]
-    )
+    journal().run_aborted(run_name, aborted, running, json.dumps(error), action_error)
 
 
 # ---- actions -----------------------------------------------------------------------------------------
-ACTION_COLS = (
-    "action_id, parent_id, position, kind, task_name, task_identity, task_type, status, attempts,"
-    " cache_hit, started_at, ended_at, error, group_name, mode, meta"
-)
-
-
 def list_actions(run_name: str, j: Journal | None = None) -> list[dict[str, Any]]:
-    rows = (j or journal()).query(
-        f"SELECT {ACTION_COLS} FROM actions WHERE run=? ORDER BY started_at, position", (run_name,)
-    )
-    return [_dict(r) for r in rows]
+    return (j or journal()).list_actions(run_name)
 
 
 def get_action(run_name: str, action_id: str, j: Journal | None = None) -> dict[str, Any] | None:
-    row = (j or journal()).query_one(
-        f"SELECT {ACTION_COLS}, inputs, outputs FROM actions WHERE run=? AND action_id=?",
-        (run_name, action_id),
-    )
-    return None if row is None else _dict(row)
+    return (j or journal()).get_action(run_name, action_id)
 
 
 def list_attempts(run_name: str, action_id: str, j: Journal | None = None) -> list[dict[str, Any]]:
-    rows = (j or journal()).query(
-        "SELECT attempt, status, started_at, ended_at, error FROM attempts WHERE run=? AND action_id=?"
-        " ORDER BY attempt",
-        (run_name, action_id),
-    )
-    return [_dict(r) for r in rows]
+    return (j or journal()).list_attempts(run_name, action_id)
 
 
 def run_attempts(run_name: str, j: Journal | None = None) -> list[dict[str, Any]]:
     """Every recorded attempt of a run's actions (all executions of it), in order."""
-    rows = (j or journal()).query(
-        "SELECT action_id, attempt, status, started_at, ended_at, error FROM attempts WHERE run=?"
-        " ORDER BY started_at, action_id, attempt",
-        (run_name,),
-    )
-    return [_dict(r) for r in rows]
+    return (j or journal()).list_attempts(run_name)
 
 
 def value_bytes(raw: bytes | memoryview | None) -> bytes | None:
@@ -257,63 +187,18 @@ def action_logs(store_prefix: str | None, action_id: str, attempt: int) -> str |
 
 
 # ---- deployed tasks ----------------------------------------------------------------------------------
-def _deployed(j: Journal) -> Journal:
-    if not getattr(j, "_deployed_ready", False):
-        with j.lock:
-            j.conn.executescript(DEPLOYED_SCHEMA)
-        j._deployed_ready = True  # type: ignore[attr-defined]
-    return j
-
-
 def put_deployed(rows: list[dict[str, Any]], j: Journal | None = None) -> None:
     """Record deployed tasks (a version already recorded for a name is replaced: a redeploy)."""
-    j = _deployed(j or journal())
-    cols = [
-        "name",
-        "version",
-        "env",
-        "task_type",
-        "identity",
-        "source_version",
-        "bundle_digest",
-        "module_name",
-        "module_file",
-        "attr",
-        "source",
-        "spec",
-        "created_at",
-        "project",
-        "domain",
-    ]
-    sql = f"INSERT OR REPLACE INTO deployed({','.join(cols)}) VALUES({','.join('?' * len(cols))})"
-    j.commit([(sql, [r.get(c) for c in cols]) for r in rows])
+    (j or journal()).put_deployed(rows)
 
 
 def get_deployed(name: str, version: str | None = None, j: Journal | None = None) -> dict[str, Any] | None:
     """A deployed task by name and version; the latest deployed version when ``version`` is None."""
-    j = _deployed(j or journal())
-    if version is None:
-        row = j.query_one("SELECT * FROM deployed WHERE name=? ORDER BY created_at DESC LIMIT 1", (name,))
-    else:
-        row = j.query_one("SELECT * FROM deployed WHERE name=? AND version=?", (name, version))
-    return None if row is None else _dict(row)
+    return (j or journal()).get_deployed(name, version)
 
 
 def list_deployed(
     name: str | None = None, env: str | None = None, limit: int | None = 100, j: Journal | None = None
 ) -> list[dict[str, Any]]:
-    j = _deployed(j or journal())
-    where, params = [], []
-    if name is not None:
-        where.append("name=?")
-        params.append(name)
-    if env is not None:
-        where.append("env=?")
-        params.append(env)
-    sql = (
-        "SELECT name, version, env, task_type, identity, source_version, bundle_digest, module_name,"
-        " module_file, attr, spec, created_at, project, domain FROM deployed"
-    )
-    sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created_at DESC"
-    rows = [_dict(r) for r in j.query(sql, params)]
+    rows = (j or journal()).list_deployed(name, env)
     return rows if limit is None else rows[:limit]

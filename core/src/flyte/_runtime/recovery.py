@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from flyte._runtime.controller import SUCCEEDED, RecordedAction
+from flyte._runtime.journal import Journal, RecordedRow, RunRow
 
 MIN_ID_PREFIX = 6
 """Shortest action-ID prefix accepted by name (``flyte runs show`` prints 12 characters)."""
 
 
-def id_base(run_row: Any) -> str:
+def id_base(run_row: RunRow) -> str:
     """The string the run's action IDs derive from: its name unless it recovered from another run."""
-    settings = json.loads(run_row["settings"] or "{}")
-    return str(settings.get("id_base") or run_row["name"])
+    settings = json.loads(run_row.settings or "{}")
+    return str(settings.get("id_base") or run_row.name)
 
 
 def load_recorded(
-    journal: Any,
+    journal: Journal,
     source: str,
     base: str,
     *,
@@ -41,38 +41,32 @@ def load_recorded(
     code identity now), a task whose code changed is left out with its ancestors too: a parent's
     recorded result was computed by the old code of its children.
     """
-    rows = journal.query(
-        "SELECT action_id, parent_id, position, kind, task_name, task_identity, status, outputs, meta"
-        " FROM actions WHERE run=?",
-        (source,),
-    )
+    rows = journal.recorded_actions(source)
     forced = resolve_actions(rows, force, source)
     if current is not None:
-        by_id = {r["action_id"]: r for r in rows}
+        by_id = {r.action_id: r for r in rows}
         stale = [
-            r["action_id"]
-            for r in rows
-            if r["kind"] == "task" and current.get(r["task_name"]) != r["task_identity"]
+            r.action_id for r in rows if r.kind == "task" and current.get(r.task_name) != r.task_identity
         ]
         forced |= _with_ancestors(stale, by_id)
     recorded: dict[str, RecordedAction] = {}
     positions: dict[tuple[str, int], str] = {}
     for r in rows:
         if same_run:
-            positions[(r["parent_id"] or base, r["position"])] = r["task_name"]
-        if r["action_id"] in forced or (not same_run and r["status"] != SUCCEEDED):
+            positions[(r.parent_id or base, r.position)] = r.task_name
+        if r.action_id in forced or (not same_run and r.status != SUCCEEDED):
             continue
-        recorded[r["action_id"]] = RecordedAction(
-            r["status"],
-            r["task_name"],
-            None if r["outputs"] is None else bytes(r["outputs"]),
-            r["meta"],
-            r["task_identity"],
+        recorded[r.action_id] = RecordedAction(
+            r.status,
+            r.task_name,
+            None if r.outputs is None else bytes(r.outputs),
+            r.meta,
+            r.task_identity,
         )
     return recorded, positions
 
 
-def resolve_actions(rows: Sequence[Any], names: Sequence[str], run: str) -> set[str]:
+def resolve_actions(rows: Sequence[RecordedRow], names: Sequence[str], run: str) -> set[str]:
     """IDs of the named actions, of everything they called (a listed parent re-runs its children
     too), and of their ancestors (which must run again to call them).
 
@@ -82,7 +76,7 @@ def resolve_actions(rows: Sequence[Any], names: Sequence[str], run: str) -> set[
     """
     from flyte.errors import InvalidParameterError
 
-    by_id = {r["action_id"]: r for r in rows}
+    by_id = {r.action_id: r for r in rows}
     picked: set[str] = set()
     for raw in names:
         name = raw.strip()
@@ -97,9 +91,7 @@ def resolve_actions(rows: Sequence[Any], names: Sequence[str], run: str) -> set[
                     f"It matches {len(hits)} actions of run {run!r}; give more characters of the action ID.",
                 )
         if not hits:
-            hits = [
-                a for a, r in by_id.items() if name in (r["task_name"], r["task_name"].rsplit(".", 1)[-1])
-            ]
+            hits = [a for a, r in by_id.items() if name in (r.task_name, r.task_name.rsplit(".", 1)[-1])]
         if not hits:
             raise InvalidParameterError(
                 "rerun",
@@ -112,11 +104,11 @@ def resolve_actions(rows: Sequence[Any], names: Sequence[str], run: str) -> set[
     return _with_ancestors(_with_descendants(picked, rows), by_id)
 
 
-def _with_descendants(ids: Iterable[str], rows: Sequence[Any]) -> set[str]:
+def _with_descendants(ids: Iterable[str], rows: Sequence[RecordedRow]) -> set[str]:
     children: dict[str, list[str]] = {}
     for r in rows:
-        if r["parent_id"] is not None:
-            children.setdefault(r["parent_id"], []).append(r["action_id"])
+        if r.parent_id is not None:
+            children.setdefault(r.parent_id, []).append(r.action_id)
     out: set[str] = set()
     todo = list(ids)
     while todo:
@@ -127,14 +119,14 @@ def _with_descendants(ids: Iterable[str], rows: Sequence[Any]) -> set[str]:
     return out
 
 
-def _with_ancestors(ids: Iterable[str], by_id: Mapping[str, Any]) -> set[str]:
+def _with_ancestors(ids: Iterable[str], by_id: Mapping[str, RecordedRow]) -> set[str]:
     out: set[str] = set()
     for start in ids:
         aid: str | None = start
         while aid is not None and aid not in out:
             out.add(aid)
             row = by_id.get(aid)
-            aid = row["parent_id"] if row is not None else None
+            aid = row.parent_id if row is not None else None
     return out
 
 

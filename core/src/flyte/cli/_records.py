@@ -1,7 +1,7 @@
 """``flyte runs import URI`` and ``flyte runs export RUN``: run records kept in the run's object store.
 
 A run whose data prefix is remote (``s3://...``) keeps ``<prefix>/_record/`` up to date while it runs
-(see ``flyte._runtime.journal.RecordWriter``). ``flyte runs import`` copies that record into this
+(see ``flyte._runtime.records.RecordWriter``). ``flyte runs import`` copies that record into this
 machine's journal, after which ``flyte runs show`` and ``flyte rerun RUN --recover`` work here as on
 the machine that ran it. Imports nothing heavy at module level (it is loaded with the CLI).
 """
@@ -25,7 +25,7 @@ def _journal() -> Any:
 
 def _record_prefix(uri: str) -> str:
     """The run's prefix from what the user pasted (the prefix, its ``_record`` folder or manifest)."""
-    from flyte._runtime.journal import RECORD_DIR, RECORD_MANIFEST
+    from flyte._runtime.records import RECORD_DIR, RECORD_MANIFEST
 
     uri = uri.rstrip("/")
     for tail in (f"/{RECORD_DIR}/{RECORD_MANIFEST}", f"/{RECORD_DIR}"):
@@ -50,7 +50,7 @@ def import_run(uri: str, force: bool, module_file: str | None) -> None:
     values in the record load only with the same FLYTE_PICKLE_KEY as the machine that wrote them.
     """
     from flyte._run import _check_run_name
-    from flyte._runtime.journal import import_record, read_record
+    from flyte._runtime.records import import_record, read_record
     from flyte._runtime.store import store_for
 
     journal = _journal()
@@ -87,14 +87,14 @@ def import_run(uri: str, force: bool, module_file: str | None) -> None:
 @click.argument("run_name")
 def export_run(run_name: str) -> None:
     """Write RUN's record to its data prefix (done automatically for runs in a remote store)."""
-    from flyte._runtime.journal import RECORD_DIR, RecordWriter
+    from flyte._runtime.records import RECORD_DIR, RecordWriter
     from flyte._runtime.store import store_for
 
     journal = _journal()
-    row = journal.query_one("SELECT store_prefix FROM runs WHERE name=?", (run_name,))
+    row = journal.get_run(run_name)
     if row is None:
         raise click.ClickException(f"no run named {run_name!r}; see `flyte runs list`")
-    prefix = row["store_prefix"]
+    prefix = row.store_prefix or ""
     RecordWriter(journal, run_name, prefix, store_for(prefix)).write(None, final=True)
     click.echo(f"exported the record of run {run_name} to {prefix.rstrip('/')}/{RECORD_DIR}/")
 

@@ -379,8 +379,8 @@ def _launch(run_name: str, start: Any, follow: bool, quiet: bool) -> None:
 
 
 def _run_status(run_name: str) -> str | None:
-    row = _journal().query_one("SELECT status FROM runs WHERE name=?", (run_name,))
-    return None if row is None else str(row["status"])
+    row = _journal().get_run(run_name)
+    return None if row is None else str(row.status)
 
 
 def _report_failure(run_name: str, error: BaseException, printed: bool = False) -> None:
@@ -418,11 +418,9 @@ def _user_frame(error: BaseException, run_name: str) -> str | None:
         tb = cause.__traceback__ if cause is not None else None
     text = "".join(traceback.format_tb(tb)) if tb is not None else ""
     if not text:
-        row = _journal().query_one(
-            "SELECT error FROM actions WHERE run=? AND status='FAILED' ORDER BY ended_at LIMIT 1", (run_name,)
-        )
+        recorded = _journal().first_error(run_name, "FAILED")
         try:
-            text = json.loads(row["error"]).get("traceback", "") if row is not None and row["error"] else ""
+            text = json.loads(recorded).get("traceback", "") if recorded else ""
         except Exception:
             text = ""
     frames = user_frames(text)
@@ -439,11 +437,7 @@ def _recovery_helps(run_name: str, error: BaseException) -> bool:
 
     if isinstance(error, NonDeterminismError):
         return False
-    row = _journal().query_one(
-        "SELECT COUNT(*) AS n FROM actions WHERE run=? AND status='SUCCEEDED' AND parent_id IS NOT NULL",
-        (run_name,),
-    )
-    return bool(row and row["n"])
+    return bool(_journal().action_count(run_name, status="SUCCEEDED", children_only=True))
 
 
 def _show(v: Any) -> str:
@@ -667,13 +661,7 @@ def cache() -> None:
 def cache_clear(task_name: str | None) -> None:
     """Delete cache entries."""
     _init()
-    j = _journal()
-    if task_name:
-        n = j.query_one("SELECT COUNT(*) AS n FROM cache WHERE task_name=?", (task_name,))["n"]
-        j.execute("DELETE FROM cache WHERE task_name=?", (task_name,))
-    else:
-        n = j.query_one("SELECT COUNT(*) AS n FROM cache")["n"]
-        j.execute("DELETE FROM cache")
+    n = _journal().cache_clear(task_name or None)
     click.echo(f"cleared {n} cache entr{'y' if n == 1 else 'ies'}")
 
 

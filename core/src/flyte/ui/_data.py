@@ -1,9 +1,9 @@
 """The UI's data layer: read-only queries on the journal and safe renderings of recorded values.
 
-Nothing here imports the web stack, and nothing here writes: the journal is opened with
-``file:...?mode=ro`` and ``PRAGMA query_only``. Recorded values are tagged bytes (``J`` JSON,
-``P`` cloudpickle, ``B`` raw bytes, ``R`` a URI in the run's object store holding tagged bytes);
-pickles are described by their size and never unpickled.
+Nothing here imports the web stack, and nothing here writes: the journal is opened read-only
+(``flyte._runtime.journal.JournalView``, which holds the viewer's SQL). Recorded values are tagged
+bytes (``J`` JSON, ``P`` cloudpickle, ``B`` raw bytes, ``R`` a URI in the run's object store holding
+tagged bytes); pickles are described by their size and never unpickled.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, unquote, urlparse
+from urllib.parse import unquote, urlparse
+
+from flyte._runtime.journal import JournalView
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "ABORTED")
 INLINE_LIMIT = 64 * 1024
@@ -349,11 +351,6 @@ class RunRow:
         }
 
 
-RUN_COLS = (
-    "rowid, name, task_name, status, created_at, started_at, ended_at, host, user, pid, store_prefix, error"
-)
-
-
 def _run_row(r: sqlite3.Row, full: bool = False) -> RunRow:
     settings: dict[str, Any] = {}
     if full and r["settings"]:
@@ -380,20 +377,16 @@ def _run_row(r: sqlite3.Row, full: bool = False) -> RunRow:
     )
 
 
-def _fill_active(conn: sqlite3.Connection, runs: list[RunRow]) -> None:
+def _fill_active(view: JournalView, runs: list[RunRow]) -> None:
     """Each run's time executing, as ``flyte runs list`` counts it: its segments summed; one whose
     process is gone ends at the run's last journal write (fixed, not growing with now). A journal
     older than the segments table keeps the plain start-to-end durations."""
-    from flyte._runtime.journal import LAST_WRITE_SQL
-
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='segments'").fetchone() is None:
+    if not view.has_segments():
         return
     for run in runs:
-        segs = conn.execute(
-            "SELECT started_at, ended_at FROM segments WHERE run=? ORDER BY n", (run.name,)
-        ).fetchall()
+        segs = view.segment_spans(run.name)
         run.segments = len(segs)
-        spans = [(s[0], s[1]) for s in segs] or [(run.started_at, run.ended_at)]
+        spans = segs or [(run.started_at, run.ended_at)]
         total = 0.0
         for i, (start, end) in enumerate(spans):
             if start is None:
@@ -402,7 +395,7 @@ def _fill_active(conn: sqlite3.Connection, runs: list[RunRow]) -> None:
                 if i == len(spans) - 1 and run.status == "RUNNING" and not run.process_gone:
                     end = time.time()
                 else:
-                    last = conn.execute(LAST_WRITE_SQL, (run.name,)).fetchone()[0]
+                    last = view.last_write(run.name)
                     end = last if last is not None else start
             total += max(0.0, end - start)
         run.active_seconds = total
@@ -450,12 +443,6 @@ class ActionRow:
             "group": self.group_name,
             "error": None if self.error is None else {"code": self.error.code, "message": self.error.message},
         }
-
-
-ACTION_COLS = (
-    "action_id, parent_id, position, kind, task_name, task_type, status, attempts, cache_hit, started_at,"
-    " ended_at, error, group_name, mode"
-)
 
 
 def _action_row(r: sqlite3.Row) -> ActionRow:
@@ -664,19 +651,14 @@ class JournalReader:
         self.path = os.path.abspath(path)
 
     @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
+    def connect(self) -> Iterator[JournalView]:
         if not os.path.exists(self.path):
             raise JournalMissingError(self.path)
-        conn = sqlite3.connect(
-            f"file:{quote(self.path)}?mode=ro", uri=True, timeout=10, check_same_thread=False
-        )
+        view = JournalView.open(self.path)
         try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA query_only=ON")
-            conn.execute("PRAGMA busy_timeout=10000")
-            yield conn
+            yield view
         finally:
-            conn.close()
+            view.conn.close()
 
     # -- runs --------------------------------------------------------------------------------------
     def list_runs(
@@ -689,139 +671,68 @@ class JournalReader:
     ) -> RunPage:
         """Runs newest first (by insertion, the rowid), filtered; ``before``/``after`` are rowid cursors."""
         limit = max(1, min(int(limit), 500))
-        where: list[str] = []
-        params: list[Any] = []
-        if status:
-            where.append("status = ?")
-            params.append(status.upper())
-        if task:
-            where.append("instr(task_name, ?) > 0")
-            params.append(task)
-        base = " AND ".join(where)
-        with self.connect() as conn:
-            page_where = list(where)
-            page_params = list(params)
-            if after is not None:
-                page_where.append("rowid > ?")
-                page_params.append(int(after))
-                order = "ASC"
-            else:
-                if before is not None:
-                    page_where.append("rowid < ?")
-                    page_params.append(int(before))
-                order = "DESC"
-            w = f"WHERE {' AND '.join(page_where)}" if page_where else ""
-            rows = conn.execute(
-                f"SELECT {RUN_COLS} FROM runs {w} ORDER BY rowid {order} LIMIT ?", (*page_params, limit)
-            ).fetchall()
+        with self.connect() as view:
+            rows, total, has_newer, has_older = view.runs_page(
+                status.upper() if status else None, task or None, before, after, limit
+            )
             runs = [_run_row(r) for r in rows]
-            _fill_active(conn, runs)
-            if order == "ASC":
-                runs.reverse()
-            total = conn.execute(
-                f"SELECT COUNT(*) FROM runs {'WHERE ' + base if base else ''}", params
-            ).fetchone()[0]
-            has_newer = has_older = False
-            if runs:
-                extra = f" AND {base}" if base else ""
-                has_newer = (
-                    conn.execute(
-                        f"SELECT 1 FROM runs WHERE rowid > ?{extra} LIMIT 1", (runs[0].rowid, *params)
-                    ).fetchone()
-                    is not None
-                )
-                has_older = (
-                    conn.execute(
-                        f"SELECT 1 FROM runs WHERE rowid < ?{extra} LIMIT 1", (runs[-1].rowid, *params)
-                    ).fetchone()
-                    is not None
-                )
+            _fill_active(view, runs)
         return RunPage(runs=runs, total=total, has_newer=has_newer, has_older=has_older, limit=limit)
 
     def task_names(self, limit: int = 200) -> list[str]:
-        with self.connect() as conn:
-            rows = conn.execute(
-                "SELECT task_name FROM runs GROUP BY task_name ORDER BY task_name LIMIT ?", (limit,)
-            ).fetchall()
-        return [r[0] for r in rows if r[0]]
+        with self.connect() as view:
+            return view.task_names(limit)
 
     def get_run(self, name: str) -> RunRow | None:
-        with self.connect() as conn:
-            r = conn.execute(
-                f"SELECT {RUN_COLS}, settings, module_file, attr FROM runs WHERE name = ?", (name,)
-            ).fetchone()
+        with self.connect() as view:
+            r = view.run(name)
             run = None if r is None else _run_row(r, full=True)
             if run is not None:
-                _fill_active(conn, [run])
+                _fill_active(view, [run])
         return run
 
     def run_value(self, name: str, field_name: str) -> tuple[bytes | None, str | None] | None:
         """The run's recorded inputs (or outputs) blob and its store prefix."""
-        col = {"inputs": "inputs", "outputs": "outputs"}[field_name]
-        with self.connect() as conn:
-            r = conn.execute(f"SELECT {col}, store_prefix FROM runs WHERE name = ?", (name,)).fetchone()
-        if r is None:
-            return None
-        return (None if r[0] is None else bytes(r[0])), r[1]
+        inputs = {"inputs": True, "outputs": False}[field_name]
+        with self.connect() as view:
+            return view.run_value(name, inputs)
 
     def list_state(self) -> str:
         """Changes whenever a run is added or changes status (for polling the list)."""
-        with self.connect() as conn:
-            r = conn.execute(
-                "SELECT MAX(rowid), COUNT(*), SUM(status = 'RUNNING'), MAX(COALESCE(ended_at, 0)) FROM runs"
-            ).fetchone()
+        with self.connect() as view:
+            r = view.list_state()
         return ":".join(str(x) for x in r)
 
     def run_state(self, name: str) -> dict[str, Any] | None:
         """The run's status and a version string that changes whenever one of its actions changes."""
-        with self.connect() as conn:
-            run = conn.execute("SELECT status, ended_at FROM runs WHERE name = ?", (name,)).fetchone()
-            if run is None:
-                return None
-            a = conn.execute(
-                "SELECT COUNT(*), SUM(status = 'RUNNING'), SUM(status = 'SUCCEEDED'), SUM(status = 'FAILED'),"
-                " SUM(attempts), MAX(COALESCE(ended_at, 0)) FROM actions WHERE run = ?",
-                (name,),
-            ).fetchone()
-        version = ":".join(str(x) for x in (run["status"], run["ended_at"], *a))
-        return {"status": run["status"], "version": version, "live": run["status"] == "RUNNING"}
+        with self.connect() as view:
+            state = view.run_state(name)
+        if state is None:
+            return None
+        status, ended_at, a = state
+        version = ":".join(str(x) for x in (status, ended_at, *a))
+        return {"status": status, "version": version, "live": status == "RUNNING"}
 
     # -- actions -----------------------------------------------------------------------------------
     def run_actions(self, name: str, limit: int = MAX_ACTIONS) -> tuple[list[ActionRow], int]:
         """The run's actions (at most ``limit``) and how many there are in all."""
-        with self.connect() as conn:
-            rows = conn.execute(
-                f"SELECT {ACTION_COLS} FROM actions WHERE run = ? ORDER BY started_at LIMIT ?", (name, limit)
-            ).fetchall()
-            total = len(rows)
-            if total >= limit:
-                total = conn.execute("SELECT COUNT(*) FROM actions WHERE run = ?", (name,)).fetchone()[0]
+        with self.connect() as view:
+            rows, total = view.run_actions(name, limit)
         return [_action_row(r) for r in rows], total
 
     def action_value(
         self, name: str, action_id: str, field_name: str
     ) -> tuple[bytes | None, str | None] | None:
-        col = {"inputs": "inputs", "outputs": "outputs"}[field_name]
-        with self.connect() as conn:
-            r = conn.execute(
-                f"SELECT a.{col}, r.store_prefix FROM actions a LEFT JOIN runs r ON r.name = a.run"
-                " WHERE a.run = ? AND a.action_id = ?",
-                (name, action_id),
-            ).fetchone()
-        if r is None:
-            return None
-        return (None if r[0] is None else bytes(r[0])), r[1]
+        inputs = {"inputs": True, "outputs": False}[field_name]
+        with self.connect() as view:
+            return view.action_value(name, action_id, inputs)
 
     def action_detail(
         self, run: RunRow, action_id: str, child_limit: int = 200, child_offset: int = 0
     ) -> ActionDetail | None:
         """One action with its values, attempts and a page of its children (by position)."""
-        with self.connect() as conn:
-            r = conn.execute(
-                f"SELECT {ACTION_COLS}, inputs, outputs, meta, task_identity FROM actions"
-                " WHERE run = ? AND action_id = ?",
-                (run.name, action_id),
-            ).fetchone()
+        with self.connect() as view:
+            r = view.action(run.name, action_id)
             if r is None:
                 return None
             action = _action_row(r)
@@ -829,40 +740,21 @@ class JournalReader:
                 AttemptRow(
                     a["attempt"], a["status"] or "", a["started_at"], a["ended_at"], parse_error(a["error"])
                 )
-                for a in conn.execute(
-                    "SELECT attempt, status, started_at, ended_at, error FROM attempts"
-                    " WHERE run = ? AND action_id = ? ORDER BY attempt",
-                    (run.name, action_id),
-                )
+                for a in view.attempts(run.name, action_id)
             ]
-            kids = conn.execute(
-                f"SELECT {ACTION_COLS} FROM actions WHERE run = ? AND parent_id = ?"
-                " ORDER BY position LIMIT ? OFFSET ?",
-                (run.name, action_id, child_limit, max(0, child_offset)),
-            ).fetchall()
+            kids = view.children(run.name, action_id, child_limit, max(0, child_offset))
             child_count = len(kids)
             if child_count >= child_limit or child_offset:
-                child_count = conn.execute(
-                    "SELECT COUNT(*) FROM actions WHERE run = ? AND parent_id = ?", (run.name, action_id)
-                ).fetchone()[0]
+                child_count = view.child_count(run.name, action_id)
             source = None
             if action.cache_hit and r["outputs"] is not None:
-                c = conn.execute(
-                    "SELECT run, action_id FROM cache WHERE task_name = ? AND outputs = ? LIMIT 1",
-                    (action.task_name, r["outputs"]),
-                ).fetchone()
-                source = None if c is None else (c[0], c[1])
+                source = view.cache_source(action.task_name, r["outputs"])
             spec = None
             if r["task_identity"]:
-                try:
-                    row = conn.execute(
-                        "SELECT spec FROM specs WHERE identity = ?", (r["task_identity"],)
-                    ).fetchone()
-                except sqlite3.OperationalError:  # a journal from before specs were recorded
-                    row = None
-                if row is not None and row[0]:
+                text = view.spec(r["task_identity"])
+                if text:
                     try:
-                        spec = json.loads(row[0])
+                        spec = json.loads(text)
                     except ValueError:
                         spec = None
         attempts = _with_final_attempt(action, attempts)

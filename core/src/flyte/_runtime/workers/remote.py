@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flyte._context import ActionContext, current_action
-from flyte._runtime.journal import INSERT_ATTEMPT, PUT_CACHE, SET_META, UPSERT_ACTION
+from flyte._runtime.journal import ActionRow
 from flyte._runtime.workers import wire
 from flyte._runtime.workers.wire import get_value, put_value, template_bytes
 from flyte.errors import ActionAbortedError, NonRecoverableError
@@ -33,8 +33,10 @@ if TYPE_CHECKING:
     from flyte._runtime.controller import ActionState, Controller
     from flyte._task import TaskTemplate
 
-_SQL = {s: s for s in (UPSERT_ACTION, INSERT_ATTEMPT, PUT_CACHE, SET_META)}
-"""Journal statements a remote body may ask for (anything else is refused)."""
+_JOURNAL_WRITES = frozenset({"action_ended"})
+_JOURNAL_DURABLE = frozenset({"action_finished"})
+"""Journal operations a remote body may ask for, by name, each with an action row's fields (a trace
+or durable step it ran); anything else is refused. The journal's SQL never travels."""
 
 
 # ---- controller side --------------------------------------------------------------------------------
@@ -89,8 +91,8 @@ class RequestHandler:
         if kind == "position":
             return c.recorded_positions.get(payload)
         if kind == "jwrite":
-            sql, params = payload
-            c.journal.write(_known_sql(sql), params)
+            op, fields = payload
+            getattr(c.journal, _journal_op(op, _JOURNAL_WRITES))(_action_row(fields))
             return None
         if kind == "log":
             self.keep_log(payload)
@@ -99,8 +101,8 @@ class RequestHandler:
             c.journal.flush()
             return None
         if kind == "jdurable":
-            sql, params, more = payload
-            await c.journal.write_durable(_known_sql(sql), params, *((_known_sql(s), p) for s, p in more))
+            op, fields = payload
+            await getattr(c.journal, _journal_op(op, _JOURNAL_DURABLE))(_action_row(fields))
             return None
         raise ValueError(f"unknown worker request {kind!r}")
 
@@ -123,11 +125,16 @@ class RequestHandler:
             return False, wire.dump_error(e, "the controller")
 
 
-def _known_sql(sql: str) -> str:
-    try:
-        return _SQL[sql]
-    except KeyError:
-        raise ValueError("a remote body asked for a journal statement the controller does not know") from None
+def _journal_op(op: Any, allowed: frozenset[str]) -> str:
+    if op not in allowed:
+        raise ValueError(f"a remote body asked for a journal operation the controller does not allow: {op!r}")
+    return str(op)
+
+
+def _action_row(fields: Any) -> ActionRow:
+    if not isinstance(fields, tuple) or len(fields) != len(ActionRow._fields):
+        raise ValueError("a remote body sent a journal row of the wrong shape")
+    return ActionRow(*fields)
 
 
 class RemoteAction(RequestHandler):

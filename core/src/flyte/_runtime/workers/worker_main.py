@@ -23,6 +23,7 @@ from typing import Any
 
 from flyte._context import ActionContext
 from flyte._runtime.controller import ActionState, Controller, RecordedAction, SyncPool
+from flyte._runtime.journal import ActionRow
 from flyte._runtime.store import store_for
 from flyte._runtime.workers import limits, wire
 from flyte._runtime.workers.remote import Session, run_body
@@ -99,14 +100,14 @@ class _RemoteJournal:
     def __init__(self, worker: Session) -> None:
         self.worker = worker
 
-    def write(self, sql: str, params: Any) -> None:
-        self.worker.notify("jwrite", (sql, tuple(params)))
+    def action_ended(self, row: ActionRow) -> None:
+        self.worker.notify("jwrite", ("action_ended", tuple(row)))
 
     def flush(self) -> None:
         self.worker.call_blocking("jflush", None)
 
-    async def write_durable(self, sql: str, params: Any, *more: tuple[str, Any]) -> None:
-        await self.worker.call("jdurable", (sql, tuple(params), tuple((s, tuple(p)) for s, p in more)))
+    async def action_finished(self, row: ActionRow) -> None:
+        await self.worker.call("jdurable", ("action_finished", tuple(row)))
 
 
 class RemoteController(Controller):
