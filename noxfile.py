@@ -144,11 +144,14 @@ def tests_integration(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks against plain asyncio and the anchor SDK (in its own venv)."""
+    """Benchmarks against plain asyncio and the anchor SDK (in its own venv), as one table; fails when an
+    ours/asyncio ratio is >25% worse than bench/baseline.json. `nox -s bench -- --quick` for small sizes."""
     session.install("-e", "core")
-    session.run("python", "bench/import_time.py", *session.posargs)
-    session.run("python", "bench/run.py", *session.posargs)
-    session.run("python", "bench/isolation.py")  # inline vs process mode, cold vs warm replicas
+    args = list(session.posargs)
+    quick = ["--runs", "5"] if "--quick" in args else []
+    session.run("python", "bench/import_time.py", *[a for a in args if a == "--skip-anchor"], *quick)
+    guard = ["--isolation", "--repeat", "3", "--baseline", "bench/baseline.json"]
+    session.run("python", "bench/run.py", *guard, *args)  # isolation: inline vs process mode, replicas
 
 
 DIST = ROOT / "dist"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import statistics
@@ -112,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warm-calls", type=int, default=20, help="warm replica calls to take the median of")
     ap.add_argument("--setup", type=float, default=SETUP_S, help="seconds of module-level setup per replica")
     ap.add_argument("--out", default=None, help="also write the markdown table to this file")
+    ap.add_argument(
+        "--json", dest="json_out", default=None, help="also write the figures (seconds) as JSON here"
+    )
     args = ap.parse_args(argv)
     os.environ["BENCH_SETUP_S"] = str(args.setup)  # read by the replicas when they import this module
 
@@ -145,6 +149,20 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
 
+    if args.json_out:  # read by bench/run.py --isolation, which folds these into its one table
+        figures = {
+            "chain_n": args.chain,
+            "chain_inline_s": t_in / args.chain,
+            "chain_process_s": t_pr / args.chain,
+            "fanout_n": args.fanout,
+            "fanout_inline_s": f_in / args.fanout,
+            "fanout_process_s": f_pr / args.fanout,
+            "cold_start_s": cold,
+            "replica_first_s": calls[0],
+            "replica_warm_s": statistics.median(calls[1:]),
+        }
+        with open(args.json_out, "w") as f:
+            json.dump(figures, f, indent=2)
     lines = [
         f"Process isolation, Python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}",
         "",

@@ -31,9 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import guard
 from _common import (
     ANCHOR_VERSION,
     BENCH_DIR,
+    CORE_SRC,
     ENGINES,
     AnchorUnavailable,
     engine_command,
@@ -165,6 +167,7 @@ def run_repeated(
     chosen = dict(good[(len(good) - 1) // 2])
     chosen["peak_rss_mb"] = statistics.median(float(r["peak_rss_mb"]) for r in good)
     chosen["runs"] = len(good)
+    chosen["wall_s_min"] = float(good[0]["wall_s"])  # best of N: what the regression guard compares
     if len(good) > 1:
         chosen["wall_s_all"] = [r["wall_s"] for r in good]
     return chosen
@@ -208,9 +211,16 @@ def _cell(rec: dict[str, Any] | None, notes: Footnotes, kind: str) -> str:
 
 
 def render(
-    rows: Sequence[Row], results: dict[tuple[str, str], dict[str, Any]], quick: bool, meta: dict[str, str]
+    rows: Sequence[Row],
+    results: dict[tuple[str, str], dict[str, Any]],
+    quick: bool,
+    meta: dict[str, str],
+    verdicts: dict[str, guard.Verdict] | None = None,
+    extra_rows: Sequence[list[str]] = (),
 ) -> str:
+    """The report; `extra_rows` (isolation) are time-table rows whose last cell is their row key."""
     notes = Footnotes()
+    verdicts = verdicts or {}
     time_rows: list[list[str]] = []
     mem_rows: list[list[str]] = []
     for row in rows:
@@ -228,6 +238,7 @@ def render(
                 _cell(n, notes, "time"),
                 ratio(_wall(o), _wall(a)),
                 ratio(_wall(o), _wall(n)),
+                verdicts[row.key].cell if row.key in verdicts else "-",
             ]
         )
         mem_rows.append(
@@ -248,11 +259,24 @@ def render(
     out.append("")
     out.append("Wall time of the run (µs per child action in parentheses); lower is better.")
     out.append("")
+    for extra in extra_rows:
+        key = extra[-1]
+        time_rows.append([*extra[:-1], verdicts[key].cell if key in verdicts else "-"])
     out.append(
         markdown_table(
-            ["workload", "size", "actions", "asyncio", "ours", "anchor", "ours/asyncio", "ours/anchor"],
+            [
+                "workload",
+                "size",
+                "actions",
+                "asyncio",
+                "ours",
+                "anchor",
+                "ours/asyncio",
+                "ours/anchor",
+                "baseline",
+            ],
             time_rows,
-            "lllrrrrr",
+            "lllrrrrrr",
         )
     )
     out.append("")
@@ -319,6 +343,90 @@ def render(
     return "\n".join(out) + "\n"
 
 
+# Process isolation rows (bench/isolation.py --json), each against the asyncio floor of the same shape:
+# (row key, label, figure, size key, floor row).
+ISOLATION_ROWS: tuple[tuple[str, str, str, str | None, str], ...] = (
+    ("process_chain", "process isolation, chain", "chain_process_s", "chain_n", "chain_1k"),
+    ("process_fanout", "process isolation, fan-out", "fanout_process_s", "fanout_n", "fanout_10k"),
+    ("replica_warm", "reusable replica, warm call", "replica_warm_s", None, "chain_1k"),
+)
+ISOLATION_SIZES = {False: (500, 2000), True: (100, 300)}  # (chain, fan-out) for full / quick
+
+
+def run_isolation(quick: bool, timeout: float) -> dict[str, Any]:
+    """bench/isolation.py in a fresh process (our SDK only: the anchor has no local process mode)."""
+    chain_n, fanout_n = ISOLATION_SIZES[quick]
+    workdir = Path(tempfile.mkdtemp(prefix="flyte-bench-iso-"))
+    out = workdir / "isolation.json"
+    cmd = [
+        sys.executable,
+        str(BENCH_DIR / "isolation.py"),
+        "--chain",
+        str(chain_n),
+        "--fanout",
+        str(fanout_n),
+    ]
+    cmd += ["--setup", "0.1", "--warm-calls", "20", "--json", str(out)]
+    env = engine_env("ours", workdir)
+    env["PYTHONPATH"] = os.pathsep.join([str(CORE_SRC), str(BENCH_DIR)])
+    try:
+        proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0 or not out.exists():
+            return {"ok": False, "error": f"isolation.py exit {proc.returncode}: {_tail(proc.stderr, 5)}"}
+        return {"ok": True, **json.loads(out.read_text())}
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"isolation.py timed out after {timeout:g} s"}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def best_isolation(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's best over the runs that worked (the last error when none did)."""
+    good = [r for r in runs if r.get("ok")]
+    if not good:
+        return runs[-1]
+    best = dict(good[0])
+    for r in good[1:]:
+        for k, v in r.items():
+            if k.endswith("_s"):
+                best[k] = min(best[k], v)
+    return best
+
+
+def isolation_rows(
+    iso: dict[str, Any], results: dict[tuple[str, str], dict[str, Any]]
+) -> tuple[list[list[str]], dict[str, float]]:
+    """Table rows (last cell: row key) and ours/asyncio ratios; the floor is asyncio's per-action time."""
+    rows: list[list[str]] = []
+    ratios: dict[str, float] = {}
+    for key, label, figure, size_key, floor_row in ISOLATION_ROWS:
+        floor = results.get((floor_row, "asyncio"))
+        floor_s = float(floor["per_action_us"]) / 1e6 if _ok(floor) and floor is not None else None
+        if not iso.get("ok"):
+            rows.append(
+                [label, "-", "-", "-", "ERROR: " + one_line(str(iso.get("error")), 120), "-", "-", "-", key]
+            )
+            continue
+        value = float(iso[figure])
+        size = f"{iso[size_key]:,}" if size_key else "1"
+        if floor_s:
+            ratios[key] = value / floor_s
+        rows.append(
+            [
+                label,
+                size,
+                size,
+                f"{fmt_us(floor_s * 1e6)}/action" if floor_s else "-",
+                f"{fmt_us(value * 1e6)}/action",
+                "- (no process mode)",
+                ratio(value, floor_s),
+                "n/a",
+                key,
+            ]
+        )
+    return rows, ratios
+
+
 def _target_line(what: str, ours: float | None, anchor: float | None, target: float) -> str:
     if ours is None or anchor is None or anchor <= 0:
         return f"{what}: n/a (target <= {target:.2f}x)"
@@ -341,11 +449,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma list of asyncio,ours,anchor")
     parser.add_argument("--workloads", help="comma list of row keys: " + ",".join(r.key for r in ROWS))
     parser.add_argument("--repeat", type=int, default=1, help="processes per cell; reports the median run")
+    parser.add_argument("--anchor-repeat", type=int, default=1, help="processes per anchor cell (default 1)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per process")
     parser.add_argument("--out", help="also write the markdown report to this file")
     parser.add_argument("--json", dest="json_out", help="also write the raw result records (JSON) here")
     parser.add_argument("--fail-on-error", action="store_true", help="exit 1 if any cell failed")
     parser.add_argument("--keep", action="store_true", help="keep each process's temp dir (for debugging)")
+    parser.add_argument(
+        "--isolation", action="store_true", help="also run bench/isolation.py and add its rows to the table"
+    )
+    parser.add_argument(
+        "--baseline",
+        help="regression guard: exit 1 if any ours/asyncio ratio is more than the file's tolerance (25%%) "
+        "above its figure (e.g. bench/baseline.json)",
+    )
+    parser.add_argument(
+        "--tolerance", type=float, help="override the baseline's tolerance (0.25 = 25%%), e.g. on a busy box"
+    )
+    parser.add_argument("--record-baseline", help="write this run's ours/asyncio ratios to this file")
     args = parser.parse_args(argv)
 
     engines = [e for e in args.engines.split(",") if e]
@@ -396,9 +517,8 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 continue
             log(f"[{engine:>7}] {row.key} (size {size_label(row.workload, size)}) ...")
-            rec = run_repeated(
-                engine, row.workload, size, anchor_python, args.timeout, args.repeat, args.keep
-            )
+            repeat = args.anchor_repeat if engine == "anchor" else args.repeat  # the anchor is not guarded
+            rec = run_repeated(engine, row.workload, size, anchor_python, args.timeout, repeat, args.keep)
             results[key] = rec
             if rec.get("ok"):
                 wall, per = fmt_seconds(float(rec["wall_s"])), fmt_us(float(rec["per_action_us"]))
@@ -407,6 +527,26 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"          ERROR: {one_line(str(rec.get('error')), 500)}")
                 if rec.get("traceback"):
                     log(_tail(str(rec["traceback"]), 8))
+
+    iso_rows: list[list[str]] = []
+    ratios = {  # what the table shows: the median process of --repeat, each its best in-process run
+        row.key: w_o / w_a
+        for row in rows
+        if (w_o := _wall(results.get((row.key, "ours"))))
+        and (w_a := _wall(results.get((row.key, "asyncio"))))
+    }
+    if args.isolation:
+        log("[   ours] process isolation (bench/isolation.py) ...")
+        iso = best_isolation([run_isolation(args.quick, args.timeout) for _ in range(args.repeat)])
+        iso_rows, iso_ratios = isolation_rows(iso, results)
+        ratios.update(iso_ratios)
+        if not iso.get("ok"):
+            results[("isolation", "ours")] = {"engine": "ours", "workload": "isolation", **iso}
+    mode = "quick" if args.quick else "full"
+    baseline = guard.load(Path(args.baseline)) if args.baseline else {}
+    if args.tolerance is not None:
+        baseline["tolerance"] = args.tolerance
+    verdicts = guard.check(ratios, baseline, mode) if args.baseline else {}
 
     def version_of(engine: str) -> str | None:
         for (_k, e), r in results.items():
@@ -424,8 +564,19 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.repeat > 1:
         meta["repeat"] = f"median of {args.repeat} processes"
-    report = render(rows, results, args.quick, meta)
+    report = render(rows, results, args.quick, meta, verdicts, iso_rows)
+    regressed = [v for v in verdicts.values() if v.failed]
+    if args.baseline:
+        report += "\nRegression guard (ours/asyncio vs " + args.baseline + f", {mode} sizes): "
+        report += (
+            "FAIL: " + ", ".join(f"{v.key} {v.ratio:.2f}x > {v.limit:.2f}x" for v in regressed)
+            if regressed
+            else f"ok ({sum(v.limit is not None for v in verdicts.values())} rows guarded)"
+        ) + "\n"
     print(report)
+    if args.record_baseline:
+        guard.record(Path(args.record_baseline), ratios, mode)
+        log(f"recorded {len(ratios)} ratios ({mode}) in {args.record_baseline}")
     if args.out:
         Path(args.out).write_text(report)
         log(f"wrote {args.out}")
@@ -435,6 +586,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         log(f"wrote {args.json_out}")
     failed = [k for k, r in results.items() if not r.get("ok") and not r.get("skipped")]
+    if regressed:
+        return 1
     return 1 if failed and args.fail_on_error else 0
 
 

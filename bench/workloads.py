@@ -40,6 +40,9 @@ PAYLOAD_INLINE_LIMIT: int = 256 * 1024 * 1024
 
 env = flyte.TaskEnvironment(name="bench")
 
+REPEATS = 20
+REPEAT_BUDGET_S = 1.0
+
 # Counts real executions of `cached_child` in this process (cache hits do not run the body).
 CACHED_EXECUTIONS: list[int] = [0]
 
@@ -177,6 +180,19 @@ def measure(kind: str, size: int) -> dict[str, Any]:
     t = time.perf_counter()
     got = _value(run(wl.root, **{wl.arg: size}))
     wall = time.perf_counter() - t
+    peak_rss = _rss_mb()  # of the first run: later runs may only add to it
+    if got == wl.expected(size):
+        # Short runs (the floor's 1k chain is ~0.2 ms) swing with every scheduler hiccup on a busy
+        # machine: every engine reports its best of up to 20 runs in this process (~1 s at most),
+        # so a ratio compares like with like. The first run (fresh journal) is always among them.
+        spent, reps, executed = wall, 1, CACHED_EXECUTIONS[0]
+        while reps < REPEATS and spent < REPEAT_BUDGET_S:
+            t = time.perf_counter()
+            _value(run(wl.root, **{wl.arg: size}))
+            once = time.perf_counter() - t
+            wall, spent, reps = min(wall, once), spent + once, reps + 1
+        result["runs_in_process"] = reps
+        CACHED_EXECUTIONS[0] = executed  # bodies run by the first measured run only
 
     if got != wl.expected(size):
         raise AssertionError(f"{kind}({size}) returned {got!r}, expected {wl.expected(size)!r}")
@@ -185,7 +201,7 @@ def measure(kind: str, size: int) -> dict[str, Any]:
         wall_s=wall,
         actions=actions,
         per_action_us=wall / actions * 1e6,
-        peak_rss_mb=_rss_mb(),
+        peak_rss_mb=peak_rss,
         peak_rss_children_mb=_rss_mb(resource.RUSAGE_CHILDREN),
     )
     if kind == "cache_hits":

@@ -1032,14 +1032,18 @@ def _start(
         in_loop = True
     except RuntimeError:
         in_loop = False
+    from flyte._runtime.gctune import run_thresholds
+
     if not in_loop:
-        return asyncio.run(_execute(rc, task, args, kwargs, recover))
+        with run_thresholds():
+            return asyncio.run(_execute(rc, task, args, kwargs, recover))
     result: list[Run] = []
     errors: list[BaseException] = []
 
     def target() -> None:
         try:
-            result.append(asyncio.run(_execute(rc, task, args, kwargs, recover)))
+            with run_thresholds():
+                result.append(asyncio.run(_execute(rc, task, args, kwargs, recover)))
         except BaseException as e:
             errors.append(e)
 

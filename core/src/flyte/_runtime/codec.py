@@ -44,6 +44,30 @@ def _store_dumps(obj: Any) -> str:
     return _STORE_ENCODER.encode(obj)
 
 
+def _reused_encoder(sort_keys: bool) -> Any:
+    """The C encoder ``json`` builds on every ``encode`` call, built once (issue 20: building it was
+    most of the cost of encoding a small value). No circular-reference markers: only for primitives
+    and flat dicts of them, which cannot hold a cycle. Same output as ``_dumps``/``_store_dumps``."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    return make(
+        None, _STORE_ENCODER.default, json.encoder.encode_basestring, None, ":", ",", sort_keys, False, True
+    )
+
+
+_PRIM_STORE = _reused_encoder(False)
+_PRIM_CANON = _reused_encoder(True)
+
+
+def _prim_dumps(obj: Any, canonical: bool = False) -> str:
+    """JSON of a primitive, or of a dict of primitives (a task's all-primitive inputs)."""
+    enc = _PRIM_CANON if canonical else _PRIM_STORE
+    if enc is None:
+        return _dumps(obj) if canonical else _store_dumps(obj)
+    return "".join(enc(obj, 0))
+
+
 def _same_pickle(a: Any, b: Any) -> bool:
     """Whether two values pickle to the same bytes (a stored form is exact only when they do)."""
     import pickle
@@ -57,7 +81,7 @@ def _same_pickle(a: Any, b: Any) -> bool:
             return False
 
 
-def digest(text: str | bytes) -> str:
+def digest(text: str | bytes | memoryview) -> str:
     data = text.encode() if isinstance(text, str) else text
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -255,6 +279,7 @@ class InterfaceCodec:
         self.output = ValueCodec(output)
         self.all_prim = all(c.prim is not None for c in self.inputs.values())
         self.float_inputs = [name for name, c in self.inputs.items() if c.hint is float]
+        self.any_ref = any(c.offloaded and c.transformer is None for c in self.inputs.values())
 
     def validate_inputs(self, values: dict[str, Any], check_paths: bool = True) -> None:
         """Check values against the hints; an int given for a float input becomes a float.
@@ -277,6 +302,8 @@ class InterfaceCodec:
 
     def check_paths_exist(self, values: Mapping[str, Any]) -> None:
         """A File/Dir input naming nothing fails here, not later as an empty read."""
+        if not self.any_ref:
+            return
         refs = {
             n: v for n, v in values.items() if self.inputs[n].offloaded and self.inputs[n].transformer is None
         }
@@ -288,8 +315,11 @@ class InterfaceCodec:
     def encode_inputs(self, values: Mapping[str, Any]) -> tuple[bytes, str]:
         """Encoded inputs and their canonical hash."""
         if self.all_prim:
-            text = _dumps(values)
-            return JSON_TAG + _store_dumps(values).encode(), digest(text)
+            data = JSON_TAG + _prim_dumps(values).encode()
+            keys = list(values)
+            if keys == sorted(keys):  # the stored form is the canonical one: hash it, no second encoding
+                return data, digest(memoryview(data)[1:])
+            return data, digest(_prim_dumps(values, canonical=True))
         try:
             form = {k: self.inputs[k].to_jsonable(v) for k, v in values.items()}
             text = _dumps(form)
@@ -337,7 +367,7 @@ def encode_value(codec: ValueCodec, value: Any) -> bytes:
     if isinstance(value, (bytes, bytearray)) and codec.hint in (bytes, Any):
         return BYTES_TAG + bytes(value)
     try:
-        text = _store_dumps(codec.to_jsonable(value))
+        text = _prim_dumps(value) if codec.prim is not None else _store_dumps(codec.to_jsonable(value))
         # A typed value (dataclass, model, set, tuple...) is stored as JSON only when it comes back
         # exactly (same pickle bytes); otherwise (a model's unset fields, a set's order) it is pickled.
         if codec.adapter is not None and codec.transformer is None:

@@ -352,7 +352,9 @@ class Controller:
                 if hit is None and cache.serialize:
                     hit, owner = await self._serialized(cache_key, cache.max_age_seconds)
                 if hit is not None:
-                    await self.journal.action_finished(row.params(SUCCEEDED, 0, hit, None, cached=1))
+                    # The value is already durable (the cache entry is committed): the action's row
+                    # rides the next group commit instead of holding this caller for it (issue 20).
+                    self.journal.action_ended(row.params(SUCCEEDED, 0, hit, None, cached=1))
                     self.counts["CACHED"] += 1
                     self._emit("cached", child, SUCCEEDED)
                     return codec.decode_output(self._load(hit))

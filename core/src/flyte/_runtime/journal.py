@@ -3,7 +3,7 @@
 Writes from a run's controller are grouped (``RunJournal``): every statement queued in one event-loop
 iteration is committed in one transaction, and a result is handed to the parent only after the
 transaction that records it has committed (``RunJournal.action_finished``). WAL with
-synchronous=NORMAL survives a killed process; set ``FLYTE_JOURNAL_SYNC=FULL`` to also survive power
+synchronous=NORMAL survives a killed process; set ``FLYTE_DURABILITY=fsync`` to also survive power
 loss.
 
 This module (with ``records.py`` for run records) is the only place that knows the tables: everything
@@ -309,6 +309,31 @@ def new_segment(
     return n, stmts
 
 
+DURABILITY_ENV = "FLYTE_DURABILITY"
+
+
+def journal_sync() -> str:
+    """SQLite's ``synchronous`` for the journal (issue 20).
+
+    ``FLYTE_DURABILITY=process`` (default): WAL with NORMAL, durable against a killed process, no
+    fsync per commit. ``FLYTE_DURABILITY=fsync``: FULL, each commit also survives power loss (an
+    fsync per commit). ``FLYTE_JOURNAL_SYNC=FULL`` is the older spelling of ``fsync``."""
+    value = os.environ.get(DURABILITY_ENV, "").strip().lower()
+    if not value:
+        return "FULL" if os.environ.get("FLYTE_JOURNAL_SYNC", "").upper() == "FULL" else "NORMAL"
+    if value not in ("process", "fsync"):
+        from flyte.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            "journal",
+            DURABILITY_ENV,
+            value,
+            "Use 'process' (the default: survives a killed process) "
+            "or 'fsync' (also survives power loss, slower).",
+        )
+    return "FULL" if value == "fsync" else "NORMAL"
+
+
 class Journal:
     """One SQLite connection per process (per path), shared by every run in the process."""
 
@@ -317,8 +342,7 @@ class Journal:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.conn = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode=WAL")
-        sync = os.environ.get("FLYTE_JOURNAL_SYNC", "NORMAL").upper()
-        self.conn.execute(f"PRAGMA synchronous={'FULL' if sync == 'FULL' else 'NORMAL'}")
+        self.conn.execute(f"PRAGMA synchronous={journal_sync()}")
         self.conn.execute("PRAGMA busy_timeout=60000")
         self.conn.executescript(SCHEMA)
         self.lock = threading.RLock()
@@ -333,6 +357,9 @@ class Journal:
         if not statements:
             return
         with self.lock:
+            if len(statements) == 1:  # one statement is its own transaction: no BEGIN/COMMIT round trips
+                self.conn.execute(*statements[0])
+                return
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 i = 0
@@ -585,6 +612,10 @@ class Journal:
             self.conn.close()
 
 
+INLINE_RUN = 64
+"""At most this many commits in a row are made at once (without a loop turn) by ``_durable``."""
+
+
 class RunJournal:
     """One run's writes, group-committed on that run's event loop.
 
@@ -602,6 +633,8 @@ class RunJournal:
         self._pending_actions: dict[tuple[Any, Any], Sequence[Any]] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self._scheduled = False
+        self._handle: asyncio.Handle | None = None  # the scheduled group commit
+        self._inline = 0  # commits made at once in a row (see _durable)
 
     def write(self, sql: str, params: Sequence[Any]) -> None:
         """Queue a statement for the next group commit (no wait). Call on the run's loop."""
@@ -611,18 +644,39 @@ class RunJournal:
             self._pending.append((sql, params))
         if not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_soon)
+            self._handle = asyncio.get_running_loop().call_soon(self._flush_soon)
 
     def _durable(self, sql: str, params: Sequence[Any]) -> asyncio.Future[None]:
         """Queue a statement; the future resolves once it is committed (a plain future, not a
         coroutine: awaiting it costs no extra frame on the hot path)."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
         self._waiters.append(fut)
+        ready = getattr(loop, "_ready", None)  # asyncio's run queue (other loops: always the group path)
+        alone = ready is not None and (not ready or (len(ready) == 1 and ready[0] is self._handle))
+        if alone and self._inline < INLINE_RUN:
+            # Nothing else is ready to run on this loop but our own group commit (a sequential
+            # chain): that commit would hold just this write one loop turn later, so make it now and
+            # skip the turn (issue 20). The scheduled group commit stays (it finds nothing, or what
+            # was queued after this); every INLINE_RUN-th commit still takes the turn, so timers and
+            # I/O (timeouts, cancellation, worker sockets) are served during a long chain.
+            self._inline += 1
+            if sql is UPSERT_ACTION:
+                self._pending_actions[(params[0], params[1])] = params
+            else:
+                self._pending.append((sql, params))
+            self._commit_pending()  # resolves ``fut`` (or fails it with the StorageError) now
+            return fut
+        self._inline = 0
         self.write(sql, params)
         return fut
 
     def _flush_soon(self) -> None:
         self._scheduled = False
+        self._handle = None
+        self._commit_pending()
+
+    def _commit_pending(self) -> None:
         pending, waiters = self._take()
         try:
             self.journal.commit(pending)
@@ -657,7 +711,7 @@ class RunJournal:
         self._pending_actions[(row[0], row[1])] = row
         if not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_soon)
+            self._handle = asyncio.get_running_loop().call_soon(self._flush_soon)
 
     action_ended = action_started
     """An action ended and nobody waits on its record (an abort, a trace written from sync code)."""

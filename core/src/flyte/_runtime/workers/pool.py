@@ -206,6 +206,18 @@ class _Inflight:
         self.done = False
 
 
+def _requests(tmpl: TaskTemplate[Any, Any]) -> tuple[int | None, float | None]:
+    """(memory limit, CPU request) of a task, parsed once per template (not once per action)."""
+    d = tmpl.__dict__
+    got = d.get("_proc_requests")
+    if got is None:
+        r = tmpl.resources
+        got = d["_proc_requests"] = (
+            (r.memory_limit_bytes(), r.cpu_request()) if r is not None else (None, None)
+        )
+    return got  # type: ignore[no-any-return]
+
+
 class WorkerManager(RequestHandler):
     """All worker pools of one run, plus the CPU budget, the GPUs and the memory watcher."""
 
@@ -245,9 +257,8 @@ class WorkerManager(RequestHandler):
                 f"({type(e).__name__}: {e}). Run it inline (with_runcontext(isolation='inline'))."
             ) from e
         pool = self._pool(tmpl, gpu, fallback)
-        r = tmpl.resources
-        limit = r.memory_limit_bytes() if r is not None else None
-        weight = self.cpus.weight(r.cpu_request() if r is not None else None, pool.capacity)
+        limit, cpu = _requests(tmpl)
+        weight = self.cpus.weight(cpu, pool.capacity)
         failures = 0
         while True:
             try:

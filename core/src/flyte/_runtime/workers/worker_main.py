@@ -36,6 +36,7 @@ class Conn:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.lock = threading.Lock()
+        self._buf = bytearray()  # received bytes not yet returned (read by one thread only)
 
     def send(self, msg: Any) -> None:
         data = wire.frame(msg)
@@ -47,13 +48,16 @@ class Conn:
         return wire.unframe(self._exact(n))
 
     def _exact(self, n: int) -> bytes:
-        buf = bytearray()
+        """``n`` bytes; reads ahead, so a small message (header and body) costs one ``recv``."""
+        buf = self._buf
         while len(buf) < n:
-            chunk = self.sock.recv(min(n - len(buf), 1 << 20))
+            chunk = self.sock.recv(max(n - len(buf), 1 << 16))
             if not chunk:
                 raise EOFError
             buf += chunk
-        return bytes(buf)
+        data = bytes(buf[:n])
+        del buf[:n]
+        return data
 
 
 @dataclass(eq=False)

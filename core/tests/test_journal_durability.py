@@ -1,0 +1,139 @@
+"""Issue 20: the journal's durability setting, the crash promise of a sequential chain, and the
+JSON fast path for primitive values.
+
+A step's result is committed before its parent sees it, even when the commit is made at once
+instead of at the next group commit (nothing else ready on the loop): a SIGKILL at any point never
+loses a result the parent acknowledged, so no acknowledged step runs again on recovery.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+from collections import Counter
+from pathlib import Path
+
+import flyte
+import flyte.errors
+import pytest
+from conftest import spawn
+from flyte._runtime.journal import Journal, journal_sync
+
+chain_env = flyte.TaskEnvironment(name="jd_chain")
+
+
+@chain_env.task
+async def tick(x: int) -> int:
+    return x + 1
+
+
+@chain_env.task(timeout=0.3)
+async def long_chain(n: int) -> int:
+    x = 0
+    for _ in range(n):
+        x = await tick(x)
+    return x
+
+
+def _synchronous(path: Path) -> int:
+    j = Journal(str(path))
+    try:
+        return int(j.conn.execute("PRAGMA synchronous").fetchone()[0])
+    finally:
+        j.close()
+
+
+def test_default_is_wal_normal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLYTE_DURABILITY", raising=False)
+    monkeypatch.delenv("FLYTE_JOURNAL_SYNC", raising=False)
+    assert _synchronous(tmp_path / "j.db") == 1  # NORMAL: no fsync per commit
+    conn = sqlite3.connect(tmp_path / "j.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "expected"),
+    [
+        ("FLYTE_DURABILITY", "fsync", 2),
+        ("FLYTE_DURABILITY", "FSync", 2),
+        ("FLYTE_DURABILITY", "process", 1),
+        ("FLYTE_JOURNAL_SYNC", "FULL", 2),  # the older spelling
+    ],
+)
+def test_durability_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: str, value: str, expected: int
+) -> None:
+    monkeypatch.setenv(env, value)
+    assert _synchronous(tmp_path / "j.db") == expected
+
+
+def test_bad_durability_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLYTE_DURABILITY", "always")
+    with pytest.raises(flyte.errors.InvalidParameterError, match=r"FLYTE_DURABILITY.*'process'.*'fsync'"):
+        journal_sync()
+
+
+def _lines(workdir: Path) -> list[str]:
+    p = workdir / "marker.txt"
+    return p.read_text().splitlines() if p.exists() else []
+
+
+@pytest.mark.parametrize("durability", ["process", "fsync"])
+def test_sigkill_mid_chain_loses_no_acknowledged_step(
+    tmp_path: Path, flyte_home: Path, durability: str
+) -> None:
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    proc = spawn(
+        "import flyte, chain_app;"
+        f" flyte.with_runcontext(name='chain').run(chain_app.main, n=10**6, workdir={str(workdir)!r})",
+        FLYTE_DURABILITY=durability,
+    )
+    try:
+        end = time.time() + 60
+        while sum(ln.startswith("ack") for ln in _lines(workdir)) < 30:
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < end, "the chain did not start"
+            time.sleep(0.01)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    first = _lines(workdir)
+    acked = [int(ln.split()[1]) for ln in first if ln.startswith("ack")]
+    assert acked == list(range(len(acked)))
+    (workdir / "limit").write_text(str(len(acked) + 3))
+
+    run = flyte.rerun("chain", recover=True)
+    assert run.status == "SUCCEEDED", run.error
+    assert run.outputs()[0] == len(acked) + 3
+
+    runs = Counter(ln for ln in _lines(workdir) if ln.startswith("child"))
+    again = [i for i in acked if runs[f"child {i}"] != 1]
+    assert not again, f"acknowledged steps ran again after the crash: {again[:10]}"
+    assert all(runs[f"child {i}"] >= 1 for i in range(len(acked) + 3))  # the rest ran on recovery
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0, -7, 2**70, 1.5, float("nan"), float("inf"), True, None, "", 'é"\\\n\x00', {"b": 1, "a": "x"}, {}],
+)
+def test_reused_json_encoder_writes_what_json_writes(value: object) -> None:
+    """The primitive fast path (one C encoder, built once) stores and hashes exactly what it did."""
+    from flyte._runtime import codec
+
+    assert codec._prim_dumps(value) == codec._store_dumps(value)
+    assert codec._prim_dumps(value, canonical=True) == codec._dumps(value)
+
+
+def test_a_long_chain_still_serves_timers() -> None:
+    """Commits made without a loop turn leave one every INLINE_RUN steps, so the parent's timeout
+    fires in the middle of a chain that would otherwise run for a minute."""
+    t0 = time.perf_counter()
+    with pytest.raises(Exception) as failed:
+        flyte.run(long_chain, n=10**6)
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
+    assert isinstance(run.error, flyte.errors.TaskTimeoutError)
+    assert time.perf_counter() - t0 < 15
