@@ -30,7 +30,7 @@ nox.options.sessions = [
     "wheelhouse",
 ]
 
-TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.23", "pyyaml", "mypy>=1.10"]
+TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.23", "pyyaml", "mypy>=1.10", "aiosmtpd>=1.4"]
 # playwright drives the system's chromium (never `playwright install`); matplotlib makes real report charts
 UI_TEST_DEPS = ["playwright>=1.40", "matplotlib>=3.7"]
 
@@ -105,7 +105,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    session.install("mypy>=1.10", "-e", "core[ui,app]", *TEST_DEPS)
+    session.install("mypy>=1.10", "-e", "core[ui,app,triggers]", *TEST_DEPS)
     session.run("mypy", "core/src/flyte")
     # The user's view: @env.task keeps signatures, so mypy types calls and flags wrong arguments.
     session.run("python", "-m", "pytest", "core/tests/typing", "-q")
@@ -113,7 +113,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def tests_core(session: nox.Session) -> None:
-    session.install("-e", "core[ui,app]", *TEST_DEPS, *UI_TEST_DEPS)
+    session.install("-e", "core[ui,app,triggers]", *TEST_DEPS, *UI_TEST_DEPS)
     _pytest(session, "core/tests")
 
 

@@ -14,19 +14,8 @@ import flyte._config
 import pytest
 from flyte.io import DataFrame
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("flyte_home")]  # flyte.testing
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(autouse=True)
-def flyte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    home = tmp_path / "flyte-home"
-    monkeypatch.setenv("FLYTE_HOME", str(home))
-    monkeypatch.delenv("FLYTE_CONFIG", raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(flyte._config, "_settings", None)
-    yield home
-    flyte._config._settings = None
 
 
 # =====================================================================================================

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import flyte
@@ -20,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 from flyte.cli.main import cli
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("flyte_home")]  # flyte.testing
 
 bigquery = pytest.importorskip("flyteplugins.bigquery")
 pd = pytest.importorskip("pandas")
@@ -37,16 +36,6 @@ def endpoint() -> Iterator[str]:
 
     with running() as endpoint:
         yield endpoint
-
-
-@pytest.fixture(autouse=True)
-def flyte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "flyte-home"
-    monkeypatch.setenv("FLYTE_HOME", str(home))
-    monkeypatch.delenv("FLYTE_CONFIG", raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(flyte._config, "_settings", None)
-    return home
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from flyte.cli.main import cli
 from flyte.io import File
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("flyte_home")]  # flyte.testing
 
 container = pytest.importorskip("flyteplugins.container")
 
@@ -47,17 +47,6 @@ def runtime() -> str:
     )
     assert p.returncode == 0, p.stdout + p.stderr
     return rt
-
-
-@pytest.fixture(autouse=True)
-def flyte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "flyte-home"
-    monkeypatch.setenv("FLYTE_HOME", str(home))
-    monkeypatch.delenv("FLYTE_CONFIG", raising=False)
-    monkeypatch.delenv("FLYTE_ISOLATION", raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(flyte._config, "_settings", None)
-    return home
 
 
 count = container.ContainerTask(

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from flyte.cli.main import cli
 from flyte.io import File
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("flyte_home")]  # flyte.testing
 
 shell = pytest.importorskip("flyteplugins.shell")
 
@@ -32,16 +32,6 @@ word_count = shell.ShellTask(
     inputs={"text": File, "label": str},
     outputs={"words": int, "unique": File},
 )
-
-
-@pytest.fixture(autouse=True)
-def flyte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "flyte-home"
-    monkeypatch.setenv("FLYTE_HOME", str(home))
-    monkeypatch.delenv("FLYTE_CONFIG", raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(flyte._config, "_settings", None)
-    return home
 
 
 @env.task

@@ -12,14 +12,12 @@ import sys
 import textwrap
 from pathlib import Path
 
-import flyte
-import flyte._config
 import pytest
 import yaml
 from click.testing import CliRunner
 from flyte.cli.main import cli
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("flyte_home")]  # flyte.testing
 
 pod = pytest.importorskip("flyteplugins.pod")
 
@@ -51,16 +49,6 @@ APP = """
     async def total(n: int) -> int:
         return sum([await square_in_pod(i) for i in range(n)])
 """
-
-
-@pytest.fixture(autouse=True)
-def flyte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "flyte-home"
-    monkeypatch.setenv("FLYTE_HOME", str(home))
-    monkeypatch.delenv("FLYTE_CONFIG", raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(flyte._config, "_settings", None)
-    return home
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ run mixes Spark, plain Python and (when installed) shell tasks."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import flyte
 import flyte._config
@@ -12,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from flyte.cli.main import cli
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("flyte_home")]  # flyte.testing
 
 spark = pytest.importorskip("flyteplugins.spark")
 pytest.importorskip("pandas")
@@ -21,16 +20,6 @@ from pyspark.sql import DataFrame, SparkSession  # noqa: E402
 
 spark_env = flyte.TaskEnvironment(name="int-spark", plugin_config=spark.Spark())
 env = flyte.TaskEnvironment(name="int-plain")
-
-
-@pytest.fixture(autouse=True)
-def flyte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "flyte-home"
-    monkeypatch.setenv("FLYTE_HOME", str(home))
-    monkeypatch.delenv("FLYTE_CONFIG", raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(flyte._config, "_settings", None)
-    return home
 
 
 @spark_env.task

@@ -6,11 +6,11 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flyte.testing import JournalReader
 
 APPS = Path(__file__).parent / "apps"
 if str(APPS) not in sys.path:
@@ -18,19 +18,11 @@ if str(APPS) not in sys.path:
 
 
 @pytest.fixture(autouse=True)
-def flyte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Isolate the journal and object store of each test; subprocesses inherit it via the env."""
-    import flyte._config
-
-    home = tmp_path / "flyte-home"
-    monkeypatch.setenv("FLYTE_HOME", str(home))
-    monkeypatch.delenv("FLYTE_CONFIG", raising=False)
-    monkeypatch.delenv("FLYTE_RAW_DATA_PATH", raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(flyte._config, "_settings", None)
+def flyte_home(flyte_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """flyte.testing's fixture (its own FLYTE_HOME, fresh settings) for every test here, and no
+    project/domain/org left by another test."""
     _clean_identity(monkeypatch)
-    yield home
-    flyte._config._settings = None
+    return flyte_home
 
 
 def _clean_identity(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,12 +43,7 @@ def _clean_identity(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def journal_rows(home: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
     """Read the journal with a separate connection (what another process would see)."""
-    conn = sqlite3.connect(str(home / "journal.db"), timeout=30)
-    try:
-        conn.row_factory = sqlite3.Row
-        return list(conn.execute(sql, params).fetchall())
-    finally:
-        conn.close()
+    return JournalReader(home).rows(sql, params)
 
 
 def python_cmd(code: str) -> list[str]:

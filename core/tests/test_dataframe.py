@@ -22,16 +22,6 @@ COLS = collections.OrderedDict(name=str, age=int)
 calls: list[str] = []
 
 
-@pytest.fixture(autouse=True)
-def flyte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "flyte-home"
-    monkeypatch.setenv("FLYTE_HOME", str(home))
-    monkeypatch.delenv("FLYTE_CONFIG", raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(flyte._config, "_settings", None)
-    return home
-
-
 def people_df() -> Any:
     return pd.DataFrame({"name": ["ann", "bob", "cy"], "age": [30, 40, 50], "city": ["a", "b", "c"]})
 

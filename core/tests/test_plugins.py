@@ -257,10 +257,17 @@ def test_disabling_the_builtins_is_not_possible(site: Site, monkeypatch: pytest.
 
 
 def test_unknown_task_type_at_run_time_names_the_distribution(site: Site) -> None:
+    # The core names no plugin: the template class declares the distribution that runs its type
+    # (here a class shipped without its plugin's entry point), and the error names it. ("warp", not
+    # "spark": this test must not depend on whether flyte-plugin-spark is installed here.)
     site.install("flyte-plugin-broken", "raise ImportError('no pyspark')\n")
-    module = site.install("my_tasks", good("acme", "SparkLikeTask"), name="mytasks")
+    source = good("acme", "SparkLikeTask").replace(
+        '        task_type: str = "acme"\n',
+        '        task_type: str = "acme"\n        plugin_distribution = "flyte-plugin-warp"\n',
+    )
+    module = site.install("my_tasks", source, name="mytasks")
     site.load()
-    spark = plugin_tmpl(module, "SparkLikeTask", name="etl.spark_job", task_type="spark")
+    spark = plugin_tmpl(module, "SparkLikeTask", name="etl.spark_job", task_type="warp")
     env = flyte.TaskEnvironment(name="unknown-type")
 
     @env.task
@@ -274,10 +281,143 @@ def test_unknown_task_type_at_run_time_names_the_distribution(site: Site) -> Non
     err = run.error
     assert isinstance(err, TaskTypeNotFoundError)
     msg = str(err)
-    assert "No installed plugin provides task type 'spark'" in msg
+    assert "No installed plugin provides task type 'warp'" in msg
     assert "Installed task types: [" in msg and "'python'" in msg and "'acme'" in msg
-    assert "pip install flyte-plugin-spark" in msg
+    assert "pip install flyte-plugin-warp" in msg
     assert "Plugins that failed to load: ['broken']" in msg
+
+
+def _install_package_task(site: Site, package: str) -> Any:
+    """A template class in ``flyteplugins.<package>`` (a plugin's package laid out by the convention)."""
+    pkg = site.root / "flyteplugins" / package
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(textwrap.dedent(good(package, "PackagedTask")))
+    importlib.invalidate_caches()
+    import flyteplugins
+
+    flyteplugins.__path__._recalculate()  # type: ignore[attr-defined]  # a namespace package found anew
+    return importlib.import_module(f"flyteplugins.{package}").PackagedTask
+
+
+def _run_error(tmpl: Any) -> str:
+    env = flyte.TaskEnvironment(name="missing-plugin")
+
+    @env.task
+    async def parent(x: int) -> str:
+        return await tmpl(x=x)
+
+    with pytest.raises(TaskTypeNotFoundError) as failed:
+        flyte.run(parent, x=1)
+    return str(failed.value)
+
+
+def test_unknown_task_type_names_the_conventional_distribution_of_its_package(site: Site) -> None:
+    cls = _install_package_task(site, "sparkle")  # its module, no entry point: the plugin is not installed
+    site.load()
+    from flyte.extend import NativeInterface
+
+    tmpl = cls(name="etl.sparkle_job", interface=NativeInterface.from_types({"x": int}, str))
+    msg = _run_error(tmpl)
+    assert "No installed plugin provides task type 'sparkle'" in msg
+    assert "pip install flyte-plugin-sparkle" in msg
+
+
+def test_unknown_task_type_of_a_disabled_plugin_says_it_is_disabled(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cls = _install_package_task(site, "glitter")
+    info = site.root / "flyte_plugin_glitter-0.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: flyte-plugin-glitter\nVersion: 0.3\n")
+    (info / "entry_points.txt").write_text("[flyte.plugins]\nglitter = flyteplugins.glitter\n")
+    importlib.invalidate_caches()
+    monkeypatch.setenv("FLYTE_DISABLE_PLUGINS", "glitter")
+    site.load()
+    from flyte.extend import NativeInterface
+
+    msg = _run_error(cls(name="etl.glitter_job", interface=NativeInterface.from_types({"x": int}, str)))
+    assert "Plugin 'glitter' (flyte-plugin-glitter) provides it but is disabled" in msg
+
+
+def test_a_users_own_unregistered_subclass_runs_its_execute(site: Site) -> None:
+    module = site.install("user_code", good("acme", "MyTask"), name="usercode")
+    # "user_code_hooks" is no plugin package and the class declares no distribution: as on the anchor,
+    # a TaskTemplate subclass that nobody registered runs its own execute() in the run's process.
+    site.load()
+    mine = plugin_tmpl(module, "MyTask", name="mine.job", task_type="not-registered")
+    env = flyte.TaskEnvironment(name="own-execute")
+
+    @env.task
+    async def parent(x: int) -> str:
+        return await mine(x=x)
+
+    assert flyte.run(parent, x=3).outputs()[0] == "acme ran with [('x', 3)]"  # its own execute()
+
+
+SIDECAR = """
+    from dataclasses import dataclass
+
+    from flyte.extend import AsyncFunctionTaskTemplate, hookimpl
+
+
+    @dataclass(kw_only=True)
+    class SidecarTask(AsyncFunctionTaskTemplate):
+        task_type: str = "sidecar"
+
+
+    @hookimpl
+    def flyte_register_task_types(registry):
+        registry.add("sidecar", 0, SidecarTask, function_field="{field}")
+"""
+
+
+def test_a_plugin_claims_function_tasks_that_set_a_field(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLYTE_DISABLE_PLUGINS", "pod")  # the installed pod plugin claims it otherwise
+    site.install("flyte-plugin-sidecar", SIDECAR.replace("{field}", "pod_template"))
+    site.load()
+    pod = flyte.PodTemplate(primary_container_name="main", labels={"team": "ml"})
+    env = flyte.TaskEnvironment(name="claimed", pod_template=pod)
+
+    @env.task
+    async def inc(x: int) -> int:
+        return x + 1
+
+    assert (inc.task_type, type(inc).__name__) == ("sidecar", "SidecarTask")
+    assert flyte.run(inc, x=1).outputs()[0] == 2  # backend=None: the function runs in process
+    plain_env = flyte.TaskEnvironment(name="unclaimed")
+
+    @plain_env.task
+    async def dec(x: int) -> int:
+        return x - 1
+
+    assert dec.task_type == "python"
+    moved = dec.override(pod_template=pod)
+    assert (moved.task_type, type(moved).__name__, dec.task_type) == ("sidecar", "SidecarTask", "python")
+
+    monkeypatch.setenv("FLYTE_DISABLE_PLUGINS", "pod,sidecar")
+    site.load()
+    unclaimed = flyte.TaskEnvironment(name="claimed-by-none", pod_template=pod)
+
+    @unclaimed.task
+    async def same(x: int) -> int:
+        return x
+
+    assert same.task_type == "python"  # no plugin claims pod_template: a Python task, as on the anchor
+    assert flyte.run(same, x=5).outputs()[0] == 5
+
+
+def test_only_known_fields_can_be_claimed_and_only_once(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLYTE_DISABLE_PLUGINS", "pod")
+    site.install("flyte-plugin-imagey", SIDECAR.replace("{field}", "image").replace("sidecar", "imagey"))
+    site.install("flyte-plugin-sidecar", SIDECAR.replace("{field}", "pod_template"))
+    site.install(
+        "flyte-plugin-sidecar2", SIDECAR.replace("{field}", "pod_template").replace('"sidecar"', '"sidecar2"')
+    )
+    state = site.load()
+    assert "the fields a plugin may claim are ['pod_template']" in str(state.plugins["imagey"].error)
+    errors = [state.plugins[n].error for n in ("sidecar", "sidecar2")]
+    assert errors.count(None) == 1  # the first to register keeps the field
+    assert any("function_field 'pod_template' is claimed by task type" in str(e) for e in errors)
 
 
 def test_plugin_config_selects_the_registered_template(site: Site) -> None:

@@ -60,16 +60,11 @@ def _run_failing(task: object, **inputs: object) -> flyte.Run:
 
 
 @pytest.fixture(autouse=True)
-def flyte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own flyte home (journal + object store) and a scratch dir for its files."""
-    home = tmp_path / "flyte-home"
-    monkeypatch.setenv("FLYTE_HOME", str(home))
-    monkeypatch.delenv("FLYTE_CONFIG", raising=False)
-    # Settings made by an earlier flyte.init() would win over FLYTE_HOME: start from the default,
-    # restored after the test.
-    monkeypatch.setattr(flyte._config, "_settings", None)
-    monkeypatch.setenv("SHELL_TEST_DIR", str(tmp_path))
-    return home
+def flyte_home(flyte_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """flyte.testing's fixture (a fresh FLYTE_HOME and settings per test), and a scratch
+    directory for the scripts' files."""
+    monkeypatch.setenv("SHELL_TEST_DIR", str(flyte_home.parent))
+    return flyte_home
 
 
 def pid_alive(pid: int) -> bool:

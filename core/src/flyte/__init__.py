@@ -90,6 +90,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "remote": ("flyte.remote", None),
     "storage": ("flyte.storage", None),
     "models": ("flyte.models", None),
+    "notify": ("flyte.notify", None),
 }
 
 
@@ -123,6 +124,7 @@ if TYPE_CHECKING:
     from flyte import extend as extend
     from flyte import extras as extras
     from flyte import io as io
+    from flyte import notify as notify
     from flyte import report as report
     from flyte._cache import Cache as Cache
     from flyte._cache import CachePolicy as CachePolicy

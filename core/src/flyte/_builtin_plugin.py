@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flyte._plugins.hookspecs import hookimpl
+from flyte._plugins.contract import hookimpl
 
 
 @hookimpl

@@ -25,7 +25,6 @@ from flyte._task import (
     _is_async_callable,
     check_isolation,
     check_scheduling,
-    function_task_class,
     validate_env_vars,
     validate_max_inline,
 )
@@ -370,8 +369,13 @@ class TaskEnvironment(Environment):
         check_pod_template(owner, opts["pod_template"])
         pod_template = opts["pod_template"] if opts["pod_template"] is not None else self.pod_template
         if pod_template is not None and task_type == "python":
-            task_type = "pod"
-            template_cls = function_task_class("pod")
+            from flyte._plugins.manager import function_task_for_field
+
+            # The plugin that claims pod_template (registry.add(..., function_field=...)) runs such
+            # tasks; without one the task stays a Python task (the template matters on a cluster).
+            claimed = function_task_for_field("pod_template")
+            if claimed is not None and issubclass(claimed[0], AsyncFunctionTaskTemplate):
+                template_cls, task_type, task_type_version = claimed
         tmpl = template_cls(
             name=full_name,
             func=func,

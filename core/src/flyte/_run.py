@@ -30,6 +30,7 @@ from flyte._runtime.controller import (
     ABORTED,
     FAILED,
     JOURNAL_INLINE_LIMIT,
+    QUEUED,
     RUNNING,
     SUCCEEDED,
     ActionState,
@@ -412,6 +413,7 @@ class ActionPhase(str, enum.Enum):  # noqa: UP042  (str() as the reference SDK g
 
 _PHASES = {RUNNING: ActionPhase.RUNNING, SUCCEEDED: ActionPhase.SUCCEEDED, FAILED: ActionPhase.FAILED}
 _PHASES[ABORTED] = ActionPhase.ABORTED
+_PHASES[QUEUED] = ActionPhase.QUEUED
 
 
 class ActionOutputs(tuple):  # type: ignore[type-arg]
@@ -533,6 +535,7 @@ class RunContext:
     project: str | None = None
     domain: str | None = None
     run_start_time: Any = None
+    notifications: tuple[Any, ...] = ()  # flyte.notify.*, delivered when the run ends (issue 22)
     _prefix: str | None = None  # a recovered run's own data prefix (as recorded)
     _recover_from: str | None = None  # a new run reusing this recorded run's succeeded actions
     _force_rerun: tuple[str, ...] = ()  # recorded actions executed again instead of reused
@@ -645,6 +648,10 @@ def with_runcontext(
     _check_run_keywords(locals())
     _check_isolation(isolation, max_cpus)
     _start_time(run_start_time, 0.0)  # a bad value fails here, before anything is recorded
+    if notifications is not None:
+        from flyte.notify import normalize_notifications
+
+        notifications = normalize_notifications(notifications, "with_runcontext")
     meta = {"copy_style": copy_style} if copy_style not in (None, "loaded_modules") else {}
     if service_account is not None:
         meta["service_account"] = service_account
@@ -662,6 +669,7 @@ def with_runcontext(
         project=project,
         domain=domain,
         run_start_time=run_start_time,
+        notifications=notifications or (),
         _meta=meta,
     )
 
@@ -1212,6 +1220,13 @@ async def _execute(
             from flyte.errors import StorageError
 
             exporter.finish(storage_failed=isinstance(error, StorageError))
+        if rc.notifications:  # after the end is recorded; also for an aborted (cancelled) run
+            from flyte._notify.deliver import deliver_for_run, run_phase
+
+            project, domain = controller.identity[:2]  # type: ignore[attr-defined]
+            msg = "" if error is None else str(error)
+            phase = run_phase(status, error)
+            deliver_for_run(journal, run_name, phase, msg, rc.notifications, project or "", domain or "")
     url = f"file://{settings.journal_path}?run={run_name}"
     return Run(
         name=run_name, url=url, status=status, _outputs=outputs, _error=error, _journal_path=journal.path

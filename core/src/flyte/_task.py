@@ -12,7 +12,7 @@ import hashlib
 import inspect
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, ParamSpec, TypeVar
 
 from flyte._cache import Cache, normalize_cache
 from flyte._context import current_action
@@ -113,6 +113,14 @@ class TaskTemplate(Generic[P, R]):
     Subclass it to add a task type; a plugin registers the subclass for its ``task_type`` and the
     controller dispatches on that type at run time.
     """
+
+    plugin_distribution: ClassVar[str | None] = None
+    """The distribution whose plugin provides this class's task type, named by the error when that
+    plugin is not loaded. None: ``flyte-plugin-<name>`` for a class defined in ``flyteplugins.<name>``;
+    a class of the user's own code that no plugin registers runs its own ``execute()``."""
+    plugin_optional: ClassVar[bool] = False
+    """True: where no plugin provides this task type, the task runs its own ``execute()`` in process
+    instead of failing (the type matters elsewhere only, e.g. a pod template on a cluster)."""
 
     name: str
     interface: NativeInterface
@@ -223,7 +231,7 @@ class TaskTemplate(Generic[P, R]):
     def source_version(self) -> str:
         """The version of the task's code; part of its identity and of the 'auto' cache version."""
         return _cached(
-            self, "_source_version", lambda: _hash_text(self._version_material() + self._include_material())
+            self, "_source_version", lambda: _hash_text(self.version_material() + self._include_material())
         )
 
     def _include_material(self) -> str:
@@ -233,7 +241,10 @@ class TaskTemplate(Generic[P, R]):
 
         return "|include:" + include_digest(self.include, self.include_base, f"{self.name} include")
 
-    def _version_material(self) -> str:
+    def version_material(self) -> str:
+        """Everything that defines *what runs* (a script, a query, an image), hashed into the task's
+        identity and its ``cache="auto"`` version: override it so editing that invalidates the cache
+        and a recovered run notices."""
         return f"{type(self).__module__}.{type(self).__qualname__}|{self.plugin_config!r}"
 
     @property
@@ -368,10 +379,17 @@ class TaskTemplate(Generic[P, R]):
 
                 template_for_config(plugin_config)
             changes["plugin_config"] = plugin_config
+        claimed = None
         if pod_template is not UNSET:
             changes["pod_template"] = check_pod_template(owner, pod_template)
             if pod_template is not None and self.task_type == "python":
-                changes["task_type"] = "pod"  # as TaskEnvironment(pod_template=...): the pod plugin runs it
+                # As TaskEnvironment(pod_template=...): the plugin that claims the field (if one is
+                # installed) makes it its task type; otherwise the task stays a Python task.
+                from flyte._plugins.manager import function_task_for_field
+
+                claimed = function_task_for_field("pod_template")
+                if claimed is not None:
+                    changes["task_type"], changes["task_type_version"] = claimed[1], claimed[2]
         if docs is not UNSET:
             docs = check_docs(owner, "docs", docs)
             changes["docs"] = getattr(docs, "description", docs)
@@ -383,9 +401,14 @@ class TaskTemplate(Generic[P, R]):
             if val is not UNSET:
                 changes[key] = check_scheduling(key, val, owner)
         new: TaskTemplate[P, R] = dataclasses.replace(self, **changes)
-        if changes.get("task_type") == "pod" and isinstance(self, AsyncFunctionTaskTemplate):
-            target = function_task_class("pod")
-            if target is not type(self):  # the plugin's class adds the k8s_pod hook (flyte serialize)
+        if claimed is not None and isinstance(self, AsyncFunctionTaskTemplate):
+            target = claimed[0]
+            if (
+                target is not type(self)
+                and isinstance(target, type)
+                and issubclass(target, AsyncFunctionTaskTemplate)
+            ):
+                # the plugin's class adds its hooks (e.g. k8s_pod for flyte serialize)
                 init = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
                 new = target(**{**init, **changes})
         # Keep what ties the template to its defining module (`flyte rerun` imports it from there).
@@ -414,7 +437,7 @@ class AsyncFunctionTaskTemplate(TaskTemplate[P, R]):
             v = d["_is_sync"] = not _is_async_callable(self.func)
         return v  # type: ignore[no-any-return]
 
-    def _version_material(self) -> str:
+    def version_material(self) -> str:
         try:
             src = inspect.getsource(self.func)
         except (OSError, TypeError):
@@ -431,18 +454,6 @@ class AsyncFunctionTaskTemplate(TaskTemplate[P, R]):
         return await run_sync(self.func, inputs)
 
 
-def function_task_class(task_type: str) -> type[AsyncFunctionTaskTemplate[Any, Any]]:
-    """The function-task class a plugin registers for ``task_type`` (e.g. "pod" adds the ``k8s_pod``
-    hook), else :class:`AsyncFunctionTaskTemplate` (still dispatched to the plugin at run time)."""
-    from flyte._plugins.manager import load_plugins
-
-    entry = load_plugins().task_types.get(task_type)
-    cls = entry.template_cls if entry is not None else None
-    if isinstance(cls, type) and issubclass(cls, AsyncFunctionTaskTemplate):
-        return cls
-    return AsyncFunctionTaskTemplate
-
-
 async def run_sync(func: Callable[..., Any], inputs: Mapping[str, Any]) -> Any:
     """Run a sync function on the run's bounded pool, keeping the caller's context."""
     import asyncio
@@ -450,8 +461,27 @@ async def run_sync(func: Callable[..., Any], inputs: Mapping[str, Any]) -> Any:
 
     ac = current_action.get()
     loop = asyncio.get_running_loop()
-    call = functools.partial(contextvars.copy_context().run, func, **inputs)
+    call: Callable[[], Any] = functools.partial(contextvars.copy_context().run, func, **inputs)
     pool = ac.controller.sync_pool if ac is not None else None
+    saturated = getattr(pool, "saturated", None)
+    controller: Any = ac.controller if ac is not None else None  # a proxy in a worker process
+    if ac is not None and saturated is not None and getattr(controller, "tracks_places", False):
+        queued = saturated()  # every thread of the run's sync pool is busy: QUEUED until one is free
+        watched = bool(controller.listeners)  # the live view also wants to know when it ends
+        if queued or watched:
+            action, inner = ac.action, call
+            if queued:
+                controller.mark_queued(action)
+
+            def tracked() -> Any:
+                loop.call_soon_threadsafe(controller.mark_admitted, action)  # (a retry: RUNNING again)
+                try:
+                    return inner()
+                finally:
+                    if watched:  # before this thread takes the next body (and admits it)
+                        loop.call_soon_threadsafe(controller.mark_released, action)
+
+            call = tracked
     return await loop.run_in_executor(pool, call)
 
 

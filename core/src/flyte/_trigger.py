@@ -1,8 +1,8 @@
 """Triggers: named launch configurations of a task, optionally fired by a schedule or an artifact.
 
 Definitions are validated when they are written (a bad cron expression fails at import, naming the
-field). Locally they are recorded in the task's spec (``flyte serialize``); nothing fires them yet:
-the local scheduler is issue 22.
+field). They are recorded in the task's spec (``flyte serialize``); ``flyte triggers serve FILE``
+fires the Cron and FixedRate ones durably (``flyte._triggers.scheduler``).
 """
 
 from __future__ import annotations
@@ -310,6 +310,12 @@ class Trigger:
             raise InvalidParameterError(
                 owner, "inputs", sorted(bound_artifact), "Bind TriggeredArtifact to at most one input."
             )
+        if self.notifications is not None:
+            from flyte.notify import normalize_notifications
+
+            object.__setattr__(
+                self, "notifications", normalize_notifications(self.notifications, owner) or None
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able description recorded in the task spec."""
@@ -327,6 +333,7 @@ class Trigger:
             "labels": dict(self.labels or {}),
             "annotations": dict(self.annotations or {}),
             "custom_context": dict(self.custom_context or {}),
+            "notifications": [n.to_dict() for n in self.notifications or ()],
         }
 
     # ---- shortcuts with a fixed cron -------------------------------------------------------------

@@ -257,10 +257,15 @@ class RunNotFoundError(_UserMessageError):
 
 
 class StorageError(RuntimeSystemError):
-    """The object store failed and stayed down past the retry limit."""
+    """The run's store could not be read or written (unwritable, full, a file in the way, down).
 
-    def __init__(self, message: str) -> None:
+    A system error: the runtime retries the attempt (``FLYTE_SYSTEM_RETRIES``) without using the
+    task's retries, then fails the run; ``path`` names the store location that failed.
+    """
+
+    def __init__(self, message: str, path: str | None = None) -> None:
         super().__init__("StorageError", message)
+        self.path = path
 
 
 class NonRecoverableError(RuntimeUserError):

@@ -4,140 +4,130 @@ A plugin declares an entry point in the "flyte.plugins" group pointing at a hook
 ``hookimpl``; it subclasses ``TaskTemplate`` for its task type and, when the task runs somewhere other
 than in-process Python, provides a backend: either ``run(task, inputs, ctx) -> outputs`` or a
 connector ``create/get/delete`` for remote jobs (see docs/plugin-authors.md).
+
+Every name is loaded on first use: ``from flyte.extend import hookimpl`` (what a hooks module does)
+loads the contract module only (``flyte._plugins.contract``), never the runtime.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
-from flyte._interface import NativeInterface, outputs_type
-from flyte._plugins.hookspecs import hookimpl
-from flyte._plugins.registry import NamedRegistry, TaskTypeRegistry
-from flyte._runtime.connector_loop import run_connector
-from flyte._runtime.controller import ExecutionContext
-from flyte._runtime.store import LocalObjectStore, ObjectStore
-from flyte._runtime.workers.gpus import LocalGpu
-from flyte._runtime.workers.gpus import discover as local_gpus
-from flyte._runtime.workers.gpus import matches as gpu_matches
-from flyte._serialization import SerializationContext
-from flyte._task import AsyncFunctionTaskTemplate, TaskTemplate, run_sync
+_CONTRACT = "flyte._plugins.contract"
+_KIT = "flyte._plugins.kit"
+_REMOTE = "flyte._runtime.workers.remote"
 
-if TYPE_CHECKING:
-    from flyte._runtime.workers.remote import RemoteAction, Transport, run_action_here, run_action_here_async
-    from flyte._runtime.workers.wire import dump_error
-
-
-@runtime_checkable
-class Backend(Protocol):
-    """Runs an action to completion where it lives (a subprocess, a container, a Spark session)."""
-
-    async def run(
-        self, task: TaskTemplate[Any, Any], inputs: dict[str, Any], ctx: ExecutionContext
-    ) -> Any: ...
-
-
-@dataclass
-class ResourceMeta:
-    """What identifies a remote job; recorded in the journal so a recovered run re-attaches to it."""
-
-    kind: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Resource:
-    """A remote job's state as reported by ``Connector.get``."""
-
-    phase: str
-    outputs: Any = None
-    message: str = ""
-    error: BaseException | None = None
-
-
-@runtime_checkable
-class Connector(Protocol):
-    """A remote job: created once, polled with backoff, deleted on cancel (idempotently)."""
-
-    async def create(
-        self, task: TaskTemplate[Any, Any], inputs: dict[str, Any], ctx: ExecutionContext
-    ) -> ResourceMeta: ...
-
-    async def get(self, meta: ResourceMeta) -> Resource: ...
-
-    async def delete(self, meta: ResourceMeta) -> None: ...
+_LAZY: dict[str, str] = {
+    # the contract: what plugins implement or receive
+    "hookimpl": _CONTRACT,
+    "Backend": _CONTRACT,
+    "Connector": _CONTRACT,
+    "ExecutionContext": _CONTRACT,
+    "Executor": _CONTRACT,
+    "NamedRegistry": _CONTRACT,
+    "ObjectStore": _CONTRACT,
+    "Resource": _CONTRACT,
+    "ResourceMeta": _CONTRACT,
+    "TaskTypeRegistry": _CONTRACT,
+    "TypeTransformer": _CONTRACT,
+    "connector_meta_from_json": _CONTRACT,
+    "connector_meta_to_json": _CONTRACT,
+    # helpers plugins share (values as text, names, cleanup, lazy exports, subprocesses)
+    "as_text": _KIT,
+    "check_io_names": _KIT,
+    "finish_shielded": _KIT,
+    "lazy_exports": _KIT,
+    "parse_scalar_text": _KIT,
+    "run_command": _KIT,
+    "strip_optional": _KIT,
+    "value_kind": _KIT,
+    # templates and what they are built from
+    "AsyncFunctionTaskTemplate": "flyte._task",
+    "TaskTemplate": "flyte._task",
+    "run_sync": "flyte._task",
+    "NativeInterface": "flyte._interface",
+    "outputs_type": "flyte._interface",
+    "SerializationContext": "flyte._serialization",
+    # runtime pieces a backend may use
+    "run_connector": "flyte._runtime.connector_loop",
+    "LocalObjectStore": "flyte._runtime.store",
+    "LocalGpu": "flyte._runtime.workers.gpus",
+    # cluster executors (they bring the wire format, cloudpickle)
+    "RemoteAction": _REMOTE,
+    "Transport": _REMOTE,
+    "run_action_here": _REMOTE,
+    "run_action_here_async": _REMOTE,
+    "dump_error": "flyte._runtime.workers.wire",
+}
+_RENAMED = {
+    "local_gpus": ("flyte._runtime.workers.gpus", "discover"),
+    "gpu_matches": ("flyte._runtime.workers.gpus", "matches"),
+}
 
 
-def connector_meta_to_json(meta: ResourceMeta) -> str:
-    return json.dumps({"kind": meta.kind, "data": meta.data})
-
-
-def connector_meta_from_json(text: str) -> ResourceMeta:
-    d = json.loads(text)
-    return ResourceMeta(kind=d["kind"], data=d.get("data", {}))
-
-
-_REMOTE = ("RemoteAction", "Transport", "dump_error", "run_action_here", "run_action_here_async")
-"""For cluster executors (see ``flyte._runtime.workers.cluster``): imported on first use, since they
-bring the wire format (cloudpickle) that a plugin's hooks module must not pay for."""
+def _load(module: str) -> Any:
+    # __import__ (the import statement's path) rather than importlib.import_module, so that
+    # `python -X importtime` accounts for what a name costs.
+    return __import__(module, fromlist=("__name__",))
 
 
 def __getattr__(name: str) -> Any:
-    if name in _REMOTE:
-        from flyte._runtime.workers import remote
-
-        if name == "dump_error":
-            from flyte._runtime.workers.wire import dump_error
-
-            return dump_error
-        return getattr(remote, name)
-    raise AttributeError(f"module 'flyte.extend' has no attribute {name!r}")
-
-
-__all__ = [
-    "AsyncFunctionTaskTemplate",
-    "Backend",
-    "Connector",
-    "ExecutionContext",
-    "LocalGpu",
-    "LocalObjectStore",
-    "NamedRegistry",
-    "NativeInterface",
-    "ObjectStore",
-    "RemoteAction",
-    "Resource",
-    "ResourceMeta",
-    "SerializationContext",
-    "TaskTemplate",
-    "TaskTypeRegistry",
-    "Transport",
-    "dump_error",
-    "gpu_matches",
-    "hookimpl",
-    "local_gpus",
-    "outputs_type",
-    "parse_scalar_text",
-    "run_action_here",
-    "run_action_here_async",
-    "run_connector",
-    "run_sync",
-]
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(_load(module), name)
+    elif name in _RENAMED:
+        module, attr = _RENAMED[name]
+        value = getattr(_load(module), attr)
+    else:
+        raise AttributeError(f"module 'flyte.extend' has no attribute {name!r}")
+    globals()[name] = value  # the next access is a plain module attribute
+    return value
 
 
-def parse_scalar_text(kind: str, text: str) -> Any:
-    """An output written as text by a script or container: ``kind`` is "str", "int", "float" or
-    "bool" (true/false, 1/0, yes/no, on/off). Raises ``ValueError`` naming the bad value."""
-    value = text.strip()
-    if kind == "str":
-        return text[:-1] if text.endswith("\n") else text
-    if kind == "int":
-        return int(value)
-    if kind == "float":
-        return float(value)
-    lowered = value.lower()
-    if lowered in ("true", "1", "yes", "y", "on"):
-        return True
-    if lowered in ("false", "0", "no", "n", "off"):
-        return False
-    raise ValueError(f"{value!r} is not a boolean (true/false, 1/0, yes/no)")
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+__all__ = sorted([*_LAZY, *_RENAMED])
+
+if TYPE_CHECKING:
+    from flyte._interface import NativeInterface as NativeInterface
+    from flyte._interface import outputs_type as outputs_type
+    from flyte._plugins.contract import Backend as Backend
+    from flyte._plugins.contract import Connector as Connector
+    from flyte._plugins.contract import ExecutionContext as ExecutionContext
+    from flyte._plugins.contract import Executor as Executor
+    from flyte._plugins.contract import NamedRegistry as NamedRegistry
+    from flyte._plugins.contract import ObjectStore as ObjectStore
+    from flyte._plugins.contract import Resource as Resource
+    from flyte._plugins.contract import ResourceMeta as ResourceMeta
+    from flyte._plugins.contract import TaskTypeRegistry as TaskTypeRegistry
+    from flyte._plugins.contract import TypeTransformer as TypeTransformer
+    from flyte._plugins.contract import connector_meta_from_json as connector_meta_from_json
+    from flyte._plugins.contract import connector_meta_to_json as connector_meta_to_json
+    from flyte._plugins.contract import hookimpl as hookimpl
+    from flyte._plugins.kit import as_text as as_text
+    from flyte._plugins.kit import check_io_names as check_io_names
+    from flyte._plugins.kit import finish_shielded as finish_shielded
+    from flyte._plugins.kit import lazy_exports as lazy_exports
+    from flyte._plugins.kit import parse_scalar_text as parse_scalar_text
+    from flyte._plugins.kit import run_command as run_command
+    from flyte._plugins.kit import strip_optional as strip_optional
+    from flyte._plugins.kit import value_kind as value_kind
+    from flyte._runtime.connector_loop import run_connector as run_connector
+    from flyte._runtime.store import LocalObjectStore as LocalObjectStore
+    from flyte._runtime.workers.gpus import LocalGpu as LocalGpu
+    from flyte._runtime.workers.gpus import discover as _discover
+    from flyte._runtime.workers.gpus import matches as _matches
+    from flyte._runtime.workers.remote import RemoteAction as RemoteAction
+    from flyte._runtime.workers.remote import Transport as Transport
+    from flyte._runtime.workers.remote import run_action_here as run_action_here
+    from flyte._runtime.workers.remote import run_action_here_async as run_action_here_async
+    from flyte._runtime.workers.wire import dump_error as dump_error
+    from flyte._serialization import SerializationContext as SerializationContext
+    from flyte._task import AsyncFunctionTaskTemplate as AsyncFunctionTaskTemplate
+    from flyte._task import TaskTemplate as TaskTemplate
+    from flyte._task import run_sync as run_sync
+
+    local_gpus = _discover
+    gpu_matches = _matches

@@ -33,19 +33,11 @@ PROJECT = "flyte-tests"
 
 
 @pytest.fixture(autouse=True)
-def flyte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Isolate the journal and object store of each test; subprocesses inherit it via the env."""
-    import flyte._config
-
-    home = tmp_path / "flyte-home"
-    monkeypatch.setenv("FLYTE_HOME", str(home))
-    monkeypatch.delenv("FLYTE_CONFIG", raising=False)
-    monkeypatch.delenv("FLYTE_RAW_DATA_PATH", raising=False)
+def flyte_home(flyte_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """flyte.testing's fixture (a fresh FLYTE_HOME and settings per test), and no default
+    Google Cloud project from this machine."""
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(flyte._config, "_settings", None)
-    yield home
-    flyte._config._settings = None
+    return flyte_home
 
 
 def free_port() -> int:

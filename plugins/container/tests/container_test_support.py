@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,19 +53,9 @@ def images(runtime: str) -> dict[str, str]:
 
 
 @pytest.fixture(autouse=True)
-def flyte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Isolate the journal and object store of each test."""
-    import flyte._config
-
-    home = tmp_path / "flyte-home"
-    monkeypatch.setenv("FLYTE_HOME", str(home))
-    monkeypatch.delenv("FLYTE_CONFIG", raising=False)
-    monkeypatch.delenv("FLYTE_RAW_DATA_PATH", raising=False)
-    monkeypatch.delenv("FLYTE_ISOLATION", raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(flyte._config, "_settings", None)
-    yield home
-    flyte._config._settings = None
+def flyte_home(flyte_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """flyte.testing's fixture (a fresh FLYTE_HOME and settings per test) for every test here."""
+    return flyte_home
 
 
 def containers(runtime: str, **labels: str) -> list[dict[str, str]]:

@@ -508,7 +508,11 @@ def test_container_isolation_without_the_executor_says_what_to_install(
     monkeypatch.setenv("FLYTE_DISABLE_PLUGINS", "container")
     load_plugins(reload=True)
     try:
-        with pytest.raises(flyte.errors.NonRecoverableError, match="pip install flyte-plugin-container"):
+        # The plugin is installed but off: the error names it and says so (the core names no plugin).
+        with pytest.raises(
+            flyte.errors.NonRecoverableError,
+            match=r"Plugin 'container' \(flyte-plugin-container\) provides it but is disabled",
+        ):
             load_executor()
     finally:
         monkeypatch.delenv("FLYTE_DISABLE_PLUGINS")

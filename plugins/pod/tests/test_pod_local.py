@@ -48,15 +48,12 @@ def podman_ready() -> None:
 
 
 @pytest.fixture(autouse=True)
-def flyte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "flyte-home"
-    monkeypatch.setenv("FLYTE_HOME", str(home))
-    monkeypatch.delenv("FLYTE_CONFIG", raising=False)
+def flyte_home(flyte_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """flyte.testing's fixture (a fresh FLYTE_HOME and settings per test), and no GPUs
+    whatever this machine has (their presence is mocked where a test needs them)."""
     monkeypatch.delenv("FLYTE_GPU_FALLBACK", raising=False)
-    monkeypatch.setenv("FLYTE_LOCAL_GPUS", "")  # no GPUs, whatever this machine has (mocked presence)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(flyte._config, "_settings", None)
-    return home
+    monkeypatch.setenv("FLYTE_LOCAL_GPUS", "")
+    return flyte_home
 
 
 def stored_logs(home: Path, run: flyte.Run) -> dict[str, str]:

@@ -49,13 +49,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("FLYTE_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("FLYTE_CONFIG", raising=False)
-    monkeypatch.delenv("FLYTE_EXECUTOR", raising=False)
-    monkeypatch.setattr(flyte._config, "_settings", None)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def home(flyte_home: Path) -> Path:
+    """The test's directory; flyte.testing's ``flyte_home`` (FLYTE_HOME) is ``home / "flyte-home"``."""
+    return flyte_home.parent
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from ray_cluster import HEAD, WORKER_B, WORKER_C, RayCluster
 
 def _modes(run: flyte.Run, home: Path) -> dict[str, set[str]]:
     """task name -> isolation modes recorded for its actions in the journal."""
-    db = sqlite3.connect(home / "home" / "journal.db")
+    db = sqlite3.connect(home / "flyte-home" / "journal.db")
     out: dict[str, set[str]] = {}
     for name, mode in db.execute("SELECT task_name, mode FROM actions WHERE run=?", (run.name,)):
         out.setdefault(name, set()).add(mode)
@@ -59,7 +59,7 @@ def test_a_child_that_is_a_parent_runs_on_the_cluster_and_its_children_too(on_ra
 def test_ids_are_deterministic_across_runs_on_the_cluster(on_ray: RayCluster, home: Path) -> None:
     r1 = flyte.with_runcontext(name="det-a").run(flows.nested, n=3)
     r2 = flyte.with_runcontext(name="det-b").run(flows.nested, n=3)
-    db = sqlite3.connect(home / "home" / "journal.db")
+    db = sqlite3.connect(home / "flyte-home" / "journal.db")
 
     def tree(run: str) -> list[tuple[Any, ...]]:
         return sorted(db.execute("SELECT task_name, position, action_id FROM actions WHERE run=?", (run,)))
@@ -95,7 +95,7 @@ def test_a_child_error_from_the_cluster_is_both_its_type_and_a_user_error(on_ray
 def test_traces_inside_a_cluster_action_are_recorded_by_the_driver(on_ray: RayCluster, home: Path) -> None:
     run = flyte.run(flows.call_traced, x=4)
     assert run.outputs()[0] == 9
-    db = sqlite3.connect(home / "home" / "journal.db")
+    db = sqlite3.connect(home / "flyte-home" / "journal.db")
     kinds = dict(db.execute("SELECT task_name, kind FROM actions WHERE run=?", (run.name,)))
     assert any(name.endswith("double") for name in kinds), kinds
 
@@ -203,7 +203,7 @@ def test_flyte_run_cli_takes_the_executor(on_ray: RayCluster, home: Path) -> Non
     import sys
 
     flows_file = Path(flows.__file__)
-    env = dict(os.environ, FLYTE_HOME=str(home / "home"))
+    env = dict(os.environ, FLYTE_HOME=str(home / "flyte-home"))
     out = subprocess.run(
         [
             sys.executable,
@@ -225,7 +225,7 @@ def test_flyte_run_cli_takes_the_executor(on_ray: RayCluster, home: Path) -> Non
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "outputs: 55" in out.stdout
-    db = sqlite3.connect(home / "home" / "journal.db")
+    db = sqlite3.connect(home / "flyte-home" / "journal.db")
     assert {m for (m,) in db.execute("SELECT mode FROM actions WHERE task_name='ray_flows.square'")} == {
         "ray"
     }
@@ -238,7 +238,8 @@ def test_what_cluster_actions_print_is_kept_with_them(on_ray: RayCluster, home: 
     logs: list[str] = []
     while time.monotonic() < deadline:
         logs = sorted(
-            p.read_text() for p in (home / "home" / "data" / "runs" / run.name).glob("*/logs/attempt-0.log")
+            p.read_text()
+            for p in (home / "flyte-home" / "data" / "runs" / run.name).glob("*/logs/attempt-0.log")
         )
         if len(logs) == 3:
             break

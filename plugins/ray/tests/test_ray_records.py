@@ -53,7 +53,7 @@ def test_large_inputs_and_outputs_travel_through_s3(on_ray: RayCluster, s3_serve
     names = sorted(r["task_name"] for r in rows if r.get("kind", "task") == "task")
     assert names == ["ray_flows.big_roundtrip", "ray_flows.big_value", "ray_flows.total"], names
     # the credentials never travel: only the endpoint does (the nodes use their own credential chain)
-    journal = (home / "home" / "journal.db").read_bytes()
+    journal = (home / "flyte-home" / "journal.db").read_bytes()
     assert os.environ["AWS_SECRET_ACCESS_KEY"].encode() not in journal
 
 

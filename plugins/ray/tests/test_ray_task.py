@@ -177,7 +177,7 @@ def test_a_ray_task_gets_a_cluster_of_its_own_for_its_duration(home: Path) -> No
     assert not cluster.temp.exists()
     assert _local_job.running() == []
 
-    logs = [p.read_text() for p in (home / "home" / "data" / "runs" / run.name).glob("*/logs/*.log")]
+    logs = [p.read_text() for p in (home / "flyte-home" / "data" / "runs" / run.name).glob("*/logs/*.log")]
     assert any("squaring 3 on a Ray worker" in text for text in logs), logs
 
 

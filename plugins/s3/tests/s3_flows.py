@@ -134,6 +134,27 @@ async def upload_step(i: int, workdir: str, gate: str) -> File:
     return await File.from_local(path)
 
 
+@env.task(retries=3)
+async def retried_upload(i: int, workdir: str, gate: str) -> File:
+    """``upload_step`` with user retries: a storage outage must not spend them (issue 18)."""
+    _mark(workdir, f"retried-{i}")
+    if i == 2 and gate:
+        Path(workdir, "at-gate").touch()
+        while not os.path.exists(gate):
+            await asyncio.sleep(0.02)
+    path = Path(tempfile.mkdtemp()) / f"r{i}.txt"
+    path.write_text(str(i))
+    return await File.from_local(path)
+
+
+@env.task
+async def retried_uploads(n: int, workdir: str, gate: str = "") -> int:
+    total = 0
+    for i in range(n):
+        total += int(await read_file(await retried_upload(i, workdir, gate)))
+    return total
+
+
 @env.task
 async def small(i: int, workdir: str) -> int:
     _mark(workdir, f"small-{i}")

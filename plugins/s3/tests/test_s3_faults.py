@@ -100,10 +100,12 @@ def test_a_long_outage_fails_the_run_and_recover_finishes_it(s3: S3Env, tmp_path
         ("s3flows.pipeline", "FAILED"),
         ("s3flows.step", "SUCCEEDED"),
         ("s3flows.step", "SUCCEEDED"),
-        ("s3flows.step", "ABORTED"),
+        ("s3flows.step", "FAILED"),  # the failure is recorded on the step whose output it was (issue 18)
     ]
-    error = json.loads(next(r["error"] for r in rows(s3, run.name) if r["task_name"] == "s3flows.pipeline"))
-    assert error["code"] == "StorageError" and error["kind"] == "system"
+    for r in rows(s3, run.name):
+        if r["status"] == "FAILED":
+            error = json.loads(r["error"])
+            assert error["code"] == "StorageError" and error["kind"] == "system"
 
     s3.server.resume()
     again = flyte.rerun(run.name, recover=True)
@@ -143,7 +145,9 @@ def test_server_killed_and_restarted_on_the_same_port(
                 assert again.outputs()[0] == sum(i * i + i for i in range(4))
                 # what had finished was in the local journal: not redone, though S3 lost its copies
                 assert [count(work, f"small-{i}") for i in range(4)] == [1, 1, 1, 1]
-                assert [count(work, f"upload-{i}") for i in range(4)] == [1, 1, 2, 1]
+                # upload 2 failed in its body: 1 attempt + FLYTE_SYSTEM_RETRIES (2) system retries
+                # during the outage (its retries=0 untouched), then once more on recovery
+                assert [count(work, f"upload-{i}") for i in range(4)] == [1, 1, 4, 1]
                 record = json.loads(
                     restarted.client()
                     .get_object(Bucket=s3.bucket, Key=f"data/runs/{run.name}/_record/run.json")["Body"]
@@ -182,5 +186,63 @@ def test_seaweedfs_crash_and_restart_is_ridden_out(tmp_path: Path, monkeypatch: 
             assert [count(work, f"step-{i}") for i in range(4)] == [1, 1, 1, 1]
             assert set(stored) <= set(s3.keys())  # nothing stored before the crash was lost
             assert {r["attempts"] for r in rows(s3, run.name)} == {1}  # storage retries, not task retries
+        finally:
+            env.close()
+
+
+def test_seaweedfs_down_is_a_system_error_and_recover_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SeaweedFS SIGKILLed while a step (retries=3) runs and stays down past the retry deadline: the
+    step's upload fails with ObjectStoreError, recorded as a system error and retried
+    FLYTE_SYSTEM_RETRIES times without touching the step's own retries; the run fails naming the
+    object and the fix. Restarted (same ports, same data), ``--recover`` finishes the run and nothing
+    that had finished runs again."""
+    from flyte._runtime.store import ObjectStoreError
+
+    monkeypatch.setenv("FLYTE_SYSTEM_RETRIES", "2")
+    monkeypatch.setenv("FLYTE_SYSTEM_RETRY_DELAY", "0.05")
+    with start_server("seaweedfs") as server:
+        env = s3_env(server, tmp_path, monkeypatch, retry_deadline=1)
+        s3 = next(env)
+        try:
+            work = tmp_path / "w"
+            work.mkdir()
+            gate = tmp_path / "gate"
+            t, out = in_thread(
+                lambda: flyte.run(flows.retried_uploads, n=4, workdir=str(work), gate=str(gate))
+            )
+            wait_for(work / "at-gate")  # uploads 0 and 1 are in S3 and recorded; upload 2 is running
+            server.kill()  # S3 down
+            gate.touch()
+            t.join(120)
+            run = out[0]
+            assert run.status == "FAILED"
+            assert isinstance(run.error, ObjectStoreError) and run.error.kind == "system", run.error
+            assert f"s3://{s3.bucket}/data/runs/{run.name}/" in str(run.error)
+            assert f"flyte rerun {run.name} --recover" in str(run.error)
+            failed = [r for r in rows(s3, run.name) if r["task_name"] == "s3flows.retried_upload"]
+            assert [r["status"] for r in failed] == ["SUCCEEDED", "SUCCEEDED", "FAILED"]
+            assert failed[2]["attempts"] == 3  # 1 + 2 system retries; retries=3 would make it 4
+            con = sqlite3.connect(s3.home / "journal.db")
+            try:
+                errors = [
+                    json.loads(e)
+                    for (e,) in con.execute(
+                        "SELECT error FROM attempts WHERE run=? AND action_id=? ORDER BY attempt",
+                        (run.name, failed[2]["action_id"]),
+                    )
+                ]
+            finally:
+                con.close()
+            assert [(e["code"], e["kind"]) for e in errors] == [("StorageError", "system")] * 3
+            assert errors[0]["type"] == "flyte._runtime.store.ObjectStoreError"
+            assert count(work, "retried-2") == 3
+
+            server.start()  # back on the same ports with its data
+            again = flyte.rerun(run.name, recover=True)
+            assert again.status == "SUCCEEDED", again.error
+            assert again.outputs()[0] == sum(range(4))
+            assert [count(work, f"retried-{i}") for i in range(4)] == [1, 1, 4, 1]
         finally:
             env.close()

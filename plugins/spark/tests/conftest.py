@@ -27,18 +27,9 @@ EXAMPLES = HERE.parent / "examples"
 
 
 @pytest.fixture(autouse=True)
-def flyte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Isolate the journal and object store of each test; subprocesses inherit it via the env."""
-    import flyte._config
-
-    home = tmp_path / "flyte-home"
-    monkeypatch.setenv("FLYTE_HOME", str(home))
-    monkeypatch.delenv("FLYTE_CONFIG", raising=False)
-    monkeypatch.delenv("FLYTE_RAW_DATA_PATH", raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(flyte._config, "_settings", None)
-    yield home
-    flyte._config._settings = None
+def flyte_home(flyte_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """flyte.testing's fixture (a fresh FLYTE_HOME and settings per test) for every test here."""
+    return flyte_home
 
 
 def free_port() -> int:

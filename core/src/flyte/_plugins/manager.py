@@ -15,7 +15,7 @@ from typing import Any
 import pluggy
 
 from flyte._plugins.hookspecs import FlyteHookSpecs
-from flyte._plugins.registry import KNOWN_DISTRIBUTIONS, NamedRegistry, TaskTypeEntry, TaskTypeRegistry
+from flyte._plugins.registry import NamedRegistry, TaskTypeEntry, TaskTypeRegistry
 from flyte.errors import TaskTypeNotFoundError, UnknownPluginConfigError
 
 ENTRY_POINT_GROUP = "flyte.plugins"
@@ -149,30 +149,101 @@ def _keys(registry: Any) -> list[str]:
     return list(registry.factories)
 
 
-def install_hint(task_type: str) -> str | None:
-    """The distribution that provides ``task_type``, when it is one this project publishes."""
-    return KNOWN_DISTRIBUTIONS.get(task_type)
-
-
 def find_task_type_entry(task_type: str, version: int = 0) -> TaskTypeEntry | None:
     """The registration for a task type, or None when no installed plugin provides it."""
     return load_plugins().task_types.get(task_type, version)
 
 
-def task_type_entry(task_type: str, version: int = 0) -> TaskTypeEntry:
-    """The registration for a task type, or a clear error naming what to install."""
+def function_task_for_field(field: str) -> tuple[type, str, int] | None:
+    """(template class, task type, version) of the plugin that claims function tasks setting ``field``
+    (``registry.add(..., function_field=field)``), or None when no installed plugin does."""
+    entry = load_plugins().task_types.by_field.get(field)
+    return None if entry is None else (entry.template_cls, entry.task_type, entry.version)
+
+
+def _package(module: str) -> str:
+    """``flyteplugins.spark`` for ``flyteplugins.spark._config``: the plugin package a module belongs to."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] in ("flyteplugins", "flyte_plugins") else parts[0]
+
+
+def conventional_distribution(module: str) -> str | None:
+    """``flyte-plugin-<name>`` for a module of ``flyteplugins.<name>``: the naming rule plugins follow."""
+    parts = module.split(".")
+    if parts[0] in ("flyteplugins", "flyte_plugins") and len(parts) > 1:
+        return "flyte-plugin-" + parts[1].replace("_", "-")
+    return None
+
+
+def declared_distribution(obj: Any) -> str | None:
+    """The distribution a template (or its class) says provides its task type, else the naming rule
+    applied to the module that defines its class; None for a class of the user's own code."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    for base in cls.__mro__:  # a user's subclass of a plugin's template needs that plugin too
+        declared = base.__dict__.get("plugin_distribution")
+        if isinstance(declared, str) and declared:
+            return declared
+        conventional = conventional_distribution(base.__module__)
+        if conventional is not None:
+            return conventional
+    return None
+
+
+def missing_plugin_hint(name: str, *, module: str | None = None, distribution: str | None = None) -> str:
+    """What to install (or turn on) when no loaded plugin provides ``name`` (a task type, executor or
+    storage scheme). No plugin is named by the core: the hint comes from a discovered plugin of the
+    same package or entry-point name that is disabled or failed to load, else from ``distribution``
+    (declared by the plugin's own template class), else from the ``flyteplugins.<name>`` naming rule.
+    Returns "" when nothing is known."""
+    state = load_plugins()
+    pkg = _package(module) if module else None
+    for info in state.plugins.values():
+        if info.enabled and not info.error:
+            continue
+        same = info.name == name or (pkg is not None and _package(info.module) == pkg)
+        if not same and distribution is not None and info.distribution == distribution:
+            same = True
+        if not same:
+            continue
+        if not info.enabled:
+            return (
+                f" Plugin {info.name!r} ({info.distribution}) provides it but is disabled "
+                "(FLYTE_PLUGINS / FLYTE_DISABLE_PLUGINS)."
+            )
+        return f" Plugin {info.name!r} ({info.distribution}) provides it but failed to load: {info.error}."
+    dist = distribution or (conventional_distribution(module) if module else None)
+    return f" Install it with: pip install {dist}." if dist else ""
+
+
+def _failed_plugins(state: PluginState) -> str:
+    broken = [p.name for p in state.plugins.values() if p.error]
+    return f" Plugins that failed to load: {broken} (see `flyte plugins`)." if broken else ""
+
+
+def task_type_entry(task_type: str, version: int = 0, template: Any = None) -> TaskTypeEntry:
+    """The registration for a task type, or a clear error naming what to install.
+
+    ``template``: the task (or its class) that needs the type; what its plugin declared names the
+    distribution in the error."""
     state = load_plugins()
     entry = state.task_types.get(task_type, version)
     if entry is not None:
         return entry
     installed = sorted({t for t, _ in state.task_types.entries})
-    dist = install_hint(task_type)
-    hint = f" Install it with: pip install {dist}." if dist else ""
-    broken = [p.name for p in state.plugins.values() if p.error]
-    extra = f" Plugins that failed to load: {broken} (see `flyte plugins`)." if broken else ""
+    hint = ""
+    if template is not None:
+        cls = template if isinstance(template, type) else type(template)
+        hint = missing_plugin_hint(task_type, module=cls.__module__, distribution=declared_distribution(cls))
+    if not hint:
+        hint = missing_plugin_hint(task_type)
+    if not hint:
+        hint = " Install the flyte plugin that provides it (see `flyte plugins` for what is installed)."
+    failed = _failed_plugins(state)
+    if failed and "failed to load" in hint:
+        failed = ""
     raise TaskTypeNotFoundError(
         f"No installed plugin provides task type {task_type!r}. "
-        f"Installed task types: {installed}.{hint}{extra}"
+        f"Installed task types: {installed}.{hint}{failed}"
     )
 
 
@@ -184,12 +255,6 @@ def template_for_config(config: Any) -> tuple[type, str, int]:
         if entry is not None:
             return entry.template_cls, entry.task_type, entry.version
     raise UnknownPluginConfigError(unknown_config_message(config, state), config)
-
-
-def _package(module: str) -> str:
-    """``flyteplugins.spark`` for ``flyteplugins.spark._config``: the plugin package a module belongs to."""
-    parts = module.split(".")
-    return ".".join(parts[:2]) if parts[0] in ("flyteplugins", "flyte_plugins") else parts[0]
 
 
 def unknown_config_message(config: Any, state: PluginState) -> str:
@@ -211,26 +276,16 @@ def unknown_config_message(config: Any, state: PluginState) -> str:
     for info in state.plugins.values():
         if _package(info.module) != pkg:
             continue
-        if not info.enabled:
-            hint = (
-                f" Plugin {info.name!r} ({info.distribution}) provides it but is disabled "
-                "(FLYTE_PLUGINS / FLYTE_DISABLE_PLUGINS)."
-            )
-        elif info.error:
-            hint = (
-                f" Plugin {info.name!r} ({info.distribution}) provides it but failed to load: {info.error}."
-            )
-        else:
+        if info.enabled and not info.error:
             hint = f" Plugin {info.name!r} ({info.distribution}) is loaded but registers no template for it."
-        break
+            break
     if not hint:
-        parts = cls.__module__.split(".")
-        if parts[0] in ("flyteplugins", "flyte_plugins") and len(parts) > 1:
-            hint = (
-                f" Install the plugin that provides it: pip install flyte-plugin-{parts[1].replace('_', '-')}"
-            )
-        else:
-            hint = " Install the flyte plugin that provides it (see `flyte plugins` for what is installed)."
+        dist = declared_distribution(cls)
+        hint = missing_plugin_hint("", module=cls.__module__, distribution=dist if dist else None)
+        if hint.startswith(" Install it with"):
+            hint = f" Install the plugin that provides it: pip install {dist}"
+    if not hint:
+        hint = " Install the flyte plugin that provides it (see `flyte plugins` for what is installed)."
     return (
         f"No installed plugin handles plugin_config of type {qual}. "
         f"Installed plugin_config types: {configs or 'none'}; installed task types: {installed}.{hint}"

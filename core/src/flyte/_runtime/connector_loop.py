@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from flyte.extend import Connector, ResourceMeta
+    from flyte._plugins.contract import Connector, ResourceMeta
 
 logger = logging.getLogger("flyte.connector")
 

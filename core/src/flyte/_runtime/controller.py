@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flyte._context import ActionContext, current_action
+from flyte._plugins.contract import ExecutionContext
 from flyte._runtime.codec import InterfaceCodec, digest
 from flyte._runtime.errors_bridge import as_user_error, error_record
 from flyte._runtime.journal import ActionRow, AttemptRow, CacheEntry, RunJournal
@@ -31,6 +32,7 @@ from flyte.errors import (
     MaxRuntimeExceededError,
     NonDeterminismError,
     NonRecoverableError,
+    StorageError,
     SyncTaskCallInAsyncContextError,
     TraceDoesNotAllowNestedTasksError,
 )
@@ -39,8 +41,43 @@ if TYPE_CHECKING:
     from flyte._task import TaskTemplate
 
 RUNNING, SUCCEEDED, FAILED, ABORTED = "RUNNING", "SUCCEEDED", "FAILED", "ABORTED"
+QUEUED = "QUEUED"
+"""A started action waiting for a place (max_action_concurrency, the CPU budget, a worker or GPU):
+its journal row says so until it has one, and the live view gets ``queued``/``running`` events."""
 JOURNAL_INLINE_LIMIT = 256 * 1024
 """Values above this size go to the object store; the journal keeps a reference."""
+
+
+def system_retries() -> int:
+    """How often a system failure (the store, a lost worker) is retried: ``FLYTE_SYSTEM_RETRIES`` (2).
+
+    These retries never count against the task's own ``RetryStrategy``."""
+    try:
+        return max(0, int(os.environ.get("FLYTE_SYSTEM_RETRIES", "2")))
+    except ValueError:
+        return 2
+
+
+def system_retry_delay(n: int) -> float:
+    """Seconds before system retry ``n`` (1-based): ``FLYTE_SYSTEM_RETRY_DELAY`` (0.5 s), doubling,
+    at most 10 s."""
+    try:
+        base = float(os.environ.get("FLYTE_SYSTEM_RETRY_DELAY", "0.5"))
+    except ValueError:
+        base = 0.5
+    return float(min(10.0, max(0.0, base) * 2 ** (n - 1)))
+
+
+def _settle(e: BaseException) -> None:
+    """Mark a storage failure whose system retries are spent: callers up the tree do not retry it."""
+    try:
+        e._flyte_settled = True  # type: ignore[attr-defined]
+    except Exception:
+        pass
+
+
+def _settled(e: BaseException) -> bool:
+    return bool(getattr(e, "_flyte_settled", False))
 
 
 @dataclass
@@ -69,6 +106,9 @@ class ActionState:
     live_children: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     waiting_children: int = 0
     holds_slot: bool = False
+    queued: bool = False  # waiting for a place: a concurrency slot, CPU budget, worker or GPU
+    released: bool = False  # gave its place back after its body; its result is being recorded
+    row: Any = None  # its journal row (_Row), for the QUEUED/RUNNING updates
     log: Any = None  # what this attempt wrote to stdout/stderr (flyte._runtime.logs)
     report: Any = None  # this attempt's flyte.report.Report (None until a report is used)
 
@@ -80,23 +120,6 @@ class ActionState:
         pos = self.next_position
         self.next_position = pos + 1
         return digest(f"{self.action_id}|{identity}|{inputs_hash}|{seq}"), pos
-
-
-@dataclass
-class ExecutionContext:
-    """What a backend gets besides the template and inputs."""
-
-    run_name: str
-    action_id: str
-    attempt: int
-    run_prefix: str
-    store: ObjectStore
-    journal: RunJournal
-    data: dict[str, Any]
-    env_vars: Mapping[str, str]
-
-    def action_prefix(self) -> str:
-        return join(self.run_prefix, self.action_id)
 
 
 _worker = threading.local()
@@ -124,6 +147,11 @@ class SyncPool(concurrent.futures.Executor):
         self._idle = 0  # threads waiting for work
         self._threads = 0
         self._closed = False
+
+    def saturated(self) -> bool:
+        """Whether work submitted now would wait for a thread (every place taken or promised)."""
+        with self._cv:
+            return self._running + len(self._queue) >= self.limit
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
@@ -214,6 +242,7 @@ class Controller:
     """Orchestrates one run's actions on one event loop."""
 
     recovered_from: str | None = None  # the other run whose recorded actions this one reuses
+    tracks_places: bool = True  # QUEUED/RUNNING states are kept here (not by a worker's proxy)
 
     def __init__(
         self,
@@ -255,7 +284,15 @@ class Controller:
         self.listeners: list[Listener] = []
         self._backends: dict[tuple[str, int], Any] = {}
         self._serializing: dict[str, asyncio.Future[None]] = {}
-        self.counts = {RUNNING: 0, SUCCEEDED: 0, FAILED: 0, ABORTED: 0, "CACHED": 0, "RECOVERED": 0}
+        self.counts = {
+            RUNNING: 0,
+            QUEUED: 0,
+            SUCCEEDED: 0,
+            FAILED: 0,
+            ABORTED: 0,
+            "CACHED": 0,
+            "RECOVERED": 0,
+        }
         self._specs: set[str] = set()  # task identities whose spec this run has recorded
         self.workers = make_workers(self, isolation, max_cpus, cluster)  # None: every action inline
         from flyte._runtime import logs
@@ -336,9 +373,10 @@ class Controller:
         child = ActionState(action_id=action_id, task_name=tmpl.name, parent=parent, position=position)
         parent_id = parent.action_id if parent.parent is not None else None
         if len(enc_inputs) > JOURNAL_INLINE_LIMIT:
-            enc_inputs = self._store(action_id, "inputs", enc_inputs)
+            enc_inputs = await self._store_retried(action_id, "inputs", enc_inputs)
         row = _Row(self.run_name, action_id, parent_id, position, tmpl, pac.group, enc_inputs)
         row.base = self.attempt_base.get(action_id, 0)
+        child.row = row
         if self.workers is not None:
             row.mode = self.workers.mode(tmpl, child)
 
@@ -375,6 +413,11 @@ class Controller:
             enc_out = codec.encode_output(out)
             if len(enc_out) > tmpl.max_inline_io_bytes:
                 raise _inline_breach(tmpl, codec, None, len(enc_out))
+            stored = (
+                enc_out
+                if len(enc_out) <= JOURNAL_INLINE_LIMIT
+                else await self._store_retried(action_id, "outputs", enc_out)
+            )
         except asyncio.CancelledError:
             if owner is not None:
                 self._serial_done(cache_key, owner)
@@ -387,6 +430,18 @@ class Controller:
             if owner is not None:
                 self._serial_done(cache_key, owner)
             err = e if isinstance(e, _Exhausted) else _Exhausted(e, child.attempt + 1, False)
+            if isinstance(e, StorageError):  # the attempt ran, but its output could not be stored
+                self.journal.attempt_finished(
+                    AttemptRow(
+                        self.run_name,
+                        action_id,
+                        row.base + child.attempt,
+                        FAILED,
+                        row.started,
+                        time.time(),
+                        error_record(e),
+                    )
+                )
             await self.journal.action_finished(
                 row.params(FAILED, err.attempts, None, error_record(err.error))
             )
@@ -398,7 +453,6 @@ class Controller:
             if tracked:
                 parent.live_children.pop(action_id, None)
             await self._reacquire_parent_slot(parent)
-        stored = self._store(action_id, "outputs", enc_out)
         entry = None
         if cache_key is not None:
             entry = CacheEntry(cache_key, tmpl.name, stored, time.time(), self.run_name, action_id)
@@ -503,6 +557,8 @@ class Controller:
         retries = tmpl.retries.count
         max_rt = tmpl.timeout.max_runtime_seconds if tmpl.timeout is not None else None
         attempt = 0
+        user_failures = 0  # what RetryStrategy counts; system failures (storage) are retried apart
+        system_failures = 0
         while True:
             child.attempt = attempt
             child.report = None
@@ -546,13 +602,22 @@ class Controller:
                         error_record(e),
                     ),
                 )
-                if isinstance(e, NonRecoverableError) or attempt >= retries:
-                    raise _Exhausted(
-                        e, attempt + 1, retries > 0 and not isinstance(e, NonRecoverableError)
-                    ) from None
-                backoff = tmpl.retries.backoff
-                if backoff is not None:
-                    await asyncio.sleep(backoff.delay(attempt))
+                if isinstance(e, StorageError):
+                    system_failures += 1
+                    if _settled(e) or system_failures > system_retries():
+                        _settle(e)  # a child's failure (already retried there) or retries spent
+                        raise _Exhausted(e, attempt + 1, False) from None
+                    _warn_system_retry(tmpl, e, system_failures)
+                    await asyncio.sleep(system_retry_delay(system_failures))
+                else:
+                    if isinstance(e, NonRecoverableError) or user_failures >= retries:
+                        raise _Exhausted(
+                            e, attempt + 1, retries > 0 and not isinstance(e, NonRecoverableError)
+                        ) from None
+                    backoff = tmpl.retries.backoff
+                    if backoff is not None:
+                        await asyncio.sleep(backoff.delay(user_failures))
+                    user_failures += 1
                 attempt += 1
                 self.journal.action_started(row.params(RUNNING, attempt, None, None))
 
@@ -572,7 +637,14 @@ class Controller:
         token = current_action.set(ActionContext(self, child, group=pac.group, custom=pac.custom))
         try:
             if self.slots is not None:
-                await self._acquire_slot(tmpl)
+                if self.slots.locked():
+                    self.mark_queued(child)
+                try:
+                    await self._acquire_slot(tmpl)
+                except BaseException:  # cancelled, or max_queued_time passed: it never ran
+                    self.unqueue(child)
+                    raise
+                self.mark_admitted(child)
                 child.holds_slot = True
             try:
                 if max_rt is not None:  # the clock starts once the action has its place
@@ -596,6 +668,8 @@ class Controller:
                 if child.holds_slot and self.slots is not None:
                     self.slots.release()
                     child.holds_slot = False
+                    self.mark_released(child)
+                self.unqueue(child)  # e.g. cancelled while it waited for a thread of the sync pool
                 self._abort_orphans(child)
         finally:
             current_action.reset(token)
@@ -614,6 +688,43 @@ class Controller:
         if hasattr(backend, "create"):
             return await self._run_connector(backend, tmpl, inputs, ectx)
         return await backend.run(tmpl, inputs, ectx)
+
+    def mark_queued(self, child: ActionState) -> None:
+        """The action waits for a place: the live view shows it QUEUED, not RUNNING."""
+        if child.queued:
+            return
+        child.queued = True
+        child.released = False
+        self.counts[QUEUED] += 1
+        if child.row is not None:
+            self.journal.action_started(child.row.params(QUEUED, child.attempt, None, None))
+        self._emit("queued", child, QUEUED)
+
+    def mark_admitted(self, child: ActionState) -> None:
+        """The action got its place (or stopped waiting): RUNNING again in the live view."""
+        if child.released:  # a retry got a place again
+            child.released = False
+            self._emit("running", child, RUNNING)
+        if not child.queued:
+            return
+        child.queued = False
+        self.counts[QUEUED] -= 1
+        if child.row is not None:
+            self.journal.action_started(child.row.params(RUNNING, child.attempt, None, None))
+        self._emit("running", child, RUNNING)
+
+    def unqueue(self, child: ActionState) -> None:
+        """The action stopped waiting without getting a place (cancelled): no event, its end follows."""
+        if child.queued:
+            child.queued = False
+            self.counts[QUEUED] -= 1
+
+    def mark_released(self, child: ActionState) -> None:
+        """The action's body ended and its place went to the next one: while its result is being
+        recorded the live view no longer counts it among the running."""
+        if not child.released:
+            child.released = True
+            self._emit("released", child, RUNNING)
 
     async def _acquire_slot(self, tmpl: TaskTemplate[Any, Any]) -> None:
         assert self.slots is not None
@@ -636,8 +747,8 @@ class Controller:
         self, backend: Any, tmpl: TaskTemplate[Any, Any], inputs: dict[str, Any], ectx: ExecutionContext
     ) -> Any:
         """create/get/delete: poll a remote job with backoff; re-attach after a crash; cancel on abort."""
+        from flyte._plugins.contract import connector_meta_from_json, connector_meta_to_json
         from flyte._runtime.connector_loop import run_connector
-        from flyte.extend import connector_meta_from_json, connector_meta_to_json
 
         rec = self.recorded.get(ectx.action_id)
         meta = None
@@ -689,24 +800,22 @@ class Controller:
         if tmpl.task_type == "python":
             backend = None  # the built-in in-process path; no plugin lookup on the hot path
         else:
-            from flyte._plugins.manager import find_task_type_entry, install_hint, task_type_entry
+            from flyte._plugins.manager import declared_distribution, find_task_type_entry, task_type_entry
             from flyte._task import TaskTemplate
 
             entry = find_task_type_entry(tmpl.task_type, tmpl.task_type_version)
-            own_execute = type(tmpl).execute is not TaskTemplate.execute
-            if entry is None and tmpl.task_type == "pod" and getattr(tmpl, "func", None) is not None:
-                # A function task given a pod_template, without flyte-plugin-pod: run it in process,
-                # as the anchor's local runs do (the template matters on a cluster only).
-                self._backends[key] = None
-                return None
-            if entry is None and own_execute and install_hint(tmpl.task_type) is None:
-                # A TaskTemplate subclass nobody registered runs its own execute() here, as on
-                # the anchor; registering a task type is how a plugin adds a backend. A type that a
-                # known plugin provides is an install mistake, reported by task_type_entry below.
+            if entry is None and (
+                type(tmpl).plugin_optional
+                or (type(tmpl).execute is not TaskTemplate.execute and declared_distribution(tmpl) is None)
+            ):
+                # A type whose plugin is optional here (a pod template matters on a cluster only), or a
+                # TaskTemplate subclass of the user's own that nobody registered: its own execute()
+                # runs here, as on the anchor. A class that a plugin provides is an install mistake,
+                # reported by task_type_entry below with what to install.
                 self._backends[key] = None
                 return None
             if entry is None:
-                entry = task_type_entry(tmpl.task_type, tmpl.task_type_version)  # the install hint
+                entry = task_type_entry(tmpl.task_type, tmpl.task_type_version, template=tmpl)
             backend = entry.backend() if isinstance(entry.backend, type) else entry.backend
         self._backends[key] = backend
         return backend
@@ -752,6 +861,10 @@ class Controller:
         except Exception as e:  # a log that cannot be kept never fails the action
             import warnings
 
+            if isinstance(e, StorageError):  # the store is failing: say so once, not per action
+                if getattr(self, "_log_fault_warned", False):
+                    return
+                self._log_fault_warned = True
             warnings.warn(f"could not keep the log of action {action_id}: {e}", RuntimeWarning, stacklevel=2)
 
     # ---- values too large for the journal ------------------------------------------------------------
@@ -760,6 +873,20 @@ class Controller:
             return data
         uri = self.store.put_bytes(join(self.run_prefix, action_id, name), data)
         return b"R" + uri.encode()
+
+    async def _store_retried(self, action_id: str, name: str, data: bytes) -> bytes:
+        """``_store`` with the system retries: a value that was computed is not computed again."""
+        failures = 0
+        while True:
+            try:
+                return self._store(action_id, name, data)
+            except StorageError as e:
+                failures += 1
+                if failures > system_retries():
+                    _settle(e)
+                    raise
+                _warn_system_retry(None, e, failures)
+                await asyncio.sleep(system_retry_delay(failures))
 
     def _load(self, data: bytes) -> bytes:
         if data[:1] == b"R":
@@ -777,6 +904,15 @@ class Controller:
         self.sync_pool.shutdown(wait=False, cancel_futures=True)
         if self.workers is not None:
             self.workers.close()  # no worker process outlives its run
+
+
+def _warn_system_retry(tmpl: TaskTemplate[Any, Any] | None, e: BaseException, n: int) -> None:
+    import logging
+
+    what = f"task {tmpl.name!r}" if tmpl is not None else "storing a value"
+    logging.getLogger("flyte.storage").warning(
+        "%s: %s; system retry %d/%d (the task's own retries are not used)", what, e, n, system_retries()
+    )
 
 
 async def _await_future(fut: concurrent.futures.Future[Any]) -> Any:
@@ -818,7 +954,7 @@ class _Row:
     def params(
         self, status: str, attempts: int, outputs: bytes | None, error: str | None, cached: int = 0
     ) -> ActionRow:
-        ended = None if status == RUNNING else time.time()
+        ended = None if status == RUNNING or status == QUEUED else time.time()
         return ActionRow(
             *self.fixed,
             status,

@@ -140,7 +140,11 @@ CREATE_RUN = (
 )
 RESUME_RUN = "UPDATE runs SET status=?, ended_at=NULL, error=NULL, pid=?, settings=? WHERE name=?"
 FINISH_RUN = "UPDATE runs SET status=?, ended_at=?, error=?, root_action=? WHERE name=?"
-ABANDON_ACTIONS = "UPDATE actions SET status=?, ended_at=?, error=COALESCE(error, ?) WHERE run=? AND status=?"
+# an action left running, or waiting for a place (QUEUED, issue 18), when its run ends is abandoned
+ABANDON_ACTIONS = (
+    "UPDATE actions SET status=?, ended_at=?, error=COALESCE(error, ?)"
+    " WHERE run=? AND status IN (?, 'QUEUED')"
+)
 ATTEMPT_COUNTS = "SELECT action_id, MAX(attempt) + 1 FROM attempts WHERE run=? GROUP BY action_id"
 
 
@@ -611,6 +615,192 @@ class Journal:
         with self.lock:
             self.conn.close()
 
+    # ---- issue 22: triggers fired by the local scheduler, notification deliveries ----------------
+    # Tables created on first use, so journals written before they existed stay readable.
+    _ISSUE22_SCHEMA = """
+    CREATE TABLE IF NOT EXISTS trigger_state(
+      key TEXT PRIMARY KEY, task_name TEXT, trigger_name TEXT, source TEXT, spec TEXT,
+      activated_at REAL, last_seen REAL
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS trigger_fires(
+      key TEXT NOT NULL, scheduled_at REAL NOT NULL, fired_at REAL, run TEXT, status TEXT,
+      PRIMARY KEY(key, scheduled_at)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS trigger_meta(name TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS notify_deliveries(
+      run TEXT NOT NULL, n INTEGER NOT NULL, attempt INTEGER NOT NULL, kind TEXT, target TEXT,
+      phase TEXT, status TEXT, error TEXT, at REAL, spec TEXT,
+      PRIMARY KEY(run, n, attempt)
+    ) WITHOUT ROWID;
+    """
+
+    def _issue22_tables(self) -> None:
+        if not getattr(self, "_issue22_ready", False):
+            with self.lock:
+                self.conn.executescript(self._ISSUE22_SCHEMA)
+            self._issue22_ready = True
+
+    def trigger_activate(
+        self, key: str, task_name: str, trigger_name: str, source: str, spec: str, now: float
+    ) -> float:
+        """Record a trigger the scheduler serves; returns when it was first activated (kept across
+        restarts)."""
+        self._issue22_tables()
+        self.commit(
+            [
+                (
+                    "INSERT INTO trigger_state(key, task_name, trigger_name, source, spec, activated_at,"
+                    " last_seen) VALUES(?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET spec=excluded.spec,"
+                    " source=excluded.source, last_seen=excluded.last_seen",
+                    (key, task_name, trigger_name, source, spec, now, now),
+                )
+            ]
+        )
+        row = self.query_one("SELECT activated_at FROM trigger_state WHERE key=?", (key,))
+        return float(row["activated_at"]) if row is not None else now
+
+    def trigger_states(self) -> list[dict[str, Any]]:
+        self._issue22_tables()
+        return [dict(r) for r in self.query("SELECT * FROM trigger_state ORDER BY key")]
+
+    def trigger_last_scheduled(self, key: str) -> float | None:
+        """The latest occurrence of a trigger that was journaled (fired or skipped)."""
+        self._issue22_tables()
+        row = self.query_one("SELECT MAX(scheduled_at) AS t FROM trigger_fires WHERE key=?", (key,))
+        return None if row is None or row["t"] is None else float(row["t"])
+
+    def trigger_journal_fires(
+        self, key: str, fires: Sequence[tuple[float, str | None, str]], now: float
+    ) -> list[float]:
+        """Journal occurrences (scheduled_at, run name or None, status) in one transaction, before
+        any of their runs starts. An occurrence journaled before (by an earlier or a concurrent
+        scheduler) is left as it is; returns the scheduled times this call added."""
+        self._issue22_tables()
+        added: list[float] = []
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for at, run, status in fires:
+                    cur = self.conn.execute(
+                        "INSERT OR IGNORE INTO trigger_fires(key, scheduled_at, fired_at, run, status)"
+                        " VALUES(?,?,?,?,?)",
+                        (key, at, now, run, status),
+                    )
+                    if cur.rowcount == 1:
+                        added.append(at)
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return added
+
+    def trigger_set_fire_status(self, key: str, scheduled_at: float, status: str) -> None:
+        self._issue22_tables()
+        self.commit(
+            [
+                (
+                    "UPDATE trigger_fires SET status=? WHERE key=? AND scheduled_at=?",
+                    (status, key, scheduled_at),
+                )
+            ]
+        )
+
+    def trigger_fires(self, key: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Journaled occurrences, newest first, with the status of the run each one started."""
+        self._issue22_tables()
+        sql = (
+            "SELECT f.key, f.scheduled_at, f.fired_at, f.run, f.status, r.status AS run_status"
+            " FROM trigger_fires f LEFT JOIN runs r ON r.name = f.run"
+        )
+        params: tuple[Any, ...] = ()
+        if key is not None:
+            sql += " WHERE f.key=?"
+            params = (key,)
+        sql += " ORDER BY f.scheduled_at DESC, f.key LIMIT ?"
+        return [dict(r) for r in self.query(sql, (*params, limit))]
+
+    def trigger_fire_of_run(self, run: str) -> dict[str, Any] | None:
+        self._issue22_tables()
+        row = self.query_one(
+            "SELECT f.key, f.scheduled_at, f.fired_at, f.status, s.spec FROM trigger_fires f"
+            " LEFT JOIN trigger_state s ON s.key = f.key WHERE f.run=?",
+            (run,),
+        )
+        return None if row is None else dict(row)
+
+    def trigger_meta(self, name: str, default: str) -> str:
+        """A scheduler setting kept across restarts; ``default`` is stored when there is none yet."""
+        self._issue22_tables()
+        self.commit([("INSERT OR IGNORE INTO trigger_meta(name, value) VALUES(?,?)", (name, default))])
+        row = self.query_one("SELECT value FROM trigger_meta WHERE name=?", (name,))
+        return str(row["value"]) if row is not None else default
+
+    def notify_record(
+        self,
+        run: str,
+        n: int,
+        attempt: int,
+        kind: str,
+        target: str,
+        phase: str,
+        status: str,
+        error: str | None,
+        at: float,
+        spec: str | None = None,
+    ) -> None:
+        """One delivery attempt of a run's notification (attempt 0: queued, before any send)."""
+        self._issue22_tables()
+        self.commit(
+            [
+                (
+                    "INSERT OR REPLACE INTO notify_deliveries(run, n, attempt, kind, target, phase, status,"
+                    " error, at, spec) VALUES(?,?,?,?,?,?,?,?,?,?)",
+                    (run, n, attempt, kind, target, phase, status, error, at, spec),
+                )
+            ]
+        )
+
+    @staticmethod
+    def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+        """Issue 22's tables are created on first use: an older journal may not have them."""
+        found = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,))
+        return found.fetchone() is not None
+
+    @staticmethod
+    def read_run_trigger(conn: sqlite3.Connection, run: str) -> dict[str, Any] | None:
+        """For a read-only connection (``flyte ui``): the trigger occurrence that started ``run``."""
+        if not Journal._has_table(conn, "trigger_fires"):
+            return None
+        row = conn.execute(
+            "SELECT f.key, f.scheduled_at, f.fired_at, f.status, s.spec, s.source FROM trigger_fires f"
+            " LEFT JOIN trigger_state s ON s.key = f.key WHERE f.run=?",
+            (run,),
+        ).fetchone()
+        if row is None:
+            return None
+        cols = ("key", "scheduled_at", "fired_at", "status", "spec", "source")
+        return dict(zip(cols, tuple(row), strict=True))
+
+    @staticmethod
+    def read_run_deliveries(conn: sqlite3.Connection, run: str) -> list[dict[str, Any]]:
+        """For a read-only connection (``flyte ui``): the run's notification delivery attempts."""
+        if not Journal._has_table(conn, "notify_deliveries"):
+            return []
+        cols = ("n", "attempt", "kind", "target", "phase", "status", "error", "at")
+        rows = conn.execute(
+            f"SELECT {', '.join(cols)} FROM notify_deliveries WHERE run=? ORDER BY n, attempt", (run,)
+        ).fetchall()
+        return [dict(zip(cols, tuple(r), strict=True)) for r in rows]
+
+    def notify_deliveries(self, run: str | None = None) -> list[dict[str, Any]]:
+        """Delivery attempts (of one run, or all), in order."""
+        self._issue22_tables()
+        if run is None:
+            rows = self.query("SELECT * FROM notify_deliveries ORDER BY run, n, attempt")
+        else:
+            rows = self.query("SELECT * FROM notify_deliveries WHERE run=? ORDER BY n, attempt", (run,))
+        return [dict(r) for r in rows]
+
 
 INLINE_RUN = 64
 """At most this many commits in a row are made at once (without a loop turn) by ``_durable``."""
@@ -741,6 +931,15 @@ class RunJournal:
 
     def subtree(self, run: str, action_id: str) -> list[ActionRow]:
         return self.journal.subtree(run, action_id)
+
+    # ---- issue 23: actions adopted from a crashed driver's workers ------------------------------------
+    def action_adopted(self, run: str, action_id: str, how: str) -> None:
+        """A recovery used (or awaited) the worker of a crashed driver instead of running the action
+        again: noted in the action's meta (kept by later writes), shown as "adopted after recovery"."""
+        import json
+
+        note = json.dumps({"adopted": "adopted after recovery", "how": how})
+        self.write(SET_META, (note, run, action_id))
 
 
 def _resolve(w: asyncio.Future[None]) -> None:

@@ -12,6 +12,7 @@ retried as a user error either, so the run fails and ``flyte rerun --recover`` f
 
 from __future__ import annotations
 
+import errno
 import inspect
 import json
 import logging
@@ -23,26 +24,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import unquote, urlparse
 
+from flyte._plugins.contract import ObjectStore as ObjectStore  # where it lived before the contract
 from flyte.errors import BaseRuntimeError, NonRecoverableError, StorageError
 
 log = logging.getLogger("flyte.storage")
-
-
-class ObjectStore(Protocol):
-    """What the runtime needs from a store; plugins implement it for other schemes."""
-
-    def put_bytes(self, uri: str, data: bytes) -> str: ...
-
-    def get_bytes(self, uri: str) -> bytes: ...
-
-    def put_file(self, local_path: str, uri: str) -> str: ...
-
-    def get_file(self, uri: str, local_path: str) -> str: ...
-
-    def exists(self, uri: str) -> bool: ...
 
 
 def uri_to_path(uri: str) -> str:
@@ -75,52 +63,173 @@ def safe_name(name: str, default: str = "file") -> str:
 
 
 class LocalObjectStore:
-    """A directory on this machine, addressed with ``file://`` URIs."""
+    """A directory on this machine, addressed with ``file://`` URIs.
+
+    A failure of the store itself (its directory unwritable, the disk full, a file where a directory
+    of the run's prefix should be) is raised as :class:`~flyte.errors.StorageError` naming the path
+    and the fix, never as a bare ``OSError`` that would look like the task's own failure. A missing
+    object is still ``FileNotFoundError``, and errors about the caller's local file pass through.
+    """
 
     def put_bytes(self, uri: str, data: bytes) -> str:
         path = uri_to_path(uri)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        with _local_faults("write", path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                _discard(tmp)
+                raise
         return path_to_uri(path)
 
     def get_bytes(self, uri: str) -> bytes:
-        with open(uri_to_path(uri), "rb") as f:
-            return f.read()
+        path = uri_to_path(uri)
+        with _local_faults("read", path, missing_ok=True):
+            with open(path, "rb") as f:
+                return f.read()
 
     def put_file(self, local_path: str, uri: str) -> str:
         dest = uri_to_path(uri)
         if os.path.abspath(local_path) == os.path.abspath(dest):
             return path_to_uri(dest)
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        if os.path.isdir(local_path):
-            tmp = dest + ".tmp-copy"
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(local_path, tmp)
-            shutil.rmtree(dest, ignore_errors=True)
-            os.replace(tmp, dest)
-        else:
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".tmp-")
-            os.close(fd)
-            shutil.copyfile(local_path, tmp)
-            os.replace(tmp, dest)
+        if not os.path.exists(local_path):  # the caller's file: not a fault of the store
+            raise FileNotFoundError(errno.ENOENT, "no such file or directory to upload", local_path)
+        with _local_faults("write", dest, caller_path=local_path):
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            if os.path.isdir(local_path):
+                tmp = dest + ".tmp-copy"
+                shutil.rmtree(tmp, ignore_errors=True)
+                try:
+                    shutil.copytree(local_path, tmp)
+                except shutil.Error as e:  # copytree gathers per-file errors: report the first one
+                    first = e.args[0][0] if e.args and e.args[0] else ("", "", str(e))
+                    raise OSError(_errno_in(first[2]), str(first[2]), first[1] or tmp) from e
+                shutil.rmtree(dest, ignore_errors=True)
+                os.replace(tmp, dest)
+            else:
+                fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".tmp-")
+                os.close(fd)
+                try:
+                    shutil.copyfile(local_path, tmp)
+                    os.replace(tmp, dest)
+                except BaseException:
+                    _discard(tmp)
+                    raise
         return path_to_uri(dest)
 
     def get_file(self, uri: str, local_path: str) -> str:
         src = uri_to_path(uri)
         if os.path.abspath(src) == os.path.abspath(local_path):
             return local_path
-        os.makedirs(os.path.dirname(os.path.abspath(local_path)) or ".", exist_ok=True)
-        if os.path.isdir(src):
-            shutil.copytree(src, local_path, dirs_exist_ok=True)
-        else:
-            shutil.copyfile(src, local_path)
+        with _local_faults("read", src, missing_ok=True, caller_path=local_path):
+            os.makedirs(os.path.dirname(os.path.abspath(local_path)) or ".", exist_ok=True)
+            if os.path.isdir(src):
+                shutil.copytree(src, local_path, dirs_exist_ok=True)
+            else:
+                shutil.copyfile(src, local_path)
         return local_path
 
     def exists(self, uri: str) -> bool:
         return os.path.exists(uri_to_path(uri))
+
+
+_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_IN_THE_WAY = {errno.ENOTDIR, errno.EEXIST, errno.EISDIR}
+
+
+def _discard(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _related(a: str, b: str) -> bool:
+    """Whether one path is the other or below it."""
+    return a == b or a.startswith(b.rstrip(os.sep) + os.sep) or b.startswith(a.rstrip(os.sep) + os.sep)
+
+
+def _errno_in(text: object) -> int:
+    m = re.match(r"\[Errno (\d+)\]", str(text))
+    return int(m.group(1)) if m else errno.EIO
+
+
+def _blocker(path: str) -> str | None:
+    """The nearest ancestor of ``path`` that exists and is not a directory (a file in the way)."""
+    cur = os.path.dirname(os.path.abspath(path))
+    while cur and cur != os.path.dirname(cur):
+        if os.path.lexists(cur):
+            return None if os.path.isdir(cur) else cur
+        cur = os.path.dirname(cur)
+    return None
+
+
+def _nearest_dir(path: str) -> str:
+    cur = os.path.dirname(os.path.abspath(path))
+    while cur and not os.path.isdir(cur) and cur != os.path.dirname(cur):
+        cur = os.path.dirname(cur)
+    return cur
+
+
+def _run_of(path: str) -> str:
+    """The run a store path belongs to (``<raw data>/runs/<run>/...``), for the resume hint."""
+    m = re.search(r"/runs/([^/]+)(/|$)", path)
+    return m.group(1) if m else "RUN"
+
+
+def local_fault(op: str, path: str, e: OSError) -> StorageError:
+    """A :class:`StorageError` for an ``OSError`` of the local store: what failed, where, the fix."""
+    code = e.errno or _errno_in(e)
+    where = e.filename if isinstance(e.filename, str) and e.filename else path
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = (
+            f"make {_nearest_dir(where) if not os.path.isdir(where) else where} writable by this user "
+            "(e.g. chmod u+w) or point raw_data_path at a writable directory"
+        )
+    elif code in _IN_THE_WAY or (code == errno.ENOENT and _blocker(path)):
+        blocker = _blocker(path) or where
+        fix = (
+            f"{blocker} is a file where the store needs a directory: move it away (or choose another "
+            "raw_data_path)"
+        )
+    elif code in _FULL:
+        fix = (
+            f"free space on the file system holding {_nearest_dir(path)} (or raise the quota / file-size "
+            "limit, or choose another raw_data_path)"
+        )
+    else:
+        fix = f"check that {_nearest_dir(path)} is readable and writable"
+    return StorageError(
+        f"storage failure: could not {op} {path}: {e.strerror or e} (errno {code}). Fix: {fix}; then "
+        f"resume with `flyte rerun {_run_of(path)} --recover` (what finished is kept).",
+        path=path,
+    )
+
+
+class _local_faults:
+    """Turns ``OSError`` from the store's side of an operation into :class:`StorageError`."""
+
+    def __init__(self, op: str, path: str, missing_ok: bool = False, caller_path: str | None = None) -> None:
+        self.op = op
+        self.path = path
+        self.missing_ok = missing_ok
+        self.caller = os.path.abspath(caller_path) if caller_path else None
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, e: BaseException | None, tb: object) -> None:
+        if not isinstance(e, OSError):
+            return None
+        name = e.filename if isinstance(e.filename, str) else None
+        if self.caller is not None and name is not None and _related(os.path.abspath(name), self.caller):
+            return None  # the caller's own file (the upload's source, the download's target)
+        if self.missing_ok and isinstance(e, FileNotFoundError) and not _blocker(self.path):
+            return None  # no such object: the caller decides what a missing value means
+        raise local_fault(self.op, self.path, e) from e
 
 
 class ObjectStoreError(StorageError, NonRecoverableError):
@@ -131,9 +240,10 @@ class ObjectStoreError(StorageError, NonRecoverableError):
     run fails instead; nothing it recorded is lost, and ``flyte rerun RUN --recover`` finishes it.
     """
 
-    def __init__(self, message: str, transient: bool = True) -> None:
+    def __init__(self, message: str, transient: bool = True, path: str | None = None) -> None:
         BaseRuntimeError.__init__(self, "StorageError", "system", message)
         self.transient = transient
+        self.path = path
 
 
 RETRY_DEADLINE = 60.0
@@ -176,7 +286,10 @@ class RetryingStore:
             except Exception as e:
                 if not self._transient(e):
                     raise ObjectStoreError(
-                        f"object store: {op} {uri} failed: {type(e).__name__}: {e}", transient=False
+                        f"object store: {op} {uri} failed: {type(e).__name__}: {e}. Fix the store's "
+                        f"settings or permissions, then resume with `flyte rerun {_run_of(uri)} --recover`.",
+                        transient=False,
+                        path=uri,
                     ) from e
                 elapsed = time.monotonic() - start
                 step = min(self.max_delay, self.base_delay * 2**attempt)
@@ -186,7 +299,8 @@ class RetryingStore:
                         f"object store unavailable: {op} {uri} still failing after {attempt + 1} tries in "
                         f"{elapsed:.1f}s (retry deadline {self.deadline:g}s, FLYTE_STORAGE_RETRY_DEADLINE): "
                         f"{type(e).__name__}: {e}. What was recorded is kept: once storage is back, "
-                        "resume with `flyte rerun RUN --recover`."
+                        f"resume with `flyte rerun {_run_of(uri)} --recover`.",
+                        path=uri,
                     ) from e
                 (log.warning if attempt == 0 else log.debug)(
                     "object store: %s %s failed (%s: %s); retrying for up to %gs",
@@ -270,11 +384,14 @@ def store_for(uri: str) -> ObjectStore:
 
     factory = load_plugins().storage.get(scheme)
     if factory is None:
+        from flyte._plugins.manager import conventional_distribution, missing_plugin_hint
         from flyte.errors import PluginError
 
-        raise PluginError(
-            f"No storage plugin handles {scheme}:// URIs (for s3 install flyte-plugin-s3); got {uri!r}"
+        hint = missing_plugin_hint(scheme) or (
+            " Install the plugin that registers it, by the naming convention: pip install "
+            f"{conventional_distribution('flyteplugins.' + scheme)}."
         )
+        raise PluginError(f"No storage plugin handles {scheme}:// URIs; got {uri!r}.{hint}")
     with _stores_lock:
         store = _stores.get(key)
         if store is None:

@@ -5,24 +5,11 @@ the run's object store itself) and back; the journal only ever holds the referen
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
+from flyte._plugins.contract import TypeTransformer
 
-@runtime_checkable
-class TypeTransformer(Protocol):
-    """Registered by plugins through the ``flyte_register_types`` hook."""
-
-    type_path: str
-    """``module.QualName`` of the Python type it handles (matched without importing the module)."""
-
-    def validate(self, value: Any) -> None:
-        """Raise ``TypeError``/``ValueError`` when ``value`` is not of the handled type."""
-
-    def to_json(self, value: Any) -> Any:
-        """A JSON-able reference to the value (write the data to the object store first)."""
-
-    def from_json(self, data: Any, hint: Any) -> Any:
-        """The value back from its reference."""
+__all__ = ["TypeTransformer", "find_transformer", "type_path"]
 
 
 def type_path(hint: Any) -> str | None:

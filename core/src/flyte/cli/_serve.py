@@ -63,6 +63,12 @@ def _pick_app(file: str, module: Any, app_name: str | None) -> Any:
 @click.option("--health-interval", type=float, default=1.0, show_default=True, help="Seconds between probes.")
 @click.option("--startup-timeout", type=float, default=60.0, show_default=True, help="Max seconds to ready.")
 @click.option("--local", is_flag=True, help="Serve on this machine (accepted for compatibility; always so).")
+@click.option(
+    "--triggers",
+    "with_triggers",
+    is_flag=True,
+    help="Also fire FILE's task triggers (as `flyte triggers serve`).",
+)
 def serve(
     file: str,
     app_name: str | None,
@@ -73,6 +79,7 @@ def serve(
     health_interval: float,
     startup_timeout: float,
     local: bool,
+    with_triggers: bool = False,
 ) -> None:
     """Serve the app in FILE locally until Ctrl-C: its min replicas run as processes behind one port.
 
@@ -142,7 +149,15 @@ def serve(
             click.echo(f"[{app.name}] stopping", err=True)
             await sup.stop()
 
+    stop_triggers = None
+    if with_triggers:  # issue 22: the file's scheduled tasks, fired next to the app
+        from flyte.cli._triggers import start_in_background
+
+        stop_triggers = start_in_background(file, module)
     try:
         asyncio.run(run())
     except ServeError as e:
         raise click.ClickException(str(e)) from None
+    finally:
+        if stop_triggers is not None:
+            stop_triggers()

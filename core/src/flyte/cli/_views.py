@@ -10,6 +10,8 @@ STATUS_STYLE = {
     "SUCCEEDED": "green",
     "FAILED": "red",
     "RUNNING": "yellow",
+    "QUEUED": "blue",
+    "ENDING": "dim",
     "ABORTED": "magenta",
     "INTERRUPTED": "red",
 }
@@ -66,6 +68,25 @@ def error_line(err: str | None) -> str:
         return err.splitlines()[0][:160]
 
 
+def adopted_note(r: Any) -> str | None:
+    """How a recovery adopted this action from a crashed driver's worker (issue 23), or None."""
+    try:
+        meta = r["meta"]
+    except (KeyError, IndexError):
+        return None
+    if not meta or "adopted" not in meta:
+        return None
+    try:
+        got = json.loads(meta)
+    except ValueError:
+        return None
+    return (
+        str(got.get("how") or "adopted after recovery")
+        if isinstance(got, dict) and "adopted" in got
+        else None
+    )
+
+
 def action_label(r: Any) -> str:
     status = r["status"]
     style = STATUS_STYLE.get(status, "white")
@@ -79,6 +100,8 @@ def action_label(r: Any) -> str:
         bits.append(f"group={r['group_name']}")
     if r["mode"]:
         bits.append(f"mode={r['mode']}")
+    if adopted_note(r):
+        bits.append("[magenta]adopted after recovery[/magenta]")
     bits.append(f"[dim]{r['action_id'][:12]}[/dim]")
     line = "  ".join(bits)
     err = error_line(r["error"])
@@ -129,7 +152,9 @@ class LiveProgress:
     Events only update a small table of actions; the tree is drawn from it by rich's refresh
     thread (8 times a second), so a 10k fan-out costs one dict update per event, not a redraw.
     Siblings of one task collapse into a line with their status counts once there are more than
-    ``SHOW_EACH`` of them, and the tree stops ``MAX_DEPTH`` levels down.
+    ``SHOW_EACH`` of them, and the tree stops ``MAX_DEPTH`` levels down. An action waiting for a
+    place (``max_action_concurrency``, the CPU budget, a worker or a GPU) is QUEUED until it has one;
+    one whose body ended and gave its place back is ENDING while its result is recorded (milliseconds).
     """
 
     SHOW_EACH = 3
@@ -158,17 +183,18 @@ class LiveProgress:
         if event == "limits":
             self.limits = status
             return
-        key = "CACHED" if event == "cached" else status
-        if event == "end" or event == "cached":
-            self.counts["RUNNING"] = self.counts.get("RUNNING", 0) - (0 if event == "cached" else 1)
-        self.counts[key] = self.counts.get(key, 0) + 1
+        if event not in ("start", "end", "cached", "queued", "running", "released"):
+            return
+        key = "CACHED" if event == "cached" else "ENDING" if event == "released" else status
         node = self.nodes.get(action.action_id)
         if node is None:
             parent = action.parent
             parent_id = parent.action_id if parent is not None and parent.parent is not None else None
             self.nodes[action.action_id] = [action.task_name, parent_id, key]
-        else:
+        else:  # it leaves its state (RUNNING, or QUEUED while it waits for a place) for the new one
+            self.counts[node[2]] = self.counts.get(node[2], 0) - 1
             node[2] = key
+        self.counts[key] = self.counts.get(key, 0) + 1
 
     def __rich__(self) -> Any:
         return self.render()
@@ -209,13 +235,14 @@ class LiveProgress:
 
 
 class FollowLines:
-    """``--follow`` off a terminal: one line per action as it starts, is cached or ends."""
+    """``--follow`` off a terminal: one line per action as it starts, is cached or ends, and when it
+    waits for a place (QUEUED) and gets one (RUNNING)."""
 
     def __init__(self, echo: Any) -> None:
         self.echo = echo
 
     def __call__(self, event: str, action: Any, status: str) -> None:
-        if event not in ("start", "end", "cached"):
+        if event not in ("start", "end", "cached", "queued", "running"):
             return
         from flyte._context import current_action
 
@@ -242,13 +269,23 @@ def error_parts(err: str | None) -> tuple[str, str, str]:
 
 
 def _framework(path: str) -> bool:
-    """Whether a traceback frame's file is flyte's own or asyncio's (not the user's code)."""
+    """Whether a traceback frame's file is flyte's own, asyncio's or the standard library's (a sync
+    body runs under ``concurrent.futures``): not the user's code."""
     import os
+    import sysconfig
 
     import flyte
 
     root = os.path.dirname(os.path.abspath(flyte.__file__)) + os.sep
-    return path.startswith(root) or (os.sep + "asyncio" + os.sep) in path
+    stdlib = tuple(
+        os.path.join(p, "") for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]}
+    )
+    return (
+        path.startswith(root)
+        or (os.sep + "asyncio" + os.sep) in path
+        or path.startswith("<frozen ")
+        or (path.startswith(stdlib) and (os.sep + "site-packages" + os.sep) not in path)
+    )
 
 
 def user_frames(tb: str) -> list[tuple[str, str, str]]:

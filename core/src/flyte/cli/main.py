@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from flyte.cli import _records, _serve
+from flyte.cli import _records, _serve, _triggers
 
 
 class _Cli(click.Group):
@@ -417,6 +417,8 @@ def _user_frame(error: BaseException, run_name: str) -> str | None:
         cause = cause.__cause__
         tb = cause.__traceback__ if cause is not None else None
     text = "".join(traceback.format_tb(tb)) if tb is not None else ""
+    if cause is not None:  # a worker process's traceback comes as a note of the rebuilt error
+        text += "\n".join(str(n) for n in getattr(cause, "__notes__", None) or ())
     if not text:
         recorded = _journal().first_error(run_name, "FAILED")
         try:
@@ -433,10 +435,12 @@ def _user_frame(error: BaseException, run_name: str) -> str | None:
 def _recovery_helps(run_name: str, error: BaseException) -> bool:
     """A recovery reuses what succeeded: worth suggesting when something did and the failure is not
     one a recovery repeats by design (a non-deterministic replay)."""
-    from flyte.errors import NonDeterminismError
+    from flyte.errors import NonDeterminismError, StorageError
 
     if isinstance(error, NonDeterminismError):
         return False
+    if isinstance(error, StorageError):
+        return True  # once the store is fixed (issue 18): what finished is kept
     return bool(_journal().action_count(run_name, status="SUCCEEDED", children_only=True))
 
 
@@ -511,7 +515,7 @@ def runs_show(run_name: str, as_json: bool, show_tb: bool) -> None:
         raise click.ClickException(f"no run named {run_name!r}; see `flyte runs list`")
     shown = (
         "action_id, parent_id, position, kind, task_name, status, attempts, cache_hit, started_at,"
-        " ended_at, error, group_name, mode"
+        " ended_at, error, group_name, mode, meta"
     ).split(", ")
     actions = [{k: a[k] for k in shown} for a in reader.list_actions(run_name, j)]
     reports = _action_reports(run_row["store_prefix"], actions)
@@ -519,6 +523,7 @@ def runs_show(run_name: str, as_json: bool, show_tb: bool) -> None:
     attempts = reader.run_attempts(run_name, j)
     durations = [s["duration"] for s in segments if s["duration"] is not None]
     duration = sum(durations) if durations else None
+    fired_by, deliveries = j.trigger_fire_of_run(run_name), j.notify_deliveries(run_name)  # issue 22
     if as_json:
         by_action: dict[str, list[dict[str, Any]]] = {}
         for at in attempts:
@@ -535,6 +540,8 @@ def runs_show(run_name: str, as_json: bool, show_tb: bool) -> None:
                 "settings": json.loads(run_row["settings"] or "{}"),
                 "duration": duration,
                 "segments": segments,
+                "trigger": fired_by and {k: v for k, v in fired_by.items() if k != "spec"},
+                "notifications": [{k: v for k, v in d.items() if k != "spec"} for d in deliveries],
             },
             "actions": [
                 {
@@ -562,11 +569,25 @@ def runs_show(run_name: str, as_json: bool, show_tb: bool) -> None:
             click.echo(line)
         if not show_tb:
             click.echo(f"  (flyte runs show {run_name} --traceback: where in your code each one failed)")
+    if fired_by:
+        click.echo(f"started by trigger {fired_by['key']} (occurrence {_ts(fired_by['scheduled_at'])})")
+    if deliveries:
+        click.echo("notifications (each attempt):")
+        for d in deliveries:
+            err = f": {d['error']}" if d["error"] else ""
+            where = f"{d['kind']} to {d['target']} on {d['phase']}"
+            click.echo(f"  #{d['n']} {where}, attempt {d['attempt']}: {d['status']}{err}")
     if reports:
         click.echo("reports (flyte ui shows them on the action's page):")
         for a in actions:
             for n, uri in reports.get(a["action_id"], []):
                 click.echo(f"  {a['task_name']} {a['action_id'][:12]} attempt {n}: {uri}")
+
+
+def _ts(t: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="seconds")
 
 
 def _action_reports(store_prefix: str | None, actions: list[Any]) -> dict[str, list[tuple[int, str]]]:
@@ -763,6 +784,7 @@ def ui(port: int, host: str, journal_path: str | None, open_browser: bool) -> No
 
 
 cli.add_command(_serve.serve)  # flyte serve FILE [APP]
+cli.add_command(_triggers.triggers)  # flyte triggers serve FILE / list (issue 22)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ __all__ = ["Action", "ActionDetails", "ActionInputs", "ActionOutputs", "Attempt"
 
 _PHASE = {
     "RUNNING": ActionPhase.RUNNING,
+    "QUEUED": ActionPhase.QUEUED,
     "SUCCEEDED": ActionPhase.SUCCEEDED,
     "FAILED": ActionPhase.FAILED,
     "ABORTED": ActionPhase.ABORTED,
@@ -109,7 +110,7 @@ class Action:
         attempts = []
         rows = reader.list_attempts(self.run_name, self.name)
         r = self._row
-        if r["status"] in ("SUCCEEDED", "RUNNING") or not rows:
+        if r["status"] in ("SUCCEEDED", "RUNNING", "QUEUED") or not rows:
             # the journal records failed attempts; the one that succeeded (or runs) is the action's row
             last = {
                 "attempt": rows[-1]["attempt"] + 1 if rows else 0,

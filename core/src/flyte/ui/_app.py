@@ -35,6 +35,7 @@ from flyte.ui._data import (
     read_report,
     read_value_bytes,
     resolve_in_store,
+    run_automation,
     status_counts,
 )
 
@@ -176,6 +177,7 @@ class UI:
                 return self.message("Not found", f"No run named {name!r}.", 404)
             actions, total = self.reader.run_actions(name)
             state = self.reader.run_state(name) or {}
+            automation = run_automation(self.reader, name)
         except JournalMissingError:
             return self.missing_journal()
         now = time.time()
@@ -191,6 +193,7 @@ class UI:
             chart=gantt(run, roots, now=now),
             version=state.get("version", ""),
             live=state.get("live", False),
+            automation=automation,
             title=f"Run {run.name}",
         )
 

@@ -500,6 +500,13 @@ class ActionDetail:
     """Attempts that kept an HTML report (``flyte.report``), oldest first."""
 
     @property
+    def adopted(self) -> str | None:
+        """How a recovery adopted this action from a crashed driver's worker or container (issue 23)."""
+        from flyte.cli._views import adopted_note
+
+        return adopted_note({"meta": self.meta})
+
+    @property
     def spec_facts(self) -> list[tuple[str, str]]:
         """The parts of the task spec a reader looks for first, as (label, text)."""
         if not self.spec:
@@ -780,9 +787,9 @@ def _with_final_attempt(action: ActionRow, recorded: list[AttemptRow]) -> list[A
     n = action.attempts
     if action.cache_hit or n <= len(recorded):
         return recorded
-    if action.status in ("RUNNING", "SUCCEEDED"):
+    if action.status in ("RUNNING", "QUEUED", "SUCCEEDED"):
         start = recorded[-1].ended_at if recorded else action.started_at
-        end = None if action.status == "RUNNING" else action.ended_at
+        end = None if action.status != "SUCCEEDED" else action.ended_at
         return [*recorded, AttemptRow(n - 1, action.status, start, end, None, recorded=False)]
     return recorded
 
@@ -893,7 +900,7 @@ def build_tree(
             child = build(k, depth + 1, inner)
             (grp.items if grp is not None else node.items).append(child)
         for grp in groups.values():
-            if grp.counts.get("RUNNING"):
+            if grp.counts.get("RUNNING") or grp.counts.get("QUEUED"):
                 grp.ended_at = None
         return node
 
@@ -968,3 +975,30 @@ def gantt(run: RunRow, roots: Sequence[Node], now: float | None = None, max_rows
         ticks.append((round(t / span * 100, 3), fmt_seconds(t) if t else "0"))
         t += step
     return Gantt(rows=rows, ticks=ticks, span=span, total=len(flat), truncated=len(flat) > max_rows)
+
+
+# ---- issue 22: what fired a run, and its notification deliveries --------------------------------
+@dataclass
+class RunAutomation:
+    """The trigger occurrence that started a run (if any) and the run's notification deliveries."""
+
+    trigger: dict[str, Any] | None
+    deliveries: list[dict[str, Any]]
+
+    @property
+    def schedule(self) -> str:
+        spec = json.loads((self.trigger or {}).get("spec") or "{}")
+        auto = spec.get("automation") or {}
+        if "cron" in auto:
+            return f"cron {auto['cron']['expression']} ({auto['cron']['timezone']})"
+        if "fixed_rate" in auto:
+            return f"every {auto['fixed_rate']['interval_minutes']} min"
+        return ""
+
+
+def run_automation(reader: JournalReader, name: str) -> RunAutomation:
+    from flyte._runtime.journal import Journal
+
+    with reader.connect() as view:  # read-only: the Journal's static readers take its connection
+        fired_by = Journal.read_run_trigger(view.conn, name)
+        return RunAutomation(fired_by, Journal.read_run_deliveries(view.conn, name))

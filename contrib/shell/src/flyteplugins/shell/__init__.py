@@ -12,18 +12,14 @@ count_lines = ShellTask(
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from flyte.extend import lazy_exports
 
 __all__ = ["ShellOutputError", "ShellTask", "ShellTaskError"]
 
-
-def __getattr__(name: str) -> Any:
-    # Lazy, so that importing the hooks module (at plugin discovery) stays cheap.
-    if name in __all__:
-        from flyteplugins.shell import _task
-
-        return getattr(_task, name)
-    raise AttributeError(f"module 'flyteplugins.shell' has no attribute {name!r}")
+# Lazy, so that importing the hooks module (at plugin discovery) stays cheap.
+__getattr__ = lazy_exports(__name__, dict.fromkeys(__all__, "_task"))
 
 
 if TYPE_CHECKING:

@@ -11,7 +11,6 @@ placeholders are therefore refused when the task is defined (:func:`check_contex
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from collections.abc import Callable
@@ -169,19 +168,6 @@ def render(
         pos = p.end
     out.append(script[pos:])
     return "".join(out)
-
-
-def as_text(value: Any) -> str:
-    """The text a value is rendered as (before quoting)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return str(value)
-    from pydantic_core import to_jsonable_python
-
-    return json.dumps(to_jsonable_python(value), sort_keys=True)
 
 
 def quote(text: str) -> str:

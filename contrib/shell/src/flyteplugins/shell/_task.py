@@ -9,13 +9,22 @@ import os
 import shutil
 import signal
 import tempfile
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlparse
 
-from flyte.extend import NativeInterface, SerializationContext, TaskTemplate, outputs_type, parse_scalar_text
+from flyte.extend import (
+    NativeInterface,
+    SerializationContext,
+    TaskTemplate,
+    as_text,
+    check_io_names,
+    outputs_type,
+    parse_scalar_text,
+    strip_optional,
+    value_kind,
+)
 from flyte.io import Dir, File
 from flyteplugins.shell import _render
 
@@ -26,7 +35,6 @@ KILL_GRACE_SECONDS = 2.0
 before it gets SIGKILL."""
 STDERR_TAIL_LINES = 20
 
-_SCALARS: dict[Any, str] = {int: "int", float: "float", str: "str", bool: "bool"}
 _OUTPUT_TYPES = "int, float, str, bool, flyte.io.File or flyte.io.Dir"
 
 
@@ -53,16 +61,10 @@ class ShellOutputError(ValueError):
 
 
 def _kind(t: Any) -> str | None:
-    """'int' / 'float' / 'str' / 'bool' / 'file' / 'dir' for a supported output type, else None."""
-    if t in _SCALARS:
-        return _SCALARS[t]
-    base = typing.get_origin(t) or t
-    if isinstance(base, type):
-        if issubclass(base, File):
-            return "file"
-        if issubclass(base, Dir):
-            return "dir"
-    return None
+    """'int' / 'float' / 'str' / 'bool' / 'file' / 'dir' for a supported output type, else None (an
+    output is a file the script must write: neither JSON values nor optional outputs)."""
+    kind = value_kind(t)
+    return None if kind == "json" or strip_optional(t)[1] else kind
 
 
 def _is_remote(path: str) -> bool:
@@ -91,6 +93,7 @@ class ShellTask(TaskTemplate[..., Any]):  # type: ignore[misc]
     env: Mapping[str, str] | None = None
     shell: str = "/bin/bash"
     task_type: str = TASK_TYPE
+    plugin_distribution: ClassVar[str | None] = "flyte-contrib-shell"  # not flyte-plugin-shell (contrib)
     interface: NativeInterface = field(init=False, default=None, repr=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -102,8 +105,8 @@ class ShellTask(TaskTemplate[..., Any]):  # type: ignore[misc]
             raise ValueError(f"{owner}: script must be a non-empty string")
         if not isinstance(self.shell, str) or not self.shell:
             raise ValueError(f"{owner}: shell must be the path of an interpreter, e.g. '/bin/bash'")
-        inputs = self._check_names(owner, "inputs", self.inputs)
-        outputs = self._check_names(owner, "outputs", self.outputs)
+        inputs = check_io_names(owner, "inputs", self.inputs)
+        outputs = check_io_names(owner, "outputs", self.outputs)
         for name, t in outputs.items():
             if _kind(t) is None:
                 raise ValueError(
@@ -139,17 +142,6 @@ class ShellTask(TaskTemplate[..., Any]):  # type: ignore[misc]
         put("interface", NativeInterface.from_types(inputs, outputs_type(self.name, outputs)))
         self.__dict__["_placeholders"] = placeholders
 
-    @staticmethod
-    def _check_names(owner: str, what: str, value: Any) -> dict[str, Any]:
-        if not isinstance(value, Mapping):
-            raise ValueError(
-                f"{owner}: {what} must be a dict of name to type, e.g. {{'n': int}}; got {value!r}"
-            )
-        for name in value:
-            if not isinstance(name, str) or not name.isidentifier():
-                raise ValueError(f"{owner}: {what} name {name!r} must be a Python identifier")
-        return dict(value)
-
     # ---- TaskTemplate hooks (serialisation) ---------------------------------------------------------
     def custom_config(self, sctx: SerializationContext) -> dict[str, Any]:
         return {
@@ -168,7 +160,7 @@ class ShellTask(TaskTemplate[..., Any]):  # type: ignore[misc]
 
         return [self.shell, "-c", _render.render(self.script, self._placeholders, value_of)]
 
-    def _version_material(self) -> str:
+    def version_material(self) -> str:
         inputs = [(k, repr(v)) for k, v in self.inputs.items()]
         outputs = [(k, repr(v)) for k, v in self.outputs.items()]
         return f"ShellTask|{self.shell}|{self.script}|{inputs}|{outputs}|{sorted(self.env_vars.items())}"
@@ -183,7 +175,7 @@ class ShellTask(TaskTemplate[..., Any]):  # type: ignore[misc]
 
         def value_of(kind: str, name: str) -> str:
             if kind == "inputs":
-                return _render.quote(_render.as_text(inputs[name]))
+                return _render.quote(as_text(inputs[name]))
             return _render.quote(os.path.join(output_dir, name))
 
         return _render.render(self.script, self._placeholders, value_of)

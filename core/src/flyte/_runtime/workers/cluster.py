@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from flyte._task import TaskTemplate
 
 _SCHEME = re.compile(r"^([a-z][a-z0-9_-]*)(?:$|\+|:)")
-DISTRIBUTIONS = {"ray": "flyte-plugin-ray"}
-"""Which distribution provides a well-known executor (for the error when it is missing)."""
 
 
 def scheme_of(executor: str) -> str:
@@ -41,7 +39,7 @@ def scheme_of(executor: str) -> str:
             "init",
             "executor",
             executor,
-            "Use 'local' (this machine) or a cluster address such as 'ray://HOST:PORT' (flyte-plugin-ray).",
+            "Use 'local' (this machine) or a cluster address such as 'ray://HOST:PORT'.",
         )
     return m.group(1)
 
@@ -62,16 +60,26 @@ def registered_executor(name: str) -> tuple[Any, str]:
     return state.executors.get(name), hint
 
 
+def missing_executor_hint(name: str) -> str:
+    """What to install for an executor no loaded plugin registers: a discovered plugin of that name
+    that is off or broken, else the naming rule (``flyte-plugin-<name>``); the core names no plugin."""
+    from flyte._plugins.manager import conventional_distribution, missing_plugin_hint
+
+    hint = missing_plugin_hint(name)
+    if hint:
+        return hint
+    dist = conventional_distribution(f"flyteplugins.{name}")
+    return f" Install the plugin that registers it, by the naming convention: pip install {dist}."
+
+
 def load_cluster(executor: str) -> Any:
     """The executor registered for ``executor``'s scheme, made for this run."""
     scheme = scheme_of(executor)
     factory, hint = registered_executor(scheme)
     if factory is None:
-        dist = DISTRIBUTIONS.get(scheme)
-        fix = f"pip install {dist}" if dist else f"install a plugin that registers the {scheme!r} executor"
         raise NonRecoverableError(
-            f"executor={executor!r} needs the {scheme!r} executor, which no installed plugin provides: "
-            f"{fix}.{hint}"
+            f"executor={executor!r} needs the {scheme!r} executor, which no installed plugin provides."
+            f"{missing_executor_hint(scheme)}{hint}"
         )
     executor_obj = factory(address=executor)
     if not callable(getattr(executor_obj, "run", None)) or not isinstance(

@@ -2,7 +2,7 @@
 
 ``with_runcontext(isolation="container")`` (``flyte run --isolation container``, ``FLYTE_ISOLATION``)
 sends such tasks to the executor named ``container``, which a plugin registers through the
-``flyte_register_executors`` hook (flyte-plugin-container: podman or docker). The executor gets the
+``flyte_register_executors`` hook (e.g. with podman or docker). The executor gets the
 same ``run(task, inputs, ctx)`` call as a task-type backend; the controller around it (journal,
 retries, timeouts, validation of inputs and outputs) is unchanged. Tasks without an image keep
 their own mode, so a parent that fans out stays on this machine while its children run in images.
@@ -24,14 +24,14 @@ EXECUTOR = "container"
 
 def load_executor() -> Any:
     """An instance of the registered ``container`` executor; a clear error when none is installed."""
-    from flyte._runtime.workers.cluster import registered_executor
+    from flyte._runtime.workers.cluster import missing_executor_hint, registered_executor
 
     factory, hint = registered_executor(EXECUTOR)
     if factory is None:
         raise NonRecoverableError(
             "isolation='container' runs Python tasks in their environment's image through the "
-            f"'{EXECUTOR}' executor, which no installed plugin provides. Install it with: "
-            f"pip install flyte-plugin-container.{hint}"
+            f"'{EXECUTOR}' executor, which no installed plugin provides."
+            f"{missing_executor_hint(EXECUTOR)}{hint}"
         )
     executor = factory()
     if not callable(getattr(executor, "run", None)):

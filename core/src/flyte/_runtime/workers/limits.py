@@ -162,8 +162,12 @@ class CpuBudget:
         w = (1.0 if request is None or request <= 0 else float(request)) / max(1, share)
         return min(w, self.total)
 
+    def available(self, n: float) -> bool:
+        """Whether ``acquire(n)`` would be granted now, without waiting."""
+        return not self._waiters and self.used + n <= self.total + 1e-9
+
     async def acquire(self, n: float) -> None:
-        if not self._waiters and self.used + n <= self.total + 1e-9:
+        if self.available(n):
             self.used += n
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -259,6 +259,10 @@ class WorkerManager(RequestHandler):
         pool = self._pool(tmpl, gpu, fallback)
         limit, cpu = _requests(tmpl)
         weight = self.cpus.weight(cpu, pool.capacity)
+        if child.attempt == 0:
+            adopted = await self._adopt(tmpl, child)
+            if adopted is not None:
+                return self._result(tmpl, pool, *adopted)
         failures = 0
         while True:
             try:
@@ -297,13 +301,18 @@ class WorkerManager(RequestHandler):
         w: WorkerProc | None = None
         try:
             if pool.policy is not None:  # bounded slots first, then CPU (see the module docstring)
-                w = await self._acquire(pool, aid, prefer, limit)
+                w = await self._acquire(pool, aid, prefer, limit, child)
+                if not self.cpus.available(weight):
+                    self.c.mark_queued(child)
                 await self.cpus.acquire(weight)
                 inf.holds_cpu = True
             else:  # CPU first: it bounds how many workers an unbounded pool starts
+                if not self.cpus.available(weight):
+                    self.c.mark_queued(child)
                 await self.cpus.acquire(weight)
                 inf.holds_cpu = True
-                w = await self._acquire(pool, aid, prefer, limit)
+                w = await self._acquire(pool, aid, prefer, limit, child)
+            self.c.mark_admitted(child)
             inf.worker = w
             self.inflight[aid] = inf
             self.affinity[aid] = w
@@ -335,15 +344,22 @@ class WorkerManager(RequestHandler):
                 self._cancel_on_worker(w, aid, tmpl.is_sync)
                 raise
         finally:
+            self.c.unqueue(child)  # cancelled while it waited: its end (ABORTED) follows
             inf.done = True
             if self.inflight.get(aid) is inf:
                 del self.inflight[aid]
             if inf.holds_cpu:
                 inf.holds_cpu = False
                 self.cpus.release(weight)
+                self.c.mark_released(child)
             if w is not None and aid not in w.cancelling:
                 pool.release(w, aid)
             self._limits_changed()
+        return self._result(tmpl, pool, ok, payload, peak)
+
+    def _result(
+        self, tmpl: TaskTemplate[Any, Any], pool: Pool, ok: bool, payload: Any, peak: int | None
+    ) -> Any:
         if ok:
             return wire.loads(get_value(self.c.store, payload))
         if isinstance(payload, tuple):
@@ -352,8 +368,27 @@ class WorkerManager(RequestHandler):
             raise ActionAbortedError(f"Task {tmpl.name!r} was cancelled in its worker process.")
         raise wire.load_error(payload)
 
+    async def _adopt(
+        self, tmpl: TaskTemplate[Any, Any], child: ActionState
+    ) -> tuple[bool, Any, int | None] | None:
+        """Recovery: the outcome of this action from a worker of the crashed driver, if it has one or
+        still runs it (see ``adopt``); None: run it."""
+        rec = self.c.recorded.get(child.action_id)
+        if rec is not None and rec.status != "RUNNING":
+            return None
+        if rec is None and not self.c.recorded_positions:
+            return None  # not a recovery of this run (a crash may still precede the action's record)
+        from flyte._runtime.workers import adopt
+
+        got = await adopt.adopt(self.c.store, self.c.run_prefix, child.action_id, tmpl.name)
+        if got is None:
+            return None
+        how, outcome = got
+        self.c.journal.action_adopted(self.c.run_name, child.action_id, how)
+        return outcome
+
     async def _acquire(
-        self, pool: Pool, aid: str, prefer: WorkerProc | None, limit: int | None
+        self, pool: Pool, aid: str, prefer: WorkerProc | None, limit: int | None, child: ActionState
     ) -> WorkerProc:
         while True:
             w = pool.pick(prefer)
@@ -361,12 +396,14 @@ class WorkerManager(RequestHandler):
                 n = len(pool.live()) + pool.spawning
                 full = pool.max_workers is not None and n >= pool.max_workers
                 if full or pool.unclaimed > len(pool._waiters):
+                    self.c.mark_queued(child)  # every replica busy: wait for one
                     await pool.wait()
                     continue
                 gpus: list[int] = []
                 if pool.gpu is not None:
                     taken = self._gpu_pool().try_take(pool.gpu)
                     if taken is None:  # wait for a release (or a worker of this pool to free up)
+                        self.c.mark_queued(child)
                         self._evict_idle_gpu_workers(pool.gpu)
                         await pool.wait()
                         continue
@@ -462,6 +499,7 @@ class WorkerManager(RequestHandler):
                     [sys.executable, "-m", "flyte._runtime.workers.worker_main", str(fd)],
                     pass_fds=(fd,),
                     env=env,
+                    start_new_session=True,  # its actions outlive a killed driver (issue 23: adoption)
                 )
             finally:
                 child_sock.close()

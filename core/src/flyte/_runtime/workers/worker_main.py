@@ -5,7 +5,9 @@ receives messages; actions run as tasks on this process's event loop (sync tasks
 so a replica with ``concurrency`` > 1 runs several async actions at once. Inside an action the
 current controller is a :class:`RemoteController`: child task calls, trace/durable steps and journal
 writes are requests back to the controller, which owns the journal and the action IDs. The worker
-exits when the controller closes the socket (or dies), so no worker outlives its run.
+exits when the controller closes the socket, unless the controller died while actions ran here: then
+they go on, their outcomes are written to the run's store for a recovered driver to adopt, and the
+worker stops after a grace period if none does (see ``adopt``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +28,13 @@ from flyte._context import ActionContext
 from flyte._runtime.controller import ActionState, Controller, RecordedAction, SyncPool
 from flyte._runtime.journal import ActionRow
 from flyte._runtime.store import store_for
-from flyte._runtime.workers import limits, wire
+from flyte._runtime.workers import adopt, limits, wire
 from flyte._runtime.workers.remote import Session, run_body
 from flyte._runtime.workers.wire import get_value, put_value, template_bytes
+
+
+class DriverGone(ConnectionError):
+    """The controller that started this worker is gone: a request to it cannot be answered."""
 
 
 class Conn:
@@ -117,6 +124,8 @@ class _RemoteJournal:
 class RemoteController(Controller):
     """The controller as seen from inside a worker: ``submit`` is a request to the real one."""
 
+    tracks_places = False  # the real controller admitted this action (its CPU share) already
+
     def __init__(self, worker: Session, init: Mapping[str, Any]) -> None:  # no super(): nothing local to own
         self.worker = worker
         self.run_name = init["run_name"]
@@ -162,13 +171,21 @@ class Worker:
         self.templates: dict[bytes, Any] = {}
         self.controller = RemoteController(self, init)
         self.where = f"worker process {os.getpid()} ({init.get('pool', '?')})"
+        self.orphaned: float | None = None  # when the controller went away with actions running here
 
     # ---- requests to the controller --------------------------------------------------------------
     def _request(self, kind: str, payload: Any) -> concurrent.futures.Future[Any]:
         rid = next(self.ids)
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        if self.orphaned is not None:
+            fut.set_exception(DriverGone(f"the controller of this run is gone; {kind!r} cannot be answered"))
+            return fut
         self.pending[rid] = fut
-        self.conn.send(("req", rid, kind, payload))
+        try:
+            self.conn.send(("req", rid, kind, payload))
+        except OSError as e:
+            self.pending.pop(rid, None)
+            fut.set_exception(DriverGone(f"the controller of this run is gone ({e})"))
         return fut
 
     async def call(self, kind: str, payload: Any) -> Any:
@@ -185,7 +202,10 @@ class Worker:
         return value
 
     def notify(self, kind: str, payload: Any) -> None:
-        self.conn.send(("req", 0, kind, payload))
+        try:
+            self.conn.send(("req", 0, kind, payload))
+        except OSError:
+            pass  # the controller is gone: the action's outcome still goes to the store
 
     # ---- the loop ----------------------------------------------------------------------------------
     def serve(self) -> None:
@@ -198,7 +218,8 @@ class Worker:
             try:
                 msg = self.conn.recv()
             except (EOFError, OSError):
-                _exit()
+                self._orphan()
+                return
             kind = msg[0]
             if kind == "reply":
                 fut = self.pending.pop(msg[1], None)
@@ -230,20 +251,96 @@ class Worker:
         if len(self.tasks) == 1:
             limits.reset_peak_self()
         limits.set_data_limit(limit)
+        store, prefix = self.controller.store, self.controller.run_prefix
         try:
-            result = await run_body(self, self.controller, action_id, spec)
-            self.conn.send(("done", action_id, True, result, limits.peak_rss_self()))
-        except asyncio.CancelledError:
-            self.conn.send(("done", action_id, False, ("cancelled",), None))
-        except MemoryError as e:
-            if limit is None:
-                self.conn.send(("done", action_id, False, wire.dump_error(e, self.where), None))
-            else:
-                self.conn.send(("done", action_id, False, ("oom", limit), limits.peak_rss_self()))
-        except BaseException as e:
-            self.conn.send(("done", action_id, False, wire.dump_error(e, self.where), None))
+            try:  # the claim first: a recovered driver adopts this action instead of running it again
+                adopt.write_lease(store, prefix, action_id, spec["attempt"])
+            except Exception:
+                pass  # adoption is best effort: the action still runs and reports over the socket
+            done: tuple[bool, Any, int | None]
+            try:
+                result = await run_body(self, self.controller, action_id, spec)
+                done = (True, result, limits.peak_rss_self())
+            except asyncio.CancelledError:
+                done = (False, ("cancelled",), None)
+            except MemoryError as e:
+                if limit is None:
+                    done = (False, wire.dump_error(e, self.where), None)
+                else:
+                    done = (False, ("oom", limit), limits.peak_rss_self())
+            except BaseException as e:
+                if self.orphaned is not None and _needs_driver(e):
+                    adopt.write_orphaned(
+                        store,
+                        prefix,
+                        action_id,
+                        "it needed its controller (e.g. to call a task) while none ran",
+                    )
+                    return
+                done = (False, wire.dump_error(e, self.where), None)
+            self._done(action_id, store, prefix, done)
         finally:
             self.tasks.pop(action_id, None)
+
+    def _done(self, action_id: str, store: Any, prefix: str, done: tuple[bool, Any, int | None]) -> None:
+        """The outcome to the store (durable: a recovered driver finds it), then to the controller."""
+        try:
+            if done[1] == ("cancelled",):
+                adopt.drop_lease(store, prefix, action_id)
+            else:
+                adopt.write_outcome(store, prefix, action_id, *done)
+        except Exception:
+            pass
+        if self.orphaned is None:
+            try:
+                self.conn.send(("done", action_id, *done))
+            except OSError:
+                pass
+
+    def _orphan(self) -> None:
+        """The controller closed the socket. Idle: exit. Running actions: they finish (their outcomes go
+        to the store) while a driver adopts them; none within the grace period: stop, saying why."""
+        if not self.tasks:
+            _exit()
+        self.orphaned = time.time()
+        for fut in list(self.pending.values()):
+            if not fut.done():
+                fut.set_exception(DriverGone("the controller of this run is gone"))
+        self.pending.clear()
+        threading.Thread(target=self._watch_orphan, name="flyte-worker-orphan", daemon=True).start()
+
+    def _watch_orphan(self) -> None:
+        grace = adopt.orphan_grace()
+        store, prefix = self.controller.store, self.controller.run_prefix
+        assert self.orphaned is not None
+        while True:
+            running = list(self.tasks)
+            if not running:
+                _exit()
+            newest = max([self.orphaned, *(adopt.last_adopted(store, prefix, a) for a in running)])
+            if time.time() - newest > grace:
+                why = (
+                    f"its controller stopped and no recovered driver adopted it within {grace:g}s "
+                    "(FLYTE_ORPHAN_GRACE_SECONDS); the worker stopped it"
+                )
+                for a in running:
+                    try:
+                        adopt.write_orphaned(store, prefix, a, why)
+                    except Exception:
+                        pass
+                _exit()
+            time.sleep(min(1.0, max(0.05, grace / 10)))
+
+
+def _needs_driver(e: BaseException) -> bool:
+    seen: BaseException | None = e
+    for _ in range(20):
+        if seen is None:
+            return False
+        if isinstance(seen, DriverGone):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _exit() -> Any:

@@ -243,7 +243,7 @@ class BigQueryTask(TaskTemplate[..., Any]):  # type: ignore[misc]
             out["Endpoint"] = cfg.Endpoint
         return out
 
-    def _version_material(self) -> str:
+    def version_material(self) -> str:
         config = json.dumps(
             {**self.custom_config(), "QueryJobConfig": self.config_.job_config_repr()},
             sort_keys=True,

@@ -15,7 +15,9 @@ Python tasks run in their environment's image with ``flyte.with_runcontext(isola
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from flyte.extend import lazy_exports
 
 __all__ = [
     "ContainerOutputError",
@@ -38,13 +40,8 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy, so that importing the hooks module (at plugin discovery) stays cheap.
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(f"flyteplugins.container.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'flyteplugins.container' has no attribute {name!r}")
+# Lazy, so that importing the hooks module (at plugin discovery) stays cheap.
+__getattr__ = lazy_exports(__name__, _WHERE)
 
 
 if TYPE_CHECKING:

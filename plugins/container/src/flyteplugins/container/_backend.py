@@ -138,7 +138,12 @@ def labels_of(task: TaskTemplate[Any, Any], ctx: ExecutionContext | None) -> dic
 def name_of(task: TaskTemplate[Any, Any], ctx: ExecutionContext | None) -> str:
     if ctx is None:
         return _engine.container_name(task.short_name or task.name)
-    return _engine.container_name(ctx.run_name, ctx.action_id[:12], str(ctx.attempt))
+    # Deterministic in a run (no random suffix): a recovered driver finds the container a crashed one
+    # started. The run's store prefix is in the hash, so two journals' runs of one name never collide.
+    import hashlib
+
+    where = hashlib.sha256(ctx.run_prefix.encode()).hexdigest()[:8]
+    return _engine.stable_name(ctx.run_name, ctx.action_id[:12], str(ctx.attempt), where)
 
 
 def failure(
@@ -198,12 +203,26 @@ async def run_container_task(task: Any, inputs: Mapping[str, Any], ctx: Executio
             raise NonRecoverableError(f"Task {task.name!r}: {e}") from None
     limits = limits_of(task)
     env, secrets = environment_of(task, ctx)
-    work = tempfile.mkdtemp(prefix="flyte-container-")
+    name = name_of(task, ctx)
+    # In a run the container and its work directory are named after the action: a recovered driver
+    # follows a container that a crashed one started (issue 23). One that ended meanwhile left no exit
+    # code to trust, so its action runs again.
+    work = _engine.stable_workdir(name) if ctx is not None else tempfile.mkdtemp(prefix="flyte-container-")
+    os.makedirs(work, exist_ok=True)
     keep = False
     log = log_target(ctx, work)
     sink = LogSink(task.name, log.local, echo=getattr(task, "local_logs", True))
     try:
         host_in, host_out = os.path.join(work, "inputs"), os.path.join(work, "outputs")
+        adopted = await _engine.adopt(rt, name, sink, None, ctx) if ctx is not None else None
+        if adopted is not None:
+            result = adopted
+            if result.exit_code != 0:
+                raise failure(task, result, limits, log)
+            values = await _io.read_outputs(task.name, task.outputs, host_out, task.output_data_dir)
+            return _values_out(task, values)
+        for d in (host_in, host_out, os.path.join(work, "scratch")):
+            shutil.rmtree(d, ignore_errors=True)
         mounts, texts = await _io.stage_inputs(
             inputs,
             host_in,
@@ -216,7 +235,7 @@ async def run_container_task(task: Any, inputs: Mapping[str, Any], ctx: Executio
         spec = ContainerSpec(
             image=task.image_uri,
             argv=task.render_args(texts),
-            name=name_of(task, ctx),
+            name=name,
             # The inputs directory first: the File/Dir mounts go inside it.
             mounts=[
                 Mount(host_in, task.input_data_dir, read_only=True),
@@ -244,6 +263,10 @@ async def run_container_task(task: Any, inputs: Mapping[str, Any], ctx: Executio
         finish_log(ctx, log)
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
+    return _values_out(task, values)
+
+
+def _values_out(task: Any, values: Mapping[str, Any]) -> Any:
     if not values:
         return None
     if len(values) == 1:

@@ -20,10 +20,11 @@ import re
 import shlex
 import subprocess
 import uuid
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from flyte.extend import finish_shielded, run_command
 from flyteplugins.container import _runtime
 from flyteplugins.container._runtime import ContainerRuntime
 
@@ -135,17 +136,68 @@ def container_name(*parts: str) -> str:
     return f"flyte-{base}-{uuid.uuid4().hex[:8]}" if base else f"flyte-{uuid.uuid4().hex[:12]}"
 
 
+def stable_name(*parts: str) -> str:
+    """A valid container name from the given parts, the same each time (see ``adopt``)."""
+    return "flyte-" + "-".join(re.sub(r"[^a-zA-Z0-9_.-]+", "-", p).strip("-.")[:24] for p in parts if p)
+
+
+def stable_workdir(name: str) -> str:
+    """The host directory of the container ``name``'s inputs and outputs (kept if the driver dies)."""
+    import tempfile
+
+    return os.path.join(tempfile.gettempdir(), f"{name}-work")
+
+
+async def adopt(
+    rt: ContainerRuntime, name: str, sink: LogSink, result_path: str | None, ctx: Any
+) -> ContainerResult | None:
+    """Issue 23: what a crashed driver's container of this action left. A container still there is
+    followed to its end (its log streamed, its exit code awaited), a result file it wrote while no
+    driver ran is used; None: nothing to adopt (start one). Noted in the journal when adopted."""
+    code, out = await _exec([rt.path, "container", "inspect", "--format", "{{.State.Status}}", name])
+    state = out.strip().lower() if code == 0 else None
+    how = None
+    result: ContainerResult | None = None
+    if state in ("created", "configured", "initialized"):  # never started: start afresh
+        await _exec([rt.path, "rm", "--force", name])
+    elif state is not None:
+        sink.note(f"adopting container {name} ({state}) started before the driver restarted")
+        _live[name] = rt.path
+        try:
+            logs = await asyncio.create_subprocess_exec(
+                rt.path,
+                "logs",
+                "-f",
+                name,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            waited = asyncio.ensure_future(_exec([rt.path, "wait", name]))
+            await asyncio.gather(_pump(logs.stdout, "stdout", sink), _pump(logs.stderr, "stderr", sink))
+            await logs.wait()
+            wcode, wout = await waited
+            try:
+                exit_code = int(wout.strip().splitlines()[-1]) if wcode == 0 else -1
+            except (ValueError, IndexError):
+                exit_code = -1  # removed (--rm) before 'wait' asked: the result file decides
+            sink.note(f"exit code {exit_code}")
+            result = ContainerResult(exit_code, list(sink.tail))
+            how = "awaited: still running when the driver came back"
+        finally:
+            await finish_shielded(_exec([rt.path, "rm", "--force", name]))
+            _live.pop(name, None)
+    elif result_path is not None and os.path.exists(result_path):
+        result = ContainerResult(0, list(sink.tail))
+        how = "finished while the driver was down"
+    if how is not None and ctx is not None and hasattr(ctx.journal, "action_adopted"):
+        ctx.journal.action_adopted(ctx.run_name, ctx.action_id, how)
+    return result
+
+
 async def _exec(args: list[str], env: Mapping[str, str] | None = None) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=dict(env) if env is not None else None,
-    )
-    out, _ = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode("utf-8", errors="replace")
+    code, out, _ = await run_command(*args, env=env, merge_stderr=True)
+    return code, out
 
 
 async def _pump(reader: asyncio.StreamReader | None, stream: str, sink: LogSink) -> None:
@@ -162,23 +214,6 @@ async def _pump(reader: asyncio.StreamReader | None, stream: str, sink: LogSink)
             sink.line(stream, raw.decode("utf-8", errors="replace").rstrip("\r"))
     if buf:
         sink.line(stream, buf.decode("utf-8", errors="replace").rstrip("\r"))
-
-
-async def _finish(aw: Awaitable[Any]) -> Any:
-    """Await ``aw`` to its end even if the caller is cancelled meanwhile (then re-raise that)."""
-    task = asyncio.ensure_future(aw)
-    cancelled = False
-    while True:
-        try:
-            result = await asyncio.shield(task)
-            break
-        except asyncio.CancelledError:
-            if task.done():
-                raise
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
-    return result
 
 
 class ContainerCreateError(RuntimeError):
@@ -218,7 +253,7 @@ async def run_container(
         sink.note(f"exit code {exit_code}")
         return ContainerResult(exit_code, list(sink.tail))
     finally:
-        await _finish(_cleanup(rt, spec.name, created, start, sink))
+        await finish_shielded(_cleanup(rt, spec.name, created, start, sink))
 
 
 async def _cleanup(

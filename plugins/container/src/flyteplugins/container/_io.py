@@ -22,12 +22,10 @@ import json
 import os
 import re
 import shutil
-import types
-import typing
 from collections.abc import Mapping
 from typing import Any
 
-from flyte.extend import parse_scalar_text
+from flyte.extend import as_text, parse_scalar_text, strip_optional, value_kind
 from flyte.io import Dir, File
 from flyteplugins.container._engine import Mount
 from flyteplugins.container._errors import ContainerOutputError
@@ -35,48 +33,13 @@ from flyteplugins.container._errors import ContainerOutputError
 TEMPLATE = re.compile(r"\{\{\s*\.inputs\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 """``{{.inputs.NAME}}`` (spaces inside the braces allowed) in the command or arguments."""
 METADATA_FORMATS = {"JSON": "inputs.json", "YAML": "inputs.yaml"}
-_SCALARS: dict[Any, str] = {int: "int", float: "float", str: "str", bool: "bool"}
-
-
-def _strip_optional(t: Any) -> tuple[Any, bool]:
-    """(the type without ``None``, whether ``None`` was allowed)."""
-    origin = typing.get_origin(t)
-    if origin is typing.Union or origin is types.UnionType:
-        args = [a for a in typing.get_args(t) if a is not type(None)]
-        if len(args) < len(typing.get_args(t)):
-            return (args[0] if len(args) == 1 else typing.Union[tuple(args)]), True  # noqa: UP007
-    return t, False
-
-
-def kind(t: Any) -> str:
-    """``int``/``float``/``str``/``bool``/``file``/``dir``, else ``json``."""
-    t, _ = _strip_optional(t)
-    if t in _SCALARS:
-        return _SCALARS[t]
-    base = typing.get_origin(t) or t
-    if isinstance(base, type):
-        if issubclass(base, File):
-            return "file"
-        if issubclass(base, Dir):
-            return "dir"
-    return "json"
+kind = value_kind  # int/float/str/bool/file/dir, else json (flyte.extend: shared with the shell plugin)
 
 
 def _jsonable(value: Any) -> Any:
     from pydantic_core import to_jsonable_python
 
     return to_jsonable_python(value)
-
-
-def as_text(value: Any) -> str:
-    """How a value is written to its input file and rendered into ``{{.inputs.NAME}}``."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return str(value)
-    return json.dumps(_jsonable(value), sort_keys=True)
 
 
 def render(arg: str, values: Mapping[str, str]) -> str:
@@ -213,7 +176,7 @@ async def _read_one(task: str, name: str, t: Any, host_dir: str, container_dir: 
     path = os.path.join(host_dir, name)
     shown = f"{container_dir.rstrip('/')}/{name}"
     k = kind(t)
-    _, optional = _strip_optional(t)
+    _, optional = strip_optional(t)
     if k == "dir":
         if not os.path.isdir(path):
             raise ContainerOutputError(

@@ -155,58 +155,67 @@ class PythonContainerExecutor:
         rt = find_runtime()
         limits = limits_of(task)
         env, secrets = environment_of(task, ctx)
-        work = tempfile.mkdtemp(prefix="flyte-pycontainer-")
+        name = name_of(task, ctx)
+        # In a run, the work directory and the container are named after the action (not random), so a
+        # recovered driver finds what a crashed one started (issue 23: adoption).
+        stable = ctx is not None
+        work = _engine.stable_workdir(name) if stable else tempfile.mkdtemp(prefix="flyte-pycontainer-")
+        os.makedirs(work, exist_ok=True)
         log = log_target(ctx, work)
         sink = LogSink(task.name, log.local)
         try:
             host_in, host_out = os.path.join(work, "inputs"), os.path.join(work, "outputs")
-            os.makedirs(host_in)
-            os.makedirs(host_out)
-            os.chmod(work, 0o755)
-            os.chmod(host_in, 0o755)
-            os.chmod(host_out, 0o777)  # the image may run as a non-root user
-            paths: list[str] = []
-            _file_paths(inputs, paths)
-            file_mounts = _mounts_for(paths)
-            meta = {
-                "python": list(sys.version_info[:2]),
-                "cloudpickle": cloudpickle.__version__,
-                "task": task.name,
-                "mounted": [m.container for m in file_mounts],
-            }
-            try:
-                payload = dumps_by_value((func, inputs), getattr(func, "__module__", None))
-            except Exception as e:
-                raise NonRecoverableError(
-                    f"Task {task.name!r} cannot run in a container: its function or inputs do not pickle "
-                    f"({type(e).__name__}: {e})"
-                ) from e
-            for name, data in (
-                ("meta.json", json.dumps(meta).encode()),
-                ("task.pkl", payload),
-                ("_flyte_bootstrap.py", _BOOTSTRAP.read_bytes()),
-            ):
-                with open(os.path.join(host_in, name), "wb") as f:
-                    f.write(data)
-                os.chmod(os.path.join(host_in, name), 0o644)
-            python = os.environ.get(ENV_PYTHON) or "python3"
-            spec = ContainerSpec(
-                image=image,
-                argv=[python, f"{IN_DIR}/_flyte_bootstrap.py", IN_DIR, OUT_DIR],
-                name=name_of(task, ctx),
-                mounts=[Mount(host_in, IN_DIR), *file_mounts, Mount(host_out, OUT_DIR, read_only=False)],
-                env={"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", **env},
-                secret_env=secrets,
-                memory_bytes=limits.memory_bytes,
-                cpus=limits.cpus,
-                labels=labels_of(task, ctx),
-                max_runtime=task.timeout.max_runtime_seconds if task.timeout is not None else None,
-            )
-            try:
-                result = await _engine.run_container(rt, spec, sink)
-            except ContainerCreateError as e:
-                raise create_failure(task, image, e) from None
             result_path = os.path.join(host_out, "_flyte_result.pkl")
+            python = os.environ.get(ENV_PYTHON) or "python3"
+            result = await _engine.adopt(rt, name, sink, result_path, ctx) if stable else None
+            if result is None:
+                for d in (host_in, host_out):
+                    shutil.rmtree(d, ignore_errors=True)
+                os.makedirs(host_in)
+                os.makedirs(host_out)
+                os.chmod(work, 0o755)
+                os.chmod(host_in, 0o755)
+                os.chmod(host_out, 0o777)  # the image may run as a non-root user
+                paths: list[str] = []
+                _file_paths(inputs, paths)
+                file_mounts = _mounts_for(paths)
+                meta = {
+                    "python": list(sys.version_info[:2]),
+                    "cloudpickle": cloudpickle.__version__,
+                    "task": task.name,
+                    "mounted": [m.container for m in file_mounts],
+                }
+                try:
+                    payload = dumps_by_value((func, inputs), getattr(func, "__module__", None))
+                except Exception as e:
+                    raise NonRecoverableError(
+                        f"Task {task.name!r} cannot run in a container: its function or inputs do not pickle "
+                        f"({type(e).__name__}: {e})"
+                    ) from e
+                for fname, data in (
+                    ("meta.json", json.dumps(meta).encode()),
+                    ("task.pkl", payload),
+                    ("_flyte_bootstrap.py", _BOOTSTRAP.read_bytes()),
+                ):
+                    with open(os.path.join(host_in, fname), "wb") as f:
+                        f.write(data)
+                    os.chmod(os.path.join(host_in, fname), 0o644)
+                spec = ContainerSpec(
+                    image=image,
+                    argv=[python, f"{IN_DIR}/_flyte_bootstrap.py", IN_DIR, OUT_DIR],
+                    name=name,
+                    mounts=[Mount(host_in, IN_DIR), *file_mounts, Mount(host_out, OUT_DIR, read_only=False)],
+                    env={"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", **env},
+                    secret_env=secrets,
+                    memory_bytes=limits.memory_bytes,
+                    cpus=limits.cpus,
+                    labels=labels_of(task, ctx),
+                    max_runtime=task.timeout.max_runtime_seconds if task.timeout is not None else None,
+                )
+                try:
+                    result = await _engine.run_container(rt, spec, sink)
+                except ContainerCreateError as e:
+                    raise create_failure(task, image, e) from None
             if not os.path.exists(result_path):
                 if result.exit_code != 0:
                     raise failure(task, result, limits, log)

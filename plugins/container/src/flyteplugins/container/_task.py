@@ -204,7 +204,7 @@ class ContainerTask(TaskTemplate[..., Any]):  # type: ignore[misc]
             "mounted_inputs": ",".join(n for n, t in self.inputs.items() if _io.kind(t) in ("file", "dir")),
         }
 
-    def _version_material(self) -> str:
+    def version_material(self) -> str:
         inputs = [(k, repr(v)) for k, v in self.inputs.items()]
         outputs = [(k, repr(v)) for k, v in self.outputs.items()]
         return (

@@ -21,13 +21,19 @@ import sysconfig
 import tempfile
 import uuid
 import warnings
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flyte.errors import AcceleratorUnavailableError, ImagePullBackOffError, NonRecoverableError, OOMError
-from flyte.extend import ExecutionContext, SerializationContext, gpu_matches, local_gpus
+from flyte.extend import (
+    ExecutionContext,
+    SerializationContext,
+    finish_shielded,
+    gpu_matches,
+    local_gpus,
+    run_command,
+)
 from flyteplugins.pod._accelerators import accelerator_resource_names
 from flyteplugins.pod._manifest import build_pod, k8s_name, task_location
 from flyteplugins.pod._template import Pod, pod_options, pod_template_of
@@ -70,21 +76,7 @@ def podman_executable() -> str:
 
 async def _podman(*args: str, timeout: float | None = None) -> tuple[int, str, str]:
     """Run one podman command; killed when cancelled."""
-    proc = await asyncio.create_subprocess_exec(
-        podman_executable(),
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except BaseException:
-        if proc.returncode is None:
-            proc.kill()
-            await asyncio.shield(proc.wait())
-        raise
-    return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
+    return await run_command(podman_executable(), *args, timeout=timeout)
 
 
 async def _follow(container: str, into: list[str], ctx: ExecutionContext, primary: bool) -> None:
@@ -116,20 +108,6 @@ async def _follow(container: str, into: list[str], ctx: ExecutionContext, primar
             except ProcessLookupError:
                 pass
             await asyncio.shield(proc.wait())
-
-
-async def _shielded(aw: Awaitable[Any]) -> Any:
-    """Finish ``aw`` even if the caller is cancelled meanwhile (cleanup); re-raise that afterwards."""
-    task = asyncio.ensure_future(aw)
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
-    return task.result()
 
 
 _podman_version: tuple[int, ...] | None = None
@@ -499,9 +477,9 @@ class PodBackend:
             return self._result(task, code, oom.strip() == "true", "".join(logs[primary]), io_dir)
         finally:
             if not _keep():
-                await _shielded(self._teardown(name))
+                await finish_shielded(self._teardown(name))
             if followers:  # the pod is gone (or done): each log ends; keep what there is, also on timeout
-                await _shielded(asyncio.wait(followers, timeout=5))
+                await finish_shielded(asyncio.wait(followers, timeout=5))
                 for t in followers:
                     t.cancel()
             self._keep_logs(ctx, primary, logs)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from flyte.extend import AsyncFunctionTaskTemplate, SerializationContext
 from flyteplugins.pod._manifest import build_pod, default_args
@@ -24,6 +24,9 @@ class PodFunctionTask(AsyncFunctionTaskTemplate[P, R]):
     """
 
     task_type: str = TASK_TYPE
+    plugin_optional: ClassVar[bool] = True
+    """Where this plugin is disabled the task runs in process, as the anchor's local runs do: a pod
+    template matters on a cluster only."""
 
     def custom_config(self, sctx: SerializationContext) -> dict[str, Any]:
         return {

@@ -18,5 +18,13 @@ def flyte_register_task_types(registry: Any) -> None:
     from flyteplugins.pod._template import PodTemplate
 
     # config_type=PodTemplate: plugin_config=Pod(...) (a PodTemplate subclass) builds PodFunctionTask.
-    # The backend runs every task of type "pod" (also plain function tasks given a pod_template).
-    registry.add(TASK_TYPE, 0, PodFunctionTask, config_type=PodTemplate, backend=PodBackend)
+    # function_field="pod_template": a plain function task given a pod_template becomes a pod task too
+    # (TaskEnvironment(pod_template=...), task.override(pod_template=...)); the backend runs them all.
+    registry.add(
+        TASK_TYPE,
+        0,
+        PodFunctionTask,
+        config_type=PodTemplate,
+        backend=PodBackend,
+        function_field="pod_template",
+    )

@@ -1,0 +1,1 @@
+"""Local delivery of ``flyte.notify`` notifications (see :mod:`flyte._notify.deliver`)."""

@@ -1,0 +1,183 @@
+"""Worker actions that outlive their driver, and their adoption by a recovered driver (issue 23).
+
+A worker writes, under the action's folder in the run's store:
+
+- ``worker-lease.json`` before the body starts: its pid and the attempt (the claim "I run this");
+- ``worker-outcome.pkl`` when the body ends (signed pickle of ``(ok, payload, peak)``, written
+  atomically): the result the driver would have received over the socket;
+- ``worker-orphaned.json`` instead, when no driver adopted it within the grace period and it stopped.
+
+A driver recovering the run (``flyte rerun RUN --recover``) looks at an action recorded RUNNING
+before starting it again: an outcome -> used; a live lease -> adopted (it waits for the outcome and
+writes ``worker-adopter.json`` as a heartbeat, which keeps the orphan from stopping); otherwise the
+action runs again (the dead worker is a system failure, not the task's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pickle
+import time
+import warnings
+from typing import Any
+
+from flyte._runtime.store import join
+
+LEASE = "worker-lease.json"
+OUTCOME = "worker-outcome.pkl"
+ORPHANED = "worker-orphaned.json"
+ADOPTER = "worker-adopter.json"
+
+
+def orphan_grace() -> float:
+    """Seconds an orphaned worker keeps running without a driver ($FLYTE_ORPHAN_GRACE_SECONDS, 1 h)."""
+    raw = os.environ.get("FLYTE_ORPHAN_GRACE_SECONDS", "3600")
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return 3600.0
+
+
+def _uri(prefix: str, action_id: str, name: str) -> str:
+    return join(prefix, action_id, name)
+
+
+def _read(store: Any, uri: str) -> bytes | None:
+    try:
+        if not store.exists(uri):
+            return None
+        data: bytes = store.get_bytes(uri)
+        return data
+    except Exception:
+        return None
+
+
+def _remove(store: Any, uri: str) -> None:
+    from flyte._runtime.store import uri_to_path
+
+    if uri.startswith("file://"):
+        try:
+            os.remove(uri_to_path(uri))
+        except OSError:
+            pass
+    elif _read(store, uri) is not None:
+        store.put_bytes(uri, b"")  # no delete in the store protocol: an empty file reads as absent
+
+
+# ---- worker side ----------------------------------------------------------------------------------
+def write_lease(store: Any, prefix: str, action_id: str, attempt: int) -> None:
+    """Before the body: a fresh claim (an outcome or orphan note of an earlier attempt goes)."""
+    _remove(store, _uri(prefix, action_id, OUTCOME))
+    _remove(store, _uri(prefix, action_id, ORPHANED))
+    lease = {"pid": os.getpid(), "attempt": attempt, "started": time.time(), "proc": _proc_start(os.getpid())}
+    store.put_bytes(_uri(prefix, action_id, LEASE), json.dumps(lease).encode())
+
+
+def drop_lease(store: Any, prefix: str, action_id: str) -> None:
+    """A cancelled action leaves no claim behind (it has no outcome to wait for)."""
+    _remove(store, _uri(prefix, action_id, LEASE))
+
+
+def write_outcome(store: Any, prefix: str, action_id: str, ok: bool, payload: Any, peak: int | None) -> None:
+    from flyte._runtime.codec import sign_pickle
+
+    body = pickle.dumps((ok, payload, peak), protocol=5)
+    store.put_bytes(_uri(prefix, action_id, OUTCOME), sign_pickle(body))
+
+
+def write_orphaned(store: Any, prefix: str, action_id: str, reason: str) -> None:
+    note = {"pid": os.getpid(), "at": time.time(), "reason": reason}
+    store.put_bytes(_uri(prefix, action_id, ORPHANED), json.dumps(note).encode())
+
+
+def last_adopted(store: Any, prefix: str, action_id: str) -> float:
+    """When a driver last said it awaits this action (0: never)."""
+    data = _read(store, _uri(prefix, action_id, ADOPTER))
+    try:
+        return float(json.loads(data)["at"]) if data else 0.0
+    except Exception:
+        return 0.0
+
+
+# ---- driver side ----------------------------------------------------------------------------------
+def _proc_start(pid: int) -> str | None:
+    """The process's start time (Linux), so a reused pid is not taken for the worker."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def lease_alive(lease: dict[str, Any]) -> bool:
+    pid = int(lease.get("pid", 0))
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        if fields[0] in ("Z", "X"):
+            return False  # exited, not yet reaped
+        started = lease.get("proc")
+        return started is None or fields[19] == started
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): the pid answering is all we know
+
+
+def _outcome(store: Any, prefix: str, action_id: str) -> tuple[bool, Any, int | None] | None:
+    data = _read(store, _uri(prefix, action_id, OUTCOME))
+    if not data:
+        return None
+    from flyte._runtime.codec import verify_pickle
+
+    got: tuple[bool, Any, int | None] = pickle.loads(verify_pickle(data))
+    return got
+
+
+async def adopt(
+    store: Any, prefix: str, action_id: str, task_name: str
+) -> tuple[str, tuple[bool, Any, int | None]] | None:
+    """``(how, (ok, payload, peak))`` of an action an earlier driver started in a worker, or None
+    (run it again). Waits while its worker is alive, heart-beating so the worker keeps going."""
+    data = _read(store, _uri(prefix, action_id, LEASE))
+    if not data:
+        return None
+    lease = json.loads(data)
+    got = _outcome(store, prefix, action_id)
+    if got is not None:
+        return "finished while the driver was down", got
+    beat_every = max(0.2, min(5.0, orphan_grace() / 4))
+    last_beat = 0.0
+    delay = 0.02
+    while lease_alive(lease):
+        now = time.time()
+        if now - last_beat >= beat_every:
+            store.put_bytes(
+                _uri(prefix, action_id, ADOPTER), json.dumps({"at": now, "pid": os.getpid()}).encode()
+            )
+            last_beat = now
+        await asyncio.sleep(delay)
+        delay = min(0.5, delay * 1.5)
+        got = _outcome(store, prefix, action_id)
+        if got is not None:
+            return "awaited: still running when the driver came back", got
+    got = _outcome(store, prefix, action_id)  # it may have written it just before exiting
+    if got is not None:
+        return "finished while the driver was down", got
+    note = _read(store, _uri(prefix, action_id, ORPHANED))
+    why = json.loads(note)["reason"] if note else "it died with the driver or since"
+    warnings.warn(
+        f"The worker process {lease.get('pid')} that ran {task_name!r} (action {action_id[:12]}) before "
+        f"the driver stopped left no result ({why}); running it again (a system retry).",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return None
