@@ -230,7 +230,7 @@ def test_from_uv_script(tmp_path: Path) -> None:
         (lambda: Image.from_base("python:3.12").with_env_vars({"BAD-NAME": "1"}), "env_vars"),
         (lambda: Image.from_base("python:3.12").with_commands([]), "commands"),
         (lambda: Image.from_base("python:3.12").with_source_file(["a/x.py", "b/x.py"]), "src"),
-        (lambda: Image.from_base("python:3.12").with_pip_packages("x", secret_mounts=3), "secrets"),  # type: ignore[arg-type]
+        (lambda: Image.from_base("python:3.12").with_pip_packages("x", secret_mounts=3), "secret_mounts"),  # type: ignore[arg-type]
     ],
 )
 def test_image_bad_values(build: Any, param: str) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from flyte._validate import param_error
 from flyte.errors import InvalidParameterError, InvalidParameterTypeError
 
 if TYPE_CHECKING:
@@ -121,13 +122,17 @@ class Cache:
             behavior = _ALIASES[behavior.lower()]
             object.__setattr__(self, "behavior", behavior)
         if behavior not in _BEHAVIORS:
-            raise InvalidParameterError("Cache", "behavior", self.behavior, _BEHAVIOR_ACCEPTED)
+            raise param_error("Cache", "behavior", self.behavior, _BEHAVIOR_ACCEPTED, types=str)
         if self.version_override is not None:
             # As in the anchor, a version_override pins the version whatever the behaviour says
             # (behavior='auto' with a version is the same as 'override'; 'disable' ignores it).
             if not isinstance(self.version_override, str) or not self.version_override.strip():
-                raise InvalidParameterError(
-                    "Cache", "version_override", self.version_override, "Use a non-empty string such as 'v1'."
+                raise param_error(
+                    "Cache",
+                    "version_override",
+                    self.version_override,
+                    "Use a non-empty string such as 'v1'.",
+                    types=str,
                 )
         elif behavior == "override":
             raise InvalidParameterError(
@@ -138,29 +143,31 @@ class Cache:
                 "or use behavior='auto' to derive the version from the function source.",
             )
         if not isinstance(self.serialize, bool):
-            raise InvalidParameterError("Cache", "serialize", self.serialize, "Use True or False.")
+            raise InvalidParameterTypeError("Cache", "serialize", self.serialize, "Use True or False.")
         ignored: object = self.ignored_inputs
         if isinstance(ignored, str):
             ignored = (ignored,)
         elif isinstance(ignored, list):
             ignored = tuple(ignored)
         if not _is_identifier_tuple(ignored):
-            raise InvalidParameterError(
+            raise param_error(
                 "Cache",
                 "ignored_inputs",
                 self.ignored_inputs,
                 "Use an input name or a tuple of input names, e.g. ignored_inputs=('timestamp',).",
+                wrong_type=not isinstance(ignored, (str, tuple))
+                or not all(isinstance(v, str) for v in ignored),
             )
         object.__setattr__(self, "ignored_inputs", ignored)
         if not isinstance(self.salt, str):
-            raise InvalidParameterError("Cache", "salt", self.salt, "Use a string, e.g. salt='v2'.")
+            raise InvalidParameterTypeError("Cache", "salt", self.salt, "Use a string, e.g. salt='v2'.")
         policies = self.policies
         if policies is not None:
             items = (policies,) if isinstance(policies, CachePolicy) else policies
             if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
                 items = (items,)
             if not all(isinstance(p, CachePolicy) for p in items):
-                raise InvalidParameterError(
+                raise InvalidParameterTypeError(
                     "Cache",
                     "policies",
                     policies,
@@ -281,12 +288,13 @@ def normalize_cache(value: object, owner: str) -> Cache:
         behavior = _ALIASES.get(lowered)
         if behavior is not None:
             return Cache(behavior=behavior)
-    raise InvalidParameterError(
+    raise param_error(
         owner,
         "cache",
         value,
         "Use 'auto', 'disable', True, False, None, or flyte.Cache(...) "
         "(e.g. flyte.Cache(behavior='override', version_override='v1')).",
+        types=(str, bool),
     )
 
 

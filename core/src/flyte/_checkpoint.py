@@ -81,6 +81,10 @@ class Checkpoint(BaseCheckpoint):
     """Checkpoint I/O against one object URI (``checkpoint_dest``), resuming from ``checkpoint_src``."""
 
     def __init__(self, checkpoint_dest: str, checkpoint_src: str | None = None) -> None:
+        from flyte._validate import check_str
+
+        check_str("Checkpoint", "checkpoint_dest", checkpoint_dest, nonempty=True)
+        check_str("Checkpoint", "checkpoint_src", checkpoint_src, optional=True)
         self._dest = checkpoint_dest
         src = checkpoint_src.strip().strip('"') if checkpoint_src else ""
         self._src: str | None = src or None

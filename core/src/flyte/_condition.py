@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, Literal, TypeVar
 
-from flyte.errors import ConditionTimedoutError, InvalidParameterError
+from flyte._validate import check_number, check_str, param_error
+from flyte.errors import ConditionTimedoutError, InvalidParameterError, InvalidParameterTypeError
 
 ConditionType = TypeVar("ConditionType", bool, int, float, str)
 _TYPES: tuple[type, ...] = (bool, int, float, str)
@@ -33,8 +34,13 @@ class ConditionWebhook:
     payload: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.url, str) or not self.url.startswith(("http://", "https://")):
+        check_str("ConditionWebhook", "url", self.url, fix="Use an http(s):// URL.")
+        if not self.url.startswith(("http://", "https://")):
             raise InvalidParameterError("ConditionWebhook", "url", self.url, "Use an http(s):// URL.")
+        if self.payload is not None and not isinstance(self.payload, Mapping):
+            raise InvalidParameterTypeError(
+                "ConditionWebhook", "payload", self.payload, "Pass a JSON-able dict or None."
+            )
 
 
 class _SyncAio:
@@ -87,11 +93,21 @@ class _Condition(Generic[ConditionType]):
     def __post_init__(self) -> None:
         owner = f"new_condition({self.name!r})"
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
-            raise InvalidParameterError(owner, "name", self.name, "Use a non-empty name without '/'.")
+            raise param_error(owner, "name", self.name, "Use a non-empty name without '/'.", types=str)
         if self.data_type not in _TYPES:
-            raise InvalidParameterError(owner, "data_type", self.data_type, "Use bool, int, float or str.")
+            raise param_error(
+                owner, "data_type", self.data_type, "Use bool, int, float or str.", wrong_type=True
+            )
         if self.prompt_type not in ("text", "markdown"):
-            raise InvalidParameterError(owner, "prompt_type", self.prompt_type, "Use 'text' or 'markdown'.")
+            raise param_error(owner, "prompt_type", self.prompt_type, "Use 'text' or 'markdown'.", types=str)
+        check_str(owner, "prompt", self.prompt)
+        check_str(owner, "description", self.description)
+        if self.webhook is not None and not isinstance(self.webhook, ConditionWebhook):
+            raise InvalidParameterTypeError(
+                owner, "webhook", self.webhook, "Pass flyte.ConditionWebhook(url=...) or None."
+            )
+        if self.timeout is not None and not isinstance(self.timeout, timedelta):
+            check_number(owner, "timeout", self.timeout)
         seconds = None
         if self.timeout is not None:
             seconds = (

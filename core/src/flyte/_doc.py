@@ -15,6 +15,11 @@ class Documentation:
 
     description: str
 
+    def __post_init__(self) -> None:
+        from flyte._validate import check_str
+
+        check_str("Documentation", "description", self.description)
+
     def __help__str__(self) -> str:
         return self.description
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from flyte._cache import Cache, normalize_cache
-from flyte._environment_base import Environment
+from flyte._environment_base import Environment, check_common_fields
 from flyte._include import declaring_dir, include_files, normalize_include
 from flyte._resources import Resources
 from flyte._retry import normalize_retries
@@ -30,6 +30,7 @@ from flyte._task import (
 )
 from flyte._timeout import normalize_timeout
 from flyte._trigger import normalize_triggers
+from flyte._validate import check_docs, check_pod_template, param_error
 from flyte.errors import InvalidParameterError, InvalidParameterTypeError
 
 if TYPE_CHECKING:
@@ -46,12 +47,13 @@ _all_environments: weakref.WeakValueDictionary[str, TaskEnvironment] = weakref.W
 
 def _validate_name(name: Any, owner: str) -> str:
     if not isinstance(name, str) or not _NAME_RE.match(name) or len(name) > 63:
-        raise InvalidParameterError(
+        raise param_error(
             owner,
             "name",
             name,
             "Environment names must be in snake_case or kebab-case format: use 1-63 lowercase letters, "
             "digits, '-' or '_', starting and ending with a letter or digit, e.g. 'data-processing'.",
+            types=str,
         )
     return name
 
@@ -130,6 +132,7 @@ class TaskEnvironment(Environment):
                     dep,
                     "Expected depends_on to be of type List[Environment]: a list of TaskEnvironments.",
                 )
+        check_common_fields(self, owner)  # what the checks above leave (pod_template, description...)
         _all_environments[self.name] = self
 
     def _check_types(self, owner: str) -> None:
@@ -335,7 +338,7 @@ class TaskEnvironment(Environment):
             )
         resources = opts["resources"] if opts["resources"] is not None else self.resources
         if resources is not None and not isinstance(resources, Resources):
-            raise InvalidParameterError(owner, "resources", resources, "Use flyte.Resources(...).")
+            raise InvalidParameterTypeError(owner, "resources", resources, "Use flyte.Resources(...).")
         # None inherits the environment's cache, as in the anchor (`cache=False`/"disable" turn it off).
         task_cache = opts["cache"]
         cache = (
@@ -362,6 +365,8 @@ class TaskEnvironment(Environment):
 
             entry = template_for_config(self.plugin_config)
             template_cls, task_type, task_type_version = entry
+        check_docs(owner, "docs", opts["docs"])
+        check_pod_template(owner, opts["pod_template"])
         pod_template = opts["pod_template"] if opts["pod_template"] is not None else self.pod_template
         if pod_template is not None and task_type == "python":
             from flyte._plugins.manager import function_task_for_field
@@ -399,9 +404,13 @@ class TaskEnvironment(Environment):
                 self.interruptible if opts["interruptible"] is None else opts["interruptible"],
                 owner,
             ),
-            queue=check_scheduling("queue", opts["queue"] or self.queue, owner),
+            queue=check_scheduling(
+                "queue", check_scheduling("queue", opts["queue"], owner) or self.queue, owner
+            ),
             service_account=check_scheduling(
-                "service_account", opts["service_account"] or self.service_account, owner
+                "service_account",
+                check_scheduling("service_account", opts["service_account"], owner) or self.service_account,
+                owner,
             ),
             include=self.include,
             include_base=self._include_base,
@@ -471,6 +480,10 @@ def _docs_text(docs: Any, func: Any) -> str | None:
 
 def normalize_links(value: Any, owner: str) -> tuple[Any, ...]:
     """``links=``: one object with ``name`` and ``get_link(...)`` (``flyte.Link``) or a sequence."""
+    if value is not None and not hasattr(value, "get_link") and not isinstance(value, (list, tuple)):
+        raise InvalidParameterTypeError(
+            owner, "links", value, "Use an object implementing flyte.Link, or a list of them."
+        )
     items = (value,) if hasattr(value, "get_link") else tuple(value or ())
     for ln in items:
         if not callable(getattr(ln, "get_link", None)):

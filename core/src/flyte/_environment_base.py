@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from flyte.errors import InvalidParameterError
+from flyte._validate import param_error
+from flyte.errors import InvalidParameterTypeError
 
 if TYPE_CHECKING:
     from flyte._image import Image
@@ -35,9 +36,56 @@ class Environment:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
-            raise InvalidParameterError("Environment", "name", self.name, "Use a non-empty name.")
+            raise param_error("Environment", "name", self.name, "Use a non-empty name.", types=str)
         for dep in self.depends_on:
             if not isinstance(dep, Environment):
-                raise InvalidParameterError(
+                raise InvalidParameterTypeError(
                     f"Environment({self.name!r})", "depends_on", dep, "Use a list of environments."
                 )
+        check_common_fields(self, f"Environment(name={self.name!r})")
+
+
+def check_common_fields(env: Environment, owner: str) -> None:
+    """Types of the settings every environment shares (issue 18 point 11: nothing accepted silently)."""
+    from flyte._image import Image, check_image_ref
+    from flyte._resources import Resources
+    from flyte._secret import Secret, normalize_secrets
+    from flyte._validate import check_bool, check_pod_template, check_str, check_str_map
+
+    check_pod_template(owner, env.pod_template)
+    check_str(owner, "description", env.description, optional=True)
+    if env.secrets is not None and not isinstance(env.secrets, (str, list, tuple, Secret)):
+        raise InvalidParameterTypeError(
+            owner,
+            "secrets",
+            env.secrets,
+            "Expected secrets to be of type SecretRequest: a name, a flyte.Secret, or a list of them.",
+        )
+    check_str_map(owner, "env_vars", env.env_vars)
+    normalize_secrets(env.secrets, owner)
+    check_image_ref(env.image, owner)
+    if env.resources is not None and not isinstance(env.resources, Resources):
+        raise InvalidParameterTypeError(
+            owner,
+            "resources",
+            env.resources,
+            "Expected resources to be of type Resources: use flyte.Resources(cpu=..., memory=...).",
+        )
+    check_bool(owner, "interruptible", env.interruptible, optional=True)
+    if env.image is not None and not isinstance(env.image, (Image, str)):
+        raise InvalidParameterTypeError(
+            owner,
+            "image",
+            env.image,
+            "Expected image to be of type str or Image: 'auto', a reference ('python:3.12') or an Image.",
+        )
+    if isinstance(env.include, str) or not isinstance(env.include, (tuple, list)):
+        raise InvalidParameterTypeError(
+            owner,
+            "include",
+            env.include,
+            "Expected include to be a sequence of str paths, e.g. ('config.yaml',).",
+        )
+    for inc in env.include:
+        check_str(owner, "include", inc, nonempty=True, fix="include entries must be str paths.")
+    check_str(owner, "service_account", env.service_account, optional=True, nonempty=True)

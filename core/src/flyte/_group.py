@@ -12,6 +12,9 @@ from flyte._context import current_action
 @contextmanager
 def group(name: str) -> Iterator[None]:
     """Actions started inside this block are shown together under ``name``."""
+    from flyte._validate import check_str
+
+    check_str("flyte.group", "name", name, nonempty=True)
     ac = current_action.get()
     if ac is None:
         yield
@@ -26,6 +29,9 @@ def group(name: str) -> Iterator[None]:
 @contextmanager
 def custom_context(**context: str) -> Iterator[None]:
     """Key/values visible to this task and every task it calls (``flyte.ctx().custom_context``)."""
+    from flyte._validate import check_str_map
+
+    check_str_map("flyte.custom_context", "context", context)
     ac = current_action.get()
     if ac is None:
         yield

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from flyte._secret import Secret, SecretRequest, normalize_secrets
-from flyte.errors import InvalidParameterError
+from flyte._validate import param_error
+from flyte.errors import InvalidParameterError, InvalidParameterTypeError
 
 __all__ = [
     "AptPackages",
@@ -101,14 +103,20 @@ def _jsonable(value: Any) -> Any:
 
 def _text(owner: str, param: str, value: object, accepted: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise InvalidParameterError(owner, param, value, accepted)
+        raise param_error(owner, param, value, accepted, types=str)
     return value
 
 
 def _str_tuple(owner: str, param: str, value: object, accepted: str) -> tuple[str, ...]:
     items = (value,) if isinstance(value, str) else value
     if not isinstance(items, (tuple, list)) or not all(isinstance(v, str) and v.strip() for v in items):
-        raise InvalidParameterError(owner, param, value, accepted)
+        raise param_error(
+            owner,
+            param,
+            value,
+            accepted,
+            wrong_type=not isinstance(items, (tuple, list)) or not all(isinstance(v, str) for v in items),
+        )
     return tuple(items)
 
 
@@ -117,7 +125,7 @@ def _path(owner: str, param: str, value: object) -> Path:
         return value
     if isinstance(value, str) and value.strip():
         return Path(value)
-    raise InvalidParameterError(owner, param, value, "Use a path (str or pathlib.Path).")
+    raise InvalidParameterTypeError(owner, param, value, "Use a path (str or pathlib.Path).")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -349,7 +357,9 @@ def _python_version(owner: str, value: object) -> tuple[int, int]:
     if isinstance(parsed, tuple) and len(parsed) == 2 and parsed in _SUPPORTED_PYTHON:
         return (int(parsed[0]), int(parsed[1]))
     supported = ", ".join(f"({a}, {b})" for a, b in _SUPPORTED_PYTHON)
-    raise InvalidParameterError(owner, "python_version", value, f"Use one of {supported}, e.g. (3, 12).")
+    raise param_error(
+        owner, "python_version", value, f"Use one of {supported}, e.g. (3, 12).", types=(tuple, list, str)
+    )
 
 
 def _platform(owner: str, value: object) -> tuple[Architecture, ...] | None:
@@ -357,8 +367,12 @@ def _platform(owner: str, value: object) -> tuple[Architecture, ...] | None:
         return None
     items = (value,) if isinstance(value, str) else value
     if not isinstance(items, (tuple, list)) or not items or not all(v in _ARCHITECTURES for v in items):
-        raise InvalidParameterError(
-            owner, "platform", value, "Use 'linux/amd64', 'linux/arm64', or a tuple of them."
+        raise param_error(
+            owner,
+            "platform",
+            value,
+            "Use 'linux/amd64', 'linux/arm64', or a tuple of them.",
+            wrong_type=not isinstance(items, (tuple, list)) or not all(isinstance(v, str) for v in items),
         )
     return tuple(items)
 
@@ -367,11 +381,12 @@ def _registry(owner: str, value: object) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value or re.search(r"\s|://", value) or value.endswith("/"):
-        raise InvalidParameterError(
+        raise param_error(
             owner,
             "registry",
             value,
             "Use a registry host and optional path without scheme, e.g. 'ghcr.io/my-org'.",
+            types=str,
         )
     return value
 
@@ -380,11 +395,12 @@ def _name(owner: str, value: object) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not _NAME_RE.match(value):
-        raise InvalidParameterError(
+        raise param_error(
             owner,
             "name",
             value,
             "Use a lowercase image repository name (letters, digits, '.', '_', '-', '/'), e.g. 'my-image'.",
+            types=str,
         )
     return value
 
@@ -393,8 +409,13 @@ def _registry_secret(owner: str, value: object) -> Secret | None:
     if value is None or isinstance(value, Secret):
         return value
     if isinstance(value, str):
-        return Secret(key=value)
-    raise InvalidParameterError(owner, "registry_secret", value, "Use a secret name or flyte.Secret(...).")
+        try:
+            return Secret(key=value)
+        except InvalidParameterError as e:
+            raise type(e)(owner, "registry_secret", value, e.accepted) from None
+    raise InvalidParameterTypeError(
+        owner, "registry_secret", value, "Use a secret name or flyte.Secret(...)."
+    )
 
 
 def _pip_kwargs(
@@ -413,22 +434,22 @@ def _pip_kwargs(
         else _str_tuple(owner, "extra_index_urls", extra_index_urls, "Use a URL or a list of URLs.")
     )
     if not isinstance(pre, bool):
-        raise InvalidParameterError(owner, "pre", pre, "Use True or False.")
+        raise InvalidParameterTypeError(owner, "pre", pre, "Use True or False.")
     if extra_args is not None and not isinstance(extra_args, str):
-        raise InvalidParameterError(owner, "extra_args", extra_args, "Use a string such as '--no-cache'.")
+        raise InvalidParameterTypeError(owner, "extra_args", extra_args, "Use a string such as '--no-cache'.")
     return {
         "index_url": index_url,
         "extra_index_urls": urls,
         "pre": pre,
         "extra_args": extra_args,
-        "secret_mounts": normalize_secrets(secret_mounts, owner),
+        "secret_mounts": normalize_secrets(secret_mounts, owner, "secret_mounts"),
     }
 
 
 def _install_mode(owner: str, value: object) -> InstallMode:
     if value not in ("dependencies_only", "install_project"):
-        raise InvalidParameterError(
-            owner, "project_install_mode", value, "Use 'dependencies_only' or 'install_project'."
+        raise param_error(
+            owner, "project_install_mode", value, "Use 'dependencies_only' or 'install_project'.", types=str
         )
     return value
 
@@ -487,7 +508,7 @@ class Image:
         version = _python_version(owner, python_version)
         platforms = _platform(owner, platform) or _DEFAULT_PLATFORMS
         if not isinstance(install_flyte, bool):
-            raise InvalidParameterError(owner, "install_flyte", install_flyte, "Use True or False.")
+            raise InvalidParameterTypeError(owner, "install_flyte", install_flyte, "Use True or False.")
         if flyte_version is not None:
             _text(owner, "flyte_version", flyte_version, "Use a version string such as '2.0.0'.")
         common: dict[str, Any] = {
@@ -542,11 +563,12 @@ class Image:
     def from_base(cls, image_uri: str) -> Image:
         """A pre-built image that already exists in a registry, e.g. ``"python:3.12-slim"``."""
         if not isinstance(image_uri, str) or not image_uri or re.search(r"\s|://", image_uri):
-            raise InvalidParameterError(
+            raise param_error(
                 "Image.from_base",
                 "image_uri",
                 image_uri,
                 "Use a full image reference such as 'python:3.12-slim' or 'ghcr.io/org/name:tag'.",
+                types=str,
             )
         return cls._new(base_image=image_uri)
 
@@ -555,11 +577,12 @@ class Image:
         """An image named in ``flyte.init(images={name: uri})``; resolved when built or run, so it may
         be defined before ``init``. Layers added to it build on top of the named image."""
         if not isinstance(name, str) or not name.strip():
-            raise InvalidParameterError(
+            raise param_error(
                 "Image.from_ref_name",
                 "name",
                 name,
                 "Use the name of an image given to flyte.init(images=...).",
+                types=str,
             )
         return cls._new(_ref_name=name)
 
@@ -651,7 +674,10 @@ class Image:
         if name is not None:
             changes["name"] = _name(owner, name)
         if base_image is not None:
-            changes["base_image"] = Image.from_base(base_image).base_image
+            try:
+                changes["base_image"] = Image.from_base(base_image).base_image
+            except InvalidParameterError as e:
+                raise type(e)(owner, "base_image", base_image, e.accepted) from None
         if python_version is not None:
             changes["python_version"] = _python_version(owner, python_version)
         if platform is not None:
@@ -659,7 +685,7 @@ class Image:
         image = replace(self, **changes) if changes else self
         if addl_layer is not None:
             if not isinstance(addl_layer, Layer):
-                raise InvalidParameterError(
+                raise InvalidParameterTypeError(
                     owner, "addl_layer", addl_layer, "Use a flyte Image layer object."
                 )
             image = image._with_layer(addl_layer, owner)
@@ -756,13 +782,15 @@ class Image:
         pyproject = _path(owner, "pyproject_file", pyproject_file)
         lock = _path(owner, "poetry_lock", poetry_lock) if poetry_lock is not None else None
         if extra_args is not None and not isinstance(extra_args, str):
-            raise InvalidParameterError(owner, "extra_args", extra_args, "Use a string such as '--no-root'.")
+            raise InvalidParameterTypeError(
+                owner, "extra_args", extra_args, "Use a string such as '--no-root'."
+            )
         layer = PoetryProject(
             pyproject=pyproject,
             poetry_lock=lock or pyproject.parent / "poetry.lock",
             extra_args=extra_args,
             project_install_mode=_install_mode(owner, project_install_mode),
-            secret_mounts=normalize_secrets(secret_mounts, owner),
+            secret_mounts=normalize_secrets(secret_mounts, owner, "secret_mounts"),
         )
         return self._with_layer(layer, owner)
 
@@ -777,7 +805,9 @@ class Image:
                 packages,
                 "Name one or more apt packages, one per argument, e.g. ('curl', 'git').",
             )
-        layer = AptPackages(packages=pkgs, secret_mounts=normalize_secrets(secret_mounts, owner))
+        layer = AptPackages(
+            packages=pkgs, secret_mounts=normalize_secrets(secret_mounts, owner, "secret_mounts")
+        )
         return self._with_layer(layer, owner)
 
     def with_commands(
@@ -790,7 +820,9 @@ class Image:
         )
         if not cmds:
             raise InvalidParameterError(owner, "commands", commands, "Give at least one shell command.")
-        layer = Commands(commands=cmds, secret_mounts=normalize_secrets(secret_mounts, owner))
+        layer = Commands(
+            commands=cmds, secret_mounts=normalize_secrets(secret_mounts, owner, "secret_mounts")
+        )
         return self._with_layer(layer, owner)
 
     def with_env_vars(self, env_vars: Mapping[str, str]) -> Image:
@@ -799,7 +831,7 @@ class Image:
         if not isinstance(env_vars, Mapping) or not all(
             isinstance(k, str) and _ENV_RE.match(k) and isinstance(v, str) for k, v in env_vars.items()
         ):
-            raise InvalidParameterError(
+            raise InvalidParameterTypeError(
                 owner,
                 "env_vars",
                 env_vars,
@@ -819,6 +851,9 @@ class Image:
         owner = "Image.with_source_folder"
         path = _path(owner, "src", src)
         _text(owner, "dst", dst, "Use a destination path in the image, e.g. '.' or '/app'.")
+        from flyte._validate import check_bool
+
+        check_bool(owner, "copy_contents_only", copy_contents_only)
         if not copy_contents_only and dst == ".":
             dst = f"./{path.name}"
         return self._with_layer(CopyConfig(path_type=1, src=path, dst=dst), owner)
@@ -827,7 +862,9 @@ class Image:
         """Copy one local file (or several) into the image."""
         owner = "Image.with_source_file"
         _text(owner, "dst", dst, "Use a destination path in the image, e.g. '.' or '/app'.")
-        sources = [src] if isinstance(src, (str, Path)) else list(src)
+        if not isinstance(src, (str, os.PathLike, list, tuple)):
+            raise InvalidParameterTypeError(owner, "src", src, "Pass a file path or a list of file paths.")
+        sources = [src] if isinstance(src, (str, os.PathLike)) else list(src)
         paths = [_path(owner, "src", s) for s in sources]
         names = [p.name for p in paths]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -856,11 +893,19 @@ class Image:
     def with_local_v2_plugins(self, plugins: str | Sequence[str] | None = None) -> Image:
         """This checkout's plugins (``flyteplugins-<name>`` or ``flyte-plugin-<name>``) in the image."""
         owner = "Image.with_local_v2_plugins"
+        if plugins is not None and not isinstance(plugins, (str, list, tuple)):
+            raise InvalidParameterTypeError(
+                owner, "plugins", plugins, "Pass a plugin distribution name or a list of them."
+            )
         names = [plugins] if isinstance(plugins, str) else list(plugins or [])
         for name in names:
             if not isinstance(name, str) or not name.startswith(("flyteplugins-", "flyte-plugin-")):
-                raise InvalidParameterError(
-                    owner, "plugins", name, "Name plugin distributions, e.g. 'flyteplugins-ray'."
+                raise param_error(
+                    owner,
+                    "plugins",
+                    name,
+                    "Name plugin distributions, e.g. 'flyteplugins-ray'.",
+                    types=str,
                 )
         if not names:
             return self
@@ -872,7 +917,7 @@ class Image:
         """Bake the project source into the image when runs do not ship a code bundle."""
         owner = "Image.with_code_bundle"
         if copy_style not in ("loaded_modules", "all"):
-            raise InvalidParameterError(owner, "copy_style", copy_style, "Use 'loaded_modules' or 'all'.")
+            raise param_error(owner, "copy_style", copy_style, "Use 'loaded_modules' or 'all'.", types=str)
         _text(owner, "dst", dst, "Use a destination path in the image, e.g. '.'.")
         return self._with_layer(CodeBundleLayer(copy_style=copy_style, dst=dst), owner)
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flyte.errors import InvalidParameterError
+from flyte.errors import InvalidParameterError, InvalidParameterTypeError
 
 DEFAULT_PROJECT = "default"
 DEFAULT_DOMAIN = "development"
@@ -51,7 +51,8 @@ def current_org() -> str | None:
 
 def _check_api_key(api_key: Any) -> None:
     if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
-        raise InvalidParameterError("flyte.init", "api_key", "<redacted>", "Use a non-empty string or None.")
+        cls = InvalidParameterError if isinstance(api_key, str) else InvalidParameterTypeError
+        raise cls("flyte.init", "api_key", "<redacted>", "Use a non-empty string or None.")
 
 
 def _local_init(root_dir: Path | str | None, storage: Any, project: Any, domain: Any, org: Any) -> None:
@@ -77,7 +78,22 @@ def init_from_api_key(
     ca_cert_file_path: str | None = None,
 ) -> None:
     """Configure with an API key: locally the key is checked for shape only (there is no server)."""
+    from flyte._run import check_init_keywords
+
     _check_api_key(api_key if api_key is not None else os.environ.get("FLYTE_API_KEY"))
+    check_init_keywords(
+        project=project,
+        domain=domain,
+        root_dir=root_dir,
+        log_level=log_level,
+        log_format=log_format,
+        batch_size=batch_size,
+        image_builder=image_builder,
+        images=images,
+        sync_local_sys_paths=sync_local_sys_paths,
+        insecure_skip_verify=insecure_skip_verify,
+        ca_cert_file_path=ca_cert_file_path,
+    )
     _local_init(root_dir, storage, project, domain, None)
 
 
@@ -90,7 +106,10 @@ def init_in_cluster(
     insecure: bool = False,
 ) -> dict[str, Any]:
     """Configure from inside a task's pod. Locally: record the identity and return the settings used."""
+    from flyte._run import check_init_keywords
+
     _check_api_key(api_key)
+    check_init_keywords(org=org, project=project, domain=domain, endpoint=endpoint, insecure=insecure)
     _local_init(None, None, project, domain, org)
     return {"endpoint": endpoint, "insecure": insecure, "org": org, "project": project, "domain": domain}
 
@@ -103,6 +122,9 @@ def init_passthrough(
     insecure: bool = False,
 ) -> dict[str, Any]:
     """Configure with caller-supplied auth metadata. Locally: as :func:`init_in_cluster`."""
+    from flyte._run import check_init_keywords
+
+    check_init_keywords(org=org, project=project, domain=domain, endpoint=endpoint, insecure=insecure)
     _local_init(None, None, project, domain, org)
     return {"endpoint": endpoint, "insecure": insecure, "org": org, "project": project, "domain": domain}
 

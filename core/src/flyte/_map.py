@@ -21,6 +21,17 @@ class _Map:
         return_exceptions: bool = True,
     ) -> Iterator[Any]:
         """Results in input order; from sync code (a sync parent task or outside a run)."""
+        _check_args("flyte.map", func, iterables, group_name, concurrency, return_exceptions)
+        return self._iter(func, iterables, group_name, concurrency, return_exceptions)
+
+    def _iter(
+        self,
+        func: Any,
+        iterables: tuple[Iterable[Any], ...],
+        group_name: str | None,
+        concurrency: int,
+        return_exceptions: bool,
+    ) -> Iterator[Any]:
         ac = current_action.get()
         if ac is None or ac.controller.loop is None:
             for args in zip(*iterables):
@@ -51,7 +62,7 @@ class _Map:
             results = fut.result()
         yield from results
 
-    async def aio(
+    def aio(
         self,
         func: Any,
         *iterables: Iterable[Any],
@@ -59,9 +70,44 @@ class _Map:
         concurrency: int = 0,
         return_exceptions: bool = True,
     ) -> AsyncIterator[Any]:
-        """Async generator of results in input order."""
+        """Async generator of results in input order (arguments are checked when called)."""
+        _check_args("flyte.map.aio", func, iterables, group_name, concurrency, return_exceptions)
+        return self._aiter(func, iterables, group_name, concurrency, return_exceptions)
+
+    async def _aiter(
+        self,
+        func: Any,
+        iterables: tuple[Iterable[Any], ...],
+        group_name: str | None,
+        concurrency: int,
+        return_exceptions: bool,
+    ) -> AsyncIterator[Any]:
         for r in await _collect(func, iterables, group_name, concurrency, return_exceptions):
             yield r
+
+
+def _check_args(
+    owner: str,
+    func: Any,
+    iterables: tuple[Any, ...],
+    group_name: Any,
+    concurrency: Any,
+    return_exceptions: Any,
+) -> None:
+    """Bad arguments fail when ``flyte.map`` is called, not on the first ``next()``."""
+    from flyte._validate import check_bool, check_number, check_str
+    from flyte.errors import InvalidParameterTypeError
+
+    if not callable(func):
+        raise InvalidParameterTypeError(owner, "func", func, "Pass a task (or a function) to call.")
+    for it in iterables:
+        if not isinstance(it, Iterable):
+            raise InvalidParameterTypeError(
+                owner, "iterables", it, "Pass lists (or other iterables) of the task's inputs."
+            )
+    check_str(owner, "group_name", group_name, optional=True, nonempty=True)
+    check_number(owner, "concurrency", concurrency, integer=True, minimum=0)
+    check_bool(owner, "return_exceptions", return_exceptions)
 
 
 def _is_async(func: Any) -> bool:

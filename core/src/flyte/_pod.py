@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flyte.errors import InvalidParameterError
+from flyte._validate import param_error
+from flyte.errors import InvalidParameterError, InvalidParameterTypeError
 
 PRIMARY_CONTAINER_DEFAULT_NAME = "primary"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -60,7 +61,7 @@ def _str_map(owner: str, param: str, value: Any) -> dict[str, str] | None:
     if not isinstance(value, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
-        raise InvalidParameterError(owner, param, value, "Use a dict of str to str, e.g. {'team': 'ml'}.")
+        raise InvalidParameterTypeError(owner, param, value, "Use a dict of str to str, e.g. {'team': 'ml'}.")
     return dict(value)
 
 
@@ -95,16 +96,17 @@ class PodTemplate:
         owner = type(self).__name__
         name = self.primary_container_name
         if not isinstance(name, str) or len(name) > 63 or not _DNS_LABEL.match(name):
-            raise InvalidParameterError(
+            raise param_error(
                 owner,
                 "primary_container_name",
                 name,
                 "Use a Kubernetes container name: 1-63 lowercase letters, digits or '-', starting and "
                 "ending with a letter or digit, e.g. 'primary'.",
+                types=str,
             )
         spec = self.pod_spec
         if spec is not None and not isinstance(spec, Mapping) and not _is_k8s_model(spec):
-            raise InvalidParameterError(
+            raise InvalidParameterTypeError(
                 owner,
                 "pod_spec",
                 spec,

@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from flyte.errors import InvalidParameterError
+from flyte._validate import param_error
+from flyte.errors import InvalidParameterError, InvalidParameterTypeError
 
 __all__ = [
     "AMD_GPU",
@@ -198,15 +199,20 @@ class Device:
 
     def __post_init__(self) -> None:
         if not _is_int(self.quantity) or self.quantity < 1:
-            raise InvalidParameterError(
+            raise param_error(
                 "Device",
                 "quantity",
                 self.quantity,
                 "GPU quantity must be at least 1: use an int of at least 1 (the number of devices).",
+                types=int,
             )
         if self.device_class not in _DEVICE_CLASSES:
-            raise InvalidParameterError(
-                "Device", "device_class", self.device_class, f"Use one of: {_join(_DEVICE_CLASSES)}."
+            raise param_error(
+                "Device",
+                "device_class",
+                self.device_class,
+                f"Use one of: {_join(_DEVICE_CLASSES)}.",
+                types=str,
             )
         device = self.device
         if device is None:
@@ -219,11 +225,12 @@ class Device:
                     f"{_join(_DEVICES_BY_CLASS[self.device_class])}.",
                 )
             if self.partition is not None:
-                raise InvalidParameterError(
+                raise param_error(
                     "Device",
                     "partition",
                     self.partition,
                     "A partition needs a named device, e.g. GPU('A100', 1, partition='1g.5gb').",
+                    types=str,
                 )
             return
         if self.device_class == "GPU":
@@ -231,11 +238,12 @@ class Device:
             object.__setattr__(self, "device", device)
         known = _DEVICES_BY_CLASS[self.device_class]
         if device not in known:
-            raise InvalidParameterError(
+            raise param_error(
                 "Device",
                 "device",
                 self.device,
                 f"Use a known {self.device_class} type, one of: {_join(known)}.",
+                types=str,
             )
         _check_partition("Device", self.device_class, device, self.partition)
         if self.device_class == "APPLE_SILICON" and self.quantity != 1:
@@ -277,21 +285,23 @@ def _check_partition(owner: str, device_class: str, device: str, partition: obje
                 f"of the MIG-capable devices: {_join(tuple(_MIG_PARTITIONS))}.",
             )
         if partition not in parts:
-            raise InvalidParameterError(
+            raise param_error(
                 owner,
                 "partition",
                 partition,
                 f"Invalid partition for {device}: use one of its MIG partitions: {_join(parts)}.",
+                types=str,
             )
         return
     if device_class == "TPU":
         slices = _TPU_SLICES[device]
         if partition not in slices:
-            raise InvalidParameterError(
+            raise param_error(
                 owner,
                 "partition",
                 partition,
                 f"Invalid partition for {device}: use one of its TPU slice topologies: {_join(slices)}.",
+                types=str,
             )
         return
     raise InvalidParameterError(owner, "partition", partition, f"{device_class} devices take no partition.")
@@ -300,12 +310,14 @@ def _check_partition(owner: str, device_class: str, device: str, partition: obje
 def GPU(device: GPUType, quantity: GPUQuantity, partition: str | None = None) -> Device:
     """A GPU request, optionally a MIG partition (e.g. ``GPU("A100", 1, partition="1g.5gb")``)."""
     if not _is_int(quantity) or quantity < 1:
-        raise InvalidParameterError(
+        raise InvalidParameterTypeError(
             "GPU", "quantity", quantity, "GPU quantity must be at least 1: use an int from 1 to 8."
         )
     name = _GPU_ALIASES.get(device, device) if isinstance(device, str) else device
     if not isinstance(name, str) or name not in _GPUS:
-        raise InvalidParameterError("GPU", "device", device, f"Invalid GPU type: use one of: {_join(_GPUS)}.")
+        raise param_error(
+            "GPU", "device", device, f"Invalid GPU type: use one of: {_join(_GPUS)}.", types=str
+        )
     limit = _GPU_MAX_COUNT.get(name, 8)
     if quantity > limit:
         raise InvalidParameterError(
@@ -321,7 +333,9 @@ def GPU(device: GPUType, quantity: GPUQuantity, partition: str | None = None) ->
 def TPU(device: TPUType, partition: str | None = None) -> Device:
     """A Google Cloud TPU request, optionally a slice topology (e.g. ``TPU("V5P", "2x2x1")``)."""
     if device not in _TPUS:
-        raise InvalidParameterError("TPU", "device", device, f"Invalid TPU type: use one of: {_join(_TPUS)}.")
+        raise param_error(
+            "TPU", "device", device, f"Invalid TPU type: use one of: {_join(_TPUS)}.", types=str
+        )
     _check_partition("TPU", "TPU", device, partition)
     return Device(quantity=1, device_class="TPU", device=device, partition=partition)
 
@@ -329,8 +343,8 @@ def TPU(device: TPUType, partition: str | None = None) -> Device:
 def Neuron(device: NeuronType) -> Device:
     """An AWS Neuron (Inferentia / Trainium) device."""
     if device not in _NEURONS:
-        raise InvalidParameterError(
-            "Neuron", "device", device, f"Invalid Neuron type: use one of: {_join(_NEURONS)}."
+        raise param_error(
+            "Neuron", "device", device, f"Invalid Neuron type: use one of: {_join(_NEURONS)}.", types=str
         )
     return Device(quantity=1, device_class="NEURON", device=device)
 
@@ -338,8 +352,8 @@ def Neuron(device: NeuronType) -> Device:
 def AMD_GPU(device: AMD_GPUType) -> Device:
     """An AMD Instinct GPU."""
     if device not in _AMD_GPUS:
-        raise InvalidParameterError(
-            "AMD_GPU", "device", device, f"Invalid AMD GPU type: use one of: {_join(_AMD_GPUS)}."
+        raise param_error(
+            "AMD_GPU", "device", device, f"Invalid AMD GPU type: use one of: {_join(_AMD_GPUS)}.", types=str
         )
     return Device(quantity=1, device_class="AMD_GPU", device=device)
 
@@ -347,8 +361,12 @@ def AMD_GPU(device: AMD_GPUType) -> Device:
 def HABANA_GAUDI(device: HABANA_GAUDIType) -> Device:
     """An Intel Habana Gaudi accelerator."""
     if device not in _GAUDIS:
-        raise InvalidParameterError(
-            "HABANA_GAUDI", "device", device, f"Invalid Habana Gaudi type: use one of: {_join(_GAUDIS)}."
+        raise param_error(
+            "HABANA_GAUDI",
+            "device",
+            device,
+            f"Invalid Habana Gaudi type: use one of: {_join(_GAUDIS)}.",
+            types=str,
         )
     return Device(quantity=1, device_class="HABANA_GAUDI", device=device)
 
@@ -467,7 +485,7 @@ def _check_range(param: str, value: object, parse: Any, accepted: str) -> None:
         return
     number = parse(value)
     if number is None or number <= 0:
-        raise InvalidParameterError("Resources", param, value, accepted)
+        raise param_error("Resources", param, value, accepted, types=(int, float, str))
 
 
 def _check_quantity_string(name: str, value: object) -> None:
@@ -475,7 +493,7 @@ def _check_quantity_string(name: str, value: object) -> None:
     items = value if isinstance(value, tuple) and name == "memory" else (value,)
     for item in items:
         if item is not None and not isinstance(item, str):
-            raise InvalidParameterError(
+            raise InvalidParameterTypeError(
                 "Resources",
                 name,
                 value,
@@ -569,7 +587,7 @@ class Resources:
         if gpu is None or isinstance(gpu, Device):
             return
         if isinstance(gpu, bool) or not isinstance(gpu, (int, str)):
-            raise InvalidParameterError("Resources", "gpu", gpu, _GPU_ACCEPTED)
+            raise InvalidParameterTypeError("Resources", "gpu", gpu, _GPU_ACCEPTED)
         if isinstance(gpu, int):
             if gpu < 0:
                 raise InvalidParameterError(

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from flyte.errors import InvalidParameterError
+from flyte._validate import param_error
+from flyte.errors import InvalidParameterError, InvalidParameterTypeError
 
 if TYPE_CHECKING:
     import random
@@ -37,11 +38,12 @@ def _seconds(owner: str, param: str, value: object, *, allow_none: bool = False)
         number = math.nan
     if math.isnan(number) or math.isinf(number) or number < 0:
         none_hint = ", or None" if allow_none else ""
-        raise InvalidParameterError(
+        raise param_error(
             owner,
             param,
             value,
             f"Backoff.{param} must be >= 0: use a duration in seconds (e.g. 1.5) or a timedelta{none_hint}.",
+            types=(int, float, timedelta),
         )
     return number
 
@@ -64,7 +66,7 @@ class Backoff:
         object.__setattr__(self, "base", _as_timedelta(self.base, base))
         factor = self.factor
         if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor):
-            raise InvalidParameterError(
+            raise InvalidParameterTypeError(
                 "Backoff", "factor", factor, "Backoff.factor must be a finite number >= 1.0 (1.0 = constant)."
             )
         if factor < 1.0:
@@ -152,7 +154,7 @@ class RetryStrategy:
     def __post_init__(self) -> None:
         count = self.count
         if isinstance(count, bool) or not isinstance(count, int):
-            raise InvalidParameterError(
+            raise InvalidParameterTypeError(
                 "RetryStrategy", "count", count, f"RetryStrategy.count must be an int. {_COUNT_ACCEPTED}"
             )
         if count < 0:
@@ -165,7 +167,7 @@ class RetryStrategy:
         if count > MAX_RETRIES:
             raise InvalidParameterError("RetryStrategy", "count", count, _COUNT_ACCEPTED)
         if self.backoff is not None and not isinstance(self.backoff, Backoff):
-            raise InvalidParameterError(
+            raise InvalidParameterTypeError(
                 "RetryStrategy",
                 "backoff",
                 self.backoff,
@@ -193,5 +195,5 @@ def normalize_retries(value: int | RetryStrategy | None, owner: str) -> RetryStr
     if value is None:
         return RetryStrategy(count=0)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETRIES:
-        raise InvalidParameterError(owner, "retries", value, _COUNT_ACCEPTED)
+        raise param_error(owner, "retries", value, _COUNT_ACCEPTED, types=int)
     return RetryStrategy(count=value)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from flyte.errors import InvalidParameterError
+from flyte._validate import param_error
+from flyte.errors import InvalidParameterError, InvalidParameterTypeError
 
 __all__ = ["ReusePolicy"]
 
@@ -39,7 +40,7 @@ def _ttl_seconds(param: str, value: object) -> float | None:
     elif isinstance(value, int) and not isinstance(value, bool):
         seconds = float(value)
     else:
-        raise InvalidParameterError(
+        raise InvalidParameterTypeError(
             "ReusePolicy",
             param,
             value,
@@ -93,22 +94,25 @@ class ReusePolicy:
                     f"did you mean replicas=({high}, {low})? {_REPLICAS_ACCEPTED}",
                 )
         else:
-            raise InvalidParameterError("ReusePolicy", "replicas", replicas, _REPLICAS_ACCEPTED)
+            raise param_error(
+                "ReusePolicy", "replicas", replicas, _REPLICAS_ACCEPTED, types=(int, tuple, list)
+            )
         object.__setattr__(self, "replicas", replicas)
         if not _is_int(self.concurrency) or self.concurrency < 1:
-            raise InvalidParameterError(
+            raise param_error(
                 "ReusePolicy",
                 "concurrency",
                 self.concurrency,
                 "concurrency must be at least 1: tasks run at once per replica (above 1 needs async tasks).",
+                types=int,
             )
         for name in ("idle_ttl", "scaledown_ttl"):
             seconds = _ttl_seconds(name, getattr(self, name))
             if seconds is not None and not isinstance(getattr(self, name), timedelta):
                 object.__setattr__(self, name, timedelta(seconds=seconds))
         if self.scope not in ("global", "run"):
-            raise InvalidParameterError(
-                "ReusePolicy", "scope", self.scope, 'scope must be "global" or "run".'
+            raise param_error(
+                "ReusePolicy", "scope", self.scope, 'scope must be "global" or "run".', types=str
             )
         if self.max_replicas == 1 and self.concurrency == 1:
             warnings.warn(

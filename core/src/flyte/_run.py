@@ -45,6 +45,7 @@ from flyte._runtime.records import RecordWriter
 from flyte._runtime.recovery import current_identities, id_base, load_recorded
 from flyte._runtime.store import join, store_for
 from flyte._task import TaskTemplate
+from flyte._validate import param_error
 from flyte.errors import InitializationError, ModuleLoadError, RunNotFoundError
 
 P = ParamSpec("P")
@@ -121,11 +122,83 @@ def _storage_options(storage: Any) -> dict[str, Any] | None:
     to_kwargs = getattr(storage, "get_fsspec_kwargs", None)
     if callable(to_kwargs):
         return dict(to_kwargs())
-    from flyte.errors import InvalidParameterError
+    from flyte.errors import InvalidParameterTypeError
 
-    raise InvalidParameterError(
+    raise InvalidParameterTypeError(
         "init", "storage", storage, "Use a dict of store options, e.g. {'endpoint_url': ..., 'region': ...}."
     )
+
+
+_INIT_BOOLS = (
+    "reset_root_logger",
+    "headless",
+    "insecure",
+    "insecure_skip_verify",
+    "disable_keyring",
+    "sync_local_sys_paths",
+    "load_plugin_type_transformers",
+    "local_persistence",
+    "local_tracked",
+    "local_tracked_strict",
+)
+_INIT_STRINGS = (
+    "org",
+    "project",
+    "domain",
+    "endpoint",
+    "api_key",
+    "client_id",
+    "client_credentials_secret",
+    "http_proxy_url",
+    "image_registry",
+    "raw_data_path",
+    "executor",
+    "pickle_key",
+)
+
+
+def check_init_keywords(**given: Any) -> None:
+    """The ``init_*`` variants' keywords, checked as :func:`init` checks its own (before any effect)."""
+    import inspect
+
+    func = getattr(init, "__wrapped__", init)
+    kw = {n: p.default for n, p in inspect.signature(func).parameters.items()}
+    kw.update(given)
+    _check_init_keywords(kw)
+
+
+def _check_init_keywords(kw: dict[str, Any]) -> None:
+    """Types and values of ``flyte.init`` keywords; the anchor takes most of them unchecked."""
+    from flyte._validate import check_bool, check_choice, check_number, check_path, check_str, check_str_map
+    from flyte.errors import InvalidParameterTypeError
+
+    owner = "flyte.init"
+    for param in _INIT_BOOLS:
+        check_bool(owner, param, kw[param])
+    for param in _INIT_STRINGS:
+        check_str(owner, param, kw[param], optional=True, nonempty=True)
+    for param in ("root_dir", "ca_cert_file_path", "source_config_path", "home"):
+        check_path(owner, param, kw[param], optional=True)
+    for param in ("log_level", "user_log_level"):
+        check_number(owner, param, kw[param], optional=True, integer=True, minimum=0)
+    check_choice(owner, "log_format", kw["log_format"], ("console", "json"), optional=True)
+    auth = ("ClientSecret", "Pkce", "ExternalCommand", "DeviceFlow", "Passthrough")
+    check_choice(owner, "auth_type", kw["auth_type"], auth)
+    check_choice(owner, "image_builder", kw["image_builder"], ("local", "local-podman", "remote"))
+    check_number(owner, "rpc_retries", kw["rpc_retries"], integer=True, minimum=0)
+    check_number(owner, "batch_size", kw["batch_size"], integer=True, positive=True)
+    check_str_map(owner, "images", kw["images"])
+    for param in ("command", "proxy_command", "scopes"):
+        value = kw[param]
+        if value is not None and (
+            not isinstance(value, (list, tuple)) or not all(isinstance(x, str) for x in value)
+        ):
+            raise InvalidParameterTypeError(owner, param, value, "Pass a list of strings or None.")
+    cfg = kw["auth_client_config"]
+    if cfg is not None and isinstance(cfg, (str, bytes, int, float, bool, list, tuple, set)):
+        raise InvalidParameterTypeError(
+            owner, "auth_client_config", cfg, "Pass an auth client config object or None."
+        )
 
 
 @syncify
@@ -189,6 +262,7 @@ def init(
     from flyte._runtime.codec import set_pickle_key
     from flyte._runtime.workers.cluster import check_executor
 
+    _check_init_keywords(locals())  # all before anything is configured
     if executor is not None:
         check_executor(executor)
     options = _storage_options(storage)
@@ -544,8 +618,10 @@ def with_runcontext(
     ``flyte.get_custom_context()`` returns in every task of the run. ``max_action_concurrency=0``
     means no limit. ``isolation`` and ``max_cpus`` are this SDK's (see ``_check_isolation``).
     """
-    from flyte.errors import InvalidParameterError
+    from flyte.errors import InvalidParameterTypeError
 
+    if mode is not None and not isinstance(mode, str):
+        raise InvalidParameterTypeError("with_runcontext", "mode", mode, "Pass 'local' or omit it.")
     if mode not in (None, "local"):
         raise InitializationError(
             "UnsupportedMode", "user", f"mode={mode!r}: this SDK runs locally (mode='local' or omit it)"
@@ -555,19 +631,21 @@ def with_runcontext(
         or not isinstance(max_action_concurrency, int)
         or max_action_concurrency < 0
     ):
-        raise InvalidParameterError(
+        raise param_error(
             "with_runcontext",
             "max_action_concurrency",
             max_action_concurrency,
             "Use a positive int, or 0/None for no limit.",
+            types=int,
         )
     if custom_context is not None and not (
         isinstance(custom_context, Mapping)
         and all(isinstance(k, str) and isinstance(v, str) for k, v in custom_context.items())
     ):
-        raise InvalidParameterError(
+        raise InvalidParameterTypeError(
             "with_runcontext", "custom_context", custom_context, "Use a dict of str to str."
         )
+    _check_run_keywords(locals())
     _check_isolation(isolation, max_cpus)
     _start_time(run_start_time, 0.0)  # a bad value fails here, before anything is recorded
     if notifications is not None:
@@ -596,27 +674,64 @@ def with_runcontext(
     )
 
 
+def _check_run_keywords(kw: dict[str, Any]) -> None:
+    """Types and values of ``with_runcontext`` keywords, checked before anything is recorded."""
+    from flyte._validate import (
+        check_bool,
+        check_choice,
+        check_notifications,
+        check_number,
+        check_path,
+        check_str,
+        check_str_map,
+    )
+
+    owner = "with_runcontext"
+    for param in ("name", "service_account", "version", "raw_data_path", "run_base_dir", "project", "domain"):
+        check_str(owner, param, kw[param], optional=True, nonempty=True)
+    check_str(owner, "queue", kw["queue"], optional=True, nonempty=True)
+    check_choice(owner, "copy_style", kw["copy_style"], ("loaded_modules", "all", "none", "custom"))
+    check_choice(owner, "log_format", kw["log_format"], ("console", "json"))
+    check_choice(owner, "cache_lookup_scope", kw["cache_lookup_scope"], ("global", "project-domain"))
+    check_path(owner, "copy_bundle_to", kw["copy_bundle_to"], optional=True)
+    for param in ("dry_run", "overwrite_cache", "reset_root_logger", "disable_run_cache"):
+        check_bool(owner, param, kw[param])
+    for param in ("preserve_original_types", "debug", "tracked", "tracked_strict"):
+        check_bool(owner, param, kw[param])
+    check_bool(owner, "interactive_mode", kw["interactive_mode"], optional=True)
+    check_bool(owner, "interruptible", kw["interruptible"], optional=True)
+    for param in ("log_level", "user_log_level"):
+        check_number(owner, param, kw[param], optional=True, integer=True, minimum=0)
+    for param in ("env_vars", "labels", "annotations"):
+        check_str_map(owner, param, kw[param])
+    check_notifications(owner, kw["notifications"])
+
+
 _RECORDED_ONLY = ("copy_style", "service_account")
 """Run settings of a Flyte backend: kept in the run's record, no effect on a local run."""
 
 
 def _check_isolation(isolation: str | None, max_cpus: float | None) -> None:
     """``isolation``: None (per environment), "inline", "process" or "container"; ``max_cpus``: CPUs."""
-    from flyte.errors import InvalidParameterError
 
     if isolation not in (None, "inline", "process", "container"):
-        raise InvalidParameterError(
+        raise param_error(
             "with_runcontext",
             "isolation",
             isolation,
             "Use 'inline' (all actions in this process, fastest), 'process' (all in worker processes), "
             "'container' (tasks of environments with an image run in it; flyte-plugin-container) "
             "or None (process mode for environments with a memory limit, a ReusePolicy or GPUs).",
+            types=str,
         )
     bad_cpus = isinstance(max_cpus, bool) or not isinstance(max_cpus, (int, float)) or max_cpus <= 0
     if max_cpus is not None and bad_cpus:
-        raise InvalidParameterError(
-            "with_runcontext", "max_cpus", max_cpus, "Use a positive number of cores or None."
+        raise param_error(
+            "with_runcontext",
+            "max_cpus",
+            max_cpus,
+            "Use a positive number of cores or None.",
+            types=(int, float),
         )
 
 
@@ -1131,9 +1246,9 @@ def _start_time(given: Any, default: float) -> float:
         if given.tzinfo is None:
             given = given.replace(tzinfo=datetime.UTC)
         return float(given.timestamp())
-    from flyte.errors import InvalidParameterError
+    from flyte.errors import InvalidParameterTypeError
 
-    raise InvalidParameterError(
+    raise InvalidParameterTypeError(
         "with_runcontext", "run_start_time", given, "Use a datetime (UTC when it has no tzinfo)."
     )
 

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flyte.errors import InvalidParameterError
+from flyte._validate import param_error
+from flyte.errors import InvalidParameterError, InvalidParameterTypeError
 
 __all__ = ["Secret", "SecretRequest", "normalize_secrets", "secrets_from_request"]
 
@@ -47,28 +48,30 @@ class Secret:
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, str) or not self.key.strip() or self.key != self.key.strip():
-            raise InvalidParameterError(
+            raise param_error(
                 "Secret",
                 "key",
                 self.key,
                 "Use the secret's non-empty name in the store, e.g. 'openai-api-key'.",
+                types=str,
             )
         if self.group is not None and (not isinstance(self.group, str) or not self.group.strip()):
-            raise InvalidParameterError("Secret", "group", self.group, "Use a non-empty group name or None.")
+            raise param_error("Secret", "group", self.group, "Use a non-empty group name or None.", types=str)
         if self.mount is not None and str(self.mount) != SECRETS_MOUNT:
-            raise InvalidParameterError(
+            raise param_error(
                 "Secret",
                 "mount",
                 self.mount,
                 f"Only {SECRETS_MOUNT} is supported as secret mount path today; use "
                 f"mount={SECRETS_MOUNT!r}, or leave mount=None and read the environment variable.",
+                types=(str, pathlib.PurePath),
             )
         if not self.mount and self.as_env_var is None:
             object.__setattr__(self, "as_env_var", self.env_var_name)
         env = self.as_env_var
         if env is not None and (not isinstance(env, str) or not _ENV_VAR_RE.match(env)):
             suggestion = f" e.g. {_env_name(env)!r}" if isinstance(env, str) and env else ""
-            raise InvalidParameterError(
+            raise param_error(
                 "Secret",
                 "as_env_var",
                 env,
@@ -76,6 +79,7 @@ class Secret:
                 "letters, digits and underscores that does "
                 f"not start with a digit (pattern {_ENV_VAR_RE.pattern}),"
                 f"{suggestion or ' e.g. OPENAI_API_KEY'}.",
+                types=str,
             )
 
     @property
@@ -108,8 +112,10 @@ _ACCEPTED = (
 )
 
 
-def normalize_secrets(value: SecretRequest | None, owner: str) -> tuple[Secret, ...]:
-    """Turn a user's ``secrets=`` value into a tuple of :class:`Secret`; env var names must be unique."""
+def normalize_secrets(value: SecretRequest | None, owner: str, param: str = "secrets") -> tuple[Secret, ...]:
+    """Turn a user's ``secrets=`` value into a tuple of :class:`Secret`; env var names must be unique.
+
+    ``param`` is the name the caller's parameter has (``secret_mounts`` on image builders)."""
     if value is None:
         return ()
     items: Sequence[object]
@@ -118,16 +124,19 @@ def normalize_secrets(value: SecretRequest | None, owner: str) -> tuple[Secret, 
     elif isinstance(value, (list, tuple)):
         items = value
     else:
-        raise InvalidParameterError(owner, "secrets", value, _ACCEPTED)
+        raise InvalidParameterTypeError(owner, param, value, _ACCEPTED)
     secrets: list[Secret] = []
     seen: dict[str, Secret] = {}
     for item in items:
         if isinstance(item, str):
-            secret = Secret(key=item)
+            try:
+                secret = Secret(key=item)
+            except InvalidParameterError as e:
+                raise type(e)(owner, param, value, e.accepted) from None
         elif isinstance(item, Secret):
             secret = item
         else:
-            raise InvalidParameterError(owner, "secrets", value, _ACCEPTED)
+            raise InvalidParameterError(owner, param, value, _ACCEPTED)
         other = seen.get(secret.env_var_name)
         if other is not None and other != secret:
             raise InvalidParameterError(

@@ -23,6 +23,7 @@ from flyte._reusable import ReusePolicy
 from flyte._secret import Secret, normalize_secrets
 from flyte._serialization import SerializationContext
 from flyte._timeout import Timeout, normalize_timeout
+from flyte._validate import check_docs, check_pod_template, param_error
 from flyte.errors import InvalidParameterError, InvalidParameterTypeError
 
 if TYPE_CHECKING:
@@ -55,8 +56,12 @@ _NOT_OVERRIDABLE = {
 
 def validate_max_inline(value: Any, owner: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidParameterError(
-            owner, "max_inline_io_bytes", value, "Use a positive int of bytes, e.g. 20 * 1024 * 1024."
+        raise param_error(
+            owner,
+            "max_inline_io_bytes",
+            value,
+            "Use a positive int of bytes, e.g. 20 * 1024 * 1024.",
+            types=int,
         )
     return value
 
@@ -66,12 +71,13 @@ ISOLATION_MODES = ("inline", "process", "container")
 
 def check_isolation(value: Any, owner: str) -> None:
     if value is not None and value not in ISOLATION_MODES:
-        raise InvalidParameterError(
+        raise param_error(
             owner,
             "isolation",
             value,
             "Use 'inline' (in the controller's process), 'process' (warm worker processes), "
             "'container' (the environment's image) or None (decided by what the environment declares).",
+            types=str,
         )
 
 
@@ -79,9 +85,11 @@ def check_scheduling(param: str, value: Any, owner: str) -> Any:
     """``interruptible`` (bool) / ``queue`` / ``service_account`` (non-empty str or None)."""
     if param == "interruptible":
         if not isinstance(value, bool):
-            raise InvalidParameterError(owner, param, value, "Use True or False.")
+            raise InvalidParameterTypeError(owner, param, value, "Use True or False.")
         return value
-    if value is not None and (not isinstance(value, str) or not value.strip()):
+    if value is not None and not isinstance(value, str):
+        raise InvalidParameterTypeError(owner, param, value, f"Use a non-empty string {param} name, or None.")
+    if value is not None and not value.strip():
         raise InvalidParameterError(owner, param, value, f"Use a non-empty string {param} name, or None.")
     return value
 
@@ -92,7 +100,9 @@ def validate_env_vars(value: Any, owner: str) -> dict[str, str]:
     if not isinstance(value, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
-        raise InvalidParameterError(owner, "env_vars", value, "Use a dict of str to str, e.g. {'LOG': '1'}.")
+        raise InvalidParameterTypeError(
+            owner, "env_vars", value, "Use a dict of str to str, e.g. {'LOG': '1'}."
+        )
     return dict(value)
 
 
@@ -324,7 +334,7 @@ class TaskTemplate(Generic[P, R]):
         owner = f"{self.name}.override()"
         for key in refused:
             reason = _NOT_OVERRIDABLE.get(key, "it is not a task setting")
-            raise InvalidParameterError(owner, key, refused[key], f"It cannot be overridden: {reason}.")
+            raise InvalidParameterTypeError(owner, key, refused[key], f"It cannot be overridden: {reason}.")
         changes: dict[str, Any] = {}
         turning_reuse_off = reusable == "off"
         if self.reusable is not None and not turning_reuse_off:
@@ -342,7 +352,7 @@ class TaskTemplate(Generic[P, R]):
             changes["short_name"] = short_name or ""
         if resources is not UNSET:
             if resources is not None and not isinstance(resources, Resources):
-                raise InvalidParameterError(owner, "resources", resources, "Use flyte.Resources(...).")
+                raise InvalidParameterTypeError(owner, "resources", resources, "Use flyte.Resources(...).")
             changes["resources"] = resources
         if cache is not UNSET:
             changes["cache"] = normalize_cache(cache, owner)
@@ -362,12 +372,16 @@ class TaskTemplate(Generic[P, R]):
             elif isinstance(reusable, ReusePolicy):
                 changes["reusable"] = reusable
             else:
-                raise InvalidParameterError(owner, "reusable", reusable, "Use a flyte.ReusePolicy or 'off'.")
+                raise param_error(owner, "reusable", reusable, "Use a flyte.ReusePolicy or 'off'.", types=str)
         if plugin_config is not UNSET:
+            if plugin_config is not None:  # an object no plugin registered fails here, not at run time
+                from flyte._plugins.manager import template_for_config
+
+                template_for_config(plugin_config)
             changes["plugin_config"] = plugin_config
         claimed = None
         if pod_template is not UNSET:
-            changes["pod_template"] = pod_template
+            changes["pod_template"] = check_pod_template(owner, pod_template)
             if pod_template is not None and self.task_type == "python":
                 # As TaskEnvironment(pod_template=...): the plugin that claims the field (if one is
                 # installed) makes it its task type; otherwise the task stays a Python task.
@@ -377,7 +391,8 @@ class TaskTemplate(Generic[P, R]):
                 if claimed is not None:
                     changes["task_type"], changes["task_type_version"] = claimed[1], claimed[2]
         if docs is not UNSET:
-            changes["docs"] = docs
+            docs = check_docs(owner, "docs", docs)
+            changes["docs"] = getattr(docs, "description", docs)
         for key, val in (
             ("interruptible", interruptible),
             ("queue", queue),

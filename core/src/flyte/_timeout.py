@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from flyte.errors import InvalidParameterError
+from flyte.errors import InvalidParameterError, InvalidParameterTypeError
 
 __all__ = ["Timeout", "TimeoutType", "normalize_timeout", "timeout_from_request"]
 
@@ -34,7 +34,7 @@ def _to_timedelta(owner: str, param: str, value: object) -> timedelta | None:
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
     else:
-        raise InvalidParameterError(
+        raise InvalidParameterTypeError(
             owner, param, value, f"Timeout must be an instance of Timeout, int, or timedelta. {_ACCEPTED}"
         )
     if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:

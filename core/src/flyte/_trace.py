@@ -20,6 +20,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def trace(func: F) -> F:
     """Decorate a function whose result should be recorded and replayed on recovery."""
+    if not callable(func) or not hasattr(func, "__qualname__"):
+        from flyte.errors import InvalidParameterTypeError
+
+        raise InvalidParameterTypeError("flyte.trace", "func", func, "Decorate a function: @flyte.trace.")
     name = f"{func.__module__}.{func.__qualname__}"
     idents: list[str] = []
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flyte.errors import InvalidParameterError
+from flyte._validate import check_bool, check_notifications, check_str, check_str_map, param_error
+from flyte.errors import InvalidParameterError, InvalidParameterTypeError
 
 
 class _TriggerTimeMarker:
@@ -42,8 +43,12 @@ class TriggeredPartition:
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, str) or not self.key:
-            raise InvalidParameterError(
-                "TriggeredPartition", "key", self.key, "Name the partition, e.g. TriggeredPartition('date')."
+            raise param_error(
+                "TriggeredPartition",
+                "key",
+                self.key,
+                "Name the partition, e.g. TriggeredPartition('date').",
+                types=str,
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,7 +111,7 @@ def validate_cron(expression: str) -> None:
 
 def _check_timezone(owner: str, tz: Any) -> None:
     if not isinstance(tz, str) or not tz:
-        raise InvalidParameterError(owner, "timezone", tz, "Use an IANA timezone name, e.g. 'UTC'.")
+        raise InvalidParameterTypeError(owner, "timezone", tz, "Use an IANA timezone name, e.g. 'UTC'.")
     import zoneinfo
 
     known = zoneinfo.available_timezones()
@@ -126,7 +131,7 @@ class Cron:
     def __post_init__(self) -> None:
         owner = f"Cron({self.expression!r})"
         if not isinstance(self.expression, str):
-            raise InvalidParameterError(
+            raise InvalidParameterTypeError(
                 owner, "expression", self.expression, "Use a string like '0 * * * *'."
             )
         try:
@@ -159,9 +164,9 @@ class FixedRate:
         owner = f"FixedRate({self.interval_minutes!r})"
         iv = self.interval_minutes
         if isinstance(iv, bool) or not isinstance(iv, int) or iv < 1:
-            raise InvalidParameterError(owner, "interval_minutes", iv, "Use a whole number of minutes >= 1.")
+            raise param_error(owner, "interval_minutes", iv, "Use a whole number of minutes >= 1.", types=int)
         if self.start_time is not None and not isinstance(self.start_time, datetime):
-            raise InvalidParameterError(owner, "start_time", self.start_time, "Use a datetime or None.")
+            raise InvalidParameterTypeError(owner, "start_time", self.start_time, "Use a datetime or None.")
 
     def __str__(self) -> str:
         return f"FixedRate Trigger: every {self.interval_minutes} minutes"
@@ -188,7 +193,9 @@ class OnArtifact:
     ) -> None:
         owner = f"OnArtifact({name!r})"
         if not isinstance(name, str) or not name:
-            raise InvalidParameterError(owner, "name", name, "Name the artifact to watch.")
+            raise param_error(owner, "name", name, "Name the artifact to watch.", types=str)
+        check_str(owner, "version", version, optional=True, nonempty=True)
+        check_str_map(owner, "partitions", partitions)
         merged = {**(partitions or {}), **partition_kwargs}
         for key, value in merged.items():
             if not isinstance(value, str):
@@ -249,26 +256,39 @@ class Trigger:
     def __post_init__(self) -> None:
         owner = f"Trigger({self.name!r})"
         if not isinstance(self.name, str) or not self.name:
-            raise InvalidParameterError("Trigger", "name", self.name, "Give the trigger a non-empty name.")
+            raise param_error("Trigger", "name", self.name, "Give the trigger a non-empty name.", types=str)
         if self.automation is not None and not isinstance(self.automation, (Cron, FixedRate, OnArtifact)):
-            raise InvalidParameterError(
+            raise InvalidParameterTypeError(
                 owner,
                 "automation",
                 self.automation,
                 "Use flyte.Cron(...), flyte.FixedRate(...), flyte.OnArtifact(...) or None.",
             )
+        check_str(owner, "description", self.description)
+        check_bool(owner, "auto_activate", self.auto_activate)
+        check_bool(owner, "interruptible", self.interruptible, optional=True)
+        check_bool(owner, "overwrite_cache", self.overwrite_cache)
+        check_str(owner, "queue", self.queue, optional=True, nonempty=True)
+        if self.inputs is not None and not isinstance(self.inputs, Mapping):
+            raise InvalidParameterTypeError(
+                owner, "inputs", self.inputs, "Pass a dict of the task's input names to values."
+            )
+        for param in ("env_vars", "labels", "annotations", "custom_context"):
+            check_str_map(owner, param, getattr(self, param))
+        check_notifications(owner, self.notifications)
         if len(self.description) > 255:
             raise InvalidParameterError(
                 owner, "description", self.description[:40] + "...", "Keep it to 255 characters."
             )
         mac = self.max_action_concurrency
         if mac is not None and (isinstance(mac, bool) or not isinstance(mac, int) or mac == 1 or mac < 0):
-            raise InvalidParameterError(
+            raise param_error(
                 owner,
                 "max_action_concurrency",
                 mac,
                 "Use 0 (platform default) or >= 2: with 1 the parent holds the only slot and its "
                 "children wait forever.",
+                types=int,
             )
         inputs = self.inputs or {}
         schedule = isinstance(self.automation, (Cron, FixedRate))
@@ -358,11 +378,13 @@ class Trigger:
 def normalize_triggers(value: Any, owner: str, params: set[str] | None = None) -> tuple[Trigger, ...]:
     """``triggers=`` of ``@env.task``: one Trigger or a sequence of them, names unique per task, and
     their ``inputs`` naming parameters of the task (``params``)."""
+    if value is not None and not isinstance(value, (Trigger, list, tuple)):
+        raise InvalidParameterTypeError(owner, "triggers", value, "Use flyte.Trigger(...) or a list of them.")
     items = (value,) if isinstance(value, Trigger) else tuple(value or ())
     seen: set[str] = set()
     for t in items:
         if not isinstance(t, Trigger):
-            raise InvalidParameterError(owner, "triggers", t, "Use flyte.Trigger(...) or a list of them.")
+            raise InvalidParameterTypeError(owner, "triggers", t, "Use flyte.Trigger(...) or a list of them.")
         if t.name in seen:
             raise InvalidParameterError(owner, "triggers", t.name, "Trigger names must be unique per task.")
         seen.add(t.name)

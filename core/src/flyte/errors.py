@@ -392,3 +392,18 @@ class AppleSiliconNotAvailableError(AppleSiliconError, AcceleratorUnavailableErr
 
     def __init__(self, message: str, worker: str | None = None) -> None:
         RuntimeUserError.__init__(self, "APPLE_SILICON_NOT_AVAILABLE", message, worker)
+
+
+class UnknownPluginConfigError(TaskTypeNotFoundError, InvalidParameterTypeError):
+    """``plugin_config=`` is an object no installed plugin registered (issue 18 point 11).
+
+    Raised where the config is given; a :class:`TaskTypeNotFoundError` and also an
+    :class:`InvalidParameterTypeError` (``TypeError``/``ValueError``: the anchor raises ``ValueError``).
+    """
+
+    def __init__(self, message: str, value: Any = None) -> None:
+        TaskTypeNotFoundError.__init__(self, message)
+        self.owner = "plugin_config"
+        self.param = "plugin_config"
+        self.value = value
+        self.accepted = message

@@ -16,7 +16,7 @@ import pluggy
 
 from flyte._plugins.hookspecs import FlyteHookSpecs
 from flyte._plugins.registry import NamedRegistry, TaskTypeEntry, TaskTypeRegistry
-from flyte.errors import TaskTypeNotFoundError
+from flyte.errors import TaskTypeNotFoundError, UnknownPluginConfigError
 
 ENTRY_POINT_GROUP = "flyte.plugins"
 BUILTIN_MODULE = "flyte._builtin_plugin"
@@ -254,7 +254,7 @@ def template_for_config(config: Any) -> tuple[type, str, int]:
         entry = state.task_types.by_config.get(cls)
         if entry is not None:
             return entry.template_cls, entry.task_type, entry.version
-    raise TaskTypeNotFoundError(unknown_config_message(config, state))
+    raise UnknownPluginConfigError(unknown_config_message(config, state), config)
 
 
 def unknown_config_message(config: Any, state: PluginState) -> str:

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from flyte._environment_base import Environment
 from flyte._resources import Resources
 from flyte._secret import Secret, normalize_secrets
+from flyte._validate import param_error
 from flyte.app._parameter import Parameter, check_parameters
 from flyte.app._types import Domain, Link, Port, Scaling, Timeouts, check_port
-from flyte.errors import InvalidParameterError
+from flyte.errors import InvalidParameterError, InvalidParameterTypeError
 
 if TYPE_CHECKING:
     from typing import Self
@@ -43,12 +44,13 @@ def _validate_name(name: Any) -> str:
             if fixed and not fixed[0].isalpha():
                 fixed = f"app-{fixed}"
             hint = f" e.g. {fixed[:63]!r}" if fixed else ""
-        raise InvalidParameterError(
+        raise param_error(
             "AppEnvironment",
             "name",
             name,
             "Use 1-63 lowercase letters, digits or '-', starting with a letter and ending with a letter "
             f"or digit (it becomes the app's host and Service name),{hint or ' e.g. my-api'}.",
+            types=str,
         )
     return name
 
@@ -67,7 +69,7 @@ def _command_list(owner: str, param: str, value: Any) -> list[str] | None:
         return parts
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return list(value)
-    raise InvalidParameterError(owner, param, value, accepted)
+    raise InvalidParameterTypeError(owner, param, value, accepted)
 
 
 def _caller_file() -> str | None:
@@ -114,11 +116,15 @@ class AppEnvironment(Environment):
 
     def __post_init__(self) -> None:
         from flyte._environment import TaskEnvironment
+        from flyte._environment_base import check_common_fields
         from flyte._image import Image
         from flyte._task import validate_env_vars
+        from flyte._validate import check_str
 
         _validate_name(self.name)
         owner = f"AppEnvironment(name={self.name!r})"
+        check_common_fields(self, owner)
+        check_str(owner, "cluster", self.cluster, optional=True, nonempty=True)
         image = self.image
         if not (image is None or isinstance(image, Image)) and (
             not isinstance(image, str) or not image or re.search(r"\s", image)
@@ -136,7 +142,7 @@ class AppEnvironment(Environment):
         self.env_vars = validate_env_vars(self.env_vars, owner)
         self._secrets: tuple[Secret, ...] = normalize_secrets(self.secrets, owner)
         if self.type is not None and (not isinstance(self.type, str) or not self.type.strip()):
-            raise InvalidParameterError(owner, "type", self.type, "Use None or a name such as 'fastapi'.")
+            raise param_error(owner, "type", self.type, "Use None or a name such as 'fastapi'.", types=str)
         if isinstance(self.port, Port):
             pass
         else:
@@ -144,37 +150,37 @@ class AppEnvironment(Environment):
         self._args = _command_list(owner, "args", self.args)
         self._command = _command_list(owner, "command", self.command)
         if not isinstance(self.requires_auth, bool):
-            raise InvalidParameterError(owner, "requires_auth", self.requires_auth, "Use True or False.")
+            raise InvalidParameterTypeError(owner, "requires_auth", self.requires_auth, "Use True or False.")
         if not isinstance(self.scaling, Scaling):
-            raise InvalidParameterError(
+            raise InvalidParameterTypeError(
                 owner,
                 "scaling",
                 self.scaling,
                 "Use flyte.app.Scaling(replicas=(min, max), ...), e.g. Scaling(replicas=(1, 3)).",
             )
         if self.domain is not None and not isinstance(self.domain, Domain):
-            raise InvalidParameterError(
+            raise InvalidParameterTypeError(
                 owner,
                 "domain",
                 self.domain,
                 "Use None or flyte.app.Domain(subdomain=..., custom_domain=...).",
             )
         if not isinstance(self.links, (list, tuple)) or not all(isinstance(x, Link) for x in self.links):
-            raise InvalidParameterError(
+            raise InvalidParameterTypeError(
                 owner, "links", self.links, "Use a list of flyte.app.Link(path=..., title=...)."
             )
         self.links = list(self.links)
         self.parameters = check_parameters(owner, self.parameters)
         if not isinstance(self.cluster_pool, str) or not self.cluster_pool.strip():
-            raise InvalidParameterError(owner, "cluster_pool", self.cluster_pool, "Use a non-empty name.")
+            raise param_error(owner, "cluster_pool", self.cluster_pool, "Use a non-empty name.", types=str)
         if not isinstance(self.timeouts, Timeouts):
-            raise InvalidParameterError(
+            raise InvalidParameterTypeError(
                 owner, "timeouts", self.timeouts, "Use flyte.app.Timeouts(request=seconds)."
             )
         if not isinstance(self.depends_on, (list, tuple)) or not all(
             isinstance(d, (TaskEnvironment, AppEnvironment)) for d in self.depends_on
         ):
-            raise InvalidParameterError(
+            raise InvalidParameterTypeError(
                 owner,
                 "depends_on",
                 self.depends_on,

@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from flyte.errors import InvalidParameterError, ParameterMaterializationError
+from flyte._validate import check_bool, check_choice, check_str, param_error
+from flyte.errors import InvalidParameterError, InvalidParameterTypeError, ParameterMaterializationError
 
 PARAMETERS_ENV = "FLYTE_APP_PARAMETERS"
 ParameterKind = Literal["string", "file", "directory", "app_endpoint"]
@@ -32,8 +33,10 @@ class AppEndpoint:
     public: bool = False
 
     def __post_init__(self) -> None:
+        check_choice("AppEndpoint", "type", self.type, ("string",))
         if not isinstance(self.app_name, str) or not self.app_name:
-            raise InvalidParameterError("AppEndpoint", "app_name", self.app_name, "Name the app.")
+            raise param_error("AppEndpoint", "app_name", self.app_name, "Name the app.", types=str)
+        check_bool("AppEndpoint", "public", self.public)
 
 
 @dataclass(kw_only=True)
@@ -45,6 +48,13 @@ class ArtifactValue:
     version: str | None = None
     project: str | None = None
     domain: str | None = None
+
+    def __post_init__(self) -> None:
+        owner = "ArtifactValue"
+        check_choice(owner, "type", self.type, _KINDS, optional=True)
+        check_str(owner, "name", self.name, nonempty=True, fix="Name the artifact.")
+        for param in ("version", "project", "domain"):
+            check_str(owner, param, getattr(self, param), optional=True, nonempty=True)
 
 
 @dataclass(kw_only=True)
@@ -59,8 +69,17 @@ class RunOutput:
     getter: tuple[Any, ...] = (0,)
 
     def __post_init__(self) -> None:
-        if self.type not in _KINDS:
-            raise InvalidParameterError("RunOutput", "type", self.type, f"Use one of {list(_KINDS)}.")
+        owner = "RunOutput"
+        check_choice(owner, "type", self.type, _KINDS)
+        for param in ("run_name", "task_name", "task_version"):
+            check_str(owner, param, getattr(self, param), optional=True, nonempty=True)
+        check_choice(owner, "task_auto_version", self.task_auto_version, ("latest", "current"), optional=True)
+        if not isinstance(self.getter, (tuple, list)):
+            raise InvalidParameterTypeError(
+                owner, "getter", self.getter, "Pass a tuple of keys/indexes into the output, e.g. (0,)."
+            )
+        if not self.getter:
+            raise InvalidParameterError(owner, "getter", self.getter, "Name at least one key, e.g. (0,).")
         if (self.run_name is None) == (self.task_name is None):
             raise InvalidParameterError(
                 "RunOutput", "run_name", self.run_name, "Set exactly one of run_name or task_name."
@@ -82,16 +101,32 @@ class Parameter:
     def __post_init__(self) -> None:
         owner = f"Parameter({self.name!r})"
         if not isinstance(self.name, str) or not self.name:
-            raise InvalidParameterError("Parameter", "name", self.name, "Give the parameter a name.")
+            raise param_error("Parameter", "name", self.name, "Give the parameter a name.", types=str)
         if self.type is not None and self.type not in _KINDS:
-            raise InvalidParameterError(owner, "type", self.type, f"Use one of {list(_KINDS)} or None.")
+            raise param_error(owner, "type", self.type, f"Use one of {list(_KINDS)} or None.", types=str)
         if self.env_var is not None and not _ENV_NAME_RE.match(str(self.env_var)):
-            raise InvalidParameterError(
+            raise param_error(
                 owner,
                 "env_var",
                 self.env_var,
                 "Use a shell variable name: letters, digits, '_', e.g. MODEL_PATH.",
+                types=str,
             )
+        check_bool(owner, "download", self.download)
+        check_str(owner, "mount", self.mount, optional=True, nonempty=True)
+        if self.mount is not None and not self.mount.startswith("/"):
+            raise InvalidParameterError(
+                owner, "mount", self.mount, "Use an absolute path in the app's container, e.g. '/models'."
+            )
+        if isinstance(self.ignore_patterns, str) or not isinstance(self.ignore_patterns, (list, tuple)):
+            raise InvalidParameterTypeError(
+                owner,
+                "ignore_patterns",
+                self.ignore_patterns,
+                "Pass a list of glob patterns, e.g. ['*.tmp'].",
+            )
+        for pattern in self.ignore_patterns:
+            check_str(owner, "ignore_patterns", pattern, nonempty=True)
         if self.type is None:
             self.type = _kind_of(self.value)
 
@@ -129,7 +164,9 @@ def _kind_of(value: Any) -> ParameterKind:
 def check_parameters(owner: str, params: Any) -> list[Parameter]:
     """``AppEnvironment(parameters=...)``: Parameters with unique names."""
     if not isinstance(params, (list, tuple)) or not all(isinstance(p, Parameter) for p in params):
-        raise InvalidParameterError(owner, "parameters", params, "Use a list of flyte.app.Parameter(...).")
+        raise InvalidParameterTypeError(
+            owner, "parameters", params, "Use a list of flyte.app.Parameter(...)."
+        )
     names = [p.name for p in params]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal
 
+from flyte._validate import param_error
 from flyte.app._supervisor import ServeError, Supervisor
 
 if TYPE_CHECKING:
@@ -236,6 +237,38 @@ class LocalApp:
         return f"<LocalApp {self.name!r} {state}{where}>"
 
 
+def _check_serve_keywords(
+    env_vars: Any, host: Any, health_check_path: Any, log_level: Any, raw_data_path: Any, **seconds: Any
+) -> None:
+    """Bad ``with_servecontext`` keywords fail when given, not when an app is served."""
+    from flyte._validate import check_number, check_str, check_str_map
+    from flyte.errors import InvalidParameterError, InvalidParameterTypeError
+
+    owner = "with_servecontext"
+    check_str_map(owner, "env_vars", env_vars)
+    check_str(owner, "host", host, nonempty=True, fix="Pass a host name or address, e.g. '127.0.0.1'.")
+    check_str(owner, "health_check_path", health_check_path, optional=True, nonempty=True)
+    if health_check_path is not None and not health_check_path.startswith("/"):
+        raise InvalidParameterError(owner, "health_check_path", health_check_path, "Start it with '/'.")
+    for param, value in seconds.items():
+        check_number(owner, param, value, optional=True, positive=True)
+    check_str(owner, "raw_data_path", raw_data_path, optional=True, nonempty=True)
+    levels = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
+    if log_level is None:
+        return
+    if isinstance(log_level, str):
+        if log_level.upper() not in levels:
+            raise InvalidParameterError(
+                owner, "log_level", log_level, f"Pass an int or one of {list(levels)}."
+            )
+    elif isinstance(log_level, bool) or not isinstance(log_level, int):
+        raise InvalidParameterTypeError(
+            owner, "log_level", log_level, f"Pass an int or one of {list(levels)}."
+        )
+    elif log_level < 0:
+        raise InvalidParameterError(owner, "log_level", log_level, "Pass a logging level >= 0.")
+
+
 class ServeContext:
     """Settings for serving apps locally (see :func:`with_servecontext`)."""
 
@@ -254,7 +287,6 @@ class ServeContext:
         log_level: int | str | None = None,
         raw_data_path: str | None = None,
     ) -> None:
-        from flyte.errors import InvalidParameterError
 
         if mode == "remote":
             raise NotImplementedError(
@@ -262,13 +294,28 @@ class ServeContext:
                 "Deployment/Service spec with `flyte serialize app.py`"
             )
         if mode not in (None, "local"):
-            raise InvalidParameterError("with_servecontext", "mode", mode, "Use 'local' (or None).")
+            raise param_error("with_servecontext", "mode", mode, "Use 'local' (or None).", types=str)
         if port is not None and (
             isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535
         ):
-            raise InvalidParameterError(
-                "with_servecontext", "port", port, "Use an int from 0 to 65535 (0 picks a free port)."
+            raise param_error(
+                "with_servecontext",
+                "port",
+                port,
+                "Use an int from 0 to 65535 (0 picks a free port).",
+                types=int,
             )
+        _check_serve_keywords(
+            env_vars,
+            host,
+            health_check_path,
+            log_level,
+            raw_data_path,
+            health_check_interval=health_check_interval,
+            health_check_timeout=health_check_timeout,
+            activate_timeout=activate_timeout,
+            deactivate_timeout=deactivate_timeout,
+        )
         self.env_vars = dict(env_vars or {})
         if log_level is not None:
             name = logging.getLevelName(log_level) if isinstance(log_level, int) else str(log_level)

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from flyte.errors import InvalidParameterError
+from flyte._validate import check_choice, check_str, param_error
+from flyte.errors import InvalidParameterError, InvalidParameterTypeError
 
 __all__ = ["INVALID_APP_PORTS", "Domain", "Link", "Port", "Scaling", "Timeouts"]
 
@@ -27,8 +28,8 @@ def check_port(owner: str, param: str, value: object) -> int:
     """An app port: an int in 1-65535 that is not reserved."""
     reserved = ", ".join(str(p) for p in INVALID_APP_PORTS)
     if not _is_int(value) or not 1 <= value <= 65535:  # type: ignore[operator]
-        raise InvalidParameterError(
-            owner, param, value, f"Use an int from 1 to 65535 (not {reserved}), e.g. 8080."
+        raise param_error(
+            owner, param, value, f"Use an int from 1 to 65535 (not {reserved}), e.g. 8080.", types=int
         )
     assert isinstance(value, int)
     if value in INVALID_APP_PORTS:
@@ -46,7 +47,7 @@ def _seconds(owner: str, param: str, value: object, accepted: str) -> timedelta 
     elif _is_int(value) or (isinstance(value, float) and value == value):
         delta = timedelta(seconds=float(value))  # type: ignore[arg-type]
     else:
-        raise InvalidParameterError(owner, param, value, accepted)
+        raise InvalidParameterTypeError(owner, param, value, accepted)
     if delta < timedelta(0):
         raise InvalidParameterError(owner, param, value, accepted)
     return delta
@@ -64,11 +65,12 @@ class Port:
         if self.name is not None and (
             not isinstance(self.name, str) or len(self.name) > 15 or not _PORT_NAME_RE.match(self.name)
         ):
-            raise InvalidParameterError(
+            raise param_error(
                 "Port",
                 "name",
                 self.name,
                 "Use None or up to 15 lowercase letters, digits or '-', e.g. 'http1' or 'h2c'.",
+                types=str,
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,9 +89,9 @@ class Link:
         for param in ("path", "title"):
             value = getattr(self, param)
             if not isinstance(value, str) or not value.strip():
-                raise InvalidParameterError("Link", param, value, "Use a non-empty string.")
+                raise param_error("Link", param, value, "Use a non-empty string.", types=str)
         if not isinstance(self.is_relative, bool):
-            raise InvalidParameterError("Link", "is_relative", self.is_relative, "Use True or False.")
+            raise InvalidParameterTypeError("Link", "is_relative", self.is_relative, "Use True or False.")
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "title": self.title, "is_relative": self.is_relative}
@@ -114,8 +116,8 @@ class Scaling:
 
         def __post_init__(self) -> None:
             if not _is_int(self.val) or self.val < 1:
-                raise InvalidParameterError(
-                    "Scaling.Concurrency", "val", self.val, "Use an int of at least 1, e.g. 10."
+                raise param_error(
+                    "Scaling.Concurrency", "val", self.val, "Use an int of at least 1, e.g. 10.", types=int
                 )
 
     @dataclass(frozen=True)
@@ -126,8 +128,8 @@ class Scaling:
 
         def __post_init__(self) -> None:
             if not _is_int(self.val) or self.val < 1:
-                raise InvalidParameterError(
-                    "Scaling.RequestRate", "val", self.val, "Use an int of at least 1, e.g. 100."
+                raise param_error(
+                    "Scaling.RequestRate", "val", self.val, "Use an int of at least 1, e.g. 100.", types=int
                 )
 
     replicas: int | tuple[int, int] = (0, 1)
@@ -159,12 +161,12 @@ class Scaling:
                     f"min must not exceed max; swap them, e.g. {(pair[1], pair[0])!r}. {accepted}",
                 )
         else:
-            raise InvalidParameterError("Scaling", "replicas", value, accepted)
+            raise InvalidParameterTypeError("Scaling", "replicas", value, accepted)
         self.replicas = pair
         if self.metric is not None and not isinstance(
             self.metric, (Scaling.Concurrency, Scaling.RequestRate)
         ):
-            raise InvalidParameterError(
+            raise InvalidParameterTypeError(
                 "Scaling",
                 "metric",
                 self.metric,
@@ -242,22 +244,24 @@ class Domain:
                 or not _DNS_LABEL_RE.match(self.subdomain)
             )
         ):
-            raise InvalidParameterError(
+            raise param_error(
                 "Domain",
                 "subdomain",
                 self.subdomain,
                 "Use None or a DNS label: 1-63 lowercase letters, digits or '-', e.g. 'my-api'.",
+                types=str,
             )
         if self.custom_domain is not None and (
             not isinstance(self.custom_domain, str)
             or "." not in self.custom_domain
             or re.search(r"\s|/|:", self.custom_domain)
         ):
-            raise InvalidParameterError(
+            raise param_error(
                 "Domain",
                 "custom_domain",
                 self.custom_domain,
                 "Use None or a host name without scheme or path, e.g. 'api.example.com'.",
+                types=str,
             )
 
     def resolved_subdomain(self, app: Any) -> str | None:
@@ -289,6 +293,17 @@ class Subdomain:
     function: Callable[[Any, Any], str] | None = None
 
     def __post_init__(self) -> None:
+        owner = "Subdomain"
+        check_str(owner, "app_name", self.app_name, optional=True)
+        if self.app_name is not None and not _DNS_LABEL_RE.match(self.app_name):
+            raise InvalidParameterError(
+                owner, "app_name", self.app_name, "Use a DNS label: lowercase letters, digits and '-'."
+            )
+        if self.function is not None and not callable(self.function):
+            raise InvalidParameterTypeError(
+                owner, "function", self.function, "Pass a function (app, sctx) -> subdomain string."
+            )
+        check_choice(owner, "project_domain_suffix", self.project_domain_suffix, ("hash", "default"))
         if (self.app_name is None) == (self.function is None):
             raise InvalidParameterError(
                 "Subdomain", "app_name", self.app_name, "Set exactly one of app_name or function."

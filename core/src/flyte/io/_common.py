@@ -167,3 +167,32 @@ def check_inputs_exist(task_name: str, values: dict[str, Any]) -> None:
                 f"{'Dir' if kind == 'directory' else 'File'}.from_local(...) from data that exists.",
                 task_name,
             )
+
+
+def check_transfer_args(owner: str, local_path: Any, remote_destination: Any, **sizes: Any) -> None:
+    """``from_local`` arguments: a path, an optional destination URI and positive transfer sizes (which
+    our stores do not need, but a wrong one is still a mistake worth naming)."""
+    from flyte._validate import check_number, check_path, check_str
+
+    check_path(owner, "local_path", local_path)
+    check_str(owner, "remote_destination", remote_destination, optional=True, nonempty=True)
+    for param, value in sizes.items():
+        check_number(owner, param, value, optional=True, integer=True, positive=True)
+
+
+def check_new_name(owner: str, param: str, name: Any) -> None:
+    """A ``new_remote`` name: a relative name that stays inside the run's store prefix."""
+    from flyte._validate import check_str
+    from flyte.errors import InvalidParameterError
+
+    check_str(owner, param, name, optional=True, nonempty=True)
+    if name is not None and (name.startswith("/") or ".." in name.split("/")):
+        raise InvalidParameterError(owner, param, name, "Use a relative name without '..', e.g. 'out.csv'.")
+
+
+def check_remote_ref(owner: str, path_param: str, path: Any, key_param: str, key: Any) -> None:
+    """``from_existing_remote``: a non-empty path and an optional non-empty cache key."""
+    from flyte._validate import check_str
+
+    check_str(owner, path_param, path, nonempty=True, fix="Pass the file's URI, e.g. 's3://bucket/key'.")
+    check_str(owner, key_param, key, optional=True, nonempty=True)

@@ -262,6 +262,11 @@ class DataFrame(Generic[DF]):
     hash: str | None = None
 
     def __post_init__(self) -> None:
+        from flyte._validate import check_str
+
+        check_str("DataFrame", "uri", self.uri, optional=True, nonempty=True)
+        check_str("DataFrame", "format", self.format, optional=True)
+        check_str("DataFrame", "hash", self.hash, optional=True, nonempty=True)
         self._raw_df: Any = None
         self._dataframe_type: Any = None
         self._columns: list[str] | None = None

@@ -34,11 +34,13 @@ class Dir(Generic[T]):
     hash: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.path, (str, os.PathLike)):
-            from flyte.errors import InvalidParameterError
+        from flyte._validate import check_path, check_str
 
-            raise InvalidParameterError("Dir", "path", self.path, "a local path or a store URI (str)")
+        check_path("Dir", "path", self.path)
         self.path = os.fspath(self.path)
+        check_str("Dir", "name", self.name, optional=True)
+        check_str("Dir", "format", self.format)
+        check_str("Dir", "hash", self.hash, optional=True, nonempty=True)
         if self.name is None:
             self.name = "" if self.path == EMPTY_DIR_PATH else c.base_name(self.path)
 
@@ -71,10 +73,21 @@ class Dir(Generic[T]):
         nothing from elsewhere on the machine is uploaded. The transfer-tuning parameters are
         accepted for the anchor's signature; the store plugin picks its own.
         """
+        c.check_transfer_args(
+            "Dir.from_local",
+            local_path,
+            remote_destination,
+            batch_size=batch_size,
+            chunk_size=chunk_size,
+            max_concurrency=max_concurrency,
+        )
+        from flyte._validate import check_str
+
+        check_str("Dir.from_local", "dir_cache_key", dir_cache_key, optional=True, nonempty=True)
         local = os.fspath(local_path)
         if not os.path.isdir(local):
             what = "is a file (use File.from_local)" if os.path.isfile(local) else "does not exist"
-            raise c.PathNotFoundError(f"Dir.from_local: {local!r} {what}")
+            raise c.PathNotFoundError(f"Dir.from_local: local_path {local!r} {what}")
         c.check_links_inside(local)
         name = os.path.basename(os.path.abspath(local))
         key = dir_cache_key or c.dir_sha256(local)
@@ -100,6 +113,9 @@ class Dir(Generic[T]):
     @classmethod
     def from_existing_remote(cls, remote_path: str, dir_cache_key: str | None = None) -> Dir[T]:
         """Reference a directory already in a store; ``dir_cache_key`` stands in for its content hash."""
+        c.check_remote_ref(
+            "Dir.from_existing_remote", "remote_path", remote_path, "dir_cache_key", dir_cache_key
+        )
         return cls(path=remote_path, hash=dir_cache_key)
 
     @classmethod
@@ -109,6 +125,10 @@ class Dir(Generic[T]):
         Write files under it with ``File(path=f"{d.path}/name").open("wb")`` or upload a tree with
         ``Dir.from_local(src, remote_destination=d.path)``.
         """
+        c.check_new_name("Dir.new_remote", "dir_name", dir_name)
+        from flyte._validate import check_str
+
+        check_str("Dir.new_remote", "hash", hash, optional=True, nonempty=True)
         prefix = c.upload_prefix()
         name = dir_name or f"dir-{os.urandom(6).hex()}"
         if prefix:

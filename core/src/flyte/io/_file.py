@@ -36,11 +36,13 @@ class File(Generic[T]):
     hash: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.path, (str, os.PathLike)):
-            from flyte.errors import InvalidParameterError
+        from flyte._validate import check_path, check_str
 
-            raise InvalidParameterError("File", "path", self.path, "a local path or a store URI (str)")
+        check_path("File", "path", self.path)
         self.path = os.fspath(self.path)
+        check_str("File", "name", self.name, optional=True)
+        check_str("File", "format", self.format)
+        check_str("File", "hash", self.hash, optional=True, nonempty=True)
         if self.name is None:
             self.name = c.base_name(self.path)
 
@@ -66,11 +68,18 @@ class File(Generic[T]):
         ``chunk_size``/``max_concurrency`` are accepted for the anchor's signature; the store
         plugin picks its own transfer settings.
         """
+        c.check_transfer_args(
+            "File.from_local",
+            local_path,
+            remote_destination,
+            chunk_size=chunk_size,
+            max_concurrency=max_concurrency,
+        )
         check_hash_method("File.from_local", hash_method)
         local = os.fspath(local_path)
         if not os.path.isfile(local):
             what = "is a directory (use Dir.from_local)" if os.path.isdir(local) else "does not exist"
-            raise c.PathNotFoundError(f"File.from_local: {local!r} {what}")
+            raise c.PathNotFoundError(f"File.from_local: local_path {local!r} {what}")
         name = os.path.basename(local)
         digest = _digest(local, hash_method)
         prefix = c.upload_prefix()
@@ -97,6 +106,9 @@ class File(Generic[T]):
     @classmethod
     def from_existing_remote(cls, remote_path: str, file_cache_key: str | None = None) -> File[T]:
         """Reference a file already in a store; ``file_cache_key`` stands in for its content hash."""
+        c.check_remote_ref(
+            "File.from_existing_remote", "remote_path", remote_path, "file_cache_key", file_cache_key
+        )
         return _keyed(cls(path=remote_path, hash=file_cache_key))
 
     @classmethod
@@ -106,6 +118,7 @@ class File(Generic[T]):
         A string ``hash_method`` is the cache key as is; a hash method is fed the written bytes;
         without one the key is the SHA-256 of what was written.
         """
+        c.check_new_name("File.new_remote", "file_name", file_name)
         check_hash_method("File.new_remote", hash_method)
         prefix = c.upload_prefix()
         name = file_name or f"file-{os.urandom(6).hex()}"

@@ -31,9 +31,9 @@ class HashFunction:
 
     def __init__(self, fn: Callable[[Any], str]) -> None:
         if not callable(fn):
-            from flyte.errors import InvalidParameterError
+            from flyte.errors import InvalidParameterTypeError
 
-            raise InvalidParameterError(
+            raise InvalidParameterTypeError(
                 "HashFunction", "fn", fn, "a callable taking the data, returning a str"
             )
         self._fn = fn
@@ -77,11 +77,13 @@ CHUNK = 8 * 1024 * 1024
 
 def check_hash_method(owner: str, hash_method: Any) -> None:
     """Reject a ``hash_method`` that is neither a key nor a hash method, naming the parameter."""
+    from flyte.errors import InvalidParameterError, InvalidParameterTypeError
+
+    if isinstance(hash_method, str) and not hash_method.strip():
+        raise InvalidParameterError(owner, "hash_method", hash_method, "Pass a non-empty cache key.")
     if hash_method is None or isinstance(hash_method, str) or isinstance(hash_method, HashMethod):
         return
-    from flyte.errors import InvalidParameterError
-
-    raise InvalidParameterError(
+    raise InvalidParameterTypeError(
         owner,
         "hash_method",
         hash_method,
