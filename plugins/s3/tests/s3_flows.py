@@ -101,10 +101,15 @@ async def browse_dir(n: int) -> dict[str, list[str]]:
 
 @env.task
 async def escape_names(text: str) -> list[str]:
-    """File names from values: none may address anything outside the run's prefix."""
+    """File names from values: none may address anything outside the run's prefix (a name with
+    ``..`` is refused when the File is made; the others stay under the prefix)."""
     out = []
     for name in ("../../../escape.txt", "..", "a/../../b.txt", "..\\..\\c.txt"):
-        f = await write_new_remote(text, name)
+        try:
+            f = await write_new_remote(text, name)
+        except flyte.errors.InvalidParameterError as e:
+            out.append(f"refused:{e.param}")
+            continue
         out.append(f.path)
     return out
 
