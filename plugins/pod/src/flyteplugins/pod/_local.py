@@ -347,10 +347,12 @@ def _has_pod_spec(pod_spec: Any) -> bool:
     return True  # a kubernetes model: the user wrote a spec on purpose
 
 
-def stable_pod_name(run: str, action_id: str, attempt: int) -> str:
-    """The pod of one attempt of an action: the same name each time a driver runs it (adoption)."""
-    tag = hashlib.sha1(run.encode()).hexdigest()[:6]  # long run names are cut: keep them apart
-    return k8s_name(f"flyte-{k8s_name(run, 20)}-{tag}-{k8s_name(action_id, 12)}-{attempt}")
+def stable_pod_name(run: str, action_id: str, attempt: int, where: str = "") -> str:
+    """The pod of one attempt of an action: the same name each time a driver runs it (adoption).
+    ``where`` (the run's store prefix) keeps runs of the same name in two flyte homes apart."""
+    tag = hashlib.sha1(f"{where}|{run}".encode()).hexdigest()[:6]  # also: long run names are cut
+    name: str = k8s_name(f"flyte-{k8s_name(run, 20)}-{tag}-{k8s_name(action_id, 12)}-{attempt}")
+    return name
 
 
 def stable_workdir(name: str) -> str:
@@ -384,7 +386,7 @@ class PodBackend:
         plan = await plan_accelerators(task, opts)
         # Named after the run, action and attempt (never random), in a work folder that outlives a
         # killed driver: a recovered driver finds the pod a crashed one started (issue 23: adoption).
-        name = stable_pod_name(ctx.run_name, ctx.action_id, ctx.attempt)
+        name = stable_pod_name(ctx.run_name, ctx.action_id, ctx.attempt, ctx.run_prefix)
         work = stable_workdir(name)
         io_dir = os.path.join(work, "io")
         try:
