@@ -82,6 +82,7 @@ def test_pods_outlive_a_killed_driver_and_are_adopted(
     monkeypatch.setenv("FLYTE_TEST_POD_ADOPT_DIR", str(side))
     monkeypatch.setenv("FLYTE_LOCAL_GPUS", "")
     monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.delitem(sys.modules, "adopt_pod_app", raising=False)  # reads the folder at import
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
     code = f"import flyte, adopt_pod_app; flyte.with_runcontext(name={RUN!r}).run(adopt_pod_app.main, n=2)"
     driver = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path)
@@ -114,5 +115,40 @@ def test_pods_outlive_a_killed_driver_and_are_adopted(
     finally:
         (side / "go-0").touch()
         (side / "go-1").touch()
+        for pod in run_pods():
+            _podman("pod", "rm", "--force", "--time", "0", pod)
+
+
+def test_a_pod_removed_while_no_driver_ran_is_started_again(
+    tmp_path: Path, flyte_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    side = tmp_path / "side"
+    side.mkdir()
+    side.chmod(0o777)
+    execs = side / "execs.log"
+    monkeypatch.setenv("FLYTE_TEST_POD_ADOPT_DIR", str(side))
+    monkeypatch.setenv("FLYTE_LOCAL_GPUS", "")
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.delitem(sys.modules, "adopt_pod_app", raising=False)  # reads the folder at import
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
+    code = f"import flyte, adopt_pod_app; flyte.with_runcontext(name={RUN!r}).run(adopt_pod_app.main, n=1)"
+    driver = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path)
+    try:
+        wait_for(lambda: execs.exists() and len(execs.read_text().splitlines()) == 1, timeout=300)
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=10)
+    try:
+        (pod,) = run_pods()
+        _podman("pod", "rm", "--force", "--time", "0", pod)  # gone without a result
+        (side / "go-0").touch()
+        run = flyte.rerun(RUN, recover=True)
+        assert run.status == "SUCCEEDED", run.error
+        assert run.outputs()[0] == 1
+        assert execs.read_text().splitlines() == ["exec 0", "exec 0"]  # ran again: nothing to adopt
+        assert adopted(flyte_home) == []
+        assert run_pods() == []
+    finally:
+        (side / "go-0").touch()
         for pod in run_pods():
             _podman("pod", "rm", "--force", "--time", "0", pod)
