@@ -1,6 +1,7 @@
 """Local execution of pod tasks: the task's real manifest, run as a real pod by ``podman kube play``.
 
-The pod is the one ``flyte serialize`` writes, with what a local run needs on top: a unique name, a
+The pod is the one ``flyte serialize`` writes, with what a local run needs on top: a name fixed per
+run, action and attempt (a recovered driver adopts the pod a killed one started), a
 host folder for inputs/outputs, the run's Python packages and code mounted read-only at the same
 paths (so the primary image only needs the same Python version), and GPUs handed over as CDI
 devices when the machine has them. The primary container is waited for, its logs kept with the
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import hashlib
 import json
 import logging
 import os
@@ -19,7 +21,6 @@ import shutil
 import sys
 import sysconfig
 import tempfile
-import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -346,6 +347,19 @@ def _has_pod_spec(pod_spec: Any) -> bool:
     return True  # a kubernetes model: the user wrote a spec on purpose
 
 
+def stable_pod_name(run: str, action_id: str, attempt: int, where: str = "") -> str:
+    """The pod of one attempt of an action: the same name each time a driver runs it (adoption).
+    ``where`` (the run's store prefix) keeps runs of the same name in two flyte homes apart."""
+    tag = hashlib.sha1(f"{where}|{run}".encode()).hexdigest()[:6]  # also: long run names are cut
+    name: str = k8s_name(f"flyte-{k8s_name(run, 20)}-{tag}-{k8s_name(action_id, 12)}-{attempt}")
+    return name
+
+
+def stable_workdir(name: str) -> str:
+    """The host folder of the pod ``name``'s manifest and inputs/outputs (kept if the driver dies)."""
+    return os.path.join(tempfile.gettempdir(), f"{name}-work")
+
+
 # ---- the backend ----------------------------------------------------------------------------------
 class PodBackend:
     """Runs actions of type ``pod`` as real pods on this machine with ``podman kube play``."""
@@ -370,14 +384,20 @@ class PodBackend:
         opts = pod_options(task)
         tmpl = pod_template_of(task)
         plan = await plan_accelerators(task, opts)
-        work = tempfile.mkdtemp(prefix="flyte-pod-")
+        # Named after the run, action and attempt (never random), in a work folder that outlives a
+        # killed driver: a recovered driver finds the pod a crashed one started (issue 23: adoption).
+        name = stable_pod_name(ctx.run_name, ctx.action_id, ctx.attempt, ctx.run_prefix)
+        work = stable_workdir(name)
+        io_dir = os.path.join(work, "io")
         try:
-            io_dir = os.path.join(work, "io")
-            os.mkdir(io_dir)
+            adopted = await self._adopt(task, name, tmpl.primary_container_name, io_dir, ctx)
+            if adopted is not None:
+                return adopted[0]
+            shutil.rmtree(work, ignore_errors=True)
+            os.makedirs(io_dir)
             os.chmod(io_dir, 0o777)  # the container may run as another user
             with open(os.path.join(io_dir, "inputs.pkl"), "wb") as f:
                 cloudpickle.dump(inputs, f)
-            name = k8s_name(f"flyte-{ctx.action_id[:12]}-{ctx.attempt}-{uuid.uuid4().hex[:6]}")
             sctx = SerializationContext(input_path=f"{IO_MOUNT}/inputs.pkl", output_path=IO_MOUNT)
             pod = build_pod(task, sctx, name=name)
             module, _, file = task_location(task)
@@ -410,6 +430,53 @@ class PodBackend:
                 log.warning("FLYTE_POD_KEEP: left the manifest and inputs/outputs in %s", work)
             else:
                 shutil.rmtree(work, ignore_errors=True)
+
+    async def _adopt(
+        self, task: Any, name: str, primary: str, io_dir: str, ctx: ExecutionContext
+    ) -> tuple[Any] | None:
+        """What a crashed driver's pod of this attempt left (issue 23): a pod whose primary container
+        runs is followed to its end, one that ended meanwhile gives its exit code and outputs, and
+        outputs written atomically by a pod already removed are used; ``(result,)`` then (a failure
+        raises), noted in the journal. None: nothing to adopt, start a pod."""
+        container = f"{name}-{primary}"
+        rc, out, _ = await _podman(
+            "container", "inspect", "--format", "{{.State.Status}}", container, timeout=60
+        )
+        state = out.strip().lower() if rc == 0 else None
+        outputs = os.path.join(io_dir, "outputs.pkl")
+        if state in ("running", "exited", "stopped", "paused") and os.path.isdir(io_dir):
+            how = (
+                "awaited: still running when the driver came back"
+                if state in ("running", "paused")
+                else "finished while the driver was down"
+            )
+            log.info(
+                "[%s] adopting pod %s (%s) started before the driver restarted",
+                ctx.action_id[:12],
+                name,
+                state,
+            )
+            self._note_adopted(ctx, how)
+            rc, out, _ = await _podman(
+                "pod", "inspect", "--format", "{{range .Containers}}{{.Name}} {{end}}", name, timeout=60
+            )
+            infra = f"{name}-infra"
+            names = [c for c in out.split() if c != infra and c.startswith(f"{name}-")]
+            containers = [c[len(name) + 1 :] for c in names] or [primary]
+            if primary not in containers:
+                containers.append(primary)
+            return (await self._play(task, name, primary, containers, None, io_dir, ctx),)
+        if state is None and os.path.exists(outputs):
+            self._note_adopted(ctx, "finished while the driver was down")
+            return (self._result(task, 0, False, "", io_dir),)
+        if state is not None or (await _podman("pod", "exists", name, timeout=60))[0] == 0:
+            await self._teardown(name)  # never started (a driver killed mid-play): start afresh
+        return None
+
+    @staticmethod
+    def _note_adopted(ctx: ExecutionContext, how: str) -> None:
+        if hasattr(ctx.journal, "action_adopted"):
+            ctx.journal.action_adopted(ctx.run_name, ctx.action_id, how)
 
     @staticmethod
     def _secrets(pod: dict[str, Any], primary_name: str) -> None:
@@ -453,15 +520,19 @@ class PodBackend:
         name: str,
         primary: str,
         containers: list[str],
-        manifest: str,
+        manifest: str | None,
         io_dir: str,
         ctx: ExecutionContext,
     ) -> Any:
+        """Play ``manifest`` (None: the pod already exists, adopted), follow its containers' logs,
+        wait for the primary one and read its result; the pod is removed whatever happens."""
         container = f"{name}-{primary}"
         logs: dict[str, list[str]] = {c: [] for c in containers}
         followers: list[asyncio.Task[None]] = []
         try:
-            rc, out, err = await _podman("kube", "play", "--quiet", manifest)
+            rc, out, err = (
+                (0, "", "") if manifest is None else await _podman("kube", "play", "--quiet", manifest)
+            )
             if rc != 0:
                 raise PodSetupError(f"Task {task.name!r}: `podman kube play` failed: {(err or out).strip()}")
             followers = [
