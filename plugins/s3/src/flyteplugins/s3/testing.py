@@ -269,6 +269,11 @@ class SeaweedServer:
         data = os.path.join(self.data_dir, "data")
         os.makedirs(data, exist_ok=True)
         args = [weed, "mini", f"-dir={data}", f"-ip={HOST}", f"-ip.bind={HOST}", "-admin.ui=false"]
+        # By default ``weed mini`` allows (free disk / 128 MB) volumes, and every bucket grows a few:
+        # on a nearly full disk that is a handful, and puts then fail with InternalError once the
+        # test buckets use them up. Small volumes and a fixed cap make the server independent of how
+        # full the disk is (volumes are not preallocated, so the cap costs no space).
+        args += ["-master.volumeSizeLimitMB=16", "-volume.max=2000"]
         args += [f"-{flag}={port}" for flag, port in self.ports.items()]
         env = {
             **os.environ,
