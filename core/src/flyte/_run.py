@@ -260,7 +260,7 @@ def init(
     (this machine), or a cluster a plugin provides, e.g. ``"ray://HOST:PORT"`` (flyte-plugin-ray).
     """
     from flyte._runtime.codec import set_pickle_key
-    from flyte._runtime.workers.cluster import check_executor
+    from flyte._runtime.placement.cluster import check_executor
 
     _check_init_keywords(locals())  # all before anything is configured
     if executor is not None:
@@ -1073,7 +1073,7 @@ async def _execute(
     settings = get_settings()
     cluster = None
     if settings.executor != "local":  # a missing executor plugin fails before anything is recorded
-        from flyte._runtime.workers.cluster import load_cluster
+        from flyte._runtime.placement.cluster import load_cluster
 
         cluster = load_cluster(settings.executor)
     journal = open_journal(settings.journal_path)

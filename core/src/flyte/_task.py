@@ -144,7 +144,7 @@ class TaskTemplate(Generic[P, R]):
     triggers: tuple[Any, ...] = ()
     links: tuple[Any, ...] = ()
     """Where this environment's actions run locally: "inline", "process", "container", or None
-    (decided by what the environment declares; see ``flyte._runtime.workers``)."""
+    (decided by what the environment declares; see ``flyte._runtime.placement``)."""
     interruptible: bool = False
     """May run on spot/preemptible capacity (a cluster setting; recorded in the spec)."""
     queue: str | None = None

@@ -268,7 +268,7 @@ class Controller:
         cluster: Any = None,
         recovered_from: str | None = None,
     ) -> None:
-        from flyte._runtime.workers import make_workers
+        from flyte._runtime.placement import make_workers
 
         self.run_name = run_name
         self.journal = journal

@@ -223,7 +223,7 @@ def run(
     _init()
     if executor is not None:
         from flyte._config import get_settings
-        from flyte._runtime.workers.cluster import check_executor
+        from flyte._runtime.placement.cluster import check_executor
 
         check_executor(executor)
         get_settings().executor = executor

@@ -16,7 +16,7 @@ from flyte.errors import NonRecoverableError
 
 if TYPE_CHECKING:
     from flyte._runtime.controller import ActionState
-    from flyte._runtime.workers import Workers
+    from flyte._runtime.placement import Workers
     from flyte._task import TaskTemplate
 
 EXECUTOR = "container"
@@ -24,7 +24,7 @@ EXECUTOR = "container"
 
 def load_executor() -> Any:
     """An instance of the registered ``container`` executor; a clear error when none is installed."""
-    from flyte._runtime.workers.cluster import missing_executor_hint, registered_executor
+    from flyte._runtime.placement.cluster import missing_executor_hint, registered_executor
 
     factory, hint = registered_executor(EXECUTOR)
     if factory is None:

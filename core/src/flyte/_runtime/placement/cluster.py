@@ -25,7 +25,7 @@ from flyte.errors import InvalidParameterError, NonRecoverableError
 
 if TYPE_CHECKING:
     from flyte._runtime.controller import ActionState
-    from flyte._runtime.workers import Workers
+    from flyte._runtime.placement import Workers
     from flyte._task import TaskTemplate
 
 _SCHEME = re.compile(r"^([a-z][a-z0-9_-]*)(?:$|\+|:)")
@@ -96,7 +96,7 @@ async def run_on_cluster(
 ) -> Any:
     """One attempt of a function action on the cluster."""
     from flyte._context import current_action
-    from flyte._runtime.workers.remote import RemoteAction
+    from flyte._runtime.placement.remote import RemoteAction
 
     pac = current_action.get()
     group = pac.group if pac is not None else None

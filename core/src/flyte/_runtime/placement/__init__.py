@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from flyte._context import ActionContext
     from flyte._runtime.controller import ActionState, Controller
-    from flyte._runtime.workers.pool import WorkerManager
+    from flyte._runtime.placement.pool import WorkerManager
     from flyte._task import TaskTemplate
 
 IN_WORKER = False
@@ -112,15 +112,15 @@ class Workers:
 
         mode = self.mode(tmpl, child)
         if self.cluster is not None and mode == self.cluster.mode:
-            from flyte._runtime.workers.cluster import run_on_cluster
+            from flyte._runtime.placement.cluster import run_on_cluster
 
             return await run_on_cluster(self, tmpl, child, inputs)
         if mode == "container":
-            from flyte._runtime.workers.container import run_in_container
+            from flyte._runtime.placement.container import run_in_container
 
             return await run_in_container(self, tmpl, child, inputs)
         if self.manager is None:
-            from flyte._runtime.workers.pool import WorkerManager
+            from flyte._runtime.placement.pool import WorkerManager
 
             self.manager = WorkerManager(self.controller, max_cpus=self.max_cpus)
         pac: ActionContext | None = current_action.get()
