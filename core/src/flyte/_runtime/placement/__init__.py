@@ -7,12 +7,16 @@ runs Python tasks whose environment names an image inside that image, through th
 executor a plugin registers (flyte-plugin-container). A cluster executor (``flyte.init(executor=
 "ray://...")``, ``cluster.py``) runs every child function action on the cluster; the root (the
 workflow's orchestration) and plugin task types' backends stay with the controller.
+
+Every place implements one small contract, :class:`Placement` (``name``, ``async run(tmpl, action,
+inputs)``, ``close()``): :class:`Inline`, :class:`Process`, ``container.Container`` and
+``cluster.Cluster``. :class:`Workers` only picks the place of each action and hands it the attempt.
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from flyte._context import ActionContext
@@ -25,6 +29,65 @@ IN_WORKER = False
 MODES = ("inline", "process", "container")
 
 
+class Placement(Protocol):
+    """Where one attempt of a function action runs. ``name`` is the mode the journal records."""
+
+    name: str
+
+    async def run(self, tmpl: TaskTemplate[Any, Any], action: ActionState, inputs: dict[str, Any]) -> Any:
+        """Run one attempt and return the task's output (or raise its error)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the run held here (called once, at run end)."""
+        ...
+
+
+class Inline:
+    """In the controller's own process and event loop: no isolation, no start-up cost."""
+
+    name = "inline"
+
+    async def run(self, tmpl: TaskTemplate[Any, Any], action: ActionState, inputs: dict[str, Any]) -> Any:
+        extra = await tmpl.pre()
+        if extra:
+            action.data.update(extra)
+        return await tmpl.post(await tmpl.execute(**inputs))
+
+    def close(self) -> None:
+        pass
+
+
+INLINE = Inline()
+
+
+class Process:
+    """In a warm worker process of the task's environment; the pool starts on first use."""
+
+    name = "process"
+
+    def __init__(self, controller: Controller, max_cpus: float | None) -> None:
+        self.controller = controller
+        self.max_cpus = max_cpus
+        self.manager: WorkerManager | None = None
+
+    async def run(self, tmpl: TaskTemplate[Any, Any], action: ActionState, inputs: dict[str, Any]) -> Any:
+        from flyte._context import current_action
+
+        if self.manager is None:
+            from flyte._runtime.placement.pool import WorkerManager
+
+            self.manager = WorkerManager(self.controller, max_cpus=self.max_cpus)
+        pac: ActionContext | None = current_action.get()
+        group = pac.group if pac is not None else None
+        custom = dict(pac.custom) if pac is not None else {}
+        return await self.manager.run(tmpl, action, inputs, group, custom)
+
+    def close(self) -> None:
+        if self.manager is not None:
+            self.manager.close()
+
+
 def make_workers(
     controller: Controller, isolation: str | None, max_cpus: float | None = None, cluster: Any = None
 ) -> Workers | None:
@@ -34,9 +97,7 @@ def make_workers(
     if IN_WORKER:
         return None
     if cluster is not None:
-        workers = Workers(controller, forced=None, max_cpus=max_cpus)
-        workers.cluster = cluster
-        return workers
+        return Workers(controller, forced=None, max_cpus=max_cpus, cluster=cluster)
     iso = isolation or os.environ.get("FLYTE_ISOLATION") or None
     if iso is not None and iso not in MODES:
         from flyte.errors import InvalidParameterError
@@ -83,17 +144,22 @@ def _declared_mode(tmpl: TaskTemplate[Any, Any]) -> str:
 
 
 class Workers:
-    """Chooses each action's mode; starts the process machinery on first use."""
+    """Chooses each action's mode and hands its attempts to that :class:`Placement` (made on first use)."""
 
-    __slots__ = ("cluster", "container", "controller", "forced", "manager", "max_cpus")
+    __slots__ = ("cluster", "controller", "forced", "max_cpus", "places")
 
-    def __init__(self, controller: Controller, *, forced: str | None, max_cpus: float | None) -> None:
+    def __init__(
+        self, controller: Controller, *, forced: str | None, max_cpus: float | None, cluster: Any = None
+    ) -> None:
         self.controller = controller
         self.forced = forced  # None, "process" or "container" (the run's isolation)
         self.max_cpus = max_cpus
-        self.manager: WorkerManager | None = None
-        self.container: Any = None  # the "container" executor, loaded on first use
-        self.cluster: Any = None  # a cluster executor (flyte.init(executor=...)), or None
+        self.cluster: Any = cluster  # a cluster executor (flyte.init(executor=...)), or None
+        self.places: dict[str, Placement] = {"inline": INLINE}
+        if cluster is not None:
+            from flyte._runtime.placement.cluster import Cluster
+
+            self.places[cluster.mode] = Cluster(controller, cluster)
 
     def mode(self, tmpl: TaskTemplate[Any, Any], action: ActionState | None = None) -> str:
         if self.cluster is not None:  # the root and environments declared inline stay with the controller
@@ -106,31 +172,28 @@ class Workers:
             return "container"  # tasks without an image keep their own mode (e.g. a parent on the host)
         return default_mode(tmpl)
 
+    def placement(self, mode: str) -> Placement:
+        """The place for ``mode`` (one of :meth:`mode`'s answers), made on first use."""
+        place = self.places.get(mode)
+        if place is None:
+            if mode == "container":
+                from flyte._runtime.placement.container import Container
+
+                place = Container(self.controller)
+            else:
+                place = Process(self.controller, self.max_cpus)
+            self.places[mode] = place
+        return place
+
     async def run(self, tmpl: TaskTemplate[Any, Any], child: ActionState, inputs: dict[str, Any]) -> Any:
-        """Run one attempt of a process-mode action in a worker of its environment (or a container)."""
-        from flyte._context import current_action
-
-        mode = self.mode(tmpl, child)
-        if self.cluster is not None and mode == self.cluster.mode:
-            from flyte._runtime.placement.cluster import run_on_cluster
-
-            return await run_on_cluster(self, tmpl, child, inputs)
-        if mode == "container":
-            from flyte._runtime.placement.container import run_in_container
-
-            return await run_in_container(self, tmpl, child, inputs)
-        if self.manager is None:
-            from flyte._runtime.placement.pool import WorkerManager
-
-            self.manager = WorkerManager(self.controller, max_cpus=self.max_cpus)
-        pac: ActionContext | None = current_action.get()
-        group = pac.group if pac is not None else None
-        custom = dict(pac.custom) if pac is not None else {}
-        return await self.manager.run(tmpl, child, inputs, group, custom)
+        """Run one attempt of the action where its mode says (a worker, a container, the cluster)."""
+        return await self.placement(self.mode(tmpl, child)).run(tmpl, child, inputs)
 
     def close(self) -> None:
-        """Stop every worker process of the run (and what the cluster executor holds for it)."""
-        if self.manager is not None:
-            self.manager.close()
-        if self.cluster is not None:
-            self.cluster.close()
+        """Stop every worker process of the run, then release what the cluster executor holds for it."""
+        cluster = self.places.get(self.cluster.mode) if self.cluster is not None else None
+        for place in list(self.places.values()):
+            if place is not cluster:
+                place.close()
+        if cluster is not None:
+            cluster.close()

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flyte._context import ActionContext, current_action
 from flyte._runtime.journal import ActionRow
-from flyte._runtime.placement import wire
+from flyte._runtime.placement import INLINE, wire
 from flyte._runtime.placement.wire import get_value, put_value, template_bytes
 from flyte.errors import ActionAbortedError, NonRecoverableError
 
@@ -287,10 +287,7 @@ async def run_body(session: Session, controller: Controller, action_id: str, spe
         ActionContext(controller, state, group=spec.get("group"), custom=dict(spec.get("custom") or {}))
     )
     try:
-        extra = await tmpl.pre()
-        if extra:
-            state.data.update(extra)
-        out = await tmpl.post(await tmpl.execute(**inputs))
+        out = await INLINE.run(tmpl, state, inputs)  # inline, where the action landed
     finally:
         current_action.reset(token)
         text = logs.take(state)
