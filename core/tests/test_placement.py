@@ -46,3 +46,16 @@ def test_bad_isolation_is_refused_alike_wherever_it_is_set(monkeypatch: pytest.M
         flyte.run(fan, n=1)
     for err in (on_env.value, on_run.value, on_var.value):
         assert "'inline'" in str(err) and "'process'" in str(err) and "'container'" in str(err)
+
+
+def test_this_machine_is_no_registered_executor() -> None:
+    from flyte._plugins.manager import load_plugins
+
+    state = load_plugins(reload=True)
+    assert "local" not in state.executors.factories
+    assert all("local" not in info.executors for info in state.plugins.values())  # `flyte plugins`
+    flyte.init(executor="local")
+    assert flyte.run(fan, n=2).outputs()[0] == [0, 2]
+    flyte.init(executor="local+gpu")  # the form passes; at run it is refused with the fix
+    with pytest.raises(InvalidParameterError, match="Use 'local' alone"):
+        flyte.run(fan, n=2)

@@ -713,17 +713,9 @@ _RECORDED_ONLY = ("copy_style", "service_account")
 
 def _check_isolation(isolation: str | None, max_cpus: float | None) -> None:
     """``isolation``: None (per environment), "inline", "process" or "container"; ``max_cpus``: CPUs."""
+    from flyte._runtime.placement import check_isolation
 
-    if isolation not in (None, "inline", "process", "container"):
-        raise param_error(
-            "with_runcontext",
-            "isolation",
-            isolation,
-            "Use 'inline' (all actions in this process, fastest), 'process' (all in worker processes), "
-            "'container' (tasks of environments with an image run in it; flyte-plugin-container) "
-            "or None (process mode for environments with a memory limit, a ReusePolicy or GPUs).",
-            types=str,
-        )
+    check_isolation(isolation, "with_runcontext")
     bad_cpus = isinstance(max_cpus, bool) or not isinstance(max_cpus, (int, float)) or max_cpus <= 0
     if max_cpus is not None and bad_cpus:
         raise param_error(

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from flyte._runtime.placement import MODES as ISOLATION_MODES
 from flyte.cli import _records, _serve, _triggers
 
 
@@ -161,7 +162,7 @@ RUN_DEPLOYED = "deployed-task"
 )
 @click.option(
     "--isolation",
-    type=click.Choice(["inline", "process", "container"]),
+    type=click.Choice(list(ISOLATION_MODES)),
     default=None,
     help="Where actions execute (default: per environment).",
 )

@@ -28,6 +28,27 @@ IN_WORKER = False
 """True inside a worker process: a run started by a task there stays inline (no nested pools)."""
 MODES = ("inline", "process", "container")
 
+_ACCEPTED = {
+    "with_runcontext": "Use 'inline' (all actions in this process, fastest), "
+    "'process' (all in worker processes), "
+    "'container' (tasks of environments with an image run in it; flyte-plugin-container) "
+    "or None (process mode for environments with a memory limit, a ReusePolicy or GPUs).",
+}
+_ACCEPTED_ENV = (
+    "Use 'inline' (in the controller's process), 'process' (warm worker processes), "
+    "'container' (the environment's image) or None (decided by what the environment declares)."
+)
+
+
+def check_isolation(value: Any, owner: str) -> None:
+    """The one check of an ``isolation`` setting, wherever it is given: an environment or task
+    (``owner`` is its name), ``with_runcontext`` and the ``FLYTE_ISOLATION`` variable."""
+    if value is None or value in MODES:
+        return
+    from flyte._validate import param_error
+
+    raise param_error(owner, "isolation", value, _ACCEPTED.get(owner, _ACCEPTED_ENV), types=str)
+
 
 class Placement(Protocol):
     """Where one attempt of a function action runs. ``name`` is the mode the journal records."""
@@ -99,12 +120,7 @@ def make_workers(
     if cluster is not None:
         return Workers(controller, forced=None, max_cpus=max_cpus, cluster=cluster)
     iso = isolation or os.environ.get("FLYTE_ISOLATION") or None
-    if iso is not None and iso not in MODES:
-        from flyte.errors import InvalidParameterError
-
-        raise InvalidParameterError(
-            "with_runcontext", "isolation", iso, "Use 'inline', 'process', 'container' or None."
-        )
+    check_isolation(iso, "with_runcontext")
     if iso == "inline" or IN_WORKER:
         return None
     return Workers(controller, forced=iso, max_cpus=max_cpus)

@@ -74,6 +74,8 @@ def missing_executor_hint(name: str) -> str:
 def load_cluster(executor: str) -> Any:
     """The executor registered for ``executor``'s scheme, made for this run."""
     scheme = scheme_of(executor)
+    if scheme == "local":  # this machine is no registered executor: only the plain word names it
+        raise InvalidParameterError("init", "executor", executor, "Use 'local' alone for this machine.")
     factory, hint = registered_executor(scheme)
     if factory is None:
         raise NonRecoverableError(
