@@ -197,7 +197,7 @@ def test_a_missing_executor_plugin_is_named_before_anything_is_recorded(flyte_ho
 
 def test_the_test_process_keeps_its_own_settings(threads_executor: None) -> None:
     """A body run in this process must not mark it a worker (later runs would lose their pools)."""
-    import flyte._runtime.workers as workers
+    import flyte._runtime.placement as workers
 
     flyte.init(executor="threads")
     assert flyte.run(outer, n=1).outputs()[0][0]["total"] == 0

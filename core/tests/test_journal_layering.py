@@ -75,8 +75,8 @@ def test_worker_wire_carries_journal_operations_not_sql(tmp_path: Path) -> None:
 
     from flyte._runtime.controller import Controller
     from flyte._runtime.journal import ActionRow, Journal
+    from flyte._runtime.placement.remote import RequestHandler
     from flyte._runtime.store import store_for
-    from flyte._runtime.workers.remote import RequestHandler
 
     journal = Journal(str(tmp_path / "journal.db"))
     prefix = (tmp_path / "data").as_uri()

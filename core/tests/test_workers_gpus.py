@@ -11,7 +11,7 @@ import flyte
 import flyte.errors
 import pytest
 import workers_app as app
-from flyte._runtime.workers.gpus import discover, matches, parse_override
+from flyte._runtime.placement.gpus import discover, matches, parse_override
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc")
 

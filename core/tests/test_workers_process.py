@@ -224,7 +224,7 @@ def test_aborted_action_on_a_replica_is_cancelled_not_waited_for() -> None:
 def test_run_end_stops_a_busy_worker_within_its_deadline(tmp_path: Path) -> None:
     """A run that ends while a worker is blocked in a task stops that worker within ``STOP_GRACE_S``
     (then SIGKILL), even on a loaded machine."""
-    from flyte._runtime.workers.pool import STOP_GRACE_S
+    from flyte._runtime.placement.pool import STOP_GRACE_S
 
     pidfile, stampfile = tmp_path / "pid", tmp_path / "stamp"
     with pytest.raises(ValueError, match="the parent gives up"):

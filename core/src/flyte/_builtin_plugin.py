@@ -28,11 +28,6 @@ def flyte_register_storage(registry: Any) -> None:
 
 
 @hookimpl
-def flyte_register_executors(registry: Any) -> None:
-    registry.add("local", lambda **_: "local")
-
-
-@hookimpl
 def flyte_register_types(registry: Any) -> None:
     from flyte.io._dataframe import register_types
 

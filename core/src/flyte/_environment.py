@@ -16,6 +16,7 @@ from flyte._include import declaring_dir, include_files, normalize_include
 from flyte._resources import Resources
 from flyte._retry import normalize_retries
 from flyte._reusable import ReusePolicy
+from flyte._runtime.placement import check_isolation
 from flyte._secret import Secret, normalize_secrets
 from flyte._task import (
     MAX_INLINE_IO_BYTES,
@@ -23,7 +24,6 @@ from flyte._task import (
     AsyncFunctionTaskTemplate,
     TaskTemplate,
     _is_async_callable,
-    check_isolation,
     check_scheduling,
     validate_env_vars,
     validate_max_inline,

@@ -260,7 +260,7 @@ def init(
     (this machine), or a cluster a plugin provides, e.g. ``"ray://HOST:PORT"`` (flyte-plugin-ray).
     """
     from flyte._runtime.codec import set_pickle_key
-    from flyte._runtime.workers.cluster import check_executor
+    from flyte._runtime.placement.cluster import check_executor
 
     _check_init_keywords(locals())  # all before anything is configured
     if executor is not None:
@@ -713,17 +713,9 @@ _RECORDED_ONLY = ("copy_style", "service_account")
 
 def _check_isolation(isolation: str | None, max_cpus: float | None) -> None:
     """``isolation``: None (per environment), "inline", "process" or "container"; ``max_cpus``: CPUs."""
+    from flyte._runtime.placement import check_isolation
 
-    if isolation not in (None, "inline", "process", "container"):
-        raise param_error(
-            "with_runcontext",
-            "isolation",
-            isolation,
-            "Use 'inline' (all actions in this process, fastest), 'process' (all in worker processes), "
-            "'container' (tasks of environments with an image run in it; flyte-plugin-container) "
-            "or None (process mode for environments with a memory limit, a ReusePolicy or GPUs).",
-            types=str,
-        )
+    check_isolation(isolation, "with_runcontext")
     bad_cpus = isinstance(max_cpus, bool) or not isinstance(max_cpus, (int, float)) or max_cpus <= 0
     if max_cpus is not None and bad_cpus:
         raise param_error(
@@ -1073,7 +1065,7 @@ async def _execute(
     settings = get_settings()
     cluster = None
     if settings.executor != "local":  # a missing executor plugin fails before anything is recorded
-        from flyte._runtime.workers.cluster import load_cluster
+        from flyte._runtime.placement.cluster import load_cluster
 
         cluster = load_cluster(settings.executor)
     journal = open_journal(settings.journal_path)

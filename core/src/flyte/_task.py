@@ -20,6 +20,7 @@ from flyte._interface import NativeInterface
 from flyte._resources import Resources
 from flyte._retry import RetryStrategy, normalize_retries
 from flyte._reusable import ReusePolicy
+from flyte._runtime.placement import check_isolation
 from flyte._secret import Secret, normalize_secrets
 from flyte._serialization import SerializationContext
 from flyte._timeout import Timeout, normalize_timeout
@@ -64,21 +65,6 @@ def validate_max_inline(value: Any, owner: str) -> int:
             types=int,
         )
     return value
-
-
-ISOLATION_MODES = ("inline", "process", "container")
-
-
-def check_isolation(value: Any, owner: str) -> None:
-    if value is not None and value not in ISOLATION_MODES:
-        raise param_error(
-            owner,
-            "isolation",
-            value,
-            "Use 'inline' (in the controller's process), 'process' (warm worker processes), "
-            "'container' (the environment's image) or None (decided by what the environment declares).",
-            types=str,
-        )
 
 
 def check_scheduling(param: str, value: Any, owner: str) -> Any:
@@ -144,7 +130,7 @@ class TaskTemplate(Generic[P, R]):
     triggers: tuple[Any, ...] = ()
     links: tuple[Any, ...] = ()
     """Where this environment's actions run locally: "inline", "process", "container", or None
-    (decided by what the environment declares; see ``flyte._runtime.workers``)."""
+    (decided by what the environment declares; see ``flyte._runtime.placement``)."""
     interruptible: bool = False
     """May run on spot/preemptible capacity (a cluster setting; recorded in the spec)."""
     queue: str | None = None

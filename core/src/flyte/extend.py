@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 _CONTRACT = "flyte._plugins.contract"
 _KIT = "flyte._plugins.kit"
-_REMOTE = "flyte._runtime.workers.remote"
+_REMOTE = "flyte._runtime.placement.remote"
 
 _LAZY: dict[str, str] = {
     # the contract: what plugins implement or receive
@@ -51,17 +51,17 @@ _LAZY: dict[str, str] = {
     # runtime pieces a backend may use
     "run_connector": "flyte._runtime.connector_loop",
     "LocalObjectStore": "flyte._runtime.store",
-    "LocalGpu": "flyte._runtime.workers.gpus",
+    "LocalGpu": "flyte._runtime.placement.gpus",
     # cluster executors (they bring the wire format, cloudpickle)
     "RemoteAction": _REMOTE,
     "Transport": _REMOTE,
     "run_action_here": _REMOTE,
     "run_action_here_async": _REMOTE,
-    "dump_error": "flyte._runtime.workers.wire",
+    "dump_error": "flyte._runtime.placement.wire",
 }
 _RENAMED = {
-    "local_gpus": ("flyte._runtime.workers.gpus", "discover"),
-    "gpu_matches": ("flyte._runtime.workers.gpus", "matches"),
+    "local_gpus": ("flyte._runtime.placement.gpus", "discover"),
+    "gpu_matches": ("flyte._runtime.placement.gpus", "matches"),
 }
 
 
@@ -115,15 +115,15 @@ if TYPE_CHECKING:
     from flyte._plugins.kit import strip_optional as strip_optional
     from flyte._plugins.kit import value_kind as value_kind
     from flyte._runtime.connector_loop import run_connector as run_connector
+    from flyte._runtime.placement.gpus import LocalGpu as LocalGpu
+    from flyte._runtime.placement.gpus import discover as _discover
+    from flyte._runtime.placement.gpus import matches as _matches
+    from flyte._runtime.placement.remote import RemoteAction as RemoteAction
+    from flyte._runtime.placement.remote import Transport as Transport
+    from flyte._runtime.placement.remote import run_action_here as run_action_here
+    from flyte._runtime.placement.remote import run_action_here_async as run_action_here_async
+    from flyte._runtime.placement.wire import dump_error as dump_error
     from flyte._runtime.store import LocalObjectStore as LocalObjectStore
-    from flyte._runtime.workers.gpus import LocalGpu as LocalGpu
-    from flyte._runtime.workers.gpus import discover as _discover
-    from flyte._runtime.workers.gpus import matches as _matches
-    from flyte._runtime.workers.remote import RemoteAction as RemoteAction
-    from flyte._runtime.workers.remote import Transport as Transport
-    from flyte._runtime.workers.remote import run_action_here as run_action_here
-    from flyte._runtime.workers.remote import run_action_here_async as run_action_here_async
-    from flyte._runtime.workers.wire import dump_error as dump_error
     from flyte._serialization import SerializationContext as SerializationContext
     from flyte._task import AsyncFunctionTaskTemplate as AsyncFunctionTaskTemplate
     from flyte._task import TaskTemplate as TaskTemplate

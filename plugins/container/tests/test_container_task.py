@@ -478,7 +478,7 @@ def test_plugin_is_discovered_through_its_entry_point() -> None:
 
 
 def test_isolation_container_picks_tasks_with_an_image(monkeypatch: pytest.MonkeyPatch) -> None:
-    from flyte._runtime.workers import Workers
+    from flyte._runtime.placement import Workers
 
     with_image = flyte.TaskEnvironment(name="iso_img", image="localhost/x:1")
     without = flyte.TaskEnvironment(name="iso_plain")
@@ -503,7 +503,7 @@ def test_container_isolation_without_the_executor_says_what_to_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from flyte._plugins.manager import load_plugins
-    from flyte._runtime.workers.container import load_executor
+    from flyte._runtime.placement.container import load_executor
 
     monkeypatch.setenv("FLYTE_DISABLE_PLUGINS", "container")
     load_plugins(reload=True)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload, runtime_chec
 
 if TYPE_CHECKING:
     from flyte._runtime.journal import RunJournal
-    from flyte._runtime.workers.remote import RemoteAction
+    from flyte._runtime.placement.remote import RemoteAction
     from flyte._task import TaskTemplate
 
 PROJECT = "flyte"

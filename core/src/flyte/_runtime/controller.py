@@ -25,6 +25,7 @@ from flyte._runtime.codec import InterfaceCodec, digest
 from flyte._runtime.errors_bridge import as_user_error, error_record
 from flyte._runtime.journal import ActionRow, AttemptRow, CacheEntry, LeaseOwner, RunJournal
 from flyte._runtime.leases import Lease, acquire_or_reuse
+from flyte._runtime.placement import INLINE
 from flyte._runtime.store import ObjectStore, join
 from flyte.errors import (
     ActionAbortedError,
@@ -268,7 +269,7 @@ class Controller:
         cluster: Any = None,
         recovered_from: str | None = None,
     ) -> None:
-        from flyte._runtime.workers import make_workers
+        from flyte._runtime.placement import make_workers
 
         self.run_name = run_name
         self.journal = journal
@@ -698,10 +699,7 @@ class Controller:
                             f"of {max_rt:g}s"
                         ) from None
                 if backend is None and (self.workers is None or self.workers.mode(tmpl, child) == "inline"):
-                    extra = await tmpl.pre()
-                    if extra:
-                        child.data.update(extra)
-                    return await tmpl.post(await tmpl.execute(**inputs))
+                    return await INLINE.run(tmpl, child, inputs)
                 return await self._body(backend, tmpl, child, inputs)
             finally:
                 if child.holds_slot and self.slots is not None:
@@ -719,10 +717,7 @@ class Controller:
         if backend is None:
             if self.workers is not None and self.workers.mode(tmpl, child) != "inline":
                 return await self.workers.run(tmpl, child, inputs)  # a worker process or a container
-            extra = await tmpl.pre()
-            if extra:
-                child.data.update(extra)
-            return await tmpl.post(await tmpl.execute(**inputs))
+            return await INLINE.run(tmpl, child, inputs)
         ectx = self._exec_ctx(child)
         if hasattr(backend, "create"):
             return await self._run_connector(backend, tmpl, inputs, ectx)

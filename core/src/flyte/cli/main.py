@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from flyte._runtime.placement import MODES as ISOLATION_MODES
 from flyte.cli import _records, _serve, _triggers
 
 
@@ -161,7 +162,7 @@ RUN_DEPLOYED = "deployed-task"
 )
 @click.option(
     "--isolation",
-    type=click.Choice(["inline", "process", "container"]),
+    type=click.Choice(list(ISOLATION_MODES)),
     default=None,
     help="Where actions execute (default: per environment).",
 )
@@ -223,7 +224,7 @@ def run(
     _init()
     if executor is not None:
         from flyte._config import get_settings
-        from flyte._runtime.workers.cluster import check_executor
+        from flyte._runtime.placement.cluster import check_executor
 
         check_executor(executor)
         get_settings().executor = executor

@@ -1,6 +1,6 @@
 """A worker process: runs actions of one environment for the controller that started it.
 
-``python -m flyte._runtime.workers.worker_main FD``: FD is one end of a socket pair. A reader thread
+``python -m flyte._runtime.placement.worker_main FD``: FD is one end of a socket pair. A reader thread
 receives messages; actions run as tasks on this process's event loop (sync tasks on its thread pool),
 so a replica with ``concurrency`` > 1 runs several async actions at once. Inside an action the
 current controller is a :class:`RemoteController`: child task calls, trace/durable steps and journal
@@ -27,10 +27,10 @@ from typing import Any
 from flyte._context import ActionContext
 from flyte._runtime.controller import ActionState, Controller, RecordedAction, SyncPool
 from flyte._runtime.journal import ActionRow
+from flyte._runtime.placement import adopt, limits, wire
+from flyte._runtime.placement.remote import Session, run_body
+from flyte._runtime.placement.wire import get_value, put_value, template_bytes
 from flyte._runtime.store import store_for
-from flyte._runtime.workers import adopt, limits, wire
-from flyte._runtime.workers.remote import Session, run_body
-from flyte._runtime.workers.wire import get_value, put_value, template_bytes
 
 
 class DriverGone(ConnectionError):
@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.path.insert(0, p)
     import signal
 
-    import flyte._runtime.workers as pkg
+    import flyte._runtime.placement as pkg
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's to handle; it stops us
 

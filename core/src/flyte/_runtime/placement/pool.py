@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any
 from flyte._resources import Device
 from flyte._reusable import ReusePolicy
 from flyte._runtime.controller import ActionState
-from flyte._runtime.workers import limits, wire
-from flyte._runtime.workers.gpus import GpuPool, discover, matches, refuse_reason
-from flyte._runtime.workers.remote import RequestHandler
-from flyte._runtime.workers.wire import get_value, put_value, template_bytes
+from flyte._runtime.placement import limits, wire
+from flyte._runtime.placement.gpus import GpuPool, discover, matches, refuse_reason
+from flyte._runtime.placement.remote import RequestHandler
+from flyte._runtime.placement.wire import get_value, put_value, template_bytes
 from flyte.errors import (
     AcceleratorUnavailableError,
     ActionAbortedError,
@@ -381,7 +381,7 @@ class WorkerManager(RequestHandler):
             return None
         if rec is None and not self.c.recorded_positions:
             return None  # not a recovery of this run (a crash may still precede the action's record)
-        from flyte._runtime.workers import adopt
+        from flyte._runtime.placement import adopt
 
         got = await adopt.adopt(self.c.store, self.c.run_prefix, child.action_id, tmpl.name)
         if got is None:
@@ -499,7 +499,7 @@ class WorkerManager(RequestHandler):
             fd = child_sock.fileno()
             try:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "flyte._runtime.workers.worker_main", str(fd)],
+                    [sys.executable, "-m", "flyte._runtime.placement.worker_main", str(fd)],
                     pass_fds=(fd,),
                     env=env,
                     start_new_session=True,  # its actions outlive a killed driver (issue 23: adoption)

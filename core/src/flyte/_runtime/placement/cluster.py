@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any
 from flyte.errors import InvalidParameterError, NonRecoverableError
 
 if TYPE_CHECKING:
-    from flyte._runtime.controller import ActionState
-    from flyte._runtime.workers import Workers
+    from flyte._runtime.controller import ActionState, Controller
     from flyte._task import TaskTemplate
 
 _SCHEME = re.compile(r"^([a-z][a-z0-9_-]*)(?:$|\+|:)")
@@ -75,6 +74,8 @@ def missing_executor_hint(name: str) -> str:
 def load_cluster(executor: str) -> Any:
     """The executor registered for ``executor``'s scheme, made for this run."""
     scheme = scheme_of(executor)
+    if scheme == "local":  # this machine is no registered executor: only the plain word names it
+        raise InvalidParameterError("init", "executor", executor, "Use 'local' alone for this machine.")
     factory, hint = registered_executor(scheme)
     if factory is None:
         raise NonRecoverableError(
@@ -91,15 +92,22 @@ def load_cluster(executor: str) -> Any:
     return executor_obj
 
 
-async def run_on_cluster(
-    workers: Workers, tmpl: TaskTemplate[Any, Any], child: ActionState, inputs: dict[str, Any]
-) -> Any:
-    """One attempt of a function action on the cluster."""
-    from flyte._context import current_action
-    from flyte._runtime.workers.remote import RemoteAction
+class Cluster:
+    """A :class:`~flyte._runtime.placement.Placement`: a plugin's cluster executor for this run."""
 
-    pac = current_action.get()
-    group = pac.group if pac is not None else None
-    custom = dict(pac.custom) if pac is not None else {}
-    action = RemoteAction(workers.controller, tmpl, child, inputs, group, custom)
-    return await workers.cluster.run(action)
+    def __init__(self, controller: Controller, executor: Any) -> None:
+        self.controller = controller
+        self.executor = executor
+        self.name: str = executor.mode
+
+    async def run(self, tmpl: TaskTemplate[Any, Any], action: ActionState, inputs: dict[str, Any]) -> Any:
+        from flyte._context import current_action
+        from flyte._runtime.placement.remote import RemoteAction
+
+        pac = current_action.get()
+        group = pac.group if pac is not None else None
+        custom = dict(pac.custom) if pac is not None else {}
+        return await self.executor.run(RemoteAction(self.controller, tmpl, action, inputs, group, custom))
+
+    def close(self) -> None:
+        self.executor.close()

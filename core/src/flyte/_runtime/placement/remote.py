@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flyte._context import ActionContext, current_action
 from flyte._runtime.journal import ActionRow
-from flyte._runtime.workers import wire
-from flyte._runtime.workers.wire import get_value, put_value, template_bytes
+from flyte._runtime.placement import INLINE, wire
+from flyte._runtime.placement.wire import get_value, put_value, template_bytes
 from flyte.errors import ActionAbortedError, NonRecoverableError
 
 if TYPE_CHECKING:
@@ -259,7 +259,7 @@ class Session(Protocol):
 
 async def run_body(session: Session, controller: Controller, action_id: str, spec: Mapping[str, Any]) -> Any:
     """Run an action's body here; returns the output as ``put_value`` leaves it (inline or a ref)."""
-    from flyte._runtime.workers.worker_main import RemoteActionState
+    from flyte._runtime.placement.worker_main import RemoteActionState
 
     try:
         tmpl = session.templates.get(spec["tmpl"])
@@ -287,10 +287,7 @@ async def run_body(session: Session, controller: Controller, action_id: str, spe
         ActionContext(controller, state, group=spec.get("group"), custom=dict(spec.get("custom") or {}))
     )
     try:
-        extra = await tmpl.pre()
-        if extra:
-            state.data.update(extra)
-        out = await tmpl.post(await tmpl.execute(**inputs))
+        out = await INLINE.run(tmpl, state, inputs)  # inline, where the action landed
     finally:
         current_action.reset(token)
         text = logs.take(state)
@@ -346,7 +343,7 @@ def _prepare(spec: Mapping[str, Any]) -> None:
     for p in reversed(spec.get("sys_path") or ()):
         if p not in sys.path:
             sys.path.insert(0, p)
-    import flyte._runtime.workers as pkg
+    import flyte._runtime.placement as pkg
 
     pkg.IN_WORKER = True
 
@@ -360,7 +357,7 @@ async def run_action_here_async(
     ``own_process``: this process serves the controller elsewhere (a cluster worker), so it takes
     the run's settings; False when the body runs inside the controller's own process (tests).
     """
-    from flyte._runtime.workers.worker_main import RemoteController
+    from flyte._runtime.placement.worker_main import RemoteController
 
     if own_process:
         _prepare(spec)

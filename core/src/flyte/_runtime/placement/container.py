@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 from flyte.errors import NonRecoverableError
 
 if TYPE_CHECKING:
-    from flyte._runtime.controller import ActionState
-    from flyte._runtime.workers import Workers
+    from flyte._runtime.controller import ActionState, Controller
     from flyte._task import TaskTemplate
 
 EXECUTOR = "container"
@@ -24,7 +23,7 @@ EXECUTOR = "container"
 
 def load_executor() -> Any:
     """An instance of the registered ``container`` executor; a clear error when none is installed."""
-    from flyte._runtime.workers.cluster import missing_executor_hint, registered_executor
+    from flyte._runtime.placement.cluster import missing_executor_hint, registered_executor
 
     factory, hint = registered_executor(EXECUTOR)
     if factory is None:
@@ -41,11 +40,19 @@ def load_executor() -> Any:
     return executor
 
 
-async def run_in_container(
-    workers: Workers, tmpl: TaskTemplate[Any, Any], child: ActionState, inputs: dict[str, Any]
-) -> Any:
-    """One attempt of a container-mode action."""
-    if workers.container is None:
-        workers.container = load_executor()
-    ctx = workers.controller._exec_ctx(child)
-    return await workers.container.run(tmpl, inputs, ctx)
+class Container:
+    """A :class:`~flyte._runtime.placement.Placement`: the ``container`` executor, loaded on first use."""
+
+    name = "container"
+
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+        self.executor: Any = None
+
+    async def run(self, tmpl: TaskTemplate[Any, Any], action: ActionState, inputs: dict[str, Any]) -> Any:
+        if self.executor is None:
+            self.executor = load_executor()
+        return await self.executor.run(tmpl, inputs, self.controller._exec_ctx(action))
+
+    def close(self) -> None:
+        pass  # the executor holds nothing per run (each container ends with its attempt)
