@@ -25,7 +25,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from flyte._config import find_config, get_settings, load_config_file, make_settings, set_settings
 from flyte._context import ActionContext, current_action
-from flyte._runtime.codec import REF_TAG, digest
+from flyte._runtime.codec import REF_TAG
 from flyte._runtime.controller import (
     ABORTED,
     FAILED,
@@ -37,12 +37,12 @@ from flyte._runtime.controller import (
     Controller,
     RecordedAction,
     aborted_error,
-    call_identity,
     interface_codec,
 )
+from flyte._runtime.identity import call_identity, id_base, root_action_id
 from flyte._runtime.journal import Journal, RecordingRunJournal, open_journal
 from flyte._runtime.records import RecordWriter
-from flyte._runtime.recovery import current_identities, id_base, load_recorded
+from flyte._runtime.recovery import current_identities, load_recorded
 from flyte._runtime.store import join, store_for
 from flyte._task import TaskTemplate
 from flyte._validate import param_error
@@ -1204,7 +1204,7 @@ async def _execute(
         current_action.reset(token)
         _restore_env(saved_env)
         controller.journal.flush()
-        root_id = digest(f"{base}|{call_identity(task)}|{inputs_hash}|0")
+        root_id = root_action_id(base, call_identity(task), inputs_hash)
         err_text = None
         if error is not None:
             from flyte._runtime.errors_bridge import error_record
