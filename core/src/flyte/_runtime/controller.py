@@ -700,10 +700,7 @@ class Controller:
                             f"of {max_rt:g}s"
                         ) from None
                 if backend is None and (self.workers is None or self.workers.mode(tmpl, child) == "inline"):
-                    extra = await tmpl.pre()
-                    if extra:
-                        child.data.update(extra)
-                    return await tmpl.post(await tmpl.execute(**inputs))
+                    return await tmpl.run_hooks(inputs, child.data)
                 return await self._body(backend, tmpl, child, inputs)
             finally:
                 if child.holds_slot and self.slots is not None:
@@ -721,10 +718,7 @@ class Controller:
         if backend is None:
             if self.workers is not None and self.workers.mode(tmpl, child) != "inline":
                 return await self.workers.run(tmpl, child, inputs)  # a worker process or a container
-            extra = await tmpl.pre()
-            if extra:
-                child.data.update(extra)
-            return await tmpl.post(await tmpl.execute(**inputs))
+            return await tmpl.run_hooks(inputs, child.data)
         ectx = self._exec_ctx(child)
         if hasattr(backend, "create"):
             return await self._run_connector(backend, tmpl, inputs, ectx)

@@ -287,10 +287,7 @@ async def run_body(session: Session, controller: Controller, action_id: str, spe
         ActionContext(controller, state, group=spec.get("group"), custom=dict(spec.get("custom") or {}))
     )
     try:
-        extra = await tmpl.pre()
-        if extra:
-            state.data.update(extra)
-        out = await tmpl.post(await tmpl.execute(**inputs))
+        out = await tmpl.run_hooks(inputs, state.data)
     finally:
         current_action.reset(token)
         text = logs.take(state)
