@@ -17,6 +17,7 @@ from flyte._runtime.codec import (
 )
 from flyte._runtime.controller import FAILED, SUCCEEDED
 from flyte._runtime.errors_bridge import error_record
+from flyte._runtime.identity import step_identity
 from flyte._runtime.journal import ActionRow
 
 _ANY = ValueCodec(Any)
@@ -24,7 +25,7 @@ _ANY = ValueCodec(Any)
 
 def step_id(ac: ActionContext, kind: str, name: str, inputs_hash: str) -> tuple[str, int]:
     """(ID, position) of the next recorded step; on recovery, checks the parent still does the same."""
-    aid, pos = ac.action.child_key(f"{kind}:{name}", inputs_hash)
+    aid, pos = ac.action.child_key(step_identity(kind, name), inputs_hash)
     c = ac.controller
     if c.recorded_positions and aid not in c.recorded:
         prev = c.recorded_positions.get((ac.action.action_id, pos))

@@ -25,7 +25,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from flyte._config import find_config, get_settings, load_config_file, make_settings, set_settings
 from flyte._context import ActionContext, current_action
-from flyte._runtime.codec import REF_TAG, digest
+from flyte._runtime.codec import REF_TAG
 from flyte._runtime.controller import (
     ABORTED,
     FAILED,
@@ -37,12 +37,12 @@ from flyte._runtime.controller import (
     Controller,
     RecordedAction,
     aborted_error,
-    call_identity,
     interface_codec,
 )
+from flyte._runtime.identity import call_identity, id_base, root_action_id
 from flyte._runtime.journal import Journal, RecordingRunJournal, open_journal
 from flyte._runtime.records import RecordWriter
-from flyte._runtime.recovery import current_identities, id_base, load_recorded
+from flyte._runtime.recovery import current_identities, load_recorded
 from flyte._runtime.store import join, store_for
 from flyte._task import TaskTemplate
 from flyte._validate import param_error
@@ -1055,6 +1055,16 @@ def _start(
     return result[0]
 
 
+@dataclass
+class _Recorded:
+    """What a run reuses: its ID base and the recorded actions (and positions) it replays."""
+
+    existing: Any  # the run's journal row when it is recovered in place
+    base: str
+    recorded: dict[str, RecordedAction] = field(default_factory=dict)
+    positions: dict[tuple[str, int], str] = field(default_factory=dict)
+
+
 async def _execute(
     rc: RunContext,
     task: TaskTemplate[Any, Any],
@@ -1062,6 +1072,7 @@ async def _execute(
     kwargs: Mapping[str, Any],
     recover: bool,
 ) -> Run:
+    """Run ``task`` in this process: open the run, replay what is recorded, submit the root, finish."""
     settings = get_settings()
     cluster = None
     if settings.executor != "local":  # a missing executor plugin fails before anything is recorded
@@ -1078,74 +1089,9 @@ async def _execute(
     codec.validate_inputs(inputs)
     enc_inputs, inputs_hash = codec.encode_inputs(inputs)
 
-    recorded: dict[str, RecordedAction] = {}
-    positions: dict[tuple[str, int], str] = {}
-    base = rc._id_base or run_name
-    existing = journal.get_run(run_name)
-    if existing is not None and not recover:
-        raise InitializationError(
-            "RunExists", "user", f"a run named {run_name!r} already exists; pick another name or recover it"
-        )
-    if existing is not None and existing.status == RUNNING and _alive_elsewhere(existing.host, existing.pid):
-        raise InitializationError(
-            "RunActive",
-            "user",
-            f"run {run_name!r} is still running in process {existing.pid} on this machine; "
-            "recover it only after that process has ended",
-        )
-    if recover and existing is not None:
-        recorded, positions = load_recorded(journal, run_name, base, same_run=True, force=rc._force_rerun)
-    elif rc._recover_from is not None:
-        base, recorded = _recover_from(journal, rc._recover_from, run_name, rc._force_rerun)
-
-    module_file, module_name, attr = _task_location(task)
+    rec = _load_recorded(rc, journal, run_name, recover)
     now = time.time()
-    recorded_env, secret_env = _redact_env(rc.env_vars)
-    run_settings = json.dumps(
-        {
-            "env_vars": recorded_env,
-            "secret_env": secret_env,
-            "max_action_concurrency": rc.max_action_concurrency,
-            "isolation": rc.isolation,
-            "max_cpus": rc.max_cpus,
-            "custom_context": rc.custom_context,
-            "project": rc.project,
-            "domain": rc.domain,
-            **rc._meta,
-            **({"id_base": base} if base != run_name else {}),
-            **({"recovered_from": rc._recover_from} if rc._recover_from else {}),
-        }
-    )
-    if existing is None:
-        run_inputs = enc_inputs
-        if len(enc_inputs) > JOURNAL_INLINE_LIMIT:
-            run_inputs = REF_TAG + store.put_bytes(join(prefix, "inputs"), enc_inputs).encode()
-        try:
-            segment = journal.run_created(
-                run_name,
-                task.name,
-                module_file,
-                module_name,
-                attr,
-                run_inputs,
-                RUNNING,
-                now,
-                prefix,
-                socket.gethostname(),
-                _user(),
-                os.getpid(),
-                run_settings,
-            )
-        except FileExistsError:  # another process started a run of that name meanwhile
-            raise InitializationError(
-                "RunExists",
-                "user",
-                f"a run named {run_name!r} already exists; pick another name or recover it",
-            ) from None
-    else:
-        # A recovery is a new segment of the run: the run keeps its first start; its end (at the end
-        # of this segment) is the last segment's.
-        segment = journal.run_resumed(run_name, RUNNING, now, os.getpid(), run_settings)
+    segment = _open_run(rc, task, journal, store, prefix, run_name, enc_inputs, rec, now)
 
     export = _exports_record(prefix)
     run_journal = RecordingRunJournal(journal) if export else journal.for_run()
@@ -1158,18 +1104,18 @@ async def _execute(
         disable_run_cache=rc.disable_run_cache,
         max_action_concurrency=rc.max_action_concurrency,
         env_vars=rc.env_vars,
-        recorded=recorded,
-        recorded_positions=positions,
+        recorded=rec.recorded,
+        recorded_positions=rec.positions,
         isolation=rc.isolation,
         max_cpus=rc.max_cpus,
         cluster=cluster,
         recovered_from=rc._recover_from,
     )
-    if recover and existing is not None:
+    if recover and rec.existing is not None:
         controller.attempt_base = journal.attempt_counts(run_name)
     controller.loop = asyncio.get_running_loop()
     controller.listeners.extend(rc.listeners)
-    pseudo = ActionState(action_id=base, task_name="<run>")
+    pseudo = ActionState(action_id=rec.base, task_name="<run>")
     controller.identity = (  # type: ignore[attr-defined]  # read by flyte.ctx().action
         rc.project or _identity["project"],
         rc.domain or _identity["domain"],
@@ -1195,35 +1141,134 @@ async def _execute(
         await controller.settle_aborted()  # issue 24: orphans' cleanup is not cut off by the loop's end
         current_action.reset(token)
         _restore_env(saved_env)
-        controller.journal.flush()
-        root_id = digest(f"{base}|{call_identity(task)}|{inputs_hash}|0")
-        err_text = None
-        if error is not None:
-            from flyte._runtime.errors_bridge import error_record
-
-            err_text = error_record(error)
-        ended = time.time()
-        # Whatever is still marked running has been left behind (abandoned by its parent, or
-        # running when an earlier process of this run died and not called again): aborted.
-        journal.run_finished(
-            run_name, segment, status, ended, err_text, root_id, (RUNNING, ABORTED, aborted_error())
-        )
-        controller.close()
-        if exporter is not None:
-            from flyte.errors import StorageError
-
-            exporter.finish(storage_failed=isinstance(error, StorageError))
-        if rc.notifications:  # after the end is recorded; also for an aborted (cancelled) run
-            from flyte._notify.deliver import deliver_for_run, run_phase
-
-            project, domain = controller.identity[:2]  # type: ignore[attr-defined]
-            msg = "" if error is None else str(error)
-            phase = run_phase(status, error)
-            deliver_for_run(journal, run_name, phase, msg, rc.notifications, project or "", domain or "")
+        root_id = root_action_id(rec.base, call_identity(task), inputs_hash)
+        _finish_run(rc, journal, controller, exporter, segment, root_id, status, error)
     url = f"file://{settings.journal_path}?run={run_name}"
     return Run(
         name=run_name, url=url, status=status, _outputs=outputs, _error=error, _journal_path=journal.path
     )
+
+
+def _load_recorded(rc: RunContext, journal: Journal, run_name: str, recover: bool) -> _Recorded:
+    """Check the run may start (or be recovered) and load what it replays from the journal."""
+    existing = journal.get_run(run_name)
+    if existing is not None and not recover:
+        raise InitializationError(
+            "RunExists", "user", f"a run named {run_name!r} already exists; pick another name or recover it"
+        )
+    if existing is not None and existing.status == RUNNING and _alive_elsewhere(existing.host, existing.pid):
+        raise InitializationError(
+            "RunActive",
+            "user",
+            f"run {run_name!r} is still running in process {existing.pid} on this machine; "
+            "recover it only after that process has ended",
+        )
+    rec = _Recorded(existing, rc._id_base or run_name)
+    if recover and existing is not None:
+        rec.recorded, rec.positions = load_recorded(
+            journal, run_name, rec.base, same_run=True, force=rc._force_rerun
+        )
+    elif rc._recover_from is not None:
+        rec.base, rec.recorded = _recover_from(journal, rc._recover_from, run_name, rc._force_rerun)
+    return rec
+
+
+def _open_run(
+    rc: RunContext,
+    task: TaskTemplate[Any, Any],
+    journal: Journal,
+    store: Any,
+    prefix: str,
+    run_name: str,
+    enc_inputs: bytes,
+    rec: _Recorded,
+    now: float,
+) -> int:
+    """Record the run's start (a new run, or a new segment of a recovered one); returns the segment."""
+    module_file, module_name, attr = _task_location(task)
+    recorded_env, secret_env = _redact_env(rc.env_vars)
+    run_settings = json.dumps(
+        {
+            "env_vars": recorded_env,
+            "secret_env": secret_env,
+            "max_action_concurrency": rc.max_action_concurrency,
+            "isolation": rc.isolation,
+            "max_cpus": rc.max_cpus,
+            "custom_context": rc.custom_context,
+            "project": rc.project,
+            "domain": rc.domain,
+            **rc._meta,
+            **({"id_base": rec.base} if rec.base != run_name else {}),
+            **({"recovered_from": rc._recover_from} if rc._recover_from else {}),
+        }
+    )
+    if rec.existing is not None:
+        # A recovery is a new segment of the run: the run keeps its first start; its end (at the end
+        # of this segment) is the last segment's.
+        return journal.run_resumed(run_name, RUNNING, now, os.getpid(), run_settings)
+    run_inputs = enc_inputs
+    if len(enc_inputs) > JOURNAL_INLINE_LIMIT:
+        run_inputs = REF_TAG + store.put_bytes(join(prefix, "inputs"), enc_inputs).encode()
+    try:
+        return journal.run_created(
+            run_name,
+            task.name,
+            module_file,
+            module_name,
+            attr,
+            run_inputs,
+            RUNNING,
+            now,
+            prefix,
+            socket.gethostname(),
+            _user(),
+            os.getpid(),
+            run_settings,
+        )
+    except FileExistsError:  # another process started a run of that name meanwhile
+        raise InitializationError(
+            "RunExists",
+            "user",
+            f"a run named {run_name!r} already exists; pick another name or recover it",
+        ) from None
+
+
+def _finish_run(
+    rc: RunContext,
+    journal: Journal,
+    controller: Controller,
+    exporter: _RecordExport | None,
+    segment: int,
+    root_id: str,
+    status: str,
+    error: BaseException | None,
+) -> None:
+    """Record the run's end, close the controller, finish the export and send notifications."""
+    run_name = controller.run_name
+    controller.journal.flush()
+    err_text = None
+    if error is not None:
+        from flyte._runtime.errors_bridge import error_record
+
+        err_text = error_record(error)
+    ended = time.time()
+    # Whatever is still marked running has been left behind (abandoned by its parent, or
+    # running when an earlier process of this run died and not called again): aborted.
+    journal.run_finished(
+        run_name, segment, status, ended, err_text, root_id, (RUNNING, ABORTED, aborted_error())
+    )
+    controller.close()
+    if exporter is not None:
+        from flyte.errors import StorageError
+
+        exporter.finish(storage_failed=isinstance(error, StorageError))
+    if rc.notifications:  # after the end is recorded; also for an aborted (cancelled) run
+        from flyte._notify.deliver import deliver_for_run, run_phase
+
+        project, domain = controller.identity[:2]  # type: ignore[attr-defined]
+        msg = "" if error is None else str(error)
+        phase = run_phase(status, error)
+        deliver_for_run(journal, run_name, phase, msg, rc.notifications, project or "", domain or "")
 
 
 def _start_time(given: Any, default: float) -> float:

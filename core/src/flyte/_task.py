@@ -282,17 +282,24 @@ class TaskTemplate(Generic[P, R]):
 
         limit = self.timeout.max_runtime_seconds if self.timeout is not None else None
         if limit is None:
-            return await self._run_hooks(inputs)
+            return await self.run_hooks(inputs)
         try:
             async with asyncio.timeout(limit):
-                return await self._run_hooks(inputs)
+                return await self.run_hooks(inputs)
         except TimeoutError:
             raise MaxRuntimeExceededError(
                 f"Task {self.name!r} ran longer than its timeout of {limit:g}s"
             ) from None
 
-    async def _run_hooks(self, inputs: dict[str, Any]) -> Any:
-        await self.pre()
+    async def run_hooks(self, inputs: dict[str, Any], data: dict[str, Any] | None = None) -> Any:
+        """pre, execute, post in this process: the one in-process execution path.
+
+        The controller (inline actions), worker processes and a direct call all run a body through
+        here; what ``pre`` returns is merged into ``data`` (the action's data, read by ``post``).
+        """
+        extra = await self.pre()
+        if extra and data is not None:
+            data.update(extra)
         return await self.post(await self.execute(**inputs))
 
     # ---- overrides -----------------------------------------------------------------------------

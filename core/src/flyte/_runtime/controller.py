@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from flyte._context import ActionContext, current_action
 from flyte._plugins.contract import ExecutionContext
-from flyte._runtime.codec import InterfaceCodec, digest
+from flyte._runtime.codec import InterfaceCodec
 from flyte._runtime.errors_bridge import as_user_error, error_record
+from flyte._runtime.identity import cache_key as _cache_key
+from flyte._runtime.identity import call_identity, child_action_id
 from flyte._runtime.journal import ActionRow, AttemptRow, CacheEntry, LeaseOwner, RunJournal
 from flyte._runtime.leases import Lease, acquire_or_reuse
 from flyte._runtime.placement import INLINE
@@ -125,7 +127,7 @@ class ActionState:
         self.seqs[k] = seq + 1
         pos = self.next_position
         self.next_position = pos + 1
-        return digest(f"{self.action_id}|{identity}|{inputs_hash}|{seq}"), pos
+        return child_action_id(self.action_id, identity, inputs_hash, seq), pos
 
 
 _worker = threading.local()
@@ -1024,51 +1026,6 @@ def interface_codec(tmpl: TaskTemplate[Any, Any]) -> InterfaceCodec:
         codec = InterfaceCodec(tmpl.name, tmpl.interface.inputs, tmpl.interface.output)
         d["_codec"] = codec
     return codec  # type: ignore[no-any-return]
-
-
-def call_identity(tmpl: TaskTemplate[Any, Any]) -> str:
-    """What a child's action ID is derived from: the task's name and interface, not its code.
-
-    Editing a task's body keeps the IDs of its calls (and of everything below them), so a run whose
-    parent was fixed after a failure still finds its finished children on recovery; a child whose own
-    code changed is re-run because its recorded identity differs (see ``submit``).
-    """
-    d = tmpl.__dict__
-    key = d.get("_call_identity")
-    if key is None:
-        key = d["_call_identity"] = (
-            f"{tmpl.name}|{tmpl.task_type}:{tmpl.task_type_version}|{tmpl.interface.type_repr()}"
-        )
-    return key  # type: ignore[no-any-return]
-
-
-def _cache_key(
-    tmpl: TaskTemplate[Any, Any], codec: InterfaceCodec, inputs: dict[str, Any], inputs_hash: str
-) -> str:
-    cache = tmpl.cache
-    if cache.ignored_inputs:
-        kept = {k: v for k, v in inputs.items() if k not in cache.ignored_inputs}
-        _, inputs_hash = codec.encode_inputs(kept) if kept else (b"", "")
-    name_iface, version = _cache_version(tmpl)
-    return digest(f"{name_iface}|{inputs_hash}|{version}|{cache.salt}")
-
-
-def _cache_version(tmpl: TaskTemplate[Any, Any]) -> tuple[str, str]:
-    """(name|interface, cache version) of a task, computed once per template."""
-    d = tmpl.__dict__
-    got = d.get("_cache_version")
-    if got is None:
-        cache = tmpl.cache
-        if cache.version_override is not None:  # pins the version with 'auto' as with 'override'
-            version = cache.version_override
-        elif cache.policies:  # the user's CachePolicy objects decide the version
-            from flyte._cache import VersionParameters
-
-            version = cache.get_version(VersionParameters(func=getattr(tmpl, "func", None), image=tmpl.image))
-        else:
-            version = tmpl.source_version()
-        got = d["_cache_version"] = (f"{tmpl.name}|{tmpl.interface.type_repr()}", str(version))
-    return got  # type: ignore[no-any-return]
 
 
 def _inline_breach(

@@ -4,24 +4,19 @@ Action IDs derive from the run's *ID base* (its own name, or the base of the run
 so a new run that recovers from another computes the same IDs for the same calls and the recorded
 results are matched by ID exactly as when a run recovers itself; the code identity check in the
 controller still re-runs a task whose code changed.
+
+``id_base`` itself lives in ``flyte._runtime.identity`` with the other ID formulas.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 
 from flyte._runtime.controller import SUCCEEDED, RecordedAction
-from flyte._runtime.journal import Journal, RecordedRow, RunRow
+from flyte._runtime.journal import Journal, RecordedRow
 
 MIN_ID_PREFIX = 6
 """Shortest action-ID prefix accepted by name (``flyte runs show`` prints 12 characters)."""
-
-
-def id_base(run_row: RunRow) -> str:
-    """The string the run's action IDs derive from: its name unless it recovered from another run."""
-    settings = json.loads(run_row.settings or "{}")
-    return str(settings.get("id_base") or run_row.name)
 
 
 def load_recorded(

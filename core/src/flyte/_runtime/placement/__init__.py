@@ -70,10 +70,7 @@ class Inline:
     name = "inline"
 
     async def run(self, tmpl: TaskTemplate[Any, Any], action: ActionState, inputs: dict[str, Any]) -> Any:
-        extra = await tmpl.pre()
-        if extra:
-            action.data.update(extra)
-        return await tmpl.post(await tmpl.execute(**inputs))
+        return await tmpl.run_hooks(inputs, action.data)
 
     def close(self) -> None:
         pass
