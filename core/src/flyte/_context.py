@@ -20,14 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from flyte._checkpoint import Checkpoint
-    from flyte._runtime.controller import ActionState, Controller
+    from flyte._runtime.controller import ActionState
+    from flyte._runtime.controller_api import ControllerAPI
 
 
 @dataclass
 class ActionContext:
     """The state a running action exposes to code inside it (and to the children it calls)."""
 
-    controller: Controller
+    controller: ControllerAPI  # the driver's Controller, or a worker's RemoteController
     action: ActionState
     in_trace: bool = False
     group: str | None = None
@@ -168,11 +169,11 @@ def ctx() -> TaskContext:
     a = ac.action
     c = ac.controller
     run_name = c.run_name
-    project, domain, org = getattr(c, "identity", (None, None, None))
+    project, domain, org = c.identity
     action = ActionID(name=a.action_id, run_name=run_name, project=project, domain=domain, org=org)
     prefix: str = c.run_prefix
     base = prefix.rstrip("/") + "/" + a.action_id
-    started = getattr(c, "started_at", None)
+    started = c.started_at
     return TaskContext(
         action=action,
         task_action=action,
@@ -192,7 +193,7 @@ def ctx() -> TaskContext:
             prev_checkpoint_path=f"{base}/checkpoint/{a.attempt - 1}" if a.attempt > 0 else None,
             checkpoint_path=f"{base}/checkpoint/{a.attempt}",
         ),
-        disable_run_cache=bool(getattr(c, "disable_run_cache", False)),
+        disable_run_cache=c.disable_run_cache,
         run_start_time=(
             datetime.datetime.now(datetime.UTC)
             if started is None

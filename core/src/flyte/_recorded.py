@@ -27,8 +27,8 @@ def step_id(ac: ActionContext, kind: str, name: str, inputs_hash: str) -> tuple[
     """(ID, position) of the next recorded step; on recovery, checks the parent still does the same."""
     aid, pos = ac.action.child_key(step_identity(kind, name), inputs_hash)
     c = ac.controller
-    if c.recorded_positions and aid not in c.recorded:
-        prev = c.recorded_positions.get((ac.action.action_id, pos))
+    if c.recovering and c.recorded_action(aid) is None:
+        prev = c.recorded_position(ac.action.action_id, pos)
         if prev is not None and prev != name:
             from flyte.errors import NonDeterminismError
 
@@ -42,7 +42,7 @@ def step_id(ac: ActionContext, kind: str, name: str, inputs_hash: str) -> tuple[
 
 def replayed(ac: ActionContext, action_id: str, identity: str | None = None) -> tuple[bool, Any]:
     """(True, value) when an earlier execution recorded this step as succeeded (with the same code)."""
-    rec = ac.controller.recorded.get(action_id)
+    rec = ac.controller.recorded_action(action_id)
     if (
         rec is not None
         and rec.status == SUCCEEDED
@@ -51,7 +51,7 @@ def replayed(ac: ActionContext, action_id: str, identity: str | None = None) -> 
     ):
         if ac.controller.recovered_from is not None:
             ac.controller.copy_recovered(action_id)
-        return True, decode_value(_ANY, ac.controller._load(rec.outputs))
+        return True, decode_value(_ANY, ac.controller.load_value(rec.outputs))
     return False, None
 
 
@@ -92,7 +92,7 @@ def row_params(
             enc = encode_value(_ANY, value)
         except Exception:
             enc = PICKLE_TAG + sign_pickle(_pickle(value))
-        outputs = c._store(action_id, "outputs", enc)
+        outputs = c.store_value(action_id, "outputs", enc)
     return ActionRow(
         c.run_name,
         action_id,

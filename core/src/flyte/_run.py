@@ -1116,12 +1116,12 @@ async def _execute(
     controller.loop = asyncio.get_running_loop()
     controller.listeners.extend(rc.listeners)
     pseudo = ActionState(action_id=rec.base, task_name="<run>")
-    controller.identity = (  # type: ignore[attr-defined]  # read by flyte.ctx().action
+    controller.identity = (  # read by flyte.ctx().action
         rc.project or _identity["project"],
         rc.domain or _identity["domain"],
         _identity["org"],
     )
-    controller.started_at = _start_time(rc.run_start_time, now)  # type: ignore[attr-defined]
+    controller.started_at = _start_time(rc.run_start_time, now)
     root_ctx = ActionContext(controller, pseudo, custom=dict(rc.custom_context))
     exporter = None
     if isinstance(run_journal, RecordingRunJournal):

@@ -455,27 +455,10 @@ async def run_sync(func: Callable[..., Any], inputs: Mapping[str, Any]) -> Any:
     ac = current_action.get()
     loop = asyncio.get_running_loop()
     call: Callable[[], Any] = functools.partial(contextvars.copy_context().run, func, **inputs)
-    pool = ac.controller.sync_pool if ac is not None else None
-    saturated = getattr(pool, "saturated", None)
-    controller: Any = ac.controller if ac is not None else None  # a proxy in a worker process
-    if ac is not None and saturated is not None and getattr(controller, "tracks_places", False):
-        queued = saturated()  # every thread of the run's sync pool is busy: QUEUED until one is free
-        watched = bool(controller.listeners)  # the live view also wants to know when it ends
-        if queued or watched:
-            action, inner = ac.action, call
-            if queued:
-                controller.mark_queued(action)
-
-            def tracked() -> Any:
-                loop.call_soon_threadsafe(controller.mark_admitted, action)  # (a retry: RUNNING again)
-                try:
-                    return inner()
-                finally:
-                    if watched:  # before this thread takes the next body (and admits it)
-                        loop.call_soon_threadsafe(controller.mark_released, action)
-
-            call = tracked
-    return await loop.run_in_executor(pool, call)
+    if ac is None:
+        return await loop.run_in_executor(None, call)
+    # The controller may track the body (the driver: QUEUED while its pool is full); a worker's not.
+    return await loop.run_in_executor(ac.controller.sync_pool, ac.controller.sync_body(ac.action, call))
 
 
 def _is_async_callable(func: Any) -> bool:

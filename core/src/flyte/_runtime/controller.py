@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,7 @@ from flyte.errors import (
 )
 
 if TYPE_CHECKING:
+    from flyte._runtime.controller_api import Identity
     from flyte._task import TaskTemplate
 
 RUNNING, SUCCEEDED, FAILED, ABORTED = "RUNNING", "SUCCEEDED", "FAILED", "ABORTED"
@@ -247,10 +248,9 @@ Listener = Callable[[str, ActionState, str], None]
 
 
 class Controller:
-    """Orchestrates one run's actions on one event loop."""
+    """Orchestrates one run's actions on one event loop (implements ``controller_api.ControllerAPI``)."""
 
     recovered_from: str | None = None  # the other run whose recorded actions this one reuses
-    tracks_places: bool = True  # QUEUED/RUNNING states are kept here (not by a worker's proxy)
 
     def __init__(
         self,
@@ -286,6 +286,8 @@ class Controller:
         # attempts after them, so every attempt (and its error) stays in the journal.
         self.attempt_base: dict[str, int] = {}
         self.recovered_from = recovered_from
+        self.identity: Identity = (None, None, None)  # (project, domain, org): flyte.ctx().action
+        self.started_at: float | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.sync_pool = SyncPool(sync_workers or min(32, (os.cpu_count() or 1) + 4))
         self.slots = asyncio.Semaphore(max_action_concurrency) if max_action_concurrency else None
@@ -317,30 +319,41 @@ class Controller:
         kwargs: dict[str, Any],
         via_aio: bool,
     ) -> Any:
-        if pac.in_trace:
-            raise TraceDoesNotAllowNestedTasksError(
-                f"Task {tmpl.name!r} was called inside a flyte.trace function; traces record plain "
-                "functions only. Call the task from the parent task instead."
-            )
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is not None and tmpl.is_sync and not via_aio:
-            raise SyncTaskCallInAsyncContextError(
-                f"Sync task {tmpl.name!r} was called from async code without awaiting: use "
-                f"'await {tmpl.short_name or tmpl.name}.aio(...)' (or make the task async)."
-            )
-        if running is self.loop:
-            return self.submit(tmpl, pac, args, kwargs)
-        # Off the run's loop (a sync parent on a worker thread, or an event loop of its own there):
-        # the child runs on the run's loop; this thread waits for it or awaits it.
-        assert self.loop is not None
-        fut = asyncio.run_coroutine_threadsafe(self.submit(tmpl, pac, args, kwargs), self.loop)
-        if via_aio or running is not None:
-            return _await_future(fut)
-        with pool_blocked(self.sync_pool):
-            return fut.result()
+        return route_call(
+            tmpl, pac, via_aio, self.loop, self.sync_pool, lambda: self.submit(tmpl, pac, args, kwargs)
+        )
+
+    def sync_body(self, action: ActionState, call: Callable[[], Any]) -> Callable[[], Any]:
+        """``call`` (a sync body), tracked: QUEUED while every thread of the pool is busy, and the
+        live view told when its thread is free again."""
+        queued = self.sync_pool.saturated()
+        watched = bool(self.listeners)  # the live view also wants to know when it ends
+        if not (queued or watched):
+            return call
+        if queued:
+            self.mark_queued(action)
+        loop = asyncio.get_running_loop()
+
+        def tracked() -> Any:
+            loop.call_soon_threadsafe(self.mark_admitted, action)  # (a retry: RUNNING again)
+            try:
+                return call()
+            finally:
+                if watched:  # before this thread takes the next body (and admits it)
+                    loop.call_soon_threadsafe(self.mark_released, action)
+
+        return tracked
+
+    # ---- what an earlier execution recorded (recovery) -------------------------------------------------
+    @property
+    def recovering(self) -> bool:
+        return bool(self.recorded_positions)
+
+    def recorded_action(self, action_id: str) -> RecordedAction | None:
+        return self.recorded.get(action_id)
+
+    def recorded_position(self, parent_id: str, position: int) -> str | None:
+        return self.recorded_positions.get((parent_id, position))
 
     # ---- the pipeline -----------------------------------------------------------------------------
     async def submit(
@@ -370,7 +383,7 @@ class Controller:
                 self.copy_recovered(
                     action_id, parent.action_id if parent.parent is not None else None, position
                 )
-            return codec.decode_output(self._load(rec.outputs))
+            return codec.decode_output(self.load_value(rec.outputs))
         codec.check_paths_exist(inputs)  # only for an action that runs: a replay reads no input
         prev = self.recorded_positions.get((parent.action_id, position))
         if rec is None and prev is not None and prev != tmpl.name:
@@ -405,7 +418,7 @@ class Controller:
                     self.journal.action_ended(row.params(SUCCEEDED, 0, hit, None, cached=1))
                     self.counts["CACHED"] += 1
                     self._emit("cached", child, SUCCEEDED)
-                    return codec.decode_output(self._load(hit))
+                    return codec.decode_output(self.load_value(hit))
 
         task = asyncio.current_task()
         tracked = task is not None and parent.live_children is not None and parent.parent is not None
@@ -916,18 +929,15 @@ class Controller:
             warnings.warn(f"could not keep the log of action {action_id}: {e}", RuntimeWarning, stacklevel=2)
 
     # ---- values too large for the journal ------------------------------------------------------------
-    def _store(self, action_id: str, name: str, data: bytes) -> bytes:
-        if len(data) <= JOURNAL_INLINE_LIMIT:
-            return data
-        uri = self.store.put_bytes(join(self.run_prefix, action_id, name), data)
-        return b"R" + uri.encode()
+    def store_value(self, action_id: str, name: str, data: bytes) -> bytes:
+        return store_value(self.store, self.run_prefix, action_id, name, data)
 
     async def _store_retried(self, action_id: str, name: str, data: bytes) -> bytes:
-        """``_store`` with the system retries: a value that was computed is not computed again."""
+        """``store_value`` with the system retries: a value that was computed is not computed again."""
         failures = 0
         while True:
             try:
-                return self._store(action_id, name, data)
+                return self.store_value(action_id, name, data)
             except StorageError as e:
                 failures += 1
                 if failures > system_retries():
@@ -936,10 +946,8 @@ class Controller:
                 _warn_system_retry(None, e, failures)
                 await asyncio.sleep(system_retry_delay(failures))
 
-    def _load(self, data: bytes) -> bytes:
-        if data[:1] == b"R":
-            return self.store.get_bytes(data[1:].decode())
-        return data
+    def load_value(self, data: bytes) -> bytes:
+        return load_value(self.store, data)
 
     def _emit(self, event: str, action: ActionState, status: str) -> None:
         for listener in self.listeners:
@@ -965,6 +973,60 @@ def _warn_system_retry(tmpl: TaskTemplate[Any, Any] | None, e: BaseException, n:
 
 async def _await_future(fut: concurrent.futures.Future[Any]) -> Any:
     return await asyncio.wrap_future(fut)
+
+
+def route_call(
+    tmpl: TaskTemplate[Any, Any],
+    pac: ActionContext,
+    via_aio: bool,
+    loop: asyncio.AbstractEventLoop | None,
+    pool: SyncPool,
+    submit: Callable[[], Coroutine[Any, Any, Any]],
+) -> Any:
+    """A child task call from any thread: ``submit()`` on the run's ``loop`` (a coroutine to await
+    there), awaited from another loop, or waited for from a sync body (its pool thread lent out).
+
+    Shared by every ``ControllerAPI``: the driver's ``submit`` runs the child, a worker's asks the
+    driver to."""
+    if pac.in_trace:
+        raise TraceDoesNotAllowNestedTasksError(
+            f"Task {tmpl.name!r} was called inside a flyte.trace function; traces record plain "
+            "functions only. Call the task from the parent task instead."
+        )
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is not None and tmpl.is_sync and not via_aio:
+        raise SyncTaskCallInAsyncContextError(
+            f"Sync task {tmpl.name!r} was called from async code without awaiting: use "
+            f"'await {tmpl.short_name or tmpl.name}.aio(...)' (or make the task async)."
+        )
+    if running is loop:
+        return submit()
+    # Off the run's loop (a sync parent on a worker thread, or an event loop of its own there):
+    # the child runs on the run's loop; this thread waits for it or awaits it.
+    assert loop is not None
+    fut = asyncio.run_coroutine_threadsafe(submit(), loop)
+    if via_aio or running is not None:
+        return _await_future(fut)
+    with pool_blocked(pool):
+        return fut.result()
+
+
+def store_value(store: ObjectStore, run_prefix: str, action_id: str, name: str, data: bytes) -> bytes:
+    """``data`` as the journal keeps it: inline up to ``JOURNAL_INLINE_LIMIT``, else ``R<uri>``."""
+    if len(data) <= JOURNAL_INLINE_LIMIT:
+        return data
+    uri = store.put_bytes(join(run_prefix, action_id, name), data)
+    return b"R" + uri.encode()
+
+
+def load_value(store: ObjectStore, data: bytes) -> bytes:
+    """The bytes ``store_value`` kept."""
+    if data[:1] == b"R":
+        return store.get_bytes(data[1:].decode())
+    return data
 
 
 class _Exhausted(Exception):

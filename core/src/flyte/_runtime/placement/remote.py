@@ -31,6 +31,7 @@ from flyte.errors import ActionAbortedError, NonRecoverableError
 
 if TYPE_CHECKING:
     from flyte._runtime.controller import ActionState, Controller
+    from flyte._runtime.controller_api import ControllerAPI
     from flyte._task import TaskTemplate
 
 _JOURNAL_WRITES = frozenset({"action_ended"})
@@ -257,7 +258,9 @@ class Session(Protocol):
     def notify(self, kind: str, payload: Any) -> None: ...
 
 
-async def run_body(session: Session, controller: Controller, action_id: str, spec: Mapping[str, Any]) -> Any:
+async def run_body(
+    session: Session, controller: ControllerAPI, action_id: str, spec: Mapping[str, Any]
+) -> Any:
     """Run an action's body here; returns the output as ``put_value`` leaves it (inline or a ref)."""
     from flyte._runtime.placement.worker_main import RemoteActionState
 
@@ -357,12 +360,12 @@ async def run_action_here_async(
     ``own_process``: this process serves the controller elsewhere (a cluster worker), so it takes
     the run's settings; False when the body runs inside the controller's own process (tests).
     """
-    from flyte._runtime.placement.worker_main import RemoteController
+    from flyte._runtime.placement.worker_main import controller_for
 
     if own_process:
         _prepare(spec)
     session = _TransportSession(transport, asyncio.get_running_loop())
-    controller = RemoteController(session, spec)
+    controller = controller_for(session, spec)
     try:
         return True, await run_body(session, controller, spec["action_id"], spec)
     except asyncio.CancelledError:

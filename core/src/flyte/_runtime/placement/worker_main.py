@@ -3,11 +3,12 @@
 ``python -m flyte._runtime.placement.worker_main FD``: FD is one end of a socket pair. A reader thread
 receives messages; actions run as tasks on this process's event loop (sync tasks on its thread pool),
 so a replica with ``concurrency`` > 1 runs several async actions at once. Inside an action the
-current controller is a :class:`RemoteController`: child task calls, trace/durable steps and journal
-writes are requests back to the controller, which owns the journal and the action IDs. The worker
-exits when the controller closes the socket, unless the controller died while actions ran here: then
-they go on, their outcomes are written to the run's store for a recovered driver to adopt, and the
-worker stops after a grace period if none does (see ``adopt``).
+current controller is a :class:`RemoteController` (a ``ControllerAPI``, not a ``Controller``): child
+task calls, trace/durable steps and journal writes are requests back to the controller, which owns
+the journal and the action IDs. The worker exits when the controller closes the socket, unless the
+controller died while actions ran here: then they go on, their outcomes are written to the run's
+store for a recovered driver to adopt, and the worker stops after a grace period if none does (see
+``adopt``).
 """
 
 from __future__ import annotations
@@ -20,17 +21,28 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flyte._context import ActionContext
-from flyte._runtime.controller import ActionState, Controller, RecordedAction, SyncPool
+from flyte._runtime.controller import (
+    ActionState,
+    RecordedAction,
+    SyncPool,
+    load_value,
+    route_call,
+    store_value,
+)
 from flyte._runtime.journal import ActionRow
 from flyte._runtime.placement import adopt, limits, wire
 from flyte._runtime.placement.remote import Session, run_body
 from flyte._runtime.placement.wire import get_value, put_value, template_bytes
-from flyte._runtime.store import store_for
+from flyte._runtime.store import ObjectStore, store_for
+
+if TYPE_CHECKING:
+    from flyte._runtime.controller_api import ControllerAPI, Identity
+    from flyte._task import TaskTemplate
 
 
 class DriverGone(ConnectionError):
@@ -78,74 +90,77 @@ class RemoteActionState(ActionState):
         return aid, pos
 
 
-class _RemoteRecorded:
-    def __init__(self, worker: Session) -> None:
-        self.worker = worker
-
-    def get(self, action_id: str) -> RecordedAction | None:
-        rec: RecordedAction | None = self.worker.call_blocking("recorded", action_id)
-        return rec
-
-    def __contains__(self, action_id: str) -> bool:
-        return self.get(action_id) is not None
-
-
-class _RemotePositions:
-    """Which task a recovered run called at each position (non-determinism checks of steps)."""
-
-    def __init__(self, worker: Session, recovering: bool) -> None:
-        self.worker = worker
-        self.recovering = recovering
-
-    def __bool__(self) -> bool:
-        return self.recovering
-
-    def get(self, key: tuple[str, int]) -> str | None:
-        name: str | None = self.worker.call_blocking("position", key)
-        return name
-
-
 class _RemoteJournal:
     """The controller's journal, by request (traces and durable steps write through it)."""
 
     def __init__(self, worker: Session) -> None:
         self.worker = worker
 
-    def action_ended(self, row: ActionRow) -> None:
+    def action_ended(self, row: ActionRow, /) -> None:
         self.worker.notify("jwrite", ("action_ended", tuple(row)))
 
     def flush(self) -> None:
         self.worker.call_blocking("jflush", None)
 
-    async def action_finished(self, row: ActionRow) -> None:
+    async def action_finished(self, row: ActionRow, /) -> None:
         await self.worker.call("jdurable", ("action_finished", tuple(row)))
 
 
-class RemoteController(Controller):
-    """The controller as seen from inside a worker: ``submit`` is a request to the real one."""
+class RemoteController:
+    """The :class:`ControllerAPI` inside a worker: each request goes to the real controller.
 
-    tracks_places = False  # the real controller admitted this action (its CPU share) already
+    Not a ``Controller``: it owns no journal, action IDs, places or backends; a child call, a step's
+    ID, a lookup of what an earlier execution recorded and a journal write are requests over
+    ``worker`` (a worker process's socket, or a cluster body's transport)."""
 
-    def __init__(self, worker: Session, init: Mapping[str, Any]) -> None:  # no super(): nothing local to own
+    def __init__(self, worker: Session, init: Mapping[str, Any]) -> None:
         self.worker = worker
-        self.run_name = init["run_name"]
-        self.run_prefix = init["run_prefix"]
-        self.store = store_for(self.run_prefix)
-        self.journal = _RemoteJournal(worker)  # type: ignore[assignment]
-        self.recorded = _RemoteRecorded(worker)  # type: ignore[assignment]
-        self.recorded_positions = _RemotePositions(worker, bool(init.get("recovering")))  # type: ignore[assignment]
-        self.recovered_from = init.get("recovered_from")
-        self.env_vars = {}
-        self.loop = worker.loop
+        self.run_name: str = init["run_name"]
+        self.run_prefix: str = init["run_prefix"]
+        self.store: ObjectStore = store_for(self.run_prefix)
+        self.journal = _RemoteJournal(worker)
+        self.recovered_from: str | None = init.get("recovered_from")
+        self.recovering = bool(init.get("recovering"))
+        self.loop: asyncio.AbstractEventLoop | None = worker.loop
         self.sync_pool = SyncPool(int(init.get("threads", 8)))
-        self.slots = None
-        self.listeners = []
-        self.workers = None
+        # Not sent to workers (yet): flyte.ctx() in a worker shows these as unknown.
+        self.identity: Identity = (None, None, None)
+        self.started_at: float | None = None
+        self.disable_run_cache = False
+
+    def call(
+        self,
+        tmpl: TaskTemplate[Any, Any],
+        pac: ActionContext,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        via_aio: bool,
+    ) -> Any:
+        return route_call(
+            tmpl, pac, via_aio, self.loop, self.sync_pool, lambda: self.submit(tmpl, pac, args, kwargs)
+        )
+
+    def sync_body(self, action: ActionState, call: Callable[[], Any]) -> Callable[[], Any]:
+        return call  # the real controller admitted this action (its place) already
+
+    def recorded_action(self, action_id: str) -> RecordedAction | None:
+        rec: RecordedAction | None = self.worker.call_blocking("recorded", action_id)
+        return rec
+
+    def recorded_position(self, parent_id: str, position: int) -> str | None:
+        name: str | None = self.worker.call_blocking("position", (parent_id, position))
+        return name
 
     def copy_recovered(
         self, action_id: str, parent_id: str | None = None, position: int | None = None
     ) -> None:
         self.worker.notify("copy_recovered", (action_id, parent_id, position))
+
+    def store_value(self, action_id: str, name: str, data: bytes) -> bytes:
+        return store_value(self.store, self.run_prefix, action_id, name, data)
+
+    def load_value(self, data: bytes) -> bytes:
+        return load_value(self.store, data)
 
     async def submit(
         self, tmpl: Any, pac: ActionContext, args: tuple[Any, ...], kwargs: Mapping[str, Any]
@@ -160,6 +175,12 @@ class RemoteController(Controller):
         return wire.loads(get_value(self.store, result))
 
 
+def controller_for(worker: Session, init: Mapping[str, Any]) -> ControllerAPI:
+    """The controller of actions run here. Typed: mypy proves :class:`RemoteController` implements
+    the protocol (``core/tests/test_controller_api.py`` checks the same at run time)."""
+    return RemoteController(worker, init)
+
+
 class Worker:
     def __init__(self, conn: Conn, init: Mapping[str, Any]) -> None:
         self.conn = conn
@@ -169,7 +190,7 @@ class Worker:
         self.ids = itertools.count(1)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.templates: dict[bytes, Any] = {}
-        self.controller = RemoteController(self, init)
+        self.controller = controller_for(self, init)
         self.where = f"worker process {os.getpid()} ({init.get('pool', '?')})"
         self.orphaned: float | None = None  # when the controller went away with actions running here
 
