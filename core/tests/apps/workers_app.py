@@ -284,6 +284,43 @@ async def pids_by_env() -> list[int]:
     return [await pid_in_process(), await pid_inline()]
 
 
+# ---- the controller protocol (test_controller_api.py) ------------------------------------------------
+def _controller_seen() -> tuple[str, list[str]]:
+    """The class of the current action's controller and the ControllerAPI members it lacks."""
+    from flyte._context import current_action
+    from flyte._runtime.controller_api import ControllerAPI
+
+    ac = current_action.get()
+    assert ac is not None
+    names = [n for n in vars(ControllerAPI) if not n.startswith("_")]
+    return type(ac.controller).__name__, [n for n in names if not hasattr(ac.controller, n)]
+
+
+@in_process_env.task
+async def controller_in_worker() -> tuple[str, list[str]]:
+    return _controller_seen()
+
+
+@inline_env.task
+async def controller_inline() -> tuple[str, list[str]]:
+    return _controller_seen()
+
+
+@flyte.trace
+def traced_inc(x: int) -> int:
+    return x + 1
+
+
+@in_process_env.task
+async def grouped_parent(x: int) -> list[object]:
+    """In a worker: a child task and traces inside a ``flyte.group``, and ``flyte.ctx()``."""
+    with flyte.group("squares"):
+        sq = await child_square.aio(x)
+        doubled = await traced_double(sq)
+    inc = traced_inc(doubled)  # a sync trace called on the worker's loop thread
+    return [sq, doubled, inc, os.getpid(), flyte.ctx().run_name, flyte.ctx().group]
+
+
 # ---- shutdown (issue 24) -------------------------------------------------------------------------------
 @limited.task
 def hang_in_worker(pidfile: str) -> int:
