@@ -6,7 +6,8 @@ owns the journal, the action IDs and the places actions run in) and the worker s
 cluster's body, where each request goes back to the driver). Task calls, traces, durable steps,
 ``flyte.ctx()``, reports, ``flyte.map`` and the io types reach the controller only through
 ``ActionContext.controller``, typed as this protocol, so neither side can grow a dependency on the
-other's internals without mypy saying so (``_CHECKS`` below is the proof for the worker side).
+other's internals without mypy saying so (``worker_main.controller_for``, typed to return this
+protocol, is the proof for the worker side; every ``ActionContext(self, ...)`` for the driver's).
 
 Light on purpose: everything but ``typing`` is imported for type checking only.
 """
