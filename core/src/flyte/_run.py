@@ -41,6 +41,7 @@ from flyte._runtime.controller import (
 )
 from flyte._runtime.identity import call_identity, id_base, root_action_id
 from flyte._runtime.journal import Journal, RecordingRunJournal, open_journal
+from flyte._runtime.journal_backend import run_url
 from flyte._runtime.records import RecordWriter
 from flyte._runtime.recovery import current_identities, load_recorded
 from flyte._runtime.store import join, store_for
@@ -1143,7 +1144,7 @@ async def _execute(
         _restore_env(saved_env)
         root_id = root_action_id(rec.base, call_identity(task), inputs_hash)
         _finish_run(rc, journal, controller, exporter, segment, root_id, status, error)
-    url = f"file://{settings.journal_path}?run={run_name}"
+    url = run_url(settings.journal_path, run_name)
     return Run(
         name=run_name, url=url, status=status, _outputs=outputs, _error=error, _journal_path=journal.path
     )
