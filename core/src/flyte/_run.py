@@ -244,6 +244,7 @@ def init(
     executor: str | None = None,
     pickle_key: str | None = None,
     home: str | os.PathLike[str] | None = None,
+    journal: str | None = None,
 ) -> None:
     """Configure this process. With no arguments: local, embedded, under ``~/.flyte``.
 
@@ -259,13 +260,18 @@ def init(
     credentials), ``pickle_key`` the secret that signs pickled values (default: $FLYTE_PICKLE_KEY,
     else a key made once in the home directory). ``executor`` is where child actions run: ``"local"``
     (this machine), or a cluster a plugin provides, e.g. ``"ray://HOST:PORT"`` (flyte-plugin-ray).
+    ``journal`` (ours; also ``$FLYTE_JOURNAL``, ``journal`` in flyte.toml) is where runs are recorded:
+    a SQLite file (default ``<home>/journal.db``) or ``postgresql://USER@HOST:PORT/DB``, shared by
+    drivers on several machines (``pip install 'flyte-core[postgres]'``).
     """
     from flyte._runtime.codec import set_pickle_key
+    from flyte._runtime.journal_backend import check_journal
     from flyte._runtime.placement.cluster import check_executor
 
     _check_init_keywords(locals())  # all before anything is configured
     if executor is not None:
         check_executor(executor)
+    journal_target = None if journal is None else check_journal(journal, "flyte.init", "journal")
     options = _storage_options(storage)
     if log_level is not None:
         import logging
@@ -286,6 +292,7 @@ def init(
             raw_data_path=raw_data_path,
             storage=options,
             executor=executor,
+            journal_path=journal_target,
             source="init",
         )
     )
@@ -334,7 +341,7 @@ def init_from_config(
     cfg: dict[str, Any] = {}
     if path is not None:
         cfg = load_config_file(path)
-        known = {"home", "root_dir", "raw_data_path", "storage", "executor", "pickle_key"}
+        known = {"home", "root_dir", "raw_data_path", "storage", "executor", "pickle_key", "journal"}
         identity = {"project", "domain", "org"}
         unknown = set(cfg) - known - identity - {"endpoint"}
         if unknown:
@@ -353,6 +360,11 @@ def init_from_config(
         "org": org,
     }
     m: dict[str, Any] = {k: (v if v is not None else cfg.get(k)) for k, v in given.items()}
+    journal = None
+    if not os.environ.get("FLYTE_JOURNAL") and cfg.get("journal") is not None:  # the env var wins
+        from flyte._runtime.journal_backend import check_journal
+
+        journal = check_journal(cfg["journal"], f"config {str(path)!r}", "journal")
     init(
         org=m["org"],
         project=m["project"],
@@ -366,6 +378,7 @@ def init_from_config(
         raw_data_path=m["raw_data_path"],
         executor=m["executor"],
         pickle_key=m["pickle_key"],
+        journal=journal,
     )
 
 

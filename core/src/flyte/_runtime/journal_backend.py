@@ -41,7 +41,11 @@ def is_postgres(target: str) -> bool:
 def check_journal(value: Any, owner: str, setting: str) -> str:
     """The journal target for ``value`` (``owner``'s ``setting``: flyte.init's ``journal``, the
     config's ``journal``, ``$FLYTE_JOURNAL`` or ``--journal``): a SQLite path or a postgresql:// URL."""
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
+        from flyte.errors import InvalidParameterTypeError
+
+        raise InvalidParameterTypeError(owner, setting, value, f"Use a string: {ACCEPTED}.")
+    if not value.strip():
         raise InvalidParameterError(owner, setting, value, f"Use {ACCEPTED}.")
     return _check_target(value.strip(), owner, setting)
 
@@ -236,17 +240,14 @@ class PgConnection:
         self._sql: dict[str, tuple[str, tuple[int, ...] | None]] = {}
         self._lock = threading.RLock()
 
-    def _pg(self, sql: str, params: Sequence[Any]) -> tuple[str, Sequence[Any]]:
+    def _translated(self, sql: str) -> tuple[str, tuple[int, ...] | None]:
         got = self._sql.get(sql)
         if got is None:
             got = self._sql[sql] = translate(sql)
-        text, order = got
-        if order is not None:
-            params = [params[i] for i in order]
-        return text, params
+        return got
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
-        word = sql.strip().upper()
+        word = sql.strip().upper() if len(sql) < 24 else ""  # BEGIN IMMEDIATE, COMMIT...
         with self._lock:
             if word == "BEGIN IMMEDIATE":
                 self.conn.execute("BEGIN")
@@ -254,11 +255,12 @@ class PgConnection:
                 return _Cursor(self.conn.cursor())
             if word in ("BEGIN", "COMMIT", "ROLLBACK"):
                 return _Cursor(self.conn.execute(word))
-            text, args = self._pg(sql, params)
+            text, order = self._translated(sql)
+            args = params if order is None else [params[i] for i in order]
             return _Cursor(self.conn.execute(text, args))  # type: ignore[arg-type]
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        text, order = self._pg(sql, ())[0], self._sql[sql][1]
+        text, order = self._translated(sql)
         args = [[r[i] for i in order] for r in rows] if order is not None else list(rows)
         with self._lock, self.conn.cursor() as cur:
             cur.executemany(text, args)  # type: ignore[arg-type]

@@ -797,6 +797,11 @@ def ui(port: int, host: str, journal_path: str | None, open_browser: bool) -> No
 
     _init()
     path = journal_path or get_settings().journal_path
+    if path.startswith(("postgresql://", "postgres://")):
+        raise click.ClickException(
+            "flyte ui reads a SQLite journal only (a PostgreSQL journal is not supported by the viewer"
+            " yet): use `flyte runs list/show`, or pass --journal PATH of a SQLite journal"
+        )
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: serving on {host}: anyone who can reach it can read your runs", err=True)
 
