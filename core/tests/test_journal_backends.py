@@ -181,6 +181,65 @@ def test_one_of_racing_lease_takers_acquires(journal_url: str) -> None:
         j.close()
 
 
+def test_two_drivers_recovering_one_run_at_once_one_goes_on(
+    journal_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both read the run's segments before either writes (a barrier holds them there); the new
+    segment's key lets exactly one resume the run, the other gets FileExistsError."""
+    import threading
+
+    from flyte._runtime import journal as journal_module
+
+    Journal(journal_url).run_created(
+        "twice", "t", None, None, "main", b"", "RUNNING", 1.0, "p", "h", "u", 1, "{}"
+    )
+    barrier = threading.Barrier(2)
+    computed = journal_module.new_segment
+
+    def in_step(*args: object, **kw: object) -> object:
+        out = computed(*args, **kw)  # type: ignore[arg-type]
+        barrier.wait(timeout=30)
+        return out
+
+    monkeypatch.setattr(journal_module, "new_segment", in_step)
+    outcomes: list[object] = []
+
+    def resume(pid: int) -> None:
+        j = Journal(journal_url)
+        try:
+            outcomes.append(j.run_resumed("twice", "RUNNING", 2.0, pid, "{}"))
+        except FileExistsError as e:
+            outcomes.append(e)
+        finally:
+            j.close()
+
+    threads = [threading.Thread(target=resume, args=(pid,)) for pid in (11, 12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(map(type, outcomes), key=str) == sorted([int, FileExistsError], key=str), outcomes
+    assert 1 in outcomes
+    segs = journal_module.segments(open_journal(journal_url), "twice")
+    assert [(s["n"], s["status"]) for s in segs] == [(0, "INTERRUPTED"), (1, "RUNNING")]
+
+
+def test_unreachable_postgresql_is_a_storage_error() -> None:
+    pytest.importorskip("psycopg")
+    with pytest.raises(
+        flyte.errors.StorageError, match=r"could not connect to the journal at postgresql://me:\*\*\*@"
+    ) as e:
+        Journal("postgresql://me:s3cret@127.0.0.1:1/db")
+    assert "s3cret" not in str(e.value)
+
+
+def test_sqlite_url_form(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLYTE_JOURNAL", f"sqlite://{tmp_path}/x/journal.db")
+    flyte.with_runcontext(name="jb-sqlite-url").run(square, x=4)
+    rows = sqlite3.connect(tmp_path / "x" / "journal.db").execute("SELECT name FROM runs").fetchall()
+    assert rows == [("jb-sqlite-url",)]
+
+
 def _set_version(url: str, version: int) -> None:
     sql = "UPDATE journal_info SET value=%s WHERE name='schema_version'"
     if url.startswith("postgresql://"):

@@ -1219,7 +1219,14 @@ def _open_run(
     if rec.existing is not None:
         # A recovery is a new segment of the run: the run keeps its first start; its end (at the end
         # of this segment) is the last segment's.
-        return journal.run_resumed(run_name, RUNNING, now, os.getpid(), run_settings)
+        try:
+            return journal.run_resumed(run_name, RUNNING, now, os.getpid(), run_settings)
+        except FileExistsError:  # another driver began recovering it at the same moment
+            raise InitializationError(
+                "RunActive",
+                "user",
+                f"run {run_name!r} is being recovered by another driver; let that one finish",
+            ) from None
     run_inputs = enc_inputs
     if len(enc_inputs) > JOURNAL_INLINE_LIMIT:
         run_inputs = REF_TAG + store.put_bytes(join(prefix, "inputs"), enc_inputs).encode()

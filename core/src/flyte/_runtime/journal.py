@@ -478,9 +478,14 @@ class Journal:
         return segment
 
     def run_resumed(self, name: str, status: str, now: float, pid: int, settings: str) -> int:
-        """A recovery of ``name`` starts: a new execution segment (number returned)."""
+        """A recovery of ``name`` starts: a new execution segment (number returned). Raises
+        ``FileExistsError`` when another driver started a segment of it meanwhile (the segment's
+        key arbitrates: of two drivers recovering one run at once, one goes on)."""
         segment, seg_stmts = new_segment(self, name, now, pid, first=False)
-        self.commit([*seg_stmts, (RESUME_RUN, (status, pid, settings, name))])
+        try:
+            self.commit([*seg_stmts, (RESUME_RUN, (status, pid, settings, name))])
+        except self.integrity_errors:
+            raise FileExistsError(name) from None
         return segment
 
     def run_finished(
