@@ -240,6 +240,35 @@ def test_sqlite_url_form(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert rows == [("jb-sqlite-url",)]
 
 
+def test_a_run_record_moves_between_backends(
+    journal_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """`flyte runs export` from one backend, `flyte runs import` into the other: the run, its
+    actions and attempts read the same there."""
+    marker = str(tmp_path / "flaky")
+    flyte.with_runcontext(name="jb-moved").run(main, n=2, marker=marker)
+    source = open_journal(journal_url)
+    _cli("runs", "export", "jb-moved")
+    prefix = source.get_run("jb-moved").store_prefix  # type: ignore[union-attr]
+
+    other = (
+        str(tmp_path / "other.db")
+        if journal_url.startswith("postgresql")
+        else request.getfixturevalue("postgres_journal")
+    )
+    monkeypatch.setenv("FLYTE_JOURNAL", other)
+    out = _cli("runs", "import", str(prefix))
+    assert "imported run jb-moved (SUCCEEDED, 4 actions)" in out
+    target = open_journal(other)
+    import dataclasses
+
+    moved = source.get_run("jb-moved")
+    assert target.get_run("jb-moved") == dataclasses.replace(moved, pid=None)  # type: ignore[type-var]
+    assert target.list_actions("jb-moved") == source.list_actions("jb-moved")
+    assert target.list_attempts("jb-moved") == source.list_attempts("jb-moved")
+    assert "jbackends.square" in _cli("runs", "show", "jb-moved")
+
+
 def _set_version(url: str, version: int) -> None:
     sql = "UPDATE journal_info SET value=%s WHERE name='schema_version'"
     if url.startswith("postgresql://"):
@@ -338,3 +367,29 @@ def test_import_flyte_does_not_import_psycopg(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_dialect_rewrite() -> None:
+    """What PgConnection sends for the journal's SQLite statements (checked without a server)."""
+    from flyte._runtime.journal_backend import translate, translate_ddl
+
+    assert translate("SELECT a FROM t WHERE x=?1 OR y=?1 OR z=?2") == (
+        "SELECT a FROM t WHERE x=%s OR y=%s OR z=%s",
+        (0, 0, 1),
+    )
+    assert translate("INSERT OR IGNORE INTO specs(identity, task_name, spec) VALUES(?,?,?)") == (
+        "INSERT INTO specs(identity, task_name, spec) VALUES(%s,%s,%s) ON CONFLICT DO NOTHING",
+        None,
+    )
+    sql, order = translate("INSERT OR REPLACE INTO runs(name, user, pid) VALUES(?,?,?)")
+    assert order is None and sql == (
+        'INSERT INTO runs(name, "user", pid) VALUES(%s,%s,%s)'
+        ' ON CONFLICT (name) DO UPDATE SET "user"=EXCLUDED.user, pid=EXCLUDED.pid'
+    )
+    assert translate("SELECT x FROM t WHERE s LIKE '5%'")[0] == "SELECT x FROM t WHERE s LIKE '5%%'"
+    assert translate_ddl(
+        "CREATE TABLE IF NOT EXISTS c(k TEXT PRIMARY KEY, v BLOB, t REAL, n INTEGER) WITHOUT ROWID"
+    ) == ("CREATE TABLE IF NOT EXISTS c(k TEXT PRIMARY KEY, v BYTEA, t DOUBLE PRECISION, n BIGINT)")
+    assert translate_ddl("CREATE TABLE IF NOT EXISTS cache_lease_events(\n  key TEXT\n)").endswith(
+        "key TEXT,\n  rowid BIGSERIAL\n)"
+    )

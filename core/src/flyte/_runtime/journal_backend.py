@@ -88,6 +88,9 @@ def redact(target: str) -> str:
 
 # ---- the dialect: SQLite's statements in PostgreSQL's words --------------------------------------
 PRIMARY_KEYS = {
+    "runs": ("name",),
+    "actions": ("run", "action_id"),
+    "segments": ("run", "n"),
     "attempts": ("run", "action_id", "attempt"),
     "cache": ("key",),
     "deployed": ("name", "version"),
@@ -103,12 +106,19 @@ ROWID_TABLES = ("cache_lease_events",)
 """Tables read in insertion order (``ORDER BY rowid``): PostgreSQL gets a ``rowid`` serial column."""
 
 _PLACEHOLDER = re.compile(r"\?(\d*)")
+_TABLE_INFO = re.compile(r"^\s*PRAGMA\s+table_info\((\w+)\)\s*$", re.I)
 _INSERT_OR = re.compile(r"^\s*INSERT\s+OR\s+(IGNORE|REPLACE)\s+INTO\s+(\w+)\s*\(([^)]*)\)", re.I)
 _USER = re.compile(r"(?<![\"'.\w])user(?![\"'\w])")
 
 
 def translate(sql: str) -> tuple[str, tuple[int, ...] | None]:
     """(PostgreSQL statement, parameter order or None when the parameters go as given)."""
+    info = _TABLE_INFO.match(sql)
+    if info:  # a table's columns, in order, as rows with a ``name``
+        return (
+            "SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema()"
+            f" AND table_name = '{info.group(1)}' ORDER BY ordinal_position"
+        ), None
     sql = sql.replace("%", "%%")
     order: list[int] = []
     numbered = False
