@@ -224,6 +224,26 @@ def test_two_drivers_recovering_one_run_at_once_one_goes_on(
     assert [(s["n"], s["status"]) for s in segs] == [(0, "INTERRUPTED"), (1, "RUNNING")]
 
 
+def test_a_dropped_postgresql_session_is_replaced(postgres_journal: str) -> None:
+    """The server ends the journal's session (as a restart would): the statement that meets the
+    dead session fails, the next ones run on a new session."""
+    import psycopg
+
+    j = Journal(postgres_journal)
+    j.run_created("before", "t", None, None, "main", b"", "RUNNING", 1.0, "p", "h", "u", 1, "{}")
+    with psycopg.connect(postgres_journal, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    with pytest.raises(psycopg.OperationalError):
+        j.get_run("before")
+    assert j.get_run("before") is not None
+    j.run_created("after", "t", None, None, "main", b"", "RUNNING", 2.0, "p", "h", "u", 1, "{}")
+    assert [r.name for r in j.list_runs(sort_by=("created_at", "asc"))] == ["before", "after"]
+    j.close()
+
+
 def test_unreachable_postgresql_is_a_storage_error() -> None:
     pytest.importorskip("psycopg")
     with pytest.raises(

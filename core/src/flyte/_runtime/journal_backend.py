@@ -239,16 +239,25 @@ class PgConnection:
                 return b"1" if obj else b"0"
 
         self.url = url
-        try:
-            self.conn = psycopg.connect(url, autocommit=True, row_factory=_row_factory)
-        except psycopg.OperationalError as e:
-            from flyte.errors import StorageError
-
-            raise StorageError(f"could not connect to the journal at {redact(url)}: {e}") from None
-        self.conn.adapters.register_dumper(bool, BoolAsInt)
+        self._psycopg = psycopg
+        self._dumper = BoolAsInt
+        self.conn = self._connect()
         self.integrity_errors: tuple[type[BaseException], ...] = (psycopg.IntegrityError,)
         self._sql: dict[str, tuple[str, tuple[int, ...] | None]] = {}
         self._lock = threading.RLock()
+
+    def _connect(self) -> Any:
+        """A new session. Also after the server dropped the last one (a restart, an idle timeout):
+        the statement that met the broken session failed; the next one gets a new session."""
+        psycopg = self._psycopg
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, row_factory=_row_factory)
+        except psycopg.OperationalError as e:
+            from flyte.errors import StorageError
+
+            raise StorageError(f"could not connect to the journal at {redact(self.url)}: {e}") from None
+        conn.adapters.register_dumper(bool, self._dumper)
+        return conn
 
     def _translated(self, sql: str) -> tuple[str, tuple[int, ...] | None]:
         got = self._sql.get(sql)
@@ -259,6 +268,10 @@ class PgConnection:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
         word = sql.strip().upper() if len(sql) < 24 else ""  # BEGIN IMMEDIATE, COMMIT...
         with self._lock:
+            if self.conn.broken:
+                if word == "ROLLBACK":  # the transaction died with the session
+                    return _Cursor(self.conn.cursor())
+                self.conn = self._connect()
             if word == "BEGIN IMMEDIATE":
                 self.conn.execute("BEGIN")
                 self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_KEY,))
@@ -272,8 +285,11 @@ class PgConnection:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         text, order = self._translated(sql)
         args = [[r[i] for i in order] for r in rows] if order is not None else list(rows)
-        with self._lock, self.conn.cursor() as cur:
-            cur.executemany(text, args)  # type: ignore[arg-type]
+        with self._lock:
+            if self.conn.broken:
+                self.conn = self._connect()
+            with self.conn.cursor() as cur:
+                cur.executemany(text, args)  # type: ignore[arg-type]
 
     def executescript(self, script: str) -> None:
         """Create tables and indexes (under the writer lock: concurrent creators would collide)."""
