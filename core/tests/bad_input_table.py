@@ -619,6 +619,7 @@ ROWS: list[Row] = [
             "executor": [(123, T), ("", V)],
             "pickle_key": [(123, T), ("", V)],
             "home": [(123, T), ("", V)],
+            "journal": [(123, T), ("mysql://h/db", V)],
         },
     ),
     *_rows(

@@ -13,8 +13,13 @@ import tokenize
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "flyte"
-JOURNAL_MODULES = {Path("_runtime/journal.py"), Path("_runtime/records.py")}
-"""Where the journal's SQL lives (relative to ``core/src/flyte``)."""
+JOURNAL_MODULES = {
+    Path("_runtime/journal.py"),
+    Path("_runtime/records.py"),
+    Path("_runtime/journal_backend.py"),
+}
+"""Where the journal's SQL lives (relative to ``core/src/flyte``); ``journal_backend.py`` rewrites it
+for PostgreSQL."""
 
 SQL = re.compile(  # upper case, as the journal writes its statements; prose is not matched
     r"\bSELECT\b[^;]{0,400}?\bFROM\b|\bSELECT\s+[?\d]|\bINSERT\s+(OR\s+\w+\s+)?INTO\b|\bUPDATE\s+\w+\s+SET\b"

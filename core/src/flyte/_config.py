@@ -53,12 +53,22 @@ def make_settings(
     raw = raw_data_path or os.environ.get("FLYTE_RAW_DATA_PATH") or "file://" + os.path.join(home, "data")
     return Settings(
         home=home,
-        journal_path=journal_path or os.path.join(home, "journal.db"),
+        journal_path=journal_path or _journal_from_env() or os.path.join(home, "journal.db"),
         raw_data_path=raw,
         executor=executor or os.environ.get("FLYTE_EXECUTOR") or "local",
         storage_options=dict(storage or {}),
         source=source,
     )
+
+
+def _journal_from_env() -> str | None:
+    """``$FLYTE_JOURNAL``: a SQLite path or a ``postgresql://`` URL (checked), else None."""
+    value = os.environ.get("FLYTE_JOURNAL", "")
+    if not value.strip():
+        return None
+    from flyte._runtime.journal_backend import check_journal
+
+    return check_journal(value, "environment", "FLYTE_JOURNAL")
 
 
 def set_settings(s: Settings) -> None:

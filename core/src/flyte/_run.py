@@ -41,6 +41,7 @@ from flyte._runtime.controller import (
 )
 from flyte._runtime.identity import call_identity, id_base, root_action_id
 from flyte._runtime.journal import Journal, RecordingRunJournal, open_journal
+from flyte._runtime.journal_backend import run_url
 from flyte._runtime.records import RecordWriter
 from flyte._runtime.recovery import current_identities, load_recorded
 from flyte._runtime.store import join, store_for
@@ -243,6 +244,7 @@ def init(
     executor: str | None = None,
     pickle_key: str | None = None,
     home: str | os.PathLike[str] | None = None,
+    journal: str | None = None,
 ) -> None:
     """Configure this process. With no arguments: local, embedded, under ``~/.flyte``.
 
@@ -258,13 +260,18 @@ def init(
     credentials), ``pickle_key`` the secret that signs pickled values (default: $FLYTE_PICKLE_KEY,
     else a key made once in the home directory). ``executor`` is where child actions run: ``"local"``
     (this machine), or a cluster a plugin provides, e.g. ``"ray://HOST:PORT"`` (flyte-plugin-ray).
+    ``journal`` (ours; also ``$FLYTE_JOURNAL``, ``journal`` in flyte.toml) is where runs are recorded:
+    a SQLite file (default ``<home>/journal.db``) or ``postgresql://USER@HOST:PORT/DB``, shared by
+    drivers on several machines (``pip install 'flyte-core[postgres]'``).
     """
     from flyte._runtime.codec import set_pickle_key
+    from flyte._runtime.journal_backend import check_journal
     from flyte._runtime.placement.cluster import check_executor
 
     _check_init_keywords(locals())  # all before anything is configured
     if executor is not None:
         check_executor(executor)
+    journal_target = None if journal is None else check_journal(journal, "flyte.init", "journal")
     options = _storage_options(storage)
     if log_level is not None:
         import logging
@@ -285,6 +292,7 @@ def init(
             raw_data_path=raw_data_path,
             storage=options,
             executor=executor,
+            journal_path=journal_target,
             source="init",
         )
     )
@@ -333,7 +341,7 @@ def init_from_config(
     cfg: dict[str, Any] = {}
     if path is not None:
         cfg = load_config_file(path)
-        known = {"home", "root_dir", "raw_data_path", "storage", "executor", "pickle_key"}
+        known = {"home", "root_dir", "raw_data_path", "storage", "executor", "pickle_key", "journal"}
         identity = {"project", "domain", "org"}
         unknown = set(cfg) - known - identity - {"endpoint"}
         if unknown:
@@ -352,6 +360,11 @@ def init_from_config(
         "org": org,
     }
     m: dict[str, Any] = {k: (v if v is not None else cfg.get(k)) for k, v in given.items()}
+    journal = None
+    if not os.environ.get("FLYTE_JOURNAL") and cfg.get("journal") is not None:  # the env var wins
+        from flyte._runtime.journal_backend import check_journal
+
+        journal = check_journal(cfg["journal"], f"config {str(path)!r}", "journal")
     init(
         org=m["org"],
         project=m["project"],
@@ -365,6 +378,7 @@ def init_from_config(
         raw_data_path=m["raw_data_path"],
         executor=m["executor"],
         pickle_key=m["pickle_key"],
+        journal=journal,
     )
 
 
@@ -1143,7 +1157,7 @@ async def _execute(
         _restore_env(saved_env)
         root_id = root_action_id(rec.base, call_identity(task), inputs_hash)
         _finish_run(rc, journal, controller, exporter, segment, root_id, status, error)
-    url = f"file://{settings.journal_path}?run={run_name}"
+    url = run_url(settings.journal_path, run_name)
     return Run(
         name=run_name, url=url, status=status, _outputs=outputs, _error=error, _journal_path=journal.path
     )
@@ -1205,7 +1219,14 @@ def _open_run(
     if rec.existing is not None:
         # A recovery is a new segment of the run: the run keeps its first start; its end (at the end
         # of this segment) is the last segment's.
-        return journal.run_resumed(run_name, RUNNING, now, os.getpid(), run_settings)
+        try:
+            return journal.run_resumed(run_name, RUNNING, now, os.getpid(), run_settings)
+        except FileExistsError:  # another driver began recovering it at the same moment
+            raise InitializationError(
+                "RunActive",
+                "user",
+                f"run {run_name!r} is being recovered by another driver; let that one finish",
+            ) from None
     run_inputs = enc_inputs
     if len(enc_inputs) > JOURNAL_INLINE_LIMIT:
         run_inputs = REF_TAG + store.put_bytes(join(prefix, "inputs"), enc_inputs).encode()

@@ -54,7 +54,13 @@ CREATE TABLE IF NOT EXISTS segments(
 CREATE TABLE IF NOT EXISTS specs(
   identity TEXT PRIMARY KEY, task_name TEXT, spec TEXT
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS journal_info(name TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
 """
+SCHEMA_VERSION = 1
+"""The journal's layout version, kept in ``journal_info``: a journal written by a newer flyte (a
+higher number) is refused rather than misread. Bump it when a change is not additive."""
+INIT_VERSION = "INSERT OR IGNORE INTO journal_info(name, value) VALUES('schema_version', ?)"
+GET_VERSION = "SELECT value FROM journal_info WHERE name='schema_version'"
 
 UPSERT_ACTION = (
     "INSERT INTO actions(run, action_id, parent_id, position, kind, task_name, task_identity, task_type,"
@@ -251,7 +257,7 @@ LIST_DEPLOYED = (
 )
 
 SUBTREE = (
-    "WITH RECURSIVE sub(id) AS (SELECT ? UNION SELECT a.action_id FROM actions a JOIN sub"
+    "WITH RECURSIVE sub(id) AS (SELECT CAST(? AS TEXT) UNION SELECT a.action_id FROM actions a JOIN sub"
     " ON a.parent_id = sub.id WHERE a.run = ?)"
     " SELECT action_id, parent_id, position, kind, task_name, task_identity, task_type, status, attempts,"
     " cache_hit, started_at, ended_at, inputs, outputs, error, group_name, mode, meta FROM actions"
@@ -269,7 +275,7 @@ LAST_WRITE_SQL = (
     " SELECT MAX(ended_at) FROM actions WHERE run=?1 UNION ALL"
     " SELECT MAX(ended_at) FROM attempts WHERE run=?1 UNION ALL"
     " SELECT MAX(ended_at) FROM segments WHERE run=?1 UNION ALL"
-    " SELECT started_at FROM runs WHERE name=?1)"
+    " SELECT started_at FROM runs WHERE name=?1) AS w"
 )
 
 
@@ -339,18 +345,48 @@ def journal_sync() -> str:
 
 
 class Journal:
-    """One SQLite connection per process (per path), shared by every run in the process."""
+    """One connection per process (per path or URL), shared by every run in the process.
+
+    ``path`` is a SQLite file (the default) or a ``postgresql://`` URL: there the connection is a
+    ``journal_backend.PgConnection``, which runs these same statements in PostgreSQL's dialect."""
+
+    conn: Any  # sqlite3.Connection, or journal_backend.PgConnection for a postgresql:// journal
 
     def __init__(self, path: str) -> None:
         self.path = path
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        self.conn = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute(f"PRAGMA synchronous={journal_sync()}")
-        self.conn.execute("PRAGMA busy_timeout=60000")
+        self.integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
+        self._begin = "BEGIN IMMEDIATE"  # SQLite: one writer at a time, taken at BEGIN
+        if path.startswith(("postgresql://", "postgres://")):
+            from flyte._runtime.journal_backend import PgConnection, redact
+
+            self.display = redact(path)
+            self.conn = PgConnection(path)
+            self.integrity_errors = self.conn.integrity_errors
+            self._begin = "BEGIN"  # a group commit needs no lock there: rows, not the file, conflict
+        else:
+            self.display = path
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            self.conn = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute(f"PRAGMA synchronous={journal_sync()}")
+            self.conn.execute("PRAGMA busy_timeout=60000")
         self.conn.executescript(SCHEMA)
         self.lock = threading.RLock()
         self._deployed_ready = False
+        self._check_version()
+
+    def _check_version(self) -> None:
+        """Record this layout's version in a new journal; refuse one written by a newer flyte."""
+        self.conn.execute(INIT_VERSION, (str(SCHEMA_VERSION),))
+        row = self.conn.execute(GET_VERSION).fetchone()
+        found = int(row[0]) if row is not None and str(row[0]).isdigit() else SCHEMA_VERSION
+        if found > SCHEMA_VERSION:
+            self.conn.close()
+            raise StorageError(
+                f"the journal at {self.display} has schema version {found}, newer than this flyte knows"
+                f" ({SCHEMA_VERSION}): upgrade flyte-core to read it, or choose another journal"
+                " (flyte.init(journal=...), `journal` in flyte.toml, $FLYTE_JOURNAL or --journal)"
+            )
 
     def for_run(self) -> RunJournal:
         """A group-committing writer for one run (one event loop)."""
@@ -364,7 +400,7 @@ class Journal:
             if len(statements) == 1:  # one statement is its own transaction: no BEGIN/COMMIT round trips
                 self.conn.execute(*statements[0])
                 return
-            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute(self._begin)
             try:
                 i = 0
                 n = len(statements)
@@ -437,14 +473,19 @@ class Journal:
         row = (name, task_name, module_file, module_name, attr, inputs, status, now, now, store_prefix, host)
         try:
             self.commit([(CREATE_RUN, (*row, user, pid, settings)), *seg_stmts])
-        except sqlite3.IntegrityError:
+        except self.integrity_errors:
             raise FileExistsError(name) from None
         return segment
 
     def run_resumed(self, name: str, status: str, now: float, pid: int, settings: str) -> int:
-        """A recovery of ``name`` starts: a new execution segment (number returned)."""
+        """A recovery of ``name`` starts: a new execution segment (number returned). Raises
+        ``FileExistsError`` when another driver started a segment of it meanwhile (the segment's
+        key arbitrates: of two drivers recovering one run at once, one goes on)."""
         segment, seg_stmts = new_segment(self, name, now, pid, first=False)
-        self.commit([*seg_stmts, (RESUME_RUN, (status, pid, settings, name))])
+        try:
+            self.commit([*seg_stmts, (RESUME_RUN, (status, pid, settings, name))])
+        except self.integrity_errors:
+            raise FileExistsError(name) from None
         return segment
 
     def run_finished(
@@ -776,7 +817,7 @@ class Journal:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 cur = self.conn.execute("DELETE FROM cache_leases WHERE key=? AND owner=?", (key, owner_id))
-                held = cur.rowcount > 0
+                held: bool = cur.rowcount > 0
                 detail = outcome if held else f"{outcome} (the lease had been taken over)"
                 self.conn.execute(
                     self._LEASE_EVENT,
@@ -1062,7 +1103,7 @@ class RunJournal:
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
-        self.path = journal.path
+        self.path = journal.display  # for messages: a URL's password is left out
         self._pending: list[tuple[str, Sequence[Any]]] = []
         # Action rows are keyed by (run, action_id): a later row for the same action replaces an
         # earlier one still waiting in the same group commit (a RUNNING row superseded by its result).
@@ -1199,7 +1240,8 @@ _journals_lock = threading.Lock()
 
 def open_journal(path: str) -> Journal:
     """The process's journal for a path (SQLite connections are costly to open per run)."""
-    path = os.path.abspath(path)
+    if not path.startswith(("postgresql://", "postgres://")):
+        path = os.path.abspath(path)
     with _journals_lock:
         j = _journals.get(path)
         if j is None:

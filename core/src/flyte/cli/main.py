@@ -88,6 +88,20 @@ def _init() -> None:
     flyte.init_from_config()
 
 
+JOURNAL_HELP = (
+    "Where runs are recorded: a SQLite file or postgresql://USER@HOST:PORT/DB"
+    " (default: $FLYTE_JOURNAL, else flyte.toml's journal, else the home's journal.db)."
+)
+
+
+def _use_journal(journal: str | None, command: str) -> None:
+    """``--journal``: set as $FLYTE_JOURNAL, so this process and every process it starts use it."""
+    if journal is not None:
+        from flyte._runtime.journal_backend import check_journal
+
+        os.environ["FLYTE_JOURNAL"] = check_journal(journal, command, "--journal")
+
+
 # ---- flyte run ------------------------------------------------------------------------------------
 class _RunCommand(click.Command):
     """``flyte run FILE TASK --input value ...``: options after TASK come from the task's signature."""
@@ -172,6 +186,7 @@ RUN_DEPLOYED = "deployed-task"
     help="Where child actions run: local (default) or a cluster, e.g. ray://HOST:PORT (flyte-plugin-ray).",
 )
 @click.option("--quiet", is_flag=True, help="No live progress view.")
+@click.option("--journal", default=None, metavar="URL", help=JOURNAL_HELP)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -195,6 +210,7 @@ def run(
     isolation: str | None,
     executor: str | None,
     quiet: bool,
+    journal: str | None,
 ) -> None:
     """Run TASK_NAME from FILE on this machine; task inputs are options: --x 3 --items '[1,2]'.
 
@@ -221,6 +237,7 @@ def run(
             f"{file!r} is not a file (to run a deployed task: flyte run {RUN_DEPLOYED} ENV.TASK[:VERSION])",
             param_hint="FILE",
         )
+    _use_journal(journal, "flyte run")
     _init()
     if executor is not None:
         from flyte._config import get_settings
@@ -387,9 +404,10 @@ def _run_status(run_name: str) -> str | None:
 def _report_failure(run_name: str, error: BaseException, printed: bool = False) -> None:
     if not printed:
         from flyte._config import get_settings
+        from flyte._runtime.journal_backend import run_url
 
         click.echo(f"run {run_name}: FAILED")
-        click.echo(f"record: file://{get_settings().journal_path}?run={run_name}")
+        click.echo(f"record: {run_url(get_settings().journal_path, run_name)}")
     kind = getattr(error, "_flyte_original_type", type(error)).__name__  # the user's type, not the wrapper
     click.echo(f"error: {kind}: {_clean(str(error))}", err=True)
     where = _user_frame(error, run_name)
@@ -641,6 +659,7 @@ _records.register(runs)  # flyte runs import / export
 @click.option("--domain", "-d", default=None, help="Domain (recorded with the run).")
 @click.option("--follow", "-f", is_flag=True, help="Show the run's actions as they run and end.")
 @click.option("--quiet", is_flag=True, help="No live progress view.")
+@click.option("--journal", default=None, metavar="URL", help=JOURNAL_HELP)
 def rerun(
     run_name: str,
     recover: bool,
@@ -651,6 +670,7 @@ def rerun(
     domain: str | None,
     follow: bool,
     quiet: bool,
+    journal: str | None,
 ) -> None:
     """Run a recorded run again (by default resuming it after a crash or a failure)."""
     from flyte._run import _new_run_name, _rerun
@@ -660,6 +680,7 @@ def rerun(
     if follow and quiet:
         raise click.UsageError("--follow and --quiet contradict each other; pass one of them")
     envs = _parse_env(env_vars)
+    _use_journal(journal, "flyte rerun")
     _init()
     new_name = name or (run_name if recover else _new_run_name())
 
@@ -776,6 +797,11 @@ def ui(port: int, host: str, journal_path: str | None, open_browser: bool) -> No
 
     _init()
     path = journal_path or get_settings().journal_path
+    if path.startswith(("postgresql://", "postgres://")):
+        raise click.ClickException(
+            "flyte ui reads a SQLite journal only (a PostgreSQL journal is not supported by the viewer"
+            " yet): use `flyte runs list/show`, or pass --journal PATH of a SQLite journal"
+        )
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: serving on {host}: anyone who can reach it can read your runs", err=True)
 

@@ -112,8 +112,9 @@ class Run:
     @property
     def url(self) -> str:
         from flyte._config import get_settings
+        from flyte._runtime.journal_backend import run_url
 
-        return f"file://{get_settings().journal_path}?run={self.name}"
+        return run_url(get_settings().journal_path, self.name)
 
     @property
     def error_info(self) -> dict[str, Any] | None:

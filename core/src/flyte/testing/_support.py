@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import sqlite3
 
-ISOLATED_ENV = ("FLYTE_CONFIG", "FLYTE_RAW_DATA_PATH", "FLYTE_ISOLATION", "FLYTE_EXECUTOR")
+ISOLATED_ENV = ("FLYTE_CONFIG", "FLYTE_RAW_DATA_PATH", "FLYTE_ISOLATION", "FLYTE_EXECUTOR", "FLYTE_JOURNAL")
 """Variables a test must not inherit from the shell that started pytest: each would send the test's
 runs somewhere else (a config file, a bucket, worker processes, a cluster)."""
 

@@ -25,3 +25,28 @@ def flyte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
 def flyte_journal(flyte_home: Path) -> JournalReader:
     """The test's journal, read with a separate connection: ``flyte_journal.rows(query, params)``."""
     return JournalReader(flyte_home)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A PostgreSQL server for the session (on 127.0.0.1, stopped at the end); skips the test when
+    PostgreSQL (initdb, postgres) or psycopg is not installed."""
+    from flyte.testing._postgres import find_binaries, postgres_server
+
+    if find_binaries() is None:
+        pytest.skip("PostgreSQL is not installed (no initdb/postgres on PATH or in /usr/lib/postgresql)")
+    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'flyte-core[postgres]'")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_journal(postgres_server_url: str, request: pytest.FixtureRequest) -> str:
+    """The URL of a fresh, empty database on the session's PostgreSQL server (a journal for one test)."""
+    import re
+    import uuid
+
+    from flyte.testing._postgres import new_database
+
+    base = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40]
+    return new_database(postgres_server_url, f"t_{base}_{uuid.uuid4().hex[:8]}")

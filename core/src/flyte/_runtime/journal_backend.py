@@ -1,0 +1,308 @@
+"""Where the journal lives: a SQLite file (the default) or a PostgreSQL database (issue 25).
+
+``journal.py`` writes its statements once, in SQLite's dialect, against a DB-API connection. For a
+``postgresql://`` journal, :class:`PgConnection` is that connection: it rewrites each statement to
+PostgreSQL's dialect once (cached by statement), so every ``Journal`` method runs unchanged on both:
+
+- ``?`` / ``?N`` placeholders become ``%s`` (a numbered one repeats its parameter);
+- ``INSERT OR IGNORE`` / ``INSERT OR REPLACE`` become ``ON CONFLICT DO NOTHING`` / ``DO UPDATE``;
+- ``BEGIN IMMEDIATE`` (SQLite's one-writer transaction) becomes ``BEGIN`` plus a transaction-scoped
+  advisory lock, so the check-then-claim transactions (cache leases, trigger fires) stay exclusive
+  across processes and hosts;
+- tables: ``BLOB`` -> ``bytea``, ``REAL`` -> ``double precision``, ``INTEGER`` -> ``bigint``, no
+  ``WITHOUT ROWID``; the ``user`` column is quoted (a reserved word there).
+
+psycopg (``pip install 'flyte-core[postgres]'``) is imported only when such a journal is opened.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from flyte.errors import InvalidParameterError
+
+PG_SCHEMES = ("postgresql://", "postgres://")
+SQLITE_SCHEME = "sqlite://"
+ACCEPTED = (
+    "a file path (SQLite, the default: <FLYTE_HOME>/journal.db), sqlite:///ABS/PATH, "
+    "or postgresql://USER[:PASSWORD]@HOST:PORT/DB (needs `pip install 'flyte-core[postgres]'`)"
+)
+JOURNAL_ENV = "FLYTE_JOURNAL"
+ADVISORY_KEY = 0x666C797465  # "flyte": the key of the journal's one-writer advisory lock
+
+
+def is_postgres(target: str) -> bool:
+    return target.startswith(PG_SCHEMES)
+
+
+def check_journal(value: Any, owner: str, setting: str) -> str:
+    """The journal target for ``value`` (``owner``'s ``setting``: flyte.init's ``journal``, the
+    config's ``journal``, ``$FLYTE_JOURNAL`` or ``--journal``): a SQLite path or a postgresql:// URL."""
+    if not isinstance(value, str):
+        from flyte.errors import InvalidParameterTypeError
+
+        raise InvalidParameterTypeError(owner, setting, value, f"Use a string: {ACCEPTED}.")
+    if not value.strip():
+        raise InvalidParameterError(owner, setting, value, f"Use {ACCEPTED}.")
+    return _check_target(value.strip(), owner, setting)
+
+
+def _check_target(value: str, owner: str, setting: str) -> str:
+    if is_postgres(value):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if not parts.hostname or not parts.path.strip("/"):
+            raise InvalidParameterError(
+                owner, setting, redact(value), f"Name a host and a database: {ACCEPTED}."
+            )
+        return value
+    if value.startswith(SQLITE_SCHEME):
+        path = value[len(SQLITE_SCHEME) :]
+        if not path.startswith("/"):
+            raise InvalidParameterError(owner, setting, value, f"Use an absolute path: {ACCEPTED}.")
+        return path
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", value):
+        raise InvalidParameterError(
+            owner, setting, redact(value), f"Unsupported journal scheme; use {ACCEPTED}."
+        )
+    return value
+
+
+def run_url(target: str, run: str) -> str:
+    """Where a run is recorded, as shown to users (``file://PATH?run=`` or the URL, no password)."""
+    if is_postgres(target):
+        return f"{redact(target)}?run={run}"
+    return f"file://{target}?run={run}"
+
+
+def redact(target: str) -> str:
+    """``target`` without a password, fit for messages and logs."""
+    if not is_postgres(target):
+        return target
+    return re.sub(r"^(\w+://[^:/@]*):[^@/]*@", r"\1:***@", target)
+
+
+# ---- the dialect: SQLite's statements in PostgreSQL's words --------------------------------------
+PRIMARY_KEYS = {
+    "runs": ("name",),
+    "actions": ("run", "action_id"),
+    "segments": ("run", "n"),
+    "attempts": ("run", "action_id", "attempt"),
+    "cache": ("key",),
+    "deployed": ("name", "version"),
+    "cache_leases": ("key",),
+    "notify_deliveries": ("run", "n", "attempt"),
+    "specs": ("identity",),
+    "journal_info": ("name",),
+    "trigger_fires": ("key", "scheduled_at"),
+    "trigger_meta": ("name",),
+}
+"""Conflict targets of the tables written with ``INSERT OR REPLACE``."""
+ROWID_TABLES = ("cache_lease_events",)
+"""Tables read in insertion order (``ORDER BY rowid``): PostgreSQL gets a ``rowid`` serial column."""
+
+_PLACEHOLDER = re.compile(r"\?(\d*)")
+_TABLE_INFO = re.compile(r"^\s*PRAGMA\s+table_info\((\w+)\)\s*$", re.I)
+_INSERT_OR = re.compile(r"^\s*INSERT\s+OR\s+(IGNORE|REPLACE)\s+INTO\s+(\w+)\s*\(([^)]*)\)", re.I)
+_USER = re.compile(r"(?<![\"'.\w])user(?![\"'\w])")
+
+
+def translate(sql: str) -> tuple[str, tuple[int, ...] | None]:
+    """(PostgreSQL statement, parameter order or None when the parameters go as given)."""
+    info = _TABLE_INFO.match(sql)
+    if info:  # a table's columns, in order, as rows with a ``name``
+        return (
+            "SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema()"
+            f" AND table_name = '{info.group(1)}' ORDER BY ordinal_position"
+        ), None
+    sql = sql.replace("%", "%%")
+    order: list[int] = []
+    numbered = False
+
+    def place(m: re.Match[str]) -> str:
+        nonlocal numbered
+        if m.group(1):
+            numbered = True
+            order.append(int(m.group(1)) - 1)
+        else:
+            order.append(len(order))
+        return "%s"
+
+    sql = _PLACEHOLDER.sub(place, sql)
+    m = _INSERT_OR.match(sql)
+    if m:
+        how, table, cols = m.group(1).upper(), m.group(2), [c.strip() for c in m.group(3).split(",")]
+        sql = f"INSERT INTO {table}({m.group(3)})" + sql[m.end() :]
+        if how == "IGNORE":
+            sql += " ON CONFLICT DO NOTHING"
+        else:
+            keys = PRIMARY_KEYS[table]
+            rest = [c for c in cols if c not in keys]
+            sets = ", ".join(f"{c}=EXCLUDED.{c}" for c in rest)
+            sql += f" ON CONFLICT ({', '.join(keys)}) " + (f"DO UPDATE SET {sets}" if sets else "DO NOTHING")
+    sql = _USER.sub('"user"', sql)
+    return sql, (tuple(order) if numbered else None)
+
+
+def translate_ddl(stmt: str) -> str:
+    """A ``CREATE TABLE`` / ``CREATE INDEX`` of the journal's schema in PostgreSQL's types."""
+    stmt = re.sub(r"\)\s*WITHOUT ROWID\s*$", ")", stmt.strip())
+    stmt = re.sub(r"\bBLOB\b", "BYTEA", stmt)
+    stmt = re.sub(r"\bREAL\b", "DOUBLE PRECISION", stmt)
+    stmt = re.sub(r"\bINTEGER\b", "BIGINT", stmt)
+    stmt = _USER.sub('"user"', stmt)
+    m = re.match(r"CREATE TABLE IF NOT EXISTS (\w+)\(", stmt)
+    if m and m.group(1) in ROWID_TABLES:
+        stmt = stmt[: stmt.rfind(")")].rstrip() + ",\n  rowid BIGSERIAL\n)"
+    return stmt
+
+
+# ---- a DB-API connection over psycopg that speaks the journal's SQLite dialect -------------------
+class Row(tuple):  # type: ignore[type-arg]
+    """A result row by position and by column name (what ``sqlite3.Row`` gives the journal)."""
+
+    __slots__ = ()
+    _names: tuple[str, ...] = ()
+    _index: dict[str, int] = {}
+
+    def keys(self) -> tuple[str, ...]:
+        return self._names
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+
+def _row_factory(cursor: Any) -> Any:
+    names = tuple(c.name for c in (cursor.description or ()))
+    cls = type(
+        "Row", (Row,), {"__slots__": (), "_names": names, "_index": {n: i for i, n in enumerate(names)}}
+    )
+    return cls
+
+
+class _Cursor:
+    """The cursor answers of one statement (``row_factory`` is fixed: :class:`Row`)."""
+
+    __slots__ = ("_cur",)
+
+    def __init__(self, cur: Any) -> None:
+        self._cur = cur
+
+    row_factory = property(lambda self: Row, lambda self, value: None)
+
+    @property
+    def description(self) -> Any:
+        return self._cur.description
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._cur.rowcount)
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone() if self._cur.description else None
+
+    def fetchall(self) -> list[Any]:
+        return list(self._cur.fetchall()) if self._cur.description else []
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
+class PgConnection:
+    """The subset of ``sqlite3.Connection`` the journal uses, on one psycopg connection.
+
+    Autocommit, as the SQLite connection (``isolation_level=None``): a statement alone is its own
+    transaction; ``BEGIN``/``COMMIT`` group several. Callers serialize use with the journal's lock."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            import psycopg
+        except ImportError as e:
+            raise InvalidParameterError(
+                "journal",
+                "journal",
+                redact(url),
+                "A PostgreSQL journal needs psycopg: pip install 'flyte-core[postgres]'.",
+            ) from e
+        from psycopg.adapt import Dumper
+
+        class BoolAsInt(Dumper):  # the journal's flags are INTEGER columns, as in SQLite
+            oid = psycopg.postgres.types["int8"].oid
+
+            def dump(self, obj: Any) -> bytes:
+                return b"1" if obj else b"0"
+
+        self.url = url
+        self._psycopg = psycopg
+        self._dumper = BoolAsInt
+        self.conn = self._connect()
+        self.integrity_errors: tuple[type[BaseException], ...] = (psycopg.IntegrityError,)
+        self._sql: dict[str, tuple[str, tuple[int, ...] | None]] = {}
+        self._lock = threading.RLock()
+
+    def _connect(self) -> Any:
+        """A new session. Also after the server dropped the last one (a restart, an idle timeout):
+        the statement that met the broken session failed; the next one gets a new session."""
+        psycopg = self._psycopg
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, row_factory=_row_factory)
+        except psycopg.OperationalError as e:
+            from flyte.errors import StorageError
+
+            raise StorageError(f"could not connect to the journal at {redact(self.url)}: {e}") from None
+        conn.adapters.register_dumper(bool, self._dumper)
+        return conn
+
+    def _translated(self, sql: str) -> tuple[str, tuple[int, ...] | None]:
+        got = self._sql.get(sql)
+        if got is None:
+            got = self._sql[sql] = translate(sql)
+        return got
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
+        word = sql.strip().upper() if len(sql) < 24 else ""  # BEGIN IMMEDIATE, COMMIT...
+        with self._lock:
+            if self.conn.broken:
+                if word == "ROLLBACK":  # the transaction died with the session
+                    return _Cursor(self.conn.cursor())
+                self.conn = self._connect()
+            if word == "BEGIN IMMEDIATE":
+                self.conn.execute("BEGIN")
+                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_KEY,))
+                return _Cursor(self.conn.cursor())
+            if word in ("BEGIN", "COMMIT", "ROLLBACK"):
+                return _Cursor(self.conn.execute(word))
+            text, order = self._translated(sql)
+            args = params if order is None else [params[i] for i in order]
+            return _Cursor(self.conn.execute(text, args))  # type: ignore[arg-type]
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        text, order = self._translated(sql)
+        args = [[r[i] for i in order] for r in rows] if order is not None else list(rows)
+        with self._lock:
+            if self.conn.broken:
+                self.conn = self._connect()
+            with self.conn.cursor() as cur:
+                cur.executemany(text, args)  # type: ignore[arg-type]
+
+    def executescript(self, script: str) -> None:
+        """Create tables and indexes (under the writer lock: concurrent creators would collide)."""
+        stmts = [translate_ddl(s) for s in script.split(";") if s.strip()]
+        with self._lock:
+            self.execute("BEGIN IMMEDIATE")
+            try:
+                for s in stmts:
+                    self.conn.execute(s)  # type: ignore[arg-type]
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        self.conn.close()
