@@ -117,7 +117,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def tests_core(session: nox.Session) -> None:
-    session.install("-e", "core[ui,app,triggers]", *TEST_DEPS, *UI_TEST_DEPS)
+    session.install("-e", "core[ui,app,triggers,postgres]", *TEST_DEPS, *UI_TEST_DEPS)
     _pytest(session, "core/tests")
 
 
