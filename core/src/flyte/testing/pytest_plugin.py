@@ -31,10 +31,10 @@ def flyte_journal(flyte_home: Path) -> JournalReader:
 def postgres_server_url() -> Iterator[str]:
     """A PostgreSQL server for the session (on 127.0.0.1, stopped at the end); skips the test when
     PostgreSQL (initdb, postgres) or psycopg is not installed."""
-    from flyte.testing._postgres import find_binaries, postgres_server
-
     import importlib.util
     import os
+
+    from flyte.testing._postgres import find_binaries, postgres_server
 
     missing = None
     if find_binaries() is None:
