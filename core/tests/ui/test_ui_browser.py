@@ -103,34 +103,37 @@ def _shot(page: Any, name: str) -> Path:
 def test_open_a_run_expand_the_tree_and_see_statuses_cache_hits_errors(
     tab: Tab, ui_server: Server, ui_recorded: Recorded
 ) -> None:
+    from playwright.sync_api import expect  # waits for the page to catch up (a loaded machine is slow)
+
     page = tab.page
     page.goto(ui_server.url + "/")
     page.get_by_role("link", name=ui_recorded.names["cached"]).click()
     page.wait_for_url(f"**/runs/{ui_recorded.names['cached']}")
-    assert page.locator("#run-status").inner_text() == "SUCCEEDED"
+    expect(page.locator("#run-status")).to_have_text("SUCCEEDED")
 
     group = page.locator("details.tgroup", has_text="squares")
     squares = group.locator("a.task", has_text="ui_flows.square")
     assert group.get_attribute("open") is None  # groups start folded
-    assert not squares.first.is_visible()
+    expect(squares.first).to_be_hidden()
     group.locator("summary").first.click()
-    assert squares.count() == 4 and squares.first.is_visible()
-    assert group.locator(".chip.cache", has_text="cache hit").count() == 5  # 4 rows and the group's summary
-    assert group.locator(".chip.cache").first.is_visible()
+    expect(squares).to_have_count(4)
+    expect(squares.first).to_be_visible()
+    expect(group.locator(".chip.cache", has_text="cache hit")).to_have_count(5)  # 4 rows + the summary
+    expect(group.locator(".chip.cache").first).to_be_visible()
 
     flaky = page.locator(".leaf", has_text="ui_flows.flaky")
-    assert flaky.locator(".badge").inner_text() == "FAILED"
-    assert flaky.locator(".chip.attempts").inner_text() == "2 attempts"
-    assert page.get_by_text("ValueError: boom: input 7 is not acceptable").is_visible()
+    expect(flaky.locator(".badge")).to_have_text("FAILED")
+    expect(flaky.locator(".chip.attempts")).to_have_text("2 attempts")
+    expect(page.get_by_text("ValueError: boom: input 7 is not acceptable")).to_be_visible()
 
     page.get_by_role("button", name="Collapse all").click()
-    assert not squares.first.is_visible()
+    expect(squares.first).to_be_hidden()
     page.get_by_role("button", name="Expand all").click()
+    expect(squares.first).to_be_visible()
     assert page.eval_on_selector_all("#tree details", "els => els.length > 0 && els.every(e => e.open)")
-    assert squares.first.is_visible()
 
-    assert page.locator(".gantt rect.bar").count() == 11
-    assert page.locator(".gantt rect.bar.cached").count() == 4
+    expect(page.locator(".gantt rect.bar")).to_have_count(11)
+    expect(page.locator(".gantt rect.bar.cached")).to_have_count(4)
     _shot(page, "run-tree.png")
     assert tab.errors == [] and tab.dialogs == []
 
