@@ -109,7 +109,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    session.install("mypy>=1.10", "-e", "core[ui,app,triggers]", *TEST_DEPS)
+    session.install("mypy>=1.10", "-e", "core[ui,app,triggers,postgres]", *TEST_DEPS)
     session.run("mypy", "core/src/flyte")
     # The user's view: @env.task keeps signatures, so mypy types calls and flags wrong arguments.
     session.run("python", "-m", "pytest", "core/tests/typing", "-q")
