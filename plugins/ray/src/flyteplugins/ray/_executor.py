@@ -201,6 +201,7 @@ class RayExecutor:
         self._nodes: tuple[float, list[dict[str, Any]]] = (0.0, [])
         self._feasible: dict[str, float] = {}
         self._sup: Any = None
+        self._received: list[str] = []  # results the driver has: the supervisor forgets them (batched)
         self._sup_name = ""
         self._grace = 3600.0
         self.closed = False
@@ -260,7 +261,7 @@ class RayExecutor:
         except ray.exceptions.RayError as e:  # the supervisor itself is gone (its node died)
             self._sup_lost()
             raise _translate(task, e) from None
-        self._sup.forget.remote(spec["action_id"])
+        self._received.append(spec["action_id"])
         return self._result(task, kind, value)
 
     @staticmethod
@@ -299,7 +300,7 @@ class RayExecutor:
                     stacklevel=2,
                 )
             return None
-        self._sup.forget.remote(action.action_id)
+        self._received.append(action.action_id)
         action.c.journal.action_adopted(action.run_name, action.action_id, how)
         return result
 
@@ -421,6 +422,12 @@ class RayExecutor:
                 last_beat = time.monotonic()
                 try:
                     self._sup.beat.remote()
+                except Exception:
+                    pass
+            if self._received:
+                done, self._received = self._received, []
+                try:
+                    self._sup.forget.remote(done)
                 except Exception:
                     pass
             try:

@@ -242,11 +242,12 @@ class Supervisor:
         except asyncio.CancelledError:
             return None
 
-    async def forget(self, action_id: str) -> None:
-        """The driver has the result: drop it."""
-        got = self.jobs.get(action_id)
-        if got is not None and got[1].done():
-            del self.jobs[action_id]
+    async def forget(self, action_ids: list[str]) -> None:
+        """The driver has these results (it sends them in batches): drop them."""
+        for aid in action_ids:
+            got = self.jobs.get(aid)
+            if got is not None and got[1].done():
+                del self.jobs[aid]
 
     async def _watch(self) -> None:
         while True:
