@@ -58,6 +58,10 @@ _LAZY: dict[str, str] = {
     "run_action_here": _REMOTE,
     "run_action_here_async": _REMOTE,
     "dump_error": "flyte._runtime.placement.wire",
+    # adoption by a recovered driver (issue 23): how long an orphaned action waits for one
+    "orphan_grace": "flyte._runtime.placement.adopt",
+    "write_orphaned": "flyte._runtime.placement.adopt",
+    "store_for": "flyte._runtime.store",
 }
 _RENAMED = {
     "local_gpus": ("flyte._runtime.placement.gpus", "discover"),
@@ -115,6 +119,8 @@ if TYPE_CHECKING:
     from flyte._plugins.kit import strip_optional as strip_optional
     from flyte._plugins.kit import value_kind as value_kind
     from flyte._runtime.connector_loop import run_connector as run_connector
+    from flyte._runtime.placement.adopt import orphan_grace as orphan_grace
+    from flyte._runtime.placement.adopt import write_orphaned as write_orphaned
     from flyte._runtime.placement.gpus import LocalGpu as LocalGpu
     from flyte._runtime.placement.gpus import discover as _discover
     from flyte._runtime.placement.gpus import matches as _matches
@@ -124,6 +130,7 @@ if TYPE_CHECKING:
     from flyte._runtime.placement.remote import run_action_here_async as run_action_here_async
     from flyte._runtime.placement.wire import dump_error as dump_error
     from flyte._runtime.store import LocalObjectStore as LocalObjectStore
+    from flyte._runtime.store import store_for as store_for
     from flyte._serialization import SerializationContext as SerializationContext
     from flyte._task import AsyncFunctionTaskTemplate as AsyncFunctionTaskTemplate
     from flyte._task import TaskTemplate as TaskTemplate

@@ -152,3 +152,48 @@ def test_a_pod_removed_while_no_driver_ran_is_started_again(
         (side / "go-0").touch()
         for pod in run_pods():
             _podman("pod", "rm", "--force", "--time", "0", pod)
+
+
+def test_an_orphaned_pod_stops_itself_after_the_grace_period(
+    tmp_path: Path, flyte_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    side = tmp_path / "side"
+    side.mkdir()
+    side.chmod(0o777)
+    execs = side / "execs.log"
+    monkeypatch.setenv("FLYTE_TEST_POD_ADOPT_DIR", str(side))
+    monkeypatch.setenv("FLYTE_LOCAL_GPUS", "")
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.delitem(sys.modules, "adopt_pod_app", raising=False)  # reads the folder at import
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        FLYTE_ORPHAN_GRACE_SECONDS="3",
+    )
+    code = f"import flyte, adopt_pod_app; flyte.with_runcontext(name={RUN!r}).run(adopt_pod_app.main, n=1)"
+    driver = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path)
+    try:
+        wait_for(lambda: execs.exists() and len(execs.read_text().splitlines()) == 1, timeout=300)
+        assert primary_states() == ["running"]
+        time.sleep(4)  # past the grace period: the driver's beat keeps the pod going
+        assert primary_states() == ["running"]
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=10)
+    try:
+        wait_for(lambda: primary_states() == ["exited"], timeout=60)  # no driver: it stopped itself
+        (pod,) = run_pods()
+        note = Path(local.stable_workdir(pod)) / "io" / "orphaned.txt"
+        assert "no recovered driver adopted it within 3s" in note.read_text()
+        (side / "go-0").touch()
+        with pytest.warns(RuntimeWarning, match="left no result"):
+            run = flyte.rerun(RUN, recover=True)
+        assert run.status == "SUCCEEDED", run.error
+        assert run.outputs()[0] == 1
+        assert execs.read_text().splitlines() == ["exec 0", "exec 0"]  # stopped, so it ran again
+        assert adopted(flyte_home) == []
+        assert run_pods() == []
+    finally:
+        (side / "go-0").touch()
+        for pod in run_pods():
+            _podman("pod", "rm", "--force", "--time", "0", pod)

@@ -38,7 +38,7 @@ from flyte.extend import (
 from flyteplugins.pod._accelerators import accelerator_resource_names
 from flyteplugins.pod._manifest import build_pod, k8s_name, task_location
 from flyteplugins.pod._template import Pod, pod_options, pod_template_of
-from flyteplugins.pod.entrypoint import MAIN_ALIAS
+from flyteplugins.pod.entrypoint import DRIVER_BEAT_FILE, MAIN_ALIAS, ORPHAN_GRACE_FILE, ORPHANED_FILE
 
 log = logging.getLogger("flyteplugins.pod")
 
@@ -355,6 +355,30 @@ def stable_pod_name(run: str, action_id: str, attempt: int, where: str = "") -> 
     return name
 
 
+def _orphan_grace() -> float:
+    from flyte.extend import orphan_grace
+
+    return orphan_grace()
+
+
+def _beat(io_dir: str) -> None:
+    """The driver still waits for this pod (the file's mtime; see the entrypoint's orphan watch)."""
+    path = os.path.join(io_dir, DRIVER_BEAT_FILE)
+    try:
+        with open(path, "a"):
+            pass
+        os.utime(path)
+    except OSError:
+        pass  # the folder is gone: the pod is being removed
+
+
+async def _beat_while_waiting(io_dir: str) -> None:
+    every = max(0.2, min(5.0, _orphan_grace() / 4))
+    while True:
+        _beat(io_dir)
+        await asyncio.sleep(every)
+
+
 def stable_workdir(name: str) -> str:
     """The host folder of the pod ``name``'s manifest and inputs/outputs (kept if the driver dies)."""
     return os.path.join(tempfile.gettempdir(), f"{name}-work")
@@ -398,6 +422,9 @@ class PodBackend:
             os.chmod(io_dir, 0o777)  # the container may run as another user
             with open(os.path.join(io_dir, "inputs.pkl"), "wb") as f:
                 cloudpickle.dump(inputs, f)
+            with open(os.path.join(io_dir, ORPHAN_GRACE_FILE), "w") as f:
+                f.write(repr(_orphan_grace()))  # the pod stops itself if no driver waits for it
+            _beat(io_dir)
             sctx = SerializationContext(input_path=f"{IO_MOUNT}/inputs.pkl", output_path=IO_MOUNT)
             pod = build_pod(task, sctx, name=name)
             module, _, file = task_location(task)
@@ -444,6 +471,17 @@ class PodBackend:
         )
         state = out.strip().lower() if rc == 0 else None
         outputs = os.path.join(io_dir, "outputs.pkl")
+        orphaned = os.path.join(io_dir, ORPHANED_FILE)
+        if state is not None and os.path.exists(orphaned):  # it stopped itself: no result to use
+            why = Path(orphaned).read_text().strip()
+            warnings.warn(
+                f"The pod {name} that ran {task.name!r} (action {ctx.action_id[:12]}) before the driver "
+                f"stopped left no result ({why}); running it again (a system retry).",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            await self._teardown(name)
+            return None
         if state in ("running", "exited", "stopped", "paused") and os.path.isdir(io_dir):
             how = (
                 "awaited: still running when the driver came back"
@@ -529,6 +567,7 @@ class PodBackend:
         container = f"{name}-{primary}"
         logs: dict[str, list[str]] = {c: [] for c in containers}
         followers: list[asyncio.Task[None]] = []
+        beating = asyncio.get_running_loop().create_task(_beat_while_waiting(io_dir))
         try:
             rc, out, err = (
                 (0, "", "") if manifest is None else await _podman("kube", "play", "--quiet", manifest)
@@ -547,6 +586,7 @@ class PodBackend:
             _, oom, _ = await _podman("inspect", "--format", "{{.State.OOMKilled}}", container)
             return self._result(task, code, oom.strip() == "true", "".join(logs[primary]), io_dir)
         finally:
+            beating.cancel()
             if not _keep():
                 await finish_shielded(self._teardown(name))
             if followers:  # the pod is gone (or done): each log ends; keep what there is, also on timeout

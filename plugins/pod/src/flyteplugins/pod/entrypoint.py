@@ -20,6 +20,13 @@ from typing import Any
 MAIN_ALIAS = "__flyte_main__"
 EXIT_USER_ERROR = 1
 EXIT_SETUP_ERROR = 3
+EXIT_ORPHANED = 4
+ORPHAN_GRACE_FILE = "orphan-grace"
+"""Written by a local driver: the grace period (seconds) this pod runs on without a driver."""
+DRIVER_BEAT_FILE = "driver-beat"
+"""Touched by the driver every few seconds while it waits for the pod (its mtime is the beat)."""
+ORPHANED_FILE = "orphaned.txt"
+"""Why the pod stopped itself: no driver beat within the grace period (issue 23)."""
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -55,6 +62,39 @@ def _import_task(module: str, attr: str, file: str | None) -> Any:
     return obj
 
 
+def _watch_driver(out_dir: str) -> None:
+    """A local run's pod stops itself when no driver has waited for it within the grace period
+    (its driver was killed and none recovered the run): it notes why and exits."""
+    import threading
+    import time
+
+    try:
+        with open(os.path.join(out_dir, ORPHAN_GRACE_FILE)) as f:
+            grace = float(f.read().strip())
+    except (OSError, ValueError):
+        return  # not a local run (a cluster's pod has its own lifecycle)
+    beat = os.path.join(out_dir, DRIVER_BEAT_FILE)
+
+    def watch() -> None:
+        while True:
+            time.sleep(min(1.0, max(0.05, grace / 10)))
+            try:
+                last = os.path.getmtime(beat)
+            except OSError:
+                last = 0.0
+            if time.time() - last > grace:
+                break
+        why = (
+            f"its driver stopped and no recovered driver adopted it within {grace:g}s "
+            "(FLYTE_ORPHAN_GRACE_SECONDS); the pod stopped itself"
+        )
+        _write_text(out_dir, ORPHANED_FILE, why)
+        print(f"flyte: {why}", file=sys.stderr, flush=True)
+        os._exit(EXIT_ORPHANED)
+
+    threading.Thread(target=watch, name="flyte-orphan-watch", daemon=True).start()
+
+
 async def _run(task: Any, inputs: dict[str, Any]) -> Any:
     if not hasattr(task, "execute"):  # a plain function
         result = task(**inputs)
@@ -86,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException:
         _write_text(out_dir, "setup-error.txt", "loading the task failed:\n" + traceback.format_exc())
         return EXIT_SETUP_ERROR
+    _watch_driver(out_dir)
     try:
         outputs = asyncio.run(_run(task, inputs))
     except BaseException as e:

@@ -193,8 +193,6 @@ class RayExecutor:
         self.address = parse_address(address)  # a malformed address fails before the run starts
         self._channel: Any = None
         self._channel_name = ""
-        self._task_fn: Any = None
-        self._task_fns: dict[tuple[str, str], Any] = {}
         self._actions: dict[str, RemoteAction] = {}
         self._last: RemoteAction | None = None
         self._pools: dict[tuple[Any, ...], _ReplicaPool] = {}
@@ -202,11 +200,15 @@ class RayExecutor:
         self._started: asyncio.Future[None] | None = None
         self._nodes: tuple[float, list[dict[str, Any]]] = (0.0, [])
         self._feasible: dict[str, float] = {}
+        self._sup: Any = None
+        self._received: list[str] = []  # results the driver has: the supervisor forgets them (batched)
+        self._sup_name = ""
+        self._grace = 3600.0
         self.closed = False
 
     # ---- one attempt ----------------------------------------------------------------------------
     async def run(self, action: RemoteAction) -> Any:
-        await self._start()
+        await self._start(action)
         task = action.task
         opts = ray_options(task.resources, name=task.name)
         await self._check_feasible(task, opts)
@@ -217,6 +219,10 @@ class RayExecutor:
         self._actions[action.action_id] = action
         self._last = action
         try:
+            if task.reusable is None and action.attempt == 0 and _recovering(action):
+                adopted = await self._adopt(action)
+                if adopted is not None:
+                    return action.outcome(adopted)
             while True:
                 spec = action.spec(INLINE_LIMIT)
                 try:
@@ -245,18 +251,58 @@ class RayExecutor:
     async def _as_task(self, task: TaskTemplate[Any, Any], opts: dict[str, Any], spec: dict[str, Any]) -> Any:
         import ray
 
-        key = (task.name, json.dumps(opts, sort_keys=True, default=str))
-        fn = self._task_fns.get(key)
-        if fn is None:  # .options() costs more than the submission: once per task and options
-            fn = self._task_fns[key] = self._task_fn.options(**opts, max_retries=0, name=task.name)
-        ref = fn.remote(spec, self._channel_name)
+        # Submitted by the run's supervisor (a detached actor), the task outlives a killed driver.
+        ref = self._sup.run.remote(dict(opts, name=task.name), spec, self._channel_name)
         try:
-            return await ref
+            kind, value = await ref
         except asyncio.CancelledError:
-            ray.cancel(ref, force=True)  # a timeout or an aborted parent: stop the worker running it
+            ray.cancel(ref)  # a timeout or an aborted parent: the supervisor stops the worker
             raise
-        except ray.exceptions.RayError as e:
+        except ray.exceptions.RayError as e:  # the supervisor itself is gone (its node died)
+            self._sup_lost()
             raise _translate(task, e) from None
+        self._received.append(spec["action_id"])
+        return self._result(task, kind, value)
+
+    @staticmethod
+    def _result(task: TaskTemplate[Any, Any], kind: str, value: Any) -> Any:
+        from flyteplugins.ray._remote import DRIVER_GONE
+
+        if kind == "ray-error":
+            raise _translate(task, value)
+        ok, payload = value
+        if not ok and isinstance(payload, tuple) and payload and payload[0] == DRIVER_GONE:
+            raise _Lost(payload[1] + ".")
+        return value
+
+    async def _adopt(self, action: RemoteAction) -> Any:
+        """Recovery: the result of this action from the run's supervisor, which a killed driver
+        left running (finished: used; running: awaited); None: run it (again)."""
+        import ray
+
+        try:
+            got = await self._sup.adopt.remote(action.action_id)
+        except ray.exceptions.RayError:
+            got = None
+        why = "the run's Ray supervisor no longer has it: its node died, or it stopped after the grace period"
+        if got is not None:
+            how, (kind, value) = got
+            try:
+                result = self._result(action.task, kind, value)
+            except _Lost as lost:
+                got, why = None, str(lost).rstrip(".")
+        if got is None:
+            if action.c.recorded.get(action.action_id) is not None:  # it was started: say why again
+                warnings.warn(
+                    f"Task {action.task.name!r} (action {action.action_id[:12]}) started before the "
+                    f"driver stopped left no result ({why}); running it again (a system retry).",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            return None
+        self._received.append(action.action_id)
+        action.c.journal.action_adopted(action.run_name, action.action_id, how)
+        return result
 
     async def _on_replica(
         self, task: TaskTemplate[Any, Any], opts: dict[str, Any], spec: dict[str, Any]
@@ -289,12 +335,13 @@ class RayExecutor:
         return pool
 
     # ---- the connection and the channel -----------------------------------------------------------
-    async def _start(self) -> None:
+    async def _start(self, action: RemoteAction) -> None:
         if self._started is None:
             self._started = asyncio.get_running_loop().create_future()
             try:
                 await asyncio.to_thread(connect, self.address)
                 self._make_channel()
+                await asyncio.to_thread(self._make_supervisor, action)
                 loop = asyncio.get_running_loop()
                 threading.Thread(
                     target=self._serve_channel, args=(loop,), name="flyte-ray-channel", daemon=True
@@ -308,7 +355,7 @@ class RayExecutor:
 
     def _make_channel(self) -> None:
         import ray
-        from flyteplugins.ray._remote import CHANNEL_CONCURRENCY, Channel, run_action
+        from flyteplugins.ray._remote import CHANNEL_CONCURRENCY, NAMESPACE, Channel
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         here = ray.get_runtime_context().get_node_id()
@@ -317,6 +364,7 @@ class RayExecutor:
             ray.remote(Channel)
             .options(
                 name=self._channel_name,
+                namespace=NAMESPACE,
                 num_cpus=0,
                 max_concurrency=CHANNEL_CONCURRENCY,
                 max_restarts=0,
@@ -324,7 +372,42 @@ class RayExecutor:
             )
             .remote()
         )
-        self._task_fn = ray.remote(run_action)
+
+    def _make_supervisor(self, action: RemoteAction) -> None:
+        """The run's supervisor: the one a killed driver of this run left, or a new one."""
+        import ray
+        from flyte.extend import orphan_grace
+        from flyteplugins.ray._remote import CHANNEL_CONCURRENCY, NAMESPACE, Supervisor, supervisor_name
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = ray.get_runtime_context().get_node_id()
+        self._grace = orphan_grace()
+        self._sup_name = supervisor_name(action.run_name, action.c.run_prefix)
+        self._sup = (
+            ray.remote(Supervisor)
+            .options(
+                name=self._sup_name,
+                namespace=NAMESPACE,
+                lifetime="detached",
+                get_if_exists=True,
+                num_cpus=0,
+                max_concurrency=CHANNEL_CONCURRENCY,
+                max_restarts=0,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True),
+            )
+            .remote(self._grace)
+        )
+
+    def _sup_lost(self) -> None:
+        """The supervisor died (its node went): a new one for the next attempts."""
+        import ray
+
+        try:
+            ray.kill(self._sup)
+        except Exception:
+            pass
+        if self._last is not None:
+            self._make_supervisor(self._last)
 
     def _serve_channel(self, loop: asyncio.AbstractEventLoop) -> None:
         """A thread: take the bodies' requests in batches; logs are kept here, the rest answered on
@@ -332,9 +415,23 @@ class RayExecutor:
         cancelled midway)."""
         import ray
 
+        beat_every = max(0.2, min(5.0, self._grace / 4))
+        last_beat = 0.0
         while not self.closed:
+            if time.monotonic() - last_beat >= beat_every:  # the supervisor keeps the run's tasks
+                last_beat = time.monotonic()
+                try:
+                    self._sup.beat.remote()
+                except Exception:
+                    pass
+            if self._received:
+                done, self._received = self._received, []
+                try:
+                    self._sup.forget.remote(done)
+                except Exception:
+                    pass
             try:
-                batch = ray.get(self._channel.take.remote(POLL_WAIT))
+                batch = ray.get(self._channel.take.remote(min(POLL_WAIT, beat_every)))
             except Exception:
                 if self.closed:
                     return
@@ -438,6 +535,19 @@ class RayExecutor:
             ray.kill(self._channel)
         except Exception:
             pass
+        try:  # the run ended here: nothing is left to adopt
+            ray.kill(self._sup)
+        except Exception:
+            pass
+
+
+def _recovering(action: RemoteAction) -> bool:
+    """Whether a killed driver of this run may have started this action (see ``adopt``)."""
+    c = action.c
+    rec = c.recorded.get(action.action_id)
+    if rec is not None:
+        return bool(rec.status == "RUNNING")
+    return bool(c.recorded_positions)
 
 
 def _needs(opts: dict[str, Any]) -> dict[str, float]:

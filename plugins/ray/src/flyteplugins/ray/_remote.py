@@ -12,10 +12,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import itertools
+import os
+import time
 from typing import Any
 
 CHANNEL_CONCURRENCY = 1_000_000
 """Requests waiting for an answer at once (they are coroutines on the channel's loop, not threads)."""
+NAMESPACE = "flyte"
+"""The Ray namespace of the runs' named actors: a recovered driver (another Ray job) finds them."""
+DRIVER_GONE = "driver-gone"
+"""The marker of a body that needed its driver (a child call, a step ID) after the driver died."""
 
 
 class Channel:
@@ -71,7 +77,7 @@ def channel_named(name: str) -> Any:
     if handle is None:
         import ray
 
-        handle = _channels[name] = ray.get_actor(name)
+        handle = _channels[name] = ray.get_actor(name, namespace=NAMESPACE)
         if len(_channels) > 64:  # runs come and go; keep the latest ones
             _channels.pop(next(iter(_channels)))
     return handle
@@ -84,6 +90,7 @@ class ChannelTransport:
         self._name = channel
         self._handle: Any = None
         self.action_id = action_id
+        self.lost = False  # the body asked the driver for something after the driver died
 
     @property
     def channel(self) -> Any:
@@ -92,13 +99,30 @@ class ChannelTransport:
         return self._handle
 
     def request(self, kind: str, payload: Any) -> concurrent.futures.Future[Any]:
-        fut: concurrent.futures.Future[Any] = self.channel.request.remote(
-            self.action_id, kind, payload
-        ).future()
+        import ray
+
+        try:
+            fut: concurrent.futures.Future[Any] = self.channel.request.remote(
+                self.action_id, kind, payload
+            ).future()
+        except ValueError as e:  # no such actor: its driver is gone
+            self.lost = True
+            fut = concurrent.futures.Future()
+            fut.set_exception(e)
+            return fut
+
+        def check(f: concurrent.futures.Future[Any]) -> None:
+            if isinstance(f.exception(), ray.exceptions.RayActorError):
+                self.lost = True
+
+        fut.add_done_callback(check)
         return fut
 
     def post(self, kind: str, payload: Any) -> None:
-        self.channel.post.remote(self.action_id, kind, payload)
+        try:
+            self.channel.post.remote(self.action_id, kind, payload)
+        except ValueError:
+            pass  # the driver is gone: what the body printed stays in the Ray worker's log
 
 
 _node_ip: list[str] = []
@@ -118,7 +142,11 @@ def run_action(spec: dict[str, Any], channel: str) -> tuple[bool, Any]:
     """A one-shot Ray task: one attempt of one action (errors come back as data)."""
     from flyte.extend import run_action_here
 
-    return run_action_here(spec, ChannelTransport(channel, spec["action_id"]), _where("Ray worker"))
+    transport = ChannelTransport(channel, spec["action_id"])
+    result = run_action_here(spec, transport, _where("Ray worker"))
+    if transport.lost and not result[0]:
+        return False, (DRIVER_GONE, "the body needed its driver (a child call) after the driver stopped")
+    return result
 
 
 class Replica:
@@ -138,3 +166,120 @@ class Replica:
 
         where = _where(f"replica of {self.label!r}, process")
         return await run_action_here_async(spec, ChannelTransport(channel, spec["action_id"]), where)
+
+
+class Supervisor:
+    """The run's detached actor that submits its one-shot action tasks (issue 23: adoption).
+
+    Ray ties a task to its owner: tasks the driver submits die with it. Submitted from this actor
+    (detached, named after the run) they keep running when the driver is killed, and a recovered
+    driver asks it for them by action ID: a finished one's result is used, a running one awaited.
+    No driver heartbeat within ``grace`` seconds: it stops its tasks, notes why in the run's store
+    (``worker-orphaned.json``, as orphaned worker processes do) and exits.
+    """
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+        self.beat_at = time.monotonic()
+        self.jobs: dict[str, tuple[dict[str, Any], asyncio.Task[tuple[str, Any]]]] = {}
+        self.fns: dict[str, Any] = {}
+        self.watch: asyncio.Task[None] | None = None
+
+    def _touch(self) -> None:
+        self.beat_at = time.monotonic()
+        if self.watch is None:
+            self.watch = asyncio.get_running_loop().create_task(self._watch())
+
+    async def beat(self) -> None:
+        """From the driver, every few seconds while it lives."""
+        self._touch()
+
+    async def run(self, opts: dict[str, Any], spec: dict[str, Any], channel: str) -> tuple[str, Any]:
+        """Run one attempt: ``("ok", (ok, payload))`` or ``("ray-error", exc)`` (a Ray failure)."""
+        self._touch()
+        aid = spec["action_id"]
+        old = self.jobs.pop(aid, None)
+        if old is not None and not old[1].done():
+            old[1].cancel()  # a fresh run of the same name: it does not adopt
+        job = asyncio.get_running_loop().create_task(self._execute(opts, spec, channel))
+        self.jobs[aid] = (spec, job)
+        try:
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            job.cancel()  # the driver cancelled it (a timeout, an aborted parent)
+            raise
+
+    async def _execute(self, opts: dict[str, Any], spec: dict[str, Any], channel: str) -> tuple[str, Any]:
+        import json
+
+        import ray
+
+        key = json.dumps(opts, sort_keys=True, default=str)
+        fn = self.fns.get(key)
+        if fn is None:
+            fn = self.fns[key] = ray.remote(run_action).options(**opts, max_retries=0)
+        ref = fn.remote(spec, channel)
+        try:
+            return "ok", await ref
+        except asyncio.CancelledError:
+            ray.cancel(ref, force=True)
+            raise
+        except ray.exceptions.RayError as e:
+            return "ray-error", e
+
+    async def adopt(self, action_id: str) -> tuple[str, tuple[str, Any]] | None:
+        """From a recovered driver: ``(how, result)`` of an action started before it, or None."""
+        self._touch()
+        got = self.jobs.get(action_id)
+        if got is None:
+            return None
+        job = got[1]
+        how = "finished while the driver was down"
+        if not job.done():
+            how = "awaited: still running when the driver came back"
+        try:
+            return how, await asyncio.shield(job)
+        except asyncio.CancelledError:
+            return None
+
+    async def forget(self, action_ids: list[str]) -> None:
+        """The driver has these results (it sends them in batches): drop them."""
+        for aid in action_ids:
+            got = self.jobs.get(aid)
+            if got is not None and got[1].done():
+                del self.jobs[aid]
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, max(0.05, self.grace / 10)))
+            if time.monotonic() - self.beat_at > self.grace:
+                break
+        why = (
+            f"its driver stopped and no recovered driver adopted it within {self.grace:g}s "
+            "(FLYTE_ORPHAN_GRACE_SECONDS); the run's Ray supervisor stopped it"
+        )
+        for spec, job in list(self.jobs.values()):
+            if job.done():
+                continue
+            job.cancel()
+            try:
+                _note_orphaned(spec, why)
+            except Exception as e:  # the note is best effort: say it where Ray keeps the log
+                print(f"flyte: could not note orphaned action {spec['action_id']}: {e}", flush=True)
+        print(f"flyte: {why}", flush=True)
+        await asyncio.sleep(0.5)  # the cancels reach the raylets
+        os._exit(0)  # its remaining tasks die with their owner
+
+
+def _note_orphaned(spec: dict[str, Any], why: str) -> None:
+    os.environ.update(spec.get("env") or {})  # the store's options
+    from flyte.extend import store_for, write_orphaned
+
+    write_orphaned(store_for(spec["run_prefix"]), spec["run_prefix"], spec["action_id"], why)
+
+
+def supervisor_name(run_name: str, run_prefix: str) -> str:
+    """The same for every driver of a run (the store prefix keeps two flyte homes apart)."""
+    import hashlib
+
+    return "flyte-run-" + hashlib.sha1(f"{run_prefix}|{run_name}".encode()).hexdigest()[:20]
