@@ -12,6 +12,7 @@ import click
 
 from flyte._runtime.placement import MODES as ISOLATION_MODES
 from flyte.cli import _records, _serve, _triggers
+from flyte.cli._journal import journal as _journal_group
 
 
 class _Cli(click.Group):
@@ -818,6 +819,7 @@ def ui(port: int, host: str, journal_path: str | None, open_browser: bool) -> No
 
 cli.add_command(_serve.serve)  # flyte serve FILE [APP]
 cli.add_command(_triggers.triggers)  # flyte triggers serve FILE / list (issue 22)
+cli.add_command(_journal_group)  # flyte journal migrate SRC DST (issue 25)
 
 
 def main() -> None:
