@@ -927,6 +927,79 @@ class Journal:
                 self.conn.executescript(self._ISSUE22_SCHEMA)
             self._issue22_ready = True
 
+    # ---- issue 25: run leases (which driver owns a running run, across hosts) --------------------
+    # One row per run a driver executes: renewed by the driver's heartbeat, deleted at its end. A
+    # driver on another host (which cannot see the owner's process) refuses the run while the lease
+    # is fresh and takes it over once it expired. Created on first use.
+    _RUN_LEASE_SCHEMA = """
+    CREATE TABLE IF NOT EXISTS run_leases(
+      run TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT, pid INTEGER, acquired_at REAL,
+      renewed_at REAL, expires_at REAL, ttl REAL
+    ) WITHOUT ROWID;
+    """
+    _RUN_LEASE_GET = (
+        "SELECT run, owner, host, pid, acquired_at, renewed_at, expires_at, ttl FROM run_leases WHERE run=?"
+    )
+
+    def _run_lease_tables(self) -> None:
+        if not getattr(self, "_run_lease_ready", False):
+            with self.lock:
+                self.conn.executescript(self._RUN_LEASE_SCHEMA)
+            self._run_lease_ready = True
+
+    def run_lease_get(self, run: str) -> RunLease | None:
+        self._run_lease_tables()
+        with self.lock:
+            row = self.conn.execute(self._RUN_LEASE_GET, (run,)).fetchone()
+        return None if row is None else RunLease(*row)
+
+    def run_lease_take(
+        self,
+        run: str,
+        owner: str,
+        host: str,
+        pid: int,
+        ttl: float,
+        holder_gone: Callable[[RunLease], bool],
+    ) -> RunLease | None:
+        """Become the driver of ``run``: None when taken (no lease, an expired one, or one whose
+        holder is gone), else the live holder's lease. Check and claim are one writer transaction."""
+        self._run_lease_tables()
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                now = time.time()
+                row = self.conn.execute(self._RUN_LEASE_GET, (run,)).fetchone()
+                holder = None if row is None else RunLease(*row)
+                if holder is not None and holder.owner != owner:
+                    if holder.expires_at > now and not holder_gone(holder):
+                        self.conn.execute("COMMIT")
+                        return holder
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO run_leases(run, owner, host, pid, acquired_at, renewed_at,"
+                    " expires_at, ttl) VALUES(?,?,?,?,?,?,?,?)",
+                    (run, owner, host, pid, now, now, now + ttl, ttl),
+                )
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return None
+
+    def run_lease_renew(self, run: str, owner: str, ttl: float) -> bool:
+        """Push the lease's expiry ``ttl`` ahead; False when ``owner`` no longer holds it."""
+        now = time.time()
+        with self.lock:
+            cur = self.conn.execute(
+                "UPDATE run_leases SET renewed_at=?, expires_at=? WHERE run=? AND owner=?",
+                (now, now + ttl, run, owner),
+            )
+            return bool(cur.rowcount)
+
+    def run_lease_release(self, run: str, owner: str) -> None:
+        with self.lock:
+            self.conn.execute("DELETE FROM run_leases WHERE run=? AND owner=?", (run, owner))
+
     def trigger_activate(
         self, key: str, task_name: str, trigger_name: str, source: str, spec: str, now: float
     ) -> float:
@@ -1514,6 +1587,20 @@ def _owner_parts(owner_id: str) -> tuple[str | None, str | None, str]:
     """(run, action ID, owner ID) of an owner ID (for history rows)."""
     parts = owner_id.split("/")
     return (parts[0], parts[1], owner_id) if len(parts) >= 4 else (None, None, owner_id)
+
+
+@dataclass(frozen=True)
+class RunLease:
+    """A ``run_leases`` row: the driver that owns a running run, until ``expires_at``."""
+
+    run: str
+    owner: str
+    host: str | None
+    pid: int | None
+    acquired_at: float
+    renewed_at: float
+    expires_at: float
+    ttl: float
 
 
 @dataclass(frozen=True)

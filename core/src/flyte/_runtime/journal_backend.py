@@ -100,6 +100,7 @@ PRIMARY_KEYS = {
     "journal_info": ("name",),
     "trigger_fires": ("key", "scheduled_at"),
     "trigger_meta": ("name",),
+    "run_leases": ("run",),
 }
 """Conflict targets of the tables written with ``INSERT OR REPLACE``."""
 ROWID_TABLES = ("cache_lease_events",)

@@ -258,6 +258,7 @@ MIGRATED: tuple[tuple[str, str], ...] = (
     ("trigger_state", "keep"),
     ("trigger_fires", "keep"),
     ("trigger_meta", "keep"),
+    ("run_leases", "keep"),
     ("cache_lease_events", "events"),
 )
 """Every table of the journal but ``journal_info`` (each journal keeps its own schema version), with
@@ -281,6 +282,7 @@ def _ensure_tables(journal: Journal) -> None:
     journal._deployed()
     journal._lease_tables()
     journal._issue22_tables()
+    journal._run_lease_tables()
 
 
 def migrate_journal(src: Journal, dst: Journal) -> dict[str, int]:

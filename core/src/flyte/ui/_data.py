@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import math
 import os
-import socket
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -22,6 +21,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from flyte._runtime.journal import JournalView
+from flyte._runtime.run_lease import host_id
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "ABORTED")
 INLINE_LIMIT = 64 * 1024
@@ -327,7 +327,7 @@ class RunRow:
     @property
     def process_gone(self) -> bool:
         """A RUNNING run whose process on this host has exited (killed or crashed)."""
-        if self.status != "RUNNING" or not self.pid or self.host != socket.gethostname():
+        if self.status != "RUNNING" or not self.pid or self.host != host_id():
             return False
         try:
             os.kill(self.pid, 0)
