@@ -1376,6 +1376,14 @@ _RECORD_NAMES = frozenset(
 VIEW_RUN_COLUMNS = (
     "rowid, name, task_name, status, created_at, started_at, ended_at, host, user, pid, store_prefix, error"
 )
+
+
+def _count(status: str) -> str:
+    """Rows of one status (``SUM(status = 'X')`` is SQLite's only: PostgreSQL cannot sum booleans)."""
+    return f"SUM(CASE WHEN status = '{status}' THEN 1 ELSE 0 END)"
+
+
+_COUNT_RUNNING = _count("RUNNING")
 VIEW_ACTION_COLUMNS = (
     "action_id, parent_id, position, kind, task_name, task_type, status, attempts, cache_hit, started_at,"
     " ended_at, error, group_name, mode"
@@ -1396,8 +1404,14 @@ class JournalView:
 
     @classmethod
     def open(cls, path: str) -> JournalView:
-        """A view on its own read-only connection to the journal at ``path`` (close ``view.conn``)."""
+        """A view on its own read-only connection to the journal at ``path`` (close ``view.conn``):
+        a SQLite file, or a ``postgresql://`` URL (a session where writes are refused)."""
         from urllib.parse import quote
+
+        if path.startswith(("postgresql://", "postgres://")):
+            from flyte._runtime.journal_backend import PgConnection, read_only
+
+            return cls(PgConnection(read_only(path)))  # type: ignore[arg-type]
 
         conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=10, check_same_thread=False)
         try:
@@ -1484,9 +1498,7 @@ class JournalView:
     def list_state(self) -> tuple[Any, ...]:
         """Changes whenever a run is added or changes status (for polling the list)."""
         return tuple(
-            self._one(
-                "SELECT MAX(rowid), COUNT(*), SUM(status = 'RUNNING'), MAX(COALESCE(ended_at, 0)) FROM runs"
-            )
+            self._one(f"SELECT MAX(rowid), COUNT(*), {_COUNT_RUNNING}, MAX(COALESCE(ended_at, 0)) FROM runs")
         )
 
     def run_state(self, name: str) -> tuple[str, float | None, tuple[Any, ...]] | None:
@@ -1495,7 +1507,7 @@ class JournalView:
         if run is None:
             return None
         a = self._one(
-            "SELECT COUNT(*), SUM(status = 'RUNNING'), SUM(status = 'SUCCEEDED'), SUM(status = 'FAILED'),"
+            f"SELECT COUNT(*), {_COUNT_RUNNING}, {_count('SUCCEEDED')}, {_count('FAILED')},"
             " SUM(attempts), MAX(COALESCE(ended_at, 0)) FROM actions WHERE run = ?",
             (name,),
         )

@@ -27,7 +27,8 @@ MAX_SEGMENTS = 200
 
 
 def _columns(journal: Journal, table: str) -> list[str]:
-    return [r["name"] for r in journal.query(f"PRAGMA table_info({table})")]
+    """The table's columns; ``rowid`` (a serial column in PostgreSQL) is each journal's own."""
+    return [r["name"] for r in journal.query(f"PRAGMA table_info({table})") if r["name"] != "rowid"]
 
 
 def _to_json(row: Any) -> dict[str, Any]:
@@ -310,7 +311,8 @@ def migrate_journal(src: Journal, dst: Journal) -> dict[str, int]:
                 f"the destination's {table} table has no column {missing[0]!r}: upgrade flyte there"
             )
         cols = ",".join(src_cols)
-        order = " ORDER BY rowid" if table == "cache_lease_events" else ""
+        # insertion order where a reader relies on it: the lease history; runs (the viewer pages by it)
+        order = {"cache_lease_events": " ORDER BY rowid", "runs": " ORDER BY created_at, name"}.get(table, "")
         rows: list[tuple[Any, ...]] = [tuple(r) for r in src.query(f"SELECT {cols} FROM {table}{order}")]
         if how == "events" and rows:
             there = {tuple(r) for r in dst.query(f"SELECT {cols} FROM {table}")}
