@@ -97,26 +97,30 @@ def test_lease_take_renew_release(journal_url: str) -> None:
     a, b = Journal(journal_url), Journal(journal_url)
     alive = lambda h: False  # noqa: E731 - another host: its process cannot be seen
     try:
-        assert a.run_lease_take("r", "A", "host-a", 1, 0.6, alive) is None
-        held = b.run_lease_take("r", "B", "host-b", 2, 0.6, alive)
+        assert a.run_lease_take("r", "A", "host-a", 1, 2.0, alive) is None
+        held = b.run_lease_take("r", "B", "host-b", 2, 2.0, alive)
         assert held is not None and held.owner == "A" and held.host == "host-a"
         for _ in range(4):
-            time.sleep(0.25)
-            assert a.run_lease_renew("r", "A", 0.6)
-            assert b.run_lease_take("r", "B", "host-b", 2, 0.6, alive) is not None
-        time.sleep(0.7)  # A stopped renewing
-        assert b.run_lease_take("r", "B", "host-b", 2, 0.6, alive) is None
-        assert not a.run_lease_renew("r", "A", 0.6)  # A learns it lost the run
-        assert b.run_lease_take("r", "A", "host-a", 1, 0.6, lambda h: h.owner == "B") is None  # gone holder
+            time.sleep(0.5)
+            assert a.run_lease_renew("r", "A", 2.0)
+            assert b.run_lease_take("r", "B", "host-b", 2, 2.0, alive) is not None
+        time.sleep(2.1)  # A stopped renewing
+        assert b.run_lease_take("r", "B", "host-b", 2, 2.0, alive) is None
+        assert not a.run_lease_renew("r", "A", 2.0)  # A learns it lost the run
+        assert b.run_lease_take("r", "A", "host-a", 1, 2.0, lambda h: h.owner == "B") is None  # gone holder
         a.run_lease_release("r", "A")
         assert a.run_lease_get("r") is None
-        with pytest.raises(flyte.errors.InvalidParameterError, match="FLYTE_RUN_LEASE_SECONDS"):
-            import os
-
-            from flyte._runtime.run_lease import run_lease_ttl
-
-            os.environ["FLYTE_RUN_LEASE_SECONDS"] = "soon"
-            run_lease_ttl()
     finally:
         a.close()
         b.close()
+
+
+def test_a_bad_lease_time_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flyte._runtime.run_lease import run_lease_ttl
+
+    monkeypatch.setenv("FLYTE_RUN_LEASE_SECONDS", "soon")
+    with pytest.raises(flyte.errors.InvalidParameterError, match="FLYTE_RUN_LEASE_SECONDS"):
+        run_lease_ttl()
+    monkeypatch.setenv("FLYTE_RUN_LEASE_SECONDS", "0.1")
+    with pytest.raises(flyte.errors.InvalidParameterError, match=r">= 0\.5"):
+        run_lease_ttl()
