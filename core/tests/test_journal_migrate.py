@@ -157,3 +157,14 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
         cli, ["journal", "migrate", str(tmp_path / "same.db"), f"sqlite://{tmp_path}/same.db"]
     )
     assert res.exit_code == 1 and "same journal" in res.output
+
+
+def test_a_running_source_is_refused(postgres_journal: str, tmp_path: Path) -> None:
+    """A run whose driver still renews its lease in SRC would go on writing there after the copy."""
+    src = str(tmp_path / "live.db")
+    j = Journal(src)
+    j.run_lease_take("busy", "driver-1", "host-a", 1, 30.0, lambda h: False)
+    j.close()
+    res = CliRunner().invoke(cli, ["journal", "migrate", src, postgres_journal])
+    assert res.exit_code == 1 and "still running (busy)" in res.output, res.output
+    assert len(res.output.strip().splitlines()) == 1

@@ -289,9 +289,16 @@ def _ensure_tables(journal: Journal) -> None:
 def migrate_journal(src: Journal, dst: Journal) -> dict[str, int]:
     """Copy every row of ``src`` into ``dst`` in one transaction, values unchanged; returns rows
     copied per table. Raises :class:`RunsExist` (and writes nothing) when ``dst`` holds any of the
-    runs of ``src``."""
+    runs of ``src``, ``ValueError`` while a run of ``src`` is still running (its lease is live)."""
     _ensure_tables(src)
     _ensure_tables(dst)
+    live = src.query("SELECT run FROM run_leases WHERE expires_at > ? ORDER BY run", (time.time(),))
+    if live:  # its driver still writes to src: what it writes after the copy would be lost
+        shown = ", ".join(r[0] for r in live[:5])
+        raise ValueError(
+            f"{len(live)} runs of the source are still running ({shown}): migrate after they end"
+            " (or once their drivers are gone and their leases expired)"
+        )
     names = [r[0] for r in src.query("SELECT name FROM runs ORDER BY name")]
     clash: list[str] = []
     for i in range(0, len(names), 500):
