@@ -112,7 +112,13 @@ def _tail(text: str, lines: int = 15) -> str:
 
 
 def run_cell(
-    engine: str, workload: str, size: int, anchor_python: Path | None, timeout: float, keep: bool
+    engine: str,
+    workload: str,
+    size: int,
+    anchor_python: Path | None,
+    timeout: float,
+    keep: bool,
+    extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run one (engine, workload, size) in a fresh process and return its result record."""
     base: dict[str, Any] = {"engine": engine, "workload": workload, "size": size}
@@ -127,7 +133,7 @@ def run_cell(
         proc = subprocess.Popen(
             cmd,
             cwd=workdir,  # away from the repo, so no project config is picked up
-            env=engine_env(engine, workdir),
+            env={**engine_env(engine, workdir), **(extra_env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -434,6 +440,92 @@ def _target_line(what: str, ours: float | None, anchor: float | None, target: fl
     return f"{what}: {r:.3f}x (target <= {target:.2f}x) {'PASS' if r <= target else 'FAIL'}"
 
 
+POSTGRES_ROWS = ("fanout_10k", "chain_1k")
+"""Rows run again with a PostgreSQL journal (``--postgres``)."""
+
+
+def run_postgres(
+    rows: Sequence[Row], quick: bool, repeat: int, timeout: float, keep: bool
+) -> dict[str, dict[str, Any]]:
+    """Our SDK on a PostgreSQL journal (a throwaway local server, a fresh database per process)."""
+    try:
+        from flyte.testing._postgres import new_database, postgres_server
+    except ImportError:
+        sys.path.insert(0, str(CORE_SRC))
+        from flyte.testing._postgres import new_database, postgres_server
+
+    out: dict[str, dict[str, Any]] = {}
+    wanted = [r for r in rows if r.key in POSTGRES_ROWS]
+    if not wanted:
+        return out
+    try:
+        server = postgres_server()
+        url = server.__enter__()
+    except Exception as exc:  # not installed, or psycopg missing: say so in the report
+        return {
+            r.key: {"engine": "ours", "workload": r.workload, "ok": False, "error": str(exc)} for r in wanted
+        }
+    try:
+        n = 0
+        for row in wanted:
+            size = row.quick_size if quick else row.size
+            log(f"[ours/pg] {row.key} (size {size_label(row.workload, size)}) ...")
+            records = []
+            for _ in range(repeat):
+                n += 1
+                env = {"FLYTE_JOURNAL": new_database(url, f"bench_{n}")}
+                records.append(run_cell("ours", row.workload, size, None, timeout, keep, env))
+            good = sorted((r for r in records if r.get("ok")), key=lambda r: float(r["wall_s"]))
+            rec = good[(len(good) - 1) // 2] if good else records[-1]
+            out[row.key] = rec
+            if rec.get("ok"):
+                wall, per = fmt_seconds(float(rec["wall_s"])), fmt_us(float(rec["per_action_us"]))
+                log(f"          {wall}, {per}/action")
+            else:
+                log(f"          ERROR: {one_line(str(rec.get('error')), 500)}")
+    finally:
+        server.__exit__(None, None, None)
+    return out
+
+
+def render_postgres(
+    rows: Sequence[Row],
+    results: dict[tuple[str, str], dict[str, Any]],
+    pg: dict[str, dict[str, Any]],
+    quick: bool,
+) -> str:
+    """The journal-backend table: ours on SQLite (the main table's cell), on PostgreSQL, the anchor."""
+    notes = Footnotes()
+    table = []
+    for row in rows:
+        if row.key not in pg:
+            continue
+        lite, post, anchor = results.get((row.key, "ours")), pg[row.key], results.get((row.key, "anchor"))
+        size = row.quick_size if quick else row.size
+        table.append(
+            [
+                row.label,
+                size_label(row.workload, size),
+                _cell(lite, notes, "time"),
+                _cell(post, notes, "time"),
+                _cell(anchor, notes, "time"),
+                ratio(_wall(post), _wall(lite)),
+            ]
+        )
+    out = [
+        "",
+        "Journal backends (ours): SQLite file (the default) vs PostgreSQL (a local server,"
+        " 127.0.0.1, fsync off); wall time (µs per child action).",
+        "",
+        markdown_table(
+            ["workload", "size", "SQLite", "PostgreSQL", "anchor", "PostgreSQL/SQLite"], table, "llrrrr"
+        ),
+    ]
+    if notes.notes:
+        out += ["", notes.render()]
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -467,6 +559,12 @@ def main(argv: list[str] | None = None) -> int:
         "--tolerance", type=float, help="override the baseline's tolerance (0.25 = 25%%), e.g. on a busy box"
     )
     parser.add_argument("--record-baseline", help="write this run's ours/asyncio ratios to this file")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also run the 10k fan-out and 1k chain on a PostgreSQL journal (starts a local server"
+        " with flyte.testing; needs PostgreSQL and psycopg)",
+    )
     args = parser.parse_args(argv)
 
     engines = [e for e in args.engines.split(",") if e]
@@ -565,6 +663,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat > 1:
         meta["repeat"] = f"median of {args.repeat} processes"
     report = render(rows, results, args.quick, meta, verdicts, iso_rows)
+    if args.postgres:
+        pg = run_postgres(rows, args.quick, args.repeat, args.timeout, args.keep)
+        report += render_postgres(rows, results, pg, args.quick)
+        results.update({(k, "ours-postgres"): r for k, r in pg.items()})
     regressed = [v for v in verdicts.values() if v.failed]
     if args.baseline:
         report += "\nRegression guard (ours/asyncio vs " + args.baseline + f", {mode} sizes): "

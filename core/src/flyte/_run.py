@@ -14,7 +14,6 @@ import importlib.util
 import json
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -44,6 +43,7 @@ from flyte._runtime.journal import Journal, RecordingRunJournal, open_journal
 from flyte._runtime.journal_backend import run_url
 from flyte._runtime.records import RecordWriter
 from flyte._runtime.recovery import current_identities, load_recorded
+from flyte._runtime.run_lease import RunOwnership, host_id
 from flyte._runtime.store import join, store_for
 from flyte._task import TaskTemplate
 from flyte._validate import param_error
@@ -1104,8 +1104,14 @@ async def _execute(
     enc_inputs, inputs_hash = codec.encode_inputs(inputs)
 
     rec = _load_recorded(rc, journal, run_name, recover)
+    ownership = _own_run(journal, run_name)
     now = time.time()
-    segment = _open_run(rc, task, journal, store, prefix, run_name, enc_inputs, rec, now)
+    try:
+        segment = _open_run(rc, task, journal, store, prefix, run_name, enc_inputs, rec, now)
+    except BaseException:
+        ownership.release()
+        raise
+    ownership.start()
 
     export = _exports_record(prefix)
     run_journal = RecordingRunJournal(journal) if export else journal.for_run()
@@ -1156,7 +1162,10 @@ async def _execute(
         current_action.reset(token)
         _restore_env(saved_env)
         root_id = root_action_id(rec.base, call_identity(task), inputs_hash)
-        _finish_run(rc, journal, controller, exporter, segment, root_id, status, error)
+        try:
+            _finish_run(rc, journal, controller, exporter, segment, root_id, status, error)
+        finally:
+            ownership.release()
     url = run_url(settings.journal_path, run_name)
     return Run(
         name=run_name, url=url, status=status, _outputs=outputs, _error=error, _journal_path=journal.path
@@ -1185,6 +1194,24 @@ def _load_recorded(rc: RunContext, journal: Journal, run_name: str, recover: boo
     elif rc._recover_from is not None:
         rec.base, rec.recorded = _recover_from(journal, rc._recover_from, run_name, rc._force_rerun)
     return rec
+
+
+def _own_run(journal: Journal, run_name: str) -> RunOwnership:
+    """Take the run's lease (issue 25): refused while a driver, on any host, still renews it."""
+    from flyte._runtime.run_lease import TTL_ENV
+
+    ownership = RunOwnership(journal, run_name)
+    holder = ownership.take()
+    if holder is not None:
+        left = max(0.0, holder.expires_at - time.time())
+        raise InitializationError(
+            "RunActive",
+            "user",
+            f"run {run_name!r} is still running: its driver (process {holder.pid} on host {holder.host})"
+            f" holds its lease, {left:.1f} s left of {holder.ttl:g} s; recover it after that driver has"
+            f" ended or its lease expired (${TTL_ENV} sets the lease time)",
+        )
+    return ownership
 
 
 def _open_run(
@@ -1241,7 +1268,7 @@ def _open_run(
             RUNNING,
             now,
             prefix,
-            socket.gethostname(),
+            host_id(),
             _user(),
             os.getpid(),
             run_settings,
@@ -1336,7 +1363,7 @@ def _recover_from(
 
 def _alive_elsewhere(host: str | None, pid: int | None) -> bool:
     """True when the process recorded as running a run is another live process on this machine."""
-    if not pid or pid == os.getpid() or host != socket.gethostname():
+    if not pid or pid == os.getpid() or host != host_id():
         return False
     try:
         os.kill(pid, 0)

@@ -10,7 +10,6 @@ import asyncio
 import concurrent.futures
 import json
 import os
-import socket
 import threading
 import time
 from collections import deque
@@ -28,6 +27,7 @@ from flyte._runtime.identity import call_identity, child_action_id
 from flyte._runtime.journal import ActionRow, AttemptRow, CacheEntry, LeaseOwner, RunJournal
 from flyte._runtime.leases import Lease, acquire_or_reuse
 from flyte._runtime.placement import INLINE
+from flyte._runtime.run_lease import host_id
 from flyte._runtime.store import ObjectStore, join
 from flyte.errors import (
     ActionAbortedError,
@@ -547,9 +547,7 @@ class Controller:
             if running is None:
                 owner: asyncio.Future[None] = asyncio.get_running_loop().create_future()
                 self._serializing[key] = owner
-                lease_owner = LeaseOwner(
-                    self.run_name, row.fixed[1], row.base, os.getpid(), socket.gethostname()
-                )
+                lease_owner = LeaseOwner(self.run_name, row.fixed[1], row.base, os.getpid(), host_id())
                 try:
                     hit, lease = await acquire_or_reuse(self.journal.journal, key, lease_owner, max_age)
                 except BaseException:

@@ -927,6 +927,79 @@ class Journal:
                 self.conn.executescript(self._ISSUE22_SCHEMA)
             self._issue22_ready = True
 
+    # ---- issue 25: run leases (which driver owns a running run, across hosts) --------------------
+    # One row per run a driver executes: renewed by the driver's heartbeat, deleted at its end. A
+    # driver on another host (which cannot see the owner's process) refuses the run while the lease
+    # is fresh and takes it over once it expired. Created on first use.
+    _RUN_LEASE_SCHEMA = """
+    CREATE TABLE IF NOT EXISTS run_leases(
+      run TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT, pid INTEGER, acquired_at REAL,
+      renewed_at REAL, expires_at REAL, ttl REAL
+    ) WITHOUT ROWID;
+    """
+    _RUN_LEASE_GET = (
+        "SELECT run, owner, host, pid, acquired_at, renewed_at, expires_at, ttl FROM run_leases WHERE run=?"
+    )
+
+    def _run_lease_tables(self) -> None:
+        if not getattr(self, "_run_lease_ready", False):
+            with self.lock:
+                self.conn.executescript(self._RUN_LEASE_SCHEMA)
+            self._run_lease_ready = True
+
+    def run_lease_get(self, run: str) -> RunLease | None:
+        self._run_lease_tables()
+        with self.lock:
+            row = self.conn.execute(self._RUN_LEASE_GET, (run,)).fetchone()
+        return None if row is None else RunLease(*row)
+
+    def run_lease_take(
+        self,
+        run: str,
+        owner: str,
+        host: str,
+        pid: int,
+        ttl: float,
+        holder_gone: Callable[[RunLease], bool],
+    ) -> RunLease | None:
+        """Become the driver of ``run``: None when taken (no lease, an expired one, or one whose
+        holder is gone), else the live holder's lease. Check and claim are one writer transaction."""
+        self._run_lease_tables()
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                now = time.time()
+                row = self.conn.execute(self._RUN_LEASE_GET, (run,)).fetchone()
+                holder = None if row is None else RunLease(*row)
+                if holder is not None and holder.owner != owner:
+                    if holder.expires_at > now and not holder_gone(holder):
+                        self.conn.execute("COMMIT")
+                        return holder
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO run_leases(run, owner, host, pid, acquired_at, renewed_at,"
+                    " expires_at, ttl) VALUES(?,?,?,?,?,?,?,?)",
+                    (run, owner, host, pid, now, now, now + ttl, ttl),
+                )
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return None
+
+    def run_lease_renew(self, run: str, owner: str, ttl: float) -> bool:
+        """Push the lease's expiry ``ttl`` ahead; False when ``owner`` no longer holds it."""
+        now = time.time()
+        with self.lock:
+            cur = self.conn.execute(
+                "UPDATE run_leases SET renewed_at=?, expires_at=? WHERE run=? AND owner=?",
+                (now, now + ttl, run, owner),
+            )
+            return bool(cur.rowcount)
+
+    def run_lease_release(self, run: str, owner: str) -> None:
+        with self.lock:
+            self.conn.execute("DELETE FROM run_leases WHERE run=? AND owner=?", (run, owner))
+
     def trigger_activate(
         self, key: str, task_name: str, trigger_name: str, source: str, spec: str, now: float
     ) -> float:
@@ -1303,6 +1376,14 @@ _RECORD_NAMES = frozenset(
 VIEW_RUN_COLUMNS = (
     "rowid, name, task_name, status, created_at, started_at, ended_at, host, user, pid, store_prefix, error"
 )
+
+
+def _count(status: str) -> str:
+    """Rows of one status (``SUM(status = 'X')`` is SQLite's only: PostgreSQL cannot sum booleans)."""
+    return f"SUM(CASE WHEN status = '{status}' THEN 1 ELSE 0 END)"
+
+
+_COUNT_RUNNING = _count("RUNNING")
 VIEW_ACTION_COLUMNS = (
     "action_id, parent_id, position, kind, task_name, task_type, status, attempts, cache_hit, started_at,"
     " ended_at, error, group_name, mode"
@@ -1323,8 +1404,14 @@ class JournalView:
 
     @classmethod
     def open(cls, path: str) -> JournalView:
-        """A view on its own read-only connection to the journal at ``path`` (close ``view.conn``)."""
+        """A view on its own read-only connection to the journal at ``path`` (close ``view.conn``):
+        a SQLite file, or a ``postgresql://`` URL (a session where writes are refused)."""
         from urllib.parse import quote
+
+        if path.startswith(("postgresql://", "postgres://")):
+            from flyte._runtime.journal_backend import PgConnection, read_only
+
+            return cls(PgConnection(read_only(path)))  # type: ignore[arg-type]
 
         conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=10, check_same_thread=False)
         try:
@@ -1411,9 +1498,7 @@ class JournalView:
     def list_state(self) -> tuple[Any, ...]:
         """Changes whenever a run is added or changes status (for polling the list)."""
         return tuple(
-            self._one(
-                "SELECT MAX(rowid), COUNT(*), SUM(status = 'RUNNING'), MAX(COALESCE(ended_at, 0)) FROM runs"
-            )
+            self._one(f"SELECT MAX(rowid), COUNT(*), {_COUNT_RUNNING}, MAX(COALESCE(ended_at, 0)) FROM runs")
         )
 
     def run_state(self, name: str) -> tuple[str, float | None, tuple[Any, ...]] | None:
@@ -1422,7 +1507,7 @@ class JournalView:
         if run is None:
             return None
         a = self._one(
-            "SELECT COUNT(*), SUM(status = 'RUNNING'), SUM(status = 'SUCCEEDED'), SUM(status = 'FAILED'),"
+            f"SELECT COUNT(*), {_COUNT_RUNNING}, {_count('SUCCEEDED')}, {_count('FAILED')},"
             " SUM(attempts), MAX(COALESCE(ended_at, 0)) FROM actions WHERE run = ?",
             (name,),
         )
@@ -1514,6 +1599,20 @@ def _owner_parts(owner_id: str) -> tuple[str | None, str | None, str]:
     """(run, action ID, owner ID) of an owner ID (for history rows)."""
     parts = owner_id.split("/")
     return (parts[0], parts[1], owner_id) if len(parts) >= 4 else (None, None, owner_id)
+
+
+@dataclass(frozen=True)
+class RunLease:
+    """A ``run_leases`` row: the driver that owns a running run, until ``expires_at``."""
+
+    run: str
+    owner: str
+    host: str | None
+    pid: int | None
+    acquired_at: float
+    renewed_at: float
+    expires_at: float
+    ttl: float
 
 
 @dataclass(frozen=True)

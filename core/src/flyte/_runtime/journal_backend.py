@@ -79,6 +79,12 @@ def run_url(target: str, run: str) -> str:
     return f"file://{target}?run={run}"
 
 
+def read_only(url: str) -> str:
+    """``url`` whose sessions refuse writes (the viewer's), also after a reconnect."""
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-c%20default_transaction_read_only%3Don"
+
+
 def redact(target: str) -> str:
     """``target`` without a password, fit for messages and logs."""
     if not is_postgres(target):
@@ -100,15 +106,17 @@ PRIMARY_KEYS = {
     "journal_info": ("name",),
     "trigger_fires": ("key", "scheduled_at"),
     "trigger_meta": ("name",),
+    "run_leases": ("run",),
 }
 """Conflict targets of the tables written with ``INSERT OR REPLACE``."""
-ROWID_TABLES = ("cache_lease_events",)
+ROWID_TABLES = ("cache_lease_events", "runs")
 """Tables read in insertion order (``ORDER BY rowid``): PostgreSQL gets a ``rowid`` serial column."""
 
 _PLACEHOLDER = re.compile(r"\?(\d*)")
 _TABLE_INFO = re.compile(r"^\s*PRAGMA\s+table_info\((\w+)\)\s*$", re.I)
 _INSERT_OR = re.compile(r"^\s*INSERT\s+OR\s+(IGNORE|REPLACE)\s+INTO\s+(\w+)\s*\(([^)]*)\)", re.I)
 _USER = re.compile(r"(?<![\"'.\w])user(?![\"'\w])")
+_INSTR = re.compile(r"\binstr\(", re.I)
 
 
 def translate(sql: str) -> tuple[str, tuple[int, ...] | None]:
@@ -120,6 +128,10 @@ def translate(sql: str) -> tuple[str, tuple[int, ...] | None]:
             f" AND table_name = '{info.group(1)}' ORDER BY ordinal_position"
         ), None
     sql = sql.replace("%", "%%")
+    sql = sql.replace(  # does a table exist: SQLite's catalog, PostgreSQL's
+        "FROM sqlite_master WHERE type='table' AND name=",
+        "FROM information_schema.tables WHERE table_schema = current_schema() AND table_name=",
+    )
     order: list[int] = []
     numbered = False
 
@@ -145,6 +157,7 @@ def translate(sql: str) -> tuple[str, tuple[int, ...] | None]:
             sets = ", ".join(f"{c}=EXCLUDED.{c}" for c in rest)
             sql += f" ON CONFLICT ({', '.join(keys)}) " + (f"DO UPDATE SET {sets}" if sets else "DO NOTHING")
     sql = _USER.sub('"user"', sql)
+    sql = _INSTR.sub("strpos(", sql)  # same arguments (text, substring), 1-based, 0 when absent
     return sql, (tuple(order) if numbered else None)
 
 

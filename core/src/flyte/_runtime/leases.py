@@ -16,7 +16,6 @@ import asyncio
 import logging
 import math
 import os
-import socket
 import sys
 import threading
 import time
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flyte._runtime.journal import Journal, LeaseHolder, LeaseOwner
+from flyte._runtime.run_lease import host_id
 from flyte.errors import InvalidParameterError
 
 LEASE_ENV = "FLYTE_CACHE_LEASE_SECONDS"
@@ -59,7 +59,7 @@ def _process_gone(holder: LeaseHolder) -> bool:
 
     Only a certain "gone" counts: another host, or a process we cannot see, waits for the TTL."""
     pid = holder.pid
-    if not pid or holder.host != socket.gethostname() or pid == os.getpid():
+    if not pid or holder.host != host_id() or pid == os.getpid():
         return False
     if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process there
         return False

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections.abc import Sequence
 from typing import Any
 
 from flyte._runtime.journal import SORTABLE_RUN_COLUMNS, Journal, open_journal
+from flyte._runtime.run_lease import host_id
 
 SORTABLE = SORTABLE_RUN_COLUMNS
 """Run columns ``Run.listall(sort_by=...)`` accepts."""
@@ -73,7 +73,7 @@ def effective_status(run: dict[str, Any]) -> str:
         return str(run["status"])
     if run.get("pid") == os.getpid() or process_alive(run.get("host"), run.get("pid")):
         return "RUNNING"
-    return "RUNNING" if run.get("host") != socket.gethostname() else "INTERRUPTED"
+    return "RUNNING" if run.get("host") != host_id() else "INTERRUPTED"
 
 
 def run_segments(run: dict[str, Any], j: Journal | None = None) -> list[dict[str, Any]]:

@@ -27,7 +27,8 @@ MAX_SEGMENTS = 200
 
 
 def _columns(journal: Journal, table: str) -> list[str]:
-    return [r["name"] for r in journal.query(f"PRAGMA table_info({table})")]
+    """The table's columns; ``rowid`` (a serial column in PostgreSQL) is each journal's own."""
+    return [r["name"] for r in journal.query(f"PRAGMA table_info({table})") if r["name"] != "rowid"]
 
 
 def _to_json(row: Any) -> dict[str, Any]:
@@ -242,3 +243,95 @@ def import_record(
     statements += [(insert("attempts", attempt_cols), v) for v in attempts]
     journal.commit(statements)
     return len(actions), len(attempts)
+
+
+# ---- a whole journal copied into another (``flyte journal migrate SRC DST``) ---------------------
+MIGRATED: tuple[tuple[str, str], ...] = (
+    ("runs", "run"),
+    ("actions", "run"),
+    ("attempts", "run"),
+    ("segments", "run"),
+    ("notify_deliveries", "run"),
+    ("cache", "keep"),
+    ("specs", "keep"),
+    ("deployed", "keep"),
+    ("cache_leases", "keep"),
+    ("trigger_state", "keep"),
+    ("trigger_fires", "keep"),
+    ("trigger_meta", "keep"),
+    ("run_leases", "keep"),
+    ("cache_lease_events", "events"),
+)
+"""Every table of the journal but ``journal_info`` (each journal keeps its own schema version), with
+how a row meets the destination: ``run`` rows belong to a run the destination must not hold yet (a
+clash aborts the whole copy); ``keep`` rows (cache entries, specs, deployments, trigger state) keep
+the destination's row of the same key; ``events`` (the lease history, no key) skip a row identical to
+one already there, so a second migration of the same journal adds nothing."""
+
+
+class RunsExist(FileExistsError):
+    """The destination already holds some of the source's runs (``names``)."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        super().__init__(f"{len(names)} of its runs are already in the destination ({shown})")
+
+
+def _ensure_tables(journal: Journal) -> None:
+    """Create the tables made on first use (deployments, cache leases, triggers), empty if new."""
+    journal._deployed()
+    journal._lease_tables()
+    journal._issue22_tables()
+    journal._run_lease_tables()
+
+
+def migrate_journal(src: Journal, dst: Journal) -> dict[str, int]:
+    """Copy every row of ``src`` into ``dst`` in one transaction, values unchanged; returns rows
+    copied per table. Raises :class:`RunsExist` (and writes nothing) when ``dst`` holds any of the
+    runs of ``src``, ``ValueError`` while a run of ``src`` is still running (its lease is live)."""
+    _ensure_tables(src)
+    _ensure_tables(dst)
+    live = src.query("SELECT run FROM run_leases WHERE expires_at > ? ORDER BY run", (time.time(),))
+    if live:  # its driver still writes to src: what it writes after the copy would be lost
+        shown = ", ".join(r[0] for r in live[:5])
+        raise ValueError(
+            f"{len(live)} runs of the source are still running ({shown}): migrate after they end"
+            " (or once their drivers are gone and their leases expired)"
+        )
+    names = [r[0] for r in src.query("SELECT name FROM runs ORDER BY name")]
+    clash: list[str] = []
+    for i in range(0, len(names), 500):
+        chunk = names[i : i + 500]
+        found = dst.query(f"SELECT name FROM runs WHERE name IN ({','.join('?' * len(chunk))})", chunk)
+        clash += [r[0] for r in found]
+    if clash:
+        raise RunsExist(sorted(clash))
+    statements: list[tuple[str, Sequence[Any]]] = []
+    counts: dict[str, int] = {}
+    for table, how in MIGRATED:
+        src_cols = [c for c in _columns(src, table) if c != "rowid"]
+        dst_cols = set(_columns(dst, table))
+        missing = [c for c in src_cols if c not in dst_cols]
+        if missing:
+            raise ValueError(
+                f"the destination's {table} table has no column {missing[0]!r}: upgrade flyte there"
+            )
+        cols = ",".join(src_cols)
+        # insertion order where a reader relies on it: the lease history; runs (the viewer pages by it)
+        order = {"cache_lease_events": " ORDER BY rowid", "runs": " ORDER BY created_at, name"}.get(table, "")
+        rows: list[tuple[Any, ...]] = [tuple(r) for r in src.query(f"SELECT {cols} FROM {table}{order}")]
+        if how == "events" and rows:
+            there = {tuple(r) for r in dst.query(f"SELECT {cols} FROM {table}")}
+            rows = [r for r in rows if r not in there]
+        verb = "INSERT OR IGNORE" if how == "keep" else "INSERT"
+        sql = f"{verb} INTO {table}({cols}) VALUES({','.join('?' * len(src_cols))})"
+        statements += [(sql, r) for r in rows]
+        counts[table] = len(rows)
+    try:
+        dst.commit(statements)
+    except dst.integrity_errors:
+        # a run written into the destination since the check above: nothing was copied
+        now = [r[0] for r in dst.query("SELECT name FROM runs")]
+        raise RunsExist(sorted(set(now) & set(names))) from None
+    return counts

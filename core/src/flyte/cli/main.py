@@ -12,6 +12,7 @@ import click
 
 from flyte._runtime.placement import MODES as ISOLATION_MODES
 from flyte.cli import _records, _serve, _triggers
+from flyte.cli._journal import journal as _journal_group
 
 
 class _Cli(click.Group):
@@ -783,7 +784,9 @@ def serialize(file: str, out_dir: str | None) -> None:
 @cli.command()
 @click.option("--port", default=0, show_default=True, help="Port to listen on (0 picks a free one).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (default: local only).")
-@click.option("--journal", "journal_path", default=None, help="Journal file to show (default: this home's).")
+@click.option(
+    "--journal", "journal_path", default=None, help="Journal to show: a path or URL (default: this home's)."
+)
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in a browser.")
 def ui(port: int, host: str, journal_path: str | None, open_browser: bool) -> None:
     """A local web view of recorded runs (read-only): runs, action trees, timelines, values."""
@@ -797,16 +800,18 @@ def ui(port: int, host: str, journal_path: str | None, open_browser: bool) -> No
 
     _init()
     path = journal_path or get_settings().journal_path
-    if path.startswith(("postgresql://", "postgres://")):
-        raise click.ClickException(
-            "flyte ui reads a SQLite journal only (a PostgreSQL journal is not supported by the viewer"
-            " yet): use `flyte runs list/show`, or pass --journal PATH of a SQLite journal"
-        )
+    from flyte._runtime.journal_backend import check_journal, redact
+    from flyte.errors import InvalidParameterError
+
+    try:
+        path = check_journal(path, "flyte ui", "--journal")
+    except InvalidParameterError as e:
+        raise click.ClickException(str(e)) from None
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: serving on {host}: anyone who can reach it can read your runs", err=True)
 
     def ready(url: str) -> None:
-        click.echo(f"flyte ui: {url}  (journal {path}, read-only; Ctrl+C stops)")
+        click.echo(f"flyte ui: {url}  (journal {redact(path)}, read-only; Ctrl+C stops)")
         sys.stdout.flush()
         if open_browser:
             import webbrowser
@@ -818,6 +823,7 @@ def ui(port: int, host: str, journal_path: str | None, open_browser: bool) -> No
 
 cli.add_command(_serve.serve)  # flyte serve FILE [APP]
 cli.add_command(_triggers.triggers)  # flyte triggers serve FILE / list (issue 22)
+cli.add_command(_journal_group)  # flyte journal migrate SRC DST (issue 25)
 
 
 def main() -> None:

@@ -12,8 +12,8 @@ import datetime as dt
 import json
 import math
 import os
-import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from flyte._runtime.journal import JournalView
+from flyte._runtime.run_lease import host_id
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "ABORTED")
 INLINE_LIMIT = 64 * 1024
@@ -327,7 +328,7 @@ class RunRow:
     @property
     def process_gone(self) -> bool:
         """A RUNNING run whose process on this host has exited (killed or crashed)."""
-        if self.status != "RUNNING" or not self.pid or self.host != socket.gethostname():
+        if self.status != "RUNNING" or not self.pid or self.host != host_id():
             return False
         try:
             os.kill(self.pid, 0)
@@ -655,10 +656,21 @@ class JournalReader:
     """Read-only queries on one journal file; a fresh connection per use (cheap, thread-safe)."""
 
     def __init__(self, path: str) -> None:
-        self.path = os.path.abspath(path)
+        from flyte._runtime.journal_backend import is_postgres, redact
+
+        self.url = path if is_postgres(path) else None
+        self.path = redact(path) if self.url else os.path.abspath(path)  # shown: no password
+        self._pg_view: JournalView | None = None
+        self._pg_lock = threading.Lock()
 
     @contextmanager
     def connect(self) -> Iterator[JournalView]:
+        if self.url is not None:  # PostgreSQL: one read-only session, replaced if the server drops it
+            with self._pg_lock:
+                if self._pg_view is None:
+                    self._pg_view = JournalView.open(self.url)
+            yield self._pg_view
+            return
         if not os.path.exists(self.path):
             raise JournalMissingError(self.path)
         view = JournalView.open(self.path)
