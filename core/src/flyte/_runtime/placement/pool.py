@@ -35,7 +35,7 @@ from flyte._reusable import ReusePolicy
 from flyte._runtime.controller import ActionState
 from flyte._runtime.placement import limits, wire
 from flyte._runtime.placement.gpus import GpuPool, discover, matches, refuse_reason
-from flyte._runtime.placement.remote import RequestHandler
+from flyte._runtime.placement.remote import RequestHandler, run_fields
 from flyte._runtime.placement.wire import get_value, put_value, template_bytes
 from flyte.errors import (
     AcceleratorUnavailableError,
@@ -523,13 +523,10 @@ class WorkerManager(RequestHandler):
                 "init",
                 {
                     "sys_path": [p for p in sys.path if p],
-                    "run_name": self.c.run_name,
-                    "run_prefix": self.c.run_prefix,
+                    **run_fields(self.c),
                     "pool": pool.label,
                     "threads": pool.capacity + 4,
                     "preload": pool.preload,
-                    "recovering": bool(self.c.recorded_positions),
-                    "recovered_from": self.c.recovered_from,
                 },
             )
         )

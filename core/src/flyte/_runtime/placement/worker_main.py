@@ -123,10 +123,10 @@ class RemoteController:
         self.recovering = bool(init.get("recovering"))
         self.loop: asyncio.AbstractEventLoop | None = worker.loop
         self.sync_pool = SyncPool(int(init.get("threads", 8)))
-        # Not sent to workers (yet): flyte.ctx() in a worker shows these as unknown.
-        self.identity: Identity = (None, None, None)
-        self.started_at: float | None = None
-        self.disable_run_cache = False
+        project, domain, org = init.get("identity") or (None, None, None)
+        self.identity: Identity = (project, domain, org)
+        self.started_at: float | None = init.get("started_at")
+        self.disable_run_cache = bool(init.get("disable_run_cache"))
 
     def call(
         self,
