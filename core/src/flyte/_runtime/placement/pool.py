@@ -269,7 +269,8 @@ class WorkerManager(RequestHandler):
         failures = 0
         while True:
             try:
-                return await self._run_once(pool, tmpl, child, inputs, group, custom, limit, weight)
+                fresh = failures == 0 and child.attempt == 0 and not self.c.recorded_positions
+                return await self._run_once(pool, tmpl, child, inputs, group, custom, limit, weight, fresh)
             except _WorkerLost as lost:
                 self.c._abort_orphans(child)  # children of the lost attempt: its retry calls them again
                 if lost.oom is not None:
@@ -297,6 +298,7 @@ class WorkerManager(RequestHandler):
         custom: dict[str, str],
         limit: int | None,
         weight: float,
+        fresh: bool = False,
     ) -> Any:
         aid = child.action_id
         inf = _Inflight(child, weight)
@@ -339,6 +341,7 @@ class WorkerManager(RequestHandler):
                 "group": group,
                 "custom": custom,
                 "mem_limit": limit,
+                "fresh": fresh,  # no earlier try of it wrote a claim or outcome (see adopt.write_lease)
             }
             w.send(("run", aid, spec))
             try:

@@ -193,6 +193,7 @@ class Worker:
         self.controller = controller_for(self, init)
         self.where = f"worker process {os.getpid()} ({init.get('pool', '?')})"
         self.orphaned: float | None = None  # when the controller went away with actions running here
+        self.data_limit: int | bool | None = False  # the limit set_data_limit last set (False: none yet)
 
     # ---- requests to the controller --------------------------------------------------------------
     def _request(self, kind: str, payload: Any) -> concurrent.futures.Future[Any]:
@@ -269,19 +270,21 @@ class Worker:
 
     async def _run(self, action_id: str, spec: dict[str, Any]) -> None:
         limit: int | None = spec.get("mem_limit")
-        if len(self.tasks) == 1:
-            limits.reset_peak_self()
-        limits.set_data_limit(limit)
+        if limit is not None and len(self.tasks) == 1:
+            limits.reset_peak_self()  # the peak is reported only for a limited action that ran out
+        if limit != self.data_limit:
+            limits.set_data_limit(limit)
+            self.data_limit = limit
         store, prefix = self.controller.store, self.controller.run_prefix
         try:
             try:  # the claim first: a recovered driver adopts this action instead of running it again
-                adopt.write_lease(store, prefix, action_id, spec["attempt"])
+                adopt.write_lease(store, prefix, action_id, spec["attempt"], fresh=bool(spec.get("fresh")))
             except Exception:
                 pass  # adoption is best effort: the action still runs and reports over the socket
             done: tuple[bool, Any, int | None]
             try:
                 result = await run_body(self, self.controller, action_id, spec)
-                done = (True, result, limits.peak_rss_self())
+                done = (True, result, None)  # the peak matters only when the limit was hit
             except asyncio.CancelledError:
                 done = (False, ("cancelled",), None)
             except MemoryError as e:
@@ -364,8 +367,14 @@ def _needs_driver(e: BaseException) -> bool:
     return False
 
 
+_profile: Any = None  # FLYTE_WORKER_PROFILE=DIR: cProfile of this worker, written to DIR/PID.prof at exit
+
+
 def _exit() -> Any:
     try:
+        if _profile is not None:
+            _profile.disable()
+            _profile.dump_stats(os.path.join(os.environ["FLYTE_WORKER_PROFILE"], f"{os.getpid()}.prof"))
         sys.stdout.flush()
         sys.stderr.flush()
     finally:
@@ -373,7 +382,13 @@ def _exit() -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
+    global _profile
     args = sys.argv[1:] if argv is None else argv
+    if os.environ.get("FLYTE_WORKER_PROFILE"):
+        import cProfile
+
+        _profile = cProfile.Profile()
+        _profile.enable()
     sock = socket.socket(fileno=int(args[0]))
     conn = Conn(sock)
     kind, init = conn.recv()
