@@ -1,14 +1,14 @@
 """A worker process: runs actions of one environment for the controller that started it.
 
-``python -m flyte._runtime.placement.worker_main FD``: FD is one end of a socket pair. A reader thread
-receives messages; actions run as tasks on this process's event loop (sync tasks on its thread pool),
-so a replica with ``concurrency`` > 1 runs several async actions at once. Inside an action the
-current controller is a :class:`RemoteController` (a ``ControllerAPI``, not a ``Controller``): child
-task calls, trace/durable steps and journal writes are requests back to the controller, which owns
-the journal and the action IDs. The worker exits when the controller closes the socket, unless the
-controller died while actions ran here: then they go on, their outcomes are written to the run's
-store for a recovered driver to adopt, and the worker stops after a grace period if none does (see
-``adopt``).
+``python -m flyte._runtime.placement.worker_main FD``: FD is one end of a socket pair. The event loop
+reads messages (a blocking request made on the loop's thread reads its own reply); actions run as tasks
+on this loop (sync tasks on its thread pool), so a replica with ``concurrency`` > 1 runs several async
+actions at once. Inside an action the current controller is a :class:`RemoteController` (a
+``ControllerAPI``, not a ``Controller``): child task calls, trace/durable steps and journal writes are
+requests back to the controller, which owns the journal and the action IDs. The worker exits when the
+controller closes the socket, unless the controller died while actions ran here: then they go on, their
+outcomes are written to the run's store for a recovered driver to adopt, and the worker stops after a
+grace period if none does (see ``adopt``).
 """
 
 from __future__ import annotations
@@ -77,6 +77,26 @@ class Conn:
         data = bytes(buf[:n])
         del buf[:n]
         return data
+
+    def pump(self) -> list[Any]:
+        """One ``recv`` (the socket is readable, so it does not wait), then every whole message now
+        buffered; raises EOFError when the controller closed the socket."""
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise EOFError
+        buf = self._buf
+        buf += chunk
+        out = []
+        pos = 0
+        while len(buf) - pos >= wire.HEADER:
+            n = int.from_bytes(buf[pos : pos + wire.HEADER], "big")
+            end = pos + wire.HEADER + n
+            if end > len(buf):
+                break
+            out.append(wire.unframe(bytes(buf[pos + wire.HEADER : end])))
+            pos = end
+        del buf[:pos]
+        return out
 
 
 @dataclass(eq=False)
@@ -193,6 +213,7 @@ class Worker:
         self.controller = controller_for(self, init)
         self.where = f"worker process {os.getpid()} ({init.get('pool', '?')})"
         self.orphaned: float | None = None  # when the controller went away with actions running here
+        self.loop_thread: int | None = None
         self.data_limit: int | bool | None = False  # the limit set_data_limit last set (False: none yet)
 
     # ---- requests to the controller --------------------------------------------------------------
@@ -217,8 +238,13 @@ class Worker:
         return value
 
     def call_blocking(self, kind: str, payload: Any) -> Any:
-        """From sync code (also on the loop thread): the reader thread delivers the reply."""
-        ok, value = self._request(kind, payload).result()
+        """From sync code. On a thread of the pool, the loop delivers the reply; on the loop's own
+        thread (which then cannot), this call reads the socket itself until its reply is in."""
+        fut = self._request(kind, payload)
+        if threading.get_ident() == self.loop_thread:
+            while not fut.done():
+                self._receive()
+        ok, value = fut.result()
         if not ok:
             raise wire.load_error(value)
         return value
@@ -231,26 +257,32 @@ class Worker:
 
     # ---- the loop ----------------------------------------------------------------------------------
     def serve(self) -> None:
-        threading.Thread(target=self._read, name="flyte-worker-reader", daemon=True).start()
+        """Messages are read on the loop's thread when the socket is readable (no reader thread: one
+        wake-up per message instead of two), all whole messages of a read at once."""
+        self.loop_thread = threading.get_ident()
+        self.loop.add_reader(self.conn.sock.fileno(), self._receive)
         self.conn.send(("ready", os.getpid()))
         self.loop.run_forever()
 
-    def _read(self) -> None:
-        while True:
-            try:
-                msg = self.conn.recv()
-            except (EOFError, OSError):
-                self._orphan()
-                return
+    def _receive(self) -> None:
+        if self.orphaned is not None:
+            return
+        try:
+            msgs = self.conn.pump()
+        except (EOFError, OSError):
+            self.loop.remove_reader(self.conn.sock.fileno())
+            self._orphan()
+            return
+        for msg in msgs:
             kind = msg[0]
             if kind == "reply":
                 fut = self.pending.pop(msg[1], None)
                 if fut is not None:
                     fut.set_result(msg[2])
             elif kind == "run":
-                self.loop.call_soon_threadsafe(self._start, msg[1], msg[2])
+                self.loop.call_soon(self._start, msg[1], msg[2])
             elif kind == "cancel":
-                self.loop.call_soon_threadsafe(self._cancel, msg[1])
+                self.loop.call_soon(self._cancel, msg[1])
             elif kind == "stop":
                 _exit()
 
