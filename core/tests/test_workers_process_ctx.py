@@ -59,3 +59,12 @@ def test_process_task_start_time_is_when_the_run_began_not_now() -> None:
         assert process[key] == inline[key], key
     assert before - datetime.timedelta(seconds=1) <= process["start"] <= datetime.datetime.now(datetime.UTC)
     assert process["disable_run_cache"] is False
+
+
+def test_blocking_requests_on_the_workers_loop_while_other_actions_arrive() -> None:
+    """The worker reads its socket on the event loop; a trace step's blocking request made on that
+    thread reads its own reply and starts the actions that arrive meanwhile (none is lost)."""
+    rows = flyte.run(app.many_traced, 12).outputs()[0]
+    pids = [r[0] for r in rows]
+    assert max(pids.count(p) for p in pids) > 1  # a replica ran several of them, concurrently
+    assert [r[1:] for r in rows] == [[i + k for k in range(5)] for i in range(12)]

@@ -3,6 +3,8 @@ process. Imported by the test process and, by name, by the worker processes it s
 
 from __future__ import annotations
 
+import asyncio
+import os
 from typing import Any
 
 import flyte
@@ -42,3 +44,27 @@ async def probe_process() -> dict[str, Any]:
 @inline_env.task
 async def both() -> list[dict[str, Any]]:
     return [await probe_inline(), await probe_process()]
+
+
+replica_env = flyte.TaskEnvironment(name="ctx_replica", reusable=flyte.ReusePolicy(replicas=1, concurrency=8))
+
+
+@flyte.trace
+async def traced_add(x: int, y: int) -> int:
+    return x + y
+
+
+@replica_env.task
+async def traced_steps(x: int) -> list[int]:
+    """Each trace step asks the controller for its ID with a blocking request from the worker's loop
+    thread, while the other actions of this replica arrive and run on the same loop."""
+    out = [os.getpid()]
+    for i in range(5):
+        out.append(await traced_add(x, i))
+        await asyncio.sleep(0)
+    return out
+
+
+@inline_env.task
+async def many_traced(n: int) -> list[list[int]]:
+    return list(await asyncio.gather(*(traced_steps(i) for i in range(n))))

@@ -83,7 +83,12 @@ def _put(store: Any, uri: str, data: bytes) -> None:
     try:
         fd = os.open(tmp, flags, 0o644)
     except FileNotFoundError:
-        os.makedirs(folder, exist_ok=True)
+        try:
+            os.mkdir(folder)  # the action's folder, under the run's (which exists): one call
+        except FileNotFoundError:
+            os.makedirs(folder, exist_ok=True)
+        except FileExistsError:
+            pass
         fd = os.open(tmp, flags, 0o644)
     try:
         try:

@@ -280,9 +280,9 @@ class Worker:
                 if fut is not None:
                     fut.set_result(msg[2])
             elif kind == "run":
-                self.loop.call_soon(self._start, msg[1], msg[2])
+                self._start(msg[1], msg[2])  # on the loop's thread already: no extra turn
             elif kind == "cancel":
-                self.loop.call_soon(self._cancel, msg[1])
+                self._cancel(msg[1])
             elif kind == "stop":
                 _exit()
 
