@@ -35,7 +35,7 @@ from flyte._reusable import ReusePolicy
 from flyte._runtime.controller import ActionState
 from flyte._runtime.placement import limits, wire
 from flyte._runtime.placement.gpus import GpuPool, discover, matches, refuse_reason
-from flyte._runtime.placement.remote import RequestHandler
+from flyte._runtime.placement.remote import RequestHandler, run_fields
 from flyte._runtime.placement.wire import get_value, put_value, template_bytes
 from flyte.errors import (
     AcceleratorUnavailableError,
@@ -269,7 +269,8 @@ class WorkerManager(RequestHandler):
         failures = 0
         while True:
             try:
-                return await self._run_once(pool, tmpl, child, inputs, group, custom, limit, weight)
+                fresh = failures == 0 and child.attempt == 0 and not self.c.recorded_positions
+                return await self._run_once(pool, tmpl, child, inputs, group, custom, limit, weight, fresh)
             except _WorkerLost as lost:
                 self.c._abort_orphans(child)  # children of the lost attempt: its retry calls them again
                 if lost.oom is not None:
@@ -297,6 +298,7 @@ class WorkerManager(RequestHandler):
         custom: dict[str, str],
         limit: int | None,
         weight: float,
+        fresh: bool = False,
     ) -> Any:
         aid = child.action_id
         inf = _Inflight(child, weight)
@@ -339,6 +341,7 @@ class WorkerManager(RequestHandler):
                 "group": group,
                 "custom": custom,
                 "mem_limit": limit,
+                "fresh": fresh,  # no earlier try of it wrote a claim or outcome (see adopt.write_lease)
             }
             w.send(("run", aid, spec))
             try:
@@ -523,13 +526,10 @@ class WorkerManager(RequestHandler):
                 "init",
                 {
                     "sys_path": [p for p in sys.path if p],
-                    "run_name": self.c.run_name,
-                    "run_prefix": self.c.run_prefix,
+                    **run_fields(self.c),
                     "pool": pool.label,
                     "threads": pool.capacity + 4,
                     "preload": pool.preload,
-                    "recovering": bool(self.c.recorded_positions),
-                    "recovered_from": self.c.recovered_from,
                 },
             )
         )

@@ -126,6 +126,20 @@ class RequestHandler:
             return False, wire.dump_error(e, "the controller")
 
 
+def run_fields(c: Controller) -> dict[str, Any]:
+    """What a controller elsewhere needs of this run so ``flyte.ctx()`` there matches this one:
+    its name, data prefix, identity (project, domain, org), start time and cache switch."""
+    return {
+        "run_name": c.run_name,
+        "run_prefix": c.run_prefix,
+        "identity": tuple(c.identity),
+        "started_at": c.started_at,
+        "disable_run_cache": bool(c.disable_run_cache),
+        "recovering": bool(c.recorded_positions),
+        "recovered_from": c.recovered_from,
+    }
+
+
 def _journal_op(op: Any, allowed: frozenset[str]) -> str:
     if op not in allowed:
         raise ValueError(f"a remote body asked for a journal operation the controller does not allow: {op!r}")
@@ -207,10 +221,7 @@ class RemoteAction(RequestHandler):
             "task_name": self.task.name,
             "group": self.group,
             "custom": dict(self.custom),
-            "run_name": c.run_name,
-            "run_prefix": c.run_prefix,
-            "recovering": bool(c.recorded_positions),
-            "recovered_from": c.recovered_from,
+            **run_fields(c),
             "sys_path": [p for p in sys.path if p],
             "env": self.run_environment(),
         }

@@ -1,14 +1,14 @@
 """A worker process: runs actions of one environment for the controller that started it.
 
-``python -m flyte._runtime.placement.worker_main FD``: FD is one end of a socket pair. A reader thread
-receives messages; actions run as tasks on this process's event loop (sync tasks on its thread pool),
-so a replica with ``concurrency`` > 1 runs several async actions at once. Inside an action the
-current controller is a :class:`RemoteController` (a ``ControllerAPI``, not a ``Controller``): child
-task calls, trace/durable steps and journal writes are requests back to the controller, which owns
-the journal and the action IDs. The worker exits when the controller closes the socket, unless the
-controller died while actions ran here: then they go on, their outcomes are written to the run's
-store for a recovered driver to adopt, and the worker stops after a grace period if none does (see
-``adopt``).
+``python -m flyte._runtime.placement.worker_main FD``: FD is one end of a socket pair. The event loop
+reads messages (a blocking request made on the loop's thread reads its own reply); actions run as tasks
+on this loop (sync tasks on its thread pool), so a replica with ``concurrency`` > 1 runs several async
+actions at once. Inside an action the current controller is a :class:`RemoteController` (a
+``ControllerAPI``, not a ``Controller``): child task calls, trace/durable steps and journal writes are
+requests back to the controller, which owns the journal and the action IDs. The worker exits when the
+controller closes the socket, unless the controller died while actions ran here: then they go on, their
+outcomes are written to the run's store for a recovered driver to adopt, and the worker stops after a
+grace period if none does (see ``adopt``).
 """
 
 from __future__ import annotations
@@ -78,6 +78,26 @@ class Conn:
         del buf[:n]
         return data
 
+    def pump(self) -> list[Any]:
+        """One ``recv`` (the socket is readable, so it does not wait), then every whole message now
+        buffered; raises EOFError when the controller closed the socket."""
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise EOFError
+        buf = self._buf
+        buf += chunk
+        out = []
+        pos = 0
+        while len(buf) - pos >= wire.HEADER:
+            n = int.from_bytes(buf[pos : pos + wire.HEADER], "big")
+            end = pos + wire.HEADER + n
+            if end > len(buf):
+                break
+            out.append(wire.unframe(bytes(buf[pos + wire.HEADER : end])))
+            pos = end
+        del buf[:pos]
+        return out
+
 
 @dataclass(eq=False)
 class RemoteActionState(ActionState):
@@ -123,10 +143,10 @@ class RemoteController:
         self.recovering = bool(init.get("recovering"))
         self.loop: asyncio.AbstractEventLoop | None = worker.loop
         self.sync_pool = SyncPool(int(init.get("threads", 8)))
-        # Not sent to workers (yet): flyte.ctx() in a worker shows these as unknown.
-        self.identity: Identity = (None, None, None)
-        self.started_at: float | None = None
-        self.disable_run_cache = False
+        project, domain, org = init.get("identity") or (None, None, None)
+        self.identity: Identity = (project, domain, org)
+        self.started_at: float | None = init.get("started_at")
+        self.disable_run_cache = bool(init.get("disable_run_cache"))
 
     def call(
         self,
@@ -193,6 +213,8 @@ class Worker:
         self.controller = controller_for(self, init)
         self.where = f"worker process {os.getpid()} ({init.get('pool', '?')})"
         self.orphaned: float | None = None  # when the controller went away with actions running here
+        self.loop_thread: int | None = None
+        self.data_limit: int | bool | None = False  # the limit set_data_limit last set (False: none yet)
 
     # ---- requests to the controller --------------------------------------------------------------
     def _request(self, kind: str, payload: Any) -> concurrent.futures.Future[Any]:
@@ -216,8 +238,13 @@ class Worker:
         return value
 
     def call_blocking(self, kind: str, payload: Any) -> Any:
-        """From sync code (also on the loop thread): the reader thread delivers the reply."""
-        ok, value = self._request(kind, payload).result()
+        """From sync code. On a thread of the pool, the loop delivers the reply; on the loop's own
+        thread (which then cannot), this call reads the socket itself until its reply is in."""
+        fut = self._request(kind, payload)
+        if threading.get_ident() == self.loop_thread:
+            while not fut.done():
+                self._receive()
+        ok, value = fut.result()
         if not ok:
             raise wire.load_error(value)
         return value
@@ -230,26 +257,32 @@ class Worker:
 
     # ---- the loop ----------------------------------------------------------------------------------
     def serve(self) -> None:
-        threading.Thread(target=self._read, name="flyte-worker-reader", daemon=True).start()
+        """Messages are read on the loop's thread when the socket is readable (no reader thread: one
+        wake-up per message instead of two), all whole messages of a read at once."""
+        self.loop_thread = threading.get_ident()
+        self.loop.add_reader(self.conn.sock.fileno(), self._receive)
         self.conn.send(("ready", os.getpid()))
         self.loop.run_forever()
 
-    def _read(self) -> None:
-        while True:
-            try:
-                msg = self.conn.recv()
-            except (EOFError, OSError):
-                self._orphan()
-                return
+    def _receive(self) -> None:
+        if self.orphaned is not None:
+            return
+        try:
+            msgs = self.conn.pump()
+        except (EOFError, OSError):
+            self.loop.remove_reader(self.conn.sock.fileno())
+            self._orphan()
+            return
+        for msg in msgs:
             kind = msg[0]
             if kind == "reply":
                 fut = self.pending.pop(msg[1], None)
                 if fut is not None:
                     fut.set_result(msg[2])
             elif kind == "run":
-                self.loop.call_soon_threadsafe(self._start, msg[1], msg[2])
+                self._start(msg[1], msg[2])  # on the loop's thread already: no extra turn
             elif kind == "cancel":
-                self.loop.call_soon_threadsafe(self._cancel, msg[1])
+                self._cancel(msg[1])
             elif kind == "stop":
                 _exit()
 
@@ -269,19 +302,21 @@ class Worker:
 
     async def _run(self, action_id: str, spec: dict[str, Any]) -> None:
         limit: int | None = spec.get("mem_limit")
-        if len(self.tasks) == 1:
-            limits.reset_peak_self()
-        limits.set_data_limit(limit)
+        if limit is not None and len(self.tasks) == 1:
+            limits.reset_peak_self()  # the peak is reported only for a limited action that ran out
+        if limit != self.data_limit:
+            limits.set_data_limit(limit)
+            self.data_limit = limit
         store, prefix = self.controller.store, self.controller.run_prefix
         try:
             try:  # the claim first: a recovered driver adopts this action instead of running it again
-                adopt.write_lease(store, prefix, action_id, spec["attempt"])
+                adopt.write_lease(store, prefix, action_id, spec["attempt"], fresh=bool(spec.get("fresh")))
             except Exception:
                 pass  # adoption is best effort: the action still runs and reports over the socket
             done: tuple[bool, Any, int | None]
             try:
                 result = await run_body(self, self.controller, action_id, spec)
-                done = (True, result, limits.peak_rss_self())
+                done = (True, result, None)  # the peak matters only when the limit was hit
             except asyncio.CancelledError:
                 done = (False, ("cancelled",), None)
             except MemoryError as e:
@@ -364,8 +399,14 @@ def _needs_driver(e: BaseException) -> bool:
     return False
 
 
+_profile: Any = None  # FLYTE_WORKER_PROFILE=DIR: cProfile of this worker, written to DIR/PID.prof at exit
+
+
 def _exit() -> Any:
     try:
+        if _profile is not None:
+            _profile.disable()
+            _profile.dump_stats(os.path.join(os.environ["FLYTE_WORKER_PROFILE"], f"{os.getpid()}.prof"))
         sys.stdout.flush()
         sys.stderr.flush()
     finally:
@@ -373,7 +414,13 @@ def _exit() -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
+    global _profile
     args = sys.argv[1:] if argv is None else argv
+    if os.environ.get("FLYTE_WORKER_PROFILE"):
+        import cProfile
+
+        _profile = cProfile.Profile()
+        _profile.enable()
     sock = socket.socket(fileno=int(args[0]))
     conn = Conn(sock)
     kind, init = conn.recv()
