@@ -184,6 +184,22 @@ class _ReplicaPool:
         self.replicas.clear()
 
 
+SUPERVISOR_RESTART_S = 30.0
+"""How long a driver waits for a new supervisor after the old one died with its node."""
+
+
+def _home_node() -> tuple[str, bool]:
+    """Where the run's own actors (channel, supervisor) live: the head node, which lives as long as
+    the cluster (a worker node may be lost mid-run, and these actors with it); the driver's node
+    when no head is found. Returns the node id and whether to insist on it."""
+    import ray
+
+    for node in ray.nodes():
+        if node.get("Alive") and "node:__internal_head__" in (node.get("Resources") or {}):
+            return str(node["NodeID"]), True
+    return ray.get_runtime_context().get_node_id(), False
+
+
 class RayExecutor:
     """One run's use of a Ray cluster (made by the plugin's ``flyte_register_executors`` hook)."""
 
@@ -201,6 +217,7 @@ class RayExecutor:
         self._nodes: tuple[float, list[dict[str, Any]]] = (0.0, [])
         self._feasible: dict[str, float] = {}
         self._sup: Any = None
+        self._sup_lock = asyncio.Lock()
         self._received: list[str] = []  # results the driver has: the supervisor forgets them (batched)
         self._sup_name = ""
         self._grace = 3600.0
@@ -259,7 +276,10 @@ class RayExecutor:
             ray.cancel(ref)  # a timeout or an aborted parent: the supervisor stops the worker
             raise
         except ray.exceptions.RayError as e:  # the supervisor itself is gone (its node died)
-            self._sup_lost()
+            lost = self._sup
+            async with self._sup_lock:  # one replacement, however many attempts saw it die
+                if self._sup is lost:
+                    await asyncio.to_thread(self._sup_lost)
             raise _translate(task, e) from None
         self._received.append(spec["action_id"])
         return self._result(task, kind, value)
@@ -358,7 +378,7 @@ class RayExecutor:
         from flyteplugins.ray._remote import CHANNEL_CONCURRENCY, NAMESPACE, Channel
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        here = ray.get_runtime_context().get_node_id()
+        here, hard = _home_node()
         self._channel_name = f"flyte-channel-{uuid.uuid4().hex}"
         self._channel = (
             ray.remote(Channel)
@@ -368,7 +388,7 @@ class RayExecutor:
                 num_cpus=0,
                 max_concurrency=CHANNEL_CONCURRENCY,
                 max_restarts=0,
-                scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True),
+                scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=not hard),
             )
             .remote()
         )
@@ -380,7 +400,7 @@ class RayExecutor:
         from flyteplugins.ray._remote import CHANNEL_CONCURRENCY, NAMESPACE, Supervisor, supervisor_name
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        here = ray.get_runtime_context().get_node_id()
+        here, hard = _home_node()
         self._grace = orphan_grace()
         self._sup_name = supervisor_name(action.run_name, action.c.run_prefix)
         self._sup = (
@@ -393,21 +413,32 @@ class RayExecutor:
                 num_cpus=0,
                 max_concurrency=CHANNEL_CONCURRENCY,
                 max_restarts=0,
-                scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True),
+                scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=not hard),
             )
             .remote(self._grace)
         )
 
     def _sup_lost(self) -> None:
-        """The supervisor died (its node went): a new one for the next attempts."""
+        """The supervisor died (its node went): a new one for the next attempts. Until Ray has
+        marked the dead one, its name still answers with the dead actor: wait for that (bounded)."""
         import ray
 
         try:
             ray.kill(self._sup)
         except Exception:
             pass
-        if self._last is not None:
+        if self._last is None:
+            return
+        deadline = time.monotonic() + SUPERVISOR_RESTART_S
+        while True:
             self._make_supervisor(self._last)
+            try:
+                ray.get(self._sup.beat.remote(), timeout=5)
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    return  # the next attempt reports what is wrong
+                time.sleep(0.5)
 
     def _serve_channel(self, loop: asyncio.AbstractEventLoop) -> None:
         """A thread: take the bodies' requests in batches; logs are kept here, the rest answered on
