@@ -61,6 +61,9 @@ _LAZY: dict[str, str] = {
     # adoption by a recovered driver (issue 23): how long an orphaned action waits for one
     "orphan_grace": "flyte._runtime.placement.adopt",
     "write_orphaned": "flyte._runtime.placement.adopt",
+    "touch_beat": "flyte._runtime.placement.adopt",
+    "beat_while_waiting": "flyte._runtime.placement.adopt",
+    "orphan_note": "flyte._runtime.placement.adopt",
     "store_for": "flyte._runtime.store",
 }
 _RENAMED = {
@@ -119,7 +122,10 @@ if TYPE_CHECKING:
     from flyte._plugins.kit import strip_optional as strip_optional
     from flyte._plugins.kit import value_kind as value_kind
     from flyte._runtime.connector_loop import run_connector as run_connector
+    from flyte._runtime.placement.adopt import beat_while_waiting as beat_while_waiting
     from flyte._runtime.placement.adopt import orphan_grace as orphan_grace
+    from flyte._runtime.placement.adopt import orphan_note as orphan_note
+    from flyte._runtime.placement.adopt import touch_beat as touch_beat
     from flyte._runtime.placement.adopt import write_orphaned as write_orphaned
     from flyte._runtime.placement.gpus import LocalGpu as LocalGpu
     from flyte._runtime.placement.gpus import discover as _discover

@@ -29,6 +29,12 @@ LEASE = "worker-lease.json"
 OUTCOME = "worker-outcome.pkl"
 ORPHANED = "worker-orphaned.json"
 ADOPTER = "worker-adopter.json"
+DRIVER_BEAT = "driver-beat"
+"""In a container's or pod's host folder: touched by the driver while it waits (the mtime is the beat)."""
+ORPHANED_NOTE = "orphaned.txt"
+"""Beside the beat: why the container or pod stopped itself (no beat within the grace period)."""
+EXIT_ORPHANED = 4
+"""The exit status of a container or pod entrypoint that stopped itself for want of a driver."""
 
 
 def orphan_grace() -> float:
@@ -38,6 +44,39 @@ def orphan_grace() -> float:
         return max(0.0, float(raw))
     except ValueError:
         return 3600.0
+
+
+def beat_interval() -> float:
+    """How often a driver beats: a quarter of the grace period, between 0.2 s and 5 s."""
+    return max(0.2, min(5.0, orphan_grace() / 4))
+
+
+def touch_beat(folder: str) -> None:
+    """The driver still waits for what runs on ``folder`` (a host folder seen by a container/pod)."""
+    path = os.path.join(folder, DRIVER_BEAT)
+    try:
+        with open(path, "a"):
+            pass
+        os.utime(path)
+    except OSError:
+        pass  # the folder is gone: its container is being removed
+
+
+async def beat_while_waiting(folder: str) -> None:
+    """Touch the beat of ``folder`` every :func:`beat_interval` seconds until cancelled."""
+    every = beat_interval()
+    while True:
+        touch_beat(folder)
+        await asyncio.sleep(every)
+
+
+def orphan_note(folder: str) -> str | None:
+    """Why the container or pod on ``folder`` stopped itself (None: it did not)."""
+    try:
+        with open(os.path.join(folder, ORPHANED_NOTE), encoding="utf-8") as f:
+            return f.read().strip() or "it stopped itself for want of a driver"
+    except OSError:
+        return None
 
 
 def _uri(prefix: str, action_id: str, name: str) -> str:
@@ -223,7 +262,7 @@ async def adopt(
     got = _outcome(store, prefix, action_id)
     if got is not None:
         return "finished while the driver was down", got
-    beat_every = max(0.2, min(5.0, orphan_grace() / 4))
+    beat_every = beat_interval()
     last_beat = 0.0
     delay = 0.02
     while lease_alive(lease):

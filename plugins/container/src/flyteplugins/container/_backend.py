@@ -7,6 +7,7 @@ exit codes to errors (137 under a memory limit is ``OOMError``).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -17,8 +18,8 @@ from urllib.parse import unquote, urlparse
 
 import flyte
 from flyte.errors import ImagePullBackOffError, NonRecoverableError, OOMError
-from flyte.extend import ExecutionContext, TaskTemplate
-from flyteplugins.container import _engine, _io
+from flyte.extend import ExecutionContext, TaskTemplate, beat_while_waiting, touch_beat
+from flyteplugins.container import _engine, _io, _orphan
 from flyteplugins.container._engine import (
     ContainerCreateError,
     ContainerResult,
@@ -192,8 +193,6 @@ async def run_container_task(task: Any, inputs: Mapping[str, Any], ctx: Executio
     """One attempt of a ContainerTask (``ctx`` is None for a plain call outside a run)."""
     rt = find_runtime()
     if not isinstance(task.image, str):  # a flyte.Image: built (or found built) before it runs
-        import asyncio
-
         from flyte.errors import ImageBuildError
         from flyteplugins.container._build import image_ref
 
@@ -212,9 +211,12 @@ async def run_container_task(task: Any, inputs: Mapping[str, Any], ctx: Executio
     keep = False
     log = log_target(ctx, work)
     sink = LogSink(task.name, log.local, echo=getattr(task, "local_logs", True))
+    # The driver's beat in the work folder keeps the container's host watchdog quiet (issue 23).
+    beating = asyncio.get_running_loop().create_task(beat_while_waiting(work)) if ctx is not None else None
+    watchdog = None
     try:
         host_in, host_out = os.path.join(work, "inputs"), os.path.join(work, "outputs")
-        adopted = await _engine.adopt(rt, name, sink, None, ctx) if ctx is not None else None
+        adopted = await _adopt(rt, name, sink, work, task, ctx) if ctx is not None else None
         if adopted is not None:
             result = adopted
             if result.exit_code != 0:
@@ -249,6 +251,9 @@ async def run_container_task(task: Any, inputs: Mapping[str, Any], ctx: Executio
             labels=labels_of(task, ctx),
             max_runtime=task.timeout.max_runtime_seconds if task.timeout is not None else None,
         )
+        if ctx is not None:
+            touch_beat(work)
+            watchdog = _orphan.spawn_watchdog(rt.path, name, work)
         try:
             result = await _engine.run_container(rt, spec, sink)
         except ContainerCreateError as e:
@@ -259,11 +264,32 @@ async def run_container_task(task: Any, inputs: Mapping[str, Any], ctx: Executio
         # Outside a run File/Dir outputs are plain local paths: keep the directory they live in.
         keep = ctx is None and any(isinstance(v, (flyte.io.File, flyte.io.Dir)) for v in values.values())
     finally:
+        if beating is not None:
+            beating.cancel()
+        _orphan.end_watchdog(watchdog)
         sink.close()
         finish_log(ctx, log)
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
     return _values_out(task, values)
+
+
+async def _adopt(
+    rt: Any, name: str, sink: LogSink, work: str, task: Any, ctx: ExecutionContext
+) -> ContainerResult | None:
+    """A crashed driver's container of this attempt, followed to its end; None: start one (nothing
+    there, or its watchdog stopped it for want of a driver: then the action runs again)."""
+    why = _orphan.take_note(work, task.name, ctx.action_id, "container")
+    if why is None:
+        result = await _engine.adopt(rt, name, sink, None, ctx)
+        if result is None or result.exit_code == 0:
+            return result
+        why = _orphan.take_note(work, task.name, ctx.action_id, "container")  # stopped meanwhile
+        if why is None:
+            return result
+    sink.note(f"container {name} was stopped ({why}); running the action again")
+    await _engine.discard(rt, name)
+    return None
 
 
 def _values_out(task: Any, values: Mapping[str, Any]) -> Any:

@@ -7,6 +7,10 @@ inputs) from IN_DIR, calls the function (awaiting it when it is async) and write
 message, traceback)`` or ``("setup", code, message)`` when the image cannot run the task at all.
 ``flyte.io.File``/``Dir`` values in the result that point at container-local paths are copied under
 OUT_DIR so the host can pick them up.
+
+In a run the host touches ``OUT_DIR/driver-beat`` while its driver waits and passes the grace period
+in ``FLYTE_ORPHAN_GRACE_SECONDS``: with no beat for that long (the driver was killed and no recovered
+driver came back) the container stops itself, writing why to ``OUT_DIR/orphaned.txt`` (exit 4).
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ from typing import Any
 
 RESULT = "_flyte_result.pkl"
 FILES = "_flyte_files"
+BEAT = "driver-beat"  # these three as in flyte._runtime.placement.adopt (this file has no flyte)
+ORPHANED = "orphaned.txt"
+EXIT_ORPHANED = 4
+GRACE_ENV = "FLYTE_ORPHAN_GRACE_SECONDS"
 
 
 def _write(out_dir: str, data: bytes) -> None:
@@ -83,11 +91,51 @@ def _export(value: Any, out_dir: str, keep: list[str], counter: list[int]) -> An
     return value
 
 
+def _watch_driver(out_dir: str) -> None:
+    """Stop this container (a daemon thread's ``os._exit``) once the driver's beat is older than the
+    grace period, leaving the reason for the driver that recovers the run."""
+    import threading
+    import time
+
+    try:
+        grace = float(os.environ.get(GRACE_ENV, ""))
+    except ValueError:
+        return  # a plain call outside a run: no driver beats
+    if grace <= 0:
+        return
+    beat = os.path.join(out_dir, BEAT)
+    started = time.time()
+
+    def watch() -> None:
+        while True:
+            time.sleep(min(1.0, max(0.05, grace / 10)))
+            try:
+                last = os.path.getmtime(beat)
+            except OSError:
+                last = started
+            if time.time() - last > grace:
+                break
+        since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(last))
+        why = (
+            f"no driver has waited for it since {since}: its driver stopped and none came back within "
+            f"the grace period of {grace:g}s (FLYTE_ORPHAN_GRACE_SECONDS); the container stopped itself"
+        )
+        try:
+            with open(os.path.join(out_dir, ORPHANED), "w", encoding="utf-8") as f:
+                f.write(why + "\n")
+        finally:
+            print(f"flyte: {why}", file=sys.stderr, flush=True)
+            os._exit(EXIT_ORPHANED)
+
+    threading.Thread(target=watch, name="flyte-orphan-watch", daemon=True).start()
+
+
 async def _await(aw: Any) -> Any:
     return await aw
 
 
 def main(in_dir: str, out_dir: str) -> int:
+    _watch_driver(out_dir)
     with open(os.path.join(in_dir, "meta.json"), encoding="utf-8") as f:
         meta = json.load(f)
     want = tuple(meta["python"])

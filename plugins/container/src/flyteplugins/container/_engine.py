@@ -201,6 +201,11 @@ async def adopt(
     return result
 
 
+async def discard(rt: ContainerRuntime, name: str) -> None:
+    """Remove the container ``name`` if it is still there (an orphan that stopped itself)."""
+    await _exec([rt.path, "rm", "--force", name], timeout=RM_CALL_SECONDS)
+
+
 async def _exec(
     args: list[str], env: Mapping[str, str] | None = None, timeout: float | None = None
 ) -> tuple[int, str]:

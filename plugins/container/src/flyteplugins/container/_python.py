@@ -10,6 +10,7 @@ timeouts and cleanup are the same as for ``ContainerTask``.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
@@ -22,9 +23,9 @@ from typing import Any
 
 import cloudpickle
 from flyte.errors import NonRecoverableError
-from flyte.extend import ExecutionContext, TaskTemplate
+from flyte.extend import ExecutionContext, TaskTemplate, beat_while_waiting, touch_beat
 from flyte.io import Dir, File
-from flyteplugins.container import _engine
+from flyteplugins.container import _engine, _orphan
 from flyteplugins.container._backend import (
     create_failure,
     environment_of,
@@ -143,8 +144,6 @@ class PythonContainerExecutor:
                 "flyte.TaskEnvironment(name=..., image='python:3.11-slim'), to run it in a container"
             )
         if not isinstance(task.image, str):  # a flyte.Image: built (or found built) before it runs
-            import asyncio
-
             from flyte.errors import ImageBuildError
             from flyteplugins.container._build import image_ref
 
@@ -163,16 +162,20 @@ class PythonContainerExecutor:
         os.makedirs(work, exist_ok=True)
         log = log_target(ctx, work)
         sink = LogSink(task.name, log.local)
+        host_in, host_out = os.path.join(work, "inputs"), os.path.join(work, "outputs")
+        # The driver's beat in the output folder keeps the container's orphan watch quiet (issue 23).
+        beating = asyncio.get_running_loop().create_task(beat_while_waiting(host_out)) if stable else None
         try:
-            host_in, host_out = os.path.join(work, "inputs"), os.path.join(work, "outputs")
             result_path = os.path.join(host_out, "_flyte_result.pkl")
             python = os.environ.get(ENV_PYTHON) or "python3"
-            result = await _engine.adopt(rt, name, sink, result_path, ctx) if stable else None
+            result = await self._adopt(rt, name, sink, result_path, host_out, task, ctx) if stable else None
             if result is None:
                 for d in (host_in, host_out):
                     shutil.rmtree(d, ignore_errors=True)
                 os.makedirs(host_in)
                 os.makedirs(host_out)
+                if stable:
+                    touch_beat(host_out)  # before the container starts watching it
                 os.chmod(work, 0o755)
                 os.chmod(host_in, 0o755)
                 os.chmod(host_out, 0o777)  # the image may run as a non-root user
@@ -205,7 +208,12 @@ class PythonContainerExecutor:
                     argv=[python, f"{IN_DIR}/_flyte_bootstrap.py", IN_DIR, OUT_DIR],
                     name=name,
                     mounts=[Mount(host_in, IN_DIR), *file_mounts, Mount(host_out, OUT_DIR, read_only=False)],
-                    env={"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", **env},
+                    env={
+                        "PYTHONUNBUFFERED": "1",
+                        "PYTHONDONTWRITEBYTECODE": "1",
+                        **env,
+                        **(_orphan.grace_env() if stable else {}),
+                    },
                     secret_env=secrets,
                     memory_bytes=limits.memory_bytes,
                     cpus=limits.cpus,
@@ -251,6 +259,32 @@ class PythonContainerExecutor:
                 exc.add_note(f"Raised in a container of image {image!r}; the traceback there:\n{tb.rstrip()}")
             raise exc
         finally:
+            if beating is not None:
+                beating.cancel()
             sink.close()
             finish_log(ctx, log)
             shutil.rmtree(work, ignore_errors=True)
+
+    @staticmethod
+    async def _adopt(
+        rt: Any,
+        name: str,
+        sink: LogSink,
+        result_path: str,
+        host_out: str,
+        task: TaskTemplate[Any, Any],
+        ctx: ExecutionContext,
+    ) -> _engine.ContainerResult | None:
+        """A crashed driver's container of this attempt, followed or its result used; None: start one
+        (nothing there, or it stopped itself for want of a driver: then the action runs again)."""
+        why = _orphan.take_note(host_out, task.name, ctx.action_id, "container")
+        if why is None:
+            result = await _engine.adopt(rt, name, sink, result_path, ctx)
+            if result is None or result.exit_code != _orphan.EXIT_ORPHANED:
+                return result
+            why = _orphan.take_note(host_out, task.name, ctx.action_id, "container")  # stopped meanwhile
+            if why is None:
+                return result
+        sink.note(f"container {name} stopped itself ({why}); running the action again")
+        await _engine.discard(rt, name)
+        return None

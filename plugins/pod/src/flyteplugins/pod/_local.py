@@ -30,15 +30,17 @@ from flyte.errors import AcceleratorUnavailableError, ImagePullBackOffError, Non
 from flyte.extend import (
     ExecutionContext,
     SerializationContext,
+    beat_while_waiting,
     finish_shielded,
     gpu_matches,
     local_gpus,
     run_command,
+    touch_beat,
 )
 from flyteplugins.pod._accelerators import accelerator_resource_names
 from flyteplugins.pod._manifest import build_pod, k8s_name, task_location
 from flyteplugins.pod._template import Pod, pod_options, pod_template_of
-from flyteplugins.pod.entrypoint import DRIVER_BEAT_FILE, MAIN_ALIAS, ORPHAN_GRACE_FILE, ORPHANED_FILE
+from flyteplugins.pod.entrypoint import MAIN_ALIAS, ORPHAN_GRACE_FILE, ORPHANED_FILE
 
 log = logging.getLogger("flyteplugins.pod")
 
@@ -361,24 +363,6 @@ def _orphan_grace() -> float:
     return orphan_grace()
 
 
-def _beat(io_dir: str) -> None:
-    """The driver still waits for this pod (the file's mtime; see the entrypoint's orphan watch)."""
-    path = os.path.join(io_dir, DRIVER_BEAT_FILE)
-    try:
-        with open(path, "a"):
-            pass
-        os.utime(path)
-    except OSError:
-        pass  # the folder is gone: the pod is being removed
-
-
-async def _beat_while_waiting(io_dir: str) -> None:
-    every = max(0.2, min(5.0, _orphan_grace() / 4))
-    while True:
-        _beat(io_dir)
-        await asyncio.sleep(every)
-
-
 def stable_workdir(name: str) -> str:
     """The host folder of the pod ``name``'s manifest and inputs/outputs (kept if the driver dies)."""
     return os.path.join(tempfile.gettempdir(), f"{name}-work")
@@ -424,7 +408,7 @@ class PodBackend:
                 cloudpickle.dump(inputs, f)
             with open(os.path.join(io_dir, ORPHAN_GRACE_FILE), "w") as f:
                 f.write(repr(_orphan_grace()))  # the pod stops itself if no driver waits for it
-            _beat(io_dir)
+            touch_beat(io_dir)
             sctx = SerializationContext(input_path=f"{IO_MOUNT}/inputs.pkl", output_path=IO_MOUNT)
             pod = build_pod(task, sctx, name=name)
             module, _, file = task_location(task)
@@ -567,7 +551,7 @@ class PodBackend:
         container = f"{name}-{primary}"
         logs: dict[str, list[str]] = {c: [] for c in containers}
         followers: list[asyncio.Task[None]] = []
-        beating = asyncio.get_running_loop().create_task(_beat_while_waiting(io_dir))
+        beating = asyncio.get_running_loop().create_task(beat_while_waiting(io_dir))
         try:
             rc, out, err = (
                 (0, "", "") if manifest is None else await _podman("kube", "play", "--quiet", manifest)

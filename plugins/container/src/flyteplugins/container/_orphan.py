@@ -1,0 +1,72 @@
+"""The driver's side of the orphan grace for containers (issue 23).
+
+While a driver waits for a container of a run it touches ``driver-beat`` in the container's host
+folder (:func:`flyte.extend.beat_while_waiting`). A Python task's bootstrap watches that beat inside
+the container; a ContainerTask's image may have no Python or shell, so a small host process
+(``_watchdog.py``, in its own session so it outlives the driver) watches it and stops the container.
+Either way a container whose driver is gone for good stops after ``FLYTE_ORPHAN_GRACE_SECONDS`` and
+leaves ``orphaned.txt``; the driver that recovers the run reads it, warns and runs the action again.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+from flyte.extend import orphan_grace, orphan_note
+
+GRACE_ENV = "FLYTE_ORPHAN_GRACE_SECONDS"
+ORPHANED = "orphaned.txt"  # flyte._runtime.placement.adopt.ORPHANED_NOTE
+EXIT_ORPHANED = 4  # the bootstrap's exit status when it stopped itself
+_WATCHDOG = Path(__file__).with_name("_watchdog.py")
+
+
+def grace_env() -> dict[str, str]:
+    """The grace period for the container's bootstrap (none when 0: the watch is off)."""
+    grace = orphan_grace()
+    return {GRACE_ENV: repr(grace)} if grace > 0 else {}
+
+
+def take_note(folder: str, task: str, action_id: str, what: str) -> str | None:
+    """Why the container on ``folder`` stopped itself, or None. When it did: a warning (the action
+    runs again, a system retry, not the task's failure) and the note goes (the next try starts clean)."""
+    why = orphan_note(folder)
+    if why is None:
+        return None
+    warnings.warn(
+        f"The {what} that ran {task!r} (action {action_id[:12]}) before the driver stopped left no "
+        f"result ({why}); running it again (a system retry).",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    try:
+        os.remove(os.path.join(folder, ORPHANED))
+    except OSError:
+        pass
+    return why
+
+
+def spawn_watchdog(runtime: str, name: str, folder: str) -> subprocess.Popen[bytes] | None:
+    """The host watch of a ContainerTask's container (None when the grace is off)."""
+    grace = orphan_grace()
+    if grace <= 0:
+        return None
+    return subprocess.Popen(
+        [sys.executable, "-I", "-S", str(_WATCHDOG), runtime, name, folder, repr(grace)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a signal to the driver's process group spares it
+        close_fds=True,
+    )
+
+
+def end_watchdog(proc: subprocess.Popen[bytes] | None) -> None:
+    """The driver saw its container through: its watch ends now (not at its next poll)."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.kill()
+    proc.wait()
