@@ -259,7 +259,8 @@ async def run_container_task(task: Any, inputs: Mapping[str, Any], ctx: Executio
         except ContainerCreateError as e:
             raise create_failure(task, spec.image, e) from None
         if result.exit_code != 0:
-            raise failure(task, result, limits, log)
+            orphaned = _orphan.stopped_error(work, task.name) if ctx is not None else None
+            raise orphaned or failure(task, result, limits, log)
         values = await _io.read_outputs(task.name, task.outputs, host_out, task.output_data_dir)
         # Outside a run File/Dir outputs are plain local paths: keep the directory they live in.
         keep = ctx is None and any(isinstance(v, (flyte.io.File, flyte.io.Dir)) for v in values.values())

@@ -49,6 +49,21 @@ def take_note(folder: str, task: str, action_id: str, what: str) -> str | None:
     return why
 
 
+def stopped_error(folder: str, task: str) -> Exception | None:
+    """The error of a container stopped for want of a driver while this driver still ran (its beat
+    stalled longer than the grace period, e.g. a blocked event loop or a suspended machine)."""
+    why = orphan_note(folder)
+    if why is None:
+        return None
+    from flyte.errors import RuntimeSystemError
+
+    return RuntimeSystemError(
+        "ContainerOrphaned",
+        f"Task {task!r}: its container stopped because the driver's beat stalled ({why}); "
+        f"raise {GRACE_ENV} if the driver can be busy for that long",
+    )
+
+
 def spawn_watchdog(runtime: str, name: str, folder: str) -> subprocess.Popen[bytes] | None:
     """The host watch of a ContainerTask's container (None when the grace is off)."""
     grace = orphan_grace()

@@ -225,6 +225,9 @@ class PythonContainerExecutor:
                 except ContainerCreateError as e:
                     raise create_failure(task, image, e) from None
             if not os.path.exists(result_path):
+                orphaned = _orphan.stopped_error(host_out, task.name) if stable else None
+                if orphaned is not None:
+                    raise orphaned
                 if result.exit_code != 0:
                     raise failure(task, result, limits, log)
                 raise ContainerTaskError(
