@@ -1293,7 +1293,7 @@ def _finish_run(
 ) -> None:
     """Record the run's end, close the controller, finish the export and send notifications."""
     run_name = controller.run_name
-    controller.journal.flush()
+    controller.journal.close()  # commits what is queued, removes its redo log
     err_text = None
     if error is not None:
         from flyte._runtime.errors_bridge import error_record

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from flyte._runtime import redo
 from flyte.errors import StorageError
 
 SCHEMA = """
@@ -355,6 +356,7 @@ class Journal:
     def __init__(self, path: str) -> None:
         self.path = path
         self.integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
+        self.redo = False  # sequential steps may be made durable in a run's redo log (redo.py)
         self._begin = "BEGIN IMMEDIATE"  # SQLite: one writer at a time, taken at BEGIN
         if path.startswith(("postgresql://", "postgres://")):
             from flyte._runtime.journal_backend import PgConnection, redact
@@ -368,8 +370,10 @@ class Journal:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             self.conn = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
             self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute(f"PRAGMA synchronous={journal_sync()}")
+            sync = journal_sync()
+            self.conn.execute(f"PRAGMA synchronous={sync}")
             self.conn.execute("PRAGMA busy_timeout=60000")
+            self.redo = sync == "NORMAL" and redo.available()
         self.conn.executescript(SCHEMA)
         self.lock = threading.RLock()
         self._deployed_ready = False
@@ -391,6 +395,29 @@ class Journal:
     def for_run(self) -> RunJournal:
         """A group-committing writer for one run (one event loop)."""
         return RunJournal(self)
+
+    def replay_redo(self) -> int:
+        """Apply what the redo logs of dead writers hold past their marks (see ``redo.py``); the
+        number of records applied. Cheap when there is none (one ``listdir``)."""
+        if not self.redo:
+            return 0
+        applied = 0
+        for name, fd in redo.orphaned_logs(self.path):
+            try:
+                mark = redo.mark_name(name)
+                records = redo.parse(redo.read_all(fd))
+                with self.lock:
+                    row = self.conn.execute(REDO_GET_MARK, (mark,)).fetchone()
+                    done = int(row[0]) if row is not None else 0
+                    todo = [(REDO_STATEMENTS[code], params) for seq, code, params in records if seq > done]
+                    if todo:
+                        self.commit([*todo, (REDO_SET_MARK, (mark, str(records[-1][0])))])
+                        applied += len(todo)
+                    os.unlink(os.path.join(redo.log_dir(self.path), name))
+                    self.conn.execute(REDO_DEL_MARK, (mark,))
+            finally:
+                os.close(fd)
+        return applied
 
     def commit(self, statements: list[tuple[str, Sequence[Any]]]) -> None:
         """Run statements in one transaction (same statements in a row go through ``executemany``)."""
@@ -1162,6 +1189,12 @@ class Journal:
         return [dict(r) for r in rows]
 
 
+REDO_SET_MARK = "INSERT OR REPLACE INTO journal_info(name, value) VALUES(?, ?)"
+REDO_GET_MARK = "SELECT value FROM journal_info WHERE name=?"
+REDO_DEL_MARK = "DELETE FROM journal_info WHERE name=?"
+REDO_STATEMENTS = (UPSERT_ACTION, SET_META)
+"""What a run's redo log may hold (by index): the statements a step waits on (``_durable``)."""
+
 INLINE_RUN = 64
 """At most this many commits in a row are made at once (without a loop turn) by ``_durable``."""
 
@@ -1185,6 +1218,7 @@ class RunJournal:
         self._scheduled = False
         self._handle: asyncio.Handle | None = None  # the scheduled group commit
         self._inline = 0  # commits made at once in a row (see _durable)
+        self._redo = redo.RedoLog(journal.path, REDO_STATEMENTS) if journal.redo else None
 
     def write(self, sql: str, params: Sequence[Any]) -> None:
         """Queue a statement for the next group commit (no wait). Call on the run's loop."""
@@ -1215,6 +1249,16 @@ class RunJournal:
                 self._pending_actions[(params[0], params[1])] = params
             else:
                 self._pending.append((sql, params))
+            rl = self._redo
+            if rl is not None and not self._pending and rl.append(sql, params):
+                # Durable in the run's redo log (one write, survives a killed process): the row
+                # stays queued for the group commit scheduled by this step's start. Only when
+                # nothing else is queued (a cache entry must be in SQLite for the next lookup).
+                fut.set_result(None)
+                if not self._scheduled:
+                    self._scheduled = True
+                    self._handle = loop.call_soon(self._flush_soon)
+                return fut
             self._commit_pending()  # resolves ``fut`` (or fails it with the StorageError) now
             return fut
         self._inline = 0
@@ -1226,10 +1270,21 @@ class RunJournal:
         self._handle = None
         self._commit_pending()
 
+    def _redo_mark(self, pending: list[tuple[str, Sequence[Any]]]) -> int:
+        """Add the redo log's mark to a commit holding its records; the sequence number it marks."""
+        rl = self._redo
+        if rl is None or rl.seq == rl.applied:
+            return 0
+        pending.append((REDO_SET_MARK, (rl.mark, str(rl.seq))))
+        return rl.seq
+
     def _commit_pending(self) -> None:
         pending, waiters = self._take()
+        seq = self._redo_mark(pending)
         try:
             self.journal.commit(pending)
+            if seq:
+                self._redo.committed(seq)  # type: ignore[union-attr]
         except Exception as e:
             err = StorageError(f"could not write the journal at {self.path}: {e}")
             for w in waiters:
@@ -1250,10 +1305,20 @@ class RunJournal:
     def flush(self) -> None:
         """Commit whatever is queued now (used when a run ends, or from sync code on the loop)."""
         pending, waiters = self._take()
+        seq = self._redo_mark(pending)
         self.journal.commit(pending)
+        if seq:
+            self._redo.committed(seq)  # type: ignore[union-attr]
         for w in waiters:
             if not w.done():
                 w.get_loop().call_soon_threadsafe(_resolve, w)
+
+    def close(self) -> None:
+        """The run is over: commit what is queued and remove its redo log (and the log's mark)."""
+        self.flush()
+        rl = self._redo
+        if rl is not None and rl.close():
+            self.journal.execute(REDO_DEL_MARK, (rl.mark,))
 
     # ---- the semantic API: what the controller (and a remote body, by request) records ------------
     def action_started(self, row: ActionRow) -> None:
@@ -1320,7 +1385,8 @@ def open_journal(path: str) -> Journal:
         if j is None:
             j = Journal(path)
             _journals[path] = j
-        return j
+    j.replay_redo()  # a dead writer's sequential steps, before anyone reads the runs
+    return j
 
 
 # ---- run record export: which actions each commit touched (``records.py`` writes the rows) ---------
