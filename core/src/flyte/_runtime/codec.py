@@ -68,6 +68,48 @@ def _prim_dumps(obj: Any, canonical: bool = False) -> str:
     return "".join(enc(obj, 0))
 
 
+BIG_TEXT = 1 << 20
+"""A str at least this long is written into JSON without the encoder's scan when it needs no
+escape (issue 20: a 50 MB text passed to a child went through JSON encoding twice)."""
+_CONTROL = bytes(range(32))
+_CHUNK = 1 << 20
+
+
+def _plain_text(value: Any) -> bytes | None:
+    """UTF-8 of a long str that JSON writes as is (no quote, backslash or control character), else
+    ``None``. One encoding; the control-character check runs over 1 MiB slices (cache-sized)."""
+    if value.__class__ is not str or len(value) < BIG_TEXT or '"' in value or "\\" in value:
+        return None
+    data = value.encode()
+    view = memoryview(data)
+    for i in range(0, len(data), _CHUNK):
+        part = view[i : i + _CHUNK].tobytes()
+        if len(part.translate(None, _CONTROL)) != len(part):
+            return None
+    return data
+
+
+def prim_json_bytes(obj: Any) -> bytes:
+    """``JSON_TAG`` + the stored JSON of a primitive or of a dict of them, as bytes: the same bytes
+    as ``_prim_dumps(obj).encode()``, with a long plain str copied once instead of encoded twice."""
+    if obj.__class__ is dict:
+        big = [_plain_text(v) for v in obj.values()]
+        if not any(b is not None for b in big):
+            return JSON_TAG + _prim_dumps(obj).encode()
+        parts = [JSON_TAG, b"{"]
+        for i, ((key, value), raw) in enumerate(zip(obj.items(), big)):
+            if i:
+                parts.append(b",")
+            parts += [_prim_dumps(key).encode(), b":"]
+            parts += [b'"', raw, b'"'] if raw is not None else [_prim_dumps(value).encode()]
+        parts.append(b"}")
+        return b"".join(parts)
+    raw = _plain_text(obj)
+    if raw is None:
+        return JSON_TAG + _prim_dumps(obj).encode()
+    return b"".join((JSON_TAG, b'"', raw, b'"'))
+
+
 def _same_pickle(a: Any, b: Any) -> bool:
     """Whether two values pickle to the same bytes (a stored form is exact only when they do)."""
     import pickle
@@ -315,7 +357,7 @@ class InterfaceCodec:
     def encode_inputs(self, values: Mapping[str, Any]) -> tuple[bytes, str]:
         """Encoded inputs and their canonical hash."""
         if self.all_prim:
-            data = JSON_TAG + _prim_dumps(values).encode()
+            data = prim_json_bytes(values)
             keys = list(values)
             if keys == sorted(keys):  # the stored form is the canonical one: hash it, no second encoding
                 return data, digest(memoryview(data)[1:])
@@ -367,7 +409,9 @@ def encode_value(codec: ValueCodec, value: Any) -> bytes:
     if isinstance(value, (bytes, bytearray)) and codec.hint in (bytes, Any):
         return BYTES_TAG + bytes(value)
     try:
-        text = _prim_dumps(value) if codec.prim is not None else _store_dumps(codec.to_jsonable(value))
+        if codec.prim is not None:
+            return prim_json_bytes(value)
+        text = _store_dumps(codec.to_jsonable(value))
         # A typed value (dataclass, model, set, tuple...) is stored as JSON only when it comes back
         # exactly (same pickle bytes); otherwise (a model's unset fields, a set's order) it is pickled.
         if codec.adapter is not None and codec.transformer is None:
