@@ -84,15 +84,11 @@ class RedoLog:
         code = self._codes.get(sql)
         if code is None or self.broken:
             return False
-        size = 0
-        for p in params:
-            if p.__class__ is bytes or p.__class__ is str:
-                size += len(p)
-        if size > MAX_RECORD:
-            return False
-        try:
+        try:  # a row's inline values are at most a few hundred KiB (larger ones live in the store)
             body = marshal.dumps((code, tuple(params)))
         except ValueError:
+            return False
+        if len(body) > MAX_RECORD:
             return False
         seq = self.seq + 1
         frame = HEADER.pack(len(body), zlib.crc32(body, seq & 0xFFFFFFFF), seq) + body
