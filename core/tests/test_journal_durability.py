@@ -144,7 +144,7 @@ import asyncio, os, signal, sys
 from flyte._runtime.journal import ActionRow, open_journal
 
 async def main():
-    rj = open_journal(sys.argv[1]).for_run()
+    rj = open_journal(sys.argv[1]).for_run(redo=True)
     for i in range(5):
         row = ActionRow("r", f"a{i}", None, i, "task", "t", None, None, "RUNNING", 1, 0, 1.0, None,
                         b"in", None, None, None, None, None)

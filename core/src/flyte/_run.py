@@ -1114,7 +1114,8 @@ async def _execute(
     ownership.start()
 
     export = _exports_record(prefix)
-    run_journal = RecordingRunJournal(journal) if export else journal.for_run()
+    # A run closes its journal writer at its end (_finish_run), so it may use a redo log.
+    run_journal = RecordingRunJournal(journal, redo_log=True) if export else journal.for_run(redo=True)
     controller = Controller(
         run_name,
         run_journal,

@@ -93,6 +93,11 @@ def prim_json_bytes(obj: Any) -> bytes:
     """``JSON_TAG`` + the stored JSON of a primitive or of a dict of them, as bytes: the same bytes
     as ``_prim_dumps(obj).encode()``, with a long plain str copied once instead of encoded twice."""
     if obj.__class__ is dict:
+        for v in obj.values():
+            if v.__class__ is str and len(v) >= BIG_TEXT:
+                break
+        else:  # the common case: small values
+            return JSON_TAG + _prim_dumps(obj).encode()
         big = [_plain_text(v) for v in obj.values()]
         if not any(b is not None for b in big):
             return JSON_TAG + _prim_dumps(obj).encode()
@@ -104,7 +109,7 @@ def prim_json_bytes(obj: Any) -> bytes:
             parts += [b'"', raw, b'"'] if raw is not None else [_prim_dumps(value).encode()]
         parts.append(b"}")
         return b"".join(parts)
-    raw = _plain_text(obj)
+    raw = _plain_text(obj) if obj.__class__ is str and len(obj) >= BIG_TEXT else None
     if raw is None:
         return JSON_TAG + _prim_dumps(obj).encode()
     return b"".join((JSON_TAG, b'"', raw, b'"'))
@@ -422,7 +427,7 @@ def encode_value(codec: ValueCodec, value: Any) -> bytes:
         return PICKLE_TAG + sign_pickle(_pickle(value))
 
 
-_SCAN = json.decoder.JSONDecoder().scan_once
+_SCAN = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def _json_loads(body: bytes) -> Any:

@@ -1037,6 +1037,9 @@ class _Exhausted(Exception):
         self.exhausted = exhausted
 
 
+_new_row = tuple.__new__
+
+
 class _Row:
     """Builds the actions-table row for one child; most columns never change."""
 
@@ -1063,19 +1066,23 @@ class _Row:
         self, status: str, attempts: int, outputs: bytes | None, error: str | None, cached: int = 0
     ) -> ActionRow:
         ended = None if status == RUNNING or status == QUEUED else time.time()
-        return ActionRow(
-            *self.fixed,
-            status,
-            self.base + attempts,
-            cached,
-            self.started,
-            ended,
-            self.inputs,
-            outputs,
-            error,
-            self.group,
-            self.mode,
-            None,
+        # tuple.__new__ straight: the NamedTuple's generated __new__ is a Python call per row
+        return _new_row(
+            ActionRow,
+            (
+                *self.fixed,
+                status,
+                self.base + attempts,
+                cached,
+                self.started,
+                ended,
+                self.inputs,
+                outputs,
+                error,
+                self.group,
+                self.mode,
+                None,
+            ),
         )
 
 

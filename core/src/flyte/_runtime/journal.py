@@ -392,9 +392,10 @@ class Journal:
                 " (flyte.init(journal=...), `journal` in flyte.toml, $FLYTE_JOURNAL or --journal)"
             )
 
-    def for_run(self) -> RunJournal:
-        """A group-committing writer for one run (one event loop)."""
-        return RunJournal(self)
+    def for_run(self, redo: bool = False) -> RunJournal:
+        """A group-committing writer for one run (one event loop). ``redo``: sequential steps may
+        be made durable in a redo log and reach SQLite later (the run must ``close()`` it)."""
+        return RunJournal(self, redo)
 
     def replay_redo(self) -> int:
         """Apply what the redo logs of dead writers hold past their marks (see ``redo.py``); the
@@ -1195,6 +1196,11 @@ REDO_DEL_MARK = "DELETE FROM journal_info WHERE name=?"
 REDO_STATEMENTS = (UPSERT_ACTION, SET_META)
 """What a run's redo log may hold (by index): the statements a step waits on (``_durable``)."""
 
+REDO_BATCH = 4096
+REDO_DELAY = 0.05
+"""While a run's redo log holds its unapplied steps, SQLite gets them every REDO_BATCH steps or
+REDO_DELAY seconds, whichever comes first (other processes read the journal that much later)."""
+
 INLINE_RUN = 64
 """At most this many commits in a row are made at once (without a loop turn) by ``_durable``."""
 
@@ -1207,7 +1213,7 @@ class RunJournal:
     waiters from the wrong thread; their commits share the process's connection under its lock.
     """
 
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: Journal, redo_log: bool = False) -> None:
         self.journal = journal
         self.path = journal.display  # for messages: a URL's password is left out
         self._pending: list[tuple[str, Sequence[Any]]] = []
@@ -1218,7 +1224,8 @@ class RunJournal:
         self._scheduled = False
         self._handle: asyncio.Handle | None = None  # the scheduled group commit
         self._inline = 0  # commits made at once in a row (see _durable)
-        self._redo = redo.RedoLog(journal.path, REDO_STATEMENTS) if journal.redo else None
+        self._redo = redo.RedoLog(journal.path, REDO_STATEMENTS) if redo_log and journal.redo else None
+        self._later: asyncio.TimerHandle | None = None  # a commit deferred while the redo log holds it
 
     def write(self, sql: str, params: Sequence[Any]) -> None:
         """Queue a statement for the next group commit (no wait). Call on the run's loop."""
@@ -1231,43 +1238,64 @@ class RunJournal:
             self._handle = asyncio.get_running_loop().call_soon(self._flush_soon)
 
     def _durable(self, sql: str, params: Sequence[Any]) -> asyncio.Future[None]:
-        """Queue a statement; the future resolves once it is committed (a plain future, not a
+        """Queue a statement; the future resolves once it is durable (a plain future, not a
         coroutine: awaiting it costs no extra frame on the hot path)."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
-        self._waiters.append(fut)
         ready = getattr(loop, "_ready", None)  # asyncio's run queue (other loops: always the group path)
         alone = ready is not None and (not ready or (len(ready) == 1 and ready[0] is self._handle))
-        if alone and self._inline < INLINE_RUN:
-            # Nothing else is ready to run on this loop but our own group commit (a sequential
-            # chain): that commit would hold just this write one loop turn later, so make it now and
-            # skip the turn (issue 20). The scheduled group commit stays (it finds nothing, or what
-            # was queued after this); every INLINE_RUN-th commit still takes the turn, so timers and
-            # I/O (timeouts, cancellation, worker sockets) are served during a long chain.
-            self._inline += 1
-            if sql is UPSERT_ACTION:
-                self._pending_actions[(params[0], params[1])] = params
-            else:
-                self._pending.append((sql, params))
-            rl = self._redo
-            if rl is not None and not self._pending and rl.append(sql, params):
-                # Durable in the run's redo log (one write, survives a killed process): the row
-                # stays queued for the group commit scheduled by this step's start. Only when
-                # nothing else is queued (a cache entry must be in SQLite for the next lookup).
-                fut.set_result(None)
-                if not self._scheduled:
-                    self._scheduled = True
-                    self._handle = loop.call_soon(self._flush_soon)
-                return fut
-            self._commit_pending()  # resolves ``fut`` (or fails it with the StorageError) now
+        if not alone:
+            self._inline = 0
+            self._waiters.append(fut)
+            self.write(sql, params)
             return fut
-        self._inline = 0
-        self.write(sql, params)
+        # Nothing else is ready to run on this loop but our own group commit (a sequential chain):
+        # that commit would hold just this write one loop turn later, so it is made durable now
+        # (issue 20). Every INLINE_RUN-th step still takes the loop turn, so timers and I/O
+        # (timeouts, cancellation, worker sockets) are served during a long chain.
+        if sql is UPSERT_ACTION:
+            self._pending_actions[(params[0], params[1])] = params
+        else:
+            self._pending.append((sql, params))
+        turn = self._inline >= INLINE_RUN
+        self._inline = 0 if turn else self._inline + 1
+        rl = self._redo
+        if rl is not None and not self._pending and rl.append(sql, params):
+            # Durable in the run's redo log (one write, survives a killed process): the row stays
+            # queued for a later SQLite commit (``_flush_soon``). Only when nothing else is queued
+            # (a cache entry must be in SQLite for the next lookup).
+            if turn:
+                loop.call_soon(_resolve, fut)
+            else:
+                fut.set_result(None)
+            if not self._scheduled:
+                self._scheduled = True
+                self._handle = loop.call_soon(self._flush_soon)
+            return fut
+        self._waiters.append(fut)
+        if turn:  # the group commit scheduled for the next loop turn resolves it
+            if not self._scheduled:
+                self._scheduled = True
+                self._handle = loop.call_soon(self._flush_soon)
+            return fut
+        self._commit_pending()  # resolves ``fut`` (or fails it with the StorageError) now
         return fut
 
     def _flush_soon(self) -> None:
         self._scheduled = False
         self._handle = None
+        rl = self._redo
+        if rl is not None and not self._waiters and rl.seq - rl.applied < REDO_BATCH:
+            # Every result waited on is durable in the redo log and nobody waits on the rest: one
+            # SQLite commit for many steps (a commit writes each b-tree page it touches, and random
+            # action IDs touch one page per row), at most REDO_DELAY later.
+            if self._later is None:
+                self._later = asyncio.get_running_loop().call_later(REDO_DELAY, self._flush_later)
+            return
+        self._commit_pending()
+
+    def _flush_later(self) -> None:
+        self._later = None
         self._commit_pending()
 
     def _redo_mark(self, pending: list[tuple[str, Sequence[Any]]]) -> int:
@@ -1279,6 +1307,9 @@ class RunJournal:
         return rl.seq
 
     def _commit_pending(self) -> None:
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
         pending, waiters = self._take()
         seq = self._redo_mark(pending)
         try:
@@ -1304,6 +1335,9 @@ class RunJournal:
 
     def flush(self) -> None:
         """Commit whatever is queued now (used when a run ends, or from sync code on the loop)."""
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
         pending, waiters = self._take()
         seq = self._redo_mark(pending)
         self.journal.commit(pending)
@@ -1397,8 +1431,8 @@ _TOUCHED = {UPSERT_ACTION: 1, INSERT_ATTEMPT: 1, SET_META: 2}
 class RecordingRunJournal(RunJournal):
     """A run's journal writer that also notes the actions each commit touched (for record export)."""
 
-    def __init__(self, journal: Journal) -> None:
-        super().__init__(journal)
+    def __init__(self, journal: Journal, redo_log: bool = False) -> None:
+        super().__init__(journal, redo_log)
         self.touched: set[str] = set()
 
     def _take(self) -> tuple[list[tuple[str, Sequence[Any]]], list[asyncio.Future[None]]]:
