@@ -216,3 +216,26 @@ def test_a_finished_run_leaves_no_redo_log(flyte_home: Path) -> None:
         "SELECT COUNT(*) FROM actions WHERE status='SUCCEEDED' AND task_name LIKE '%tick'"
     ).fetchone()[0]
     assert n == 300
+
+
+def test_cache_lookups_see_other_writers_within_the_snapshot_window(tmp_path: Path) -> None:
+    """A run's cache lookups share a read transaction for at most READ_SNAPSHOT seconds: another
+    process's entry shows after that, and this process's own writes show at once."""
+    from flyte._runtime.journal import PUT_CACHE, READ_SNAPSHOT, CacheEntry, Journal
+
+    path = str(tmp_path / "j.db")
+    mine, other = Journal(path), Journal(path)  # two connections, as two processes would have
+    try:
+        assert mine.cache_lookup("k1") is None  # opens the read transaction
+        other.commit([(PUT_CACHE, CacheEntry("k1", "t", b"J1", time.time(), "r", "a"))])
+        time.sleep(READ_SNAPSHOT * 2)
+        assert mine.cache_lookup("k1") == b"J1"
+        other.commit([(PUT_CACHE, CacheEntry("k2", "t", b"J2", time.time(), "r", "a"))])
+        mine.commit([(PUT_CACHE, CacheEntry("k3", "t", b"J3", time.time(), "r", "a"))])
+        assert mine.cache_lookup("k3") == b"J3"  # its own write ends the snapshot
+        assert mine.cache_lookup("k2") == b"J2"
+        assert mine.cache_clear() == 3
+        assert mine.cache_lookup("k1") is None
+    finally:
+        mine.close()
+        other.close()

@@ -77,6 +77,9 @@ INSERT_ATTEMPT = (
     "INSERT OR REPLACE INTO attempts(run, action_id, attempt, status, started_at, ended_at, error)"
     " VALUES(?,?,?,?,?,?,?)"
 )
+CACHE_GET = "SELECT outputs, created_at FROM cache WHERE key=?"
+READ_SNAPSHOT = 0.005
+"""Seconds a run's cache lookups may share one read transaction (``Journal.cache_lookup``)."""
 PUT_CACHE = (
     "INSERT OR REPLACE INTO cache(key, task_name, outputs, created_at, run, action_id) VALUES(?,?,?,?,?,?)"
 )
@@ -357,6 +360,9 @@ class Journal:
         self.path = path
         self.integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
         self.redo = False  # sequential steps may be made durable in a run's redo log (redo.py)
+        self._readable: str | None = None  # SQLite: the path a lookup connection opens
+        self._reader: sqlite3.Connection | None = None
+        self._read_since = 0.0
         self._begin = "BEGIN IMMEDIATE"  # SQLite: one writer at a time, taken at BEGIN
         if path.startswith(("postgresql://", "postgres://")):
             from flyte._runtime.journal_backend import PgConnection, redact
@@ -374,6 +380,7 @@ class Journal:
             self.conn.execute(f"PRAGMA synchronous={sync}")
             self.conn.execute("PRAGMA busy_timeout=60000")
             self.redo = sync == "NORMAL" and redo.available()
+            self._readable = path
         self.conn.executescript(SCHEMA)
         self.lock = threading.RLock()
         self._deployed_ready = False
@@ -425,6 +432,8 @@ class Journal:
         if not statements:
             return
         with self.lock:
+            if self._reader is not None and self._reader.in_transaction:
+                self._reader.execute("COMMIT")  # the next cache lookup sees what this commits
             if len(statements) == 1:  # one statement is its own transaction: no BEGIN/COMMIT round trips
                 self.conn.execute(*statements[0])
                 return
@@ -444,10 +453,43 @@ class Journal:
                 self.conn.execute("ROLLBACK")
                 raise
 
+    def cache_lookup(self, key: str, max_age: float | None = None) -> bytes | None:
+        """``cache_get`` for a run's many lookups: through a read transaction kept open for up to
+        READ_SNAPSHOT seconds (issue 20: an autocommit SELECT takes and drops WAL read locks, two
+        ``fcntl`` calls and most of a cache hit's lookup). Any write of this journal ends it, so this
+        process always reads its own writes; other processes' writes show within READ_SNAPSHOT."""
+        if self._readable is None:
+            return self.cache_get(key, max_age)
+        with self.lock:
+            r = self._reader
+            if r is None:
+                r = self._reader = sqlite3.connect(
+                    self._readable, timeout=60, check_same_thread=False, isolation_level=None
+                )
+            now = time.monotonic()
+            if r.in_transaction and now - self._read_since > READ_SNAPSHOT:
+                r.execute("COMMIT")
+            if not r.in_transaction:
+                r.execute("BEGIN")
+                self._read_since = now
+            row = r.execute(CACHE_GET, (key,)).fetchone()
+        if row is None or (max_age and row[1] is not None and time.time() - row[1] > max_age):
+            return None
+        return bytes(row[0])
+
+    def end_read(self) -> None:
+        """End the lookups' read transaction (after a write, so the next lookup sees it)."""
+        r = self._reader
+        if r is not None and r.in_transaction:
+            with self.lock:
+                if r.in_transaction:
+                    r.execute("COMMIT")
+
     # ---- direct access --------------------------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         with self.lock:
             self.conn.execute(sql, params)
+        self.end_read()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self.lock:
@@ -462,7 +504,7 @@ class Journal:
     def cache_get(self, key: str, max_age: float | None = None) -> bytes | None:
         """A cache entry's outputs; ``None`` when missing or older than ``max_age`` seconds."""
         with self.lock:
-            row = self.conn.execute("SELECT outputs, created_at FROM cache WHERE key=?", (key,)).fetchone()
+            row = self.conn.execute(CACHE_GET, (key,)).fetchone()
         if row is None or (max_age and row[1] is not None and time.time() - row[1] > max_age):
             return None
         return bytes(row[0])
@@ -639,6 +681,7 @@ class Journal:
                     "SELECT COUNT(*) FROM cache WHERE task_name=?", (task_name,)
                 ).fetchone()[0]
                 self.conn.execute("DELETE FROM cache WHERE task_name=?", (task_name,))
+        self.end_read()
         return int(n)
 
     # ---- deployed tasks (``flyte.deploy``): created on first use ---------------------------------
@@ -679,9 +722,13 @@ class Journal:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self.lock:
             self.conn.executemany(sql, rows)
+        self.end_read()
 
     def close(self) -> None:
         with self.lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
             self.conn.close()
 
     # ---- issue 18.12: cross-run cache serialization (Cache(serialize=True) leases) ----------------
@@ -1386,7 +1433,7 @@ class RunJournal:
         self.write(PUT_SPEC, (identity, task_name, spec))
 
     def cache_get(self, key: str, max_age: float | None = None) -> bytes | None:
-        return self.journal.cache_get(key, max_age)
+        return self.journal.cache_lookup(key, max_age)
 
     def subtree(self, run: str, action_id: str) -> list[ActionRow]:
         return self.journal.subtree(run, action_id)
