@@ -239,3 +239,35 @@ def test_cache_lookups_see_other_writers_within_the_snapshot_window(tmp_path: Pa
     finally:
         mine.close()
         other.close()
+
+
+def test_rows_acknowledged_from_the_log_survive_a_failed_commit(tmp_path: Path) -> None:
+    """A deferred commit that fails (another writer holds the lock) keeps the logged rows queued:
+    the next commit writes them, none is lost behind the log's mark."""
+    import asyncio
+
+    from flyte._runtime.journal import REDO_DELAY, ActionRow, Journal
+
+    path = str(tmp_path / "j.db")
+    j = Journal(path)
+    j.conn.execute("PRAGMA busy_timeout=20")  # fail fast instead of waiting a minute for the lock
+    blocker = sqlite3.connect(path, isolation_level=None)
+    fixed = ("r", "a1", None, 0, "task", "t", None, None, "RUNNING", 1, 0, 1.0, None, b"i", None)
+    row = ActionRow(*fixed, None, None, None, None)
+    rj = j.for_run(redo=True)
+
+    async def main() -> None:
+        rj.action_started(row)
+        await rj.action_finished(row._replace(status="SUCCEEDED", ended_at=2.0, outputs=b"J2"))
+        blocker.execute("BEGIN IMMEDIATE")
+        await asyncio.sleep(REDO_DELAY * 3)  # the deferred commit runs and fails
+        blocker.execute("ROLLBACK")
+        rj.close()
+
+    try:
+        asyncio.run(main())
+        got = blocker.execute("SELECT status, outputs FROM actions WHERE action_id='a1'").fetchall()
+        assert got == [("SUCCEEDED", b"J2")]
+    finally:
+        blocker.close()
+        j.close()

@@ -1364,6 +1364,8 @@ class RunJournal:
             if seq:
                 self._redo.committed(seq)  # type: ignore[union-attr]
         except Exception as e:
+            if seq:  # rows already acknowledged from the redo log: queued again for the next commit
+                self._requeue(pending[:-1])
             err = StorageError(f"could not write the journal at {self.path}: {e}")
             for w in waiters:
                 if not w.done():
@@ -1372,6 +1374,13 @@ class RunJournal:
         for w in waiters:
             if not w.done():
                 w.set_result(None)
+
+    def _requeue(self, statements: list[tuple[str, Sequence[Any]]]) -> None:
+        """Put back statements a failed commit took (a row queued since then stays the newer)."""
+        actions = {(p[0], p[1]): p for sql, p in statements if sql is UPSERT_ACTION}
+        actions.update(self._pending_actions)
+        self._pending_actions = actions
+        self._pending[:0] = [(sql, p) for sql, p in statements if sql is not UPSERT_ACTION]
 
     def _take(self) -> tuple[list[tuple[str, Sequence[Any]]], list[asyncio.Future[None]]]:
         actions = [(UPSERT_ACTION, p) for p in self._pending_actions.values()]
@@ -1387,7 +1396,12 @@ class RunJournal:
             self._later = None
         pending, waiters = self._take()
         seq = self._redo_mark(pending)
-        self.journal.commit(pending)
+        try:
+            self.journal.commit(pending)
+        except BaseException:
+            if seq:
+                self._requeue(pending[:-1])
+            raise
         if seq:
             self._redo.committed(seq)  # type: ignore[union-attr]
         for w in waiters:
