@@ -898,7 +898,10 @@ class Controller:
         """The task's spec (resources, image, plugin config...), once per task identity and run."""
         self._specs.add(tmpl.identity)
         try:
-            text = tmpl.spec().model_dump_json()
+            from flyte._serialization import SerializationContext
+            from flyte._spec_data import task_spec_json
+
+            text = task_spec_json(tmpl, SerializationContext())  # no pydantic model (issue 20)
         except Exception as e:  # a hook that cannot serialise here must not stop the action
             text = json.dumps({"name": tmpl.name, "error": f"{type(e).__name__}: {e}"})
         self.journal.record_spec(tmpl.identity, tmpl.name, text)
