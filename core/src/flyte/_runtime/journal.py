@@ -2,7 +2,8 @@
 
 Writes from a run's controller are grouped (``RunJournal``): every statement queued in one event-loop
 iteration is committed in one transaction, and a result is handed to the parent only after the
-transaction that records it has committed (``RunJournal.action_finished``). WAL with
+transaction that records it has committed (``RunJournal.action_finished``), or, for a sequential
+step, once its row is in the run's redo log (``redo.py``; applied to SQLite later). WAL with
 synchronous=NORMAL survives a killed process; set ``FLYTE_DURABILITY=fsync`` to also survive power
 loss.
 
