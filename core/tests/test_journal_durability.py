@@ -137,3 +137,137 @@ def test_a_long_chain_still_serves_timers() -> None:
     run = failed.value.flyte_run  # type: ignore[attr-defined]
     assert isinstance(run.error, flyte.errors.TaskTimeoutError)
     assert time.perf_counter() - t0 < 15
+
+
+_KILLED_WRITER = """
+import asyncio, os, signal, sys
+from flyte._runtime.journal import ActionRow, open_journal
+
+async def main():
+    rj = open_journal(sys.argv[1]).for_run(redo=True)
+    for i in range(5):
+        row = ActionRow("r", f"a{i}", None, i, "task", "t", None, None, "RUNNING", 1, 0, 1.0, None,
+                        b"in", None, None, None, None, None)
+        rj.action_started(row)
+        await rj.action_finished(row._replace(status="SUCCEEDED", ended_at=2.0, outputs=b"%d" % i))
+        print("ack", i, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # before the group commit scheduled for the next loop turn
+
+asyncio.run(main())
+"""
+
+
+def test_a_killed_writers_redo_log_is_applied_on_open(tmp_path: Path) -> None:
+    """Steps acknowledged from the redo log only (no SQLite commit yet) are in the journal once
+    anyone opens it after the writer died; the log and its mark are removed."""
+    import subprocess
+    import sys
+
+    from flyte._runtime import redo
+    from flyte._runtime.journal import open_journal
+
+    path = str(tmp_path / "j.db")
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_WRITER, path], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert proc.stdout.split() == [w for i in range(5) for w in ("ack", str(i))]
+    raw = sqlite3.connect(path)
+    before = raw.execute("SELECT COUNT(*) FROM actions WHERE status='SUCCEEDED'").fetchone()[0]
+    assert before < 5  # at least the last steps were only in the log
+    assert list(Path(redo.log_dir(path)).glob("*.log"))
+
+    open_journal(path)
+    rows = raw.execute(
+        "SELECT action_id, outputs FROM actions WHERE status='SUCCEEDED' ORDER BY 1"
+    ).fetchall()
+    assert rows == [(f"a{i}", b"%d" % i) for i in range(5)]
+    assert not list(Path(redo.log_dir(path)).glob("*.log"))
+    assert raw.execute("SELECT COUNT(*) FROM journal_info WHERE name LIKE 'redo:%'").fetchone()[0] == 0
+
+
+def test_a_cut_frame_is_not_replayed(tmp_path: Path) -> None:
+    """A frame a kill cut short (or damaged) ends the log: it was never acknowledged."""
+    from flyte._runtime import redo
+
+    log = redo.RedoLog(str(tmp_path / "j.db"), ["S0", "S1"])
+    assert log.append("S1", ("a", 1, b"x", None, 2.5))
+    assert log.append("S0", ("b",))
+    assert not log.append("OTHER", ("c",))  # not a loggable statement: committed directly instead
+    data = (Path(redo.log_dir(str(tmp_path / "j.db"))) / log.name).read_bytes()
+    assert redo.parse(data) == [(1, 1, ("a", 1, b"x", None, 2.5)), (2, 0, ("b",))]
+    assert redo.parse(data[:-1]) == [(1, 1, ("a", 1, b"x", None, 2.5))]
+    damaged = bytearray(data)
+    damaged[-1] ^= 0xFF
+    assert redo.parse(bytes(damaged)) == [(1, 1, ("a", 1, b"x", None, 2.5))]
+    log.close()
+
+
+def test_a_finished_run_leaves_no_redo_log(flyte_home: Path) -> None:
+    from flyte._config import get_settings
+    from flyte._runtime import redo
+
+    assert flyte.run(long_chain.override(timeout=60), n=300).outputs()[0] == 300
+    path = get_settings().journal_path
+    assert not list(Path(redo.log_dir(path)).glob("*.log"))
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT COUNT(*) FROM journal_info WHERE name LIKE 'redo:%'").fetchone()[0] == 0
+    n = conn.execute(
+        "SELECT COUNT(*) FROM actions WHERE status='SUCCEEDED' AND task_name LIKE '%tick'"
+    ).fetchone()[0]
+    assert n == 300
+
+
+def test_cache_lookups_see_other_writers_within_the_snapshot_window(tmp_path: Path) -> None:
+    """A run's cache lookups share a read transaction for at most READ_SNAPSHOT seconds: another
+    process's entry shows after that, and this process's own writes show at once."""
+    from flyte._runtime.journal import PUT_CACHE, READ_SNAPSHOT, CacheEntry, Journal
+
+    path = str(tmp_path / "j.db")
+    mine, other = Journal(path), Journal(path)  # two connections, as two processes would have
+    try:
+        assert mine.cache_lookup("k1") is None  # opens the read transaction
+        other.commit([(PUT_CACHE, CacheEntry("k1", "t", b"J1", time.time(), "r", "a"))])
+        time.sleep(READ_SNAPSHOT * 2)
+        assert mine.cache_lookup("k1") == b"J1"
+        other.commit([(PUT_CACHE, CacheEntry("k2", "t", b"J2", time.time(), "r", "a"))])
+        mine.commit([(PUT_CACHE, CacheEntry("k3", "t", b"J3", time.time(), "r", "a"))])
+        assert mine.cache_lookup("k3") == b"J3"  # its own write ends the snapshot
+        assert mine.cache_lookup("k2") == b"J2"
+        assert mine.cache_clear() == 3
+        assert mine.cache_lookup("k1") is None
+    finally:
+        mine.close()
+        other.close()
+
+
+def test_rows_acknowledged_from_the_log_survive_a_failed_commit(tmp_path: Path) -> None:
+    """A deferred commit that fails (another writer holds the lock) keeps the logged rows queued:
+    the next commit writes them, none is lost behind the log's mark."""
+    import asyncio
+
+    from flyte._runtime.journal import REDO_DELAY, ActionRow, Journal
+
+    path = str(tmp_path / "j.db")
+    j = Journal(path)
+    j.conn.execute("PRAGMA busy_timeout=20")  # fail fast instead of waiting a minute for the lock
+    blocker = sqlite3.connect(path, isolation_level=None)
+    fixed = ("r", "a1", None, 0, "task", "t", None, None, "RUNNING", 1, 0, 1.0, None, b"i", None)
+    row = ActionRow(*fixed, None, None, None, None)
+    rj = j.for_run(redo=True)
+
+    async def main() -> None:
+        rj.action_started(row)
+        await rj.action_finished(row._replace(status="SUCCEEDED", ended_at=2.0, outputs=b"J2"))
+        blocker.execute("BEGIN IMMEDIATE")
+        await asyncio.sleep(REDO_DELAY * 3)  # the deferred commit runs and fails
+        blocker.execute("ROLLBACK")
+        rj.close()
+
+    try:
+        asyncio.run(main())
+        got = blocker.execute("SELECT status, outputs FROM actions WHERE action_id='a1'").fetchall()
+        assert got == [("SUCCEEDED", b"J2")]
+    finally:
+        blocker.close()
+        j.close()

@@ -1114,7 +1114,8 @@ async def _execute(
     ownership.start()
 
     export = _exports_record(prefix)
-    run_journal = RecordingRunJournal(journal) if export else journal.for_run()
+    # A run closes its journal writer at its end (_finish_run), so it may use a redo log.
+    run_journal = RecordingRunJournal(journal, redo_log=True) if export else journal.for_run(redo=True)
     controller = Controller(
         run_name,
         run_journal,
@@ -1293,7 +1294,7 @@ def _finish_run(
 ) -> None:
     """Record the run's end, close the controller, finish the export and send notifications."""
     run_name = controller.run_name
-    controller.journal.flush()
+    controller.journal.close()  # commits what is queued, removes its redo log
     err_text = None
     if error is not None:
         from flyte._runtime.errors_bridge import error_record

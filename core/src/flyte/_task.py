@@ -297,10 +297,13 @@ class TaskTemplate(Generic[P, R]):
         The controller (inline actions), worker processes and a direct call all run a body through
         here; what ``pre`` returns is merged into ``data`` (the action's data, read by ``post``).
         """
-        extra = await self.pre()
-        if extra and data is not None:
-            data.update(extra)
-        return await self.post(await self.execute(**inputs))
+        cls = type(self)
+        if cls.pre is not TaskTemplate.pre:  # the base hooks do nothing: no coroutine for them
+            extra = await self.pre()
+            if extra and data is not None:
+                data.update(extra)
+        out = await self.execute(**inputs)
+        return out if cls.post is TaskTemplate.post else await self.post(out)
 
     # ---- overrides -----------------------------------------------------------------------------
     def override(

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from flyte.errors import NonRecoverableError, RuntimeDataValidationError
@@ -66,6 +66,145 @@ def _prim_dumps(obj: Any, canonical: bool = False) -> str:
     if enc is None:
         return _dumps(obj) if canonical else _store_dumps(obj)
     return "".join(enc(obj, 0))
+
+
+BIG_TEXT = 1 << 20
+"""A str at least this long is written into JSON without the encoder's scan when it needs no
+escape (issue 20: a 50 MB text passed to a child went through JSON encoding twice)."""
+_CONTROL = bytes(range(32))
+_CHUNK = 1 << 20
+
+
+def _plain_text(value: Any) -> bytes | None:
+    """UTF-8 of a long str that JSON writes as is (no quote, backslash or control character), else
+    ``None``. One encoding; the control-character check runs over 1 MiB slices (cache-sized)."""
+    if value.__class__ is not str or len(value) < BIG_TEXT or '"' in value or "\\" in value:
+        return None
+    data = value.encode()
+    view = memoryview(data)
+    for i in range(0, len(data), _CHUNK):
+        part = view[i : i + _CHUNK].tobytes()
+        if len(part.translate(None, _CONTROL)) != len(part):
+            return None
+    return data
+
+
+class TextParts:
+    """The stored JSON of a primitive value holding long ASCII text, not joined (issue 20): bytes
+    pieces as they are and each long text UTF-8-encoded 1 MiB at a time whenever it is read, so a
+    50 MB value is hashed and written to the store without a 50 MB copy (twice: encoded, joined).
+    Only for a long ``str.isascii()`` text (its byte length is its length) that ``scan`` found plain.
+    Built by the controller for the values it stores itself; ``bytes(parts)`` joins them."""
+
+    __slots__ = ("nbytes", "pieces")
+
+    def __init__(self, pieces: list[bytes | str]) -> None:
+        self.pieces = pieces
+        self.nbytes = sum(len(p) for p in pieces)
+
+    def __len__(self) -> int:
+        return self.nbytes
+
+    def chunks(self) -> Iterator[bytes]:
+        for p in self.pieces:
+            if p.__class__ is str:
+                for i in range(0, len(p), _CHUNK):
+                    yield p[i : i + _CHUNK].encode()  # type: ignore[union-attr]
+            else:
+                yield p  # type: ignore[misc]
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self.chunks())
+
+    def scan(self, digest_after: int | None = None) -> tuple[bool, str]:
+        """(whether every text is plain: no control character, so JSON writes it as is; the digest
+        of the bytes after the first ``digest_after`` when asked), in one pass over the text."""
+        h = hashlib.blake2b(digest_size=16) if digest_after is not None else None
+        skip = digest_after or 0
+        for p in self.pieces:
+            if p.__class__ is str:
+                for i in range(0, len(p), _CHUNK):
+                    part = p[i : i + _CHUNK].encode()  # type: ignore[union-attr]
+                    if len(part.translate(None, _CONTROL)) != len(part):
+                        return False, ""
+                    if h is not None:
+                        h.update(part)
+            elif h is not None:
+                h.update(memoryview(p)[skip:])  # type: ignore[arg-type]
+                skip = max(0, skip - len(p))
+        return True, h.hexdigest() if h is not None else ""
+
+
+def _lazy_text(value: Any) -> bool:
+    return (
+        value.__class__ is str
+        and len(value) >= BIG_TEXT
+        and value.isascii()
+        and '"' not in value
+        and "\\" not in value
+    )
+
+
+def prim_json_parts(obj: Any) -> TextParts | None:
+    """:class:`TextParts` of a long ASCII text or a dict holding one (unscanned), else ``None``."""
+    if obj.__class__ is dict:
+        if not any(_lazy_text(v) for v in obj.values()):
+            return None
+        pieces: list[bytes | str] = [JSON_TAG + b"{"]
+        for i, (key, value) in enumerate(obj.items()):
+            head = (b"," if i else b"") + _prim_dumps(key).encode() + b":"
+            if _lazy_text(value):
+                pieces += [head + b'"', value, b'"']
+            else:
+                pieces.append(head + _prim_dumps(value).encode())
+        pieces.append(b"}")
+        return TextParts(pieces)
+    if _lazy_text(obj):
+        return TextParts([JSON_TAG + b'"', obj, b'"'])
+    return None
+
+
+def _has_long_text(obj: Any) -> bool:
+    if obj.__class__ is dict:
+        for v in obj.values():
+            if v.__class__ is str and len(v) >= BIG_TEXT:
+                return True
+        return False
+    return obj.__class__ is str and len(obj) >= BIG_TEXT
+
+
+def prim_json_lazy(obj: Any) -> bytes | TextParts:
+    """:func:`prim_json_bytes`, or :class:`TextParts` when it holds a long plain ASCII text (for the
+    controller, which stores such a value itself: not copied at all)."""
+    if not _has_long_text(obj):  # the common case: small values
+        return JSON_TAG + _prim_dumps(obj).encode()
+    parts = prim_json_parts(obj)
+    if parts is not None and parts.scan()[0]:
+        return parts
+    return prim_json_bytes(obj)
+
+
+def prim_json_bytes(obj: Any) -> bytes:
+    """``JSON_TAG`` + the stored JSON of a primitive or of a dict of them, as bytes: the same bytes
+    as ``_prim_dumps(obj).encode()``, with a long plain str copied once instead of encoded twice."""
+    if not _has_long_text(obj):  # the common case: small values
+        return JSON_TAG + _prim_dumps(obj).encode()
+    if obj.__class__ is dict:
+        big = [_plain_text(v) for v in obj.values()]
+        if not any(b is not None for b in big):
+            return JSON_TAG + _prim_dumps(obj).encode()
+        parts = [JSON_TAG, b"{"]
+        for i, ((key, value), raw) in enumerate(zip(obj.items(), big)):
+            if i:
+                parts.append(b",")
+            parts += [_prim_dumps(key).encode(), b":"]
+            parts += [b'"', raw, b'"'] if raw is not None else [_prim_dumps(value).encode()]
+        parts.append(b"}")
+        return b"".join(parts)
+    raw = _plain_text(obj)
+    if raw is None:
+        return JSON_TAG + _prim_dumps(obj).encode()
+    return b"".join((JSON_TAG, b'"', raw, b'"'))
 
 
 def _same_pickle(a: Any, b: Any) -> bool:
@@ -315,7 +454,7 @@ class InterfaceCodec:
     def encode_inputs(self, values: Mapping[str, Any]) -> tuple[bytes, str]:
         """Encoded inputs and their canonical hash."""
         if self.all_prim:
-            data = JSON_TAG + _prim_dumps(values).encode()
+            data = prim_json_bytes(values)
             keys = list(values)
             if keys == sorted(keys):  # the stored form is the canonical one: hash it, no second encoding
                 return data, digest(memoryview(data)[1:])
@@ -331,6 +470,18 @@ class InterfaceCodec:
             hashed = {k: self._hash_form(k, v) for k, v in values.items()}
             return data, digest(_dumps(hashed))
         return data, digest(text)
+
+    def encode_inputs_lazy(self, values: Mapping[str, Any]) -> tuple[bytes | TextParts, str]:
+        """:meth:`encode_inputs` for the controller: inputs holding a long plain ASCII text come back
+        as :class:`TextParts` (same bytes when joined, same hash), checked and hashed in one pass."""
+        if self.all_prim and _has_long_text(values):
+            keys = list(values)
+            parts = prim_json_parts(values) if keys == sorted(keys) else None
+            if parts is not None:
+                plain, hashed = parts.scan(digest_after=1)
+                if plain:
+                    return parts, hashed
+        return self.encode_inputs(values)
 
     def _hash_form(self, name: str, value: Any) -> Any:
         try:
@@ -359,6 +510,12 @@ class InterfaceCodec:
     def encode_output(self, value: Any) -> bytes:
         return encode_value(self.output, value)
 
+    def encode_output_lazy(self, value: Any) -> bytes | TextParts:
+        """:meth:`encode_output`, a long plain ASCII text as :class:`TextParts` (the controller)."""
+        if self.output.prim is not None and _has_long_text(value):
+            return prim_json_lazy(value)
+        return encode_value(self.output, value)
+
     def decode_output(self, data: bytes) -> Any:
         return decode_value(self.output, data)
 
@@ -367,7 +524,9 @@ def encode_value(codec: ValueCodec, value: Any) -> bytes:
     if isinstance(value, (bytes, bytearray)) and codec.hint in (bytes, Any):
         return BYTES_TAG + bytes(value)
     try:
-        text = _prim_dumps(value) if codec.prim is not None else _store_dumps(codec.to_jsonable(value))
+        if codec.prim is not None:
+            return prim_json_bytes(value)
+        text = _store_dumps(codec.to_jsonable(value))
         # A typed value (dataclass, model, set, tuple...) is stored as JSON only when it comes back
         # exactly (same pickle bytes); otherwise (a model's unset fields, a set's order) it is pickled.
         if codec.adapter is not None and codec.transformer is None:
@@ -378,12 +537,29 @@ def encode_value(codec: ValueCodec, value: Any) -> bytes:
         return PICKLE_TAG + sign_pickle(_pickle(value))
 
 
+_SCAN = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _json_loads(body: bytes) -> Any:
+    """``json.loads`` of stored JSON (what this codec wrote: UTF-8, no surrounding space), straight
+    through the C scanner (issue 20: ``loads`` of ``6`` cost more than the rest of a cache hit's
+    decoding); anything else takes ``json.loads``, with its errors."""
+    text = body.decode()
+    try:
+        obj, end = _SCAN(text, 0)
+    except (StopIteration, ValueError):
+        return json.loads(text)
+    return obj if end == len(text) else json.loads(text)
+
+
 def decode_value(codec: ValueCodec, data: bytes) -> Any:
     tag, body = data[:1], data[1:]
     if tag == BYTES_TAG:
         return body
     if tag == PICKLE_TAG:
         return _unpickle(body)
+    if codec.prim is not None:
+        return _json_loads(body)
     return codec.from_jsonable(json.loads(body))
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from flyte._context import ActionContext, current_action
 from flyte._plugins.contract import ExecutionContext
-from flyte._runtime.codec import InterfaceCodec
+from flyte._runtime.codec import InterfaceCodec, TextParts
 from flyte._runtime.errors_bridge import as_user_error, error_record
 from flyte._runtime.identity import cache_key as _cache_key
 from flyte._runtime.identity import call_identity, child_action_id
@@ -367,7 +367,7 @@ class Controller:
         codec = interface_codec(tmpl)
         inputs = tmpl.interface.bind(tmpl.name, args, kwargs)
         codec.validate_inputs(inputs, check_paths=False)
-        enc_inputs, inputs_hash = codec.encode_inputs(inputs)
+        enc_inputs, inputs_hash = codec.encode_inputs_lazy(inputs)
         if len(enc_inputs) > tmpl.max_inline_io_bytes:
             raise _inline_breach(tmpl, codec, inputs, len(enc_inputs))
         action_id, position = parent.child_key(call_identity(tmpl), inputs_hash)
@@ -396,6 +396,8 @@ class Controller:
         parent_id = parent.action_id if parent.parent is not None else None
         if len(enc_inputs) > JOURNAL_INLINE_LIMIT:
             enc_inputs = await self._store_retried(action_id, "inputs", enc_inputs)
+        elif not isinstance(enc_inputs, bytes):  # never: unjoined parts are over a MiB
+            enc_inputs = bytes(enc_inputs)
         row = _Row(self.run_name, action_id, parent_id, position, tmpl, pac.group, enc_inputs)
         row.base = self.attempt_base.get(action_id, 0)
         child.row = row
@@ -440,11 +442,11 @@ class Controller:
         try:
             out = await self._run_with_policy(tmpl, child, inputs, pac, row)
             out = codec.validate_output(out)
-            enc_out = codec.encode_output(out)
+            enc_out = codec.encode_output_lazy(out)
             if len(enc_out) > tmpl.max_inline_io_bytes:
                 raise _inline_breach(tmpl, codec, None, len(enc_out))
             stored = (
-                enc_out
+                bytes(enc_out)
                 if len(enc_out) <= JOURNAL_INLINE_LIMIT
                 else await self._store_retried(action_id, "outputs", enc_out)
             )
@@ -896,7 +898,10 @@ class Controller:
         """The task's spec (resources, image, plugin config...), once per task identity and run."""
         self._specs.add(tmpl.identity)
         try:
-            text = tmpl.spec().model_dump_json()
+            from flyte._serialization import SerializationContext
+            from flyte._spec_data import task_spec_json
+
+            text = task_spec_json(tmpl, SerializationContext())  # no pydantic model (issue 20)
         except Exception as e:  # a hook that cannot serialise here must not stop the action
             text = json.dumps({"name": tmpl.name, "error": f"{type(e).__name__}: {e}"})
         self.journal.record_spec(tmpl.identity, tmpl.name, text)
@@ -927,10 +932,10 @@ class Controller:
             warnings.warn(f"could not keep the log of action {action_id}: {e}", RuntimeWarning, stacklevel=2)
 
     # ---- values too large for the journal ------------------------------------------------------------
-    def store_value(self, action_id: str, name: str, data: bytes) -> bytes:
+    def store_value(self, action_id: str, name: str, data: bytes | TextParts) -> bytes:
         return store_value(self.store, self.run_prefix, action_id, name, data)
 
-    async def _store_retried(self, action_id: str, name: str, data: bytes) -> bytes:
+    async def _store_retried(self, action_id: str, name: str, data: bytes | TextParts) -> bytes:
         """``store_value`` with the system retries: a value that was computed is not computed again."""
         failures = 0
         while True:
@@ -1012,8 +1017,18 @@ def route_call(
         return fut.result()
 
 
-def store_value(store: ObjectStore, run_prefix: str, action_id: str, name: str, data: bytes) -> bytes:
-    """``data`` as the journal keeps it: inline up to ``JOURNAL_INLINE_LIMIT``, else ``R<uri>``."""
+def store_value(
+    store: ObjectStore, run_prefix: str, action_id: str, name: str, data: bytes | TextParts
+) -> bytes:
+    """``data`` as the journal keeps it: inline up to ``JOURNAL_INLINE_LIMIT``, else ``R<uri>``.
+    :class:`TextParts` (a long text, unjoined) are written in slices where the store can."""
+    if isinstance(data, TextParts):
+        put = getattr(store, "put_parts", None)
+        if put is None:
+            data = bytes(data)
+        else:
+            uri: str = put(join(run_prefix, action_id, name), data)
+            return b"R" + uri.encode()
     if len(data) <= JOURNAL_INLINE_LIMIT:
         return data
     uri = store.put_bytes(join(run_prefix, action_id, name), data)
@@ -1035,6 +1050,9 @@ class _Exhausted(Exception):
         self.error = error
         self.attempts = attempts
         self.exhausted = exhausted
+
+
+_new_row = tuple.__new__
 
 
 class _Row:
@@ -1063,19 +1081,23 @@ class _Row:
         self, status: str, attempts: int, outputs: bytes | None, error: str | None, cached: int = 0
     ) -> ActionRow:
         ended = None if status == RUNNING or status == QUEUED else time.time()
-        return ActionRow(
-            *self.fixed,
-            status,
-            self.base + attempts,
-            cached,
-            self.started,
-            ended,
-            self.inputs,
-            outputs,
-            error,
-            self.group,
-            self.mode,
-            None,
+        # tuple.__new__ straight: the NamedTuple's generated __new__ is a Python call per row
+        return _new_row(
+            ActionRow,
+            (
+                *self.fixed,
+                status,
+                self.base + attempts,
+                cached,
+                self.started,
+                ended,
+                self.inputs,
+                outputs,
+                error,
+                self.group,
+                self.mode,
+                None,
+            ),
         )
 
 

@@ -2,7 +2,8 @@
 
 Writes from a run's controller are grouped (``RunJournal``): every statement queued in one event-loop
 iteration is committed in one transaction, and a result is handed to the parent only after the
-transaction that records it has committed (``RunJournal.action_finished``). WAL with
+transaction that records it has committed (``RunJournal.action_finished``), or, for a sequential
+step, once its row is in the run's redo log (``redo.py``; applied to SQLite later). WAL with
 synchronous=NORMAL survives a killed process; set ``FLYTE_DURABILITY=fsync`` to also survive power
 loss.
 
@@ -22,6 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from flyte._runtime import redo
 from flyte.errors import StorageError
 
 SCHEMA = """
@@ -76,6 +78,9 @@ INSERT_ATTEMPT = (
     "INSERT OR REPLACE INTO attempts(run, action_id, attempt, status, started_at, ended_at, error)"
     " VALUES(?,?,?,?,?,?,?)"
 )
+CACHE_GET = "SELECT outputs, created_at FROM cache WHERE key=?"
+READ_SNAPSHOT = 0.005
+"""Seconds a run's cache lookups may share one read transaction (``Journal.cache_lookup``)."""
 PUT_CACHE = (
     "INSERT OR REPLACE INTO cache(key, task_name, outputs, created_at, run, action_id) VALUES(?,?,?,?,?,?)"
 )
@@ -355,6 +360,10 @@ class Journal:
     def __init__(self, path: str) -> None:
         self.path = path
         self.integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
+        self.redo = False  # sequential steps may be made durable in a run's redo log (redo.py)
+        self._readable: str | None = None  # SQLite: the path a lookup connection opens
+        self._reader: sqlite3.Connection | None = None
+        self._read_since = 0.0
         self._begin = "BEGIN IMMEDIATE"  # SQLite: one writer at a time, taken at BEGIN
         if path.startswith(("postgresql://", "postgres://")):
             from flyte._runtime.journal_backend import PgConnection, redact
@@ -368,8 +377,11 @@ class Journal:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             self.conn = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
             self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute(f"PRAGMA synchronous={journal_sync()}")
+            sync = journal_sync()
+            self.conn.execute(f"PRAGMA synchronous={sync}")
             self.conn.execute("PRAGMA busy_timeout=60000")
+            self.redo = sync == "NORMAL" and redo.available()
+            self._readable = path
         self.conn.executescript(SCHEMA)
         self.lock = threading.RLock()
         self._deployed_ready = False
@@ -388,15 +400,41 @@ class Journal:
                 " (flyte.init(journal=...), `journal` in flyte.toml, $FLYTE_JOURNAL or --journal)"
             )
 
-    def for_run(self) -> RunJournal:
-        """A group-committing writer for one run (one event loop)."""
-        return RunJournal(self)
+    def for_run(self, redo: bool = False) -> RunJournal:
+        """A group-committing writer for one run (one event loop). ``redo``: sequential steps may
+        be made durable in a redo log and reach SQLite later (the run must ``close()`` it)."""
+        return RunJournal(self, redo)
+
+    def replay_redo(self) -> int:
+        """Apply what the redo logs of dead writers hold past their marks (see ``redo.py``); the
+        number of records applied. Cheap when there is none (one ``listdir``)."""
+        if not self.redo:
+            return 0
+        applied = 0
+        for name, fd in redo.orphaned_logs(self.path):
+            try:
+                mark = redo.mark_name(name)
+                records = redo.parse(redo.read_all(fd))
+                with self.lock:
+                    row = self.conn.execute(REDO_GET_MARK, (mark,)).fetchone()
+                    done = int(row[0]) if row is not None else 0
+                    todo = [(REDO_STATEMENTS[code], params) for seq, code, params in records if seq > done]
+                    if todo:
+                        self.commit([*todo, (REDO_SET_MARK, (mark, str(records[-1][0])))])
+                        applied += len(todo)
+                    os.unlink(os.path.join(redo.log_dir(self.path), name))
+                    self.conn.execute(REDO_DEL_MARK, (mark,))
+            finally:
+                os.close(fd)
+        return applied
 
     def commit(self, statements: list[tuple[str, Sequence[Any]]]) -> None:
         """Run statements in one transaction (same statements in a row go through ``executemany``)."""
         if not statements:
             return
         with self.lock:
+            if self._reader is not None and self._reader.in_transaction:
+                self._reader.execute("COMMIT")  # the next cache lookup sees what this commits
             if len(statements) == 1:  # one statement is its own transaction: no BEGIN/COMMIT round trips
                 self.conn.execute(*statements[0])
                 return
@@ -416,10 +454,43 @@ class Journal:
                 self.conn.execute("ROLLBACK")
                 raise
 
+    def cache_lookup(self, key: str, max_age: float | None = None) -> bytes | None:
+        """``cache_get`` for a run's many lookups: through a read transaction kept open for up to
+        READ_SNAPSHOT seconds (issue 20: an autocommit SELECT takes and drops WAL read locks, two
+        ``fcntl`` calls and most of a cache hit's lookup). Any write of this journal ends it, so this
+        process always reads its own writes; other processes' writes show within READ_SNAPSHOT."""
+        if self._readable is None:
+            return self.cache_get(key, max_age)
+        with self.lock:
+            r = self._reader
+            if r is None:
+                r = self._reader = sqlite3.connect(
+                    self._readable, timeout=60, check_same_thread=False, isolation_level=None
+                )
+            now = time.monotonic()
+            if r.in_transaction and now - self._read_since > READ_SNAPSHOT:
+                r.execute("COMMIT")
+            if not r.in_transaction:
+                r.execute("BEGIN")
+                self._read_since = now
+            row = r.execute(CACHE_GET, (key,)).fetchone()
+        if row is None or (max_age and row[1] is not None and time.time() - row[1] > max_age):
+            return None
+        return bytes(row[0])
+
+    def end_read(self) -> None:
+        """End the lookups' read transaction (after a write, so the next lookup sees it)."""
+        r = self._reader
+        if r is not None and r.in_transaction:
+            with self.lock:
+                if r.in_transaction:
+                    r.execute("COMMIT")
+
     # ---- direct access --------------------------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         with self.lock:
             self.conn.execute(sql, params)
+        self.end_read()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self.lock:
@@ -434,7 +505,7 @@ class Journal:
     def cache_get(self, key: str, max_age: float | None = None) -> bytes | None:
         """A cache entry's outputs; ``None`` when missing or older than ``max_age`` seconds."""
         with self.lock:
-            row = self.conn.execute("SELECT outputs, created_at FROM cache WHERE key=?", (key,)).fetchone()
+            row = self.conn.execute(CACHE_GET, (key,)).fetchone()
         if row is None or (max_age and row[1] is not None and time.time() - row[1] > max_age):
             return None
         return bytes(row[0])
@@ -611,6 +682,7 @@ class Journal:
                     "SELECT COUNT(*) FROM cache WHERE task_name=?", (task_name,)
                 ).fetchone()[0]
                 self.conn.execute("DELETE FROM cache WHERE task_name=?", (task_name,))
+        self.end_read()
         return int(n)
 
     # ---- deployed tasks (``flyte.deploy``): created on first use ---------------------------------
@@ -651,9 +723,13 @@ class Journal:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self.lock:
             self.conn.executemany(sql, rows)
+        self.end_read()
 
     def close(self) -> None:
         with self.lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
             self.conn.close()
 
     # ---- issue 18.12: cross-run cache serialization (Cache(serialize=True) leases) ----------------
@@ -1162,6 +1238,17 @@ class Journal:
         return [dict(r) for r in rows]
 
 
+REDO_SET_MARK = "INSERT OR REPLACE INTO journal_info(name, value) VALUES(?, ?)"
+REDO_GET_MARK = "SELECT value FROM journal_info WHERE name=?"
+REDO_DEL_MARK = "DELETE FROM journal_info WHERE name=?"
+REDO_STATEMENTS = (UPSERT_ACTION, SET_META)
+"""What a run's redo log may hold (by index): the statements a step waits on (``_durable``)."""
+
+REDO_BATCH = 4096
+REDO_DELAY = 0.05
+"""While a run's redo log holds its unapplied steps, SQLite gets them every REDO_BATCH steps or
+REDO_DELAY seconds, whichever comes first (other processes read the journal that much later)."""
+
 INLINE_RUN = 64
 """At most this many commits in a row are made at once (without a loop turn) by ``_durable``."""
 
@@ -1174,7 +1261,7 @@ class RunJournal:
     waiters from the wrong thread; their commits share the process's connection under its lock.
     """
 
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: Journal, redo_log: bool = False) -> None:
         self.journal = journal
         self.path = journal.display  # for messages: a URL's password is left out
         self._pending: list[tuple[str, Sequence[Any]]] = []
@@ -1185,6 +1272,8 @@ class RunJournal:
         self._scheduled = False
         self._handle: asyncio.Handle | None = None  # the scheduled group commit
         self._inline = 0  # commits made at once in a row (see _durable)
+        self._redo = redo.RedoLog(journal.path, REDO_STATEMENTS) if redo_log and journal.redo else None
+        self._later: asyncio.TimerHandle | None = None  # a commit deferred while the redo log holds it
 
     def write(self, sql: str, params: Sequence[Any]) -> None:
         """Queue a statement for the next group commit (no wait). Call on the run's loop."""
@@ -1197,40 +1286,87 @@ class RunJournal:
             self._handle = asyncio.get_running_loop().call_soon(self._flush_soon)
 
     def _durable(self, sql: str, params: Sequence[Any]) -> asyncio.Future[None]:
-        """Queue a statement; the future resolves once it is committed (a plain future, not a
+        """Queue a statement; the future resolves once it is durable (a plain future, not a
         coroutine: awaiting it costs no extra frame on the hot path)."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
-        self._waiters.append(fut)
         ready = getattr(loop, "_ready", None)  # asyncio's run queue (other loops: always the group path)
         alone = ready is not None and (not ready or (len(ready) == 1 and ready[0] is self._handle))
-        if alone and self._inline < INLINE_RUN:
-            # Nothing else is ready to run on this loop but our own group commit (a sequential
-            # chain): that commit would hold just this write one loop turn later, so make it now and
-            # skip the turn (issue 20). The scheduled group commit stays (it finds nothing, or what
-            # was queued after this); every INLINE_RUN-th commit still takes the turn, so timers and
-            # I/O (timeouts, cancellation, worker sockets) are served during a long chain.
-            self._inline += 1
-            if sql is UPSERT_ACTION:
-                self._pending_actions[(params[0], params[1])] = params
-            else:
-                self._pending.append((sql, params))
-            self._commit_pending()  # resolves ``fut`` (or fails it with the StorageError) now
+        if not alone:
+            self._inline = 0
+            self._waiters.append(fut)
+            self.write(sql, params)
             return fut
-        self._inline = 0
-        self.write(sql, params)
+        # Nothing else is ready to run on this loop but our own group commit (a sequential chain):
+        # that commit would hold just this write one loop turn later, so it is made durable now
+        # (issue 20). Every INLINE_RUN-th step still takes the loop turn, so timers and I/O
+        # (timeouts, cancellation, worker sockets) are served during a long chain.
+        if sql is UPSERT_ACTION:
+            self._pending_actions[(params[0], params[1])] = params
+        else:
+            self._pending.append((sql, params))
+        turn = self._inline >= INLINE_RUN
+        self._inline = 0 if turn else self._inline + 1
+        rl = self._redo
+        if rl is not None and not self._pending and rl.append(sql, params):
+            # Durable in the run's redo log (one write, survives a killed process): the row stays
+            # queued for a later SQLite commit (``_flush_soon``). Only when nothing else is queued
+            # (a cache entry must be in SQLite for the next lookup).
+            if turn:
+                loop.call_soon(_resolve, fut)
+            else:
+                fut.set_result(None)
+            if not self._scheduled:
+                self._scheduled = True
+                self._handle = loop.call_soon(self._flush_soon)
+            return fut
+        self._waiters.append(fut)
+        if turn:  # the group commit scheduled for the next loop turn resolves it
+            if not self._scheduled:
+                self._scheduled = True
+                self._handle = loop.call_soon(self._flush_soon)
+            return fut
+        self._commit_pending()  # resolves ``fut`` (or fails it with the StorageError) now
         return fut
 
     def _flush_soon(self) -> None:
         self._scheduled = False
         self._handle = None
+        rl = self._redo
+        if rl is not None and not self._waiters and rl.seq - rl.applied < REDO_BATCH:
+            # Every result waited on is durable in the redo log and nobody waits on the rest: one
+            # SQLite commit for many steps (a commit writes each b-tree page it touches, and random
+            # action IDs touch one page per row), at most REDO_DELAY later.
+            if self._later is None:
+                self._later = asyncio.get_running_loop().call_later(REDO_DELAY, self._flush_later)
+            return
         self._commit_pending()
 
+    def _flush_later(self) -> None:
+        self._later = None
+        self._commit_pending()
+
+    def _redo_mark(self, pending: list[tuple[str, Sequence[Any]]]) -> int:
+        """Add the redo log's mark to a commit holding its records; the sequence number it marks."""
+        rl = self._redo
+        if rl is None or rl.seq == rl.applied:
+            return 0
+        pending.append((REDO_SET_MARK, (rl.mark, str(rl.seq))))
+        return rl.seq
+
     def _commit_pending(self) -> None:
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
         pending, waiters = self._take()
+        seq = self._redo_mark(pending)
         try:
             self.journal.commit(pending)
+            if seq:
+                self._redo.committed(seq)  # type: ignore[union-attr]
         except Exception as e:
+            if seq:  # rows already acknowledged from the redo log: queued again for the next commit
+                self._requeue(pending[:-1])
             err = StorageError(f"could not write the journal at {self.path}: {e}")
             for w in waiters:
                 if not w.done():
@@ -1239,6 +1375,13 @@ class RunJournal:
         for w in waiters:
             if not w.done():
                 w.set_result(None)
+
+    def _requeue(self, statements: list[tuple[str, Sequence[Any]]]) -> None:
+        """Put back statements a failed commit took (a row queued since then stays the newer)."""
+        actions = {(p[0], p[1]): p for sql, p in statements if sql is UPSERT_ACTION}
+        actions.update(self._pending_actions)
+        self._pending_actions = actions
+        self._pending[:0] = [(sql, p) for sql, p in statements if sql is not UPSERT_ACTION]
 
     def _take(self) -> tuple[list[tuple[str, Sequence[Any]]], list[asyncio.Future[None]]]:
         actions = [(UPSERT_ACTION, p) for p in self._pending_actions.values()]
@@ -1249,11 +1392,29 @@ class RunJournal:
 
     def flush(self) -> None:
         """Commit whatever is queued now (used when a run ends, or from sync code on the loop)."""
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
         pending, waiters = self._take()
-        self.journal.commit(pending)
+        seq = self._redo_mark(pending)
+        try:
+            self.journal.commit(pending)
+        except BaseException:
+            if seq:
+                self._requeue(pending[:-1])
+            raise
+        if seq:
+            self._redo.committed(seq)  # type: ignore[union-attr]
         for w in waiters:
             if not w.done():
                 w.get_loop().call_soon_threadsafe(_resolve, w)
+
+    def close(self) -> None:
+        """The run is over: commit what is queued and remove its redo log (and the log's mark)."""
+        self.flush()
+        rl = self._redo
+        if rl is not None and rl.close():
+            self.journal.execute(REDO_DEL_MARK, (rl.mark,))
 
     # ---- the semantic API: what the controller (and a remote body, by request) records ------------
     def action_started(self, row: ActionRow) -> None:
@@ -1287,7 +1448,7 @@ class RunJournal:
         self.write(PUT_SPEC, (identity, task_name, spec))
 
     def cache_get(self, key: str, max_age: float | None = None) -> bytes | None:
-        return self.journal.cache_get(key, max_age)
+        return self.journal.cache_lookup(key, max_age)
 
     def subtree(self, run: str, action_id: str) -> list[ActionRow]:
         return self.journal.subtree(run, action_id)
@@ -1320,7 +1481,8 @@ def open_journal(path: str) -> Journal:
         if j is None:
             j = Journal(path)
             _journals[path] = j
-        return j
+    j.replay_redo()  # a dead writer's sequential steps, before anyone reads the runs
+    return j
 
 
 # ---- run record export: which actions each commit touched (``records.py`` writes the rows) ---------
@@ -1331,8 +1493,8 @@ _TOUCHED = {UPSERT_ACTION: 1, INSERT_ATTEMPT: 1, SET_META: 2}
 class RecordingRunJournal(RunJournal):
     """A run's journal writer that also notes the actions each commit touched (for record export)."""
 
-    def __init__(self, journal: Journal) -> None:
-        super().__init__(journal)
+    def __init__(self, journal: Journal, redo_log: bool = False) -> None:
+        super().__init__(journal, redo_log)
         self.touched: set[str] = set()
 
     def _take(self) -> tuple[list[tuple[str, Sequence[Any]]], list[asyncio.Future[None]]]:

@@ -72,13 +72,20 @@ class LocalObjectStore:
     """
 
     def put_bytes(self, uri: str, data: bytes) -> str:
+        return self.put_parts(uri, (data,))
+
+    def put_parts(self, uri: str, parts: Any) -> str:
+        """Write a value given in pieces (bytes, or an object with ``chunks()``: a long text encoded
+        a slice at a time, ``codec.TextParts``), never joined in memory."""
         path = uri_to_path(uri)
+        chunks = parts.chunks() if hasattr(parts, "chunks") else parts
         with _local_faults("write", path):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as f:
-                    f.write(data)
+                    for chunk in chunks:
+                        f.write(chunk)
                 os.replace(tmp, path)
             except BaseException:
                 _discard(tmp)

@@ -45,6 +45,7 @@ def migrate(src: str, dst: str) -> None:
         raise click.ClickException("SRC and DST are the same journal")
     try:
         source, target = Journal(src_t), Journal(dst_t)
+        source.replay_redo()  # steps a crashed run left in its redo log are migrated too
     except (StorageError, InvalidParameterError) as e:
         raise click.ClickException(str(e)) from None
     try:

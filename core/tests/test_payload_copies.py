@@ -1,0 +1,94 @@
+"""Issue 20: a long text passed to a child is written into its JSON form with one copy, and the
+bytes are exactly what the JSON encoder writes (so action IDs and cache keys do not change)."""
+
+from __future__ import annotations
+
+import pytest
+from flyte._runtime import codec
+
+B = codec.BIG_TEXT
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a" * B,
+        "é" * B,
+        "😀" * B,
+        "a" * (B - 1),
+        "a" * B + '"',
+        "a" * B + "\\",
+        "a" * (B + 5) + "\n",
+        "\x00" + "a" * B,
+        "a" * (3 * B) + "\x1f",
+        "x" * (2 * B + 7),
+        5,
+        1.5,
+        None,
+        True,
+        "short",
+    ],
+)
+def test_same_bytes_as_the_json_encoder(value: object) -> None:
+    assert codec.prim_json_bytes(value) == codec.JSON_TAG + codec._prim_dumps(value).encode()
+    inputs = {"b": value, "a": 1, "c": "a" * B}
+    assert codec.prim_json_bytes(inputs) == codec.JSON_TAG + codec._prim_dumps(inputs).encode()
+
+
+def test_a_long_text_input_keeps_its_action_hash() -> None:
+    """The inputs' stored bytes and their hash are those of the JSON encoder's form."""
+    text = "0123456789abcdef" * (4 * B // 16)
+    c = codec.InterfaceCodec.__new__(codec.InterfaceCodec)
+    c.all_prim = True
+    data, digest = codec.InterfaceCodec.encode_inputs(c, {"data": text})
+    assert data == codec.JSON_TAG + codec._prim_dumps({"data": text}).encode()
+    assert digest == codec.digest(codec._prim_dumps({"data": text}))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["0123456789abcdef" * (B // 8), "x" * (B + 3) + "\n", "a" * B + '"', "é" * B, "a" * (B - 1)],
+)
+def test_unjoined_parts_are_the_same_bytes_and_hash(text: str) -> None:
+    """What the controller writes in slices (``TextParts``) is byte for byte the joined JSON, with
+    the same inputs hash; text JSON must escape (or non-ASCII) stays on the joined path."""
+    c = codec.InterfaceCodec.__new__(codec.InterfaceCodec)
+    c.all_prim = True
+    inputs = {"data": text, "n": 3}
+    data, digest = codec.InterfaceCodec.encode_inputs_lazy(c, inputs)
+    joined = codec.JSON_TAG + codec._prim_dumps(inputs).encode()
+    assert bytes(data) == joined and len(data) == len(joined)
+    assert digest == codec.digest(codec._prim_dumps(inputs, canonical=True))
+    lazy = isinstance(data, codec.TextParts)
+    plain = text.isprintable() and '"' not in text and "\\" not in text
+    assert lazy == (text.isascii() and len(text) >= B and plain)
+    out = codec.prim_json_lazy(text)
+    assert bytes(out) == codec.JSON_TAG + codec._prim_dumps(text).encode()
+
+
+@pytest.mark.parametrize("text", ["0123456789abcdef" * (3 * B // 16), "a\tb" * B])
+def test_a_long_text_round_trip_through_a_child(text: str) -> None:
+    """Parent -> child -> parent with a 3 MB text: stored in slices, read back equal."""
+    import flyte
+
+    env = flyte.TaskEnvironment(name="payload_copies")
+
+    @env.task(max_inline_io_bytes=64 * B)
+    async def echo(data: str) -> str:
+        return data
+
+    @env.task(max_inline_io_bytes=64 * B)
+    async def parent(data: str) -> int:
+        out = await echo(data)
+        assert out == data
+        return len(out)
+
+    run = flyte.run(parent, data=text)
+    assert run.outputs()[0] == len(text)
+    from flyte._runtime.journal import open_journal
+
+    journal = open_journal(flyte._config.get_settings().journal_path)
+    child = [a for a in journal.list_actions(run.name) if a["task_name"].endswith("echo")]
+    assert len(child) == 1
+    full = journal.get_action(run.name, child[0]["action_id"])
+    assert full is not None and bytes(full["outputs"])[:1] == b"R"  # in the store, by reference
