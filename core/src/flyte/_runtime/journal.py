@@ -20,9 +20,9 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
-from flyte.errors import StorageError
+from flyte.errors import RunOwnershipLostError, StorageError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs(
@@ -356,6 +356,8 @@ class Journal:
         self.path = path
         self.integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
         self._begin = "BEGIN IMMEDIATE"  # SQLite: one writer at a time, taken at BEGIN
+        self._begin_fenced = "BEGIN IMMEDIATE"
+        self.pg = path.startswith(("postgresql://", "postgres://"))
         if path.startswith(("postgresql://", "postgres://")):
             from flyte._runtime.journal_backend import PgConnection, redact
 
@@ -363,6 +365,7 @@ class Journal:
             self.conn = PgConnection(path)
             self.integrity_errors = self.conn.integrity_errors
             self._begin = "BEGIN"  # a group commit needs no lock there: rows, not the file, conflict
+            self._begin_fenced = "BEGIN SHARED"  # excludes a lease takeover only (BEGIN IMMEDIATE)
         else:
             self.display = path
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -392,16 +395,28 @@ class Journal:
         """A group-committing writer for one run (one event loop)."""
         return RunJournal(self)
 
-    def commit(self, statements: list[tuple[str, Sequence[Any]]]) -> None:
-        """Run statements in one transaction (same statements in a row go through ``executemany``)."""
-        if not statements:
+    def commit(self, statements: list[tuple[str, Sequence[Any]]], fence: RunFence | None = None) -> None:
+        """Run statements in one transaction (same statements in a row go through ``executemany``).
+
+        With ``fence``, the transaction first checks that the fence's driver still holds its run's
+        lease (and pushes the lease's expiry ahead): a driver whose run was taken over writes nothing
+        (:class:`flyte.errors.RunOwnershipLostError`)."""
+        if not statements and fence is None:
             return
         with self.lock:
-            if len(statements) == 1:  # one statement is its own transaction: no BEGIN/COMMIT round trips
+            if fence is None and len(statements) == 1:  # its own transaction: no BEGIN/COMMIT trips
                 self.conn.execute(*statements[0])
                 return
-            self.conn.execute(self._begin)
+            # A fenced commit holds the lock a takeover needs (SQLite's writer lock; on PostgreSQL
+            # the advisory lock, shared) before it decides whether to check the lease: a driver
+            # frozen anywhere before that point finds its trust expired when it is thawed.
+            self.conn.execute(self._begin if fence is None else self._begin_fenced)
             try:
+                if fence is not None:
+                    if fence.error is not None:
+                        raise fence.error
+                    if time.time() >= fence.trusted_until:
+                        self._check_fence(fence)
                 i = 0
                 n = len(statements)
                 while i < n:
@@ -415,6 +430,17 @@ class Journal:
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
+
+    def _check_fence(self, fence: RunFence) -> None:
+        """Inside a writer transaction (the lease's takeover takes the same lock): does ``fence``'s
+        driver still hold the run's lease? Renew it when so; raise who owns the run now when not."""
+        row = self.conn.execute("SELECT owner FROM run_leases WHERE run=?", (fence.run,)).fetchone()
+        if row is None or row[0] != fence.owner:
+            successor = self.conn.execute(self._RUN_SUCCESSOR, (fence.run, fence.owner)).fetchone()
+            raise fence.lost(*((successor[1], successor[0]) if successor else (None, None)))
+        now = time.time()
+        self.conn.execute(self._RUN_LEASE_RENEW, (now, now + fence.ttl, fence.run, fence.owner))
+        fence.trust(now)
 
     # ---- direct access --------------------------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
@@ -936,7 +962,15 @@ class Journal:
       run TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT, pid INTEGER, acquired_at REAL,
       renewed_at REAL, expires_at REAL, ttl REAL
     ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS run_takeovers(
+      run TEXT NOT NULL, prior_owner TEXT NOT NULL, owner TEXT NOT NULL, host TEXT, at REAL NOT NULL,
+      PRIMARY KEY(run, prior_owner)
+    ) WITHOUT ROWID;
     """
+    _RUN_SUCCESSOR = (
+        "SELECT owner, host FROM run_leases WHERE run=?1 AND owner<>?2 UNION ALL"
+        " SELECT owner, host FROM run_takeovers WHERE run=?1 AND prior_owner=?2"
+    )
     _RUN_LEASE_GET = (
         "SELECT run, owner, host, pid, acquired_at, renewed_at, expires_at, ttl FROM run_leases WHERE run=?"
     )
@@ -949,6 +983,9 @@ class Journal:
 
     def run_lease_get(self, run: str) -> RunLease | None:
         self._run_lease_tables()
+        if self.pg:  # on its own session, as the heartbeat
+            _, rows = self.conn.side(self._RUN_LEASE_GET, (run,))
+            return RunLease(*rows[0]) if rows else None
         with self.lock:
             row = self.conn.execute(self._RUN_LEASE_GET, (run,)).fetchone()
         return None if row is None else RunLease(*row)
@@ -975,6 +1012,11 @@ class Journal:
                     if holder.expires_at > now and not holder_gone(holder):
                         self.conn.execute("COMMIT")
                         return holder
+                    self.conn.execute(  # what the prior owner learns, should it come back (fencing)
+                        "INSERT OR REPLACE INTO run_takeovers(run, prior_owner, owner, host, at)"
+                        " VALUES(?,?,?,?,?)",
+                        (run, holder.owner, owner, host, now),
+                    )
                 self.conn.execute(
                     "INSERT OR REPLACE INTO run_leases(run, owner, host, pid, acquired_at, renewed_at,"
                     " expires_at, ttl) VALUES(?,?,?,?,?,?,?,?)",
@@ -986,14 +1028,26 @@ class Journal:
                 raise
         return None
 
-    def run_lease_renew(self, run: str, owner: str, ttl: float) -> bool:
-        """Push the lease's expiry ``ttl`` ahead; False when ``owner`` no longer holds it."""
-        now = time.time()
+    def run_lease_successor(self, run: str, owner: str) -> tuple[str, str | None] | None:
+        """(owner, host) of the driver that took ``run`` over from ``owner``; None when unknown."""
+        self._run_lease_tables()
         with self.lock:
-            cur = self.conn.execute(
-                "UPDATE run_leases SET renewed_at=?, expires_at=? WHERE run=? AND owner=?",
-                (now, now + ttl, run, owner),
-            )
+            row = self.conn.execute(self._RUN_SUCCESSOR, (run, owner)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    _RUN_LEASE_RENEW = "UPDATE run_leases SET renewed_at=?, expires_at=? WHERE run=? AND owner=?"
+
+    def run_lease_renew(self, run: str, owner: str, ttl: float) -> bool:
+        """Push the lease's expiry ``ttl`` ahead; False when ``owner`` no longer holds it.
+
+        On PostgreSQL it runs on its own pooled session, outside the journal's lock: a heartbeat
+        never waits behind the writer's transaction (a lease must not expire while its run writes)."""
+        now = time.time()
+        if self.pg:
+            count, _ = self.conn.side(self._RUN_LEASE_RENEW, (now, now + ttl, run, owner))
+            return bool(count)
+        with self.lock:
+            cur = self.conn.execute(self._RUN_LEASE_RENEW, (now, now + ttl, run, owner))
             return bool(cur.rowcount)
 
     def run_lease_release(self, run: str, owner: str) -> None:
@@ -1166,6 +1220,20 @@ INLINE_RUN = 64
 """At most this many commits in a row are made at once (without a loop turn) by ``_durable``."""
 
 
+class RunFence(Protocol):
+    """A driver's claim on a run (``run_lease.RunOwnership``), checked by its fenced commits."""
+
+    run: str
+    owner: str
+    ttl: float
+    trusted_until: float
+    error: RunOwnershipLostError | None
+
+    def trust(self, renewed_at: float) -> None: ...
+
+    def lost(self, host: str | None, owner: str | None) -> RunOwnershipLostError: ...
+
+
 class RunJournal:
     """One run's writes, group-committed on that run's event loop.
 
@@ -1185,6 +1253,14 @@ class RunJournal:
         self._scheduled = False
         self._handle: asyncio.Handle | None = None  # the scheduled group commit
         self._inline = 0  # commits made at once in a row (see _durable)
+        self.fence: RunFence | None = None  # the run's lease (issue 25): set by the run's driver
+
+    def _commit(self, pending: list[tuple[str, Sequence[Any]]]) -> None:
+        fence = self.fence
+        if fence is None:
+            self.journal.commit(pending)
+        elif pending:
+            self.journal.commit(pending, fence)
 
     def write(self, sql: str, params: Sequence[Any]) -> None:
         """Queue a statement for the next group commit (no wait). Call on the run's loop."""
@@ -1229,9 +1305,11 @@ class RunJournal:
     def _commit_pending(self) -> None:
         pending, waiters = self._take()
         try:
-            self.journal.commit(pending)
+            self._commit(pending)
         except Exception as e:
-            err = StorageError(f"could not write the journal at {self.path}: {e}")
+            err: Exception = e
+            if not isinstance(e, RunOwnershipLostError):
+                err = StorageError(f"could not write the journal at {self.path}: {e}")
             for w in waiters:
                 if not w.done():
                     w.set_exception(err)
@@ -1250,7 +1328,7 @@ class RunJournal:
     def flush(self) -> None:
         """Commit whatever is queued now (used when a run ends, or from sync code on the loop)."""
         pending, waiters = self._take()
-        self.journal.commit(pending)
+        self._commit(pending)
         for w in waiters:
             if not w.done():
                 w.get_loop().call_soon_threadsafe(_resolve, w)
@@ -1319,8 +1397,27 @@ def open_journal(path: str) -> Journal:
         j = _journals.get(path)
         if j is None:
             j = Journal(path)
+            if not _journals:
+                import atexit
+
+                atexit.register(close_journals, pg_only=True)
             _journals[path] = j
         return j
+
+
+def close_journals(pg_only: bool = False) -> None:
+    """Close the journals this process opened (a PostgreSQL journal's pooled sessions with them);
+    at the process's exit, the PostgreSQL ones (a SQLite file needs no goodbye). A later
+    ``open_journal`` opens afresh."""
+    with _journals_lock:
+        opened = [j for j in _journals.values() if j.pg or not pg_only]
+        for j in opened:
+            _journals.pop(j.path, None)
+    for j in opened:
+        try:
+            j.close()
+        except Exception:  # closing at exit: nothing left to report to
+            pass
 
 
 # ---- run record export: which actions each commit touched (``records.py`` writes the rows) ---------
@@ -1411,7 +1508,7 @@ class JournalView:
         if path.startswith(("postgresql://", "postgres://")):
             from flyte._runtime.journal_backend import PgConnection, read_only
 
-            return cls(PgConnection(read_only(path)))  # type: ignore[arg-type]
+            return cls(PgConnection(read_only(path), max_size=2))  # type: ignore[arg-type]
 
         conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=10, check_same_thread=False)
         try:
