@@ -22,6 +22,14 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
+from flyte._runtime.journal_migrations import (
+    INIT_VERSION,
+    MIGRATIONS_SCHEMA,
+    SCHEMA_VERSION,
+    read_version,
+    refuse_newer,
+    upgrade,
+)
 from flyte.errors import RunOwnershipLostError, StorageError
 
 SCHEMA = """
@@ -56,11 +64,7 @@ CREATE TABLE IF NOT EXISTS specs(
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS journal_info(name TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
 """
-SCHEMA_VERSION = 1
-"""The journal's layout version, kept in ``journal_info``: a journal written by a newer flyte (a
-higher number) is refused rather than misread. Bump it when a change is not additive."""
-INIT_VERSION = "INSERT OR IGNORE INTO journal_info(name, value) VALUES('schema_version', ?)"
-GET_VERSION = "SELECT value FROM journal_info WHERE name='schema_version'"
+# The layout version and the steps that upgrade an older journal: journal_migrations.py.
 
 UPSERT_ACTION = (
     "INSERT INTO actions(run, action_id, parent_id, position, kind, task_name, task_identity, task_type,"
@@ -356,7 +360,6 @@ class Journal:
         self.path = path
         self.integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
         self._begin = "BEGIN IMMEDIATE"  # SQLite: one writer at a time, taken at BEGIN
-        self._begin_fenced = "BEGIN IMMEDIATE"
         self.pg = path.startswith(("postgresql://", "postgres://"))
         if path.startswith(("postgresql://", "postgres://")):
             from flyte._runtime.journal_backend import PgConnection, redact
@@ -365,7 +368,6 @@ class Journal:
             self.conn = PgConnection(path)
             self.integrity_errors = self.conn.integrity_errors
             self._begin = "BEGIN"  # a group commit needs no lock there: rows, not the file, conflict
-            self._begin_fenced = "BEGIN SHARED"  # excludes a lease takeover only (BEGIN IMMEDIATE)
         else:
             self.display = path
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -373,23 +375,30 @@ class Journal:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute(f"PRAGMA synchronous={journal_sync()}")
             self.conn.execute("PRAGMA busy_timeout=60000")
-        self.conn.executescript(SCHEMA)
         self.lock = threading.RLock()
         self._deployed_ready = False
-        self._check_version()
-
-    def _check_version(self) -> None:
-        """Record this layout's version in a new journal; refuse one written by a newer flyte."""
-        self.conn.execute(INIT_VERSION, (str(SCHEMA_VERSION),))
-        row = self.conn.execute(GET_VERSION).fetchone()
-        found = int(row[0]) if row is not None and str(row[0]).isdigit() else SCHEMA_VERSION
-        if found > SCHEMA_VERSION:
+        try:
+            self._open_schema()
+        except BaseException:
             self.conn.close()
-            raise StorageError(
-                f"the journal at {self.display} has schema version {found}, newer than this flyte knows"
-                f" ({SCHEMA_VERSION}): upgrade flyte-core to read it, or choose another journal"
-                " (flyte.init(journal=...), `journal` in flyte.toml, $FLYTE_JOURNAL or --journal)"
-            )
+            raise
+
+    def _open_schema(self) -> None:
+        """Create a new journal's tables at this layout's version; upgrade an older journal (see
+        ``journal_migrations``); refuse one written by a newer flyte, before writing anything."""
+        existed = self._has_table(self.conn, "runs")
+        if existed:
+            found = read_version(self.conn) if self._has_table(self.conn, "journal_info") else None
+            if found is not None and found > SCHEMA_VERSION:
+                raise refuse_newer(found, self.display)
+        self.conn.executescript(SCHEMA + MIGRATIONS_SCHEMA + ";\n")
+        # A journal with tables but no version row predates versioning: version 1.
+        self.conn.execute(INIT_VERSION, (str(SCHEMA_VERSION if not existed else 1),))
+        found = read_version(self.conn) or SCHEMA_VERSION
+        if found > SCHEMA_VERSION:
+            raise refuse_newer(found, self.display)
+        if found < SCHEMA_VERSION:
+            upgrade(self.conn, self.pg, self.display)
 
     def for_run(self) -> RunJournal:
         """A group-committing writer for one run (one event loop)."""
@@ -407,29 +416,46 @@ class Journal:
             if fence is None and len(statements) == 1:  # its own transaction: no BEGIN/COMMIT trips
                 self.conn.execute(*statements[0])
                 return
-            # A fenced commit holds the lock a takeover needs (SQLite's writer lock; on PostgreSQL
-            # the advisory lock, shared) before it decides whether to check the lease: a driver
-            # frozen anywhere before that point finds its trust expired when it is thawed.
-            self.conn.execute(self._begin if fence is None else self._begin_fenced)
-            try:
-                if fence is not None:
-                    if fence.error is not None:
-                        raise fence.error
-                    if time.time() >= fence.trusted_until:
-                        self._check_fence(fence)
-                i = 0
-                n = len(statements)
-                while i < n:
-                    sql = statements[i][0]
-                    j = i
-                    while j < n and statements[j][0] == sql:
-                        j += 1
-                    self.conn.executemany(sql, [p for _, p in statements[i:j]])
-                    i = j
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+            if fence is not None and self.pg:
+                if fence.error is not None:
+                    raise fence.error
+                if (
+                    fence.generation == self.conn.generation
+                    and self.conn.session_ok
+                    and time.time() < fence.trusted_until
+                ):
+                    # Still this driver's run, on the session holding the run's lock: a takeover
+                    # would first end that session, so this write cannot land after one.
+                    if len(statements) == 1:
+                        self.conn.execute(*statements[0])
+                        return
+                    fence = None
+            # SQLite: a fenced commit holds the writer lock a takeover needs before it decides
+            # whether to check the lease: a driver frozen anywhere before that point finds its
+            # trust expired when it is thawed.
+            self._transaction(statements, fence)
+
+    def _transaction(self, statements: list[tuple[str, Sequence[Any]]], fence: RunFence | None) -> None:
+        self.conn.execute(self._begin if fence is None else "BEGIN IMMEDIATE")
+        try:
+            if fence is not None:
+                if fence.error is not None:
+                    raise fence.error
+                if time.time() >= fence.trusted_until:
+                    self._check_fence(fence)
+            i = 0
+            n = len(statements)
+            while i < n:
+                sql = statements[i][0]
+                j = i
+                while j < n and statements[j][0] == sql:
+                    j += 1
+                self.conn.executemany(sql, [p for _, p in statements[i:j]])
+                i = j
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
 
     def _check_fence(self, fence: RunFence) -> None:
         """Inside a writer transaction (the lease's takeover takes the same lock): does ``fence``'s
@@ -440,6 +466,9 @@ class Journal:
             raise fence.lost(*((successor[1], successor[0]) if successor else (None, None)))
         now = time.time()
         self.conn.execute(self._RUN_LEASE_RENEW, (now, now + fence.ttl, fence.run, fence.owner))
+        if self.pg and fence.generation != self.conn.generation:  # a new session: lock the run on it
+            self.conn.hold_run(fence.run)
+            fence.generation = self.conn.generation
         fence.trust(now)
 
     # ---- direct access --------------------------------------------------------------------------
@@ -1017,11 +1046,15 @@ class Journal:
                         " VALUES(?,?,?,?,?)",
                         (run, holder.owner, owner, host, now),
                     )
+                    if self.pg:  # its late writes meet a dead session (see PgConnection.hold_run)
+                        self.conn.evict_run(run)
                 self.conn.execute(
                     "INSERT OR REPLACE INTO run_leases(run, owner, host, pid, acquired_at, renewed_at,"
                     " expires_at, ttl) VALUES(?,?,?,?,?,?,?,?)",
                     (run, owner, host, pid, now, now, now + ttl, ttl),
                 )
+                if self.pg:
+                    self.conn.hold_run(run)
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.conn.execute("ROLLBACK")
@@ -1052,7 +1085,16 @@ class Journal:
 
     def run_lease_release(self, run: str, owner: str) -> None:
         with self.lock:
-            self.conn.execute("DELETE FROM run_leases WHERE run=? AND owner=?", (run, owner))
+            if self.pg and not self.conn.session_ok:
+                self.conn.execute("SELECT 1")  # ended by a takeover (evict_run): a new session
+            try:
+                self.conn.execute("DELETE FROM run_leases WHERE run=? AND owner=?", (run, owner))
+            except Exception:
+                if not self.pg or self.conn.session_ok:
+                    raise
+                self.conn.execute("DELETE FROM run_leases WHERE run=? AND owner=?", (run, owner))
+            if self.pg:
+                self.conn.unhold_run(run)
 
     def trigger_activate(
         self, key: str, task_name: str, trigger_name: str, source: str, spec: str, now: float
@@ -1227,6 +1269,7 @@ class RunFence(Protocol):
     owner: str
     ttl: float
     trusted_until: float
+    generation: int
     error: RunOwnershipLostError | None
 
     def trust(self, renewed_at: float) -> None: ...

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import threading
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ ACCEPTED = (
 )
 JOURNAL_ENV = "FLYTE_JOURNAL"
 ADVISORY_KEY = 0x666C797465  # "flyte": the key of the journal's one-writer advisory lock
+RUN_LOCK_NS = 0x666C7974  # "flyt": first key of a run's session lock (the second: run_key)
 POOL_MAX = 4
 """Sessions one process opens at most: the writer's, the run lease heartbeats', a reader's, a spare."""
 IDLE_IN_TRANSACTION = 15.0
@@ -41,6 +43,11 @@ IDLE_IN_TRANSACTION = 15.0
 (the journal's transactions are tight loops: only a frozen driver idles there)."""
 POOL_TIMEOUT = 30.0
 """Seconds to wait for a session of the pool (the server reachable but every session busy)."""
+
+
+def run_key(run: str) -> int:
+    """The second key of a run's advisory lock: a stable 31-bit hash of its name."""
+    return zlib.crc32(run.encode()) & 0x7FFFFFFF
 
 
 def is_postgres(target: str) -> bool:
@@ -288,6 +295,7 @@ class PgConnection:
             open=False,
         )
         self._pool_timeout = psycopg_pool.PoolTimeout
+        self.generation = 0
         try:
             self.pool.open(wait=True, timeout=POOL_TIMEOUT)
             self.conn = self._getconn()
@@ -321,10 +329,34 @@ class PgConnection:
             raise StorageError(f"could not connect to the journal at {redact(self.url)}: {e}") from None
 
     def _renew(self) -> None:
-        """Replace the pinned session after the server dropped it (a restart, an idle timeout): the
-        statement that met the broken session failed; the next one gets a new session."""
+        """Replace the pinned session after the server dropped it (a restart, an idle timeout, a
+        driver that took a run over): the statement that met the broken session failed; the next
+        one gets a new session (a new ``generation``: the run locks of the old one are gone)."""
         self.pool.putconn(self.conn)  # the pool discards a broken session
         self.conn = self._getconn()
+        self.generation += 1
+
+    @property
+    def session_ok(self) -> bool:
+        return not self.conn.broken
+
+    # A run's driver holds a session-level shared advisory lock on its run (key: RUN_LOCK_NS and a
+    # hash of the run's name) on its writing session. A driver taking the run over ends the sessions
+    # holding it: a frozen driver's late writes then meet a dead session, and its next commit sees a
+    # new session generation and checks the lease first (see Journal.commit).
+    def hold_run(self, run: str) -> None:
+        self.execute("SELECT pg_advisory_lock_shared(?, ?)", (RUN_LOCK_NS, run_key(run)))
+
+    def unhold_run(self, run: str) -> None:
+        self.execute("SELECT pg_advisory_unlock_shared(?, ?)", (RUN_LOCK_NS, run_key(run)))
+
+    def evict_run(self, run: str) -> None:
+        """End the other sessions holding ``run``'s lock (its previous driver's)."""
+        self.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype='advisory' AND classid=?"
+            " AND objid=? AND objsubid=2 AND pid<>pg_backend_pid()",
+            (RUN_LOCK_NS, run_key(run)),
+        ).fetchall()
 
     def _translated(self, sql: str) -> tuple[str, tuple[int, ...] | None]:
         got = self._sql.get(sql)
@@ -342,9 +374,6 @@ class PgConnection:
             if word == "BEGIN IMMEDIATE":
                 self.conn.execute("BEGIN")
                 self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_KEY,))
-                return _Cursor(self.conn.cursor())
-            if word == "BEGIN SHARED":  # a run's fenced writes: one round trip (no parameters)
-                self.conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock_shared({ADVISORY_KEY})")
                 return _Cursor(self.conn.cursor())
             if word in ("BEGIN", "COMMIT", "ROLLBACK"):
                 return _Cursor(self.conn.execute(word))

@@ -92,6 +92,7 @@ class RunOwnership:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.trusted_until = 0.0
+        self.generation = 0  # PostgreSQL: the writer session that holds the run's lock
         self.error: RunOwnershipLostError | None = None
         self.on_lost: Callable[[], object] | None = None
 
@@ -102,6 +103,7 @@ class RunOwnership:
             self.run, self.owner, host_id(), os.getpid(), self.ttl, lambda h: _holder_gone(h.host, h.pid)
         )
         if holder is None:
+            self.generation = getattr(self.journal.conn, "generation", 0)  # the session locking it
             self.trust(now)
         return holder
 
