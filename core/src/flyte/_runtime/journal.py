@@ -1549,9 +1549,15 @@ class JournalView:
         from urllib.parse import quote
 
         if path.startswith(("postgresql://", "postgres://")):
-            from flyte._runtime.journal_backend import PgConnection, read_only
+            from flyte._runtime.journal_backend import PgConnection, read_only, redact
 
-            return cls(PgConnection(read_only(path), max_size=2))  # type: ignore[arg-type]
+            pg = PgConnection(read_only(path), max_size=2)
+            try:
+                cls._check_version(pg, redact(path))
+            except BaseException:
+                pg.close()
+                raise
+            return cls(pg)  # type: ignore[arg-type]
 
         conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=10, check_same_thread=False)
         try:
@@ -1562,6 +1568,24 @@ class JournalView:
             conn.close()
             raise
         return cls(conn)
+
+    @staticmethod
+    def _check_version(conn: Any, display: str) -> None:
+        """The viewer reads a PostgreSQL journal only at this flyte's layout: it never writes, so
+        it cannot upgrade an older one (whose layout lacks what its queries use) itself."""
+        if not Journal._has_table(conn, "journal_info"):
+            return
+        found = read_version(conn)
+        if found is None or found == SCHEMA_VERSION:
+            return
+        if found > SCHEMA_VERSION:
+            raise refuse_newer(found, display)
+        raise StorageError(
+            f"the journal at {display} has schema version {found}, older than this flyte's"
+            f" ({SCHEMA_VERSION}); the viewer only reads, so it does not upgrade it. Any flyte command"
+            f" that opens it for writing upgrades it in place, once (e.g. `FLYTE_JOURNAL=... flyte runs"
+            " list`, or the next run recorded there); then reload."
+        )
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(sql, params).fetchone()
