@@ -124,8 +124,11 @@ def test_a_driver_taken_over_stops_and_writes_nothing_more(
         before = _contents(journal_url)
         assert next(r for r in before["runs"] if r[0] == "fenced")[6] == "SUCCEEDED"
 
+        (workdir / "limit").unlink()  # A's chain has no end of its own now: only the fence stops it
+        lines = len(_lines(workdir))
         proc.send_signal(signal.SIGCONT)
         out, err = proc.communicate(timeout=60)
+        assert len(_lines(workdir)) - lines <= 2, _lines(workdir)[lines:]  # at most its step in flight
     finally:
         proc.send_signal(signal.SIGCONT)
         if proc.poll() is None:
