@@ -351,10 +351,13 @@ class PgConnection:
         self.execute("SELECT pg_advisory_unlock_shared(?, ?)", (RUN_LOCK_NS, run_key(run)))
 
     def evict_run(self, run: str) -> None:
-        """End the other sessions holding ``run``'s lock (its previous driver's)."""
+        """End the other sessions holding ``run``'s lock (its previous driver's). Only sessions of
+        this role: ending another role's needs a privilege (``pg_signal_backend``) drivers lack;
+        drivers sharing a journal normally share its role."""
         self.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype='advisory' AND classid=?"
-            " AND objid=? AND objsubid=2 AND pid<>pg_backend_pid()",
+            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype='advisory' AND l.classid=? AND l.objid=? AND l.objsubid=2"
+            " AND l.pid<>pg_backend_pid() AND a.usename = current_user",
             (RUN_LOCK_NS, run_key(run)),
         ).fetchall()
 
