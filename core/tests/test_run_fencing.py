@@ -142,3 +142,21 @@ def test_a_driver_taken_over_stops_and_writes_nothing_more(
     changed = {t: (set(before[t]) ^ set(after[t])) for t in TABLES if before[t] != after[t]}
     assert not changed
     assert open_journal(journal_url).get_run("fenced").status == "SUCCEEDED"  # type: ignore[union-attr]
+
+
+def test_the_error_names_the_run_and_new_owner_and_survives_pickling() -> None:
+    import pickle
+
+    import flyte.errors
+
+    e = flyte.errors.RunOwnershipLostError("r1", "host-b", "host-b/7/abc", "run 'r1': taken over")
+    back = pickle.loads(pickle.dumps(e))
+    assert (back.run, back.host, back.owner, str(back), back.code) == (
+        "r1",
+        "host-b",
+        "host-b/7/abc",
+        "run 'r1': taken over",
+        "RunOwnershipLost",
+    )
+    assert isinstance(back, flyte.errors.RuntimeSystemError)
+    assert not isinstance(back, flyte.errors.StorageError)  # not retried as a storage fault
