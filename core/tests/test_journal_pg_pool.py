@@ -12,7 +12,7 @@ from pathlib import Path
 import flyte
 import pytest
 from conftest import spawn
-from flyte._runtime.journal import Journal, close_journals
+from flyte._runtime.journal import Journal, LeaseOwner, close_journals
 from flyte._runtime.journal_backend import POOL_MAX
 
 env = flyte.TaskEnvironment(name="jpool")
@@ -120,3 +120,33 @@ def test_the_heartbeat_does_not_wait_behind_a_write_transaction(pg_url: str) -> 
     finally:
         j.close()
     assert _settle(pg_url, 0) == 0
+
+
+def test_the_cache_lease_heartbeat_does_not_wait_behind_a_group_commit(pg_url: str) -> None:
+    j = Journal(pg_url)
+    try:
+        owner = LeaseOwner("r", "a0", 0, 1, "host-a")
+        assert j.lease_try_acquire("k", owner, 30.0, None, lambda h: False).outcome == "acquired"
+        began, done = threading.Event(), threading.Event()
+
+        def group_commit() -> None:  # a run's group commit (plain BEGIN), held open, with the lock
+            with j.lock:
+                j.conn.execute("BEGIN")
+                j.conn.execute("UPDATE runs SET status='x' WHERE name='none'")
+                began.set()
+                done.wait(10)
+                j.conn.execute("COMMIT")
+
+        t = threading.Thread(target=group_commit)
+        t.start()
+        try:
+            assert began.wait(10)
+            t0 = time.monotonic()
+            assert j.lease_renew([("k", owner.id, 30.0)]) == []
+            assert j.lease_renew([("other", owner.id, 30.0)]) == [("other", owner.id)]  # not held
+            assert time.monotonic() - t0 < 2.0 and not done.is_set()
+        finally:
+            done.set()
+            t.join()
+    finally:
+        j.close()

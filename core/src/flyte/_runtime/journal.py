@@ -735,6 +735,7 @@ class Journal:
         "INSERT INTO cache_lease_events(key, at, event, run, action_id, owner, other_run, other_owner,"
         " detail) VALUES(?,?,?,?,?,?,?,?,?)"
     )
+    _LEASE_RENEW = "UPDATE cache_leases SET expires_at=? WHERE key=? AND owner=?"
     _lease_ready = False
 
     def _lease_tables(self) -> None:
@@ -827,15 +828,20 @@ class Journal:
         which, and records a loss with :meth:`lease_lost`)."""
         self._lease_tables()
         lost: list[tuple[str, str]] = []
+        if self.pg:  # on its own session: a heartbeat never waits behind the run's group commits
+            with self.conn.side_transaction() as run:
+                now = time.time()
+                for key, owner_id, ttl in leases:
+                    cur = run(self._LEASE_RENEW, (now + ttl, key, owner_id))
+                    if cur.rowcount == 0:
+                        lost.append((key, owner_id))
+            return lost
         with self.lock:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 now = time.time()
                 for key, owner_id, ttl in leases:
-                    cur = self.conn.execute(
-                        "UPDATE cache_leases SET expires_at=? WHERE key=? AND owner=?",
-                        (now + ttl, key, owner_id),
-                    )
+                    cur = self.conn.execute(self._LEASE_RENEW, (now + ttl, key, owner_id))
                     if cur.rowcount == 0:
                         lost.append((key, owner_id))
                 self.conn.execute("COMMIT")

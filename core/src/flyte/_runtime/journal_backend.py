@@ -22,7 +22,8 @@ from __future__ import annotations
 import re
 import threading
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from flyte.errors import InvalidParameterError
@@ -392,6 +393,26 @@ class PgConnection:
             with self.pool.connection(timeout=POOL_TIMEOUT) as conn:
                 cur = conn.execute(text, args)
                 return int(cur.rowcount), (list(cur.fetchall()) if cur.description else [])
+        except self._pool_timeout as e:
+            from flyte.errors import StorageError
+
+            raise StorageError(f"could not connect to the journal at {redact(self.url)}: {e}") from None
+
+    @contextmanager
+    def side_transaction(self) -> Iterator[Callable[[str, Sequence[Any]], _Cursor]]:
+        """A writer transaction (``BEGIN IMMEDIATE``'s advisory lock) on another pooled session,
+        outside the journal's lock: the cache leases' heartbeat. Yields ``run(sql, params)``;
+        commits at the end, rolls back on an error."""
+        try:
+            with self.pool.connection(timeout=POOL_TIMEOUT) as conn, conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_KEY,))
+
+                def run(sql: str, params: Sequence[Any] = ()) -> _Cursor:
+                    text, order = self._translated(sql)
+                    args = params if order is None else [params[i] for i in order]
+                    return _Cursor(conn.execute(text, args))
+
+                yield run
         except self._pool_timeout as e:
             from flyte.errors import StorageError
 
