@@ -17,9 +17,10 @@ JOURNAL_MODULES = {
     Path("_runtime/journal.py"),
     Path("_runtime/records.py"),
     Path("_runtime/journal_backend.py"),
+    Path("_runtime/journal_migrations.py"),
 }
 """Where the journal's SQL lives (relative to ``core/src/flyte``); ``journal_backend.py`` rewrites it
-for PostgreSQL."""
+for PostgreSQL; ``journal_migrations.py`` upgrades an older journal's tables."""
 
 SQL = re.compile(  # upper case, as the journal writes its statements; prose is not matched
     r"\bSELECT\b[^;]{0,400}?\bFROM\b|\bSELECT\s+[?\d]|\bINSERT\s+(OR\s+\w+\s+)?INTO\b|\bUPDATE\s+\w+\s+SET\b"

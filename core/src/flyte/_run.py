@@ -47,7 +47,7 @@ from flyte._runtime.run_lease import RunOwnership, host_id
 from flyte._runtime.store import join, store_for
 from flyte._task import TaskTemplate
 from flyte._validate import param_error
-from flyte.errors import InitializationError, ModuleLoadError, RunNotFoundError
+from flyte.errors import InitializationError, ModuleLoadError, RunNotFoundError, RunOwnershipLostError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -1116,6 +1116,7 @@ async def _execute(
     export = _exports_record(prefix)
     # A run closes its journal writer at its end (_finish_run), so it may use a redo log.
     run_journal = RecordingRunJournal(journal, redo_log=True) if export else journal.for_run(redo=True)
+    run_journal.fence = ownership  # a driver whose run was taken over writes nothing more
     controller = Controller(
         run_name,
         run_journal,
@@ -1135,6 +1136,9 @@ async def _execute(
     if recover and rec.existing is not None:
         controller.attempt_base = journal.attempt_counts(run_name)
     controller.loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+    if main_task is not None:  # the lease taken over: stop this driver's tasks (see the finally below)
+        ownership.on_lost = functools.partial(controller.loop.call_soon_threadsafe, main_task.cancel)
     controller.listeners.extend(rc.listeners)
     pseudo = ActionState(action_id=rec.base, task_name="<run>")
     controller.identity = (  # read by flyte.ctx().action
@@ -1164,9 +1168,18 @@ async def _execute(
         _restore_env(saved_env)
         root_id = root_action_id(rec.base, call_identity(task), inputs_hash)
         try:
-            _finish_run(rc, journal, controller, exporter, segment, root_id, status, error)
+            try:
+                ownership.confirm()
+            except RunOwnershipLostError:
+                pass
+            if ownership.error is None:
+                _finish_run(rc, journal, controller, exporter, segment, root_id, status, error)
+            else:  # another driver owns the run now: its end is that driver's to record
+                controller.close()
         finally:
             ownership.release()
+        if ownership.error is not None:
+            raise ownership.error from None
     url = run_url(settings.journal_path, run_name)
     return Run(
         name=run_name, url=url, status=status, _outputs=outputs, _error=error, _journal_path=journal.path

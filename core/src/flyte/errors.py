@@ -268,6 +268,21 @@ class StorageError(RuntimeSystemError):
         self.path = path
 
 
+class RunOwnershipLostError(RuntimeSystemError):
+    """Another driver took this run over (its lease expired while this driver was paused or cut off
+    from the journal): that driver now owns the run. This one stopped its tasks and was refused any
+    further journal write for the run, so nothing the new owner recorded is overwritten."""
+
+    def __init__(self, run: str, host: str | None, owner: str | None, message: str) -> None:
+        super().__init__("RunOwnershipLost", message)
+        self.run = run
+        self.host = host
+        self.owner = owner
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.run, self.host, self.owner, str(self)))
+
+
 class NonRecoverableError(RuntimeUserError):
     """Raise this (or a subclass) to fail a task without retrying it."""
 

@@ -21,10 +21,18 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from flyte._runtime import redo
-from flyte.errors import StorageError
+from flyte._runtime.journal_migrations import (
+    INIT_VERSION,
+    MIGRATIONS_SCHEMA,
+    SCHEMA_VERSION,
+    read_version,
+    refuse_newer,
+    upgrade,
+)
+from flyte.errors import RunOwnershipLostError, StorageError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs(
@@ -58,11 +66,7 @@ CREATE TABLE IF NOT EXISTS specs(
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS journal_info(name TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
 """
-SCHEMA_VERSION = 1
-"""The journal's layout version, kept in ``journal_info``: a journal written by a newer flyte (a
-higher number) is refused rather than misread. Bump it when a change is not additive."""
-INIT_VERSION = "INSERT OR IGNORE INTO journal_info(name, value) VALUES('schema_version', ?)"
-GET_VERSION = "SELECT value FROM journal_info WHERE name='schema_version'"
+# The layout version and the steps that upgrade an older journal: journal_migrations.py.
 
 UPSERT_ACTION = (
     "INSERT INTO actions(run, action_id, parent_id, position, kind, task_name, task_identity, task_type,"
@@ -365,6 +369,7 @@ class Journal:
         self._reader: sqlite3.Connection | None = None
         self._read_since = 0.0
         self._begin = "BEGIN IMMEDIATE"  # SQLite: one writer at a time, taken at BEGIN
+        self.pg = path.startswith(("postgresql://", "postgres://"))
         if path.startswith(("postgresql://", "postgres://")):
             from flyte._runtime.journal_backend import PgConnection, redact
 
@@ -382,23 +387,30 @@ class Journal:
             self.conn.execute("PRAGMA busy_timeout=60000")
             self.redo = sync == "NORMAL" and redo.available()
             self._readable = path
-        self.conn.executescript(SCHEMA)
         self.lock = threading.RLock()
         self._deployed_ready = False
-        self._check_version()
-
-    def _check_version(self) -> None:
-        """Record this layout's version in a new journal; refuse one written by a newer flyte."""
-        self.conn.execute(INIT_VERSION, (str(SCHEMA_VERSION),))
-        row = self.conn.execute(GET_VERSION).fetchone()
-        found = int(row[0]) if row is not None and str(row[0]).isdigit() else SCHEMA_VERSION
-        if found > SCHEMA_VERSION:
+        try:
+            self._open_schema()
+        except BaseException:
             self.conn.close()
-            raise StorageError(
-                f"the journal at {self.display} has schema version {found}, newer than this flyte knows"
-                f" ({SCHEMA_VERSION}): upgrade flyte-core to read it, or choose another journal"
-                " (flyte.init(journal=...), `journal` in flyte.toml, $FLYTE_JOURNAL or --journal)"
-            )
+            raise
+
+    def _open_schema(self) -> None:
+        """Create a new journal's tables at this layout's version; upgrade an older journal (see
+        ``journal_migrations``); refuse one written by a newer flyte, before writing anything."""
+        existed = self._has_table(self.conn, "runs")
+        if existed:
+            found = read_version(self.conn) if self._has_table(self.conn, "journal_info") else None
+            if found is not None and found > SCHEMA_VERSION:
+                raise refuse_newer(found, self.display)
+        self.conn.executescript(SCHEMA + MIGRATIONS_SCHEMA + ";\n")
+        # A journal with tables but no version row predates versioning: version 1.
+        self.conn.execute(INIT_VERSION, (str(SCHEMA_VERSION if not existed else 1),))
+        found = read_version(self.conn) or SCHEMA_VERSION
+        if found > SCHEMA_VERSION:
+            raise refuse_newer(found, self.display)
+        if found < SCHEMA_VERSION:
+            upgrade(self.conn, self.pg, self.display)
 
     def for_run(self, redo: bool = False) -> RunJournal:
         """A group-committing writer for one run (one event loop). ``redo``: sequential steps may
@@ -418,6 +430,9 @@ class Journal:
                 with self.lock:
                     row = self.conn.execute(REDO_GET_MARK, (mark,)).fetchone()
                     done = int(row[0]) if row is not None else 0
+                    owner = redo.owner_of(records)
+                    if owner is not None and self._run_taken_from(*owner):
+                        records = []  # its driver lost the run: those steps were the new owner's to run
                     todo = [(REDO_STATEMENTS[code], params) for seq, code, params in records if seq > done]
                     if todo:
                         self.commit([*todo, (REDO_SET_MARK, (mark, str(records[-1][0])))])
@@ -428,31 +443,74 @@ class Journal:
                 os.close(fd)
         return applied
 
-    def commit(self, statements: list[tuple[str, Sequence[Any]]]) -> None:
-        """Run statements in one transaction (same statements in a row go through ``executemany``)."""
-        if not statements:
+    def commit(self, statements: list[tuple[str, Sequence[Any]]], fence: RunFence | None = None) -> None:
+        """Run statements in one transaction (same statements in a row go through ``executemany``).
+
+        With ``fence``, the transaction first checks that the fence's driver still holds its run's
+        lease (and pushes the lease's expiry ahead): a driver whose run was taken over writes nothing
+        (:class:`flyte.errors.RunOwnershipLostError`)."""
+        if not statements and fence is None:
             return
         with self.lock:
             if self._reader is not None and self._reader.in_transaction:
                 self._reader.execute("COMMIT")  # the next cache lookup sees what this commits
-            if len(statements) == 1:  # one statement is its own transaction: no BEGIN/COMMIT round trips
+            if fence is None and len(statements) == 1:  # its own transaction: no BEGIN/COMMIT trips
                 self.conn.execute(*statements[0])
                 return
-            self.conn.execute(self._begin)
-            try:
-                i = 0
-                n = len(statements)
-                while i < n:
-                    sql = statements[i][0]
-                    j = i
-                    while j < n and statements[j][0] == sql:
-                        j += 1
-                    self.conn.executemany(sql, [p for _, p in statements[i:j]])
-                    i = j
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+            if fence is not None and self.pg:
+                if fence.error is not None:
+                    raise fence.error
+                if (
+                    fence.generation == self.conn.generation
+                    and self.conn.session_ok
+                    and time.time() < fence.trusted_until
+                ):
+                    # Still this driver's run, on the session holding the run's lock: a takeover
+                    # would first end that session, so this write cannot land after one.
+                    if len(statements) == 1:
+                        self.conn.execute(*statements[0])
+                        return
+                    fence = None
+            # SQLite: a fenced commit holds the writer lock a takeover needs before it decides
+            # whether to check the lease: a driver frozen anywhere before that point finds its
+            # trust expired when it is thawed.
+            self._transaction(statements, fence)
+
+    def _transaction(self, statements: list[tuple[str, Sequence[Any]]], fence: RunFence | None) -> None:
+        self.conn.execute(self._begin if fence is None else "BEGIN IMMEDIATE")
+        try:
+            if fence is not None:
+                if fence.error is not None:
+                    raise fence.error
+                if time.time() >= fence.trusted_until:
+                    self._check_fence(fence)
+            i = 0
+            n = len(statements)
+            while i < n:
+                sql = statements[i][0]
+                j = i
+                while j < n and statements[j][0] == sql:
+                    j += 1
+                self.conn.executemany(sql, [p for _, p in statements[i:j]])
+                i = j
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def _check_fence(self, fence: RunFence) -> None:
+        """Inside a writer transaction (the lease's takeover takes the same lock): does ``fence``'s
+        driver still hold the run's lease? Renew it when so; raise who owns the run now when not."""
+        row = self.conn.execute("SELECT owner FROM run_leases WHERE run=?", (fence.run,)).fetchone()
+        if row is None or row[0] != fence.owner:
+            successor = self.conn.execute(self._RUN_SUCCESSOR, (fence.run, fence.owner)).fetchone()
+            raise fence.lost(*((successor[1], successor[0]) if successor else (None, None)))
+        now = time.time()
+        self.conn.execute(self._RUN_LEASE_RENEW, (now, now + fence.ttl, fence.run, fence.owner))
+        if self.pg and fence.generation != self.conn.generation:  # a new session: lock the run on it
+            self.conn.hold_run(fence.run)
+            fence.generation = self.conn.generation
+        fence.trust(now)
 
     def cache_lookup(self, key: str, max_age: float | None = None) -> bytes | None:
         """``cache_get`` for a run's many lookups: through a read transaction kept open for up to
@@ -756,6 +814,7 @@ class Journal:
         "INSERT INTO cache_lease_events(key, at, event, run, action_id, owner, other_run, other_owner,"
         " detail) VALUES(?,?,?,?,?,?,?,?,?)"
     )
+    _LEASE_RENEW = "UPDATE cache_leases SET expires_at=? WHERE key=? AND owner=?"
     _lease_ready = False
 
     def _lease_tables(self) -> None:
@@ -848,15 +907,20 @@ class Journal:
         which, and records a loss with :meth:`lease_lost`)."""
         self._lease_tables()
         lost: list[tuple[str, str]] = []
+        if self.pg:  # on its own session: a heartbeat never waits behind the run's group commits
+            with self.conn.side_transaction() as run:
+                now = time.time()
+                for key, owner_id, ttl in leases:
+                    cur = run(self._LEASE_RENEW, (now + ttl, key, owner_id))
+                    if cur.rowcount == 0:
+                        lost.append((key, owner_id))
+            return lost
         with self.lock:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 now = time.time()
                 for key, owner_id, ttl in leases:
-                    cur = self.conn.execute(
-                        "UPDATE cache_leases SET expires_at=? WHERE key=? AND owner=?",
-                        (now + ttl, key, owner_id),
-                    )
+                    cur = self.conn.execute(self._LEASE_RENEW, (now + ttl, key, owner_id))
                     if cur.rowcount == 0:
                         lost.append((key, owner_id))
                 self.conn.execute("COMMIT")
@@ -1012,7 +1076,15 @@ class Journal:
       run TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT, pid INTEGER, acquired_at REAL,
       renewed_at REAL, expires_at REAL, ttl REAL
     ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS run_takeovers(
+      run TEXT NOT NULL, prior_owner TEXT NOT NULL, owner TEXT NOT NULL, host TEXT, at REAL NOT NULL,
+      PRIMARY KEY(run, prior_owner)
+    ) WITHOUT ROWID;
     """
+    _RUN_SUCCESSOR = (
+        "SELECT owner, host FROM run_leases WHERE run=?1 AND owner<>?2 UNION ALL"
+        " SELECT owner, host FROM run_takeovers WHERE run=?1 AND prior_owner=?2"
+    )
     _RUN_LEASE_GET = (
         "SELECT run, owner, host, pid, acquired_at, renewed_at, expires_at, ttl FROM run_leases WHERE run=?"
     )
@@ -1023,8 +1095,20 @@ class Journal:
                 self.conn.executescript(self._RUN_LEASE_SCHEMA)
             self._run_lease_ready = True
 
+    def _run_taken_from(self, run: str, owner: str) -> bool:
+        """Was ``run`` taken over from the driver ``owner`` (a ``run_takeovers`` row)?"""
+        self._run_lease_tables()
+        with self.lock:
+            row = self.conn.execute(
+                "SELECT 1 FROM run_takeovers WHERE run=? AND prior_owner=?", (run, owner)
+            ).fetchone()
+        return row is not None
+
     def run_lease_get(self, run: str) -> RunLease | None:
         self._run_lease_tables()
+        if self.pg:  # on its own session, as the heartbeat
+            _, rows = self.conn.side(self._RUN_LEASE_GET, (run,))
+            return RunLease(*rows[0]) if rows else None
         with self.lock:
             row = self.conn.execute(self._RUN_LEASE_GET, (run,)).fetchone()
         return None if row is None else RunLease(*row)
@@ -1051,30 +1135,60 @@ class Journal:
                     if holder.expires_at > now and not holder_gone(holder):
                         self.conn.execute("COMMIT")
                         return holder
+                    self.conn.execute(  # what the prior owner learns, should it come back (fencing)
+                        "INSERT OR REPLACE INTO run_takeovers(run, prior_owner, owner, host, at)"
+                        " VALUES(?,?,?,?,?)",
+                        (run, holder.owner, owner, host, now),
+                    )
+                    if self.pg:  # its late writes meet a dead session (see PgConnection.hold_run)
+                        self.conn.evict_run(run)
                 self.conn.execute(
                     "INSERT OR REPLACE INTO run_leases(run, owner, host, pid, acquired_at, renewed_at,"
                     " expires_at, ttl) VALUES(?,?,?,?,?,?,?,?)",
                     (run, owner, host, pid, now, now, now + ttl, ttl),
                 )
+                if self.pg:
+                    self.conn.hold_run(run)
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
         return None
 
-    def run_lease_renew(self, run: str, owner: str, ttl: float) -> bool:
-        """Push the lease's expiry ``ttl`` ahead; False when ``owner`` no longer holds it."""
-        now = time.time()
+    def run_lease_successor(self, run: str, owner: str) -> tuple[str, str | None] | None:
+        """(owner, host) of the driver that took ``run`` over from ``owner``; None when unknown."""
+        self._run_lease_tables()
         with self.lock:
-            cur = self.conn.execute(
-                "UPDATE run_leases SET renewed_at=?, expires_at=? WHERE run=? AND owner=?",
-                (now, now + ttl, run, owner),
-            )
+            row = self.conn.execute(self._RUN_SUCCESSOR, (run, owner)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    _RUN_LEASE_RENEW = "UPDATE run_leases SET renewed_at=?, expires_at=? WHERE run=? AND owner=?"
+
+    def run_lease_renew(self, run: str, owner: str, ttl: float) -> bool:
+        """Push the lease's expiry ``ttl`` ahead; False when ``owner`` no longer holds it.
+
+        On PostgreSQL it runs on its own pooled session, outside the journal's lock: a heartbeat
+        never waits behind the writer's transaction (a lease must not expire while its run writes)."""
+        now = time.time()
+        if self.pg:
+            count, _ = self.conn.side(self._RUN_LEASE_RENEW, (now, now + ttl, run, owner))
+            return bool(count)
+        with self.lock:
+            cur = self.conn.execute(self._RUN_LEASE_RENEW, (now, now + ttl, run, owner))
             return bool(cur.rowcount)
 
     def run_lease_release(self, run: str, owner: str) -> None:
         with self.lock:
-            self.conn.execute("DELETE FROM run_leases WHERE run=? AND owner=?", (run, owner))
+            if self.pg and not self.conn.session_ok:
+                self.conn.execute("SELECT 1")  # ended by a takeover (evict_run): a new session
+            try:
+                self.conn.execute("DELETE FROM run_leases WHERE run=? AND owner=?", (run, owner))
+            except Exception:
+                if not self.pg or self.conn.session_ok:
+                    raise
+                self.conn.execute("DELETE FROM run_leases WHERE run=? AND owner=?", (run, owner))
+            if self.pg:
+                self.conn.unhold_run(run)
 
     def trigger_activate(
         self, key: str, task_name: str, trigger_name: str, source: str, spec: str, now: float
@@ -1253,6 +1367,21 @@ INLINE_RUN = 64
 """At most this many commits in a row are made at once (without a loop turn) by ``_durable``."""
 
 
+class RunFence(Protocol):
+    """A driver's claim on a run (``run_lease.RunOwnership``), checked by its fenced commits."""
+
+    run: str
+    owner: str
+    ttl: float
+    trusted_until: float
+    generation: int
+    error: RunOwnershipLostError | None
+
+    def trust(self, renewed_at: float) -> None: ...
+
+    def lost(self, host: str | None, owner: str | None) -> RunOwnershipLostError: ...
+
+
 class RunJournal:
     """One run's writes, group-committed on that run's event loop.
 
@@ -1274,6 +1403,24 @@ class RunJournal:
         self._inline = 0  # commits made at once in a row (see _durable)
         self._redo = redo.RedoLog(journal.path, REDO_STATEMENTS) if redo_log and journal.redo else None
         self._later: asyncio.TimerHandle | None = None  # a commit deferred while the redo log holds it
+        self._fence: RunFence | None = None  # the run's lease (issue 25): set by the run's driver
+
+    @property
+    def fence(self) -> RunFence | None:
+        return self._fence
+
+    @fence.setter
+    def fence(self, fence: RunFence | None) -> None:
+        self._fence = fence
+        if fence is not None and self._redo is not None:
+            self._redo.owner = (fence.run, fence.owner)
+
+    def _commit(self, pending: list[tuple[str, Sequence[Any]]]) -> None:
+        fence = self.fence
+        if fence is None:
+            self.journal.commit(pending)
+        elif pending:
+            self.journal.commit(pending, fence)
 
     def write(self, sql: str, params: Sequence[Any]) -> None:
         """Queue a statement for the next group commit (no wait). Call on the run's loop."""
@@ -1308,7 +1455,14 @@ class RunJournal:
         turn = self._inline >= INLINE_RUN
         self._inline = 0 if turn else self._inline + 1
         rl = self._redo
-        if rl is not None and not self._pending and rl.append(sql, params):
+        fence = self._fence
+        if (
+            rl is not None
+            and not self._pending
+            # past the lease's trust window a step commits, so the lease is checked (issue 25)
+            and (fence is None or (fence.error is None and time.time() < fence.trusted_until))
+            and rl.append(sql, params)
+        ):
             # Durable in the run's redo log (one write, survives a killed process): the row stays
             # queued for a later SQLite commit (``_flush_soon``). Only when nothing else is queued
             # (a cache entry must be in SQLite for the next lookup).
@@ -1361,13 +1515,17 @@ class RunJournal:
         pending, waiters = self._take()
         seq = self._redo_mark(pending)
         try:
-            self.journal.commit(pending)
+            self._commit(pending)
             if seq:
                 self._redo.committed(seq)  # type: ignore[union-attr]
         except Exception as e:
-            if seq:  # rows already acknowledged from the redo log: queued again for the next commit
-                self._requeue(pending[:-1])
-            err = StorageError(f"could not write the journal at {self.path}: {e}")
+            err: Exception = e
+            if isinstance(e, RunOwnershipLostError):
+                self._discard_redo()  # the run is another driver's now: these steps are void
+            else:
+                if seq:  # rows already acknowledged from the redo log: queued again for the next commit
+                    self._requeue(pending[:-1])
+                err = StorageError(f"could not write the journal at {self.path}: {e}")
             for w in waiters:
                 if not w.done():
                     w.set_exception(err)
@@ -1398,7 +1556,10 @@ class RunJournal:
         pending, waiters = self._take()
         seq = self._redo_mark(pending)
         try:
-            self.journal.commit(pending)
+            self._commit(pending)
+        except RunOwnershipLostError:
+            self._discard_redo()
+            raise
         except BaseException:
             if seq:
                 self._requeue(pending[:-1])
@@ -1408,6 +1569,17 @@ class RunJournal:
         for w in waiters:
             if not w.done():
                 w.get_loop().call_soon_threadsafe(_resolve, w)
+
+    def _discard_redo(self) -> None:
+        """The run was taken over (issue 25): what its redo log holds was never committed and the
+        new owner runs those steps itself, so the log goes without being applied."""
+        rl = self._redo
+        self._redo = None
+        if rl is not None and rl.close():
+            try:
+                self.journal.execute(REDO_DEL_MARK, (rl.mark,))
+            except Exception:  # the mark of a removed log is harmless; a replay ignores it
+                pass
 
     def close(self) -> None:
         """The run is over: commit what is queued and remove its redo log (and the log's mark)."""
@@ -1480,9 +1652,28 @@ def open_journal(path: str) -> Journal:
         j = _journals.get(path)
         if j is None:
             j = Journal(path)
+            if not _journals:
+                import atexit
+
+                atexit.register(close_journals, pg_only=True)
             _journals[path] = j
     j.replay_redo()  # a dead writer's sequential steps, before anyone reads the runs
     return j
+
+
+def close_journals(pg_only: bool = False) -> None:
+    """Close the journals this process opened (a PostgreSQL journal's pooled sessions with them);
+    at the process's exit, the PostgreSQL ones (a SQLite file needs no goodbye). A later
+    ``open_journal`` opens afresh."""
+    with _journals_lock:
+        opened = [j for j in _journals.values() if j.pg or not pg_only]
+        for j in opened:
+            _journals.pop(j.path, None)
+    for j in opened:
+        try:
+            j.close()
+        except Exception:  # closing at exit: nothing left to report to
+            pass
 
 
 # ---- run record export: which actions each commit touched (``records.py`` writes the rows) ---------
@@ -1571,9 +1762,15 @@ class JournalView:
         from urllib.parse import quote
 
         if path.startswith(("postgresql://", "postgres://")):
-            from flyte._runtime.journal_backend import PgConnection, read_only
+            from flyte._runtime.journal_backend import PgConnection, read_only, redact
 
-            return cls(PgConnection(read_only(path)))  # type: ignore[arg-type]
+            pg = PgConnection(read_only(path), max_size=2)
+            try:
+                cls._check_version(pg, redact(path))
+            except BaseException:
+                pg.close()
+                raise
+            return cls(pg)  # type: ignore[arg-type]
 
         conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=10, check_same_thread=False)
         try:
@@ -1584,6 +1781,24 @@ class JournalView:
             conn.close()
             raise
         return cls(conn)
+
+    @staticmethod
+    def _check_version(conn: Any, display: str) -> None:
+        """The viewer reads a PostgreSQL journal only at this flyte's layout: it never writes, so
+        it cannot upgrade an older one (whose layout lacks what its queries use) itself."""
+        if not Journal._has_table(conn, "journal_info"):
+            return
+        found = read_version(conn)
+        if found is None or found == SCHEMA_VERSION:
+            return
+        if found > SCHEMA_VERSION:
+            raise refuse_newer(found, display)
+        raise StorageError(
+            f"the journal at {display} has schema version {found}, older than this flyte's"
+            f" ({SCHEMA_VERSION}); the viewer only reads, so it does not upgrade it. Any flyte command"
+            f" that opens it for writing upgrades it in place, once (e.g. `FLYTE_JOURNAL=... flyte runs"
+            " list`, or the next run recorded there); then reload."
+        )
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(sql, params).fetchone()

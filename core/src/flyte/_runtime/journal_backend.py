@@ -12,14 +12,18 @@ PostgreSQL's dialect once (cached by statement), so every ``Journal`` method run
 - tables: ``BLOB`` -> ``bytea``, ``REAL`` -> ``double precision``, ``INTEGER`` -> ``bigint``, no
   ``WITHOUT ROWID``; the ``user`` column is quoted (a reserved word there).
 
-psycopg (``pip install 'flyte-core[postgres]'``) is imported only when such a journal is opened.
+psycopg and psycopg_pool (``pip install 'flyte-core[postgres]'``) are imported only when such a journal
+is opened. The sessions come from a small ``psycopg_pool.ConnectionPool``; the pool is closed with
+the journal (``Journal.close``, and at the process's exit for the journals it opened).
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from flyte.errors import InvalidParameterError
@@ -32,6 +36,19 @@ ACCEPTED = (
 )
 JOURNAL_ENV = "FLYTE_JOURNAL"
 ADVISORY_KEY = 0x666C797465  # "flyte": the key of the journal's one-writer advisory lock
+RUN_LOCK_NS = 0x666C7974  # "flyt": first key of a run's session lock (the second: run_key)
+POOL_MAX = 4
+"""Sessions one process opens at most: the writer's, the run lease heartbeats', a reader's, a spare."""
+IDLE_IN_TRANSACTION = 15.0
+"""Seconds a session may sit inside a transaction without a statement before the server ends it
+(the journal's transactions are tight loops: only a frozen driver idles there)."""
+POOL_TIMEOUT = 30.0
+"""Seconds to wait for a session of the pool (the server reachable but every session busy)."""
+
+
+def run_key(run: str) -> int:
+    """The second key of a run's advisory lock: a stable 31-bit hash of its name."""
+    return zlib.crc32(run.encode()) & 0x7FFFFFFF
 
 
 def is_postgres(target: str) -> bool:
@@ -107,6 +124,7 @@ PRIMARY_KEYS = {
     "trigger_fires": ("key", "scheduled_at"),
     "trigger_meta": ("name",),
     "run_leases": ("run",),
+    "run_takeovers": ("run", "prior_owner"),
 }
 """Conflict targets of the tables written with ``INSERT OR REPLACE``."""
 ROWID_TABLES = ("cache_lease_events", "runs")
@@ -228,20 +246,26 @@ class _Cursor:
 
 
 class PgConnection:
-    """The subset of ``sqlite3.Connection`` the journal uses, on one psycopg connection.
+    """The subset of ``sqlite3.Connection`` the journal uses, over a psycopg connection pool.
 
     Autocommit, as the SQLite connection (``isolation_level=None``): a statement alone is its own
-    transaction; ``BEGIN``/``COMMIT`` group several. Callers serialize use with the journal's lock."""
+    transaction; ``BEGIN``/``COMMIT`` group several. The journal's own statements (its writes and the
+    reads under its lock) use one pinned session, so a ``BEGIN``...``COMMIT`` spanning calls stays on
+    one session; callers serialize that with the journal's lock. :meth:`side` runs one statement on
+    another session of the pool without that lock: the run lease's heartbeat, which must not wait
+    behind a long write transaction. The pool is small (``max_size``): the driver's threads that
+    touch the journal are its writer, the lease heartbeats and a reader."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, max_size: int = POOL_MAX) -> None:
         try:
             import psycopg
+            import psycopg_pool
         except ImportError as e:
             raise InvalidParameterError(
                 "journal",
                 "journal",
                 redact(url),
-                "A PostgreSQL journal needs psycopg: pip install 'flyte-core[postgres]'.",
+                "A PostgreSQL journal needs psycopg and psycopg-pool: pip install 'flyte-core[postgres]'.",
             ) from e
         from psycopg.adapt import Dumper
 
@@ -254,14 +278,39 @@ class PgConnection:
         self.url = url
         self._psycopg = psycopg
         self._dumper = BoolAsInt
-        self.conn = self._connect()
         self.integrity_errors: tuple[type[BaseException], ...] = (psycopg.IntegrityError,)
         self._sql: dict[str, tuple[str, tuple[int, ...] | None]] = {}
         self._lock = threading.RLock()
+        # One direct session first: an unreachable or refusing server is reported at once, with the
+        # server's reason (the pool would retry in the background until its timeout).
+        self._connect().close()
+        self.pool = psycopg_pool.ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_size,
+            kwargs={"autocommit": True, "row_factory": _row_factory},
+            configure=self._configure,
+            check=psycopg_pool.ConnectionPool.check_connection,
+            num_workers=1,
+            name="flyte-journal",
+            open=False,
+        )
+        self._pool_timeout = psycopg_pool.PoolTimeout
+        self.generation = 0
+        try:
+            self.pool.open(wait=True, timeout=POOL_TIMEOUT)
+            self.conn = self._getconn()
+        except BaseException:
+            self.pool.close()
+            raise
+
+    def _configure(self, conn: Any) -> None:
+        conn.adapters.register_dumper(bool, self._dumper)
+        # A driver frozen inside a transaction (SIGSTOP, a VM pause) must not hold its locks for
+        # ever: the server ends such a session, so the driver that takes the run over can write.
+        conn.execute(f"SET idle_in_transaction_session_timeout = {int(IDLE_IN_TRANSACTION * 1000)}")
 
     def _connect(self) -> Any:
-        """A new session. Also after the server dropped the last one (a restart, an idle timeout):
-        the statement that met the broken session failed; the next one gets a new session."""
         psycopg = self._psycopg
         try:
             conn = psycopg.connect(self.url, autocommit=True, row_factory=_row_factory)
@@ -269,8 +318,49 @@ class PgConnection:
             from flyte.errors import StorageError
 
             raise StorageError(f"could not connect to the journal at {redact(self.url)}: {e}") from None
-        conn.adapters.register_dumper(bool, self._dumper)
         return conn
+
+    def _getconn(self) -> Any:
+        """A session from the pool (a checked one: one the server dropped is replaced)."""
+        try:
+            return self.pool.getconn(timeout=POOL_TIMEOUT)
+        except self._pool_timeout as e:
+            from flyte.errors import StorageError
+
+            raise StorageError(f"could not connect to the journal at {redact(self.url)}: {e}") from None
+
+    def _renew(self) -> None:
+        """Replace the pinned session after the server dropped it (a restart, an idle timeout, a
+        driver that took a run over): the statement that met the broken session failed; the next
+        one gets a new session (a new ``generation``: the run locks of the old one are gone)."""
+        self.pool.putconn(self.conn)  # the pool discards a broken session
+        self.conn = self._getconn()
+        self.generation += 1
+
+    @property
+    def session_ok(self) -> bool:
+        return not self.conn.broken
+
+    # A run's driver holds a session-level shared advisory lock on its run (key: RUN_LOCK_NS and a
+    # hash of the run's name) on its writing session. A driver taking the run over ends the sessions
+    # holding it: a frozen driver's late writes then meet a dead session, and its next commit sees a
+    # new session generation and checks the lease first (see Journal.commit).
+    def hold_run(self, run: str) -> None:
+        self.execute("SELECT pg_advisory_lock_shared(?, ?)", (RUN_LOCK_NS, run_key(run)))
+
+    def unhold_run(self, run: str) -> None:
+        self.execute("SELECT pg_advisory_unlock_shared(?, ?)", (RUN_LOCK_NS, run_key(run)))
+
+    def evict_run(self, run: str) -> None:
+        """End the other sessions holding ``run``'s lock (its previous driver's). Only sessions of
+        this role: ending another role's needs a privilege (``pg_signal_backend``) drivers lack;
+        drivers sharing a journal normally share its role."""
+        self.execute(
+            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype='advisory' AND l.classid=? AND l.objid=? AND l.objsubid=2"
+            " AND l.pid<>pg_backend_pid() AND a.usename = current_user",
+            (RUN_LOCK_NS, run_key(run)),
+        ).fetchall()
 
     def _translated(self, sql: str) -> tuple[str, tuple[int, ...] | None]:
         got = self._sql.get(sql)
@@ -284,7 +374,7 @@ class PgConnection:
             if self.conn.broken:
                 if word == "ROLLBACK":  # the transaction died with the session
                     return _Cursor(self.conn.cursor())
-                self.conn = self._connect()
+                self._renew()
             if word == "BEGIN IMMEDIATE":
                 self.conn.execute("BEGIN")
                 self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_KEY,))
@@ -295,12 +385,45 @@ class PgConnection:
             args = params if order is None else [params[i] for i in order]
             return _Cursor(self.conn.execute(text, args))  # type: ignore[arg-type]
 
+    def side(self, sql: str, params: Sequence[Any] = ()) -> tuple[int, list[Any]]:
+        """(rowcount, rows) of one statement, in its own transaction on another pooled session."""
+        text, order = self._translated(sql)
+        args = params if order is None else [params[i] for i in order]
+        try:
+            with self.pool.connection(timeout=POOL_TIMEOUT) as conn:
+                cur = conn.execute(text, args)
+                return int(cur.rowcount), (list(cur.fetchall()) if cur.description else [])
+        except self._pool_timeout as e:
+            from flyte.errors import StorageError
+
+            raise StorageError(f"could not connect to the journal at {redact(self.url)}: {e}") from None
+
+    @contextmanager
+    def side_transaction(self) -> Iterator[Callable[[str, Sequence[Any]], _Cursor]]:
+        """A writer transaction (``BEGIN IMMEDIATE``'s advisory lock) on another pooled session,
+        outside the journal's lock: the cache leases' heartbeat. Yields ``run(sql, params)``;
+        commits at the end, rolls back on an error."""
+        try:
+            with self.pool.connection(timeout=POOL_TIMEOUT) as conn, conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_KEY,))
+
+                def run(sql: str, params: Sequence[Any] = ()) -> _Cursor:
+                    text, order = self._translated(sql)
+                    args = params if order is None else [params[i] for i in order]
+                    return _Cursor(conn.execute(text, args))
+
+                yield run
+        except self._pool_timeout as e:
+            from flyte.errors import StorageError
+
+            raise StorageError(f"could not connect to the journal at {redact(self.url)}: {e}") from None
+
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         text, order = self._translated(sql)
         args = [[r[i] for i in order] for r in rows] if order is not None else list(rows)
         with self._lock:
             if self.conn.broken:
-                self.conn = self._connect()
+                self._renew()
             with self.conn.cursor() as cur:
                 cur.executemany(text, args)  # type: ignore[arg-type]
 
@@ -318,4 +441,11 @@ class PgConnection:
                 raise
 
     def close(self) -> None:
-        self.conn.close()
+        """Return the pinned session and close every session of the pool (none is left open)."""
+        with self._lock:
+            if self.pool.closed:
+                return
+            try:
+                self.pool.putconn(self.conn)
+            finally:
+                self.pool.close(timeout=5)

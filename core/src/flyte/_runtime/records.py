@@ -260,6 +260,7 @@ MIGRATED: tuple[tuple[str, str], ...] = (
     ("trigger_fires", "keep"),
     ("trigger_meta", "keep"),
     ("run_leases", "keep"),
+    ("run_takeovers", "keep"),
     ("cache_lease_events", "events"),
 )
 """Every table of the journal but ``journal_info`` (each journal keeps its own schema version), with

@@ -38,6 +38,8 @@ MAX_RECORD = 64 * 1024
 """Rows bigger than this (a large inline value) are committed to SQLite directly, not written twice."""
 TRUNCATE_AT = 1 << 20
 """Once everything in the log is applied and it holds this many bytes, it is emptied."""
+OWNER_CODE = -1
+"""The statement code of frame 0: ``(run, owner)``, not a statement."""
 _counter = [0]
 
 
@@ -66,6 +68,9 @@ class RedoLog:
         self.applied = 0  # last record known committed to SQLite
         self._size = 0
         self.broken = False  # a write failed: every later step commits to SQLite directly
+        self.owner: tuple[str, str] | None = None
+        """(run, lease owner) of the driver writing it: a replay skips the log of a driver whose run
+        was taken over (its steps were never committed; the new owner ran them itself)."""
 
     def _open(self) -> None:
         os.makedirs(self._dir, exist_ok=True)
@@ -77,6 +82,14 @@ class RedoLog:
         os.rename(tmp, os.path.join(self._dir, self.name))  # a replayer sees it only once locked
         self._fd = fd
         self.mark = mark_name(self.name)
+        self._write_owner()
+
+    def _write_owner(self) -> None:
+        """Frame 0 of the log names its run and owner (written again after a truncation)."""
+        if self.owner is None:
+            return
+        body = marshal.dumps((OWNER_CODE, self.owner))
+        self._size += os.write(self._fd, HEADER.pack(len(body), zlib.crc32(body, 0), 0) + body)
 
     def append(self, sql: str, params: Sequence[Any]) -> bool:
         """Write one statement durably (against a killed process); False when it cannot be logged
@@ -113,6 +126,7 @@ class RedoLog:
             try:
                 os.ftruncate(self._fd, 0)
                 self._size = 0
+                self._write_owner()
             except OSError:
                 pass
 
@@ -149,6 +163,14 @@ def parse(data: bytes) -> list[tuple[int, int, tuple[Any, ...]]]:
         out.append((seq, code, params))
         pos = start + length
     return out
+
+
+def owner_of(records: list[tuple[int, int, tuple[Any, ...]]]) -> tuple[str, str] | None:
+    """(run, lease owner) a log's frame 0 names, if it has one."""
+    for seq, code, params in records[:1]:
+        if seq == 0 and code == OWNER_CODE:
+            return (str(params[0]), str(params[1]))
+    return None
 
 
 def orphaned_logs(journal_path: str) -> list[tuple[str, int]]:

@@ -1,0 +1,236 @@
+"""Issue 25: a driver whose run was taken over stops acting as its owner (lease fencing).
+
+Driver A runs a chain; it is frozen (SIGSTOP) past its lease's TTL; driver B (another FLYTE_HOME
+and FLYTE_HOST_ID: another host) recovers the run and finishes it; A is thawed (SIGCONT). A must
+stop with :class:`flyte.errors.RunOwnershipLostError` naming the run and B's host, and must not
+write anything more into the journal: its contents are compared before and after A is thawed.
+Real processes on each backend (SQLite, and a real PostgreSQL server).
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import flyte
+import pytest
+from conftest import spawn
+from flyte._runtime.journal import open_journal
+
+TTL = 1.5
+TABLES = ("runs", "actions", "attempts", "segments", "run_leases", "cache")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def journal_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "sqlite":
+        url = str(tmp_path / "shared" / "journal.db")
+    else:
+        url = request.getfixturevalue("postgres_journal")
+    monkeypatch.setenv("FLYTE_JOURNAL", url)
+    monkeypatch.setenv("FLYTE_RUN_LEASE_SECONDS", str(TTL))
+    return url
+
+
+def _contents(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the run tables, in a stable order (read on a connection of its own)."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    if url.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            for t in TABLES:
+                rows = conn.execute(f"SELECT * FROM {t}").fetchall()
+                out[t] = sorted((tuple(r) for r in rows), key=repr)
+        return out
+    conn = sqlite3.connect(url)
+    try:
+        for t in TABLES:
+            out[t] = sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+    finally:
+        conn.close()
+    return out
+
+
+def _in_transaction(url: str) -> bool:
+    """Does the frozen driver hold the SQLite journal's writer lock (frozen inside a commit)?"""
+    conn = sqlite3.connect(url, timeout=0.2, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        conn.close()
+
+
+def _freeze(proc: Any, url: str) -> None:
+    """SIGSTOP the driver. On SQLite, between two commits: frozen inside one, it would hold the
+    file's writer lock until thawed (one host's file: its driver is not expected to freeze). On
+    PostgreSQL anywhere: the driver taking over ends the frozen driver's session, locks and all."""
+    if url.startswith("postgresql://"):
+        proc.send_signal(signal.SIGSTOP)
+        return
+    for _ in range(100):
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(0.05)
+        if not _in_transaction(url):
+            return
+        proc.send_signal(signal.SIGCONT)
+        time.sleep(0.01)
+    raise AssertionError("the driver never paused outside a transaction")
+
+
+def _lines(workdir: Path) -> list[str]:
+    p = workdir / "marker.txt"
+    return p.read_text().splitlines() if p.exists() else []
+
+
+def test_a_driver_taken_over_stops_and_writes_nothing_more(
+    journal_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLYTE_RAW_DATA_PATH", (tmp_path / "store").as_uri())
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    proc = spawn(
+        "import flyte, chain_app;"
+        f" flyte.with_runcontext(name='fenced').run(chain_app.main, n=10**6, workdir={str(workdir)!r})",
+        home=tmp_path / "home-a",
+        FLYTE_HOST_ID="host-a",
+    )
+    monkeypatch.setenv("FLYTE_HOME", str(tmp_path / "home-b"))
+    monkeypatch.setenv("FLYTE_HOST_ID", "host-b")
+    j = open_journal(journal_url)
+    try:
+        end = time.time() + 60
+        while sum(ln.startswith("ack") for ln in _lines(workdir)) < 10:
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < end, "the chain did not start"
+            time.sleep(0.01)
+        _freeze(proc, journal_url)  # A freezes: no heartbeat, no write
+        acked = sum(ln.startswith("ack") for ln in _lines(workdir))
+        (workdir / "limit").write_text(str(acked + 5))
+        lease = j.run_lease_get("fenced")
+        assert lease is not None and lease.host == "host-a"
+        while time.time() < lease.expires_at + 0.1:
+            time.sleep(0.05)
+        run = flyte.rerun("fenced", recover=True)  # B takes the run over and finishes it
+        assert run.status == "SUCCEEDED", run.error
+        assert run.outputs()[0] == acked + 5
+        before = _contents(journal_url)
+        assert next(r for r in before["runs"] if r[0] == "fenced")[6] == "SUCCEEDED"
+
+        (workdir / "limit").unlink()  # A's chain has no end of its own now: only the fence stops it
+        lines = len(_lines(workdir))
+        proc.send_signal(signal.SIGCONT)
+        out, err = proc.communicate(timeout=60)
+        assert len(_lines(workdir)) - lines <= 2, _lines(workdir)[lines:]  # at most its step in flight
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode != 0, out
+    assert "RunOwnershipLostError" in err, err
+    assert "run 'fenced'" in err and "host 'host-b'" in err and "now owns it" in err, err
+    time.sleep(2 * TTL)  # A's heartbeat thread, had it survived, would have written by now
+    after = _contents(journal_url)  # nothing A did after the takeover reached the journal
+    changed = {t: (set(before[t]) ^ set(after[t])) for t in TABLES if before[t] != after[t]}
+    assert not changed
+    assert open_journal(journal_url).get_run("fenced").status == "SUCCEEDED"  # type: ignore[union-attr]
+
+
+def test_the_error_names_the_run_and_new_owner_and_survives_pickling() -> None:
+    import pickle
+
+    import flyte.errors
+
+    e = flyte.errors.RunOwnershipLostError("r1", "host-b", "host-b/7/abc", "run 'r1': taken over")
+    back = pickle.loads(pickle.dumps(e))
+    assert (back.run, back.host, back.owner, str(back), back.code) == (
+        "r1",
+        "host-b",
+        "host-b/7/abc",
+        "run 'r1': taken over",
+        "RunOwnershipLost",
+    )
+    assert isinstance(back, flyte.errors.RuntimeSystemError)
+    assert not isinstance(back, flyte.errors.StorageError)  # not retried as a storage fault
+
+
+def _unapplied_redo(url: str) -> int:
+    """How many records the frozen driver's redo log holds past the mark SQLite has applied."""
+    from flyte._runtime import redo
+
+    d = Path(redo.log_dir(url))
+    conn = sqlite3.connect(url)
+    try:
+        most = 0
+        for log in d.glob("*.log") if d.exists() else []:
+            records = redo.parse(log.read_bytes())
+            row = conn.execute(
+                "SELECT value FROM journal_info WHERE name=?", (redo.mark_name(log.name),)
+            ).fetchone()
+            done = int(row[0]) if row else 0
+            most = max(most, sum(seq > done for seq, _, _ in records))
+        return most
+    finally:
+        conn.close()
+
+
+def test_a_taken_over_driver_killed_while_frozen_leaves_no_steps_to_replay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's redo log (issue 20) holds a chain's last steps before they reach the database. A
+    driver frozen with such steps, taken over, then killed (never thawed) leaves that log behind:
+    the next process to open the journal must drop it, not apply the old owner's steps over the
+    record of the run the new owner finished."""
+    url = str(tmp_path / "shared" / "journal.db")
+    monkeypatch.setenv("FLYTE_JOURNAL", url)
+    monkeypatch.setenv("FLYTE_RUN_LEASE_SECONDS", str(TTL))
+    monkeypatch.setenv("FLYTE_RAW_DATA_PATH", (tmp_path / "store").as_uri())
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    proc = spawn(
+        "import flyte, chain_app;"
+        f" flyte.with_runcontext(name='fenced').run(chain_app.main, n=10**6, workdir={str(workdir)!r})",
+        home=tmp_path / "home-a",
+        FLYTE_HOST_ID="host-a",
+    )
+    monkeypatch.setenv("FLYTE_HOME", str(tmp_path / "home-b"))
+    monkeypatch.setenv("FLYTE_HOST_ID", "host-b")
+    try:
+        end = time.time() + 60
+        while True:
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < end, "the driver never froze with steps only in its redo log"
+            if sum(ln.startswith("ack") for ln in _lines(workdir)) >= 10:
+                _freeze(proc, url)
+                if _unapplied_redo(url) > 0:
+                    break
+                proc.send_signal(signal.SIGCONT)
+            time.sleep(0.01)
+        acked = sum(ln.startswith("ack") for ln in _lines(workdir))
+        (workdir / "limit").write_text(str(acked + 5))
+        j = open_journal(url)
+        lease = j.run_lease_get("fenced")
+        assert lease is not None and lease.host == "host-a"
+        while time.time() < lease.expires_at + 0.1:
+            time.sleep(0.05)
+        run = flyte.rerun("fenced", recover=True)  # B takes the run over and finishes it
+        assert run.status == "SUCCEEDED", run.error
+        before = _contents(url)
+        proc.kill()  # A dies frozen: its redo log is left, unlocked
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    open_journal(url)  # opening replays the logs of dead writers
+    assert _contents(url) == before
+    assert not list(Path(url + "-redo").glob("*.log"))
+    assert open_journal(url).get_run("fenced").status == "SUCCEEDED"  # type: ignore[union-attr]
