@@ -215,6 +215,7 @@ class Worker:
         self.orphaned: float | None = None  # when the controller went away with actions running here
         self.loop_thread: int | None = None
         self.data_limit: int | bool | None = False  # the limit set_data_limit last set (False: none yet)
+        self.claims = adopt.ClaimLog(self.controller.store, self.controller.run_prefix)
 
     # ---- requests to the controller --------------------------------------------------------------
     def _request(self, kind: str, payload: Any) -> concurrent.futures.Future[Any]:
@@ -310,7 +311,7 @@ class Worker:
         store, prefix = self.controller.store, self.controller.run_prefix
         try:
             try:  # the claim first: a recovered driver adopts this action instead of running it again
-                adopt.write_lease(store, prefix, action_id, spec["attempt"], fresh=bool(spec.get("fresh")))
+                self.claims.claim(action_id, spec["attempt"], fresh=bool(spec.get("fresh")))
             except Exception:
                 pass  # adoption is best effort: the action still runs and reports over the socket
             done: tuple[bool, Any, int | None]
@@ -334,17 +335,17 @@ class Worker:
                     )
                     return
                 done = (False, wire.dump_error(e, self.where), None)
-            self._done(action_id, store, prefix, done)
+            self._done(action_id, done)
         finally:
             self.tasks.pop(action_id, None)
 
-    def _done(self, action_id: str, store: Any, prefix: str, done: tuple[bool, Any, int | None]) -> None:
-        """The outcome to the store (durable: a recovered driver finds it), then to the controller."""
+    def _done(self, action_id: str, done: tuple[bool, Any, int | None]) -> None:
+        """The outcome to the claim log (a recovered driver finds it), then to the controller."""
         try:
             if done[1] == ("cancelled",):
-                adopt.drop_lease(store, prefix, action_id)
+                self.claims.drop(action_id)
             else:
-                adopt.write_outcome(store, prefix, action_id, *done)
+                self.claims.outcome(action_id, *done)
         except Exception:
             pass
         if self.orphaned is None:
