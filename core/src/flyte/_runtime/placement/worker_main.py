@@ -210,6 +210,7 @@ class Worker:
         self.ids = itertools.count(1)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.templates: dict[bytes, Any] = {}
+        self.template_ids: dict[int, bytes] = {}
         self.controller = controller_for(self, init)
         self.where = f"worker process {os.getpid()} ({init.get('pool', '?')})"
         self.orphaned: float | None = None  # when the controller went away with actions running here
@@ -281,7 +282,14 @@ class Worker:
                 if fut is not None:
                     fut.set_result(msg[2])
             elif kind == "run":
-                self._start(msg[1], msg[2])  # on the loop's thread already: no extra turn
+                spec = msg[2]
+                tid = spec.get("tmpl_id")
+                if tid is not None:  # a template's bytes come once, then its ID (see pool._run_once)
+                    if spec["tmpl"] is None:
+                        spec["tmpl"] = self.template_ids[tid]
+                    else:
+                        self.template_ids[tid] = spec["tmpl"]
+                self._start(msg[1], spec)  # on the loop's thread already: no extra turn
             elif kind == "cancel":
                 self._cancel(msg[1])
             elif kind == "stop":
