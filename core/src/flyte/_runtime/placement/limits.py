@@ -15,6 +15,7 @@ import asyncio
 import collections
 import os
 import signal
+import sys
 import threading
 
 MiB = 1024 * 1024
@@ -61,6 +62,23 @@ def peak_rss_self() -> int | None:
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
     except Exception:
         return None
+
+
+def maxrss_self() -> int | None:
+    """This process's RSS high-water mark in bytes from ``getrusage`` (one system call, no file);
+    Linux resets it with :func:`reset_peak_self` too."""
+    try:
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * (
+            1 if sys.platform == "darwin" else 1024
+        )
+    except Exception:
+        return None
+
+
+PEAK_SLACK = 16 * MiB
+"""A memory-limited action skips the reset of the high-water mark while it grew less than this."""
 
 
 def reset_peak_self() -> None:

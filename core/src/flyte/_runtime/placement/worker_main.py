@@ -211,6 +211,7 @@ class Worker:
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.templates: dict[bytes, Any] = {}
         self.template_ids: dict[int, bytes] = {}
+        self.peak_base: int | None = None  # the RSS high-water mark right after the last reset
         self.controller = controller_for(self, init)
         self.where = f"worker process {os.getpid()} ({init.get('pool', '?')})"
         self.orphaned: float | None = None  # when the controller went away with actions running here
@@ -309,10 +310,19 @@ class Worker:
             tmpl = self.templates[data] = wire.loads(data)
         return tmpl
 
+    def _fresh_peak(self) -> None:
+        """A new RSS high-water mark for this action. The reset (``clear_refs``) walks the process's
+        page tables, so it is skipped while the mark grew less than ``PEAK_SLACK`` since the last
+        one (one ``getrusage`` tells): the peak an out-of-memory message gives is then off by less."""
+        peak = limits.maxrss_self()
+        if peak is None or self.peak_base is None or peak > self.peak_base + limits.PEAK_SLACK:
+            limits.reset_peak_self()
+            self.peak_base = limits.maxrss_self()
+
     async def _run(self, action_id: str, spec: dict[str, Any]) -> None:
         limit: int | None = spec.get("mem_limit")
         if limit is not None and len(self.tasks) == 1:
-            limits.reset_peak_self()  # the peak is reported only for a limited action that ran out
+            self._fresh_peak()  # the peak is reported only for a limited action that ran out
         if limit != self.data_limit:
             limits.set_data_limit(limit)
             self.data_limit = limit
