@@ -52,3 +52,20 @@ def test_a_record_cut_short_by_the_workers_death_is_ignored(tmp_path: Path) -> N
     os.write(log.fd, (1000).to_bytes(4, "big") + b"O" + b"partial")  # died in the middle of a write
     lease, outcome = adopt._claim(log.store, prefix, "a")
     assert lease is not None and outcome() is None
+
+
+def test_a_run_folder_made_again_is_read_afresh(tmp_path: Path) -> None:
+    import shutil
+
+    log, prefix = _log(tmp_path)
+    log.claim("old", 0, fresh=True)
+    log.outcome("old", True, b"old result " * 20, None)
+    assert adopt._claim(log.store, prefix, "old")[0] is not None  # the index has read this log
+    shutil.rmtree(tmp_path / "run")
+    os.makedirs(tmp_path / "run")
+    log2 = adopt.ClaimLog(log.store, prefix)  # same pid, same file name, new file
+    log2.claim("new", 0, fresh=True)
+    log2.outcome("new", True, b"n", None)
+    assert adopt._claim(log.store, prefix, "old")[0] is None
+    lease, outcome = adopt._claim(log.store, prefix, "new")
+    assert lease is not None and outcome() == (True, b"n", None)

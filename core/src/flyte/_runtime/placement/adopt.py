@@ -254,9 +254,10 @@ class ClaimLog:
 class _LogState:
     """What one worker's log says so far; ``offset``: where the next unread record starts."""
 
-    __slots__ = ("claims", "header", "offset")
+    __slots__ = ("claims", "header", "inode", "offset")
 
-    def __init__(self) -> None:
+    def __init__(self, inode: int = 0) -> None:
+        self.inode = inode  # a log removed and made again (the run's folder deleted) is read afresh
         self.offset = 0
         self.header: dict[str, Any] = {}
         # action ID -> [lease (claim + pid + proc), outcome location (offset, length) or None]
@@ -286,6 +287,9 @@ class _ClaimIndex:
     def _read(path: str, st: _LogState) -> None:
         try:
             with open(path, "rb") as f:
+                stat = os.fstat(f.fileno())
+                if stat.st_ino != st.inode or stat.st_size < st.offset:
+                    st.__init__(stat.st_ino)  # type: ignore[misc]
                 f.seek(st.offset)
                 data = f.read()
         except OSError:
