@@ -205,12 +205,24 @@ class Pool:
         return [w for w in self.workers if w.alive and not w.stopping]
 
     def pick(self, prefer: WorkerProc | None) -> WorkerProc | None:
-        free = [w for w in self.workers if w.usable() and w.load() < self.capacity]
-        if not free:
-            return None
-        if prefer is not None and prefer in free:
-            return prefer
-        return max(free, key=lambda w: (w.load(), w.last_used))  # pack; most recently used (warmest)
+        """``prefer`` when it has a free slot, else the fullest worker with one (pack), the most
+        recently used (warmest) among equals. One pass, no list: this runs once per action."""
+        cap = self.capacity
+        lends = self.policy is not None
+        best: WorkerProc | None = None
+        best_key: tuple[int, float] = (0, 0.0)
+        for w in self.workers:
+            if not w.usable():
+                continue
+            load = len(w.active) - (w.waiting if lends else 0)
+            if load >= cap:
+                continue
+            if w is prefer:
+                return w
+            key = (load, w.last_used)
+            if best is None or key > best_key:
+                best, best_key = w, key
+        return best
 
     async def wait(self) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
