@@ -17,6 +17,7 @@ import flyte
 import pytest
 from click.testing import CliRunner
 from conftest import journal_rows, spawn
+from flyte._runtime.placement import adopt
 from flyte.cli.main import cli
 
 
@@ -51,6 +52,11 @@ def start_driver(workdir: Path, name: str, n: int, **env: str) -> subprocess.Pop
 def kill_driver(proc: subprocess.Popen[str]) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
+
+
+def claimed_pids(home: Path) -> list[int]:
+    """The worker processes that claimed an action: each appends its claims to ``PID.log``."""
+    return [int(p.stem) for p in home.rglob("*.log") if p.parent.name == adopt.CLAIMS]
 
 
 def adopted(home: Path, run: str) -> dict[str, str]:
@@ -111,12 +117,13 @@ def test_a_child_whose_worker_died_is_run_again(tmp_path: Path, flyte_home: Path
     proc = start_driver(workdir, "deadworker", 2)
     try:
         wait_for(lambda: all((workdir / f"started-{i}").exists() for i in range(2)), proc=proc)
-        leases = [json.loads(p.read_text()) for p in flyte_home.rglob("worker-lease.json")]
+        pids = claimed_pids(flyte_home)
     finally:
         kill_driver(proc)
-    for lease in leases:  # the workers die too (a machine reboot, the OOM killer...)
+    assert pids
+    for pid in pids:  # the workers die too (a machine reboot, the OOM killer...)
         try:
-            os.kill(lease["pid"], signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     for i in range(2):
@@ -136,14 +143,14 @@ def test_an_orphan_stops_itself_after_the_grace_period(tmp_path: Path, flyte_hom
     try:
         wait_for(lambda: (workdir / "started-0").exists(), proc=proc)
         # The parent runs in a worker too: both the parent's and the child's workers hold a lease.
-        leases = [json.loads(p.read_text()) for p in flyte_home.rglob("worker-lease.json")]
+        pids = claimed_pids(flyte_home)
     finally:
         kill_driver(proc)
 
     def gone() -> bool:
-        for lease in leases:
+        for pid in pids:
             try:
-                os.kill(lease["pid"], 0)
+                os.kill(pid, 0)
             except ProcessLookupError:
                 continue
             return False

@@ -1,11 +1,18 @@
 """Worker actions that outlive their driver, and their adoption by a recovered driver (issue 23).
 
-A worker writes, under the action's folder in the run's store:
+A worker records, for each action it runs:
 
-- ``worker-lease.json`` before the body starts: its pid and the attempt (the claim "I run this");
-- ``worker-outcome.pkl`` when the body ends (signed pickle of ``(ok, payload, peak)``, written
-  atomically): the result the driver would have received over the socket;
-- ``worker-orphaned.json`` instead, when no driver adopted it within the grace period and it stopped.
+- a claim before the body starts: its pid and the attempt ("I run this");
+- the outcome when the body ends (signed pickle of ``(ok, payload, peak)``): the result the driver
+  would have received over the socket;
+- ``worker-orphaned.json`` in the action's folder instead, when no driver adopted it within the grace
+  period and it stopped.
+
+On this machine's store, claims and outcomes are records appended to one file per worker process,
+``worker-claims/PID.log`` under the run's folder (:class:`ClaimLog`): one ``write`` each, where a file
+per action cost a folder, two opens and two renames (issue 20). Adoption guards against the driver's
+crash, not the machine's, so what the kernel holds of an append is enough (no fsync). On other stores
+they are files in the action's folder: ``worker-lease.json`` and ``worker-outcome.pkl``.
 
 A driver recovering the run (``flyte rerun RUN --recover``) looks at an action recorded RUNNING
 before starting it again: an outcome -> used; a live lease -> adopted (it waits for the outcome and
@@ -21,6 +28,7 @@ import os
 import pickle
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from flyte._runtime.store import join
@@ -183,6 +191,166 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_own)
 
 
+CLAIMS = "worker-claims"
+_REC = 5  # a record: 4-byte length of the body, 1-byte kind, the body
+
+
+class ClaimLog:
+    """A worker's claims and outcomes (see the module docstring); one writer: the worker's loop.
+
+    Records: ``H`` (json pid and start time: whose claims follow), ``C`` (json action, attempt,
+    start), ``O`` (2-byte length, action ID, signed pickle of the outcome), ``D`` (action ID: cancelled,
+    no outcome to wait for). A record cut short by the worker's death is ignored by readers."""
+
+    def __init__(self, store: Any, prefix: str) -> None:
+        self.store = store
+        self.prefix = prefix
+        self.local = prefix.startswith("file://")
+        self.fd: int | None = None
+
+    def _append(self, kind: bytes, body: bytes) -> None:
+        if self.fd is None:
+            self._open()
+        assert self.fd is not None
+        view = memoryview(len(body).to_bytes(4, "big") + kind + body)
+        while view:
+            view = view[os.write(self.fd, view) :]
+
+    def _open(self) -> None:
+        from flyte._runtime.store import uri_to_path
+
+        folder = uri_to_path(join(self.prefix, CLAIMS))
+        os.makedirs(folder, exist_ok=True)
+        pid = _own_pid()
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        self.fd = os.open(os.path.join(folder, f"{pid}.log"), flags, 0o644)
+        self._append(b"H", json.dumps({"pid": pid, "proc": _own_start(pid)}).encode())
+
+    def claim(self, action_id: str, attempt: int, *, fresh: bool = False) -> None:
+        if not self.local:
+            write_lease(self.store, self.prefix, action_id, attempt, fresh=fresh)
+            return
+        if not fresh:  # an orphan note of an earlier try goes (its claim is superseded by this one)
+            _remove(self.store, _uri(self.prefix, action_id, ORPHANED))
+        self._append(b"C", json.dumps({"a": action_id, "attempt": attempt, "started": time.time()}).encode())
+
+    def outcome(self, action_id: str, ok: bool, payload: Any, peak: int | None) -> None:
+        if not self.local:
+            write_outcome(self.store, self.prefix, action_id, ok, payload, peak)
+            return
+        from flyte._runtime.codec import sign_pickle
+
+        aid = action_id.encode()
+        body = sign_pickle(pickle.dumps((ok, payload, peak), protocol=5))
+        self._append(b"O", len(aid).to_bytes(2, "big") + aid + body)
+
+    def drop(self, action_id: str) -> None:
+        if not self.local:
+            drop_lease(self.store, self.prefix, action_id)
+            return
+        self._append(b"D", action_id.encode())
+
+
+class _LogState:
+    """What one worker's log says so far; ``offset``: where the next unread record starts."""
+
+    __slots__ = ("claims", "header", "inode", "offset")
+
+    def __init__(self, inode: int = 0) -> None:
+        self.inode = inode  # a log removed and made again (the run's folder deleted) is read afresh
+        self.offset = 0
+        self.header: dict[str, Any] = {}
+        # action ID -> [lease (claim + pid + proc), outcome location (offset, length) or None]
+        self.claims: dict[str, list[Any]] = {}
+
+
+class _ClaimIndex:
+    """A driver's reading of a run's worker logs, incremental (each call reads only new records)."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.logs: dict[str, _LogState] = {}
+
+    def refresh(self) -> None:
+        try:
+            names = os.listdir(self.folder)
+        except OSError:
+            return
+        for name in names:
+            if name.endswith(".log"):
+                st = self.logs.get(name)
+                if st is None:
+                    st = self.logs[name] = _LogState()
+                self._read(os.path.join(self.folder, name), st)
+
+    @staticmethod
+    def _read(path: str, st: _LogState) -> None:
+        try:
+            with open(path, "rb") as f:
+                stat = os.fstat(f.fileno())
+                if stat.st_ino != st.inode or stat.st_size < st.offset:
+                    st.__init__(stat.st_ino)  # type: ignore[misc]
+                f.seek(st.offset)
+                data = f.read()
+        except OSError:
+            return
+        pos = 0
+        while len(data) - pos >= _REC:
+            n = int.from_bytes(data[pos : pos + 4], "big")
+            end = pos + _REC + n
+            if end > len(data):
+                break  # being written, or cut short by the worker's death
+            kind, body = data[pos + 4 : pos + 5], data[pos + _REC : end]
+            try:
+                if kind == b"H":
+                    st.header = json.loads(body)
+                elif kind == b"C":
+                    rec = json.loads(body)
+                    lease = {"pid": st.header.get("pid", 0), "proc": st.header.get("proc"), **rec}
+                    st.claims[rec["a"]] = [lease, None]
+                elif kind == b"O":
+                    k = int.from_bytes(body[:2], "big")
+                    got = st.claims.get(body[2 : 2 + k].decode())
+                    if got is not None:
+                        got[1] = (st.offset + pos + _REC + 2 + k, n - 2 - k)
+                elif kind == b"D":
+                    st.claims.pop(body.decode(), None)
+            except (ValueError, KeyError, UnicodeDecodeError):
+                pass  # a damaged record: its action runs again
+            pos = end
+        st.offset += pos
+
+    def lookup(self, action_id: str) -> tuple[dict[str, Any], tuple[str, int, int] | None] | None:
+        """The latest claim of the action (by attempt, then start) and where its outcome is."""
+        best: tuple[dict[str, Any], tuple[str, int, int] | None] | None = None
+        for name, st in self.logs.items():
+            got = st.claims.get(action_id)
+            if got is None:
+                continue
+            lease, loc = got
+            key = (lease["attempt"], lease["started"])
+            if best is None or key > (best[0]["attempt"], best[0]["started"]):
+                best = (lease, (os.path.join(self.folder, name), *loc) if loc is not None else None)
+        return best
+
+
+_indexes: dict[str, _ClaimIndex] = {}
+
+
+def _log_outcome(loc: tuple[str, int, int]) -> tuple[bool, Any, int | None] | None:
+    from flyte._runtime.codec import verify_pickle
+
+    path, offset, length = loc
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read(length)
+    except OSError:
+        return None
+    got: tuple[bool, Any, int | None] = pickle.loads(verify_pickle(data))
+    return got
+
+
 def drop_lease(store: Any, prefix: str, action_id: str) -> None:
     """A cancelled action leaves no claim behind (it has no outcome to wait for)."""
     _remove(store, _uri(prefix, action_id, LEASE))
@@ -250,16 +418,43 @@ def _outcome(store: Any, prefix: str, action_id: str) -> tuple[bool, Any, int | 
     return got
 
 
+def _claim(
+    store: Any, prefix: str, action_id: str
+) -> tuple[dict[str, Any] | None, Callable[[], tuple[bool, Any, int | None] | None]]:
+    """The action's claim (None: no worker claimed it) and a reader of its outcome (None: not yet)."""
+    if prefix.startswith("file://"):
+        from flyte._runtime.store import uri_to_path
+
+        folder = uri_to_path(join(prefix, CLAIMS))
+        index = _indexes.get(folder)
+        if index is None:
+            index = _indexes[folder] = _ClaimIndex(folder)
+        index.refresh()
+        found = index.lookup(action_id)
+        if found is not None:
+            idx = index
+
+            def from_log() -> tuple[bool, Any, int | None] | None:
+                idx.refresh()
+                now = idx.lookup(action_id)
+                return _log_outcome(now[1]) if now is not None and now[1] is not None else None
+
+            return found[0], from_log
+    data = _read(store, _uri(prefix, action_id, LEASE))  # other stores (and logs of older versions)
+    if not data:
+        return None, lambda: None
+    return json.loads(data), lambda: _outcome(store, prefix, action_id)
+
+
 async def adopt(
     store: Any, prefix: str, action_id: str, task_name: str
 ) -> tuple[str, tuple[bool, Any, int | None]] | None:
     """``(how, (ok, payload, peak))`` of an action an earlier driver started in a worker, or None
     (run it again). Waits while its worker is alive, heart-beating so the worker keeps going."""
-    data = _read(store, _uri(prefix, action_id, LEASE))
-    if not data:
+    lease, outcome = _claim(store, prefix, action_id)
+    if lease is None:
         return None
-    lease = json.loads(data)
-    got = _outcome(store, prefix, action_id)
+    got = outcome()
     if got is not None:
         return "finished while the driver was down", got
     beat_every = beat_interval()
@@ -274,10 +469,10 @@ async def adopt(
             last_beat = now
         await asyncio.sleep(delay)
         delay = min(0.5, delay * 1.5)
-        got = _outcome(store, prefix, action_id)
+        got = outcome()
         if got is not None:
             return "awaited: still running when the driver came back", got
-    got = _outcome(store, prefix, action_id)  # it may have written it just before exiting
+    got = outcome()  # it may have written it just before exiting
     if got is not None:
         return "finished while the driver was down", got
     note = _read(store, _uri(prefix, action_id, ORPHANED))

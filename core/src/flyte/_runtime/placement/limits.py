@@ -15,6 +15,7 @@ import asyncio
 import collections
 import os
 import signal
+import sys
 import threading
 
 MiB = 1024 * 1024
@@ -63,6 +64,23 @@ def peak_rss_self() -> int | None:
         return None
 
 
+def maxrss_self() -> int | None:
+    """This process's RSS high-water mark in bytes from ``getrusage`` (one system call, no file);
+    Linux resets it with :func:`reset_peak_self` too."""
+    try:
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * (
+            1 if sys.platform == "darwin" else 1024
+        )
+    except Exception:
+        return None
+
+
+PEAK_SLACK = 16 * MiB
+"""A memory-limited action skips the reset of the high-water mark while it grew less than this."""
+
+
 def reset_peak_self() -> None:
     """Start a new RSS high-water mark (Linux: ``echo 5 > /proc/self/clear_refs``)."""
     try:  # os-level: this runs before every memory-limited action in a worker (3 system calls)
@@ -99,6 +117,25 @@ def local_cpus() -> float:
         return float(os.cpu_count() or 1)
 
 
+def _statm_rss(fds: dict[int, int], pid: int) -> int | None:
+    """:func:`rss_bytes` from a ``/proc/PID/statm`` kept open: one ``pread`` per sample instead of an
+    open, reads and a close (the watcher samples every worker 50 times a second). The open file stays
+    bound to that process: once it is gone the read fails, even if its pid is reused."""
+    fd = fds.get(pid)
+    if fd is None:
+        try:
+            fd = fds[pid] = os.open(f"/proc/{pid}/statm", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return rss_bytes(pid)  # no /proc here
+    try:
+        return int(os.pread(fd, 256, 0).split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        os.close(fds.pop(pid))  # gone: a new process with this pid is opened afresh next time
+        return None
+
+
 class Watched:
     """A worker process under a memory limit; ``killed`` is set (limit, rss) before the kill."""
 
@@ -131,22 +168,33 @@ class MemoryWatch:
         self.targets.pop(pid, None)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            for w in list(self.targets.values()):
-                limit = w.limit
-                if limit is None or w.killed is not None:
-                    continue
-                rss = rss_bytes(w.pid)
-                if rss is None:
-                    continue
-                if rss > w.peak:
-                    w.peak = rss
-                if rss > limit:
-                    w.killed = (limit, rss)
-                    try:
-                        os.kill(w.pid, signal.SIGKILL)
-                    except OSError:
-                        pass
+        fds: dict[int, int] = {}  # pid -> open /proc/PID/statm: owned by this thread only
+        try:
+            while not self._stop.wait(self.interval):
+                self._sample(fds)
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+
+    def _sample(self, fds: dict[int, int]) -> None:
+        targets = self.targets
+        for pid in [p for p in fds if p not in targets]:
+            os.close(fds.pop(pid))
+        for w in list(targets.values()):
+            limit = w.limit
+            if limit is None or w.killed is not None:
+                continue
+            rss = _statm_rss(fds, w.pid)
+            if rss is None:
+                continue
+            if rss > w.peak:
+                w.peak = rss
+            if rss > limit:
+                w.killed = (limit, rss)
+                try:
+                    os.kill(w.pid, signal.SIGKILL)
+                except OSError:
+                    pass
 
     def close(self) -> None:
         self._stop.set()

@@ -77,16 +77,16 @@ class WorkerProc:
         self,
         pool: Pool,
         proc: subprocess.Popen[bytes],
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        link: _Link,
         gpus: list[int],
     ) -> None:
         self.pool = pool
         self.proc = proc
         self.pid = proc.pid
-        self.reader = reader
-        self.writer = writer
+        self.link = link
+        self.writer: asyncio.Transport = link.transport
         self.gpus = gpus
+        self.templates: set[int] = set()  # IDs of the templates this worker has received
         self.results: dict[str, asyncio.Future[tuple[bool, Any, int | None]]] = {}
         self.active: dict[str, int | None] = {}  # action ID -> its memory limit
         self.waiting = 0  # active parents waiting on children: their slots are lent
@@ -96,7 +96,6 @@ class WorkerProc:
         self.stopping = False
         self.last_used = time.monotonic()
         self.watched: limits.Watched | None = None
-        self.read_task: asyncio.Task[None] | None = None
 
     def usable(self) -> bool:
         return self.alive and not self.stopping and self.ready.done() and self.ready.exception() is None
@@ -136,6 +135,47 @@ class WorkerProc:
         self.watched.limit = None if not vals or any(v is None for v in vals) else max(v for v in vals if v)
 
 
+class _Link(asyncio.Protocol):
+    """The driver's end of a worker's socket. Every whole message of a read is handled straight from
+    the loop's read callback: no reader task woken per message, no ``StreamReader`` (issue 20)."""
+
+    def __init__(self, manager: WorkerManager) -> None:
+        self.manager = manager
+        self.worker: WorkerProc | None = None
+        self.transport: asyncio.Transport
+        self._buf = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def attach(self, w: WorkerProc) -> None:
+        self.worker = w
+        if self._buf:
+            self.data_received(b"")
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        buf += data
+        w = self.worker
+        if w is None:
+            return  # nothing comes before the init message it answers; kept until attach
+        pos = 0
+        n_buf = len(buf)
+        while n_buf - pos >= wire.HEADER:
+            end = pos + wire.HEADER + int.from_bytes(buf[pos : pos + wire.HEADER], "big")
+            if end > n_buf:
+                break
+            msg = wire.unframe(bytes(buf[pos + wire.HEADER : end]))
+            pos = end
+            self.manager._on_message(w, msg)
+        if pos:
+            del buf[:pos]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.worker is not None:
+            self.manager._on_closed(self.worker)
+
+
 class Pool:
     """The warm workers of one environment (per env vars, reuse policy and GPU request)."""
 
@@ -165,12 +205,24 @@ class Pool:
         return [w for w in self.workers if w.alive and not w.stopping]
 
     def pick(self, prefer: WorkerProc | None) -> WorkerProc | None:
-        free = [w for w in self.workers if w.usable() and w.load() < self.capacity]
-        if not free:
-            return None
-        if prefer is not None and prefer in free:
-            return prefer
-        return max(free, key=lambda w: (w.load(), w.last_used))  # pack; most recently used (warmest)
+        """``prefer`` when it has a free slot, else the fullest worker with one (pack), the most
+        recently used (warmest) among equals. One pass, no list: this runs once per action."""
+        cap = self.capacity
+        lends = self.policy is not None
+        best: WorkerProc | None = None
+        best_key: tuple[int, float] = (0, 0.0)
+        for w in self.workers:
+            if not w.usable():
+                continue
+            load = len(w.active) - (w.waiting if lends else 0)
+            if load >= cap:
+                continue
+            if w is prefer:
+                return w
+            key = (load, w.last_used)
+            if best is None or key > best_key:
+                best, best_key = w, key
+        return best
 
     async def wait(self) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -239,6 +291,7 @@ class WorkerManager(RequestHandler):
         self._reaper: asyncio.Task[None] | None = None
         self._limits_text = ""
         self._pseudo = ActionState(action_id="", task_name="<workers>")
+        self._template_ids: dict[bytes, int] = {}
         self.closing = False
         wire.alias_main()
 
@@ -333,8 +386,13 @@ class WorkerManager(RequestHandler):
             w.results[aid] = fut
             if not w.alive:  # it died while this action waited for CPU
                 raise _WorkerLost(f"The worker process {w.pid} of environment {pool.label!r} died.")
+            tb = template_bytes(tmpl)
+            tid = self._template_ids.setdefault(tb, len(self._template_ids))
+            sent = tid in w.templates
+            w.templates.add(tid)
             spec = {
-                "tmpl": template_bytes(tmpl),
+                "tmpl": None if sent else tb,  # the bytes once per worker, then only their ID
+                "tmpl_id": tid,
                 "inputs": put_value(self.c.store, self.c.run_prefix, aid, enc_inputs),
                 "attempt": child.attempt,
                 "task_name": tmpl.name,
@@ -511,7 +569,9 @@ class WorkerManager(RequestHandler):
                 child_sock.close()
             self.procs[proc] = None
             try:
-                reader, writer = await asyncio.open_connection(sock=parent_sock)
+                _, link = await asyncio.get_running_loop().create_connection(
+                    lambda: _Link(self), sock=parent_sock
+                )
             except BaseException:
                 proc.kill()
                 raise
@@ -519,7 +579,7 @@ class WorkerManager(RequestHandler):
             if gpus:
                 self._gpu_pool().release(gpus)
             raise
-        w = self.procs[proc] = WorkerProc(pool, proc, reader, writer, gpus)
+        w = self.procs[proc] = WorkerProc(pool, proc, link, gpus)
         w.watched = self.watch.add(proc.pid)
         w.send(
             (
@@ -533,7 +593,7 @@ class WorkerManager(RequestHandler):
                 },
             )
         )
-        w.read_task = self._spawn_task(self._read_loop(w))
+        link.attach(w)
         try:
             async with asyncio.timeout(SPAWN_TIMEOUT):  # not wait_for: it can lose a cancel on 3.11
                 await asyncio.shield(w.ready)
@@ -549,28 +609,30 @@ class WorkerManager(RequestHandler):
         self._limits_changed()
         return w
 
-    async def _read_loop(self, w: WorkerProc) -> None:
-        try:
-            while True:
-                head = await w.reader.readexactly(wire.HEADER)
-                msg = wire.unframe(await w.reader.readexactly(int.from_bytes(head, "big")))
-                kind = msg[0]
-                if kind == "done":
-                    self._on_done(w, msg[1], msg[2], msg[3], msg[4])
-                elif kind == "req":
-                    self._spawn_task(self._handle(w, msg[1], msg[2], msg[3]))  # FIFO: keeps call order
-                elif kind == "ready" and not w.ready.done():
-                    w.ready.set_result(None)
-        except (asyncio.IncompleteReadError, ConnectionError, OSError):
-            pass
-        except asyncio.CancelledError:
+    def _on_message(self, w: WorkerProc, msg: Any) -> None:
+        kind = msg[0]
+        if kind == "done":
+            self._on_done(w, msg[1], msg[2], msg[3], msg[4])
+        elif kind == "req":
+            self._spawn_task(self._handle(w, msg[1], msg[2], msg[3]))  # FIFO: keeps call order
+        elif kind == "ready" and not w.ready.done():
+            w.ready.set_result(None)
+
+    def _on_closed(self, w: WorkerProc) -> None:
+        if w.alive and not self.closing:
+            self._spawn_task(self._reap_lost(w))
+        else:
             self._lost(w)
-            raise
-        for _ in range(200):  # the socket closed: give the process a moment to exit, for its status
-            if w.proc.poll() is not None:
-                break
-            await asyncio.sleep(0.005)
-        self._lost(w)
+
+    async def _reap_lost(self, w: WorkerProc) -> None:
+        """The socket closed: give the process a moment to exit, for its status."""
+        try:
+            for _ in range(200):
+                if w.proc.poll() is not None:
+                    break
+                await asyncio.sleep(0.005)
+        finally:
+            self._lost(w)
 
     def _on_done(self, w: WorkerProc, aid: str, ok: bool, payload: Any, peak: int | None) -> None:
         if aid in w.cancelling:
@@ -804,6 +866,9 @@ class WorkerManager(RequestHandler):
                 w.stop()  # a graceful exit (its output flushed)
             else:
                 proc.kill()  # still starting: nothing to keep
+        for w in list(self.procs.values()):
+            if w is not None:
+                self._lost(w)  # its pending actions fail now, not when the loop next turns
         deadline = time.monotonic() + STOP_GRACE_S
         for proc in list(self.procs):
             try:

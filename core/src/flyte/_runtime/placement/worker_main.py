@@ -210,11 +210,14 @@ class Worker:
         self.ids = itertools.count(1)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.templates: dict[bytes, Any] = {}
+        self.template_ids: dict[int, bytes] = {}
+        self.peak_base: int | None = None  # the RSS high-water mark right after the last reset
         self.controller = controller_for(self, init)
         self.where = f"worker process {os.getpid()} ({init.get('pool', '?')})"
         self.orphaned: float | None = None  # when the controller went away with actions running here
         self.loop_thread: int | None = None
         self.data_limit: int | bool | None = False  # the limit set_data_limit last set (False: none yet)
+        self.claims = adopt.ClaimLog(self.controller.store, self.controller.run_prefix)
 
     # ---- requests to the controller --------------------------------------------------------------
     def _request(self, kind: str, payload: Any) -> concurrent.futures.Future[Any]:
@@ -280,7 +283,14 @@ class Worker:
                 if fut is not None:
                     fut.set_result(msg[2])
             elif kind == "run":
-                self._start(msg[1], msg[2])  # on the loop's thread already: no extra turn
+                spec = msg[2]
+                tid = spec.get("tmpl_id")
+                if tid is not None:  # a template's bytes come once, then its ID (see pool._run_once)
+                    if spec["tmpl"] is None:
+                        spec["tmpl"] = self.template_ids[tid]
+                    else:
+                        self.template_ids[tid] = spec["tmpl"]
+                self._start(msg[1], spec)  # on the loop's thread already: no extra turn
             elif kind == "cancel":
                 self._cancel(msg[1])
             elif kind == "stop":
@@ -300,17 +310,26 @@ class Worker:
             tmpl = self.templates[data] = wire.loads(data)
         return tmpl
 
+    def _fresh_peak(self) -> None:
+        """A new RSS high-water mark for this action. The reset (``clear_refs``) walks the process's
+        page tables, so it is skipped while the mark grew less than ``PEAK_SLACK`` since the last
+        one (one ``getrusage`` tells): the peak an out-of-memory message gives is then off by less."""
+        peak = limits.maxrss_self()
+        if peak is None or self.peak_base is None or peak > self.peak_base + limits.PEAK_SLACK:
+            limits.reset_peak_self()
+            self.peak_base = limits.maxrss_self()
+
     async def _run(self, action_id: str, spec: dict[str, Any]) -> None:
         limit: int | None = spec.get("mem_limit")
         if limit is not None and len(self.tasks) == 1:
-            limits.reset_peak_self()  # the peak is reported only for a limited action that ran out
+            self._fresh_peak()  # the peak is reported only for a limited action that ran out
         if limit != self.data_limit:
             limits.set_data_limit(limit)
             self.data_limit = limit
         store, prefix = self.controller.store, self.controller.run_prefix
         try:
             try:  # the claim first: a recovered driver adopts this action instead of running it again
-                adopt.write_lease(store, prefix, action_id, spec["attempt"], fresh=bool(spec.get("fresh")))
+                self.claims.claim(action_id, spec["attempt"], fresh=bool(spec.get("fresh")))
             except Exception:
                 pass  # adoption is best effort: the action still runs and reports over the socket
             done: tuple[bool, Any, int | None]
@@ -334,17 +353,17 @@ class Worker:
                     )
                     return
                 done = (False, wire.dump_error(e, self.where), None)
-            self._done(action_id, store, prefix, done)
+            self._done(action_id, done)
         finally:
             self.tasks.pop(action_id, None)
 
-    def _done(self, action_id: str, store: Any, prefix: str, done: tuple[bool, Any, int | None]) -> None:
-        """The outcome to the store (durable: a recovered driver finds it), then to the controller."""
+    def _done(self, action_id: str, done: tuple[bool, Any, int | None]) -> None:
+        """The outcome to the claim log (a recovered driver finds it), then to the controller."""
         try:
             if done[1] == ("cancelled",):
-                adopt.drop_lease(store, prefix, action_id)
+                self.claims.drop(action_id)
             else:
-                adopt.write_outcome(store, prefix, action_id, *done)
+                self.claims.outcome(action_id, *done)
         except Exception:
             pass
         if self.orphaned is None:
