@@ -73,6 +73,7 @@ def _measure(mode: str, n: int, address: str, home: str) -> float:
     if out.returncode != 0:
         raise SystemExit(f"{mode} failed:\n{out.stderr[-4000:]}")
     line = json.loads(out.stdout.strip().splitlines()[-1])
+    line["load1"] = round(os.getloadavg()[0], 2)  # the machine's load as it ended (shared boxes)
     print(json.dumps(line), flush=True)
     return float(line["wall_s"])
 
@@ -102,7 +103,7 @@ def main() -> None:
     finally:
         cluster.stop()
     best = {mode: min(v) for mode, v in results.items()}
-    print(f"\n{args.n:,} children, best of {args.repeat} (median in brackets)")
+    print(f"\n{args.n:,} children, best of {args.repeat} (median in brackets); load {os.getloadavg()}")
     for mode, v in results.items():
         per = best[mode] / args.n * 1e6
         print(f"  {mode:12s} {best[mode]:7.2f} s  ({statistics.median(v):.2f} s)  {per:6.0f} µs/child")
