@@ -72,7 +72,10 @@ def _measure(mode: str, n: int, address: str, home: str) -> float:
     )
     if out.returncode != 0:
         raise SystemExit(f"{mode} failed:\n{out.stderr[-4000:]}")
-    line = json.loads(out.stdout.strip().splitlines()[-1])
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith('{"mode"')]  # Ray may print too
+    if not lines:
+        raise SystemExit(f"{mode} printed no result:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+    line = json.loads(lines[-1])
     line["load1"] = round(os.getloadavg()[0], 2)  # the machine's load as it ended (shared boxes)
     print(json.dumps(line), flush=True)
     return float(line["wall_s"])
