@@ -248,17 +248,17 @@ class Supervisor:
                 ray.cancel(old.ref, force=True)  # a fresh run of the same name: it does not adopt
             try:
                 ref = self.fns[key].remote(spec, channel)
-            except Exception as e:  # refused at submission: the driver sees why, as a Ray error
-                self.outbox.append((serial, "ray-error", ray.exceptions.RaySystemError(repr(e))))
+            except Exception as e:  # refused at submission: a lost attempt to the driver (retried)
+                self.outbox.append((serial, "ray-error", RuntimeError(f"Ray refused the task: {e!r}")))
                 continue
             job = self.jobs[aid] = self.by_serial[serial] = _Job(spec, ref)
             ref.future().add_done_callback(
                 lambda f, j=job, s=serial: loop.call_soon_threadsafe(self._ended, j, s, f)
             )
         for serial in cancels:  # the driver cancelled it (a timeout, an aborted parent)
-            job = self.by_serial.pop(serial, None)
-            if job is not None and job.result is None:
-                ray.cancel(job.ref, force=True)
+            stop = self.by_serial.pop(serial, None)
+            if stop is not None and stop.result is None:
+                ray.cancel(stop.ref, force=True)
         if self.outbox and self.ready is not None:
             self.ready.set()
 
@@ -270,7 +270,7 @@ class Supervisor:
         except ray.exceptions.RayError as e:
             result = ("ray-error", e)
         except BaseException as e:  # the result could not be read back
-            result = ("ray-error", ray.exceptions.RaySystemError(repr(e)))
+            result = ("ray-error", RuntimeError(f"its result could not be read: {e!r}"))
         job.result = result
         if not job.done.done():
             job.done.set_result(result)
