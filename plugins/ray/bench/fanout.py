@@ -72,7 +72,11 @@ def _measure(mode: str, n: int, address: str, home: str) -> float:
     )
     if out.returncode != 0:
         raise SystemExit(f"{mode} failed:\n{out.stderr[-4000:]}")
-    line = json.loads(out.stdout.strip().splitlines()[-1])
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith('{"mode"')]  # Ray may print too
+    if not lines:
+        raise SystemExit(f"{mode} printed no result:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+    line = json.loads(lines[-1])
+    line["load1"] = round(os.getloadavg()[0], 2)  # the machine's load as it ended (shared boxes)
     print(json.dumps(line), flush=True)
     return float(line["wall_s"])
 
@@ -102,7 +106,7 @@ def main() -> None:
     finally:
         cluster.stop()
     best = {mode: min(v) for mode, v in results.items()}
-    print(f"\n{args.n:,} children, best of {args.repeat} (median in brackets)")
+    print(f"\n{args.n:,} children, best of {args.repeat} (median in brackets); load {os.getloadavg()}")
     for mode, v in results.items():
         per = best[mode] / args.n * 1e6
         print(f"  {mode:12s} {best[mode]:7.2f} s  ({statistics.median(v):.2f} s)  {per:6.0f} µs/child")

@@ -11,6 +11,7 @@ or worker lost, an actor died) fails only that attempt, as a system error: it is
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import threading
@@ -42,6 +43,15 @@ _connected: RayAddress | None = None
 
 class _Lost(Exception):
     """The cluster lost the attempt (node, worker or actor gone): a system failure."""
+
+
+class _SupervisorGone(Exception):
+    """The run's supervisor died (with its node): the attempts it held are lost."""
+
+    def __init__(self, sup: Any, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.sup = sup
+        self.error = error
 
 
 CLIENT_CONNECT_TRIES = 3
@@ -219,6 +229,17 @@ class RayExecutor:
         self._sup: Any = None
         self._sup_lock = asyncio.Lock()
         self._received: list[str] = []  # results the driver has: the supervisor forgets them (batched)
+        self._token = uuid.uuid4().hex  # this driver, to the supervisor (a recovered one has another)
+        self._serials = itertools.count(1)
+        self._outbox: list[tuple[int, str, dict[str, Any]]] = []  # attempts for the next submit
+        self._cancels: list[int] = []
+        self._flush_soon = False
+        self._opts: dict[str, dict[str, Any]] = {}
+        self._waiting: dict[int, asyncio.Future[tuple[str, Any]]] = {}
+        self._sent: dict[int, Any] = {}  # serial -> the supervisor it went to, until its result came
+        self._collecting = asyncio.Event()
+        self._submitting = False  # a submit call is on its way: the next batch waits for it
+        self._answers: list[tuple[int, Any]] = []
         self._sup_name = ""
         self._grace = 3600.0
         self.closed = False
@@ -266,23 +287,101 @@ class RayExecutor:
             self._actions.pop(action.action_id, None)
 
     async def _as_task(self, task: TaskTemplate[Any, Any], opts: dict[str, Any], spec: dict[str, Any]) -> Any:
-        import ray
-
-        # Submitted by the run's supervisor (a detached actor), the task outlives a killed driver.
-        ref = self._sup.run.remote(dict(opts, name=task.name), spec, self._channel_name)
+        """Submitted by the run's supervisor (a detached actor), the task outlives a killed driver.
+        The attempts ready in one turn of the loop go to it in one call (``_flush``); their results
+        come back in batches (``_collect``)."""
+        opts = dict(opts, name=task.name)
+        key = json.dumps(opts, sort_keys=True, default=str)
+        self._opts[key] = opts
+        serial = next(self._serials)
+        fut: asyncio.Future[tuple[str, Any]] = asyncio.get_running_loop().create_future()
+        self._outbox.append((serial, key, spec))
+        self._waiting[serial] = fut
+        if not self._flush_soon:
+            self._flush_soon = True
+            asyncio.get_running_loop().call_soon(self._flush)
         try:
-            kind, value = await ref
+            kind, value = await fut
         except asyncio.CancelledError:
-            ray.cancel(ref)  # a timeout or an aborted parent: the supervisor stops the worker
+            self._waiting.pop(serial, None)
+            if not fut.done():  # a timeout or an aborted parent: the supervisor stops the worker
+                self._cancels.append(serial)
+                if not self._flush_soon:
+                    self._flush_soon = True
+                    asyncio.get_running_loop().call_soon(self._flush)
             raise
-        except ray.exceptions.RayError as e:  # the supervisor itself is gone (its node died)
-            lost = self._sup
-            async with self._sup_lock:  # one replacement, however many attempts saw it die
-                if self._sup is lost:
+        except _SupervisorGone as gone:  # its node died: one replacement, however many saw it
+            async with self._sup_lock:
+                if self._sup is gone.sup:
                     await asyncio.to_thread(self._sup_lost)
-            raise _translate(task, e) from None
+            raise _translate(task, gone.error) from None
         self._received.append(spec["action_id"])
         return self._result(task, kind, value)
+
+    def _flush(self) -> None:
+        """One actor call with every attempt (and cancel) of this turn of the loop. While one is on
+        its way the next batch grows (a busy driver sends fewer, larger calls)."""
+        self._flush_soon = False
+        if self._submitting:
+            return  # _submitted flushes what came meanwhile
+        items, self._outbox = self._outbox, []
+        cancels, self._cancels = self._cancels, []
+        items = [it for it in items if it[0] in self._waiting]  # cancelled before it was sent
+        if not items and not cancels:
+            return
+        sup = self._sup
+        opts = {key: self._opts[key] for key in {it[1] for it in items}}
+        forget, self._received = self._received, []
+        for serial, _, _ in items:
+            self._sent[serial] = sup
+        try:
+            ref = sup.submit.remote(self._token, items, opts, cancels, forget, self._channel_name)
+        except Exception as e:  # the batch could not be sent: its attempts fail with why
+            self._fail([it[0] for it in items], e)
+            return
+        self._submitting = True
+        self._spawn(self._submitted(sup, ref, [it[0] for it in items]))
+        self._collecting.set()
+
+    async def _submitted(self, sup: Any, ref: Any, serials: list[int]) -> None:
+        import ray
+
+        try:
+            await ref
+        except ray.exceptions.RayError as e:  # the supervisor is gone
+            self._fail(serials, _SupervisorGone(sup, e))
+        finally:
+            self._submitting = False
+            if self._outbox or self._cancels:
+                self._flush()
+
+    def _fail(self, serials: list[int], error: BaseException) -> None:
+        for serial in serials:
+            self._sent.pop(serial, None)
+            fut = self._waiting.pop(serial, None)
+            if fut is not None and not fut.done():
+                fut.set_exception(error)
+
+    async def _collect(self) -> None:
+        """The results of the supervisor's tasks, in batches (a long poll), to the waiting attempts."""
+        while not self.closed:
+            if not self._sent:
+                self._collecting.clear()
+                await self._collecting.wait()
+                continue
+            sup = self._sup
+            forget, self._received = self._received, []
+            try:
+                done = await sup.completed.remote(self._token, POLL_WAIT, forget)
+            except Exception as e:  # the supervisor is gone (a RayError): so are its tasks
+                self._fail([s for s, on in self._sent.items() if on is sup], _SupervisorGone(sup, e))
+                await asyncio.sleep(0.2)  # an attempt replaces it
+                continue
+            for serial, kind, value in done:
+                self._sent.pop(serial, None)
+                fut = self._waiting.pop(serial, None)
+                if fut is not None and not fut.done():
+                    fut.set_result((kind, value))
 
     @staticmethod
     def _result(task: TaskTemplate[Any, Any], kind: str, value: Any) -> Any:
@@ -366,6 +465,7 @@ class RayExecutor:
                 threading.Thread(
                     target=self._serve_channel, args=(loop,), name="flyte-ray-channel", daemon=True
                 ).start()
+                self._spawn(self._collect())
                 self._started.set_result(None)
             except BaseException as e:
                 self._started.set_exception(e)
@@ -455,12 +555,6 @@ class RayExecutor:
                     self._sup.beat.remote()
                 except Exception:
                     pass
-            if self._received:
-                done, self._received = self._received, []
-                try:
-                    self._sup.forget.remote(done)
-                except Exception:
-                    pass
             try:
                 batch = ray.get(self._channel.take.remote(min(POLL_WAIT, beat_every)))
             except Exception:
@@ -504,8 +598,15 @@ class RayExecutor:
             )
         else:
             reply = await action.reply(kind, payload)
-        if rid:
-            self._channel.answer.remote([(rid, reply)])
+        if rid:  # the answers of one turn of the loop go back in one call
+            self._answers.append((rid, reply))
+            if len(self._answers) == 1:
+                asyncio.get_running_loop().call_soon(self._send_answers)
+
+    def _send_answers(self) -> None:
+        answers, self._answers = self._answers, []
+        if answers:
+            self._channel.answer.remote(answers)
 
     async def _check_feasible(self, task: TaskTemplate[Any, Any], opts: dict[str, Any]) -> None:
         """Refuse at once what no node of the cluster offers (Ray would wait for it forever)."""

@@ -168,6 +168,18 @@ class Replica:
         return await run_action_here_async(spec, ChannelTransport(channel, spec["action_id"]), where)
 
 
+class _Job:
+    """One attempt the supervisor submitted: its Ray task and, once it ended, its result."""
+
+    __slots__ = ("done", "ref", "result", "spec")
+
+    def __init__(self, spec: dict[str, Any], ref: Any) -> None:
+        self.spec = spec
+        self.ref = ref
+        self.done: asyncio.Future[tuple[str, Any]] = asyncio.get_running_loop().create_future()
+        self.result: tuple[str, Any] | None = None
+
+
 class Supervisor:
     """The run's detached actor that submits its one-shot action tasks (issue 23: adoption).
 
@@ -176,80 +188,139 @@ class Supervisor:
     driver asks it for them by action ID: a finished one's result is used, a running one awaited.
     No driver heartbeat within ``grace`` seconds: it stops its tasks, notes why in the run's store
     (``worker-orphaned.json``, as orphaned worker processes do) and exits.
+
+    The driver talks to it in batches (one actor call per batch, not per action): ``submit`` takes
+    the attempts ready in one turn of the driver's loop, ``completed`` (a long poll) hands back
+    every result that came in since the last call.
     """
 
     def __init__(self, grace: float) -> None:
         self.grace = grace
         self.beat_at = time.monotonic()
-        self.jobs: dict[str, tuple[dict[str, Any], asyncio.Task[tuple[str, Any]]]] = {}
+        self.jobs: dict[str, _Job] = {}
+        self.by_serial: dict[int, _Job] = {}
         self.fns: dict[str, Any] = {}
         self.watch: asyncio.Task[None] | None = None
+        self.driver = ""  # the token of the driver that submits now (a recovered one has a new one)
+        self.outbox: list[tuple[int, str, Any]] = []
+        self.ready: asyncio.Event | None = None
 
     def _touch(self) -> None:
         self.beat_at = time.monotonic()
         if self.watch is None:
             self.watch = asyncio.get_running_loop().create_task(self._watch())
+            self.ready = asyncio.Event()
+
+    def _driver(self, token: str) -> None:
+        if token != self.driver:  # a new driver: what was kept for the old one is not its business
+            self.driver = token
+            self.outbox = []
+            self.by_serial = {}
 
     async def beat(self) -> None:
         """From the driver, every few seconds while it lives."""
         self._touch()
 
-    async def run(self, opts: dict[str, Any], spec: dict[str, Any], channel: str) -> tuple[str, Any]:
-        """Run one attempt: ``("ok", (ok, payload))`` or ``("ray-error", exc)`` (a Ray failure)."""
-        self._touch()
-        aid = spec["action_id"]
-        old = self.jobs.pop(aid, None)
-        if old is not None and not old[1].done():
-            old[1].cancel()  # a fresh run of the same name: it does not adopt
-        job = asyncio.get_running_loop().create_task(self._execute(opts, spec, channel))
-        self.jobs[aid] = (spec, job)
-        try:
-            return await asyncio.shield(job)
-        except asyncio.CancelledError:
-            job.cancel()  # the driver cancelled it (a timeout, an aborted parent)
-            raise
-
-    async def _execute(self, opts: dict[str, Any], spec: dict[str, Any], channel: str) -> tuple[str, Any]:
-        import json
-
+    async def submit(
+        self,
+        token: str,
+        items: list[tuple[int, str, dict[str, Any]]],
+        opts: dict[str, dict[str, Any]],
+        cancels: list[int],
+        forget: list[str],
+        channel: str,
+    ) -> None:
+        """From the driver: start these attempts (``serial``, options key, spec), stop those it
+        cancelled, drop the results it has. Results come back through :meth:`completed`."""
         import ray
 
-        key = json.dumps(opts, sort_keys=True, default=str)
-        fn = self.fns.get(key)
-        if fn is None:
-            fn = self.fns[key] = ray.remote(run_action).options(**opts, max_retries=0)
-        ref = fn.remote(spec, channel)
+        self._touch()
+        self._driver(token)
+        self._forget(forget)
+        loop = asyncio.get_running_loop()
+        for key, o in opts.items():
+            if key not in self.fns:
+                self.fns[key] = ray.remote(run_action).options(**o, max_retries=0)
+        for serial, key, spec in items:
+            aid = spec["action_id"]
+            old = self.jobs.pop(aid, None)
+            if old is not None and old.result is None:
+                ray.cancel(old.ref, force=True)  # a fresh run of the same name: it does not adopt
+            try:
+                ref = self.fns[key].remote(spec, channel)
+            except Exception as e:  # refused at submission: a lost attempt to the driver (retried)
+                self.outbox.append((serial, "ray-error", RuntimeError(f"Ray refused the task: {e!r}")))
+                continue
+            job = self.jobs[aid] = self.by_serial[serial] = _Job(spec, ref)
+            ref.future().add_done_callback(
+                lambda f, j=job, s=serial: loop.call_soon_threadsafe(self._ended, j, s, f)
+            )
+        for serial in cancels:  # the driver cancelled it (a timeout, an aborted parent)
+            stop = self.by_serial.pop(serial, None)
+            if stop is not None and stop.result is None:
+                ray.cancel(stop.ref, force=True)
+        if self.outbox and self.ready is not None:
+            self.ready.set()
+
+    def _ended(self, job: _Job, serial: int, fut: concurrent.futures.Future[Any]) -> None:
+        import ray
+
         try:
-            return "ok", await ref
-        except asyncio.CancelledError:
-            ray.cancel(ref, force=True)
-            raise
+            result: tuple[str, Any] = ("ok", fut.result())
         except ray.exceptions.RayError as e:
-            return "ray-error", e
+            result = ("ray-error", e)
+        except BaseException as e:  # the result could not be read back
+            result = ("ray-error", RuntimeError(f"its result could not be read: {e!r}"))
+        job.result = result
+        if not job.done.done():
+            job.done.set_result(result)
+        if self.by_serial.pop(serial, None) is job:  # still the driver's: hand it over
+            self.outbox.append((serial, *result))
+            if self.ready is not None:
+                self.ready.set()
+
+    async def completed(self, token: str, wait: float, forget: list[str]) -> list[tuple[int, str, Any]]:
+        """From the driver, a long poll: ``(serial, kind, value)`` of every attempt that ended since
+        the last call (after up to ``wait`` seconds for the first); kind ``"ok"`` with the body's
+        ``(ok, payload)``, or ``"ray-error"`` with the Ray exception."""
+        self._touch()
+        self._driver(token)
+        self._forget(forget)
+        assert self.ready is not None
+        if not self.outbox:
+            self.ready.clear()
+            try:
+                async with asyncio.timeout(wait):  # not wait_for: on Python 3.11 it can lose a cancel
+                    await self.ready.wait()
+            except TimeoutError:
+                pass
+        out, self.outbox = self.outbox, []
+        return out
 
     async def adopt(self, action_id: str) -> tuple[str, tuple[str, Any]] | None:
         """From a recovered driver: ``(how, result)`` of an action started before it, or None."""
         self._touch()
-        got = self.jobs.get(action_id)
-        if got is None:
+        job = self.jobs.get(action_id)
+        if job is None:
             return None
-        job = got[1]
         how = "finished while the driver was down"
-        if not job.done():
+        if job.result is None:
             how = "awaited: still running when the driver came back"
-        try:
-            return how, await asyncio.shield(job)
-        except asyncio.CancelledError:
-            return None
+        result = await asyncio.shield(job.done)
+        if result[0] == "ray-error" and isinstance(result[1], ray_cancelled()):
+            return None  # stopped by the old driver (a timeout): not a result to use
+        return how, result
 
-    async def forget(self, action_ids: list[str]) -> None:
+    def _forget(self, action_ids: list[str]) -> None:
         """The driver has these results (it sends them in batches): drop them."""
         for aid in action_ids:
-            got = self.jobs.get(aid)
-            if got is not None and got[1].done():
+            job = self.jobs.get(aid)
+            if job is not None and job.result is not None:
                 del self.jobs[aid]
 
     async def _watch(self) -> None:
+        import ray
+
         while True:
             await asyncio.sleep(min(1.0, max(0.05, self.grace / 10)))
             if time.monotonic() - self.beat_at > self.grace:
@@ -258,17 +329,26 @@ class Supervisor:
             f"its driver stopped and no recovered driver adopted it within {self.grace:g}s "
             "(FLYTE_ORPHAN_GRACE_SECONDS); the run's Ray supervisor stopped it"
         )
-        for spec, job in list(self.jobs.values()):
-            if job.done():
+        for job in list(self.jobs.values()):
+            if job.result is not None:
                 continue
-            job.cancel()
             try:
-                _note_orphaned(spec, why)
+                ray.cancel(job.ref, force=True)
+            except Exception:
+                pass
+            try:
+                _note_orphaned(job.spec, why)
             except Exception as e:  # the note is best effort: say it where Ray keeps the log
-                print(f"flyte: could not note orphaned action {spec['action_id']}: {e}", flush=True)
+                print(f"flyte: could not note orphaned action {job.spec['action_id']}: {e}", flush=True)
         print(f"flyte: {why}", flush=True)
         await asyncio.sleep(0.5)  # the cancels reach the raylets
         os._exit(0)  # its remaining tasks die with their owner
+
+
+def ray_cancelled() -> type[BaseException]:
+    import ray
+
+    return ray.exceptions.TaskCancelledError
 
 
 def _note_orphaned(spec: dict[str, Any], why: str) -> None:
