@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 from flyte.cli.main import cli
 from flyte.testing import JournalReader
+from flyteplugins.ray._remote import NAMESPACE
 from ray_cluster import RayCluster
 
 
@@ -57,6 +58,24 @@ def start_driver(cluster: RayCluster, workdir: Path, name: str, n: int, **env: s
     )
 
 
+def adoptions_asked() -> int:
+    """Adoption requests the run supervisors have had (from this process's Ray connection, once
+    the recovered driver in it has connected)."""
+    import ray
+
+    if not ray.is_initialized():
+        return 0
+    total = 0
+    for actor in ray.util.list_named_actors(all_namespaces=True):
+        if actor["namespace"] == NAMESPACE and actor["name"].startswith("flyte-run-"):
+            try:
+                handle = ray.get_actor(actor["name"], namespace=NAMESPACE)
+                total += ray.get(handle.adoptions_asked.remote(), timeout=10)
+            except (ray.exceptions.RayError, ValueError):
+                continue  # a supervisor that ended meanwhile
+    return total
+
+
 def kill_driver(proc: subprocess.Popen[str]) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
@@ -87,7 +106,7 @@ def test_ray_tasks_outlive_a_killed_driver_and_are_adopted(
     time.sleep(1.0)  # Ray has noticed the driver's death (its job is over)
 
     def release_late() -> None:  # the others finish once the recovered driver awaits them
-        time.sleep(3.0)
+        wait_for(lambda: adoptions_asked() >= n)  # a condition, not a delay: the machine may be loaded
         for i in range(1, n):
             (workdir / f"go-{i}").touch()
 

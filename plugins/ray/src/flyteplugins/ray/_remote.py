@@ -204,6 +204,7 @@ class Supervisor:
         self.driver = ""  # the token of the driver that submits now (a recovered one has a new one)
         self.outbox: list[tuple[int, str, Any]] = []
         self.ready: asyncio.Event | None = None
+        self.asked = 0  # adoption requests from recovered drivers (for tests and diagnosis)
 
     def _touch(self) -> None:
         self.beat_at = time.monotonic()
@@ -300,6 +301,7 @@ class Supervisor:
     async def adopt(self, action_id: str) -> tuple[str, tuple[str, Any]] | None:
         """From a recovered driver: ``(how, result)`` of an action started before it, or None."""
         self._touch()
+        self.asked += 1
         job = self.jobs.get(action_id)
         if job is None:
             return None
@@ -310,6 +312,10 @@ class Supervisor:
         if result[0] == "ray-error" and isinstance(result[1], ray_cancelled()):
             return None  # stopped by the old driver (a timeout): not a result to use
         return how, result
+
+    def adoptions_asked(self) -> int:
+        """How many actions recovered drivers have asked this supervisor about."""
+        return self.asked
 
     def _forget(self, action_ids: list[str]) -> None:
         """The driver has these results (it sends them in batches): drop them."""
