@@ -186,6 +186,56 @@ def test_a_killed_writers_redo_log_is_applied_on_open(tmp_path: Path) -> None:
     assert raw.execute("SELECT COUNT(*) FROM journal_info WHERE name LIKE 'redo:%'").fetchone()[0] == 0
 
 
+_KILLED_GROUP_WRITER = """
+import asyncio, os, signal, sys
+from flyte._runtime.journal import ActionRow, open_journal
+
+async def one(rj, i):
+    row = ActionRow("r", f"g{i}", None, i, "task", "t", None, None, "RUNNING", 1, 0, 1.0, None,
+                    b"in", None, None, None, None, None)
+    rj.action_started(row)
+    await asyncio.sleep(0)
+    await rj.action_finished(row._replace(status="SUCCEEDED", ended_at=2.0, outputs=b"%d" % i))
+    print("ack", i, flush=True)
+
+async def main():
+    rj = open_journal(sys.argv[1]).for_run(redo=True)
+    for start in range(0, 12, 4):  # results that come back a few at a time (worker processes)
+        await asyncio.gather(*(one(rj, i) for i in range(start, start + 4)))
+    os.kill(os.getpid(), signal.SIGKILL)  # long before the deferred SQLite commit
+
+asyncio.run(main())
+"""
+
+
+def test_a_small_group_of_results_is_durable_in_the_redo_log(tmp_path: Path) -> None:
+    """Results acknowledged a few at a time while other work is on the loop (a fan-out to worker
+    processes) go to the redo log instead of one SQLite commit per group, and still survive a
+    SIGKILL of the writer."""
+    import subprocess
+    import sys
+
+    from flyte._runtime import redo
+    from flyte._runtime.journal import open_journal
+
+    path = str(tmp_path / "j.db")
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_GROUP_WRITER, path], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert sorted(int(w) for w in proc.stdout.split()[1::2]) == list(range(12))
+    raw = sqlite3.connect(path)
+    before = raw.execute("SELECT COUNT(*) FROM actions WHERE status='SUCCEEDED'").fetchone()[0]
+    assert before == 0  # every group went to the log, none was committed
+    assert list(Path(redo.log_dir(path)).glob("*.log"))
+
+    open_journal(path)
+    rows = raw.execute(
+        "SELECT action_id, outputs FROM actions WHERE status='SUCCEEDED' ORDER BY position"
+    ).fetchall()
+    assert rows == [(f"g{i}", b"%d" % i) for i in range(12)]
+
+
 def test_a_cut_frame_is_not_replayed(tmp_path: Path) -> None:
     """A frame a kill cut short (or damaged) ends the log: it was never acknowledged."""
     from flyte._runtime import redo

@@ -1363,6 +1363,9 @@ REDO_DELAY = 0.05
 """While a run's redo log holds its unapplied steps, SQLite gets them every REDO_BATCH steps or
 REDO_DELAY seconds, whichever comes first (other processes read the journal that much later)."""
 
+REDO_GROUP = 32
+"""At most this many waited-on rows of one group commit go to the redo log instead (``_log_waited``)."""
+
 INLINE_RUN = 64
 """At most this many commits in a row are made at once (without a loop turn) by ``_durable``."""
 
@@ -1398,6 +1401,9 @@ class RunJournal:
         # earlier one still waiting in the same group commit (a RUNNING row superseded by its result).
         self._pending_actions: dict[tuple[Any, Any], Sequence[Any]] = {}
         self._waiters: list[asyncio.Future[None]] = []
+        # The statements the waiters wait on, when each came through the group path of ``_durable``
+        # (one per waiter): a small group of them may go to the redo log instead of a commit.
+        self._waited: list[tuple[str, Sequence[Any]]] = []
         self._scheduled = False
         self._handle: asyncio.Handle | None = None  # the scheduled group commit
         self._inline = 0  # commits made at once in a row (see _durable)
@@ -1442,6 +1448,7 @@ class RunJournal:
         if not alone:
             self._inline = 0
             self._waiters.append(fut)
+            self._waited.append((sql, params))
             self.write(sql, params)
             return fut
         # Nothing else is ready to run on this loop but our own group commit (a sequential chain):
@@ -1487,7 +1494,11 @@ class RunJournal:
         self._scheduled = False
         self._handle = None
         rl = self._redo
-        if rl is not None and not self._waiters and rl.seq - rl.applied < REDO_BATCH:
+        if (
+            rl is not None
+            and rl.seq - rl.applied < REDO_BATCH
+            and (not self._waiters or self._log_waited(rl))
+        ):
             # Every result waited on is durable in the redo log and nobody waits on the rest: one
             # SQLite commit for many steps (a commit writes each b-tree page it touches, and random
             # action IDs touch one page per row), at most REDO_DELAY later.
@@ -1495,6 +1506,30 @@ class RunJournal:
                 self._later = asyncio.get_running_loop().call_later(REDO_DELAY, self._flush_later)
             return
         self._commit_pending()
+
+    def _log_waited(self, rl: redo.RedoLog) -> bool:
+        """Make a small group of waited-on rows durable in the redo log (one ``write``) and release
+        their waiters; False when they must be committed instead.
+
+        Results that come back a few at a time (from worker processes, issue 20) would otherwise
+        cost a SQLite commit per loop turn. A big group (an inline fan-out) commits: there one
+        commit is cheaper than a log record per row. Rows nobody waits on (start rows) are not
+        logged: they were never durable before their commit (see ``action_started``)."""
+        waited, waiters = self._waited, self._waiters
+        fence = self._fence
+        if (
+            self._pending  # a cache entry or another statement: it must be in SQLite (next lookup)
+            or len(waited) != len(waiters)
+            or len(waited) > REDO_GROUP
+            or (fence is not None and (fence.error is not None or time.time() >= fence.trusted_until))
+            or not rl.append_many(waited)
+        ):
+            return False
+        self._waited, self._waiters = [], []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+        return True
 
     def _flush_later(self) -> None:
         self._later = None
@@ -1545,7 +1580,7 @@ class RunJournal:
         actions = [(UPSERT_ACTION, p) for p in self._pending_actions.values()]
         pending = actions + self._pending if actions else self._pending
         waiters = self._waiters
-        self._pending, self._waiters, self._pending_actions = [], [], {}
+        self._pending, self._waiters, self._pending_actions, self._waited = [], [], {}, []
         return pending, waiters
 
     def flush(self) -> None:

@@ -119,6 +119,39 @@ class RedoLog:
         self._size += written
         return True
 
+    def append_many(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> bool:
+        """:meth:`append` for several statements in one ``write``; all or none are logged."""
+        frames = []
+        seq = self.seq
+        if self.broken:
+            return False
+        for sql, params in statements:
+            code = self._codes.get(sql)
+            if code is None:
+                return False
+            try:
+                body = marshal.dumps((code, tuple(params)))
+            except ValueError:
+                return False
+            if len(body) > MAX_RECORD:
+                return False
+            seq += 1
+            frames.append(HEADER.pack(len(body), zlib.crc32(body, seq & 0xFFFFFFFF), seq) + body)
+        frame = b"".join(frames)
+        try:
+            if self._fd < 0:
+                self._open()
+            written = os.write(self._fd, frame)
+        except OSError:
+            self.broken = True
+            return False
+        if written != len(frame):
+            self.broken = True
+            return False
+        self.seq = seq
+        self._size += written
+        return True
+
     def committed(self, seq: int) -> None:
         """SQLite now holds every record up to ``seq`` (the mark was in the same transaction)."""
         self.applied = seq
