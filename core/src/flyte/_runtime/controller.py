@@ -432,7 +432,8 @@ class Controller:
             self._emit("start", child, RUNNING)
             if tracked:
                 parent.live_children[action_id] = task  # type: ignore[assignment]
-            await self._release_parent_slot(parent)
+            if self.slots is not None:  # no coroutine per step without a concurrency limit
+                await self._release_parent_slot(parent)
         except BaseException as e:  # never leave a serialized key held (waiters would wait forever)
             if owner is not None:
                 self._serial_done(
@@ -440,7 +441,10 @@ class Controller:
                 )
             raise
         try:
-            out = await self._run_with_policy(tmpl, child, inputs, pac, row)
+            if tmpl.timeout is None:  # no deadline: one coroutine frame less per step
+                out = await self._attempts(tmpl, child, inputs, pac, row)
+            else:
+                out = await self._run_with_policy(tmpl, child, inputs, pac, row)
             out = codec.validate_output(out)
             enc_out = codec.encode_output_lazy(out)
             if len(enc_out) > tmpl.max_inline_io_bytes:
@@ -484,7 +488,8 @@ class Controller:
         finally:
             if tracked:
                 parent.live_children.pop(action_id, None)
-            await self._reacquire_parent_slot(parent)
+            if self.slots is not None:
+                await self._reacquire_parent_slot(parent)
         outcome = FAILED  # the entry was not written: a waiter computes it (see _serialized)
         try:
             entry = None
@@ -713,8 +718,19 @@ class Controller:
                             f"Task {tmpl.name!r} attempt {child.attempt + 1} ran longer than its timeout "
                             f"of {max_rt:g}s"
                         ) from None
-                if backend is None and (self.workers is None or self.workers.mode(tmpl, child) == "inline"):
-                    return await INLINE.run(tmpl, child, inputs)
+                if backend is None:
+                    row = child.row
+                    mode = (
+                        "inline"
+                        if self.workers is None
+                        else row.mode
+                        if row is not None
+                        else self.workers.mode(tmpl, child)
+                    )
+                    if mode == "inline":
+                        if _plain_async(tmpl):  # straight to the body: three coroutine frames less
+                            return await tmpl.func(**inputs)  # type: ignore[attr-defined]
+                        return await INLINE.run(tmpl, child, inputs)
                 return await self._body(backend, tmpl, child, inputs)
             finally:
                 if child.holds_slot and self.slots is not None:
@@ -1053,6 +1069,26 @@ class _Exhausted(Exception):
 
 
 _new_row = tuple.__new__
+
+_PLAIN_CLASSES: dict[type, bool] = {}
+
+
+def _plain_async(tmpl: TaskTemplate[Any, Any]) -> bool:
+    """Whether ``run_hooks`` of this task would only await ``tmpl.func(**inputs)``: a function task
+    whose class overrides none of ``pre``/``execute``/``post``/``run_hooks``, with an async body."""
+    cls = tmpl.__class__
+    plain = _PLAIN_CLASSES.get(cls)
+    if plain is None:
+        from flyte._task import AsyncFunctionTaskTemplate, TaskTemplate
+
+        plain = _PLAIN_CLASSES[cls] = (
+            issubclass(cls, AsyncFunctionTaskTemplate)
+            and cls.execute is AsyncFunctionTaskTemplate.execute
+            and cls.run_hooks is TaskTemplate.run_hooks
+            and cls.pre is TaskTemplate.pre
+            and cls.post is TaskTemplate.post
+        )
+    return plain and not tmpl.is_sync  # type: ignore[attr-defined]
 
 
 class _Row:
