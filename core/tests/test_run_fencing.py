@@ -234,3 +234,62 @@ def test_a_taken_over_driver_killed_while_frozen_leaves_no_steps_to_replay(
     assert _contents(url) == before
     assert not list(Path(url + "-redo").glob("*.log"))
     assert open_journal(url).get_run("fenced").status == "SUCCEEDED"  # type: ignore[union-attr]
+
+
+def _stopped(pid: int) -> bool:
+    """Has the process stopped itself (state ``T`` in /proc)?"""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] == "T"
+
+
+def test_a_driver_taken_over_right_before_its_run_end_records_no_end(
+    journal_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's end (status, end time, segment) is itself a fenced write: driver A, stopped after
+    its tasks finished and its last lease check passed, just before it records the run's end, is
+    taken over by B, which records the run's end; thawed, A records nothing over B's record."""
+    monkeypatch.setenv("FLYTE_RAW_DATA_PATH", (tmp_path / "store").as_uri())
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    proc = spawn(
+        "import flyte, chain_app;"
+        f" flyte.with_runcontext(name='fenced').run(chain_app.main, n=3, workdir={str(workdir)!r})",
+        home=tmp_path / "home-a",
+        FLYTE_HOST_ID="host-a",
+        FLYTE_TEST_STOP_BEFORE_RUN_END="1",  # A stops itself right before its run-end write
+    )
+    monkeypatch.setenv("FLYTE_HOME", str(tmp_path / "home-b"))
+    monkeypatch.setenv("FLYTE_HOST_ID", "host-b")
+    j = open_journal(journal_url)
+    try:
+        end = time.time() + 60
+        while not _stopped(proc.pid):
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < end, "the driver never reached its run's end"
+            time.sleep(0.02)
+        assert _lines(workdir)[-1] == "ack 2"  # every step done: only the run's end is left
+        frozen_row = j.get_run("fenced")
+        assert frozen_row is not None and frozen_row.status == "RUNNING"
+        lease = j.run_lease_get("fenced")
+        assert lease is not None and lease.host == "host-a"
+        while time.time() < lease.expires_at + 0.1:
+            time.sleep(0.05)
+        run = flyte.rerun("fenced", recover=True)  # B takes the run over and records its end
+        assert run.status == "SUCCEEDED", run.error
+        assert run.outputs()[0] == 3
+        before = _contents(journal_url)
+        b_row = j.get_run("fenced")
+        assert b_row is not None and b_row.status == "SUCCEEDED" and b_row.pid != proc.pid
+        proc.send_signal(signal.SIGCONT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode != 0, out
+    assert "RunOwnershipLostError" in err and "host 'host-b'" in err, err
+    after = _contents(journal_url)
+    changed = {t: (set(before[t]) ^ set(after[t])) for t in TABLES if before[t] != after[t]}
+    assert not changed  # the run's row and segments are B's: A's end time never landed
+    assert open_journal(journal_url).get_run("fenced") == b_row

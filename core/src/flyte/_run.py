@@ -1173,7 +1173,10 @@ async def _execute(
             except RunOwnershipLostError:
                 pass
             if ownership.error is None:
-                _finish_run(rc, journal, controller, exporter, segment, root_id, status, error)
+                try:
+                    _finish_run(rc, journal, controller, exporter, segment, root_id, status, error, ownership)
+                except RunOwnershipLostError:
+                    pass  # taken over just before its end: raised below, nothing recorded
             else:  # another driver owns the run now: its end is that driver's to record
                 controller.close()
         finally:
@@ -1304,21 +1307,37 @@ def _finish_run(
     root_id: str,
     status: str,
     error: BaseException | None,
+    ownership: RunOwnership,
 ) -> None:
-    """Record the run's end, close the controller, finish the export and send notifications."""
+    """Record the run's end, close the controller, finish the export and send notifications.
+
+    The end is a fenced commit (issue 25): a driver that lost the run's lease, even in the last
+    moment before this write, records nothing (RunOwnershipLostError) and sends no notification."""
     run_name = controller.run_name
-    controller.journal.close()  # commits what is queued, removes its redo log
     err_text = None
     if error is not None:
         from flyte._runtime.errors_bridge import error_record
 
         err_text = error_record(error)
-    ended = time.time()
-    # Whatever is still marked running has been left behind (abandoned by its parent, or
-    # running when an earlier process of this run died and not called again): aborted.
-    journal.run_finished(
-        run_name, segment, status, ended, err_text, root_id, (RUNNING, ABORTED, aborted_error())
-    )
+    try:
+        controller.journal.close()  # commits what is queued, removes its redo log
+        _test_pause(_PAUSE_BEFORE_RUN_END)
+        ended = time.time()
+        # Whatever is still marked running has been left behind (abandoned by its parent, or
+        # running when an earlier process of this run died and not called again): aborted.
+        journal.run_finished(
+            run_name,
+            segment,
+            status,
+            ended,
+            err_text,
+            root_id,
+            (RUNNING, ABORTED, aborted_error()),
+            ownership,
+        )
+    except RunOwnershipLostError:
+        controller.close()
+        raise
     controller.close()
     if exporter is not None:
         from flyte.errors import StorageError
@@ -1331,6 +1350,18 @@ def _finish_run(
         msg = "" if error is None else str(error)
         phase = run_phase(status, error)
         deliver_for_run(journal, run_name, phase, msg, rc.notifications, project or "", domain or "")
+
+
+_PAUSE_BEFORE_RUN_END = "FLYTE_TEST_STOP_BEFORE_RUN_END"
+
+
+def _test_pause(env: str) -> None:
+    """Tests only: the driver stops itself (SIGSTOP) here when ``$env`` is set, so a test can take
+    its run over at this exact point and thaw it (SIGCONT). Unset in any real use."""
+    if os.environ.get(env):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def _start_time(given: Any, default: float) -> float:

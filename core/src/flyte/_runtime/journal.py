@@ -474,7 +474,17 @@ class Journal:
             # SQLite: a fenced commit holds the writer lock a takeover needs before it decides
             # whether to check the lease: a driver frozen anywhere before that point finds its
             # trust expired when it is thawed.
-            self._transaction(statements, fence)
+            try:
+                self._transaction(statements, fence)
+            except Exception:
+                if fence is None or not self.pg or self.conn.session_ok:
+                    raise
+                # The session died under this fenced commit (a driver that took the run over ends
+                # its previous driver's sessions): nothing was written. Once more on a new session,
+                # whose new generation makes the commit check the lease: the caller learns whether
+                # the run is still its own (RunOwnershipLostError) rather than a broken connection.
+                fence.trusted_until = 0.0
+                self._transaction(statements, fence)
 
     def _transaction(self, statements: list[tuple[str, Sequence[Any]]], fence: RunFence | None) -> None:
         self.conn.execute(self._begin if fence is None else "BEGIN IMMEDIATE")
@@ -626,16 +636,20 @@ class Journal:
         error: str | None,
         root_action: str,
         left_running: tuple[str, str, str],
+        fence: RunFence | None = None,
     ) -> None:
         """Close the run and its segment; actions still ``left_running[0]`` (RUNNING) become
-        ``left_running[1]`` (ABORTED) with error ``left_running[2]``: nobody will finish them."""
+        ``left_running[1]`` (ABORTED) with error ``left_running[2]``: nobody will finish them.
+        ``fence``: the driver's lease (issue 25): a driver whose run was taken over records no end
+        (:class:`flyte.errors.RunOwnershipLostError`); the new owner's record stays."""
         running, aborted, aborted_error = left_running
         self.commit(
             [
                 (FINISH_RUN, (status, ended, error, root_action, name)),
                 (CLOSE_SEGMENT, (ended, status, error, name, segment)),
                 (ABANDON_ACTIONS, (aborted, ended, aborted_error, name, running)),
-            ]
+            ],
+            fence,
         )
 
     def attempt_counts(self, run: str) -> dict[str, int]:
