@@ -256,7 +256,7 @@ def test_a_driver_taken_over_right_before_its_run_end_records_no_end(
         f" flyte.with_runcontext(name='fenced').run(chain_app.main, n=3, workdir={str(workdir)!r})",
         home=tmp_path / "home-a",
         FLYTE_HOST_ID="host-a",
-        FLYTE_TEST_STOP_BEFORE_RUN_END="1",  # A stops itself right before its run-end write
+        FLYTE_TEST_STOP_AT="run-end",  # A stops itself right before its run-end write
     )
     monkeypatch.setenv("FLYTE_HOME", str(tmp_path / "home-b"))
     monkeypatch.setenv("FLYTE_HOST_ID", "host-b")
@@ -293,3 +293,69 @@ def test_a_driver_taken_over_right_before_its_run_end_records_no_end(
     changed = {t: (set(before[t]) ^ set(after[t])) for t in TABLES if before[t] != after[t]}
     assert not changed  # the run's row and segments are B's: A's end time never landed
     assert open_journal(journal_url).get_run("fenced") == b_row
+
+
+def _wait_stopped(proc: Any) -> None:
+    end = time.time() + 60
+    while not _stopped(proc.pid):
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < end, "the driver never reached its pause point"
+        time.sleep(0.02)
+
+
+def test_a_recovering_driver_taken_over_before_it_reopens_the_run_writes_nothing(
+    journal_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's start of a recovery (a new segment, the run marked running again) is fenced too:
+    driver A took the lease of an interrupted run and froze before reopening it; B recovered and
+    finished it meanwhile; thawed, A must not mark B's finished run running again."""
+    monkeypatch.setenv("FLYTE_RAW_DATA_PATH", (tmp_path / "store").as_uri())
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    code = (
+        "import flyte, chain_app;"
+        " flyte.with_runcontext(name='fenced'{}).run(chain_app.main, n=3, workdir={!r})"
+    )
+    # An interrupted run: its first driver is killed right before recording its end.
+    first = spawn(
+        code.format("", str(workdir)),
+        home=tmp_path / "home-a",
+        FLYTE_HOST_ID="host-a",
+        FLYTE_TEST_STOP_AT="run-end",
+    )
+    try:
+        _wait_stopped(first)
+    finally:
+        first.kill()
+        first.wait(timeout=10)
+    proc = spawn(  # A recovers it (the lease's holder died on its host: taken at once), then stops
+        "import flyte; flyte.rerun('fenced', recover=True)",
+        home=tmp_path / "home-a",
+        FLYTE_HOST_ID="host-a",
+        FLYTE_TEST_STOP_AT="run-start",
+    )
+    monkeypatch.setenv("FLYTE_HOME", str(tmp_path / "home-b"))
+    monkeypatch.setenv("FLYTE_HOST_ID", "host-b")
+    j = open_journal(journal_url)
+    try:
+        _wait_stopped(proc)
+        lease = j.run_lease_get("fenced")
+        assert lease is not None and lease.host == "host-a" and lease.pid == proc.pid
+        while time.time() < lease.expires_at + 0.1:
+            time.sleep(0.05)
+        run = flyte.rerun("fenced", recover=True)  # B takes the run over and finishes it
+        assert run.status == "SUCCEEDED", run.error
+        before = _contents(journal_url)
+        proc.send_signal(signal.SIGCONT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode != 0, out
+    assert "RunOwnershipLostError" in err and "host 'host-b'" in err, err
+    after = _contents(journal_url)
+    changed = {t: (set(before[t]) ^ set(after[t])) for t in TABLES if before[t] != after[t]}
+    assert not changed  # no segment of A's, the run still B's finished one
+    assert open_journal(journal_url).get_run("fenced").status == "SUCCEEDED"  # type: ignore[union-attr]

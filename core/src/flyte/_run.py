@@ -1107,7 +1107,7 @@ async def _execute(
     ownership = _own_run(journal, run_name)
     now = time.time()
     try:
-        segment = _open_run(rc, task, journal, store, prefix, run_name, enc_inputs, rec, now)
+        segment = _open_run(rc, task, journal, store, prefix, run_name, enc_inputs, rec, now, ownership)
     except BaseException:
         ownership.release()
         raise
@@ -1241,8 +1241,11 @@ def _open_run(
     enc_inputs: bytes,
     rec: _Recorded,
     now: float,
+    ownership: RunOwnership,
 ) -> int:
-    """Record the run's start (a new run, or a new segment of a recovered one); returns the segment."""
+    """Record the run's start (a new run, or a new segment of a recovered one); returns the segment.
+    A fenced commit (issue 25): a driver that lost the lease it just took (frozen past its TTL
+    before this write) does not reopen the run over the record of the driver that took it over."""
     module_file, module_name, attr = _task_location(task)
     recorded_env, secret_env = _redact_env(rc.env_vars)
     run_settings = json.dumps(
@@ -1264,7 +1267,8 @@ def _open_run(
         # A recovery is a new segment of the run: the run keeps its first start; its end (at the end
         # of this segment) is the last segment's.
         try:
-            return journal.run_resumed(run_name, RUNNING, now, os.getpid(), run_settings)
+            _test_pause("run-start")
+            return journal.run_resumed(run_name, RUNNING, now, os.getpid(), run_settings, ownership)
         except FileExistsError:  # another driver began recovering it at the same moment
             raise InitializationError(
                 "RunActive",
@@ -1289,6 +1293,7 @@ def _open_run(
             _user(),
             os.getpid(),
             run_settings,
+            ownership,
         )
     except FileExistsError:  # another process started a run of that name meanwhile
         raise InitializationError(
@@ -1321,7 +1326,7 @@ def _finish_run(
         err_text = error_record(error)
     try:
         controller.journal.close()  # commits what is queued, removes its redo log
-        _test_pause(_PAUSE_BEFORE_RUN_END)
+        _test_pause("run-end")
         ended = time.time()
         # Whatever is still marked running has been left behind (abandoned by its parent, or
         # running when an earlier process of this run died and not called again): aborted.
@@ -1352,13 +1357,10 @@ def _finish_run(
         deliver_for_run(journal, run_name, phase, msg, rc.notifications, project or "", domain or "")
 
 
-_PAUSE_BEFORE_RUN_END = "FLYTE_TEST_STOP_BEFORE_RUN_END"
-
-
-def _test_pause(env: str) -> None:
-    """Tests only: the driver stops itself (SIGSTOP) here when ``$env`` is set, so a test can take
-    its run over at this exact point and thaw it (SIGCONT). Unset in any real use."""
-    if os.environ.get(env):
+def _test_pause(point: str) -> None:
+    """Tests only: the driver stops itself (SIGSTOP) at ``point`` when ``$FLYTE_TEST_STOP_AT`` names
+    it, so a test can take its run over exactly there and thaw it (SIGCONT). Unset in real use."""
+    if os.environ.get("FLYTE_TEST_STOP_AT") == point:
         import signal
 
         os.kill(os.getpid(), signal.SIGSTOP)

@@ -605,24 +605,38 @@ class Journal:
         user: str,
         pid: int,
         settings: str,
+        fence: RunFence | None = None,
     ) -> int:
         """Record a new run and its first execution segment (number returned). Raises
-        ``FileExistsError`` when a run of that name exists (another process may have just made it)."""
+        ``FileExistsError`` when a run of that name exists (another process may have just made it).
+        ``fence``: the driver's lease on the run (issue 25), checked when not renewed lately."""
         segment, seg_stmts = new_segment(self, name, now, pid, first=True)
         row = (name, task_name, module_file, module_name, attr, inputs, status, now, now, store_prefix, host)
         try:
-            self.commit([(CREATE_RUN, (*row, user, pid, settings)), *seg_stmts])
+            self.commit([(CREATE_RUN, (*row, user, pid, settings)), *seg_stmts], fence)
         except self.integrity_errors:
             raise FileExistsError(name) from None
         return segment
 
-    def run_resumed(self, name: str, status: str, now: float, pid: int, settings: str) -> int:
+    def run_resumed(
+        self, name: str, status: str, now: float, pid: int, settings: str, fence: RunFence | None = None
+    ) -> int:
         """A recovery of ``name`` starts: a new execution segment (number returned). Raises
         ``FileExistsError`` when another driver started a segment of it meanwhile (the segment's
-        key arbitrates: of two drivers recovering one run at once, one goes on)."""
-        segment, seg_stmts = new_segment(self, name, now, pid, first=False)
+        key arbitrates: of two drivers recovering one run at once, one goes on). ``fence``: the
+        driver's lease (issue 25): one that lost it does not mark the run running again."""
         try:
-            self.commit([*seg_stmts, (RESUME_RUN, (status, pid, settings, name))])
+            segment, seg_stmts = new_segment(self, name, now, pid, first=False)
+        except Exception:
+            if fence is None or not self.pg or self.conn.session_ok:
+                raise
+            # The session was ended by a driver taking the run over: say so (the lease check
+            # raises RunOwnershipLostError), else read again on the new session.
+            fence.trusted_until = 0.0
+            self.commit([], fence)
+            segment, seg_stmts = new_segment(self, name, now, pid, first=False)
+        try:
+            self.commit([*seg_stmts, (RESUME_RUN, (status, pid, settings, name))], fence)
         except self.integrity_errors:
             raise FileExistsError(name) from None
         return segment
