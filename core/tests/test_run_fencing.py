@@ -359,3 +359,56 @@ def test_a_recovering_driver_taken_over_before_it_reopens_the_run_writes_nothing
     changed = {t: (set(before[t]) ^ set(after[t])) for t in TABLES if before[t] != after[t]}
     assert not changed  # no segment of A's, the run still B's finished one
     assert open_journal(journal_url).get_run("fenced").status == "SUCCEEDED"  # type: ignore[union-attr]
+
+
+def test_abort_is_refused_while_a_driver_elsewhere_holds_the_runs_lease(
+    journal_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Run.abort()`` marks an interrupted run aborted: the run row names the host that created it
+    and the pid of its latest driver, so after a recovery on another host the run can look
+    interrupted here. The run's live lease decides: while it is held, abort refuses (naming the
+    driver's host) and writes nothing; once it expired, abort proceeds."""
+    import flyte.remote
+    from flyte.errors import RuntimeUserError
+
+    monkeypatch.setenv("FLYTE_RAW_DATA_PATH", (tmp_path / "store").as_uri())
+    monkeypatch.setenv("FLYTE_HOST_ID", "host-a")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    drivers = []
+    for host, code in (
+        (
+            "host-a",
+            f"flyte.with_runcontext(name='fenced').run(chain_app.main, n=3, workdir={str(workdir)!r})",
+        ),
+        ("host-b", "flyte.rerun('fenced', recover=True)"),  # recovers it on another host
+    ):
+        held = open_journal(journal_url).run_lease_get("fenced")
+        while held is not None and time.time() < held.expires_at + 0.1:  # host-b waits it out
+            time.sleep(0.05)
+        proc = spawn(
+            f"import flyte, chain_app; {code}",
+            home=tmp_path / host,
+            FLYTE_HOST_ID=host,
+            FLYTE_TEST_STOP_AT="run-end",
+        )
+        drivers.append(proc)
+        try:
+            _wait_stopped(proc)
+        finally:
+            proc.kill()  # it dies holding the lease
+            proc.wait(timeout=10)
+    lease = open_journal(journal_url).run_lease_get("fenced")
+    assert lease is not None and lease.host == "host-b" and lease.pid == drivers[1].pid
+    run = flyte.remote.Run.get("fenced")
+    assert run.status == "INTERRUPTED"  # seen from host-a: the run row's pid is gone
+    before = _contents(journal_url)
+    with pytest.raises(RuntimeUserError, match="host-b") as e:
+        run.abort()
+    assert time.time() < lease.expires_at, "the lease expired before abort was tried: raise TTL"
+    assert "holds its lease" in str(e.value)
+    assert _contents(journal_url) == before
+    while time.time() < lease.expires_at + 0.1:
+        time.sleep(0.05)
+    run.abort()
+    assert flyte.remote.Run.get("fenced").status == "ABORTED"

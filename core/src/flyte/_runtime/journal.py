@@ -727,16 +727,38 @@ class Journal:
             row = self.conn.execute(FIRST_ERROR, (run, status)).fetchone()
         return None if row is None else row[0]
 
-    def run_aborted(self, run: str, aborted: str, running: str, error: str, action_error: str) -> None:
-        """Record an interrupted run (and its unfinished actions and open segment) as aborted."""
+    def run_aborted(
+        self,
+        run: str,
+        aborted: str,
+        running: str,
+        error: str,
+        action_error: str,
+        gone: Callable[[RunLease], bool] = lambda lease: False,
+    ) -> RunLease | None:
+        """Record an interrupted run (and its unfinished actions and open segment) as aborted.
+
+        Not while a driver, on any host, holds the run's live lease (issue 25: the run is executing,
+        perhaps recovered elsewhere): that lease is returned and nothing is written (``gone``: True
+        for a holder known dead, as in ``run_lease_take``). The check and the writes share one
+        writer transaction, which a driver taking the lease needs too."""
+        self._run_lease_tables()
         now = time.time()
-        self.commit(
-            [
-                (ABORT_RUN, (aborted, now, error, run, running)),
-                (ABANDON_ACTIONS, (aborted, now, action_error, run, running)),
-                (ABORT_SEGMENT, (aborted, now, run)),
-            ]
-        )
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = self.conn.execute(self._RUN_LEASE_GET, (run,)).fetchone()
+                if row is not None and RunLease(*row).expires_at > now and not gone(RunLease(*row)):
+                    self.conn.execute("ROLLBACK")
+                    return RunLease(*row)
+                self.conn.execute(ABORT_RUN, (aborted, now, error, run, running))
+                self.conn.execute(ABANDON_ACTIONS, (aborted, now, action_error, run, running))
+                self.conn.execute(ABORT_SEGMENT, (aborted, now, run))
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return None
 
     def list_actions(self, run: str) -> list[dict[str, Any]]:
         return self._dicts(LIST_ACTIONS, (run,))
