@@ -1003,6 +1003,11 @@ class _RecordExport:
                 self.rj.touched |= ids
                 self._warn(e)
 
+    def stop(self) -> None:
+        """No more exports: the run was taken over (issue 25), its record is the new owner's."""
+        if self.task is not None:
+            self.task.cancel()
+
     def finish(self, storage_failed: bool) -> None:
         """The final, complete export (after the run's last journal commit)."""
         if self.task is not None:
@@ -1179,6 +1184,8 @@ async def _execute(
                     pass  # taken over just before its end: raised below, nothing recorded
             else:  # another driver owns the run now: its end is that driver's to record
                 controller.close()
+                if exporter is not None:
+                    exporter.stop()
         finally:
             ownership.release()
         if ownership.error is not None:
@@ -1342,6 +1349,8 @@ def _finish_run(
         )
     except RunOwnershipLostError:
         controller.close()
+        if exporter is not None:
+            exporter.stop()
         raise
     controller.close()
     if exporter is not None:
