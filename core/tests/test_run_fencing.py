@@ -234,3 +234,181 @@ def test_a_taken_over_driver_killed_while_frozen_leaves_no_steps_to_replay(
     assert _contents(url) == before
     assert not list(Path(url + "-redo").glob("*.log"))
     assert open_journal(url).get_run("fenced").status == "SUCCEEDED"  # type: ignore[union-attr]
+
+
+def _stopped(pid: int) -> bool:
+    """Has the process stopped itself (state ``T`` in /proc)?"""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] == "T"
+
+
+def test_a_driver_taken_over_right_before_its_run_end_records_no_end(
+    journal_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's end (status, end time, segment) is itself a fenced write: driver A, stopped after
+    its tasks finished and its last lease check passed, just before it records the run's end, is
+    taken over by B, which records the run's end; thawed, A records nothing over B's record."""
+    monkeypatch.setenv("FLYTE_RAW_DATA_PATH", (tmp_path / "store").as_uri())
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    proc = spawn(
+        "import flyte, chain_app;"
+        f" flyte.with_runcontext(name='fenced').run(chain_app.main, n=3, workdir={str(workdir)!r})",
+        home=tmp_path / "home-a",
+        FLYTE_HOST_ID="host-a",
+        FLYTE_TEST_STOP_AT="run-end",  # A stops itself right before its run-end write
+    )
+    monkeypatch.setenv("FLYTE_HOME", str(tmp_path / "home-b"))
+    monkeypatch.setenv("FLYTE_HOST_ID", "host-b")
+    j = open_journal(journal_url)
+    try:
+        end = time.time() + 60
+        while not _stopped(proc.pid):
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < end, "the driver never reached its run's end"
+            time.sleep(0.02)
+        assert _lines(workdir)[-1] == "ack 2"  # every step done: only the run's end is left
+        frozen_row = j.get_run("fenced")
+        assert frozen_row is not None and frozen_row.status == "RUNNING"
+        lease = j.run_lease_get("fenced")
+        assert lease is not None and lease.host == "host-a"
+        while time.time() < lease.expires_at + 0.1:
+            time.sleep(0.05)
+        run = flyte.rerun("fenced", recover=True)  # B takes the run over and records its end
+        assert run.status == "SUCCEEDED", run.error
+        assert run.outputs()[0] == 3
+        before = _contents(journal_url)
+        b_row = j.get_run("fenced")
+        assert b_row is not None and b_row.status == "SUCCEEDED" and b_row.pid != proc.pid
+        proc.send_signal(signal.SIGCONT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode != 0, out
+    assert "RunOwnershipLostError" in err and "host 'host-b'" in err, err
+    after = _contents(journal_url)
+    changed = {t: (set(before[t]) ^ set(after[t])) for t in TABLES if before[t] != after[t]}
+    assert not changed  # the run's row and segments are B's: A's end time never landed
+    assert open_journal(journal_url).get_run("fenced") == b_row
+
+
+def _wait_stopped(proc: Any) -> None:
+    end = time.time() + 60
+    while not _stopped(proc.pid):
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < end, "the driver never reached its pause point"
+        time.sleep(0.02)
+
+
+def test_a_recovering_driver_taken_over_before_it_reopens_the_run_writes_nothing(
+    journal_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's start of a recovery (a new segment, the run marked running again) is fenced too:
+    driver A took the lease of an interrupted run and froze before reopening it; B recovered and
+    finished it meanwhile; thawed, A must not mark B's finished run running again."""
+    monkeypatch.setenv("FLYTE_RAW_DATA_PATH", (tmp_path / "store").as_uri())
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    code = (
+        "import flyte, chain_app;"
+        " flyte.with_runcontext(name='fenced'{}).run(chain_app.main, n=3, workdir={!r})"
+    )
+    # An interrupted run: its first driver is killed right before recording its end.
+    first = spawn(
+        code.format("", str(workdir)),
+        home=tmp_path / "home-a",
+        FLYTE_HOST_ID="host-a",
+        FLYTE_TEST_STOP_AT="run-end",
+    )
+    try:
+        _wait_stopped(first)
+    finally:
+        first.kill()
+        first.wait(timeout=10)
+    proc = spawn(  # A recovers it (the lease's holder died on its host: taken at once), then stops
+        "import flyte; flyte.rerun('fenced', recover=True)",
+        home=tmp_path / "home-a",
+        FLYTE_HOST_ID="host-a",
+        FLYTE_TEST_STOP_AT="run-start",
+    )
+    monkeypatch.setenv("FLYTE_HOME", str(tmp_path / "home-b"))
+    monkeypatch.setenv("FLYTE_HOST_ID", "host-b")
+    j = open_journal(journal_url)
+    try:
+        _wait_stopped(proc)
+        lease = j.run_lease_get("fenced")
+        assert lease is not None and lease.host == "host-a" and lease.pid == proc.pid
+        while time.time() < lease.expires_at + 0.1:
+            time.sleep(0.05)
+        run = flyte.rerun("fenced", recover=True)  # B takes the run over and finishes it
+        assert run.status == "SUCCEEDED", run.error
+        before = _contents(journal_url)
+        proc.send_signal(signal.SIGCONT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode != 0, out
+    assert "RunOwnershipLostError" in err and "host 'host-b'" in err, err
+    after = _contents(journal_url)
+    changed = {t: (set(before[t]) ^ set(after[t])) for t in TABLES if before[t] != after[t]}
+    assert not changed  # no segment of A's, the run still B's finished one
+    assert open_journal(journal_url).get_run("fenced").status == "SUCCEEDED"  # type: ignore[union-attr]
+
+
+def test_abort_is_refused_while_a_driver_elsewhere_holds_the_runs_lease(
+    journal_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Run.abort()`` marks an interrupted run aborted: the run row names the host that created it
+    and the pid of its latest driver, so after a recovery on another host the run can look
+    interrupted here. The run's live lease decides: while it is held, abort refuses (naming the
+    driver's host) and writes nothing; once it expired, abort proceeds."""
+    import flyte.remote
+    from flyte.errors import RuntimeUserError
+
+    monkeypatch.setenv("FLYTE_RAW_DATA_PATH", (tmp_path / "store").as_uri())
+    monkeypatch.setenv("FLYTE_HOST_ID", "host-a")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    drivers = []
+    for host, code in (
+        (
+            "host-a",
+            f"flyte.with_runcontext(name='fenced').run(chain_app.main, n=3, workdir={str(workdir)!r})",
+        ),
+        ("host-b", "flyte.rerun('fenced', recover=True)"),  # recovers it on another host
+    ):
+        held = open_journal(journal_url).run_lease_get("fenced")
+        while held is not None and time.time() < held.expires_at + 0.1:  # host-b waits it out
+            time.sleep(0.05)
+        proc = spawn(
+            f"import flyte, chain_app; {code}",
+            home=tmp_path / host,
+            FLYTE_HOST_ID=host,
+            FLYTE_TEST_STOP_AT="run-end",
+        )
+        drivers.append(proc)
+        try:
+            _wait_stopped(proc)
+        finally:
+            proc.kill()  # it dies holding the lease
+            proc.wait(timeout=10)
+    lease = open_journal(journal_url).run_lease_get("fenced")
+    assert lease is not None and lease.host == "host-b" and lease.pid == drivers[1].pid
+    run = flyte.remote.Run.get("fenced")
+    assert run.status == "INTERRUPTED"  # seen from host-a: the run row's pid is gone
+    before = _contents(journal_url)
+    with pytest.raises(RuntimeUserError, match="host-b") as e:
+        run.abort()
+    assert time.time() < lease.expires_at, "the lease expired before abort was tried: raise TTL"
+    assert "holds its lease" in str(e.value)
+    assert _contents(journal_url) == before
+    while time.time() < lease.expires_at + 0.1:
+        time.sleep(0.05)
+    run.abort()
+    assert flyte.remote.Run.get("fenced").status == "ABORTED"

@@ -1003,6 +1003,11 @@ class _RecordExport:
                 self.rj.touched |= ids
                 self._warn(e)
 
+    def stop(self) -> None:
+        """No more exports: the run was taken over (issue 25), its record is the new owner's."""
+        if self.task is not None:
+            self.task.cancel()
+
     def finish(self, storage_failed: bool) -> None:
         """The final, complete export (after the run's last journal commit)."""
         if self.task is not None:
@@ -1107,7 +1112,7 @@ async def _execute(
     ownership = _own_run(journal, run_name)
     now = time.time()
     try:
-        segment = _open_run(rc, task, journal, store, prefix, run_name, enc_inputs, rec, now)
+        segment = _open_run(rc, task, journal, store, prefix, run_name, enc_inputs, rec, now, ownership)
     except BaseException:
         ownership.release()
         raise
@@ -1173,9 +1178,14 @@ async def _execute(
             except RunOwnershipLostError:
                 pass
             if ownership.error is None:
-                _finish_run(rc, journal, controller, exporter, segment, root_id, status, error)
+                try:
+                    _finish_run(rc, journal, controller, exporter, segment, root_id, status, error, ownership)
+                except RunOwnershipLostError:
+                    pass  # taken over just before its end: raised below, nothing recorded
             else:  # another driver owns the run now: its end is that driver's to record
                 controller.close()
+                if exporter is not None:
+                    exporter.stop()
         finally:
             ownership.release()
         if ownership.error is not None:
@@ -1238,8 +1248,11 @@ def _open_run(
     enc_inputs: bytes,
     rec: _Recorded,
     now: float,
+    ownership: RunOwnership,
 ) -> int:
-    """Record the run's start (a new run, or a new segment of a recovered one); returns the segment."""
+    """Record the run's start (a new run, or a new segment of a recovered one); returns the segment.
+    A fenced commit (issue 25): a driver that lost the lease it just took (frozen past its TTL
+    before this write) does not reopen the run over the record of the driver that took it over."""
     module_file, module_name, attr = _task_location(task)
     recorded_env, secret_env = _redact_env(rc.env_vars)
     run_settings = json.dumps(
@@ -1261,7 +1274,8 @@ def _open_run(
         # A recovery is a new segment of the run: the run keeps its first start; its end (at the end
         # of this segment) is the last segment's.
         try:
-            return journal.run_resumed(run_name, RUNNING, now, os.getpid(), run_settings)
+            _test_pause("run-start")
+            return journal.run_resumed(run_name, RUNNING, now, os.getpid(), run_settings, ownership)
         except FileExistsError:  # another driver began recovering it at the same moment
             raise InitializationError(
                 "RunActive",
@@ -1286,6 +1300,7 @@ def _open_run(
             _user(),
             os.getpid(),
             run_settings,
+            ownership,
         )
     except FileExistsError:  # another process started a run of that name meanwhile
         raise InitializationError(
@@ -1304,21 +1319,39 @@ def _finish_run(
     root_id: str,
     status: str,
     error: BaseException | None,
+    ownership: RunOwnership,
 ) -> None:
-    """Record the run's end, close the controller, finish the export and send notifications."""
+    """Record the run's end, close the controller, finish the export and send notifications.
+
+    The end is a fenced commit (issue 25): a driver that lost the run's lease, even in the last
+    moment before this write, records nothing (RunOwnershipLostError) and sends no notification."""
     run_name = controller.run_name
-    controller.journal.close()  # commits what is queued, removes its redo log
     err_text = None
     if error is not None:
         from flyte._runtime.errors_bridge import error_record
 
         err_text = error_record(error)
-    ended = time.time()
-    # Whatever is still marked running has been left behind (abandoned by its parent, or
-    # running when an earlier process of this run died and not called again): aborted.
-    journal.run_finished(
-        run_name, segment, status, ended, err_text, root_id, (RUNNING, ABORTED, aborted_error())
-    )
+    try:
+        controller.journal.close()  # commits what is queued, removes its redo log
+        _test_pause("run-end")
+        ended = time.time()
+        # Whatever is still marked running has been left behind (abandoned by its parent, or
+        # running when an earlier process of this run died and not called again): aborted.
+        journal.run_finished(
+            run_name,
+            segment,
+            status,
+            ended,
+            err_text,
+            root_id,
+            (RUNNING, ABORTED, aborted_error()),
+            ownership,
+        )
+    except RunOwnershipLostError:
+        controller.close()
+        if exporter is not None:
+            exporter.stop()
+        raise
     controller.close()
     if exporter is not None:
         from flyte.errors import StorageError
@@ -1331,6 +1364,15 @@ def _finish_run(
         msg = "" if error is None else str(error)
         phase = run_phase(status, error)
         deliver_for_run(journal, run_name, phase, msg, rc.notifications, project or "", domain or "")
+
+
+def _test_pause(point: str) -> None:
+    """Tests only: the driver stops itself (SIGSTOP) at ``point`` when ``$FLYTE_TEST_STOP_AT`` names
+    it, so a test can take its run over exactly there and thaw it (SIGCONT). Unset in real use."""
+    if os.environ.get("FLYTE_TEST_STOP_AT") == point:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def _start_time(given: Any, default: float) -> float:

@@ -474,7 +474,17 @@ class Journal:
             # SQLite: a fenced commit holds the writer lock a takeover needs before it decides
             # whether to check the lease: a driver frozen anywhere before that point finds its
             # trust expired when it is thawed.
-            self._transaction(statements, fence)
+            try:
+                self._transaction(statements, fence)
+            except Exception:
+                if fence is None or not self.pg or self.conn.session_ok:
+                    raise
+                # The session died under this fenced commit (a driver that took the run over ends
+                # its previous driver's sessions): nothing was written. Once more on a new session,
+                # whose new generation makes the commit check the lease: the caller learns whether
+                # the run is still its own (RunOwnershipLostError) rather than a broken connection.
+                fence.trusted_until = 0.0
+                self._transaction(statements, fence)
 
     def _transaction(self, statements: list[tuple[str, Sequence[Any]]], fence: RunFence | None) -> None:
         self.conn.execute(self._begin if fence is None else "BEGIN IMMEDIATE")
@@ -595,24 +605,38 @@ class Journal:
         user: str,
         pid: int,
         settings: str,
+        fence: RunFence | None = None,
     ) -> int:
         """Record a new run and its first execution segment (number returned). Raises
-        ``FileExistsError`` when a run of that name exists (another process may have just made it)."""
+        ``FileExistsError`` when a run of that name exists (another process may have just made it).
+        ``fence``: the driver's lease on the run (issue 25), checked when not renewed lately."""
         segment, seg_stmts = new_segment(self, name, now, pid, first=True)
         row = (name, task_name, module_file, module_name, attr, inputs, status, now, now, store_prefix, host)
         try:
-            self.commit([(CREATE_RUN, (*row, user, pid, settings)), *seg_stmts])
+            self.commit([(CREATE_RUN, (*row, user, pid, settings)), *seg_stmts], fence)
         except self.integrity_errors:
             raise FileExistsError(name) from None
         return segment
 
-    def run_resumed(self, name: str, status: str, now: float, pid: int, settings: str) -> int:
+    def run_resumed(
+        self, name: str, status: str, now: float, pid: int, settings: str, fence: RunFence | None = None
+    ) -> int:
         """A recovery of ``name`` starts: a new execution segment (number returned). Raises
         ``FileExistsError`` when another driver started a segment of it meanwhile (the segment's
-        key arbitrates: of two drivers recovering one run at once, one goes on)."""
-        segment, seg_stmts = new_segment(self, name, now, pid, first=False)
+        key arbitrates: of two drivers recovering one run at once, one goes on). ``fence``: the
+        driver's lease (issue 25): one that lost it does not mark the run running again."""
         try:
-            self.commit([*seg_stmts, (RESUME_RUN, (status, pid, settings, name))])
+            segment, seg_stmts = new_segment(self, name, now, pid, first=False)
+        except Exception:
+            if fence is None or not self.pg or self.conn.session_ok:
+                raise
+            # The session was ended by a driver taking the run over: say so (the lease check
+            # raises RunOwnershipLostError), else read again on the new session.
+            fence.trusted_until = 0.0
+            self.commit([], fence)
+            segment, seg_stmts = new_segment(self, name, now, pid, first=False)
+        try:
+            self.commit([*seg_stmts, (RESUME_RUN, (status, pid, settings, name))], fence)
         except self.integrity_errors:
             raise FileExistsError(name) from None
         return segment
@@ -626,16 +650,20 @@ class Journal:
         error: str | None,
         root_action: str,
         left_running: tuple[str, str, str],
+        fence: RunFence | None = None,
     ) -> None:
         """Close the run and its segment; actions still ``left_running[0]`` (RUNNING) become
-        ``left_running[1]`` (ABORTED) with error ``left_running[2]``: nobody will finish them."""
+        ``left_running[1]`` (ABORTED) with error ``left_running[2]``: nobody will finish them.
+        ``fence``: the driver's lease (issue 25): a driver whose run was taken over records no end
+        (:class:`flyte.errors.RunOwnershipLostError`); the new owner's record stays."""
         running, aborted, aborted_error = left_running
         self.commit(
             [
                 (FINISH_RUN, (status, ended, error, root_action, name)),
                 (CLOSE_SEGMENT, (ended, status, error, name, segment)),
                 (ABANDON_ACTIONS, (aborted, ended, aborted_error, name, running)),
-            ]
+            ],
+            fence,
         )
 
     def attempt_counts(self, run: str) -> dict[str, int]:
@@ -699,16 +727,38 @@ class Journal:
             row = self.conn.execute(FIRST_ERROR, (run, status)).fetchone()
         return None if row is None else row[0]
 
-    def run_aborted(self, run: str, aborted: str, running: str, error: str, action_error: str) -> None:
-        """Record an interrupted run (and its unfinished actions and open segment) as aborted."""
+    def run_aborted(
+        self,
+        run: str,
+        aborted: str,
+        running: str,
+        error: str,
+        action_error: str,
+        gone: Callable[[RunLease], bool] = lambda lease: False,
+    ) -> RunLease | None:
+        """Record an interrupted run (and its unfinished actions and open segment) as aborted.
+
+        Not while a driver, on any host, holds the run's live lease (issue 25: the run is executing,
+        perhaps recovered elsewhere): that lease is returned and nothing is written (``gone``: True
+        for a holder known dead, as in ``run_lease_take``). The check and the writes share one
+        writer transaction, which a driver taking the lease needs too."""
+        self._run_lease_tables()
         now = time.time()
-        self.commit(
-            [
-                (ABORT_RUN, (aborted, now, error, run, running)),
-                (ABANDON_ACTIONS, (aborted, now, action_error, run, running)),
-                (ABORT_SEGMENT, (aborted, now, run)),
-            ]
-        )
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = self.conn.execute(self._RUN_LEASE_GET, (run,)).fetchone()
+                if row is not None and RunLease(*row).expires_at > now and not gone(RunLease(*row)):
+                    self.conn.execute("ROLLBACK")
+                    return RunLease(*row)
+                self.conn.execute(ABORT_RUN, (aborted, now, error, run, running))
+                self.conn.execute(ABANDON_ACTIONS, (aborted, now, action_error, run, running))
+                self.conn.execute(ABORT_SEGMENT, (aborted, now, run))
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return None
 
     def list_actions(self, run: str) -> list[dict[str, Any]]:
         return self._dicts(LIST_ACTIONS, (run,))

@@ -123,10 +123,15 @@ def process_alive(host: str | None, pid: int | None) -> bool:
     return _alive_elsewhere(host, pid)
 
 
-def mark_aborted(run_name: str, error: dict[str, Any], action_error: str, statuses: tuple[str, str]) -> None:
-    """Record an interrupted run (and its unfinished actions) as aborted."""
+def mark_aborted(run_name: str, error: dict[str, Any], action_error: str, statuses: tuple[str, str]) -> Any:
+    """Record an interrupted run (and its unfinished actions) as aborted; the live run lease that
+    refused it instead (a driver on some host executes the run), else None."""
     aborted, running = statuses
-    journal().run_aborted(run_name, aborted, running, json.dumps(error), action_error)
+    from flyte._runtime.run_lease import _holder_gone
+
+    return journal().run_aborted(
+        run_name, aborted, running, json.dumps(error), action_error, lambda h: _holder_gone(h.host, h.pid)
+    )
 
 
 # ---- actions -----------------------------------------------------------------------------------------

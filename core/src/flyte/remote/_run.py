@@ -214,7 +214,14 @@ class Run:
             )
         err = reader.error_info(aborted_error()) or {}
         err["message"] = reason
-        reader.mark_aborted(self.name, err, aborted_error(), (ABORTED, RUNNING))
+        lease = reader.mark_aborted(self.name, err, aborted_error(), (ABORTED, RUNNING))
+        if lease is not None:  # its process on this host is gone, but a driver elsewhere recovered it
+            raise RuntimeUserError(
+                "AbortNotSupported",
+                f"run {self.name} is executing: its driver (process {lease.pid} on host {lease.host}) holds"
+                " its lease; this SDK has no control plane to abort it from here. Stop that process: the"
+                f" run is then interrupted and `flyte.remote.Run.get({self.name!r}).abort()` aborts it",
+            )
         self.sync()
 
     def __repr__(self) -> str:
