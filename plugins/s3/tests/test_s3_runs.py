@@ -239,7 +239,9 @@ def test_no_credential_reaches_the_journal_the_record_or_the_logs(
     pickle_key = (s3.home / "pickle.key").read_bytes().strip()
     assert (s3.home / "pickle.key").stat().st_mode & 0o777 == 0o600
 
-    blobs = {p.name: p.read_bytes() for p in s3.home.glob("journal.db*")}
+    # the journal, its WAL and its redo logs (a directory of files)
+    files = [f for p in s3.home.glob("journal.db*") for f in ([p] if p.is_file() else sorted(p.rglob("*")))]
+    blobs = {f.name: f.read_bytes() for f in files if f.is_file()}
     blobs.update({k: s3.get(k) for k in s3.keys()})
     assert "retrying" in caplog.text  # the injected faults were retried and logged
     blobs["logs"] = caplog.text.encode()

@@ -301,7 +301,7 @@ class RetryingStore:
                 elapsed = time.monotonic() - start
                 step = min(self.max_delay, self.base_delay * 2**attempt)
                 delay = step / 2 + random.uniform(0, step / 2)  # exponential, with jitter
-                if elapsed + delay > self.deadline:
+                if elapsed >= self.deadline:
                     raise ObjectStoreError(
                         f"object store unavailable: {op} {uri} still failing after {attempt + 1} tries in "
                         f"{elapsed:.1f}s (retry deadline {self.deadline:g}s, FLYTE_STORAGE_RETRY_DEADLINE): "
@@ -317,7 +317,9 @@ class RetryingStore:
                     e,
                     self.deadline,
                 )
-                time.sleep(delay)
+                # the last wait ends at the deadline: one more try then, not a give-up a whole
+                # backoff step early (the deadline is how long a store may be away)
+                time.sleep(min(delay, self.deadline - elapsed))
                 attempt += 1
 
     def put_bytes(self, uri: str, data: bytes) -> str:
