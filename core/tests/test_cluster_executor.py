@@ -207,3 +207,62 @@ def test_the_test_process_keeps_its_own_settings(threads_executor: None) -> None
 def test_a_malformed_executor_fails_at_init(flyte_home: Path) -> None:
     with pytest.raises(InvalidParameterError, match="executor"):
         flyte.init(executor="not an address")
+
+
+class BatchingExecutor(ThreadExecutor):
+    """As :class:`ThreadExecutor`, with a transport that also takes a body's requests in batches
+    (``request_many``, what flyte-plugin-ray's channel offers); it counts the batches' sizes."""
+
+    mode = "batching"
+    batches: list[int] = []
+
+    async def run(self, action: RemoteAction) -> Any:
+        loop = asyncio.get_running_loop()
+        spec = action.spec()
+        sizes = self.batches
+
+        class Transport:
+            def request(self, kind: str, payload: Any) -> concurrent.futures.Future[Any]:
+                return asyncio.run_coroutine_threadsafe(action.reply(kind, payload), loop)
+
+            def request_many(self, items: list[tuple[str, Any]]) -> list[concurrent.futures.Future[Any]]:
+                sizes.append(len(items))
+                return [self.request(kind, payload) for kind, payload in items]
+
+            def post(self, kind: str, payload: Any) -> None:
+                asyncio.run_coroutine_threadsafe(action.reply(kind, payload), loop)
+
+        result: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def body() -> None:
+            result.set_result(run_action_here(spec, Transport(), "a test thread", own_process=False))
+
+        threading.Thread(target=body, name=f"remote-{action.action_id[:8]}").start()
+        return action.outcome(await asyncio.wrap_future(result))
+
+
+@env.task
+async def fan_and_trace(n: int) -> int:
+    children = [asyncio.ensure_future(square(i)) for i in range(n)]
+    await asyncio.sleep(0)  # the children's calls wait for the end of this turn to leave together
+    half = await halve(n)  # a blocking step-ID request on this loop meanwhile: it must not wait for them
+    return sum(await asyncio.gather(*children)) + half
+
+
+@env.task
+async def fan_parent(n: int) -> int:
+    return await fan_and_trace(n)
+
+
+def test_a_body_sends_the_child_calls_of_one_turn_in_one_batch(flyte_home: Path) -> None:
+    from flyte._plugins.manager import load_plugins
+
+    executors = load_plugins().executors
+    executors.add("batching", BatchingExecutor)
+    BatchingExecutor.batches = []
+    try:
+        flyte.init(executor="batching")
+        assert flyte.run(fan_parent, n=30).outputs()[0] == sum(i * i for i in range(30)) + 15
+    finally:
+        executors.factories.pop("batching", None)
+    assert 30 in BatchingExecutor.batches, BatchingExecutor.batches  # one call for the 30 child calls

@@ -12,6 +12,9 @@ driver process:
 * ``flyte+ray``    ``flyte.run(fanout, n=N)`` with ``executor="ray+direct://..."``: the same N
                    squares as child actions, each journaled on the driver, its inputs and output
                    through the run's store (``file://`` here), one Ray task each;
+* ``flyte+ray nested`` the same fan-out one level down (``nested_fanout``): the root stays on the
+                   driver, so here the fan-out's parent body runs on a Ray worker and sends its child
+                   calls to the driver through the run's channel actor;
 * ``flyte local``  the same workflow on this machine alone (inline), for scale.
 
 Prints a JSON line per measurement and a table with the ratios.
@@ -50,11 +53,12 @@ if mode == "ray":
 else:
     import flyte
     import ray_flows as flows
-    if mode == "flyte+ray":
+    flow = flows.nested_fanout if mode == "flyte+ray nested" else flows.fanout
+    if mode.startswith("flyte+ray"):
         flyte.init(executor=address)
-        flyte.run(flows.fanout, n=50)  # connect and warm the workers (not timed)
+        flyte.run(flow, n=50)  # connect and warm the workers (not timed)
     t0 = time.perf_counter()
-    total = flyte.run(flows.fanout, n=n).outputs()[0]
+    total = flyte.run(flow, n=n).outputs()[0]
     wall = time.perf_counter() - t0
 assert total == sum(i * i for i in range(n)), total
 print(json.dumps({{"mode": mode, "n": n, "wall_s": wall}}))
@@ -101,7 +105,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as home:
             for _ in range(args.repeat):
-                for mode in ("ray", "flyte+ray", "flyte local"):
+                for mode in ("ray", "flyte+ray", "flyte+ray nested", "flyte local"):
                     results.setdefault(mode, []).append(_measure(mode, args.n, cluster.direct, home))
     finally:
         cluster.stop()
@@ -111,6 +115,7 @@ def main() -> None:
         per = best[mode] / args.n * 1e6
         print(f"  {mode:12s} {best[mode]:7.2f} s  ({statistics.median(v):.2f} s)  {per:6.0f} µs/child")
     print(f"  flyte+ray / ray = {best['flyte+ray'] / best['ray']:.2f}x")
+    print(f"  flyte+ray nested / ray = {best['flyte+ray nested'] / best['ray']:.2f}x")
 
 
 if __name__ == "__main__":

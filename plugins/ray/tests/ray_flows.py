@@ -47,6 +47,13 @@ async def fanout(n: int) -> int:
 
 
 @env.task
+async def nested_fanout(n: int) -> int:
+    """The fan-out one level down: its parent body runs on a Ray worker and asks the driver for
+    each child through the run's channel (the root itself stays on the driver)."""
+    return await fanout(n)
+
+
+@env.task
 async def node_of(tag: str) -> dict[str, Any]:
     return where(tag)
 

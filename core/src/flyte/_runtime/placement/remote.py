@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import os
 import sys
 import threading
@@ -322,21 +323,66 @@ class Transport(Protocol):
     def post(self, kind: str, payload: Any) -> None: ...
 
 
+class BatchTransport(Transport, Protocol):
+    """A transport that also takes several requests in one call (called on the body's loop)."""
+
+    def request_many(self, items: list[tuple[str, Any]]) -> list[concurrent.futures.Future[Any]]: ...
+
+
 class _TransportSession:
-    """A :class:`Session` over a :class:`Transport` (requests answered by the controller)."""
+    """A :class:`Session` over a :class:`Transport` (requests answered by the controller).
+
+    Over a :class:`BatchTransport`, the requests a body awaits in one turn of its loop (a fan-out's
+    child calls) leave together at the end of that turn. A blocking request never joins a batch: it
+    may be made on the loop itself (a sync step inside an async body), which then cannot turn to
+    send the batch; it sends what is pending first (the controller sees requests in the order they
+    were made) and then goes out on its own."""
 
     def __init__(self, transport: Transport, loop: asyncio.AbstractEventLoop) -> None:
         self.transport = transport
         self.loop = loop
         self.templates: dict[bytes, Any] = _TEMPLATES
+        self._many = getattr(transport, "request_many", None)
+        self._pending: list[tuple[str, Any, concurrent.futures.Future[Any]]] = []
+        self._lock = threading.Lock()  # call_blocking may come from a sync body's thread
 
     async def call(self, kind: str, payload: Any) -> Any:
-        ok, value = await asyncio.wrap_future(self.transport.request(kind, payload))
+        if self._many is None:
+            fut = self.transport.request(kind, payload)
+        else:
+            fut = concurrent.futures.Future()
+            with self._lock:
+                self._pending.append((kind, payload, fut))
+                first = len(self._pending) == 1
+            if first:
+                self.loop.call_soon(self._flush)
+        ok, value = await asyncio.wrap_future(fut)
         if not ok:
             raise wire.load_error(value)
         return value
 
+    def _flush(self) -> None:
+        """Send the pending requests in one call; each future follows its own answer."""
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if not batch:
+            return
+        assert self._many is not None
+        try:
+            if len(batch) == 1:
+                outs = [self.transport.request(batch[0][0], batch[0][1])]
+            else:
+                outs = self._many([(k, p) for k, p, _ in batch])
+        except BaseException as e:
+            for _, _, fut in batch:
+                fut.set_exception(e)
+            return
+        for (_, _, fut), out in zip(batch, outs, strict=True):
+            out.add_done_callback(functools.partial(_chain, dst=fut))
+
     def call_blocking(self, kind: str, payload: Any) -> Any:
+        if self._pending and _running_loop() is self.loop:
+            self._flush()  # off the loop, the loop sends them at the end of its turn
         ok, value = self.transport.request(kind, payload).result()
         if not ok:
             raise wire.load_error(value)
@@ -344,6 +390,23 @@ class _TransportSession:
 
     def notify(self, kind: str, payload: Any) -> None:
         self.transport.post(kind, payload)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _chain(src: concurrent.futures.Future[Any], *, dst: concurrent.futures.Future[Any]) -> None:
+    if dst.done():
+        return
+    exc = src.exception()
+    if exc is not None:
+        dst.set_exception(exc)
+    else:
+        dst.set_result(src.result())
 
 
 _TEMPLATES: dict[bytes, Any] = {}

@@ -14,6 +14,7 @@ import concurrent.futures
 import itertools
 import os
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 CHANNEL_CONCURRENCY = 1_000_000
@@ -42,6 +43,32 @@ class Channel:
             return await fut
         finally:
             self._waiting.pop(rid, None)
+
+    async def request_many(
+        self, action_id: str, items: list[tuple[str, Any]]
+    ) -> AsyncIterator[list[tuple[int, Any]]]:
+        """From a body: the requests it made in one turn of its loop, in one actor call (a fan-out
+        of thousands is then a few calls, not thousands). A streaming generator: it yields
+        ``(index, (ok, value))`` of the answers as they come, so a child that ends early is not
+        held back by a slow sibling of its batch."""
+        loop = asyncio.get_running_loop()
+        futs: dict[asyncio.Future[Any], int] = {}
+        rids = []
+        for i, (kind, payload) in enumerate(items):
+            rid = next(self._ids)
+            fut: asyncio.Future[Any] = loop.create_future()
+            self._waiting[rid] = fut
+            futs[fut] = i
+            rids.append(rid)
+            self._inbox.put_nowait((rid, action_id, kind, payload))
+        try:
+            pending = set(futs)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                yield [(futs[f], f.result()) for f in done]
+        finally:
+            for rid in rids:
+                self._waiting.pop(rid, None)
 
     def post(self, action_id: str, kind: str, payload: Any) -> None:
         """From a body: a request that needs no answer (a journal write)."""
@@ -91,6 +118,7 @@ class ChannelTransport:
         self._handle: Any = None
         self.action_id = action_id
         self.lost = False  # the body asked the driver for something after the driver died
+        self._drains: set[asyncio.Task[None]] = set()
 
     @property
     def channel(self) -> Any:
@@ -117,6 +145,43 @@ class ChannelTransport:
 
         fut.add_done_callback(check)
         return fut
+
+    def request_many(self, items: list[tuple[str, Any]]) -> list[concurrent.futures.Future[Any]]:
+        """Several requests in one channel call; a future per request, each set as its answer
+        comes (the answers stream back in the order they are ready)."""
+
+        futs: list[concurrent.futures.Future[Any]] = [concurrent.futures.Future() for _ in items]
+        try:
+            gen = self.channel.request_many.options(num_returns="streaming").remote(self.action_id, items)
+        except ValueError as e:  # no such actor: its driver is gone
+            self.lost = True
+            for f in futs:
+                f.set_exception(e)
+            return futs
+        task = asyncio.get_running_loop().create_task(self._drain(gen, futs))
+        self._drains.add(task)  # the loop keeps only a weak reference to its tasks
+        task.add_done_callback(self._drains.discard)
+        return futs
+
+    async def _drain(self, gen: Any, futs: list[concurrent.futures.Future[Any]]) -> None:
+        """Hand each streamed answer to its request's future; a lost channel fails the rest."""
+        import ray
+
+        try:
+            async for ref in gen:
+                for i, value in await ref:
+                    if not futs[i].done():
+                        futs[i].set_result(value)
+            err: BaseException = RuntimeError("the channel ended a batch without answering it all")
+        except BaseException as e:  # the channel (its driver) went away
+            if isinstance(e, ray.exceptions.RayActorError):
+                self.lost = True
+            err = e
+        for f in futs:
+            if not f.done():
+                f.set_exception(err)
+        if isinstance(err, asyncio.CancelledError):
+            raise err
 
     def post(self, kind: str, payload: Any) -> None:
         try:
