@@ -90,9 +90,8 @@ def _lines(workdir: Path) -> list[str]:
     return p.read_text().splitlines() if p.exists() else []
 
 
-def test_a_driver_taken_over_stops_and_writes_nothing_more(
-    journal_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _start_chain_on_host_a(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Any]:
+    """Driver A (host-a) runs run 'fenced', an endless chain; this process becomes host-b."""
     monkeypatch.setenv("FLYTE_RAW_DATA_PATH", (tmp_path / "store").as_uri())
     workdir = tmp_path / "work"
     workdir.mkdir()
@@ -104,6 +103,13 @@ def test_a_driver_taken_over_stops_and_writes_nothing_more(
     )
     monkeypatch.setenv("FLYTE_HOME", str(tmp_path / "home-b"))
     monkeypatch.setenv("FLYTE_HOST_ID", "host-b")
+    return workdir, proc
+
+
+def test_a_driver_taken_over_stops_and_writes_nothing_more(
+    journal_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workdir, proc = _start_chain_on_host_a(tmp_path, monkeypatch)
     j = open_journal(journal_url)
     try:
         end = time.time() + 60
@@ -192,17 +198,7 @@ def test_a_taken_over_driver_killed_while_frozen_leaves_no_steps_to_replay(
     url = str(tmp_path / "shared" / "journal.db")
     monkeypatch.setenv("FLYTE_JOURNAL", url)
     monkeypatch.setenv("FLYTE_RUN_LEASE_SECONDS", str(TTL))
-    monkeypatch.setenv("FLYTE_RAW_DATA_PATH", (tmp_path / "store").as_uri())
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    proc = spawn(
-        "import flyte, chain_app;"
-        f" flyte.with_runcontext(name='fenced').run(chain_app.main, n=10**6, workdir={str(workdir)!r})",
-        home=tmp_path / "home-a",
-        FLYTE_HOST_ID="host-a",
-    )
-    monkeypatch.setenv("FLYTE_HOME", str(tmp_path / "home-b"))
-    monkeypatch.setenv("FLYTE_HOST_ID", "host-b")
+    workdir, proc = _start_chain_on_host_a(tmp_path, monkeypatch)
     try:
         end = time.time() + 60
         while True:

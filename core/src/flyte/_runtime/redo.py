@@ -94,61 +94,51 @@ class RedoLog:
     def append(self, sql: str, params: Sequence[Any]) -> bool:
         """Write one statement durably (against a killed process); False when it cannot be logged
         (unknown statement, a big value, an unmarshallable parameter, an I/O error): commit it."""
-        code = self._codes.get(sql)
-        if code is None or self.broken:
+        if self.broken:
             return False
-        try:  # a row's inline values are at most a few hundred KiB (larger ones live in the store)
-            body = marshal.dumps((code, tuple(params)))
-        except ValueError:
-            return False
-        if len(body) > MAX_RECORD:
-            return False
-        seq = self.seq + 1
-        frame = HEADER.pack(len(body), zlib.crc32(body, seq & 0xFFFFFFFF), seq) + body
-        try:
-            if self._fd < 0:
-                self._open()
-            written = os.write(self._fd, frame)
-        except OSError:
-            self.broken = True
-            return False
-        if written != len(frame):  # never for a small regular-file write; do not trust the log then
-            self.broken = True
-            return False
-        self.seq = seq
-        self._size += written
-        return True
+        frame = self._frame(sql, params, self.seq + 1)
+        return frame is not None and self._write(frame, self.seq + 1)
 
     def append_many(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> bool:
         """:meth:`append` for several statements in one ``write``; all or none are logged."""
-        frames = []
-        seq = self.seq
         if self.broken:
             return False
+        frames = []
+        seq = self.seq
         for sql, params in statements:
-            code = self._codes.get(sql)
-            if code is None:
-                return False
-            try:
-                body = marshal.dumps((code, tuple(params)))
-            except ValueError:
-                return False
-            if len(body) > MAX_RECORD:
-                return False
             seq += 1
-            frames.append(HEADER.pack(len(body), zlib.crc32(body, seq & 0xFFFFFFFF), seq) + body)
-        frame = b"".join(frames)
+            frame = self._frame(sql, params, seq)
+            if frame is None:
+                return False
+            frames.append(frame)
+        return self._write(b"".join(frames), seq)
+
+    def _frame(self, sql: str, params: Sequence[Any], seq: int) -> bytes | None:
+        """Record ``seq`` of the log, or None when the statement cannot be logged."""
+        code = self._codes.get(sql)
+        if code is None:
+            return None
+        try:  # a row's inline values are at most a few hundred KiB (larger ones live in the store)
+            body = marshal.dumps((code, tuple(params)))
+        except ValueError:
+            return None
+        if len(body) > MAX_RECORD:
+            return None
+        return HEADER.pack(len(body), zlib.crc32(body, seq & 0xFFFFFFFF), seq) + body
+
+    def _write(self, frames: bytes, last_seq: int) -> bool:
+        """Append whole frames in one ``write``; a failed or short write stops the log's use."""
         try:
             if self._fd < 0:
                 self._open()
-            written = os.write(self._fd, frame)
+            written = os.write(self._fd, frames)
         except OSError:
             self.broken = True
             return False
-        if written != len(frame):
+        if written != len(frames):  # never for a small regular-file write; do not trust the log then
             self.broken = True
             return False
-        self.seq = seq
+        self.seq = last_seq
         self._size += written
         return True
 
