@@ -381,7 +381,7 @@ class Journal:
             self.display = path
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             self.conn = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(self.conn)
             sync = journal_sync()
             self.conn.execute(f"PRAGMA synchronous={sync}")
             self.conn.execute("PRAGMA busy_timeout=60000")
@@ -1727,6 +1727,21 @@ def _resolve(w: asyncio.Future[None]) -> None:
 
 _journals: dict[str, Journal] = {}
 _journals_lock = threading.Lock()
+
+
+def _use_wal(conn: sqlite3.Connection, wait: float = 60.0) -> None:
+    """Switch a SQLite journal to WAL. The switch takes the file's exclusive lock and SQLite answers
+    "database is locked" at once, without its busy handler, while another process holds it (two
+    processes opening a journal in rollback mode together): wait for it, as the busy timeout would."""
+    end = time.monotonic() + wait
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if ("locked" not in str(e) and "busy" not in str(e)) or time.monotonic() > end:
+                raise
+            time.sleep(0.005)
 
 
 def open_journal(path: str) -> Journal:
