@@ -15,10 +15,8 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
 
 from flyte.extend import orphan_grace, orphan_note
-from flyteplugins.container import _engine
 
 GRACE_ENV = "FLYTE_ORPHAN_GRACE_SECONDS"
 ORPHANED = "orphaned.txt"  # flyte._runtime.placement.adopt.ORPHANED_NOTE
@@ -87,32 +85,3 @@ def end_watchdog(proc: subprocess.Popen[bytes] | None) -> None:
         return
     proc.kill()
     proc.wait()
-
-
-async def adopt_unless_orphaned(
-    rt: Any,
-    name: str,
-    folder: str,
-    sink: _engine.LogSink,
-    result_path: str | None,
-    task: str,
-    ctx: Any,
-    stopped_code: int | None,
-) -> _engine.ContainerResult | None:
-    """A crashed driver's container of this attempt, followed to its end or its result used; None:
-    start one (nothing there, or it was stopped for want of a driver: the action runs again).
-    ``stopped_code``: the exit status of a container that stopped itself (a Python task's
-    bootstrap); None when any failure may be the host watchdog's stop (a ContainerTask)."""
-    why = take_note(folder, task, ctx.action_id, "container")
-    if why is None:
-        result = await _engine.adopt(rt, name, sink, result_path, ctx)
-        if result is None or result.exit_code == 0:
-            return result
-        if stopped_code is not None and result.exit_code != stopped_code:
-            return result
-        why = take_note(folder, task, ctx.action_id, "container")  # stopped meanwhile
-        if why is None:
-            return result
-    sink.note(f"container {name} was stopped ({why}); running the action again")
-    await _engine.discard(rt, name)
-    return None
