@@ -216,7 +216,19 @@ async def run_container_task(task: Any, inputs: Mapping[str, Any], ctx: Executio
     watchdog = None
     try:
         host_in, host_out = os.path.join(work, "inputs"), os.path.join(work, "outputs")
-        adopted = await _adopt(rt, name, sink, work, task, ctx) if ctx is not None else None
+        adopted = None
+        if ctx is not None:  # a crashed driver's container: its host watchdog may have stopped it
+            adopted = await _orphan.adopt_unless_orphaned(
+                rt,
+                name,
+                sink,
+                ctx,
+                task=task.name,
+                folder=work,
+                result_path=None,
+                orphan_exit=None,
+                stopped="was stopped",
+            )
         if adopted is not None:
             result = adopted
             if result.exit_code != 0:
@@ -273,24 +285,6 @@ async def run_container_task(task: Any, inputs: Mapping[str, Any], ctx: Executio
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
     return _values_out(task, values)
-
-
-async def _adopt(
-    rt: Any, name: str, sink: LogSink, work: str, task: Any, ctx: ExecutionContext
-) -> ContainerResult | None:
-    """A crashed driver's container of this attempt, followed to its end; None: start one (nothing
-    there, or its watchdog stopped it for want of a driver: then the action runs again)."""
-    why = _orphan.take_note(work, task.name, ctx.action_id, "container")
-    if why is None:
-        result = await _engine.adopt(rt, name, sink, None, ctx)
-        if result is None or result.exit_code == 0:
-            return result
-        why = _orphan.take_note(work, task.name, ctx.action_id, "container")  # stopped meanwhile
-        if why is None:
-            return result
-    sink.note(f"container {name} was stopped ({why}); running the action again")
-    await _engine.discard(rt, name)
-    return None
 
 
 def _values_out(task: Any, values: Mapping[str, Any]) -> Any:

@@ -15,8 +15,10 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 from flyte.extend import orphan_grace, orphan_note
+from flyteplugins.container import _engine
 
 GRACE_ENV = "FLYTE_ORPHAN_GRACE_SECONDS"
 ORPHANED = "orphaned.txt"  # flyte._runtime.placement.adopt.ORPHANED_NOTE
@@ -85,3 +87,39 @@ def end_watchdog(proc: subprocess.Popen[bytes] | None) -> None:
         return
     proc.kill()
     proc.wait()
+
+
+async def adopt_unless_orphaned(
+    rt: Any,
+    name: str,
+    sink: _engine.LogSink,
+    ctx: Any,
+    *,
+    task: str,
+    folder: str,
+    result_path: str | None,
+    orphan_exit: int | None,
+    stopped: str,
+) -> _engine.ContainerResult | None:
+    """A crashed driver's container of this attempt, followed to its end (or its result file used);
+    None: start one (nothing there, or it was stopped for want of a driver: the action runs again).
+
+    The two callers differ only in what they pass. ``folder``: where ``orphaned.txt`` lands.
+    ``result_path``: the file a Python task's bootstrap writes (None for a ContainerTask).
+    ``orphan_exit``: the one exit status an orphan stop gives (a Python task's bootstrap exits
+    :data:`EXIT_ORPHANED`); None when any non-zero status may be one (a ContainerTask stopped by its
+    host watchdog). ``stopped``: how the log says it stopped ("stopped itself", "was stopped").
+    """
+    why = take_note(folder, task, ctx.action_id, "container")
+    if why is None:
+        result = await _engine.adopt(rt, name, sink, result_path, ctx)
+        if result is None or result.exit_code == 0:
+            return result
+        if orphan_exit is not None and result.exit_code != orphan_exit:
+            return result  # a failure of its own, not an orphan stop
+        why = take_note(folder, task, ctx.action_id, "container")  # stopped while we followed it
+        if why is None:
+            return result
+    sink.note(f"container {name} {stopped} ({why}); running the action again")
+    await _engine.discard(rt, name)
+    return None

@@ -168,7 +168,19 @@ class PythonContainerExecutor:
         try:
             result_path = os.path.join(host_out, "_flyte_result.pkl")
             python = os.environ.get(ENV_PYTHON) or "python3"
-            result = await self._adopt(rt, name, sink, result_path, host_out, task, ctx) if stable else None
+            result = None
+            if stable:  # a crashed driver's container: its bootstrap may have stopped itself
+                result = await _orphan.adopt_unless_orphaned(
+                    rt,
+                    name,
+                    sink,
+                    ctx,
+                    task=task.name,
+                    folder=host_out,
+                    result_path=result_path,
+                    orphan_exit=_orphan.EXIT_ORPHANED,
+                    stopped="stopped itself",
+                )
             if result is None:
                 for d in (host_in, host_out):
                     shutil.rmtree(d, ignore_errors=True)
@@ -267,27 +279,3 @@ class PythonContainerExecutor:
             sink.close()
             finish_log(ctx, log)
             shutil.rmtree(work, ignore_errors=True)
-
-    @staticmethod
-    async def _adopt(
-        rt: Any,
-        name: str,
-        sink: LogSink,
-        result_path: str,
-        host_out: str,
-        task: TaskTemplate[Any, Any],
-        ctx: ExecutionContext,
-    ) -> _engine.ContainerResult | None:
-        """A crashed driver's container of this attempt, followed or its result used; None: start one
-        (nothing there, or it stopped itself for want of a driver: then the action runs again)."""
-        why = _orphan.take_note(host_out, task.name, ctx.action_id, "container")
-        if why is None:
-            result = await _engine.adopt(rt, name, sink, result_path, ctx)
-            if result is None or result.exit_code != _orphan.EXIT_ORPHANED:
-                return result
-            why = _orphan.take_note(host_out, task.name, ctx.action_id, "container")  # stopped meanwhile
-            if why is None:
-                return result
-        sink.note(f"container {name} stopped itself ({why}); running the action again")
-        await _engine.discard(rt, name)
-        return None
