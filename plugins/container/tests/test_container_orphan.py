@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -41,6 +42,11 @@ def wait_for(cond: Callable[[], bool], timeout: float = 120.0) -> None:
 
 def child_logs(home: Path, run: str) -> list[str]:
     return [text for path, text in run_logs(home, run).items() if "attempt-0" in path]
+
+
+def printed_exec(log: str) -> bool:
+    """It printed ``exec <i>`` (not merely a create note that quotes the script: not started yet)."""
+    return re.search(r"^exec \w+$", log, re.M) is not None
 
 
 def workdirs(run: str) -> list[str]:
@@ -82,7 +88,7 @@ def test_orphaned_containers_stop_after_the_grace_and_run_again(
     )
     driver = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path)
     try:
-        wait_for(lambda: sum("exec" in t for t in child_logs(flyte_home, run_name)) == 2)
+        wait_for(lambda: sum(map(printed_exec, child_logs(flyte_home, run_name))) == 2)
         time.sleep(GRACE + 1)  # past the grace: the driver's beat keeps both going
         assert len(containers(runtime, run=run_name)) == 2
     finally:

@@ -40,6 +40,10 @@ TAIL_LINES = 20
 MANAGED_LABEL = "flyte.managed"
 """Every container flyte starts carries ``flyte.managed=true`` (plus run, action and task labels)."""
 
+EXIT_UNKNOWN = -1
+"""The exit status of an adopted container that ended and was removed (``--rm``) before ``wait`` could
+ask, when the runtime's event log does not have it either: its result file decides, or it runs again."""
+
 _live: dict[str, str] = {}  # container name -> runtime binary, while a container may exist
 
 
@@ -160,8 +164,11 @@ async def adopt(
     """Issue 23: what a crashed driver's container of this action left. A container still there is
     followed to its end (its log streamed, its exit code awaited), a result file it wrote while no
     driver ran is used; None: nothing to adopt (start one). Noted in the journal when adopted."""
-    code, out = await _exec([rt.path, "container", "inspect", "--format", "{{.State.Status}}", name])
-    state = out.strip().lower() if code == 0 else None
+    code, out = await _exec([rt.path, "container", "inspect", "--format", "{{.State.Status}} {{.Id}}", name])
+    state: str | None = None
+    cid = ""  # its ID: the event log knows it by that once it is gone
+    if code == 0:
+        state, _, cid = out.strip().lower().partition(" ")
     how = None
     result: ContainerResult | None = None
     if state in ("created", "configured", "initialized"):  # never started: start afresh
@@ -183,11 +190,14 @@ async def adopt(
             await asyncio.gather(_pump(logs.stdout, "stdout", sink), _pump(logs.stderr, "stderr", sink))
             await logs.wait()
             wcode, wout = await waited
-            try:
-                exit_code = int(wout.strip().splitlines()[-1]) if wcode == 0 else -1
-            except (ValueError, IndexError):
-                exit_code = -1  # removed (--rm) before 'wait' asked: the result file decides
-            sink.note(f"exit code {exit_code}")
+            exit_code = _last_int(wout) if wcode == 0 else None
+            if exit_code is None:  # it ended and --rm removed it before 'wait' asked
+                exit_code = await _exit_code_of_removed(rt, cid or name)
+            if exit_code is None:
+                exit_code = EXIT_UNKNOWN
+                sink.note("exit code unknown: the container was removed before the driver could ask")
+            else:
+                sink.note(f"exit code {exit_code}")
             result = ContainerResult(exit_code, list(sink.tail))
             how = "awaited: still running when the driver came back"
         finally:
@@ -199,6 +209,23 @@ async def adopt(
     if how is not None and ctx is not None and hasattr(ctx.journal, "action_adopted"):
         ctx.journal.action_adopted(ctx.run_name, ctx.action_id, how)
     return result
+
+
+def _last_int(text: str) -> int | None:
+    try:
+        return int(text.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+
+
+async def _exit_code_of_removed(rt: ContainerRuntime, cid: str) -> int | None:
+    """The exit status of a container that is gone, from podman's event log (its ``died`` event);
+    None when the log has none (events off or rotated, or docker, whose event CLI we do not use)."""
+    if rt.name != "podman":
+        return None
+    args = [rt.path, "events", "--stream=false", "--filter", f"container={cid}", "--filter", "event=died"]
+    code, out = await _exec([*args, "--format", "{{.ContainerExitCode}}"], timeout=RM_CALL_SECONDS)
+    return _last_int(out) if code == 0 else None
 
 
 async def discard(rt: ContainerRuntime, name: str) -> None:

@@ -115,11 +115,16 @@ async def adopt_unless_orphaned(
         result = await _engine.adopt(rt, name, sink, result_path, ctx)
         if result is None or result.exit_code == 0:
             return result
-        if orphan_exit is not None and result.exit_code != orphan_exit:
+        lost = result.exit_code == _engine.EXIT_UNKNOWN  # it may have been an orphan stop too
+        if orphan_exit is not None and result.exit_code != orphan_exit and not lost:
             return result  # a failure of its own, not an orphan stop
         why = take_note(folder, task, ctx.action_id, "container")  # stopped while we followed it
         if why is None:
-            return result
+            if not lost or (result_path is not None and os.path.exists(result_path)):
+                return result
+            # Neither an exit status nor a result to trust (as for one that ended while no driver ran).
+            sink.note(f"container {name} ended with its exit status lost; running the action again")
+            return None
     sink.note(f"container {name} {stopped} ({why}); running the action again")
     await _engine.discard(rt, name)
     return None
