@@ -261,6 +261,16 @@ class _Inflight:
         self.done = False
 
 
+def _take(pool: Pool, aid: str, prefer: WorkerProc | None, limit: int | None) -> WorkerProc | None:
+    """A free slot of a warm worker, taken for ``aid`` (None: ``WorkerManager._acquire`` waits for one
+    or starts a worker)."""
+    w = pool.pick(prefer)
+    if w is not None:
+        w.active[aid] = limit
+        w.update_limit()
+    return w
+
+
 def _requests(tmpl: TaskTemplate[Any, Any]) -> tuple[int | None, float | None]:
     """(memory limit, CPU request) of a task, parsed once per template (not once per action)."""
     d = tmpl.__dict__
@@ -292,6 +302,7 @@ class WorkerManager(RequestHandler):
         self._limits_text = ""
         self._pseudo = ActionState(action_id="", task_name="<workers>")
         self._template_ids: dict[bytes, int] = {}
+        self._plans: dict[int, tuple[Any, Pool, int | None, float]] = {}  # see _plan
         self.closing = False
         wire.alias_main()
 
@@ -304,17 +315,10 @@ class WorkerManager(RequestHandler):
         group: str | None,
         custom: dict[str, str],
     ) -> Any:
-        gpu, fallback = self._gpu_request(tmpl)
-        try:
-            template_bytes(tmpl)
-        except Exception as e:
-            raise NonRecoverableError(
-                f"Task {tmpl.name!r} cannot run in a worker process: its template does not pickle "
-                f"({type(e).__name__}: {e}). Run it inline (with_runcontext(isolation='inline'))."
-            ) from e
-        pool = self._pool(tmpl, gpu, fallback)
-        limit, cpu = _requests(tmpl)
-        weight = self.cpus.weight(cpu, pool.capacity)
+        plan = self._plans.get(id(tmpl))
+        if plan is None or plan[0] is not tmpl:
+            plan = self._plan(tmpl)
+        _, pool, limit, weight = plan
         if child.attempt == 0:
             adopted = await self._adopt(tmpl, child)
             if adopted is not None:
@@ -341,6 +345,24 @@ class WorkerManager(RequestHandler):
                     stacklevel=2,
                 )
 
+    def _plan(self, tmpl: TaskTemplate[Any, Any]) -> tuple[Any, Pool, int | None, float]:
+        """(template, pool, memory limit, CPU weight) of a task. Kept per template when it asks for
+        no GPU (the GPU check looks at what is free now): a chain's steps skip the pool's key."""
+        gpu, fallback = self._gpu_request(tmpl)
+        try:
+            template_bytes(tmpl)
+        except Exception as e:
+            raise NonRecoverableError(
+                f"Task {tmpl.name!r} cannot run in a worker process: its template does not pickle "
+                f"({type(e).__name__}: {e}). Run it inline (with_runcontext(isolation='inline'))."
+            ) from e
+        pool = self._pool(tmpl, gpu, fallback)
+        limit, cpu = _requests(tmpl)
+        plan = (tmpl, pool, limit, self.cpus.weight(cpu, pool.capacity))
+        if gpu is None and not fallback:
+            self._plans[id(tmpl)] = plan  # the template is held: its id is not reused meanwhile
+        return plan
+
     async def _run_once(
         self,
         pool: Pool,
@@ -358,18 +380,19 @@ class WorkerManager(RequestHandler):
         prefer = self.affinity.get(aid)
         w: WorkerProc | None = None
         try:
+            # Without waiting where it can (a free slot, CPU to spare): no coroutine per step.
             if pool.policy is not None:  # bounded slots first, then CPU (see the module docstring)
-                w = await self._acquire(pool, aid, prefer, limit, child)
-                if not self.cpus.available(weight):
+                w = _take(pool, aid, prefer, limit) or await self._acquire(pool, aid, prefer, limit, child)
+                if not self.cpus.try_acquire(weight):
                     self.c.mark_queued(child)
-                await self.cpus.acquire(weight)
+                    await self.cpus.acquire(weight)
                 inf.holds_cpu = True
             else:  # CPU first: it bounds how many workers an unbounded pool starts
-                if not self.cpus.available(weight):
+                if not self.cpus.try_acquire(weight):
                     self.c.mark_queued(child)
-                await self.cpus.acquire(weight)
+                    await self.cpus.acquire(weight)
                 inf.holds_cpu = True
-                w = await self._acquire(pool, aid, prefer, limit, child)
+                w = _take(pool, aid, prefer, limit) or await self._acquire(pool, aid, prefer, limit, child)
             self.c.mark_admitted(child)
             inf.worker = w
             self.inflight[aid] = inf
