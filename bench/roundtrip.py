@@ -170,6 +170,7 @@ def measure(mode: str, n: int) -> dict[str, float]:
         loop.close()
     wall = time.perf_counter() - t0
     c1 = resource.getrusage(resource.RUSAGE_SELF)
+    sock.setblocking(True)  # the loop made the shared file description non-blocking
     child = _ask(sock, ("cpu",))[1] - k0
     sock.close()
     proc.wait()
