@@ -319,7 +319,7 @@ class WorkerManager(RequestHandler):
         if plan is None or plan[0] is not tmpl:
             plan = self._plan(tmpl)
         _, pool, limit, weight = plan
-        if child.attempt == 0:
+        if child.attempt == 0 and (self.c.recorded or self.c.recorded_positions):  # a recovery only
             adopted = await self._adopt(tmpl, child)
             if adopted is not None:
                 return self._result(tmpl, pool, *adopted)
@@ -419,17 +419,20 @@ class WorkerManager(RequestHandler):
                 "inputs": put_value(self.c.store, self.c.run_prefix, aid, enc_inputs),
                 "attempt": child.attempt,
                 "task_name": tmpl.name,
-                "group": group,
-                "custom": custom,
                 "mem_limit": limit,
                 "fresh": fresh,  # no earlier try of it wrote a claim or outcome (see adopt.write_lease)
             }
+            if group is not None or custom:  # left out when unset: less to pickle per action
+                spec["group"] = group
+                spec["custom"] = custom
             w.send(("run", aid, spec))
             try:
                 ok, payload, peak = await fut
             except asyncio.CancelledError:
                 self._cancel_on_worker(w, aid, tmpl.is_sync)
                 raise
+            if ok:  # no retry of it follows: nothing to prefer a worker for (a long run's memory)
+                self.affinity.pop(aid, None)
         finally:
             self.c.unqueue(child)  # cancelled while it waited: its end (ABORTED) follows
             inf.done = True
