@@ -92,13 +92,14 @@ class WorkerProc:
         self.waiting = 0  # active parents waiting on children: their slots are lent
         self.cancelling: set[str] = set()
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.up = False  # said it is ready (``ready`` has its result): a flag, read per action by pick
         self.alive = True
         self.stopping = False
         self.last_used = time.monotonic()
         self.watched: limits.Watched | None = None
 
     def usable(self) -> bool:
-        return self.alive and not self.stopping and self.ready.done() and self.ready.exception() is None
+        return self.alive and not self.stopping and self.up
 
     def load(self) -> int:
         return len(self.active) - (self.waiting if self.pool.policy is not None else 0)
@@ -212,7 +213,7 @@ class Pool:
         best: WorkerProc | None = None
         best_key: tuple[int, float] = (0, 0.0)
         for w in self.workers:
-            if not w.usable():
+            if not (w.up and w.alive and not w.stopping):  # usable(), inlined: once per worker per action
                 continue
             load = len(w.active) - (w.waiting if lends else 0)
             if load >= cap:
@@ -642,6 +643,7 @@ class WorkerManager(RequestHandler):
         elif kind == "req":
             self._spawn_task(self._handle(w, msg[1], msg[2], msg[3]))  # FIFO: keeps call order
         elif kind == "ready" and not w.ready.done():
+            w.up = True
             w.ready.set_result(None)
 
     def _on_closed(self, w: WorkerProc) -> None:
