@@ -11,7 +11,10 @@ children with ``perf_counter`` after a warm-up call, so worker start-up is repor
 - worker cold start: spawn + ``import flyte`` + import of this module, until the first result;
 - replica cold/warm: a ``ReusePolicy`` environment whose module-level setup sleeps ``--setup``
   seconds (a stand-in for loading a model) only in its workers; the first call pays start + setup,
-  later calls reuse the warm replica.
+  later calls reuse the warm replica;
+- raw round trip (``bench/roundtrip.py``): two bare Python processes ping-ponging a small message
+  over a socketpair, blocking and with asyncio on both sides: the floor this machine sets under a
+  process-mode step (one round trip), measured in the same window.
 
 Prints a markdown table (and writes it to ``--out``).
 """
@@ -23,6 +26,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -113,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warm-calls", type=int, default=20, help="warm replica calls to take the median of")
     ap.add_argument("--setup", type=float, default=SETUP_S, help="seconds of module-level setup per replica")
     ap.add_argument("--out", default=None, help="also write the markdown table to this file")
+    ap.add_argument("--raw-n", type=int, default=2000, help="round trips per raw floor measurement (0: skip)")
     ap.add_argument(
         "--json", dest="json_out", default=None, help="also write the figures (seconds) as JSON here"
     )
@@ -149,6 +154,22 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
 
+    raw: dict[str, dict[str, float]] = {}
+    if args.raw_n > 0:
+        from roundtrip import best  # bench/roundtrip.py, next to this script
+
+        for mode in ("blocking", "asyncio"):
+            raw[mode] = best(mode, args.raw_n, 3)
+            rows.append(
+                (
+                    f"raw round trip, {mode} (floor: two bare processes, socketpair; best of 3)",
+                    "-",
+                    f"{fmt_s(raw[mode]['wall'])} (CPU {fmt_s(raw[mode]['parent_cpu'])} + "
+                    f"{fmt_s(raw[mode]['child_cpu'])})",
+                )
+            )
+    shutil.rmtree(home, ignore_errors=True)
+
     if args.json_out:  # read by bench/run.py --isolation, which folds these into its one table
         figures = {
             "chain_n": args.chain,
@@ -160,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             "cold_start_s": cold,
             "replica_first_s": calls[0],
             "replica_warm_s": statistics.median(calls[1:]),
+            **{f"raw_{mode}_s": r["wall"] for mode, r in raw.items()},
         }
         with open(args.json_out, "w") as f:
             json.dump(figures, f, indent=2)

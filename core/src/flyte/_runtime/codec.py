@@ -649,14 +649,26 @@ def _load_or_create_key(path: str) -> bytes:
     raise RuntimeError(f"could not read or create the pickle signing key at {path}")
 
 
+_key_ids: dict[bytes, bytes] = {}
+_macs: dict[bytes, Any] = {}
+
+
 def _key_id(key: bytes) -> bytes:
-    return hashlib.sha256(b"flyte-pickle-key-id\0" + key).digest()[:4]
+    kid = _key_ids.get(key)
+    if kid is None:  # once per key: a worker signs every small outcome it reports (issue 20)
+        kid = _key_ids[key] = hashlib.sha256(b"flyte-pickle-key-id\0" + key).digest()[:4]
+    return kid
 
 
 def _mac(key: bytes, body: bytes) -> bytes:
-    import hmac
+    proto = _macs.get(key)
+    if proto is None:  # the keyed state (key pads and domain hashed) made once per key, then copied
+        import hmac
 
-    return hmac.new(key, _SIG_DOMAIN + body, hashlib.sha256).digest()
+        proto = _macs[key] = hmac.new(key, _SIG_DOMAIN, hashlib.sha256)
+    h = proto.copy()
+    h.update(body)
+    return h.digest()  # type: ignore[no-any-return]
 
 
 def sign_pickle(body: bytes) -> bytes:

@@ -731,6 +731,8 @@ class Controller:
                         if _plain_async(tmpl):  # straight to the body: three coroutine frames less
                             return await tmpl.func(**inputs)  # type: ignore[attr-defined]
                         return await INLINE.run(tmpl, child, inputs)
+                    assert self.workers is not None  # straight to its place: the mode is known
+                    return await self.workers.placement(mode).run(tmpl, child, inputs)
                 return await self._body(backend, tmpl, child, inputs)
             finally:
                 if child.holds_slot and self.slots is not None:

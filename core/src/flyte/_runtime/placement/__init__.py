@@ -79,6 +79,19 @@ class Inline:
 INLINE = Inline()
 
 
+def _current_action() -> Any:
+    """``flyte._context.current_action``, imported on first use (not at ``import flyte``)."""
+    global _CURRENT
+    if _CURRENT is None:
+        from flyte._context import current_action
+
+        _CURRENT = current_action
+    return _CURRENT
+
+
+_CURRENT: Any = None
+
+
 class Process:
     """In a warm worker process of the task's environment; the pool starts on first use."""
 
@@ -90,16 +103,15 @@ class Process:
         self.manager: WorkerManager | None = None
 
     async def run(self, tmpl: TaskTemplate[Any, Any], action: ActionState, inputs: dict[str, Any]) -> Any:
-        from flyte._context import current_action
-
-        if self.manager is None:
+        manager = self.manager
+        if manager is None:
             from flyte._runtime.placement.pool import WorkerManager
 
-            self.manager = WorkerManager(self.controller, max_cpus=self.max_cpus)
-        pac: ActionContext | None = current_action.get()
+            manager = self.manager = WorkerManager(self.controller, max_cpus=self.max_cpus)
+        pac: ActionContext | None = _current_action().get()
         group = pac.group if pac is not None else None
         custom = dict(pac.custom) if pac is not None else {}
-        return await self.manager.run(tmpl, action, inputs, group, custom)
+        return await manager.run(tmpl, action, inputs, group, custom)
 
     def close(self) -> None:
         if self.manager is not None:

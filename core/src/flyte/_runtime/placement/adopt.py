@@ -232,7 +232,9 @@ class ClaimLog:
             return
         if not fresh:  # an orphan note of an earlier try goes (its claim is superseded by this one)
             _remove(self.store, _uri(self.prefix, action_id, ORPHANED))
-        self._append(b"C", json.dumps({"a": action_id, "attempt": attempt, "started": time.time()}).encode())
+        from flyte._runtime.codec import _prim_dumps  # json.dumps builds its C encoder per call
+
+        self._append(b"C", _prim_dumps({"a": action_id, "attempt": attempt, "started": time.time()}).encode())
 
     def outcome(self, action_id: str, ok: bool, payload: Any, peak: int | None) -> None:
         if not self.local:

@@ -217,6 +217,13 @@ class CpuBudget:
         """Whether ``acquire(n)`` would be granted now, without waiting."""
         return not self._waiters and self.used + n <= self.total + 1e-9
 
+    def try_acquire(self, n: float) -> bool:
+        """``acquire(n)`` when it would not wait (True), without a coroutine; else nothing (False)."""
+        if self.available(n):
+            self.used += n
+            return True
+        return False
+
     async def acquire(self, n: float) -> None:
         if self.available(n):
             self.used += n

@@ -92,13 +92,14 @@ class WorkerProc:
         self.waiting = 0  # active parents waiting on children: their slots are lent
         self.cancelling: set[str] = set()
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.up = False  # said it is ready (``ready`` has its result): a flag, read per action by pick
         self.alive = True
         self.stopping = False
         self.last_used = time.monotonic()
         self.watched: limits.Watched | None = None
 
     def usable(self) -> bool:
-        return self.alive and not self.stopping and self.ready.done() and self.ready.exception() is None
+        return self.alive and not self.stopping and self.up
 
     def load(self) -> int:
         return len(self.active) - (self.waiting if self.pool.policy is not None else 0)
@@ -212,7 +213,7 @@ class Pool:
         best: WorkerProc | None = None
         best_key: tuple[int, float] = (0, 0.0)
         for w in self.workers:
-            if not w.usable():
+            if not (w.up and w.alive and not w.stopping):  # usable(), inlined: once per worker per action
                 continue
             load = len(w.active) - (w.waiting if lends else 0)
             if load >= cap:
@@ -261,6 +262,16 @@ class _Inflight:
         self.done = False
 
 
+def _take(pool: Pool, aid: str, prefer: WorkerProc | None, limit: int | None) -> WorkerProc | None:
+    """A free slot of a warm worker, taken for ``aid`` (None: ``WorkerManager._acquire`` waits for one
+    or starts a worker)."""
+    w = pool.pick(prefer)
+    if w is not None:
+        w.active[aid] = limit
+        w.update_limit()
+    return w
+
+
 def _requests(tmpl: TaskTemplate[Any, Any]) -> tuple[int | None, float | None]:
     """(memory limit, CPU request) of a task, parsed once per template (not once per action)."""
     d = tmpl.__dict__
@@ -292,6 +303,7 @@ class WorkerManager(RequestHandler):
         self._limits_text = ""
         self._pseudo = ActionState(action_id="", task_name="<workers>")
         self._template_ids: dict[bytes, int] = {}
+        self._plans: dict[int, tuple[Any, Pool, int | None, float]] = {}  # see _plan
         self.closing = False
         wire.alias_main()
 
@@ -304,18 +316,11 @@ class WorkerManager(RequestHandler):
         group: str | None,
         custom: dict[str, str],
     ) -> Any:
-        gpu, fallback = self._gpu_request(tmpl)
-        try:
-            template_bytes(tmpl)
-        except Exception as e:
-            raise NonRecoverableError(
-                f"Task {tmpl.name!r} cannot run in a worker process: its template does not pickle "
-                f"({type(e).__name__}: {e}). Run it inline (with_runcontext(isolation='inline'))."
-            ) from e
-        pool = self._pool(tmpl, gpu, fallback)
-        limit, cpu = _requests(tmpl)
-        weight = self.cpus.weight(cpu, pool.capacity)
-        if child.attempt == 0:
+        plan = self._plans.get(id(tmpl))
+        if plan is None or plan[0] is not tmpl:
+            plan = self._plan(tmpl)
+        _, pool, limit, weight = plan
+        if child.attempt == 0 and (self.c.recorded or self.c.recorded_positions):  # a recovery only
             adopted = await self._adopt(tmpl, child)
             if adopted is not None:
                 return self._result(tmpl, pool, *adopted)
@@ -341,6 +346,24 @@ class WorkerManager(RequestHandler):
                     stacklevel=2,
                 )
 
+    def _plan(self, tmpl: TaskTemplate[Any, Any]) -> tuple[Any, Pool, int | None, float]:
+        """(template, pool, memory limit, CPU weight) of a task. Kept per template when it asks for
+        no GPU (the GPU check looks at what is free now): a chain's steps skip the pool's key."""
+        gpu, fallback = self._gpu_request(tmpl)
+        try:
+            template_bytes(tmpl)
+        except Exception as e:
+            raise NonRecoverableError(
+                f"Task {tmpl.name!r} cannot run in a worker process: its template does not pickle "
+                f"({type(e).__name__}: {e}). Run it inline (with_runcontext(isolation='inline'))."
+            ) from e
+        pool = self._pool(tmpl, gpu, fallback)
+        limit, cpu = _requests(tmpl)
+        plan = (tmpl, pool, limit, self.cpus.weight(cpu, pool.capacity))
+        if gpu is None and not fallback:
+            self._plans[id(tmpl)] = plan  # the template is held: its id is not reused meanwhile
+        return plan
+
     async def _run_once(
         self,
         pool: Pool,
@@ -358,18 +381,19 @@ class WorkerManager(RequestHandler):
         prefer = self.affinity.get(aid)
         w: WorkerProc | None = None
         try:
+            # Without waiting where it can (a free slot, CPU to spare): no coroutine per step.
             if pool.policy is not None:  # bounded slots first, then CPU (see the module docstring)
-                w = await self._acquire(pool, aid, prefer, limit, child)
-                if not self.cpus.available(weight):
+                w = _take(pool, aid, prefer, limit) or await self._acquire(pool, aid, prefer, limit, child)
+                if not self.cpus.try_acquire(weight):
                     self.c.mark_queued(child)
-                await self.cpus.acquire(weight)
+                    await self.cpus.acquire(weight)
                 inf.holds_cpu = True
             else:  # CPU first: it bounds how many workers an unbounded pool starts
-                if not self.cpus.available(weight):
+                if not self.cpus.try_acquire(weight):
                     self.c.mark_queued(child)
-                await self.cpus.acquire(weight)
+                    await self.cpus.acquire(weight)
                 inf.holds_cpu = True
-                w = await self._acquire(pool, aid, prefer, limit, child)
+                w = _take(pool, aid, prefer, limit) or await self._acquire(pool, aid, prefer, limit, child)
             self.c.mark_admitted(child)
             inf.worker = w
             self.inflight[aid] = inf
@@ -396,17 +420,20 @@ class WorkerManager(RequestHandler):
                 "inputs": put_value(self.c.store, self.c.run_prefix, aid, enc_inputs),
                 "attempt": child.attempt,
                 "task_name": tmpl.name,
-                "group": group,
-                "custom": custom,
                 "mem_limit": limit,
                 "fresh": fresh,  # no earlier try of it wrote a claim or outcome (see adopt.write_lease)
             }
+            if group is not None or custom:  # left out when unset: less to pickle per action
+                spec["group"] = group
+                spec["custom"] = custom
             w.send(("run", aid, spec))
             try:
                 ok, payload, peak = await fut
             except asyncio.CancelledError:
                 self._cancel_on_worker(w, aid, tmpl.is_sync)
                 raise
+            if ok:  # no retry of it follows: nothing to prefer a worker for (a long run's memory)
+                self.affinity.pop(aid, None)
         finally:
             self.c.unqueue(child)  # cancelled while it waited: its end (ABORTED) follows
             inf.done = True
@@ -616,6 +643,7 @@ class WorkerManager(RequestHandler):
         elif kind == "req":
             self._spawn_task(self._handle(w, msg[1], msg[2], msg[3]))  # FIFO: keeps call order
         elif kind == "ready" and not w.ready.done():
+            w.up = True
             w.ready.set_result(None)
 
     def _on_closed(self, w: WorkerProc) -> None:

@@ -274,6 +274,7 @@ async def run_body(
     session: Session, controller: ControllerAPI, action_id: str, spec: Mapping[str, Any]
 ) -> Any:
     """Run an action's body here; returns the output as ``put_value`` leaves it (inline or a ref)."""
+    from flyte._runtime.controller import _plain_async
     from flyte._runtime.placement.worker_main import RemoteActionState
 
     try:
@@ -302,7 +303,10 @@ async def run_body(
         ActionContext(controller, state, group=spec.get("group"), custom=dict(spec.get("custom") or {}))
     )
     try:
-        out = await INLINE.run(tmpl, state, inputs)  # inline, where the action landed
+        if _plain_async(tmpl):  # straight to the body, as the controller does inline (issue 20)
+            out = await tmpl.func(**inputs)
+        else:
+            out = await INLINE.run(tmpl, state, inputs)  # inline, where the action landed
     finally:
         current_action.reset(token)
         text = logs.take(state)

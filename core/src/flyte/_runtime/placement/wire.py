@@ -155,8 +155,26 @@ def _lookup(mod: Any, qualname: str) -> Any:
     return obj
 
 
+_PLAIN = frozenset({int, float, str, bytes, bool, type(None)})
+
+
+def _plain(obj: Any) -> bool:
+    """A primitive, or a dict/list/tuple of primitives (a task's usual inputs and outputs): plain
+    ``pickle`` writes the same bytes for these as cloudpickle, without building a pickler."""
+    t = type(obj)
+    if t in _PLAIN:
+        return True
+    if t is dict:
+        return len(obj) <= 64 and all(type(k) is str and type(v) in _PLAIN for k, v in obj.items())
+    if t is tuple or t is list:
+        return len(obj) <= 64 and all(type(v) in _PLAIN for v in obj)
+    return False
+
+
 def dumps(obj: Any) -> bytes:
     """cloudpickle, with task functions and ``__main__`` definitions passed by reference."""
+    if _plain(obj):  # issue 20: a pickler object per action was a tenth of a worker's own time
+        return pickle.dumps(obj, protocol=5)
     buf = io.BytesIO()
     _Pickler(buf, protocol=5).dump(obj)
     return buf.getvalue()
