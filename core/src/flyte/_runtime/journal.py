@@ -367,6 +367,7 @@ class Journal:
         self.redo = False  # sequential steps may be made durable in a run's redo log (redo.py)
         self._readable: str | None = None  # SQLite: the path a lookup connection opens
         self._reader: sqlite3.Connection | None = None
+        self._read_cur: sqlite3.Cursor | None = None  # the lookups' cursor on _reader
         self._read_since = 0.0
         self._begin = "BEGIN IMMEDIATE"  # SQLite: one writer at a time, taken at BEGIN
         self.pg = path.startswith(("postgresql://", "postgres://"))
@@ -530,18 +531,19 @@ class Journal:
         if self._readable is None:
             return self.cache_get(key, max_age)
         with self.lock:
-            r = self._reader
-            if r is None:
+            r, cur = self._reader, self._read_cur
+            if r is None or cur is None:
                 r = self._reader = sqlite3.connect(
                     self._readable, timeout=60, check_same_thread=False, isolation_level=None
                 )
+                cur = self._read_cur = r.cursor()  # one cursor for every lookup: no object per call
             now = time.monotonic()
             if r.in_transaction and now - self._read_since > READ_SNAPSHOT:
                 r.execute("COMMIT")
             if not r.in_transaction:
                 r.execute("BEGIN")
                 self._read_since = now
-            row = r.execute(CACHE_GET, (key,)).fetchone()
+            row = cur.execute(CACHE_GET, (key,)).fetchone()
         if row is None or (max_age and row[1] is not None and time.time() - row[1] > max_age):
             return None
         return bytes(row[0])
@@ -837,7 +839,7 @@ class Journal:
         with self.lock:
             if self._reader is not None:
                 self._reader.close()
-                self._reader = None
+                self._reader = self._read_cur = None
             self.conn.close()
 
     # ---- issue 18.12: cross-run cache serialization (Cache(serialize=True) leases) ----------------
