@@ -1117,6 +1117,9 @@ _PLAIN_CLASSES: dict[type, bool] = {}
 def _plain_async(tmpl: TaskTemplate[Any, Any]) -> bool:
     """Whether ``run_hooks`` of this task would only await ``tmpl.func(**inputs)``: a function task
     whose class overrides none of ``pre``/``execute``/``post``/``run_hooks``, with an async body."""
+    got = tmpl.__dict__.get("_plain_async")
+    if got is not None:
+        return got  # type: ignore[no-any-return]
     cls = tmpl.__class__
     plain = _PLAIN_CLASSES.get(cls)
     if plain is None:
@@ -1129,7 +1132,8 @@ def _plain_async(tmpl: TaskTemplate[Any, Any]) -> bool:
             and cls.pre is TaskTemplate.pre
             and cls.post is TaskTemplate.post
         )
-    return plain and not tmpl.is_sync  # type: ignore[attr-defined]
+    got = tmpl.__dict__["_plain_async"] = plain and not tmpl.is_sync  # type: ignore[attr-defined]
+    return got  # type: ignore[no-any-return]
 
 
 class _Row:

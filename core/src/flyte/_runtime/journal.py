@@ -1462,6 +1462,8 @@ class RunJournal:
         self._redo = redo.RedoLog(journal.path, REDO_STATEMENTS) if redo_log and journal.redo else None
         self._later: asyncio.TimerHandle | None = None  # a commit deferred while the redo log holds it
         self._fence: RunFence | None = None  # the run's lease (issue 25): set by the run's driver
+        self._done: asyncio.Future[None] | None = None  # a resolved future (see _durable)
+        self._done_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def fence(self) -> RunFence | None:
@@ -1494,10 +1496,10 @@ class RunJournal:
         """Queue a statement; the future resolves once it is durable (a plain future, not a
         coroutine: awaiting it costs no extra frame on the hot path)."""
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
         ready = getattr(loop, "_ready", None)  # asyncio's run queue (other loops: always the group path)
         alone = ready is not None and (not ready or (len(ready) == 1 and ready[0] is self._handle))
         if not alone:
+            fut: asyncio.Future[None] = loop.create_future()
             self._inline = 0
             self._waiters.append(fut)
             self._waited.append((sql, params))
@@ -1526,13 +1528,20 @@ class RunJournal:
             # queued for a later SQLite commit (``_flush_soon``). Only when nothing else is queued
             # (a cache entry must be in SQLite for the next lookup).
             if turn:
+                fut = loop.create_future()
                 loop.call_soon(_resolve, fut)
-            else:
-                fut.set_result(None)
+            else:  # already durable: awaiting a done future returns at once (no new one per step)
+                done = self._done
+                if done is None or self._done_loop is not loop:
+                    done = self._done = loop.create_future()
+                    done.set_result(None)
+                    self._done_loop = loop
+                fut = done
             if not self._scheduled:
                 self._scheduled = True
                 self._handle = loop.call_soon(self._flush_soon)
             return fut
+        fut = loop.create_future()
         self._waiters.append(fut)
         if turn:  # the group commit scheduled for the next loop turn resolves it
             if not self._scheduled:
