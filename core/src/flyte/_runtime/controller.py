@@ -661,7 +661,7 @@ class Controller:
             try:
                 try:
                     if plain:
-                        ac = ActionContext(self, child, group=pac.group, custom=pac.custom)
+                        ac = ActionContext(self, child, False, pac.group, pac.custom)  # (in_trace=False)
                         token = current_action.set(ac)
                         try:
                             return await tmpl.func(**inputs)  # type: ignore[attr-defined]
