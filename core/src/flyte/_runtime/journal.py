@@ -85,6 +85,15 @@ INSERT_ATTEMPT = (
 CACHE_GET = "SELECT outputs, created_at FROM cache WHERE key=?"
 READ_SNAPSHOT = 0.005
 """Seconds a run's cache lookups may share one read transaction (``Journal.cache_lookup``)."""
+MEMO_ENTRIES = 8192
+MEMO_VALUE = 1024
+"""The entries a process found (at most this many, values up to MEMO_VALUE bytes) are answered
+again from memory while the cache table is unchanged (``Journal.cache_lookup``)."""
+_MEMO_TRIGGERS = [
+    f"CREATE TEMP TRIGGER IF NOT EXISTS flyte_cache_{op.lower()} AFTER {op} ON main.cache"
+    " BEGIN SELECT flyte_cache_changed(); END"
+    for op in ("INSERT", "UPDATE", "DELETE")
+]
 PUT_CACHE = (
     "INSERT OR REPLACE INTO cache(key, task_name, outputs, created_at, run, action_id) VALUES(?,?,?,?,?,?)"
 )
@@ -368,6 +377,13 @@ class Journal:
         self._readable: str | None = None  # SQLite: the path a lookup connection opens
         self._reader: sqlite3.Connection | None = None
         self._read_cur: sqlite3.Cursor | None = None  # the lookups' cursor on _reader
+        # Entries found by cache_lookup, valid while ``_memo_stamp`` holds: (the writer connection's
+        # data_version, which moves when another connection commits; this connection's own changes
+        # of the cache table, counted by temporary triggers). None: not used (PostgreSQL, no triggers).
+        self._memo: dict[str, tuple[bytes, float | None]] | None = None
+        self._memo_stamp = (-1, -1)
+        self._data_version = -1
+        self._cache_writes = 0
         self._read_since = 0.0
         self._begin = "BEGIN IMMEDIATE"  # SQLite: one writer at a time, taken at BEGIN
         self.pg = path.startswith(("postgresql://", "postgres://"))
@@ -537,16 +553,52 @@ class Journal:
                     self._readable, timeout=60, check_same_thread=False, isolation_level=None
                 )
                 cur = self._read_cur = r.cursor()  # one cursor for every lookup: no object per call
+                self._start_memo()
             now = time.monotonic()
             if r.in_transaction and now - self._read_since > READ_SNAPSHOT:
                 r.execute("COMMIT")
+            memo = self._memo
             if not r.in_transaction:
+                if memo is not None:  # before the snapshot: a commit after it shows next time
+                    self._data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
                 r.execute("BEGIN")
                 self._read_since = now
-            row = cur.execute(CACHE_GET, (key,)).fetchone()
-        if row is None or (max_age and row[1] is not None and time.time() - row[1] > max_age):
+            got = None
+            if memo is not None:
+                stamp = (self._data_version, self._cache_writes)
+                if stamp != self._memo_stamp:  # the table changed (here or elsewhere): forget
+                    memo.clear()
+                    self._memo_stamp = stamp
+                got = memo.get(key)
+            if got is None:
+                row = cur.execute(CACHE_GET, (key,)).fetchone()
+                if row is None:
+                    return None
+                got = (bytes(row[0]), row[1])
+                if memo is not None and len(got[0]) <= MEMO_VALUE:
+                    if len(memo) >= MEMO_ENTRIES:
+                        memo.clear()
+                    memo[key] = got
+        outputs, created = got
+        if max_age and created is not None and time.time() - created > max_age:
             return None
-        return bytes(row[0])
+        return outputs
+
+    def _start_memo(self) -> None:
+        """Count this connection's own changes of the cache table (whatever code makes them):
+        temporary triggers, seen by this connection only, call back into this process."""
+
+        def changed() -> None:
+            self._cache_writes += 1
+
+        try:
+            self.conn.create_function("flyte_cache_changed", 0, changed)
+            for sql in _MEMO_TRIGGERS:
+                self.conn.execute(sql)
+        except sqlite3.Error:  # e.g. a read-only journal: every lookup reads the table
+            self._memo = None
+            return
+        self._memo = {}
 
     def end_read(self) -> None:
         """End the lookups' read transaction (after a write, so the next lookup sees it)."""
