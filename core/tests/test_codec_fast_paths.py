@@ -9,7 +9,6 @@ import json
 from typing import Any
 
 import pytest
-
 from flyte._runtime.codec import InterfaceCodec
 from flyte.errors import RuntimeDataValidationError
 
@@ -28,7 +27,7 @@ def _codec(**hints: Any) -> InterfaceCodec:
     "hints, values",
     [
         ({"x": int}, {"x": 5}),
-        ({"a": int, "b": str}, {"a": -3, "b": "héllo \"q\" \n"}),
+        ({"a": int, "b": str}, {"a": -3, "b": 'héllo "q" \n'}),
         ({"b": str, "a": float}, {"b": "z", "a": 2.5}),  # keys out of order: hashed sorted
         ({"z": bool, "y": int, "x": str}, {"z": True, "y": 0, "x": ""}),
         ({"f": float}, {"f": float("inf")}),

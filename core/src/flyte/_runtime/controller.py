@@ -441,8 +441,9 @@ class Controller:
         if child is None:
             child = ActionState(action_id=action_id, task_name=tmpl.name, parent=parent, position=position)
             child.row = row
-        task = asyncio.current_task()
-        tracked = task is not None and parent.live_children is not None and parent.parent is not None
+        # The root's children are not tracked (nothing cancels them when it ends but the run)
+        task = asyncio.current_task() if parent.parent is not None else None
+        tracked = task is not None and parent.live_children is not None
         try:
             if identity not in self._specs:
                 self._record_spec(tmpl)
