@@ -543,7 +543,8 @@ class Journal:
         """``cache_get`` for a run's many lookups: through a read transaction kept open for up to
         READ_SNAPSHOT seconds (issue 20: an autocommit SELECT takes and drops WAL read locks, two
         ``fcntl`` calls and most of a cache hit's lookup). Any write of this journal ends it, so this
-        process always reads its own writes; other processes' writes show within READ_SNAPSHOT."""
+        process always reads its own writes; other processes' writes show within READ_SNAPSHOT.
+        An entry found once is answered from memory until the cache table changes (``_memo``)."""
         if self._readable is None:
             return self.cache_get(key, max_age)
         with self.lock:
@@ -555,9 +556,13 @@ class Journal:
                 cur = self._read_cur = r.cursor()  # one cursor for every lookup: no object per call
                 self._start_memo()
             now = time.monotonic()
-            if r.in_transaction and now - self._read_since > READ_SNAPSHOT:
-                r.execute("COMMIT")
             memo = self._memo
+            if r.in_transaction and (
+                now - self._read_since > READ_SNAPSHOT
+                # this connection changed the cache table: read it from a snapshot holding that
+                or (memo is not None and self._cache_writes != self._memo_stamp[1])
+            ):
+                r.execute("COMMIT")
             if not r.in_transaction:
                 if memo is not None:  # before the snapshot: a commit after it shows next time
                     self._data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
