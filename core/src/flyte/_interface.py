@@ -111,8 +111,10 @@ class NativeInterface:
         A run or a child call rejects a bad argument list with ValueError (as the anchor does);
         a plain ``direct`` call outside any run raises TypeError, like calling the function.
         """
-        err: type[Exception] = TypeError if direct else ValueError
         names = self.inputs
+        if not kwargs and len(args) == len(names):  # every input given by position: nothing to check
+            return dict(zip(names, args))
+        err: type[Exception] = TypeError if direct else ValueError
         if len(args) > len(names):
             raise err(f"Task {task_name!r} takes {len(names)} inputs but {len(args)} were given")
         bound: dict[str, Any] = dict(zip(names, args))

@@ -9,6 +9,7 @@ the same content hits the cache from any path.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -220,6 +221,25 @@ def _same_pickle(a: Any, b: Any) -> bool:
             return False
 
 
+_blake = functools.partial(hashlib.blake2b, digest_size=16)
+"""The hash behind every digest (inputs, action IDs, cache keys): 16-byte blake2b."""
+_SCALARS = frozenset((int, float, bool, type(None)))
+
+
+def _in_order(values: Mapping[str, Any]) -> bool:
+    keys = list(values)
+    return keys == sorted(keys)
+
+
+def _encode_small(values: Mapping[str, Any]) -> tuple[bytes, str]:
+    """Stored JSON and hash of all-primitive inputs without a long text: one encoding, one digest
+    (when the keys are in order the stored form is the canonical one)."""
+    data = JSON_TAG + _prim_dumps(values).encode()
+    if len(values) == 1 or _in_order(values):
+        return data, _blake(memoryview(data)[1:]).hexdigest()
+    return data, _blake(_prim_dumps(values, canonical=True).encode()).hexdigest()
+
+
 def digest(text: str | bytes | memoryview) -> str:
     data = text.encode() if isinstance(text, str) else text
     return hashlib.blake2b(data, digest_size=16).hexdigest()
@@ -425,6 +445,16 @@ class InterfaceCodec:
 
         ``check_paths=False`` leaves the File/Dir existence check to :meth:`check_paths_exist`, for a
         caller that first looks for a recorded outcome (a replayed action reads no input)."""
+        if self.all_prim:  # the common case: every value of an accepted type (no coercion but int->float)
+            codecs = self.inputs
+            for name, value in values.items():
+                if type(value) not in codecs[name].prim:  # type: ignore[operator]
+                    break
+            else:
+                for name in self.float_inputs:
+                    if type(values.get(name)) is int:
+                        values[name] = float(values[name])
+                return
         for name, value in values.items():
             try:
                 self.inputs[name].validate(value)
@@ -454,6 +484,8 @@ class InterfaceCodec:
     def encode_inputs(self, values: Mapping[str, Any]) -> tuple[bytes, str]:
         """Encoded inputs and their canonical hash."""
         if self.all_prim:
+            if not _has_long_text(values):
+                return _encode_small(values)
             data = prim_json_bytes(values)
             keys = list(values)
             if keys == sorted(keys):  # the stored form is the canonical one: hash it, no second encoding
@@ -474,7 +506,9 @@ class InterfaceCodec:
     def encode_inputs_lazy(self, values: Mapping[str, Any]) -> tuple[bytes | TextParts, str]:
         """:meth:`encode_inputs` for the controller: inputs holding a long plain ASCII text come back
         as :class:`TextParts` (same bytes when joined, same hash), checked and hashed in one pass."""
-        if self.all_prim and _has_long_text(values):
+        if self.all_prim:
+            if not _has_long_text(values):  # the common case
+                return _encode_small(values)
             keys = list(values)
             parts = prim_json_parts(values) if keys == sorted(keys) else None
             if parts is not None:
@@ -498,7 +532,8 @@ class InterfaceCodec:
 
     def validate_output(self, value: Any) -> Any:
         """Check the value against the hint; returns it, converted where its transformer converts."""
-        if self.output.hint is Any:
+        out = self.output
+        if out.hint is Any or (out.prim is not None and type(value) in out.prim):
             return value
         try:
             self.output.validate(value)
@@ -512,8 +547,11 @@ class InterfaceCodec:
 
     def encode_output_lazy(self, value: Any) -> bytes | TextParts:
         """:meth:`encode_output`, a long plain ASCII text as :class:`TextParts` (the controller)."""
-        if self.output.prim is not None and _has_long_text(value):
-            return prim_json_lazy(value)
+        if self.output.prim is not None:
+            if value.__class__ in _SCALARS:  # an int, float, bool or None: what encode_value writes
+                return JSON_TAG + _prim_dumps(value).encode()
+            if _has_long_text(value):
+                return prim_json_lazy(value)
         return encode_value(self.output, value)
 
     def decode_output(self, data: bytes) -> Any:

@@ -100,7 +100,7 @@ class RecordedAction:
     identity: str | None = None  # the task's code identity then; a different one now means "re-run it"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)  # slots: made once per action (issue 20: half the cost)
 class ActionState:
     """One live action: its identity and the counters that make its children's IDs deterministic."""
 
@@ -319,6 +319,13 @@ class Controller:
         kwargs: dict[str, Any],
         via_aio: bool,
     ) -> Any:
+        if not pac.in_trace:  # the common case, on the run's loop: what route_call would do
+            try:
+                running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is self.loop and running is not None and (via_aio or not tmpl.is_sync):
+                return self.submit(tmpl, pac, args, kwargs)
         return route_call(
             tmpl, pac, via_aio, self.loop, self.sync_pool, lambda: self.submit(tmpl, pac, args, kwargs)
         )
@@ -371,7 +378,7 @@ class Controller:
         if len(enc_inputs) > tmpl.max_inline_io_bytes:
             raise _inline_breach(tmpl, codec, inputs, len(enc_inputs))
         action_id, position = parent.child_key(call_identity(tmpl), inputs_hash)
-        rec = self.recorded.get(action_id)
+        rec = self.recorded.get(action_id) if self.recorded else None  # (a recovery)
         if (
             rec is not None
             and rec.status == SUCCEEDED
@@ -384,33 +391,38 @@ class Controller:
                     action_id, parent.action_id if parent.parent is not None else None, position
                 )
             return codec.decode_output(self.load_value(rec.outputs))
-        codec.check_paths_exist(inputs)  # only for an action that runs: a replay reads no input
-        prev = self.recorded_positions.get((parent.action_id, position))
+        if codec.any_ref:  # only for an action that runs: a replay reads no input
+            codec.check_paths_exist(inputs)
+        prev = self.recorded_positions.get((parent.action_id, position)) if self.recorded_positions else None
         if rec is None and prev is not None and prev != tmpl.name:
             raise NonDeterminismError(
                 f"Non-deterministic parent {parent.task_name!r}: call #{position} was {prev!r} when this run "
                 f"was first executed, but is now {tmpl.name!r}. A recovered run must call the same tasks in "
                 "the same order; start a new run instead of recovering this one."
             )
-        child = ActionState(action_id=action_id, task_name=tmpl.name, parent=parent, position=position)
         parent_id = parent.action_id if parent.parent is not None else None
         if len(enc_inputs) > JOURNAL_INLINE_LIMIT:
             enc_inputs = await self._store_retried(action_id, "inputs", enc_inputs)
         elif not isinstance(enc_inputs, bytes):  # never: unjoined parts are over a MiB
             enc_inputs = bytes(enc_inputs)
-        row = _Row(self.run_name, action_id, parent_id, position, tmpl, pac.group, enc_inputs)
-        row.base = self.attempt_base.get(action_id, 0)
-        child.row = row
+        identity = tmpl.identity
+        row = _Row(self.run_name, action_id, parent_id, position, tmpl, identity, pac.group, enc_inputs)
+        if self.attempt_base:
+            row.base = self.attempt_base.get(action_id, 0)
+        child: ActionState | None = None  # made after the cache lookup: a hit needs none (issue 20)
         if self.workers is not None:
+            if self.workers.cluster is not None:  # its mode depends on where the action sits
+                child = ActionState(action_id, tmpl.name, parent=parent, position=position)
+                child.row = row
             row.mode = self.workers.mode(tmpl, child)
 
         cache_key = None
         owner: asyncio.Future[None] | None = None
         lease: Lease | None = None
-        if tmpl.cache.is_enabled() and not self.disable_run_cache:
-            cache = tmpl.cache
+        cache = tmpl.cache
+        if cache.behavior != "disable" and not self.disable_run_cache:  # cache.is_enabled()
             cache_key = _cache_key(tmpl, codec, inputs, inputs_hash)
-            if not self.overwrite_cache and cache.reads_cache():
+            if not self.overwrite_cache and cache.behavior == "auto":  # cache.reads_cache()
                 hit = self.journal.cache_get(cache_key, cache.max_age_seconds)
                 if hit is None and cache.serialize:
                     hit, owner, lease = await self._serialized(cache_key, cache.max_age_seconds, row)
@@ -419,17 +431,26 @@ class Controller:
                     # rides the next group commit instead of holding this caller for it (issue 20).
                     self.journal.action_ended(row.params(SUCCEEDED, 0, hit, None, cached=1))
                     self.counts["CACHED"] += 1
-                    self._emit("cached", child, SUCCEEDED)
-                    return codec.decode_output(self.load_value(hit))
+                    if self.listeners:
+                        if child is None:
+                            child = ActionState(action_id, tmpl.name, parent=parent, position=position)
+                            child.row = row
+                        self._emit("cached", child, SUCCEEDED)
+                    return codec.decode_output(hit if hit[:1] != b"R" else self.load_value(hit))
 
-        task = asyncio.current_task()
-        tracked = task is not None and parent.live_children is not None and parent.parent is not None
+        if child is None:
+            child = ActionState(action_id=action_id, task_name=tmpl.name, parent=parent, position=position)
+            child.row = row
+        # The root's children are not tracked (nothing cancels them when it ends but the run)
+        task = asyncio.current_task() if parent.parent is not None else None
+        tracked = task is not None and parent.live_children is not None
         try:
-            if tmpl.identity not in self._specs:
+            if identity not in self._specs:
                 self._record_spec(tmpl)
             self.journal.action_started(row.params(RUNNING, 0, None, None))
             self.counts[RUNNING] += 1
-            self._emit("start", child, RUNNING)
+            if self.listeners:
+                self._emit("start", child, RUNNING)
             if tracked:
                 parent.live_children[action_id] = task  # type: ignore[assignment]
             if self.slots is not None:  # no coroutine per step without a concurrency limit
@@ -503,9 +524,11 @@ class Controller:
         finally:
             if owner is not None:
                 self._serial_done(cache_key, owner, lease, outcome)
-        self.counts[RUNNING] -= 1
-        self.counts[SUCCEEDED] += 1
-        self._emit("end", child, SUCCEEDED)
+        counts = self.counts
+        counts[RUNNING] -= 1
+        counts[SUCCEEDED] += 1
+        if self.listeners:
+            self._emit("end", child, SUCCEEDED)
         return out
 
     def copy_recovered(
@@ -616,6 +639,15 @@ class Controller:
     ) -> Any:
         retries = tmpl.retries.count
         max_rt = tmpl.timeout.max_runtime_seconds if tmpl.timeout is not None else None
+        # A plain async function task run inline with no max_runtime and no concurrency limit: its
+        # body is awaited here (what _dispatch would do, one coroutine frame and its checks less).
+        plain = (
+            max_rt is None
+            and self.slots is None
+            and tmpl.task_type == "python"
+            and (self.workers is None or (child.row is not None and child.row.mode == "inline"))
+            and _plain_async(tmpl)
+        )
         attempt = 0
         user_failures = 0  # what RetryStrategy counts; system failures (storage) are retried apart
         system_failures = 0
@@ -629,6 +661,15 @@ class Controller:
             started = time.time()
             try:
                 try:
+                    if plain:
+                        ac = ActionContext(self, child, False, pac.group, pac.custom)  # (in_trace=False)
+                        token = current_action.set(ac)
+                        try:
+                            return await tmpl.func(**inputs)  # type: ignore[attr-defined]
+                        finally:
+                            if child.live_children:
+                                self._abort_orphans(child)
+                            current_action.reset(token)
                     return await self._dispatch(tmpl, child, inputs, pac, max_rt)
                 finally:
                     if child.log is not None:
@@ -690,10 +731,11 @@ class Controller:
         max_rt: float | None = None,
     ) -> Any:
         """One attempt: wait for a place (``max_action_concurrency``), then run within ``max_runtime``."""
-        backend = self._backend(tmpl)
-        in_process = getattr(backend, "runs_in_process", None)
-        if in_process is not None and in_process(tmpl):
-            backend = None  # the task type's backend hands this one to the in-process path
+        backend = None if tmpl.task_type == "python" else self._backend(tmpl)
+        if backend is not None:
+            in_process = getattr(backend, "runs_in_process", None)
+            if in_process is not None and in_process(tmpl):
+                backend = None  # the task type's backend hands this one to the in-process path
         token = current_action.set(ActionContext(self, child, group=pac.group, custom=pac.custom))
         try:
             if self.slots is not None:
@@ -1078,6 +1120,9 @@ _PLAIN_CLASSES: dict[type, bool] = {}
 def _plain_async(tmpl: TaskTemplate[Any, Any]) -> bool:
     """Whether ``run_hooks`` of this task would only await ``tmpl.func(**inputs)``: a function task
     whose class overrides none of ``pre``/``execute``/``post``/``run_hooks``, with an async body."""
+    got = tmpl.__dict__.get("_plain_async")
+    if got is not None:
+        return got  # type: ignore[no-any-return]
     cls = tmpl.__class__
     plain = _PLAIN_CLASSES.get(cls)
     if plain is None:
@@ -1090,7 +1135,8 @@ def _plain_async(tmpl: TaskTemplate[Any, Any]) -> bool:
             and cls.pre is TaskTemplate.pre
             and cls.post is TaskTemplate.post
         )
-    return plain and not tmpl.is_sync  # type: ignore[attr-defined]
+    got = tmpl.__dict__["_plain_async"] = plain and not tmpl.is_sync  # type: ignore[attr-defined]
+    return got  # type: ignore[no-any-return]
 
 
 class _Row:
@@ -1105,10 +1151,11 @@ class _Row:
         parent_id: str | None,
         position: int,
         tmpl: TaskTemplate[Any, Any],
+        identity: str,
         group: str | None,
         inputs: bytes,
     ) -> None:
-        self.fixed = (run, action_id, parent_id, position, "task", tmpl.name, tmpl.identity, tmpl.task_type)
+        self.fixed = (run, action_id, parent_id, position, "task", tmpl.name, identity, tmpl.task_type)
         self.group = group
         self.inputs = inputs
         self.started = time.time()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from flyte._runtime.codec import digest
+from flyte._runtime.codec import _blake
 
 if TYPE_CHECKING:
     from flyte._runtime.codec import InterfaceCodec
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 def child_action_id(parent_id: str, identity: str, inputs_hash: str, seq: int) -> str:
     """ID of the ``seq``-th call (0-based) with this identity and inputs under ``parent_id``."""
-    return digest(f"{parent_id}|{identity}|{inputs_hash}|{seq}")
+    return _blake(f"{parent_id}|{identity}|{inputs_hash}|{seq}".encode()).hexdigest()  # digest(), inlined
 
 
 def root_action_id(base: str, identity: str, inputs_hash: str) -> str:
@@ -71,7 +71,7 @@ def cache_key(
         kept = {k: v for k, v in inputs.items() if k not in cache.ignored_inputs}
         _, inputs_hash = codec.encode_inputs(kept) if kept else (b"", "")
     name_iface, version = cache_version(tmpl)
-    return digest(f"{name_iface}|{inputs_hash}|{version}|{cache.salt}")
+    return _blake(f"{name_iface}|{inputs_hash}|{version}|{cache.salt}".encode()).hexdigest()  # digest()
 
 
 def cache_version(tmpl: TaskTemplate[Any, Any]) -> tuple[str, str]:

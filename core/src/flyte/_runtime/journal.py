@@ -85,6 +85,15 @@ INSERT_ATTEMPT = (
 CACHE_GET = "SELECT outputs, created_at FROM cache WHERE key=?"
 READ_SNAPSHOT = 0.005
 """Seconds a run's cache lookups may share one read transaction (``Journal.cache_lookup``)."""
+MEMO_ENTRIES = 8192
+MEMO_VALUE = 1024
+"""The entries a process found (at most this many, values up to MEMO_VALUE bytes) are answered
+again from memory while the cache table is unchanged (``Journal.cache_lookup``)."""
+_MEMO_TRIGGERS = [
+    f"CREATE TEMP TRIGGER IF NOT EXISTS flyte_cache_{op.lower()} AFTER {op} ON main.cache"
+    " BEGIN SELECT flyte_cache_changed(); END"
+    for op in ("INSERT", "UPDATE", "DELETE")
+]
 PUT_CACHE = (
     "INSERT OR REPLACE INTO cache(key, task_name, outputs, created_at, run, action_id) VALUES(?,?,?,?,?,?)"
 )
@@ -367,6 +376,14 @@ class Journal:
         self.redo = False  # sequential steps may be made durable in a run's redo log (redo.py)
         self._readable: str | None = None  # SQLite: the path a lookup connection opens
         self._reader: sqlite3.Connection | None = None
+        self._read_cur: sqlite3.Cursor | None = None  # the lookups' cursor on _reader
+        # Entries found by cache_lookup, valid while ``_memo_stamp`` holds: (the writer connection's
+        # data_version, which moves when another connection commits; this connection's own changes
+        # of the cache table, counted by temporary triggers). None: not used (PostgreSQL, no triggers).
+        self._memo: dict[str, tuple[bytes, float | None]] | None = None
+        self._memo_stamp = (-1, -1)
+        self._data_version = -1
+        self._cache_writes = 0
         self._read_since = 0.0
         self._begin = "BEGIN IMMEDIATE"  # SQLite: one writer at a time, taken at BEGIN
         self.pg = path.startswith(("postgresql://", "postgres://"))
@@ -526,25 +543,67 @@ class Journal:
         """``cache_get`` for a run's many lookups: through a read transaction kept open for up to
         READ_SNAPSHOT seconds (issue 20: an autocommit SELECT takes and drops WAL read locks, two
         ``fcntl`` calls and most of a cache hit's lookup). Any write of this journal ends it, so this
-        process always reads its own writes; other processes' writes show within READ_SNAPSHOT."""
+        process always reads its own writes; other processes' writes show within READ_SNAPSHOT.
+        An entry found once is answered from memory until the cache table changes (``_memo``)."""
         if self._readable is None:
             return self.cache_get(key, max_age)
         with self.lock:
-            r = self._reader
-            if r is None:
+            r, cur = self._reader, self._read_cur
+            if r is None or cur is None:
                 r = self._reader = sqlite3.connect(
                     self._readable, timeout=60, check_same_thread=False, isolation_level=None
                 )
+                cur = self._read_cur = r.cursor()  # one cursor for every lookup: no object per call
+                self._start_memo()
             now = time.monotonic()
-            if r.in_transaction and now - self._read_since > READ_SNAPSHOT:
+            memo = self._memo
+            if r.in_transaction and (
+                now - self._read_since > READ_SNAPSHOT
+                # this connection changed the cache table: read it from a snapshot holding that
+                or (memo is not None and self._cache_writes != self._memo_stamp[1])
+            ):
                 r.execute("COMMIT")
             if not r.in_transaction:
+                if memo is not None:  # before the snapshot: a commit after it shows next time
+                    self._data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
                 r.execute("BEGIN")
                 self._read_since = now
-            row = r.execute(CACHE_GET, (key,)).fetchone()
-        if row is None or (max_age and row[1] is not None and time.time() - row[1] > max_age):
+            got = None
+            if memo is not None:
+                stamp = (self._data_version, self._cache_writes)
+                if stamp != self._memo_stamp:  # the table changed (here or elsewhere): forget
+                    memo.clear()
+                    self._memo_stamp = stamp
+                got = memo.get(key)
+            if got is None:
+                row = cur.execute(CACHE_GET, (key,)).fetchone()
+                if row is None:
+                    return None
+                got = (bytes(row[0]), row[1])
+                if memo is not None and len(got[0]) <= MEMO_VALUE:
+                    if len(memo) >= MEMO_ENTRIES:
+                        memo.clear()
+                    memo[key] = got
+        outputs, created = got
+        if max_age and created is not None and time.time() - created > max_age:
             return None
-        return bytes(row[0])
+        return outputs
+
+    def _start_memo(self) -> None:
+        """Count this connection's own changes of the cache table (whatever code makes them):
+        temporary triggers, seen by this connection only, call back into this process."""
+
+        def changed() -> None:
+            self._cache_writes += 1
+
+        try:
+            self.conn.create_function("flyte_cache_changed", 0, changed)
+            for sql in _MEMO_TRIGGERS:
+                self.conn.execute(sql)
+        except sqlite3.Error:  # e.g. a read-only journal: every lookup reads the table
+            self._memo = None
+            return
+        self._memo = {}
 
     def end_read(self) -> None:
         """End the lookups' read transaction (after a write, so the next lookup sees it)."""
@@ -837,7 +896,7 @@ class Journal:
         with self.lock:
             if self._reader is not None:
                 self._reader.close()
-                self._reader = None
+                self._reader = self._read_cur = None
             self.conn.close()
 
     # ---- issue 18.12: cross-run cache serialization (Cache(serialize=True) leases) ----------------
@@ -1460,6 +1519,8 @@ class RunJournal:
         self._redo = redo.RedoLog(journal.path, REDO_STATEMENTS) if redo_log and journal.redo else None
         self._later: asyncio.TimerHandle | None = None  # a commit deferred while the redo log holds it
         self._fence: RunFence | None = None  # the run's lease (issue 25): set by the run's driver
+        self._done: asyncio.Future[None] | None = None  # a resolved future (see _durable)
+        self._done_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def fence(self) -> RunFence | None:
@@ -1492,10 +1553,10 @@ class RunJournal:
         """Queue a statement; the future resolves once it is durable (a plain future, not a
         coroutine: awaiting it costs no extra frame on the hot path)."""
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
         ready = getattr(loop, "_ready", None)  # asyncio's run queue (other loops: always the group path)
         alone = ready is not None and (not ready or (len(ready) == 1 and ready[0] is self._handle))
         if not alone:
+            fut: asyncio.Future[None] = loop.create_future()
             self._inline = 0
             self._waiters.append(fut)
             self._waited.append((sql, params))
@@ -1524,13 +1585,20 @@ class RunJournal:
             # queued for a later SQLite commit (``_flush_soon``). Only when nothing else is queued
             # (a cache entry must be in SQLite for the next lookup).
             if turn:
+                fut = loop.create_future()
                 loop.call_soon(_resolve, fut)
-            else:
-                fut.set_result(None)
+            else:  # already durable: awaiting a done future returns at once (no new one per step)
+                done = self._done
+                if done is None or self._done_loop is not loop:
+                    done = self._done = loop.create_future()
+                    done.set_result(None)
+                    self._done_loop = loop
+                fut = done
             if not self._scheduled:
                 self._scheduled = True
                 self._handle = loop.call_soon(self._flush_soon)
             return fut
+        fut = loop.create_future()
         self._waiters.append(fut)
         if turn:  # the group commit scheduled for the next loop turn resolves it
             if not self._scheduled:

@@ -96,8 +96,23 @@ class RedoLog:
         (unknown statement, a big value, an unmarshallable parameter, an I/O error): commit it."""
         if self.broken:
             return False
-        frame = self._frame(sql, params, self.seq + 1)
-        return frame is not None and self._write(frame, self.seq + 1)
+        seq = self.seq + 1
+        frame = self._frame(sql, params, seq)
+        if frame is None:
+            return False
+        if self._fd < 0:  # the first record: _write opens the log
+            return self._write(frame, seq)
+        try:  # _write's work, inline: this runs once per sequential step
+            written = os.write(self._fd, frame)
+        except OSError:
+            self.broken = True
+            return False
+        if written != len(frame):
+            self.broken = True
+            return False
+        self.seq = seq
+        self._size += written
+        return True
 
     def append_many(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> bool:
         """:meth:`append` for several statements in one ``write``; all or none are logged."""
