@@ -37,6 +37,12 @@ INLINE_LIMIT = int(os.environ.get("FLYTE_RAY_INLINE_BYTES", str(16 * 1024)))
 arguments); larger ones go through the run's object store (``s3://...``), never through the driver."""
 POLL_WAIT = 1.0
 """Seconds the driver's long poll of the channel waits for a request before asking again."""
+SUBMIT_CHUNK = 256
+"""Attempts per ``submit`` call to the supervisor: a fan-out of thousands goes out in chunks, so the
+supervisor starts the first Ray tasks while the driver still prepares the rest."""
+COLLECT_LINGER = 0.02
+"""Seconds the supervisor may wait, after a first result, for more before answering a poll (only
+while many attempts are out: a lone child's result comes back at once)."""
 _connect_lock = threading.Lock()
 _connected: RayAddress | None = None
 
@@ -225,7 +231,9 @@ class RayExecutor:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started: asyncio.Future[None] | None = None
         self._nodes: tuple[float, list[dict[str, Any]]] = (0.0, [])
+        self._nodes_fetch: asyncio.Task[list[dict[str, Any]]] | None = None
         self._feasible: dict[str, float] = {}
+        self._task_opts: dict[int, tuple[TaskTemplate[Any, Any], dict[str, Any], str]] = {}
         self._sup: Any = None
         self._sup_lock = asyncio.Lock()
         self._received: list[str] = []  # results the driver has: the supervisor forgets them (batched)
@@ -238,7 +246,7 @@ class RayExecutor:
         self._waiting: dict[int, asyncio.Future[tuple[str, Any]]] = {}
         self._sent: dict[int, Any] = {}  # serial -> the supervisor it went to, until its result came
         self._collecting = asyncio.Event()
-        self._submitting = False  # a submit call is on its way: the next batch waits for it
+        self._submitting = 0  # submit calls on their way: the next batch waits for them
         self._answers: list[tuple[int, Any]] = []
         self._sup_name = ""
         self._grace = 3600.0
@@ -246,13 +254,15 @@ class RayExecutor:
 
     # ---- one attempt ----------------------------------------------------------------------------
     async def run(self, action: RemoteAction) -> Any:
-        await self._start(action)
+        if self._started is None or not self._started.done() or self._started.exception() is not None:
+            await self._start(action)
         task = action.task
-        opts = ray_options(task.resources, name=task.name)
+        opts, key = self._options(task)
         await self._check_feasible(task, opts)
         user_env = action.task_environment()
         if user_env:  # Ray keeps workers of other environments apart from these
-            opts["runtime_env"] = {"env_vars": user_env}
+            opts = dict(opts, runtime_env={"env_vars": user_env})
+            key = self._key(dict(opts, name=task.name))
         failures = 0
         self._actions[action.action_id] = action
         self._last = action
@@ -267,7 +277,7 @@ class RayExecutor:
                     if task.reusable is not None:
                         result = await self._on_replica(task, opts, spec)
                     else:
-                        result = await self._as_task(task, opts, spec)
+                        result = await self._as_task(task, key, spec)
                     return action.outcome(result)
                 except _Lost as lost:
                     action.abort_children()  # the retry calls them again
@@ -286,20 +296,37 @@ class RayExecutor:
         finally:
             self._actions.pop(action.action_id, None)
 
-    async def _as_task(self, task: TaskTemplate[Any, Any], opts: dict[str, Any], spec: dict[str, Any]) -> Any:
-        """Submitted by the run's supervisor (a detached actor), the task outlives a killed driver.
-        The attempts ready in one turn of the loop go to it in one call (``_flush``); their results
-        come back in batches (``_collect``)."""
-        opts = dict(opts, name=task.name)
+    def _options(self, task: TaskTemplate[Any, Any]) -> tuple[dict[str, Any], str]:
+        """The task's Ray options (without the user's env) and their key, made once per task of
+        the run (a fan-out asks for the same thousands of times). Not to be changed by the caller."""
+        got = self._task_opts.get(id(task))
+        if got is not None and got[0] is task:
+            return got[1], got[2]
+        opts = ray_options(task.resources, name=task.name)
+        key = self._key(dict(opts, name=task.name))
+        self._task_opts[id(task)] = (task, opts, key)
+        return opts, key
+
+    def _key(self, opts: dict[str, Any]) -> str:
+        """The supervisor's name for these options (it makes one remote function per key)."""
         key = json.dumps(opts, sort_keys=True, default=str)
         self._opts[key] = opts
+        return key
+
+    async def _as_task(self, task: TaskTemplate[Any, Any], key: str, spec: dict[str, Any]) -> Any:
+        """Submitted by the run's supervisor (a detached actor), the task outlives a killed driver.
+        The attempts ready in one turn of the loop go to it in one call (``_flush``), in chunks of
+        ``SUBMIT_CHUNK``; their results come back in batches (``_collect``)."""
         serial = next(self._serials)
-        fut: asyncio.Future[tuple[str, Any]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[tuple[str, Any]] = loop.create_future()
         self._outbox.append((serial, key, spec))
         self._waiting[serial] = fut
-        if not self._flush_soon:
+        if len(self._outbox) >= SUBMIT_CHUNK:
+            self._flush(now=True)  # not at the end of this turn: the supervisor starts on this chunk
+        elif not self._flush_soon:
             self._flush_soon = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            loop.call_soon(self._flush)
         try:
             kind, value = await fut
         except asyncio.CancelledError:
@@ -318,13 +345,16 @@ class RayExecutor:
         self._received.append(spec["action_id"])
         return self._result(task, kind, value)
 
-    def _flush(self) -> None:
-        """One actor call with every attempt (and cancel) of this turn of the loop. While one is on
-        its way the next batch grows (a busy driver sends fewer, larger calls)."""
-        self._flush_soon = False
-        if self._submitting:
-            return  # _submitted flushes what came meanwhile
-        items, self._outbox = self._outbox, []
+    def _flush(self, now: bool = False) -> None:
+        """One actor call with the attempts (and cancels) of this turn of the loop, up to
+        ``SUBMIT_CHUNK`` of them. While one is on its way the next batch grows (a busy driver sends
+        fewer, larger calls), unless ``now``: a full chunk goes at once (the supervisor takes its
+        calls in order)."""
+        if not now:
+            self._flush_soon = False
+            if self._submitting:
+                return  # _submitted flushes what came meanwhile
+        items, self._outbox = self._outbox[:SUBMIT_CHUNK], self._outbox[SUBMIT_CHUNK:]
         cancels, self._cancels = self._cancels, []
         items = [it for it in items if it[0] in self._waiting]  # cancelled before it was sent
         if not items and not cancels:
@@ -339,7 +369,7 @@ class RayExecutor:
         except Exception as e:  # the batch could not be sent: its attempts fail with why
             self._fail([it[0] for it in items], e)
             return
-        self._submitting = True
+        self._submitting += 1
         self._spawn(self._submitted(sup, ref, [it[0] for it in items]))
         self._collecting.set()
 
@@ -351,8 +381,8 @@ class RayExecutor:
         except ray.exceptions.RayError as e:  # the supervisor is gone
             self._fail(serials, _SupervisorGone(sup, e))
         finally:
-            self._submitting = False
-            if self._outbox or self._cancels:
+            self._submitting -= 1
+            if (self._outbox or self._cancels) and not self._submitting:
                 self._flush()
 
     def _fail(self, serials: list[int], error: BaseException) -> None:
@@ -371,8 +401,9 @@ class RayExecutor:
                 continue
             sup = self._sup
             forget, self._received = self._received, []
+            want = min(SUBMIT_CHUNK, len(self._sent) // 8)  # many out: fewer, larger answers
             try:
-                done = await sup.completed.remote(self._token, POLL_WAIT, forget)
+                done = await sup.completed.remote(self._token, POLL_WAIT, forget, want, COLLECT_LINGER)
             except Exception as e:  # the supervisor is gone (a RayError): so are its tasks
                 self._fail([s for s, on in self._sent.items() if on is sup], _SupervisorGone(sup, e))
                 await asyncio.sleep(0.2)  # an attempt replaces it
@@ -628,13 +659,24 @@ class RayExecutor:
         )
 
     async def _alive_nodes(self) -> list[dict[str, Any]]:
+        """The cluster's live nodes, asked at most every 5 s, by one request however many actions
+        ask at once (a fan-out's thousands would each ask the GCS otherwise)."""
+        at, nodes = self._nodes
+        if time.monotonic() - at <= 5.0:
+            return nodes
+        if self._nodes_fetch is None:
+            self._nodes_fetch = asyncio.get_running_loop().create_task(self._fetch_nodes())
+        return await asyncio.shield(self._nodes_fetch)
+
+    async def _fetch_nodes(self) -> list[dict[str, Any]]:
         import ray
 
-        at, nodes = self._nodes
-        if time.monotonic() - at > 5.0:
+        try:
             nodes = [n for n in await asyncio.to_thread(ray.nodes) if n.get("Alive")]
             self._nodes = (time.monotonic(), nodes)
-        return nodes
+            return nodes
+        finally:
+            self._nodes_fetch = None
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         t = asyncio.get_running_loop().create_task(coro)

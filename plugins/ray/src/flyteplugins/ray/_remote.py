@@ -22,6 +22,9 @@ CHANNEL_CONCURRENCY = 1_000_000
 NAMESPACE = "flyte"
 """The Ray namespace of the runs' named actors: a recovered driver (another Ray job) finds them."""
 DRIVER_GONE = "driver-gone"
+SUBMIT_YIELD = 32
+"""The supervisor lets its loop turn after starting this many Ray tasks of one ``submit`` (results
+come back and the driver's polls are answered while a large batch is going out)."""
 """The marker of a body that needed its driver (a child call, a step ID) after the driver died."""
 
 
@@ -269,6 +272,7 @@ class Supervisor:
         self.driver = ""  # the token of the driver that submits now (a recovered one has a new one)
         self.outbox: list[tuple[int, str, Any]] = []
         self.ready: asyncio.Event | None = None
+        self.order: asyncio.Lock | None = None  # submit calls are taken in the order they came
         self.asked = 0  # adoption requests from recovered drivers (for tests and diagnosis)
 
     def _touch(self) -> None:
@@ -301,13 +305,29 @@ class Supervisor:
         import ray
 
         self._touch()
-        self._driver(token)
-        self._forget(forget)
+        if self.order is None:
+            self.order = asyncio.Lock()
+        async with self.order:  # a later call's cancels must not pass this call's attempts
+            self._driver(token)
+            self._forget(forget)
+            for key, o in opts.items():
+                if key not in self.fns:
+                    self.fns[key] = ray.remote(run_action).options(**o, max_retries=0)
+            await self._start(items, channel)
+            for serial in cancels:  # the driver cancelled it (a timeout, an aborted parent)
+                stop = self.by_serial.pop(serial, None)
+                if stop is not None and stop.result is None:
+                    ray.cancel(stop.ref, force=True)
+            if self.outbox and self.ready is not None:
+                self.ready.set()
+
+    async def _start(self, items: list[tuple[int, str, dict[str, Any]]], channel: str) -> None:
+        import ray
+
         loop = asyncio.get_running_loop()
-        for key, o in opts.items():
-            if key not in self.fns:
-                self.fns[key] = ray.remote(run_action).options(**o, max_retries=0)
-        for serial, key, spec in items:
+        for i, (serial, key, spec) in enumerate(items):
+            if i and not i % SUBMIT_YIELD:
+                await asyncio.sleep(0)  # results and the driver's polls meanwhile
             aid = spec["action_id"]
             old = self.jobs.pop(aid, None)
             if old is not None and old.result is None:
@@ -321,12 +341,6 @@ class Supervisor:
             ref.future().add_done_callback(
                 lambda f, j=job, s=serial: loop.call_soon_threadsafe(self._ended, j, s, f)
             )
-        for serial in cancels:  # the driver cancelled it (a timeout, an aborted parent)
-            stop = self.by_serial.pop(serial, None)
-            if stop is not None and stop.result is None:
-                ray.cancel(stop.ref, force=True)
-        if self.outbox and self.ready is not None:
-            self.ready.set()
 
     def _ended(self, job: _Job, serial: int, fut: concurrent.futures.Future[Any]) -> None:
         import ray
@@ -345,23 +359,35 @@ class Supervisor:
             if self.ready is not None:
                 self.ready.set()
 
-    async def completed(self, token: str, wait: float, forget: list[str]) -> list[tuple[int, str, Any]]:
+    async def completed(
+        self, token: str, wait: float, forget: list[str], want: int = 1, linger: float = 0.0
+    ) -> list[tuple[int, str, Any]]:
         """From the driver, a long poll: ``(serial, kind, value)`` of every attempt that ended since
-        the last call (after up to ``wait`` seconds for the first); kind ``"ok"`` with the body's
-        ``(ok, payload)``, or ``"ray-error"`` with the Ray exception."""
+        the last call (after up to ``wait`` seconds for the first, then up to ``linger`` seconds
+        more while fewer than ``want`` are in: one answer per batch, not per result); kind
+        ``"ok"`` with the body's ``(ok, payload)``, or ``"ray-error"`` with the Ray exception."""
         self._touch()
         self._driver(token)
         self._forget(forget)
         assert self.ready is not None
         if not self.outbox:
-            self.ready.clear()
-            try:
-                async with asyncio.timeout(wait):  # not wait_for: on Python 3.11 it can lose a cancel
-                    await self.ready.wait()
-            except TimeoutError:
-                pass
+            await self._ready(wait)
+        if 0 < len(self.outbox) < want and linger > 0:
+            end = time.monotonic() + linger
+            while len(self.outbox) < want and time.monotonic() < end:
+                await self._ready(end - time.monotonic())
         out, self.outbox = self.outbox, []
         return out
+
+    async def _ready(self, wait: float) -> None:
+        """Until a result comes in (or ``wait`` seconds pass)."""
+        assert self.ready is not None
+        self.ready.clear()
+        try:
+            async with asyncio.timeout(wait):  # not wait_for: on Python 3.11 it can lose a cancel
+                await self.ready.wait()
+        except TimeoutError:
+            pass
 
     async def adopt(self, action_id: str) -> tuple[str, tuple[str, Any]] | None:
         """From a recovered driver: ``(how, result)`` of an action started before it, or None."""
