@@ -109,6 +109,7 @@ def main() -> None:
                     results.setdefault(mode, []).append(_measure(mode, args.n, cluster.direct, home))
     finally:
         cluster.stop()
+        shutil.rmtree(cluster.temp, ignore_errors=True)  # the nodes' session logs and sockets
     best = {mode: min(v) for mode, v in results.items()}
     print(f"\n{args.n:,} children, best of {args.repeat} (median in brackets); load {os.getloadavg()}")
     for mode, v in results.items():

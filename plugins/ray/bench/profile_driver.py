@@ -153,6 +153,7 @@ def main() -> None:
                     rows.append(row)
     finally:
         cluster.stop()
+        shutil.rmtree(cluster.temp, ignore_errors=True)  # the nodes' session logs and sockets
     for mode in ("ray", "flyte+ray"):
         mine = [r for r in rows if r["mode"] == mode]
         print(
