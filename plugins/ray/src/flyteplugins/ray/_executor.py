@@ -75,6 +75,7 @@ def connect(address: RayAddress) -> None:
     with _connect_lock:
         if _connected == address and ray.is_initialized():
             return
+        _drop_spares()  # another cluster's (or a closed connection's) actors
         if ray.is_initialized():
             ray.shutdown()
         _connected = None
@@ -109,9 +110,85 @@ def disconnect() -> None:
     import ray
 
     with _connect_lock:
+        _drop_spares()
         if ray.is_initialized():
             ray.shutdown()
         _connected = None
+
+
+_spares: dict[str, tuple[Any, ...]] = {}
+"""The run actors an ended run of this process left for the next (a Ray actor is a process: starting
+two per run cost seconds): ``"sup"`` -> (handle, name, grace), ``"channel"`` -> (handle, name)."""
+_spare_lock = threading.Lock()
+_epochs = itertools.count(1)
+
+
+def _take_spare(kind: str) -> tuple[Any, ...] | None:
+    with _spare_lock:
+        return _spares.pop(kind, None)
+
+
+def _keep_spare(kind: str, entry: tuple[Any, ...]) -> bool:
+    with _spare_lock:
+        if kind in _spares:
+            return False
+        if not _spares:
+            _at_exit()
+        _spares[kind] = entry
+        return True
+
+
+def _drop_spares() -> None:
+    """Stop the spare actors (the supervisor is detached: it would outlive this process)."""
+    import ray
+
+    with _spare_lock:
+        entries, _ = list(_spares.values()), _spares.clear()
+    for entry in entries:
+        try:
+            ray.kill(entry[0])
+        except Exception:
+            pass
+
+
+_exit_hooked: list[bool] = []
+
+
+def _at_exit() -> None:
+    if not _exit_hooked:
+        import atexit
+
+        _exit_hooked.append(True)
+        atexit.register(_drop_spares)
+
+
+KV_NAMESPACE = b"flyte"
+
+
+def _kv_get(key: str) -> str | None:
+    """The name of the supervisor that runs a run's attempts (Ray's GCS keeps the map)."""
+    from ray.experimental import internal_kv
+
+    try:
+        got = internal_kv._internal_kv_get(key.encode(), namespace=KV_NAMESPACE)
+    except Exception:
+        return None
+    return got.decode() if got else None
+
+
+def _kv_put(key: str, name: str) -> None:
+    from ray.experimental import internal_kv
+
+    internal_kv._internal_kv_put(key.encode(), name.encode(), overwrite=True, namespace=KV_NAMESPACE)
+
+
+def _kv_del(key: str) -> None:
+    from ray.experimental import internal_kv
+
+    try:
+        internal_kv._internal_kv_del(key.encode(), namespace=KV_NAMESPACE)
+    except Exception:
+        pass
 
 
 class _Replica:
@@ -249,6 +326,9 @@ class RayExecutor:
         self._submitting = 0  # submit calls on their way: the next batch waits for them
         self._answers: list[tuple[int, Any]] = []
         self._sup_name = ""
+        self._sup_key = ""  # the run's key in the GCS's map to its supervisor's name
+        self._epoch = next(_epochs)  # this run, to a channel that serves the process's runs in turn
+        self._aids: set[str] = set()  # the actions this run sent (a reused channel's stale requests)
         self._grace = 3600.0
         self.closed = False
 
@@ -264,6 +344,7 @@ class RayExecutor:
             opts = dict(opts, runtime_env={"env_vars": user_env})
             key = self._key(dict(opts, name=task.name))
         failures = 0
+        self._aids.add(action.action_id)
         self._actions[action.action_id] = action
         self._last = action
         try:
@@ -505,10 +586,19 @@ class RayExecutor:
         await asyncio.shield(self._started)
 
     def _make_channel(self) -> None:
+        """The run's channel: the one an ended run of this process left, or a new one."""
         import ray
         from flyteplugins.ray._remote import CHANNEL_CONCURRENCY, NAMESPACE, Channel
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+        spare = _take_spare("channel")
+        if spare is not None:
+            try:  # alive, and this run's from now on
+                ray.get(spare[0].take.remote(0.0, 0, self._epoch), timeout=10)
+                self._channel, self._channel_name = spare
+                return
+            except Exception:
+                _kill(spare[0])
         here, hard = _home_node()
         self._channel_name = f"flyte-channel-{uuid.uuid4().hex}"
         self._channel = (
@@ -524,23 +614,51 @@ class RayExecutor:
             .remote()
         )
 
-    def _make_supervisor(self, action: RemoteAction) -> None:
-        """The run's supervisor: the one a killed driver of this run left, or a new one."""
+    def _make_supervisor(self, action: RemoteAction, fresh: bool = False) -> None:
+        """The run's supervisor: the one a killed driver of this run left (found through the GCS's
+        map from the run to its supervisor), else the spare an ended run of this process left, else
+        a new one. ``fresh``: a new one (the old one died)."""
         import ray
         from flyte.extend import orphan_grace
-        from flyteplugins.ray._remote import CHANNEL_CONCURRENCY, NAMESPACE, Supervisor, supervisor_name
+        from flyteplugins.ray._remote import NAMESPACE, supervisor_name
+
+        self._grace = orphan_grace()
+        self._sup_key = supervisor_name(action.run_name, action.c.run_prefix)
+        if not fresh:
+            name = _kv_get(self._sup_key)
+            if name is not None:
+                try:
+                    self._sup, self._sup_name = ray.get_actor(name, namespace=NAMESPACE), name
+                    return
+                except ValueError:
+                    pass  # it ended: its attempts with it
+            spare = _take_spare("sup")
+            if spare is not None and spare[2] == self._grace:
+                try:
+                    ray.get(spare[0].beat.remote(), timeout=10)
+                    self._sup, self._sup_name = spare[0], spare[1]
+                    _kv_put(self._sup_key, self._sup_name)
+                    return
+                except Exception:
+                    pass  # it died meanwhile (its node, or someone killed it): a new one
+            elif spare is not None:
+                _kill(spare[0])
+        self._sup_name = f"flyte-run-{uuid.uuid4().hex[:20]}"
+        self._sup = self._new_supervisor(self._sup_name)
+        _kv_put(self._sup_key, self._sup_name)
+
+    def _new_supervisor(self, name: str) -> Any:
+        import ray
+        from flyteplugins.ray._remote import CHANNEL_CONCURRENCY, NAMESPACE, Supervisor
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         here, hard = _home_node()
-        self._grace = orphan_grace()
-        self._sup_name = supervisor_name(action.run_name, action.c.run_prefix)
-        self._sup = (
+        return (
             ray.remote(Supervisor)
             .options(
-                name=self._sup_name,
+                name=name,
                 namespace=NAMESPACE,
                 lifetime="detached",
-                get_if_exists=True,
                 num_cpus=0,
                 max_concurrency=CHANNEL_CONCURRENCY,
                 max_restarts=0,
@@ -562,7 +680,7 @@ class RayExecutor:
             return
         deadline = time.monotonic() + SUPERVISOR_RESTART_S
         while True:
-            self._make_supervisor(self._last)
+            self._make_supervisor(self._last, fresh=True)
             try:
                 ray.get(self._sup.beat.remote(), timeout=5)
                 return
@@ -587,7 +705,7 @@ class RayExecutor:
                 except Exception:
                     pass
             try:
-                batch = ray.get(self._channel.take.remote(min(POLL_WAIT, beat_every)))
+                batch = ray.get(self._channel.take.remote(min(POLL_WAIT, beat_every), 2000, self._epoch))
             except Exception:
                 if self.closed:
                     return
@@ -604,6 +722,8 @@ class RayExecutor:
         """Keep the logs of a batch at once (they need no answer); return the other requests."""
         rest = []
         for item in batch:
+            if item[1] not in self._aids:
+                continue  # an earlier run's late request (the channel is reused): not this run's
             if item[2] == "log" and item[0] == 0 and self._last is not None:
                 self._last.keep_log(item[3])
             else:
@@ -699,20 +819,33 @@ class RayExecutor:
             pool.close()
         try:  # logs posted by the last bodies can still be on their way: keep them before leaving
             for _ in range(20):
-                batch = ray.get(self._channel.take.remote(0.2))
+                batch = ray.get(self._channel.take.remote(0.2, 2000, self._epoch))
                 self._keep_logs(batch)
                 if not batch:
                     break
         except Exception:
             pass
+        # The run ended here: nothing is left to adopt. Its actors stay up for the next run of this
+        # process (the supervisor stops what is left of this run's attempts first).
+        _kv_del(self._sup_key)
+        if not _keep_spare("channel", (self._channel, self._channel_name)):
+            _kill(self._channel)
         try:
-            ray.kill(self._channel)
+            self._sup.release.remote(self._token)
         except Exception:
-            pass
-        try:  # the run ended here: nothing is left to adopt
-            ray.kill(self._sup)
-        except Exception:
-            pass
+            _kill(self._sup)
+            return
+        if not _keep_spare("sup", (self._sup, self._sup_name, self._grace)):
+            _kill(self._sup)
+
+
+def _kill(handle: Any) -> None:
+    import ray
+
+    try:
+        ray.kill(handle)
+    except Exception:
+        pass
 
 
 def _recovering(action: RemoteAction) -> bool:
