@@ -66,7 +66,8 @@ print(json.dumps({{"mode": mode, "n": n, "wall_s": wall}}))
 
 
 def _measure(mode: str, n: int, address: str, home: str) -> float:
-    env = dict(os.environ, FLYTE_HOME=home, PYTHONPATH=str(TESTS))
+    path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, FLYTE_HOME=home, PYTHONPATH=path)  # (a PYTHONPATH of another checkout wins)
     out = subprocess.run(
         [sys.executable, "-c", CHILD.format(tests=str(TESTS)), mode, str(n), address],
         capture_output=True,
