@@ -116,7 +116,7 @@ def _measure(mode: str, n: int, address: str, home: str, prof: str) -> dict[str,
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith('{"mode"')]
     if not lines:
         raise SystemExit(f"{mode} printed no result:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
-    line = json.loads(lines[-1])
+    line: dict[str, Any] = json.loads(lines[-1])
     line["load1"] = round(os.getloadavg()[0], 2)
     print(json.dumps(line), flush=True)
     return line

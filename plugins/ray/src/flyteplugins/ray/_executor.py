@@ -143,7 +143,8 @@ def _drop_spares() -> None:
     import ray
 
     with _spare_lock:
-        entries, _ = list(_spares.values()), _spares.clear()
+        entries = list(_spares.values())
+        _spares.clear()
     for entry in entries:
         try:
             ray.kill(entry[0])

@@ -105,7 +105,7 @@ class Channel:
                 return []
         if epoch < self._epoch:
             return []
-        out = []
+        out: list[tuple[int, str, str, Any]] = []
         while self._inbox and len(out) < most:
             out.append(self._inbox.popleft())
         return out
