@@ -66,7 +66,8 @@ print(json.dumps({{"mode": mode, "n": n, "wall_s": wall}}))
 
 
 def _measure(mode: str, n: int, address: str, home: str) -> float:
-    env = dict(os.environ, FLYTE_HOME=home, PYTHONPATH=str(TESTS))
+    path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, FLYTE_HOME=home, PYTHONPATH=path)  # (a PYTHONPATH of another checkout wins)
     out = subprocess.run(
         [sys.executable, "-c", CHILD.format(tests=str(TESTS)), mode, str(n), address],
         capture_output=True,
@@ -109,6 +110,7 @@ def main() -> None:
                     results.setdefault(mode, []).append(_measure(mode, args.n, cluster.direct, home))
     finally:
         cluster.stop()
+        shutil.rmtree(cluster.temp, ignore_errors=True)  # the nodes' session logs and sockets
     best = {mode: min(v) for mode, v in results.items()}
     print(f"\n{args.n:,} children, best of {args.repeat} (median in brackets); load {os.getloadavg()}")
     for mode, v in results.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -49,6 +50,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
         c.stop()
         took = time.monotonic() - t0
         left = c.pids()
+        if not left:
+            shutil.rmtree(c.temp, ignore_errors=True)  # the nodes' session logs and sockets
         assert not left, f"Ray processes left behind: {left}"
         assert took < STOP_GRACE_S + STOP_KILL_S, f"stopping the cluster took {took:.1f}s"
 

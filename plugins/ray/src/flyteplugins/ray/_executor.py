@@ -37,6 +37,12 @@ INLINE_LIMIT = int(os.environ.get("FLYTE_RAY_INLINE_BYTES", str(16 * 1024)))
 arguments); larger ones go through the run's object store (``s3://...``), never through the driver."""
 POLL_WAIT = 1.0
 """Seconds the driver's long poll of the channel waits for a request before asking again."""
+SUBMIT_CHUNK = 256
+"""Attempts per ``submit`` call to the supervisor: a fan-out of thousands goes out in chunks, so the
+supervisor starts the first Ray tasks while the driver still prepares the rest."""
+COLLECT_LINGER = 0.02
+"""Seconds the supervisor may wait, after a first result, for more before answering a poll (only
+while many attempts are out: a lone child's result comes back at once)."""
 _connect_lock = threading.Lock()
 _connected: RayAddress | None = None
 
@@ -69,6 +75,7 @@ def connect(address: RayAddress) -> None:
     with _connect_lock:
         if _connected == address and ray.is_initialized():
             return
+        _drop_spares()  # another cluster's (or a closed connection's) actors
         if ray.is_initialized():
             ray.shutdown()
         _connected = None
@@ -103,9 +110,86 @@ def disconnect() -> None:
     import ray
 
     with _connect_lock:
+        _drop_spares()
         if ray.is_initialized():
             ray.shutdown()
         _connected = None
+
+
+_spares: dict[str, tuple[Any, ...]] = {}
+"""The run actors an ended run of this process left for the next (a Ray actor is a process: starting
+two per run cost seconds): ``"sup"`` -> (handle, name, grace), ``"channel"`` -> (handle, name)."""
+_spare_lock = threading.Lock()
+_epochs = itertools.count(1)
+
+
+def _take_spare(kind: str) -> tuple[Any, ...] | None:
+    with _spare_lock:
+        return _spares.pop(kind, None)
+
+
+def _keep_spare(kind: str, entry: tuple[Any, ...]) -> bool:
+    with _spare_lock:
+        if kind in _spares:
+            return False
+        if not _spares:
+            _at_exit()
+        _spares[kind] = entry
+        return True
+
+
+def _drop_spares() -> None:
+    """Stop the spare actors (the supervisor is detached: it would outlive this process)."""
+    import ray
+
+    with _spare_lock:
+        entries = list(_spares.values())
+        _spares.clear()
+    for entry in entries:
+        try:
+            ray.kill(entry[0])
+        except Exception:
+            pass
+
+
+_exit_hooked: list[bool] = []
+
+
+def _at_exit() -> None:
+    if not _exit_hooked:
+        import atexit
+
+        _exit_hooked.append(True)
+        atexit.register(_drop_spares)
+
+
+KV_NAMESPACE = b"flyte"
+
+
+def _kv_get(key: str) -> str | None:
+    """The name of the supervisor that runs a run's attempts (Ray's GCS keeps the map)."""
+    from ray.experimental import internal_kv
+
+    try:
+        got = internal_kv._internal_kv_get(key.encode(), namespace=KV_NAMESPACE)
+    except Exception:
+        return None
+    return got.decode() if got else None
+
+
+def _kv_put(key: str, name: str) -> None:
+    from ray.experimental import internal_kv
+
+    internal_kv._internal_kv_put(key.encode(), name.encode(), overwrite=True, namespace=KV_NAMESPACE)
+
+
+def _kv_del(key: str) -> None:
+    from ray.experimental import internal_kv
+
+    try:
+        internal_kv._internal_kv_del(key.encode(), namespace=KV_NAMESPACE)
+    except Exception:
+        pass
 
 
 class _Replica:
@@ -225,7 +309,9 @@ class RayExecutor:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started: asyncio.Future[None] | None = None
         self._nodes: tuple[float, list[dict[str, Any]]] = (0.0, [])
+        self._nodes_fetch: asyncio.Task[list[dict[str, Any]]] | None = None
         self._feasible: dict[str, float] = {}
+        self._task_opts: dict[int, tuple[TaskTemplate[Any, Any], dict[str, Any], str]] = {}
         self._sup: Any = None
         self._sup_lock = asyncio.Lock()
         self._received: list[str] = []  # results the driver has: the supervisor forgets them (batched)
@@ -238,22 +324,28 @@ class RayExecutor:
         self._waiting: dict[int, asyncio.Future[tuple[str, Any]]] = {}
         self._sent: dict[int, Any] = {}  # serial -> the supervisor it went to, until its result came
         self._collecting = asyncio.Event()
-        self._submitting = False  # a submit call is on its way: the next batch waits for it
+        self._submitting = 0  # submit calls on their way: the next batch waits for them
         self._answers: list[tuple[int, Any]] = []
         self._sup_name = ""
+        self._sup_key = ""  # the run's key in the GCS's map to its supervisor's name
+        self._epoch = next(_epochs)  # this run, to a channel that serves the process's runs in turn
+        self._aids: set[str] = set()  # the actions this run sent (a reused channel's stale requests)
         self._grace = 3600.0
         self.closed = False
 
     # ---- one attempt ----------------------------------------------------------------------------
     async def run(self, action: RemoteAction) -> Any:
-        await self._start(action)
+        if self._started is None or not self._started.done() or self._started.exception() is not None:
+            await self._start(action)
         task = action.task
-        opts = ray_options(task.resources, name=task.name)
+        opts, key = self._options(task)
         await self._check_feasible(task, opts)
         user_env = action.task_environment()
         if user_env:  # Ray keeps workers of other environments apart from these
-            opts["runtime_env"] = {"env_vars": user_env}
+            opts = dict(opts, runtime_env={"env_vars": user_env})
+            key = self._key(dict(opts, name=task.name))
         failures = 0
+        self._aids.add(action.action_id)
         self._actions[action.action_id] = action
         self._last = action
         try:
@@ -267,7 +359,7 @@ class RayExecutor:
                     if task.reusable is not None:
                         result = await self._on_replica(task, opts, spec)
                     else:
-                        result = await self._as_task(task, opts, spec)
+                        result = await self._as_task(task, key, spec)
                     return action.outcome(result)
                 except _Lost as lost:
                     action.abort_children()  # the retry calls them again
@@ -286,20 +378,37 @@ class RayExecutor:
         finally:
             self._actions.pop(action.action_id, None)
 
-    async def _as_task(self, task: TaskTemplate[Any, Any], opts: dict[str, Any], spec: dict[str, Any]) -> Any:
-        """Submitted by the run's supervisor (a detached actor), the task outlives a killed driver.
-        The attempts ready in one turn of the loop go to it in one call (``_flush``); their results
-        come back in batches (``_collect``)."""
-        opts = dict(opts, name=task.name)
+    def _options(self, task: TaskTemplate[Any, Any]) -> tuple[dict[str, Any], str]:
+        """The task's Ray options (without the user's env) and their key, made once per task of
+        the run (a fan-out asks for the same thousands of times). Not to be changed by the caller."""
+        got = self._task_opts.get(id(task))
+        if got is not None and got[0] is task:
+            return got[1], got[2]
+        opts = ray_options(task.resources, name=task.name)
+        key = self._key(dict(opts, name=task.name))
+        self._task_opts[id(task)] = (task, opts, key)
+        return opts, key
+
+    def _key(self, opts: dict[str, Any]) -> str:
+        """The supervisor's name for these options (it makes one remote function per key)."""
         key = json.dumps(opts, sort_keys=True, default=str)
         self._opts[key] = opts
+        return key
+
+    async def _as_task(self, task: TaskTemplate[Any, Any], key: str, spec: dict[str, Any]) -> Any:
+        """Submitted by the run's supervisor (a detached actor), the task outlives a killed driver.
+        The attempts ready in one turn of the loop go to it in one call (``_flush``), in chunks of
+        ``SUBMIT_CHUNK``; their results come back in batches (``_collect``)."""
         serial = next(self._serials)
-        fut: asyncio.Future[tuple[str, Any]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[tuple[str, Any]] = loop.create_future()
         self._outbox.append((serial, key, spec))
         self._waiting[serial] = fut
-        if not self._flush_soon:
+        if len(self._outbox) >= SUBMIT_CHUNK:
+            self._flush(now=True)  # not at the end of this turn: the supervisor starts on this chunk
+        elif not self._flush_soon:
             self._flush_soon = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            loop.call_soon(self._flush)
         try:
             kind, value = await fut
         except asyncio.CancelledError:
@@ -318,13 +427,16 @@ class RayExecutor:
         self._received.append(spec["action_id"])
         return self._result(task, kind, value)
 
-    def _flush(self) -> None:
-        """One actor call with every attempt (and cancel) of this turn of the loop. While one is on
-        its way the next batch grows (a busy driver sends fewer, larger calls)."""
-        self._flush_soon = False
-        if self._submitting:
-            return  # _submitted flushes what came meanwhile
-        items, self._outbox = self._outbox, []
+    def _flush(self, now: bool = False) -> None:
+        """One actor call with the attempts (and cancels) of this turn of the loop, up to
+        ``SUBMIT_CHUNK`` of them. While one is on its way the next batch grows (a busy driver sends
+        fewer, larger calls), unless ``now``: a full chunk goes at once (the supervisor takes its
+        calls in order)."""
+        if not now:
+            self._flush_soon = False
+            if self._submitting:
+                return  # _submitted flushes what came meanwhile
+        items, self._outbox = self._outbox[:SUBMIT_CHUNK], self._outbox[SUBMIT_CHUNK:]
         cancels, self._cancels = self._cancels, []
         items = [it for it in items if it[0] in self._waiting]  # cancelled before it was sent
         if not items and not cancels:
@@ -339,7 +451,7 @@ class RayExecutor:
         except Exception as e:  # the batch could not be sent: its attempts fail with why
             self._fail([it[0] for it in items], e)
             return
-        self._submitting = True
+        self._submitting += 1
         self._spawn(self._submitted(sup, ref, [it[0] for it in items]))
         self._collecting.set()
 
@@ -351,8 +463,8 @@ class RayExecutor:
         except ray.exceptions.RayError as e:  # the supervisor is gone
             self._fail(serials, _SupervisorGone(sup, e))
         finally:
-            self._submitting = False
-            if self._outbox or self._cancels:
+            self._submitting -= 1
+            if (self._outbox or self._cancels) and not self._submitting:
                 self._flush()
 
     def _fail(self, serials: list[int], error: BaseException) -> None:
@@ -371,8 +483,9 @@ class RayExecutor:
                 continue
             sup = self._sup
             forget, self._received = self._received, []
+            want = min(SUBMIT_CHUNK, len(self._sent) // 8)  # many out: fewer, larger answers
             try:
-                done = await sup.completed.remote(self._token, POLL_WAIT, forget)
+                done = await sup.completed.remote(self._token, POLL_WAIT, forget, want, COLLECT_LINGER)
             except Exception as e:  # the supervisor is gone (a RayError): so are its tasks
                 self._fail([s for s, on in self._sent.items() if on is sup], _SupervisorGone(sup, e))
                 await asyncio.sleep(0.2)  # an attempt replaces it
@@ -474,10 +587,19 @@ class RayExecutor:
         await asyncio.shield(self._started)
 
     def _make_channel(self) -> None:
+        """The run's channel: the one an ended run of this process left, or a new one."""
         import ray
         from flyteplugins.ray._remote import CHANNEL_CONCURRENCY, NAMESPACE, Channel
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+        spare = _take_spare("channel")
+        if spare is not None:
+            try:  # alive, and this run's from now on
+                ray.get(spare[0].take.remote(0.0, 0, self._epoch), timeout=10)
+                self._channel, self._channel_name = spare
+                return
+            except Exception:
+                _kill(spare[0])
         here, hard = _home_node()
         self._channel_name = f"flyte-channel-{uuid.uuid4().hex}"
         self._channel = (
@@ -493,23 +615,51 @@ class RayExecutor:
             .remote()
         )
 
-    def _make_supervisor(self, action: RemoteAction) -> None:
-        """The run's supervisor: the one a killed driver of this run left, or a new one."""
+    def _make_supervisor(self, action: RemoteAction, fresh: bool = False) -> None:
+        """The run's supervisor: the one a killed driver of this run left (found through the GCS's
+        map from the run to its supervisor), else the spare an ended run of this process left, else
+        a new one. ``fresh``: a new one (the old one died)."""
         import ray
         from flyte.extend import orphan_grace
-        from flyteplugins.ray._remote import CHANNEL_CONCURRENCY, NAMESPACE, Supervisor, supervisor_name
+        from flyteplugins.ray._remote import NAMESPACE, supervisor_name
+
+        self._grace = orphan_grace()
+        self._sup_key = supervisor_name(action.run_name, action.c.run_prefix)
+        if not fresh:
+            name = _kv_get(self._sup_key)
+            if name is not None:
+                try:
+                    self._sup, self._sup_name = ray.get_actor(name, namespace=NAMESPACE), name
+                    return
+                except ValueError:
+                    pass  # it ended: its attempts with it
+            spare = _take_spare("sup")
+            if spare is not None and spare[2] == self._grace:
+                try:
+                    ray.get(spare[0].beat.remote(), timeout=10)
+                    self._sup, self._sup_name = spare[0], spare[1]
+                    _kv_put(self._sup_key, self._sup_name)
+                    return
+                except Exception:
+                    pass  # it died meanwhile (its node, or someone killed it): a new one
+            elif spare is not None:
+                _kill(spare[0])
+        self._sup_name = f"flyte-run-{uuid.uuid4().hex[:20]}"
+        self._sup = self._new_supervisor(self._sup_name)
+        _kv_put(self._sup_key, self._sup_name)
+
+    def _new_supervisor(self, name: str) -> Any:
+        import ray
+        from flyteplugins.ray._remote import CHANNEL_CONCURRENCY, NAMESPACE, Supervisor
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         here, hard = _home_node()
-        self._grace = orphan_grace()
-        self._sup_name = supervisor_name(action.run_name, action.c.run_prefix)
-        self._sup = (
+        return (
             ray.remote(Supervisor)
             .options(
-                name=self._sup_name,
+                name=name,
                 namespace=NAMESPACE,
                 lifetime="detached",
-                get_if_exists=True,
                 num_cpus=0,
                 max_concurrency=CHANNEL_CONCURRENCY,
                 max_restarts=0,
@@ -531,7 +681,7 @@ class RayExecutor:
             return
         deadline = time.monotonic() + SUPERVISOR_RESTART_S
         while True:
-            self._make_supervisor(self._last)
+            self._make_supervisor(self._last, fresh=True)
             try:
                 ray.get(self._sup.beat.remote(), timeout=5)
                 return
@@ -556,7 +706,7 @@ class RayExecutor:
                 except Exception:
                     pass
             try:
-                batch = ray.get(self._channel.take.remote(min(POLL_WAIT, beat_every)))
+                batch = ray.get(self._channel.take.remote(min(POLL_WAIT, beat_every), 2000, self._epoch))
             except Exception:
                 if self.closed:
                     return
@@ -573,6 +723,8 @@ class RayExecutor:
         """Keep the logs of a batch at once (they need no answer); return the other requests."""
         rest = []
         for item in batch:
+            if item[1] not in self._aids:
+                continue  # an earlier run's late request (the channel is reused): not this run's
             if item[2] == "log" and item[0] == 0 and self._last is not None:
                 self._last.keep_log(item[3])
             else:
@@ -628,13 +780,24 @@ class RayExecutor:
         )
 
     async def _alive_nodes(self) -> list[dict[str, Any]]:
+        """The cluster's live nodes, asked at most every 5 s, by one request however many actions
+        ask at once (a fan-out's thousands would each ask the GCS otherwise)."""
+        at, nodes = self._nodes
+        if time.monotonic() - at <= 5.0:
+            return nodes
+        if self._nodes_fetch is None:
+            self._nodes_fetch = asyncio.get_running_loop().create_task(self._fetch_nodes())
+        return await asyncio.shield(self._nodes_fetch)
+
+    async def _fetch_nodes(self) -> list[dict[str, Any]]:
         import ray
 
-        at, nodes = self._nodes
-        if time.monotonic() - at > 5.0:
+        try:
             nodes = [n for n in await asyncio.to_thread(ray.nodes) if n.get("Alive")]
             self._nodes = (time.monotonic(), nodes)
-        return nodes
+            return nodes
+        finally:
+            self._nodes_fetch = None
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         t = asyncio.get_running_loop().create_task(coro)
@@ -657,20 +820,33 @@ class RayExecutor:
             pool.close()
         try:  # logs posted by the last bodies can still be on their way: keep them before leaving
             for _ in range(20):
-                batch = ray.get(self._channel.take.remote(0.2))
+                batch = ray.get(self._channel.take.remote(0.2, 2000, self._epoch))
                 self._keep_logs(batch)
                 if not batch:
                     break
         except Exception:
             pass
+        # The run ended here: nothing is left to adopt. Its actors stay up for the next run of this
+        # process (the supervisor stops what is left of this run's attempts first).
+        _kv_del(self._sup_key)
+        if not _keep_spare("channel", (self._channel, self._channel_name)):
+            _kill(self._channel)
         try:
-            ray.kill(self._channel)
+            self._sup.release.remote(self._token)
         except Exception:
-            pass
-        try:  # the run ended here: nothing is left to adopt
-            ray.kill(self._sup)
-        except Exception:
-            pass
+            _kill(self._sup)
+            return
+        if not _keep_spare("sup", (self._sup, self._sup_name, self._grace)):
+            _kill(self._sup)
+
+
+def _kill(handle: Any) -> None:
+    import ray
+
+    try:
+        ray.kill(handle)
+    except Exception:
+        pass
 
 
 def _recovering(action: RemoteAction) -> bool:

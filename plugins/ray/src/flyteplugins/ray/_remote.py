@@ -10,6 +10,7 @@ keeps child action IDs deterministic.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import itertools
 import os
@@ -22,6 +23,12 @@ CHANNEL_CONCURRENCY = 1_000_000
 NAMESPACE = "flyte"
 """The Ray namespace of the runs' named actors: a recovered driver (another Ray job) finds them."""
 DRIVER_GONE = "driver-gone"
+SPARE_IDLE_S = 60.0
+"""A supervisor with no attempts and no driver beat for this long exits (a spare its driver
+process left for a next run that did not come)."""
+SUBMIT_YIELD = 32
+"""The supervisor lets its loop turn after starting this many Ray tasks of one ``submit`` (results
+come back and the driver's polls are answered while a large batch is going out)."""
 """The marker of a body that needed its driver (a child call, a step ID) after the driver died."""
 
 
@@ -29,16 +36,23 @@ class Channel:
     """The run's mailbox between bodies on the cluster and the controller on the driver."""
 
     def __init__(self) -> None:
-        self._inbox: asyncio.Queue[tuple[int, str, str, Any]] = asyncio.Queue()
+        self._inbox: collections.deque[tuple[int, str, str, Any]] = collections.deque()
+        self._arrived: asyncio.Event | None = None
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
+        self._epoch = 0  # the run that takes requests now (a channel serves its process's runs in turn)
+
+    def _put(self, item: tuple[int, str, str, Any]) -> None:
+        self._inbox.append(item)
+        if self._arrived is not None:
+            self._arrived.set()
 
     async def request(self, action_id: str, kind: str, payload: Any) -> Any:
         """From a body: one request; returns the controller's ``(ok, value)``."""
         rid = next(self._ids)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting[rid] = fut
-        self._inbox.put_nowait((rid, action_id, kind, payload))
+        self._put((rid, action_id, kind, payload))
         try:
             return await fut
         finally:
@@ -60,7 +74,7 @@ class Channel:
             self._waiting[rid] = fut
             futs[fut] = i
             rids.append(rid)
-            self._inbox.put_nowait((rid, action_id, kind, payload))
+            self._put((rid, action_id, kind, payload))
         try:
             pending = set(futs)
             while pending:
@@ -72,18 +86,28 @@ class Channel:
 
     def post(self, action_id: str, kind: str, payload: Any) -> None:
         """From a body: a request that needs no answer (a journal write)."""
-        self._inbox.put_nowait((0, action_id, kind, payload))
+        self._put((0, action_id, kind, payload))
 
-    async def take(self, wait: float, most: int = 2000) -> list[tuple[int, str, str, Any]]:
-        """From the driver: the requests waiting now (after up to ``wait`` seconds for the first)."""
-        try:
-            async with asyncio.timeout(wait):  # not wait_for: on Python 3.11 it can lose a cancel
-                first = await self._inbox.get()
-        except TimeoutError:
+    async def take(self, wait: float, most: int = 2000, epoch: int = 0) -> list[tuple[int, str, str, Any]]:
+        """From the driver: the requests waiting now (after up to ``wait`` seconds for the first).
+        ``epoch`` names the driver's run: a later run's call makes an earlier run's (a poll still
+        on its way after that run ended) come back empty, leaving the requests to the later run."""
+        if epoch > self._epoch:
+            self._epoch = epoch
+        if self._arrived is None:
+            self._arrived = asyncio.Event()
+        if not self._inbox:
+            self._arrived.clear()
+            try:
+                async with asyncio.timeout(wait):  # not wait_for: on Python 3.11 it can lose a cancel
+                    await self._arrived.wait()
+            except TimeoutError:
+                return []
+        if epoch < self._epoch:
             return []
-        out = [first]
-        while len(out) < most and not self._inbox.empty():
-            out.append(self._inbox.get_nowait())
+        out: list[tuple[int, str, str, Any]] = []
+        while self._inbox and len(out) < most:
+            out.append(self._inbox.popleft())
         return out
 
     def answer(self, replies: list[tuple[int, Any]]) -> None:
@@ -269,6 +293,7 @@ class Supervisor:
         self.driver = ""  # the token of the driver that submits now (a recovered one has a new one)
         self.outbox: list[tuple[int, str, Any]] = []
         self.ready: asyncio.Event | None = None
+        self.order: asyncio.Lock | None = None  # submit calls are taken in the order they came
         self.asked = 0  # adoption requests from recovered drivers (for tests and diagnosis)
 
     def _touch(self) -> None:
@@ -287,6 +312,24 @@ class Supervisor:
         """From the driver, every few seconds while it lives."""
         self._touch()
 
+    async def release(self, token: str) -> None:
+        """From the driver whose run ended: stop what is left of its attempts and forget them all;
+        the supervisor stays up, a spare for the driver process's next run (no process to start)."""
+        import ray
+
+        self._touch()
+        if token != self.driver:
+            return
+        for job in self.jobs.values():
+            if job.result is None:
+                try:
+                    ray.cancel(job.ref, force=True)
+                except Exception:
+                    pass
+        self.jobs = {}
+        self.by_serial = {}
+        self.outbox = []
+
     async def submit(
         self,
         token: str,
@@ -301,13 +344,29 @@ class Supervisor:
         import ray
 
         self._touch()
-        self._driver(token)
-        self._forget(forget)
+        if self.order is None:
+            self.order = asyncio.Lock()
+        async with self.order:  # a later call's cancels must not pass this call's attempts
+            self._driver(token)
+            self._forget(forget)
+            for key, o in opts.items():
+                if key not in self.fns:
+                    self.fns[key] = ray.remote(run_action).options(**o, max_retries=0)
+            await self._start(items, channel)
+            for serial in cancels:  # the driver cancelled it (a timeout, an aborted parent)
+                stop = self.by_serial.pop(serial, None)
+                if stop is not None and stop.result is None:
+                    ray.cancel(stop.ref, force=True)
+            if self.outbox and self.ready is not None:
+                self.ready.set()
+
+    async def _start(self, items: list[tuple[int, str, dict[str, Any]]], channel: str) -> None:
+        import ray
+
         loop = asyncio.get_running_loop()
-        for key, o in opts.items():
-            if key not in self.fns:
-                self.fns[key] = ray.remote(run_action).options(**o, max_retries=0)
-        for serial, key, spec in items:
+        for i, (serial, key, spec) in enumerate(items):
+            if i and not i % SUBMIT_YIELD:
+                await asyncio.sleep(0)  # results and the driver's polls meanwhile
             aid = spec["action_id"]
             old = self.jobs.pop(aid, None)
             if old is not None and old.result is None:
@@ -321,12 +380,6 @@ class Supervisor:
             ref.future().add_done_callback(
                 lambda f, j=job, s=serial: loop.call_soon_threadsafe(self._ended, j, s, f)
             )
-        for serial in cancels:  # the driver cancelled it (a timeout, an aborted parent)
-            stop = self.by_serial.pop(serial, None)
-            if stop is not None and stop.result is None:
-                ray.cancel(stop.ref, force=True)
-        if self.outbox and self.ready is not None:
-            self.ready.set()
 
     def _ended(self, job: _Job, serial: int, fut: concurrent.futures.Future[Any]) -> None:
         import ray
@@ -345,23 +398,37 @@ class Supervisor:
             if self.ready is not None:
                 self.ready.set()
 
-    async def completed(self, token: str, wait: float, forget: list[str]) -> list[tuple[int, str, Any]]:
+    async def completed(
+        self, token: str, wait: float, forget: list[str], want: int = 1, linger: float = 0.0
+    ) -> list[tuple[int, str, Any]]:
         """From the driver, a long poll: ``(serial, kind, value)`` of every attempt that ended since
-        the last call (after up to ``wait`` seconds for the first); kind ``"ok"`` with the body's
-        ``(ok, payload)``, or ``"ray-error"`` with the Ray exception."""
+        the last call (after up to ``wait`` seconds for the first, then up to ``linger`` seconds
+        more while fewer than ``want`` are in: one answer per batch, not per result); kind
+        ``"ok"`` with the body's ``(ok, payload)``, or ``"ray-error"`` with the Ray exception."""
         self._touch()
         self._driver(token)
         self._forget(forget)
         assert self.ready is not None
         if not self.outbox:
-            self.ready.clear()
-            try:
-                async with asyncio.timeout(wait):  # not wait_for: on Python 3.11 it can lose a cancel
-                    await self.ready.wait()
-            except TimeoutError:
-                pass
+            await self._ready(wait)
+        if 0 < len(self.outbox) < want and linger > 0:
+            end = time.monotonic() + linger
+            while len(self.outbox) < want and time.monotonic() < end:
+                await self._ready(end - time.monotonic())
+        if token != self.driver:
+            return []  # a poll of an ended run, answered after the next run took this supervisor
         out, self.outbox = self.outbox, []
         return out
+
+    async def _ready(self, wait: float) -> None:
+        """Until a result comes in (or ``wait`` seconds pass)."""
+        assert self.ready is not None
+        self.ready.clear()
+        try:
+            async with asyncio.timeout(wait):  # not wait_for: on Python 3.11 it can lose a cancel
+                await self.ready.wait()
+        except TimeoutError:
+            pass
 
     async def adopt(self, action_id: str) -> tuple[str, tuple[str, Any]] | None:
         """From a recovered driver: ``(how, result)`` of an action started before it, or None."""
@@ -394,8 +461,11 @@ class Supervisor:
 
         while True:
             await asyncio.sleep(min(1.0, max(0.05, self.grace / 10)))
-            if time.monotonic() - self.beat_at > self.grace:
+            idle = time.monotonic() - self.beat_at
+            if idle > self.grace:
                 break
+            if idle > SPARE_IDLE_S and not self.jobs:
+                os._exit(0)  # a spare no run took
         why = (
             f"its driver stopped and no recovered driver adopted it within {self.grace:g}s "
             "(FLYTE_ORPHAN_GRACE_SECONDS); the run's Ray supervisor stopped it"

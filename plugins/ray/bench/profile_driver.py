@@ -1,0 +1,170 @@
+"""Where the driver's CPU goes in a fan-out on the Ray executor (the per-child cost of flyte+ray).
+
+    python plugins/ray/bench/profile_driver.py [--n 2000] [--repeat 2] [--profile FILE] [--top 30]
+
+Starts the tests' three-node loopback cluster (in a network namespace of its own, as ``fanout.py``
+does), then alternates, each in a fresh driver process: Ray's own ``N`` tasks (the floor) and
+``flyte.run(fanout, n=N)`` on ``ray+direct://``. Prints a JSON line per measurement with the wall
+time and the driver's CPU seconds (``time.process_time``: every thread of the driver). With
+``--profile`` the last flyte run is under cProfile and its top functions (by own time) are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+TESTS = HERE.parent / "tests"
+
+CHILD = r"""
+import cProfile, json, sys, time
+sys.path.insert(0, {tests!r})
+mode, n, address, prof = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+if mode == "ray":
+    import ray
+    host, port = address.split("://", 1)[1].split(":")
+    ray.init(address=f"{{host}}:{{port}}", _node_ip_address=host, log_to_driver=False)
+    @ray.remote
+    def square(x):
+        return x * x
+    ray.get([square.remote(i) for i in range(50)])
+    def go():
+        return sum(ray.get([square.remote(i) for i in range(n)]))
+else:
+    import flyte
+    import ray_flows as flows
+    flyte.init(executor=address)
+    flyte.run(flows.fanout, n=50)
+    def go():
+        return flyte.run(flows.fanout, n=n).outputs()[0]
+p = cProfile.Profile() if prof != "-" else None
+c0, t0 = time.process_time(), time.perf_counter()
+if p is not None:
+    p.enable()
+total = go()
+if p is not None:
+    p.disable()
+    p.dump_stats(prof)
+wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+assert total == sum(i * i for i in range(n)), total
+print(json.dumps({{"mode": mode, "n": n, "wall_s": round(wall, 3), "driver_cpu_s": round(cpu, 3)}}))
+"""
+
+
+def _cluster_cpu(cluster: Any) -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of each process of the cluster's nodes, with its name (Ray's proctitle)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stats[int(entry)] = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+    ours = set(cluster.pids())  # the nodes' process groups; Ray's workers have groups of their own
+    grew = True
+    while grew:
+        more = {pid for pid, st in stats.items() if int(st[1]) in ours} - ours
+        ours |= more
+        grew = bool(more)
+    out = {}
+    for pid in ours:
+        try:
+            fields = stats[pid]
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, KeyError):
+            continue
+        name = cmd.split()[0] if cmd else "?"
+        if "default_worker.py" in cmd:
+            name = "ray worker (python)"
+        elif name.startswith("ray::"):
+            name = cmd.split(" ")[0]
+        out[pid] = (os.path.basename(name)[:40], (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def _cpu_delta(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    by: dict[str, float] = {}
+    for pid, (name, cpu) in after.items():
+        d = cpu - before.get(pid, (name, 0.0))[1]
+        if d > 0.005:
+            by[name] = round(by.get(name, 0.0) + d, 2)
+    return dict(sorted(by.items(), key=lambda kv: -kv[1]))
+
+
+def _measure(mode: str, n: int, address: str, home: str, prof: str) -> dict[str, Any]:
+    env = dict(os.environ, FLYTE_HOME=home, PYTHONPATH=str(TESTS))
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD.format(tests=str(TESTS)), mode, str(n), address, prof],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"{mode} failed:\n{out.stderr[-4000:]}")
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith('{"mode"')]
+    if not lines:
+        raise SystemExit(f"{mode} printed no result:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+    line: dict[str, Any] = json.loads(lines[-1])
+    line["load1"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(line), flush=True)
+    return line
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--profile", default="", help="write the last flyte run's cProfile stats here")
+    ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--no-netns", action="store_true")
+    args = ap.parse_args()
+    if not args.no_netns and os.environ.get("FLYTE_BENCH_NETNS") != "1" and os.geteuid() == 0:
+        if shutil.which("unshare"):
+            cmd = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", sys.executable]
+            env = dict(os.environ, FLYTE_BENCH_NETNS="1")
+            raise SystemExit(subprocess.call([*cmd, __file__, *sys.argv[1:]], env=env))
+
+    sys.path.insert(0, str(TESTS))
+    from ray_cluster import start_cluster
+
+    cluster = start_cluster()
+    rows: list[dict[str, Any]] = []
+    try:
+        with tempfile.TemporaryDirectory() as home:
+            for i in range(args.repeat):
+                last = i == args.repeat - 1
+                for mode in ("ray", "flyte+ray"):
+                    prof = args.profile if (last and args.profile and mode != "ray") else "-"
+                    before = _cluster_cpu(cluster)
+                    row = _measure(mode, args.n, cluster.direct, home, prof)
+                    print("   cluster CPU s:", json.dumps(_cpu_delta(before, _cluster_cpu(cluster))))
+                    rows.append(row)
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.temp, ignore_errors=True)  # the nodes' session logs and sockets
+    for mode in ("ray", "flyte+ray"):
+        mine = [r for r in rows if r["mode"] == mode]
+        print(
+            f"{mode:10s} best wall {min(r['wall_s'] for r in mine):.2f} s, "
+            f"driver CPU {min(r['driver_cpu_s'] for r in mine) / args.n * 1e3:.3f} ms/child"
+        )
+    if args.profile:
+        import pstats
+
+        pstats.Stats(args.profile).sort_stats("tottime").print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()
