@@ -23,6 +23,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from _bench_common import enter_loopback_namespace
+
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent / "tests"
 
@@ -103,11 +105,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--no-netns", action="store_true", help="run in this network namespace")
     args = ap.parse_args()
-    if not args.no_netns and os.environ.get("FLYTE_BENCH_NETNS") != "1" and os.geteuid() == 0:
-        if shutil.which("unshare"):
-            cmd = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", sys.executable]
-            env = dict(os.environ, FLYTE_BENCH_NETNS="1")
-            raise SystemExit(subprocess.call([*cmd, __file__, *sys.argv[1:]], env=env))
+    enter_loopback_namespace(__file__, skip=args.no_netns)
     sys.path.insert(0, str(TESTS))
     from ray_cluster import start_cluster
 

@@ -23,7 +23,6 @@ Prints a JSON line per measurement and a table with the ratios.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -31,6 +30,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from _bench_common import enter_loopback_namespace, result_line
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent / "tests"
@@ -75,15 +76,7 @@ def _measure(mode: str, n: int, address: str, home: str) -> float:
         env=env,
         timeout=1800,
     )
-    if out.returncode != 0:
-        raise SystemExit(f"{mode} failed:\n{out.stderr[-4000:]}")
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith('{"mode"')]  # Ray may print too
-    if not lines:
-        raise SystemExit(f"{mode} printed no result:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
-    line = json.loads(lines[-1])
-    line["load1"] = round(os.getloadavg()[0], 2)  # the machine's load as it ended (shared boxes)
-    print(json.dumps(line), flush=True)
-    return float(line["wall_s"])
+    return float(result_line(mode, out)["wall_s"])
 
 
 def main() -> None:
@@ -92,11 +85,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--no-netns", action="store_true", help="run in this network namespace")
     args = ap.parse_args()
-    if not args.no_netns and os.environ.get("FLYTE_BENCH_NETNS") != "1" and os.geteuid() == 0:
-        if shutil.which("unshare"):
-            cmd = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", sys.executable]
-            env = dict(os.environ, FLYTE_BENCH_NETNS="1")
-            raise SystemExit(subprocess.call([*cmd, __file__, *sys.argv[1:]], env=env))
+    enter_loopback_namespace(__file__, skip=args.no_netns)
 
     sys.path.insert(0, str(TESTS))
     from ray_cluster import start_cluster

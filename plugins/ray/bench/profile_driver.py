@@ -21,6 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from _bench_common import enter_loopback_namespace, result_line
+
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent / "tests"
 
@@ -111,15 +113,7 @@ def _measure(mode: str, n: int, address: str, home: str, prof: str) -> dict[str,
         env=env,
         timeout=1800,
     )
-    if out.returncode != 0:
-        raise SystemExit(f"{mode} failed:\n{out.stderr[-4000:]}")
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith('{"mode"')]
-    if not lines:
-        raise SystemExit(f"{mode} printed no result:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
-    line: dict[str, Any] = json.loads(lines[-1])
-    line["load1"] = round(os.getloadavg()[0], 2)
-    print(json.dumps(line), flush=True)
-    return line
+    return result_line(mode, out)
 
 
 def main() -> None:
@@ -130,11 +124,7 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--no-netns", action="store_true")
     args = ap.parse_args()
-    if not args.no_netns and os.environ.get("FLYTE_BENCH_NETNS") != "1" and os.geteuid() == 0:
-        if shutil.which("unshare"):
-            cmd = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", sys.executable]
-            env = dict(os.environ, FLYTE_BENCH_NETNS="1")
-            raise SystemExit(subprocess.call([*cmd, __file__, *sys.argv[1:]], env=env))
+    enter_loopback_namespace(__file__, skip=args.no_netns)
 
     sys.path.insert(0, str(TESTS))
     from ray_cluster import start_cluster
