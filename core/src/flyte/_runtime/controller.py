@@ -24,7 +24,7 @@ from flyte._runtime.codec import InterfaceCodec, TextParts
 from flyte._runtime.errors_bridge import as_user_error, error_record
 from flyte._runtime.identity import cache_key as _cache_key
 from flyte._runtime.identity import call_identity, child_action_id
-from flyte._runtime.journal import ActionRow, AttemptRow, CacheEntry, LeaseOwner, RunJournal
+from flyte._runtime.journal import ActionRow, AttemptRow, CacheEntry, LeaseOwner, PendingStart, RunJournal
 from flyte._runtime.leases import Lease, acquire_or_reuse
 from flyte._runtime.placement import INLINE
 from flyte._runtime.run_lease import host_id
@@ -447,7 +447,7 @@ class Controller:
         try:
             if identity not in self._specs:
                 self._record_spec(tmpl)
-            self.journal.action_started(row.params(RUNNING, 0, None, None))
+            self.journal.action_running(self.run_name, action_id, row)  # built only if still queued
             self.counts[RUNNING] += 1
             if self.listeners:
                 self._emit("start", child, RUNNING)
@@ -1139,7 +1139,7 @@ def _plain_async(tmpl: TaskTemplate[Any, Any]) -> bool:
     return got  # type: ignore[no-any-return]
 
 
-class _Row:
+class _Row(PendingStart):
     """Builds the actions-table row for one child; most columns never change."""
 
     __slots__ = ("base", "fixed", "group", "inputs", "mode", "started")
@@ -1161,6 +1161,10 @@ class _Row:
         self.started = time.time()
         self.mode = "inline"
         self.base = 0  # attempts recorded by earlier executions of this run (see Controller.attempt_base)
+
+    def running(self) -> ActionRow:
+        """Its first RUNNING row (queued unbuilt by ``RunJournal.action_running``)."""
+        return self.params(RUNNING, 0, None, None)
 
     def params(
         self, status: str, attempts: int, outputs: bytes | None, error: str | None, cached: int = 0

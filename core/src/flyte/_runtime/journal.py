@@ -15,6 +15,7 @@ else calls its typed methods (``action_started``, ``get_run``, ``list_actions``.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import sqlite3
 import threading
@@ -1494,6 +1495,69 @@ class RunFence(Protocol):
     def lost(self, host: str | None, owner: str | None) -> RunOwnershipLostError: ...
 
 
+class PendingStart:
+    """A start row not built yet (``RunJournal.action_running``): ``running()`` builds it."""
+
+    __slots__ = ()
+
+    def running(self) -> ActionRow:
+        raise NotImplementedError
+
+
+class _GroupFuture(asyncio.Future):  # type: ignore[type-arg]
+    """The future a group commit's waiters share (issue 20: a fan-out of 10k children).
+
+    Cancelling one waiting task must not cancel the others' wait, so ``cancel`` is refused: the
+    task's cancellation reaches it when the commit resolves this future (the next loop turn), as it
+    would have after a future of its own. Its waiters are woken by one loop callback, in the order
+    they came, not by one ``call_soon`` (a Python call and a handle) each."""
+
+    __slots__ = ("_woken",)
+
+    def __init__(self, *, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop=loop)
+        self._woken: list[tuple[Callable[..., Any], contextvars.Context]] = []
+
+    def cancel(self, msg: Any = None) -> bool:
+        return False
+
+    def add_done_callback(
+        self, fn: Callable[..., Any], *, context: contextvars.Context | None = None
+    ) -> None:
+        if context is None:
+            context = contextvars.copy_context()
+        if self.done():
+            self.get_loop().call_soon(fn, self, context=context)
+        else:
+            self._woken.append((fn, context))
+
+    def remove_done_callback(self, fn: Callable[..., Any]) -> int:
+        kept = [(f, c) for f, c in self._woken if f != fn]
+        removed = len(self._woken) - len(kept)
+        self._woken = kept
+        return removed + super().remove_done_callback(fn)
+
+    def set_result(self, result: Any) -> None:
+        super().set_result(result)
+        self.get_loop().call_soon(self._wake)
+
+    def set_exception(self, exception: Any) -> None:
+        super().set_exception(exception)
+        self.get_loop().call_soon(self._wake)
+
+    def _wake(self) -> None:
+        woken, self._woken = self._woken, []
+        for fn, context in woken:
+            try:
+                context.run(fn, self)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as e:  # what a Handle does with a failing callback
+                self.get_loop().call_exception_handler(
+                    {"message": f"Exception in callback {fn!r}", "exception": e, "future": self}
+                )
+
+
 class RunJournal:
     """One run's writes, group-committed on that run's event loop.
 
@@ -1510,6 +1574,9 @@ class RunJournal:
         # earlier one still waiting in the same group commit (a RUNNING row superseded by its result).
         self._pending_actions: dict[tuple[Any, Any], Sequence[Any]] = {}
         self._waiters: list[asyncio.Future[None]] = []
+        # The one future every statement of the group path waits on until the next group commit
+        # (in ``_waiters`` too): a fan-out of 10k children makes one future, not 10k (issue 20).
+        self._group: asyncio.Future[None] | None = None
         # The statements the waiters wait on, when each came through the group path of ``_durable``
         # (one per waiter): a small group of them may go to the redo log instead of a commit.
         self._waited: list[tuple[str, Sequence[Any]]] = []
@@ -1556,11 +1623,13 @@ class RunJournal:
         ready = getattr(loop, "_ready", None)  # asyncio's run queue (other loops: always the group path)
         alone = ready is not None and (not ready or (len(ready) == 1 and ready[0] is self._handle))
         if not alone:
-            fut: asyncio.Future[None] = loop.create_future()
             self._inline = 0
-            self._waiters.append(fut)
             self._waited.append((sql, params))
             self.write(sql, params)
+            fut = self._group
+            if fut is None:
+                fut = self._group = _GroupFuture(loop=loop)
+                self._waiters.append(fut)
             return fut
         # Nothing else is ready to run on this loop but our own group commit (a sequential chain):
         # that commit would hold just this write one loop turn later, so it is made durable now
@@ -1637,13 +1706,14 @@ class RunJournal:
         fence = self._fence
         if (
             self._pending  # a cache entry or another statement: it must be in SQLite (next lookup)
-            or len(waited) != len(waiters)
+            or len(waiters) != 1  # a waiter whose statement is not in ``waited`` (or none is)
+            or waiters[0] is not self._group
             or len(waited) > REDO_GROUP
             or (fence is not None and (fence.error is not None or time.time() >= fence.trusted_until))
             or not rl.append_many(waited)
         ):
             return False
-        self._waited, self._waiters = [], []
+        self._waited, self._waiters, self._group = [], [], None
         for w in waiters:
             if not w.done():
                 w.set_result(None)
@@ -1695,10 +1765,14 @@ class RunJournal:
         self._pending[:0] = [(sql, p) for sql, p in statements if sql is not UPSERT_ACTION]
 
     def _take(self) -> tuple[list[tuple[str, Sequence[Any]]], list[asyncio.Future[None]]]:
-        actions = [(UPSERT_ACTION, p) for p in self._pending_actions.values()]
+        actions = [
+            (UPSERT_ACTION, p.running() if isinstance(p, PendingStart) else p)
+            for p in self._pending_actions.values()
+        ]
         pending = actions + self._pending if actions else self._pending
         waiters = self._waiters
         self._pending, self._waiters, self._pending_actions, self._waited = [], [], {}, []
+        self._group = None
         return pending, waiters
 
     def flush(self) -> None:
@@ -1751,6 +1825,14 @@ class RunJournal:
 
     action_ended = action_started
     """An action ended and nobody waits on its record (an abort, a trace written from sync code)."""
+
+    def action_running(self, run: str, action_id: str, start: PendingStart) -> None:
+        """``action_started`` with the row built only if it is still queued at the next commit: a
+        child that ends within the same loop turn (an inline fan-out) replaces it unbuilt (issue 20)."""
+        self._pending_actions[(run, action_id)] = start  # type: ignore[assignment]
+        if not self._scheduled:
+            self._scheduled = True
+            self._handle = asyncio.get_running_loop().call_soon(self._flush_soon)
 
     def action_finished(self, row: ActionRow, cache: CacheEntry | None = None) -> Awaitable[None]:
         """An action's result (and its cache entry); await it: it resolves once committed, so the
