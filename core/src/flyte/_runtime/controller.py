@@ -405,7 +405,7 @@ class Controller:
             enc_inputs = await self._store_retried(action_id, "inputs", enc_inputs)
         elif not isinstance(enc_inputs, bytes):  # never: unjoined parts are over a MiB
             enc_inputs = bytes(enc_inputs)
-        identity = tmpl.identity
+        identity = tmpl.__dict__.get("_identity") or tmpl.identity  # (the property: a closure a call)
         row = _Row(self.run_name, action_id, parent_id, position, tmpl, identity, pac.group, enc_inputs)
         if self.attempt_base:
             row.base = self.attempt_base.get(action_id, 0)
@@ -414,7 +414,10 @@ class Controller:
             if self.workers.cluster is not None:  # its mode depends on where the action sits
                 child = ActionState(action_id, tmpl.name, parent=parent, position=position)
                 child.row = row
-            row.mode = self.workers.mode(tmpl, child)
+            workers = self.workers
+            plain = workers.forced is None and workers.cluster is None
+            known = tmpl.__dict__.get("_flyte_isolation") if plain else None
+            row.mode = known or workers.mode(tmpl, child)  # (known: what default_mode returns)
 
         cache_key = None
         owner: asyncio.Future[None] | None = None

@@ -1625,7 +1625,13 @@ class RunJournal:
         if not alone:
             self._inline = 0
             self._waited.append((sql, params))
-            self.write(sql, params)
+            if sql is UPSERT_ACTION:  # what write() does, one call less per child of a fan-out
+                self._pending_actions[(params[0], params[1])] = params
+                if not self._scheduled:
+                    self._scheduled = True
+                    self._handle = loop.call_soon(self._flush_soon)
+            else:
+                self.write(sql, params)
             fut = self._group
             if fut is None:
                 fut = self._group = _GroupFuture(loop=loop)
