@@ -361,8 +361,68 @@ class WorkerManager(RequestHandler):
         failures = 0
         while True:
             try:
+                # One try, in this frame (no coroutine of its own: two resumes per action pass here)
                 fresh = failures == 0 and child.attempt == 0 and not self.c.recorded_positions
-                return await self._run_once(pool, tmpl, child, inputs, group, custom, limit, weight, fresh)
+                aid = child.action_id
+                inf = _Inflight(child, weight)
+                inf.pool, inf.tmpl, inf.inputs, inf.group, inf.custom = pool, tmpl, inputs, group, custom
+                inf.limit, inf.fresh = limit, fresh
+                prefer = inf.prefer = self.affinity.get(aid)
+                inf.fut = asyncio.get_running_loop().create_future()
+                cpus = self.cpus
+                try:
+                    # Without waiting where it can (a free slot, CPU to spare): no coroutine per step.
+                    if pool.policy is not None:  # bounded slots first, then CPU (see the module docstring)
+                        inf.worker = _take(pool, aid, prefer, limit) or await self._acquire(
+                            pool, aid, prefer, limit, child
+                        )
+                        if not cpus.try_acquire(weight):
+                            self.c.mark_queued(child)
+                            await cpus.acquire(weight)
+                        inf.holds_cpu = True
+                        self._launch(inf, inf.worker)
+                    elif cpus.try_acquire(weight):  # CPU first: it bounds an unbounded pool's workers
+                        inf.holds_cpu = True
+                        inf.worker = _take(pool, aid, prefer, limit) or await self._acquire(
+                            pool, aid, prefer, limit, child
+                        )
+                        self._launch(inf, inf.worker)
+                    else:
+                        # Queued for a CPU share: the share, when freed, sends the action from the
+                        # releasing callback (``_granted``); this coroutine wakes only for the result.
+                        self.c.mark_queued(child)
+                        inf.entry = cpus.enqueue(weight, partial(self._granted, inf))
+                    while True:
+                        try:
+                            got = await inf.fut
+                        except asyncio.CancelledError:
+                            if inf.worker is not None and aid in inf.worker.results:
+                                self._cancel_on_worker(inf.worker, aid, tmpl.is_sync)
+                            elif not inf.holds_cpu and inf.entry is not None:
+                                cpus.drop(inf.entry)
+                            raise
+                        if got is not _NO_WORKER:
+                            break
+                        inf.worker = await self._acquire(pool, aid, prefer, limit, child)
+                        inf.fut = asyncio.get_running_loop().create_future()
+                        self._launch(inf, inf.worker)
+                    ok, payload, peak = got
+                    if ok:  # no retry follows: nothing to prefer a worker for (a long run's memory)
+                        self.affinity.pop(aid, None)
+                finally:
+                    self.c.unqueue(child)  # cancelled while it waited: its end (ABORTED) follows
+                    inf.done = True
+                    if self.inflight.get(aid) is inf:
+                        del self.inflight[aid]
+                    w = inf.worker
+                    if w is not None and aid not in w.cancelling:
+                        pool.release(w, aid)  # before the CPU: the action it is granted to takes w
+                    if inf.holds_cpu:
+                        inf.holds_cpu = False
+                        self.c.mark_released(child)  # first: the release may start the next at once
+                        cpus.release(weight)
+                    self._limits_changed()
+                return self._result(tmpl, pool, ok, payload, peak)
             except _WorkerLost as lost:
                 self.c._abort_orphans(child)  # children of the lost attempt: its retry calls them again
                 if lost.oom is not None:
@@ -397,79 +457,6 @@ class WorkerManager(RequestHandler):
         if gpu is None and not fallback:
             self._plans[id(tmpl)] = plan  # the template is held: its id is not reused meanwhile
         return plan
-
-    async def _run_once(
-        self,
-        pool: Pool,
-        tmpl: TaskTemplate[Any, Any],
-        child: ActionState,
-        inputs: dict[str, Any],
-        group: str | None,
-        custom: dict[str, str],
-        limit: int | None,
-        weight: float,
-        fresh: bool = False,
-    ) -> Any:
-        aid = child.action_id
-        inf = _Inflight(child, weight)
-        inf.pool, inf.tmpl, inf.inputs, inf.group, inf.custom = pool, tmpl, inputs, group, custom
-        inf.limit, inf.fresh = limit, fresh
-        prefer = inf.prefer = self.affinity.get(aid)
-        inf.fut = asyncio.get_running_loop().create_future()
-        cpus = self.cpus
-        try:
-            # Without waiting where it can (a free slot, CPU to spare): no coroutine per step.
-            if pool.policy is not None:  # bounded slots first, then CPU (see the module docstring)
-                inf.worker = _take(pool, aid, prefer, limit) or await self._acquire(
-                    pool, aid, prefer, limit, child
-                )
-                if not cpus.try_acquire(weight):
-                    self.c.mark_queued(child)
-                    await cpus.acquire(weight)
-                inf.holds_cpu = True
-                self._launch(inf, inf.worker)
-            elif cpus.try_acquire(weight):  # CPU first: it bounds how many workers an unbounded pool starts
-                inf.holds_cpu = True
-                inf.worker = _take(pool, aid, prefer, limit) or await self._acquire(
-                    pool, aid, prefer, limit, child
-                )
-                self._launch(inf, inf.worker)
-            else:
-                # Queued for a CPU share: the share, when freed, sends the action from the releasing
-                # callback (``_granted``); this coroutine is woken only by the result (issue 20).
-                self.c.mark_queued(child)
-                inf.entry = cpus.enqueue(weight, partial(self._granted, inf))
-            while True:
-                try:
-                    got = await inf.fut
-                except asyncio.CancelledError:
-                    if inf.worker is not None and aid in inf.worker.results:
-                        self._cancel_on_worker(inf.worker, aid, tmpl.is_sync)
-                    elif not inf.holds_cpu and inf.entry is not None:
-                        cpus.drop(inf.entry)
-                    raise
-                if got is not _NO_WORKER:
-                    break
-                inf.worker = await self._acquire(pool, aid, prefer, limit, child)
-                inf.fut = asyncio.get_running_loop().create_future()
-                self._launch(inf, inf.worker)
-            ok, payload, peak = got
-            if ok:  # no retry of it follows: nothing to prefer a worker for (a long run's memory)
-                self.affinity.pop(aid, None)
-        finally:
-            self.c.unqueue(child)  # cancelled while it waited: its end (ABORTED) follows
-            inf.done = True
-            if self.inflight.get(aid) is inf:
-                del self.inflight[aid]
-            w = inf.worker
-            if w is not None and aid not in w.cancelling:
-                pool.release(w, aid)  # before the CPU: the next action granted it can take this worker
-            if inf.holds_cpu:
-                inf.holds_cpu = False
-                self.c.mark_released(child)  # first: the release may start the next action at once
-                cpus.release(weight)
-            self._limits_changed()
-        return self._result(tmpl, pool, ok, payload, peak)
 
     def _granted(self, inf: _Inflight) -> None:
         """A queued action's CPU share (already taken for it): send it to a free warm worker now, from
