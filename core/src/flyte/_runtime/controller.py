@@ -447,7 +447,7 @@ class Controller:
         try:
             if identity not in self._specs:
                 self._record_spec(tmpl)
-            self.journal.action_started(row.params(RUNNING, 0, None, None))
+            self.journal.action_started(row.running(0))
             self.counts[RUNNING] += 1
             if self.listeners:
                 self._emit("start", child, RUNNING)
@@ -819,7 +819,7 @@ class Controller:
         child.queued = False
         self.counts[QUEUED] -= 1
         if child.row is not None:
-            self.journal.action_started(child.row.params(RUNNING, child.attempt, None, None))
+            self.journal.action_started(child.row.running(child.attempt))
         self._emit("running", child, RUNNING)
 
     def unqueue(self, child: ActionState) -> None:
@@ -1142,7 +1142,7 @@ def _plain_async(tmpl: TaskTemplate[Any, Any]) -> bool:
 class _Row:
     """Builds the actions-table row for one child; most columns never change."""
 
-    __slots__ = ("base", "fixed", "group", "inputs", "mode", "started")
+    __slots__ = ("_running", "base", "fixed", "group", "inputs", "mode", "started")
 
     def __init__(
         self,
@@ -1161,6 +1161,20 @@ class _Row:
         self.started = time.time()
         self.mode = "inline"
         self.base = 0  # attempts recorded by earlier executions of this run (see Controller.attempt_base)
+        self._running: ActionRow | None = None
+
+    def running(self, attempts: int) -> ActionRow:
+        """The RUNNING row of a try, built once: an action queued for a place writes it again once
+        admitted (issue 20); rebuilt only when a column it holds changed."""
+        row = self._running  # [9] attempts, [16] group, [17] mode
+        if (
+            row is None
+            or row[9] != self.base + attempts
+            or row[16] is not self.group
+            or row[17] is not self.mode
+        ):
+            row = self._running = self.params(RUNNING, attempts, None, None)
+        return row
 
     def params(
         self, status: str, attempts: int, outputs: bytes | None, error: str | None, cached: int = 0

@@ -133,6 +133,9 @@ class WorkerProc:
         """The memory watcher's limit: the largest of the running actions' limits (None: unlimited)."""
         if self.watched is None:
             return
+        if len(self.active) <= 1:  # a worker of a non-reusable pool: its one action's limit (or none)
+            self.watched.limit = next(iter(self.active.values()), None)
+            return
         vals = list(self.active.values())
         self.watched.limit = None if not vals or any(v is None for v in vals) else max(v for v in vals if v)
 
