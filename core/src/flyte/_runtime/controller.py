@@ -26,7 +26,7 @@ from flyte._runtime.identity import cache_key as _cache_key
 from flyte._runtime.identity import call_identity, child_action_id
 from flyte._runtime.journal import ActionRow, AttemptRow, CacheEntry, LeaseOwner, RunJournal
 from flyte._runtime.leases import Lease, acquire_or_reuse
-from flyte._runtime.placement import INLINE
+from flyte._runtime.placement import INLINE, Process
 from flyte._runtime.run_lease import host_id
 from flyte._runtime.store import ObjectStore, join
 from flyte.errors import (
@@ -648,6 +648,20 @@ class Controller:
             and (self.workers is None or (child.row is not None and child.row.mode == "inline"))
             and _plain_async(tmpl)
         )
+        # A python task in a worker process with no max_runtime and no concurrency limit: handed to
+        # its place here (no _dispatch frame, no action context: the worker sets its own; issue 20).
+        proc: Process | None = None
+        if (
+            not plain
+            and max_rt is None
+            and self.slots is None
+            and self.workers is not None
+            and tmpl.task_type == "python"
+            and child.row is not None
+            and child.row.mode == "process"
+        ):
+            place = self.workers.placement("process")
+            proc = place if type(place) is Process else None
         attempt = 0
         user_failures = 0  # what RetryStrategy counts; system failures (storage) are retried apart
         system_failures = 0
@@ -670,6 +684,12 @@ class Controller:
                             if child.live_children:
                                 self._abort_orphans(child)
                             current_action.reset(token)
+                    if proc is not None:
+                        try:
+                            return await proc.run_with(tmpl, child, inputs, pac.group, dict(pac.custom))
+                        finally:
+                            if child.live_children:
+                                self._abort_orphans(child)
                     return await self._dispatch(tmpl, child, inputs, pac, max_rt)
                 finally:
                     if child.log is not None:

@@ -109,14 +109,26 @@ class Process:
         self, tmpl: TaskTemplate[Any, Any], action: ActionState, inputs: dict[str, Any]
     ) -> Awaitable[Any]:
         """The manager's coroutine, returned (not awaited here: one coroutine frame less per resume)."""
+        pac: ActionContext | None = _current_action().get()
+        group = pac.group if pac is not None else None
+        custom = dict(pac.custom) if pac is not None else {}
+        return self.run_with(tmpl, action, inputs, group, custom)
+
+    def run_with(
+        self,
+        tmpl: TaskTemplate[Any, Any],
+        action: ActionState,
+        inputs: dict[str, Any],
+        group: str | None,
+        custom: dict[str, str],
+    ) -> Awaitable[Any]:
+        """``run`` with the caller's group and custom context given: the controller's short path for
+        a plain process step, which sets no action context of its own (issue 20)."""
         manager = self.manager
         if manager is None:
             from flyte._runtime.placement.pool import WorkerManager
 
             manager = self.manager = WorkerManager(self.controller, max_cpus=self.max_cpus)
-        pac: ActionContext | None = _current_action().get()
-        group = pac.group if pac is not None else None
-        custom = dict(pac.custom) if pac is not None else {}
         return manager.run(tmpl, action, inputs, group, custom)
 
     def close(self) -> None:
