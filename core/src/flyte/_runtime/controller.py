@@ -26,7 +26,7 @@ from flyte._runtime.identity import cache_key as _cache_key
 from flyte._runtime.identity import call_identity, child_action_id
 from flyte._runtime.journal import ActionRow, AttemptRow, CacheEntry, LeaseOwner, PendingStart, RunJournal
 from flyte._runtime.leases import Lease, acquire_or_reuse
-from flyte._runtime.placement import INLINE
+from flyte._runtime.placement import INLINE, Process
 from flyte._runtime.run_lease import host_id
 from flyte._runtime.store import ObjectStore, join
 from flyte.errors import (
@@ -651,6 +651,20 @@ class Controller:
             and (self.workers is None or (child.row is not None and child.row.mode == "inline"))
             and _plain_async(tmpl)
         )
+        # A python task in a worker process with no max_runtime and no concurrency limit: handed to
+        # its place here (no _dispatch frame, no action context: the worker sets its own; issue 20).
+        proc: Process | None = None
+        if (
+            not plain
+            and max_rt is None
+            and self.slots is None
+            and self.workers is not None
+            and tmpl.task_type == "python"
+            and child.row is not None
+            and child.row.mode == "process"
+        ):
+            place = self.workers.placement("process")
+            proc = place if type(place) is Process else None
         attempt = 0
         user_failures = 0  # what RetryStrategy counts; system failures (storage) are retried apart
         system_failures = 0
@@ -673,6 +687,12 @@ class Controller:
                             if child.live_children:
                                 self._abort_orphans(child)
                             current_action.reset(token)
+                    if proc is not None:
+                        try:
+                            return await proc.run_with(tmpl, child, inputs, pac.group, dict(pac.custom))
+                        finally:
+                            if child.live_children:
+                                self._abort_orphans(child)
                     return await self._dispatch(tmpl, child, inputs, pac, max_rt)
                 finally:
                     if child.log is not None:
@@ -822,7 +842,7 @@ class Controller:
         child.queued = False
         self.counts[QUEUED] -= 1
         if child.row is not None:
-            self.journal.action_started(child.row.params(RUNNING, child.attempt, None, None))
+            self.journal.action_started(child.row.running(child.attempt))
         self._emit("running", child, RUNNING)
 
     def unqueue(self, child: ActionState) -> None:
@@ -1145,7 +1165,7 @@ def _plain_async(tmpl: TaskTemplate[Any, Any]) -> bool:
 class _Row(PendingStart):
     """Builds the actions-table row for one child; most columns never change."""
 
-    __slots__ = ("base", "fixed", "group", "inputs", "mode", "started")
+    __slots__ = ("_running", "base", "fixed", "group", "inputs", "mode", "started")
 
     def __init__(
         self,
@@ -1164,10 +1184,21 @@ class _Row(PendingStart):
         self.started = time.time()
         self.mode = "inline"
         self.base = 0  # attempts recorded by earlier executions of this run (see Controller.attempt_base)
+        self._running: ActionRow | None = None
 
-    def running(self) -> ActionRow:
-        """Its first RUNNING row (queued unbuilt by ``RunJournal.action_running``)."""
-        return self.params(RUNNING, 0, None, None)
+    def running(self, attempts: int = 0) -> ActionRow:
+        """The RUNNING row of a try, built once (also what ``RunJournal.action_running`` builds for a
+        first try still queued at the commit): an action queued for a place writes it again once
+        admitted (issue 20); rebuilt only when a column it holds changed."""
+        row = self._running  # [9] attempts, [16] group, [17] mode
+        if (
+            row is None
+            or row[9] != self.base + attempts
+            or row[16] is not self.group
+            or row[17] is not self.mode
+        ):
+            row = self._running = self.params(RUNNING, attempts, None, None)
+        return row
 
     def params(
         self, status: str, attempts: int, outputs: bytes | None, error: str | None, cached: int = 0

@@ -16,6 +16,7 @@ inputs)``, ``close()``): :class:`Inline`, :class:`Process`, ``container.Containe
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -55,8 +56,10 @@ class Placement(Protocol):
 
     name: str
 
-    async def run(self, tmpl: TaskTemplate[Any, Any], action: ActionState, inputs: dict[str, Any]) -> Any:
-        """Run one attempt and return the task's output (or raise its error)."""
+    def run(
+        self, tmpl: TaskTemplate[Any, Any], action: ActionState, inputs: dict[str, Any]
+    ) -> Awaitable[Any]:
+        """Run one attempt and return the task's output (or raise its error), awaited."""
         ...
 
     def close(self) -> None:
@@ -102,16 +105,31 @@ class Process:
         self.max_cpus = max_cpus
         self.manager: WorkerManager | None = None
 
-    async def run(self, tmpl: TaskTemplate[Any, Any], action: ActionState, inputs: dict[str, Any]) -> Any:
+    def run(
+        self, tmpl: TaskTemplate[Any, Any], action: ActionState, inputs: dict[str, Any]
+    ) -> Awaitable[Any]:
+        """The manager's coroutine, returned (not awaited here: one coroutine frame less per resume)."""
+        pac: ActionContext | None = _current_action().get()
+        group = pac.group if pac is not None else None
+        custom = dict(pac.custom) if pac is not None else {}
+        return self.run_with(tmpl, action, inputs, group, custom)
+
+    def run_with(
+        self,
+        tmpl: TaskTemplate[Any, Any],
+        action: ActionState,
+        inputs: dict[str, Any],
+        group: str | None,
+        custom: dict[str, str],
+    ) -> Awaitable[Any]:
+        """``run`` with the caller's group and custom context given: the controller's short path for
+        a plain process step, which sets no action context of its own (issue 20)."""
         manager = self.manager
         if manager is None:
             from flyte._runtime.placement.pool import WorkerManager
 
             manager = self.manager = WorkerManager(self.controller, max_cpus=self.max_cpus)
-        pac: ActionContext | None = _current_action().get()
-        group = pac.group if pac is not None else None
-        custom = dict(pac.custom) if pac is not None else {}
-        return await manager.run(tmpl, action, inputs, group, custom)
+        return manager.run(tmpl, action, inputs, group, custom)
 
     def close(self) -> None:
         if self.manager is not None:

@@ -17,6 +17,8 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from typing import Any
 
 MiB = 1024 * 1024
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -206,7 +208,7 @@ class CpuBudget:
     def __init__(self, total: float) -> None:
         self.total = total
         self.used = 0.0
-        self._waiters: collections.deque[tuple[float, asyncio.Future[None]]] = collections.deque()
+        self._waiters: collections.deque[tuple[float, Any]] = collections.deque()
 
     def weight(self, request: float | None, share: int = 1) -> float:
         """What one action holds: its request (1 core when unset), split across a replica's slots."""
@@ -244,21 +246,41 @@ class CpuBudget:
                 self._wake()
             raise
 
+    def enqueue(self, n: float, grant: Callable[[], None]) -> tuple[float, Any]:
+        """Wait for ``n`` without a future or a coroutine: ``grant()`` is called once ``n`` is taken
+        for it, from the ``release`` that freed it (FIFO with ``acquire``'s waiters). ``drop`` the
+        returned entry to stop waiting."""
+        entry = (n, grant)
+        self._waiters.append(entry)
+        return entry
+
+    def drop(self, entry: tuple[float, Any]) -> None:
+        try:
+            self._waiters.remove(entry)
+        except ValueError:
+            return
+        self._wake()
+
     def release(self, n: float) -> None:
         self.used = max(0.0, self.used - n)
         self._wake()
 
     def _wake(self) -> None:
-        while self._waiters:
-            n, fut = self._waiters[0]
-            if fut.done():
-                self._waiters.popleft()
+        waiters = self._waiters
+        while waiters:
+            n, waiter = waiters[0]
+            is_fut = isinstance(waiter, asyncio.Future)
+            if is_fut and waiter.done():
+                waiters.popleft()
                 continue
             if self.used + n > self.total + 1e-9:
                 return
-            self._waiters.popleft()
+            waiters.popleft()
             self.used += n
-            fut.set_result(None)
+            if is_fut:
+                waiter.set_result(None)
+            else:
+                waiter()  # sends a queued action (see pool.WorkerManager._granted); it never raises
 
     def describe(self) -> str:
         return f"cpus {self.used:g}/{self.total:g}"

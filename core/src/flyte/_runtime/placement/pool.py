@@ -28,6 +28,7 @@ import sys
 import time
 import warnings
 from collections.abc import Coroutine
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from flyte._resources import Device
@@ -131,6 +132,9 @@ class WorkerProc:
     def update_limit(self) -> None:
         """The memory watcher's limit: the largest of the running actions' limits (None: unlimited)."""
         if self.watched is None:
+            return
+        if len(self.active) <= 1:  # a worker of a non-reusable pool: its one action's limit (or none)
+            self.watched.limit = next(iter(self.active.values()), None)
             return
         vals = list(self.active.values())
         self.watched.limit = None if not vals or any(v is None for v in vals) else max(v for v in vals if v)
@@ -249,9 +253,36 @@ class Pool:
 
 
 class _Inflight:
-    """A process-mode action being run, as the controller's handlers of its requests see it."""
+    """A process-mode action being run, as the controller's handlers of its requests see it, and what
+    it needs to be sent (kept here so a freed CPU share can send it from a callback, issue 20)."""
 
-    __slots__ = ("children", "done", "holds_cpu", "state", "weight", "worker")
+    __slots__ = (
+        "children",
+        "custom",
+        "done",
+        "entry",
+        "fresh",
+        "fut",
+        "group",
+        "holds_cpu",
+        "inputs",
+        "limit",
+        "pool",
+        "prefer",
+        "state",
+        "tmpl",
+        "weight",
+        "worker",
+    )
+    pool: Pool
+    tmpl: TaskTemplate[Any, Any]
+    inputs: dict[str, Any]
+    group: str | None
+    custom: dict[str, str]
+    limit: int | None
+    fresh: bool
+    prefer: WorkerProc | None
+    fut: asyncio.Future[Any]
 
     def __init__(self, state: ActionState, weight: float) -> None:
         self.state = state
@@ -260,6 +291,12 @@ class _Inflight:
         self.children = 0
         self.holds_cpu = False
         self.done = False
+        self.entry: tuple[float, Any] | None = None  # its place in the CPU queue while it waits
+
+
+_NO_WORKER = ("no worker",)
+"""What a waiting action's future gets when its CPU share came but no warm worker was free: the
+action's coroutine then starts (or waits for) one itself."""
 
 
 def _take(pool: Pool, aid: str, prefer: WorkerProc | None, limit: int | None) -> WorkerProc | None:
@@ -327,8 +364,68 @@ class WorkerManager(RequestHandler):
         failures = 0
         while True:
             try:
+                # One try, in this frame (no coroutine of its own: two resumes per action pass here)
                 fresh = failures == 0 and child.attempt == 0 and not self.c.recorded_positions
-                return await self._run_once(pool, tmpl, child, inputs, group, custom, limit, weight, fresh)
+                aid = child.action_id
+                inf = _Inflight(child, weight)
+                inf.pool, inf.tmpl, inf.inputs, inf.group, inf.custom = pool, tmpl, inputs, group, custom
+                inf.limit, inf.fresh = limit, fresh
+                prefer = inf.prefer = self.affinity.get(aid)
+                inf.fut = asyncio.get_running_loop().create_future()
+                cpus = self.cpus
+                try:
+                    # Without waiting where it can (a free slot, CPU to spare): no coroutine per step.
+                    if pool.policy is not None:  # bounded slots first, then CPU (see the module docstring)
+                        inf.worker = _take(pool, aid, prefer, limit) or await self._acquire(
+                            pool, aid, prefer, limit, child
+                        )
+                        if not cpus.try_acquire(weight):
+                            self.c.mark_queued(child)
+                            await cpus.acquire(weight)
+                        inf.holds_cpu = True
+                        self._launch(inf, inf.worker)
+                    elif cpus.try_acquire(weight):  # CPU first: it bounds an unbounded pool's workers
+                        inf.holds_cpu = True
+                        inf.worker = _take(pool, aid, prefer, limit) or await self._acquire(
+                            pool, aid, prefer, limit, child
+                        )
+                        self._launch(inf, inf.worker)
+                    else:
+                        # Queued for a CPU share: the share, when freed, sends the action from the
+                        # releasing callback (``_granted``); this coroutine wakes only for the result.
+                        self.c.mark_queued(child)
+                        inf.entry = cpus.enqueue(weight, partial(self._granted, inf))
+                    while True:
+                        try:
+                            got = await inf.fut
+                        except asyncio.CancelledError:
+                            if inf.worker is not None and aid in inf.worker.results:
+                                self._cancel_on_worker(inf.worker, aid, tmpl.is_sync)
+                            elif not inf.holds_cpu and inf.entry is not None:
+                                cpus.drop(inf.entry)
+                            raise
+                        if got is not _NO_WORKER:
+                            break
+                        inf.worker = await self._acquire(pool, aid, prefer, limit, child)
+                        inf.fut = asyncio.get_running_loop().create_future()
+                        self._launch(inf, inf.worker)
+                    ok, payload, peak = got
+                    if ok:  # no retry follows: nothing to prefer a worker for (a long run's memory)
+                        self.affinity.pop(aid, None)
+                finally:
+                    self.c.unqueue(child)  # cancelled while it waited: its end (ABORTED) follows
+                    inf.done = True
+                    if self.inflight.get(aid) is inf:
+                        del self.inflight[aid]
+                    w = inf.worker
+                    if w is not None and aid not in w.cancelling:
+                        pool.release(w, aid)  # before the CPU: the action it is granted to takes w
+                    if inf.holds_cpu:
+                        inf.holds_cpu = False
+                        self.c.mark_released(child)  # first: the release may start the next at once
+                        cpus.release(weight)
+                    self._limits_changed()
+                return self._result(tmpl, pool, ok, payload, peak)
             except _WorkerLost as lost:
                 self.c._abort_orphans(child)  # children of the lost attempt: its retry calls them again
                 if lost.oom is not None:
@@ -364,89 +461,61 @@ class WorkerManager(RequestHandler):
             self._plans[id(tmpl)] = plan  # the template is held: its id is not reused meanwhile
         return plan
 
-    async def _run_once(
-        self,
-        pool: Pool,
-        tmpl: TaskTemplate[Any, Any],
-        child: ActionState,
-        inputs: dict[str, Any],
-        group: str | None,
-        custom: dict[str, str],
-        limit: int | None,
-        weight: float,
-        fresh: bool = False,
-    ) -> Any:
-        aid = child.action_id
-        inf = _Inflight(child, weight)
-        prefer = self.affinity.get(aid)
-        w: WorkerProc | None = None
+    def _granted(self, inf: _Inflight) -> None:
+        """A queued action's CPU share (already taken for it): send it to a free warm worker now, from
+        the callback that freed the share, or tell its coroutine to get a worker."""
+        inf.holds_cpu = True
+        inf.entry = None
+        fut = inf.fut
+        if fut.done():  # cancelled meanwhile: its coroutine gives the share back
+            return
+        w = _take(inf.pool, inf.state.action_id, inf.prefer, inf.limit)
+        if w is None:
+            fut.set_result(_NO_WORKER)
+            return
+        inf.worker = w
         try:
-            # Without waiting where it can (a free slot, CPU to spare): no coroutine per step.
-            if pool.policy is not None:  # bounded slots first, then CPU (see the module docstring)
-                w = _take(pool, aid, prefer, limit) or await self._acquire(pool, aid, prefer, limit, child)
-                if not self.cpus.try_acquire(weight):
-                    self.c.mark_queued(child)
-                    await self.cpus.acquire(weight)
-                inf.holds_cpu = True
-            else:  # CPU first: it bounds how many workers an unbounded pool starts
-                if not self.cpus.try_acquire(weight):
-                    self.c.mark_queued(child)
-                    await self.cpus.acquire(weight)
-                inf.holds_cpu = True
-                w = _take(pool, aid, prefer, limit) or await self._acquire(pool, aid, prefer, limit, child)
-            self.c.mark_admitted(child)
-            inf.worker = w
-            self.inflight[aid] = inf
-            self.affinity[aid] = w
-            self._limits_changed()
-            try:
-                enc_inputs = wire.dumps(inputs)
-            except Exception as e:
-                raise NonRecoverableError(
-                    f"The inputs of task {tmpl.name!r} cannot be sent to a worker process "
-                    f"({type(e).__name__}: {e}). Run it inline (with_runcontext(isolation='inline'))."
-                ) from e
-            fut: asyncio.Future[tuple[bool, Any, int | None]] = asyncio.get_running_loop().create_future()
-            w.results[aid] = fut
-            if not w.alive:  # it died while this action waited for CPU
-                raise _WorkerLost(f"The worker process {w.pid} of environment {pool.label!r} died.")
-            tb = template_bytes(tmpl)
-            tid = self._template_ids.setdefault(tb, len(self._template_ids))
-            sent = tid in w.templates
-            w.templates.add(tid)
-            spec = {
-                "tmpl": None if sent else tb,  # the bytes once per worker, then only their ID
-                "tmpl_id": tid,
-                "inputs": put_value(self.c.store, self.c.run_prefix, aid, enc_inputs),
-                "attempt": child.attempt,
-                "task_name": tmpl.name,
-                "mem_limit": limit,
-                "fresh": fresh,  # no earlier try of it wrote a claim or outcome (see adopt.write_lease)
-            }
-            if group is not None or custom:  # left out when unset: less to pickle per action
-                spec["group"] = group
-                spec["custom"] = custom
-            w.send(("run", aid, spec))
-            try:
-                ok, payload, peak = await fut
-            except asyncio.CancelledError:
-                self._cancel_on_worker(w, aid, tmpl.is_sync)
-                raise
-            if ok:  # no retry of it follows: nothing to prefer a worker for (a long run's memory)
-                self.affinity.pop(aid, None)
-        finally:
-            self.c.unqueue(child)  # cancelled while it waited: its end (ABORTED) follows
-            inf.done = True
-            if self.inflight.get(aid) is inf:
-                del self.inflight[aid]
-            if inf.holds_cpu:
-                inf.holds_cpu = False
-                self.cpus.release(weight)
-                self.c.mark_released(child)
-            if w is not None and aid not in w.cancelling:
-                pool.release(w, aid)
-            self._limits_changed()
-        return self._result(tmpl, pool, ok, payload, peak)
+            self._launch(inf, w)
+        except Exception as e:
+            if not fut.done():
+                fut.set_exception(e)
+
+    def _launch(self, inf: _Inflight, w: WorkerProc) -> None:
+        """Send the admitted action (its worker slot and CPU share taken) to ``w``."""
+        child = inf.state
+        aid = child.action_id
+        tmpl = inf.tmpl
+        self.c.mark_admitted(child)
+        self.inflight[aid] = inf
+        self.affinity[aid] = w
+        self._limits_changed()
+        try:
+            enc_inputs = wire.dumps(inf.inputs)
+        except Exception as e:
+            raise NonRecoverableError(
+                f"The inputs of task {tmpl.name!r} cannot be sent to a worker process "
+                f"({type(e).__name__}: {e}). Run it inline (with_runcontext(isolation='inline'))."
+            ) from e
+        if not w.alive:  # it died while this action waited for CPU
+            raise _WorkerLost(f"The worker process {w.pid} of environment {w.pool.label!r} died.")
+        w.results[aid] = inf.fut
+        tb = template_bytes(tmpl)
+        tid = self._template_ids.setdefault(tb, len(self._template_ids))
+        sent = tid in w.templates
+        w.templates.add(tid)
+        spec = {
+            "tmpl": None if sent else tb,  # the bytes once per worker, then only their ID
+            "tmpl_id": tid,
+            "inputs": put_value(self.c.store, self.c.run_prefix, aid, enc_inputs),
+            "attempt": child.attempt,
+            "task_name": tmpl.name,
+            "mem_limit": inf.limit,
+            "fresh": inf.fresh,  # no earlier try of it wrote a claim or outcome (see adopt.write_lease)
+        }
+        if inf.group is not None or inf.custom:  # left out when unset: less to pickle per action
+            spec["group"] = inf.group
+            spec["custom"] = inf.custom
+        w.send(("run", aid, spec))
 
     def _result(
         self, tmpl: TaskTemplate[Any, Any], pool: Pool, ok: bool, payload: Any, peak: int | None
