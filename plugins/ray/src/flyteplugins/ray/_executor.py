@@ -317,7 +317,7 @@ class RayExecutor:
         self._received: list[str] = []  # results the driver has: the supervisor forgets them (batched)
         self._token = uuid.uuid4().hex  # this driver, to the supervisor (a recovered one has another)
         self._serials = itertools.count(1)
-        self._outbox: list[tuple[int, str, dict[str, Any]]] = []  # attempts for the next submit
+        self._outbox: list[tuple[int, str, str, Any]] = []  # attempts for the next submit
         self._cancels: list[int] = []
         self._flush_soon = False
         self._opts: dict[str, dict[str, Any]] = {}
@@ -399,10 +399,13 @@ class RayExecutor:
         """Submitted by the run's supervisor (a detached actor), the task outlives a killed driver.
         The attempts ready in one turn of the loop go to it in one call (``_flush``), in chunks of
         ``SUBMIT_CHUNK``; their results come back in batches (``_collect``)."""
+        from flyteplugins.ray._remote import pack
+
         serial = next(self._serials)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[tuple[str, Any]] = loop.create_future()
-        self._outbox.append((serial, key, spec))
+        # pickled here, once: the supervisor passes the bytes on to the Ray task unopened
+        self._outbox.append((serial, key, spec["action_id"], pack((spec, self._channel_name))))
         self._waiting[serial] = fut
         if len(self._outbox) >= SUBMIT_CHUNK:
             self._flush(now=True)  # not at the end of this turn: the supervisor starts on this chunk
@@ -441,13 +444,15 @@ class RayExecutor:
         items = [it for it in items if it[0] in self._waiting]  # cancelled before it was sent
         if not items and not cancels:
             return
+        from flyteplugins.ray._remote import pack
+
         sup = self._sup
         opts = {key: self._opts[key] for key in {it[1] for it in items}}
         forget, self._received = self._received, []
-        for serial, _, _ in items:
-            self._sent[serial] = sup
+        for it in items:
+            self._sent[it[0]] = sup
         try:
-            ref = sup.submit.remote(self._token, items, opts, cancels, forget, self._channel_name)
+            ref = sup.submit.remote(self._token, pack(items), opts, cancels, forget)
         except Exception as e:  # the batch could not be sent: its attempts fail with why
             self._fail([it[0] for it in items], e)
             return
@@ -481,6 +486,8 @@ class RayExecutor:
                 self._collecting.clear()
                 await self._collecting.wait()
                 continue
+            from flyteplugins.ray._remote import unpack
+
             sup = self._sup
             forget, self._received = self._received, []
             want = min(SUBMIT_CHUNK, len(self._sent) // 8)  # many out: fewer, larger answers
@@ -490,7 +497,7 @@ class RayExecutor:
                 self._fail([s for s, on in self._sent.items() if on is sup], _SupervisorGone(sup, e))
                 await asyncio.sleep(0.2)  # an attempt replaces it
                 continue
-            for serial, kind, value in done:
+            for serial, kind, value in unpack(done):
                 self._sent.pop(serial, None)
                 fut = self._waiting.pop(serial, None)
                 if fut is not None and not fut.done():
@@ -498,10 +505,11 @@ class RayExecutor:
 
     @staticmethod
     def _result(task: TaskTemplate[Any, Any], kind: str, value: Any) -> Any:
-        from flyteplugins.ray._remote import DRIVER_GONE
+        from flyteplugins.ray._remote import DRIVER_GONE, unpack
 
         if kind == "ray-error":
             raise _translate(task, value)
+        value = unpack(value)
         ok, payload = value
         if not ok and isinstance(payload, tuple) and payload and payload[0] == DRIVER_GONE:
             raise _Lost(payload[1] + ".")

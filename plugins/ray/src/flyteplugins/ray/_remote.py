@@ -14,6 +14,8 @@ import collections
 import concurrent.futures
 import itertools
 import os
+import pickle
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -227,15 +229,33 @@ def _where(what: str) -> str:
     return f"{what} {os.getpid()} on Ray node {_node_ip[0]}"
 
 
-def run_action(spec: dict[str, Any], channel: str) -> tuple[bool, Any]:
-    """A one-shot Ray task: one attempt of one action (errors come back as data)."""
+def pack(value: Any) -> Any:
+    """``value`` pickled once by whoever makes it, so the supervisor between the driver and the Ray
+    task passes bytes on (Ray copies bytes; a dict or tuple it walks and serializes at each hop).
+    What plain pickle refuses travels as it is (Ray's own serializer takes it)."""
+    try:
+        return pickle.dumps(value, protocol=5)
+    except Exception:
+        return value
+
+
+def unpack(value: Any) -> Any:
+    """The inverse of :func:`pack` (a value that was not packed comes back as it is)."""
+    return pickle.loads(value) if isinstance(value, bytes) else value
+
+
+def run_action(packed: Any) -> Any:
+    """A one-shot Ray task: one attempt of one action (errors come back as data). Takes the packed
+    ``(spec, channel name)`` and returns the packed ``(ok, payload)``: the supervisor only passes
+    bytes on, in both directions."""
     from flyte.extend import run_action_here
 
+    spec, channel = unpack(packed)
     transport = ChannelTransport(channel, spec["action_id"])
     result = run_action_here(spec, transport, _where("Ray worker"))
     if transport.lost and not result[0]:
-        return False, (DRIVER_GONE, "the body needed its driver (a child call) after the driver stopped")
-    return result
+        result = (False, (DRIVER_GONE, "the body needed its driver (a child call) after the driver stopped"))
+    return pack(result)
 
 
 class Replica:
@@ -260,10 +280,11 @@ class Replica:
 class _Job:
     """One attempt the supervisor submitted: its Ray task and, once it ended, its result."""
 
-    __slots__ = ("done", "ref", "result", "spec")
+    __slots__ = ("action_id", "done", "packed", "ref", "result")
 
-    def __init__(self, spec: dict[str, Any], ref: Any) -> None:
-        self.spec = spec
+    def __init__(self, action_id: str, packed: Any, ref: Any) -> None:
+        self.action_id = action_id
+        self.packed = packed  # the task's argument: opened only to note an orphan
         self.ref = ref
         self.done: asyncio.Future[tuple[str, Any]] = asyncio.get_running_loop().create_future()
         self.result: tuple[str, Any] | None = None
@@ -295,6 +316,11 @@ class Supervisor:
         self.ready: asyncio.Event | None = None
         self.order: asyncio.Lock | None = None  # submit calls are taken in the order they came
         self.asked = 0  # adoption requests from recovered drivers (for tests and diagnosis)
+        self.finished: collections.deque[tuple[_Job, int, concurrent.futures.Future[Any]]] = (
+            collections.deque()
+        )  # tasks Ray reported ended, for the loop to take in one turn
+        self.finished_lock = threading.Lock()
+        self.finish_soon = False
 
     def _touch(self) -> None:
         self.beat_at = time.monotonic()
@@ -333,16 +359,17 @@ class Supervisor:
     async def submit(
         self,
         token: str,
-        items: list[tuple[int, str, dict[str, Any]]],
+        packed_items: Any,
         opts: dict[str, dict[str, Any]],
         cancels: list[int],
         forget: list[str],
-        channel: str,
     ) -> None:
-        """From the driver: start these attempts (``serial``, options key, spec), stop those it
-        cancelled, drop the results it has. Results come back through :meth:`completed`."""
+        """From the driver: start these attempts (packed ``(serial, options key, action ID, packed
+        task argument)``s), stop those it cancelled, drop the results it has. Results come back
+        through :meth:`completed`."""
         import ray
 
+        items: list[tuple[int, str, str, Any]] = unpack(packed_items)
         self._touch()
         if self.order is None:
             self.order = asyncio.Lock()
@@ -352,7 +379,7 @@ class Supervisor:
             for key, o in opts.items():
                 if key not in self.fns:
                     self.fns[key] = ray.remote(run_action).options(**o, max_retries=0)
-            await self._start(items, channel)
+            await self._start(items)
             for serial in cancels:  # the driver cancelled it (a timeout, an aborted parent)
                 stop = self.by_serial.pop(serial, None)
                 if stop is not None and stop.result is None:
@@ -360,26 +387,41 @@ class Supervisor:
             if self.outbox and self.ready is not None:
                 self.ready.set()
 
-    async def _start(self, items: list[tuple[int, str, dict[str, Any]]], channel: str) -> None:
+    async def _start(self, items: list[tuple[int, str, str, Any]]) -> None:
         import ray
 
         loop = asyncio.get_running_loop()
-        for i, (serial, key, spec) in enumerate(items):
+        for i, (serial, key, aid, packed) in enumerate(items):
             if i and not i % SUBMIT_YIELD:
                 await asyncio.sleep(0)  # results and the driver's polls meanwhile
-            aid = spec["action_id"]
             old = self.jobs.pop(aid, None)
             if old is not None and old.result is None:
                 ray.cancel(old.ref, force=True)  # a fresh run of the same name: it does not adopt
             try:
-                ref = self.fns[key].remote(spec, channel)
+                ref = self.fns[key].remote(packed)
             except Exception as e:  # refused at submission: a lost attempt to the driver (retried)
                 self.outbox.append((serial, "ray-error", RuntimeError(f"Ray refused the task: {e!r}")))
                 continue
-            job = self.jobs[aid] = self.by_serial[serial] = _Job(spec, ref)
-            ref.future().add_done_callback(
-                lambda f, j=job, s=serial: loop.call_soon_threadsafe(self._ended, j, s, f)
-            )
+            job = self.jobs[aid] = self.by_serial[serial] = _Job(aid, packed, ref)
+            ref.future().add_done_callback(lambda f, j=job, s=serial: self._finished(loop, j, s, f))
+
+    def _finished(
+        self, loop: asyncio.AbstractEventLoop, job: _Job, serial: int, fut: concurrent.futures.Future[Any]
+    ) -> None:
+        """On Ray's thread: queue the ended task; one wake-up of the loop takes all that queued
+        meanwhile (not a wake-up per task)."""
+        self.finished.append((job, serial, fut))
+        with self.finished_lock:
+            if self.finish_soon:
+                return
+            self.finish_soon = True
+        loop.call_soon_threadsafe(self._take_finished)
+
+    def _take_finished(self) -> None:
+        with self.finished_lock:
+            self.finish_soon = False  # first: what queues from now on wakes the loop again
+        while self.finished:
+            self._ended(*self.finished.popleft())
 
     def _ended(self, job: _Job, serial: int, fut: concurrent.futures.Future[Any]) -> None:
         import ray
@@ -400,11 +442,11 @@ class Supervisor:
 
     async def completed(
         self, token: str, wait: float, forget: list[str], want: int = 1, linger: float = 0.0
-    ) -> list[tuple[int, str, Any]]:
-        """From the driver, a long poll: ``(serial, kind, value)`` of every attempt that ended since
+    ) -> Any:
+        """From the driver, a long poll: packed ``(serial, kind, value)``s of every attempt that ended since
         the last call (after up to ``wait`` seconds for the first, then up to ``linger`` seconds
         more while fewer than ``want`` are in: one answer per batch, not per result); kind
-        ``"ok"`` with the body's ``(ok, payload)``, or ``"ray-error"`` with the Ray exception."""
+        ``"ok"`` with the body's packed ``(ok, payload)``, or ``"ray-error"`` with the Ray exception."""
         self._touch()
         self._driver(token)
         self._forget(forget)
@@ -418,7 +460,7 @@ class Supervisor:
         if token != self.driver:
             return []  # a poll of an ended run, answered after the next run took this supervisor
         out, self.outbox = self.outbox, []
-        return out
+        return pack(out)
 
     async def _ready(self, wait: float) -> None:
         """Until a result comes in (or ``wait`` seconds pass)."""
@@ -478,9 +520,9 @@ class Supervisor:
             except Exception:
                 pass
             try:
-                _note_orphaned(job.spec, why)
+                _note_orphaned(unpack(job.packed)[0], why)
             except Exception as e:  # the note is best effort: say it where Ray keeps the log
-                print(f"flyte: could not note orphaned action {job.spec['action_id']}: {e}", flush=True)
+                print(f"flyte: could not note orphaned action {job.action_id}: {e}", flush=True)
         print(f"flyte: {why}", flush=True)
         await asyncio.sleep(0.5)  # the cancels reach the raylets
         os._exit(0)  # its remaining tasks die with their owner
