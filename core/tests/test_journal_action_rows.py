@@ -1,0 +1,87 @@
+"""Action rows take a shorter statement when their error, group and meta are unset (issue 20, sixth
+round): what is stored must be exactly the row given, in the order given, whichever statement
+wrote it, and a later row of an action must still keep the meta an earlier one recorded."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from flyte._runtime.journal import (
+    UPSERT_ACTION,
+    UPSERT_ACTION_SHORT,
+    ActionRow,
+    Journal,
+)
+
+COLUMNS = ", ".join(ActionRow._fields)
+
+
+def _row(aid: str, status: str = "SUCCEEDED", **kw: object) -> ActionRow:
+    base = ActionRow(
+        "r1", aid, "root", 3, "task", "m.leaf", "ident", "python", status, 1, 0, 1.5, 2.5,
+        b'J{"x":1}', b"J2", None, None, "inline", None,
+    )  # fmt: skip
+    return base._replace(**kw)
+
+
+def _stored(path: Path) -> dict[str, ActionRow]:
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(f"SELECT {COLUMNS} FROM actions").fetchall()
+    finally:
+        conn.close()
+    return {r[1]: ActionRow(*r) for r in rows}
+
+
+def _traced(j: Journal) -> list[str]:
+    seen: list[str] = []
+    j.conn.set_trace_callback(seen.append)
+    return seen
+
+
+def test_plain_rows_are_stored_whole_through_the_short_statement(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    j = Journal(str(path))
+    seen = _traced(j)
+    rows = [
+        _row(f"a{i}", position=i, inputs=bytes([i]) * 3, ended_at=None if i % 2 else 9.0) for i in range(20)
+    ]
+    j.commit([(UPSERT_ACTION, r) for r in rows])
+    assert _stored(path) == {r.action_id: r for r in rows}
+    inserts = [s for s in seen if s.startswith("INSERT INTO actions")]
+    assert len(inserts) == 20, inserts[:2]
+    assert all(",NULL,NULL," in s and "'inline',NULL)" in s for s in inserts), inserts[:2]
+    assert UPSERT_ACTION_SHORT != UPSERT_ACTION
+
+
+def test_mixed_rows_keep_their_order_and_every_column(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    j = Journal(str(path))
+    meta = '{"job": "x"}'
+    batch = [
+        _row("a", "FAILED", error="boom"),  # full statement
+        _row("a", "SUCCEEDED", attempts=2),  # then short: the error is cleared, as a bound None would
+        _row("b", "RUNNING", outputs=None, ended_at=None),  # short
+        _row("b", "RUNNING", meta=meta, outputs=None, ended_at=None),  # full: sets meta
+        _row("b", "SUCCEEDED"),  # short: meta kept (the upsert keeps a recorded meta)
+        _row("c", group_name="g1"),  # full
+        _row("d"),  # short
+        _row("e", "RUNNING", outputs=None, ended_at=None),  # short
+        _row("e", "FAILED", error="late", outputs=None),  # full, after it: the failure stays
+    ]
+    j.commit([(UPSERT_ACTION, r) for r in batch])
+    got = _stored(path)
+    assert got == {
+        "a": _row("a", "SUCCEEDED", attempts=2),
+        "b": _row("b", "SUCCEEDED", meta=meta),
+        "c": _row("c", group_name="g1"),
+        "d": _row("d"),
+        "e": _row("e", "FAILED", error="late", outputs=None),
+    }
+    # one more commit of the same keys, now all short: every column replaced, meta kept
+    j.commit([(UPSERT_ACTION, _row(k, "ABORTED", position=7)) for k in "abcd"])
+    got = _stored(path)
+    assert got["b"] == _row("b", "ABORTED", position=7, meta=meta)
+    assert got["c"] == _row("c", "ABORTED", position=7)  # group_name replaced by the later row's
+    assert got["a"] == _row("a", "ABORTED", position=7)
