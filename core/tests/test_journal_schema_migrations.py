@@ -67,8 +67,8 @@ def test_a_version_1_journal_is_upgraded_in_place(journal_url: str) -> None:
         assert _rows(journal_url, "SELECT value FROM journal_info WHERE name='schema_version'") == [
             (str(SCHEMA_VERSION),)
         ]
-        noted = _rows(journal_url, "SELECT version, host, pid FROM journal_migrations")
-        assert len(noted) == 1 and noted[0][0] == 2
+        noted = _rows(journal_url, "SELECT version, host, pid FROM journal_migrations ORDER BY version")
+        assert [n[0] for n in noted] == list(range(2, SCHEMA_VERSION + 1))
         # the data is intact
         assert sorted(
             _rows(journal_url, "SELECT name, task_name, status, created_at, host, user, pid FROM runs")
@@ -86,7 +86,7 @@ def test_a_version_1_journal_is_upgraded_in_place(journal_url: str) -> None:
     finally:
         j.close()
     Journal(journal_url).close()  # a second open finds nothing to do
-    assert len(_rows(journal_url, "SELECT version FROM journal_migrations")) == 1
+    assert len(_rows(journal_url, "SELECT version FROM journal_migrations")) == SCHEMA_VERSION - 1
 
 
 def test_a_new_journal_starts_at_the_current_version(journal_url: str) -> None:
@@ -142,6 +142,51 @@ def test_two_processes_opening_an_old_journal_migrate_it_once(journal_url: str, 
         out, err = p.communicate(timeout=60)
         assert p.returncode == 0, err
         pids.add(int(out.split()[-1]))
-    noted = _rows(journal_url, "SELECT version, pid FROM journal_migrations")
-    assert len(noted) == 1 and noted[0][0] == 2 and noted[0][1] in pids
+    noted = _rows(journal_url, "SELECT version, pid FROM journal_migrations ORDER BY version")
+    assert [n[0] for n in noted] == list(range(2, SCHEMA_VERSION + 1))
+    assert len({n[1] for n in noted}) == 1 and noted[0][1] in pids  # one process did every step
     assert _page(journal_url) == [r[0] for r in reversed(RUNS)]
+
+
+def _full_rows(path: str) -> list[tuple[Any, ...]]:
+    return sorted(_rows(path, "SELECT * FROM actions"), key=repr)
+
+
+def test_a_version_2_sqlite_journal_gets_rowid_actions_with_every_value(tmp_path: Path) -> None:
+    """Version 3 (issue 20): SQLite's actions table gets a rowid (cheaper appends); the rows, their
+    columns (order, types, defaults) and the parent index are those of a journal made new, and the
+    upsert still finds an existing action by its key."""
+    from flyte._runtime.journal import UPSERT_ACTION, ActionRow
+
+    path = str(tmp_path / "journal.db")
+    write_v1(path)  # on SQLite, the version-2 layout: mark it so
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE journal_info SET value='2' WHERE name='schema_version'")
+        conn.execute(  # every column set, to compare them all after the copy
+            "INSERT INTO actions VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            ("r9", "b1", "a1", 4, "trace", "t", "id", "python", "FAILED", 3, 1, 1.5, 2.5, b"\x00i",
+             b"\xffo", "err", "g", "inline", '{"m": 1}'),
+        )  # fmt: skip
+    conn.close()
+    before = _full_rows(path)
+    assert "WITHOUT ROWID" in _rows(path, "SELECT sql FROM sqlite_master WHERE name='actions'")[0][0]
+
+    j = Journal(path)
+    try:
+        assert _full_rows(path) == before
+        assert _rows(path, "SELECT version FROM journal_migrations") == [(3,)]
+        sql = _rows(path, "SELECT sql FROM sqlite_master WHERE name='actions'")[0][0]
+        assert "WITHOUT ROWID" not in sql
+        fresh = str(tmp_path / "fresh.db")
+        Journal(fresh).close()
+        assert _rows(path, "PRAGMA table_info(actions)") == _rows(fresh, "PRAGMA table_info(actions)")
+        assert _rows(path, "PRAGMA index_info(actions_by_parent)") == _rows(
+            fresh, "PRAGMA index_info(actions_by_parent)"
+        )
+        row = ActionRow(*next(r for r in before if r[0] == "r9"))._replace(status="SUCCEEDED", error=None)
+        j.commit([(UPSERT_ACTION, row), (UPSERT_ACTION, row._replace(action_id="b2"))])
+        got = _rows(path, "SELECT action_id, status, error, meta FROM actions WHERE run='r9' ORDER BY 1")
+        assert got == [("b1", "SUCCEEDED", None, '{"m": 1}'), ("b2", "SUCCEEDED", None, '{"m": 1}')]
+    finally:
+        j.close()

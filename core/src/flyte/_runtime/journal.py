@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS actions(
   cache_hit INTEGER DEFAULT 0, started_at REAL, ended_at REAL, inputs BLOB, outputs BLOB,
   error TEXT, group_name TEXT, mode TEXT, meta TEXT,
   PRIMARY KEY(run, action_id)
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS actions_by_parent ON actions(run, parent_id, position);
 CREATE TABLE IF NOT EXISTS attempts(
   run TEXT NOT NULL, action_id TEXT NOT NULL, attempt INTEGER NOT NULL, status TEXT,
@@ -69,6 +69,9 @@ CREATE TABLE IF NOT EXISTS specs(
 CREATE TABLE IF NOT EXISTS journal_info(name TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
 """
 # The layout version and the steps that upgrade an older journal: journal_migrations.py.
+# ``actions`` has a rowid (since version 3): a new row is appended to the table and only its key
+# goes into the (run, action_id) index at a random place (action IDs are digests); WITHOUT ROWID
+# put the whole row there (issue 20, measured in docs/performance.md).
 
 UPSERT_ACTION = (
     "INSERT INTO actions(run, action_id, parent_id, position, kind, task_name, task_identity, task_type,"

@@ -21,8 +21,14 @@ from typing import Any
 
 from flyte.errors import StorageError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The layout this flyte writes. Bump it with a new :data:`MIGRATIONS` entry."""
+
+
+_ACTION_COLUMNS = (
+    "run, action_id, parent_id, position, kind, task_name, task_identity, task_type, status, attempts,"
+    " cache_hit, started_at, ended_at, inputs, outputs, error, group_name, mode, meta"
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,24 @@ MIGRATIONS: tuple[Migration, ...] = (
         postgresql=(
             "ALTER TABLE runs ADD COLUMN IF NOT EXISTS rowid BIGSERIAL",
             "ALTER TABLE IF EXISTS cache_lease_events ADD COLUMN IF NOT EXISTS rowid BIGSERIAL",
+        ),
+    ),
+    Migration(
+        2,
+        "SQLite: the actions table gets a rowid (it was WITHOUT ROWID): a new row is appended to the"
+        " table and only its short key goes into the (run, action_id) index at a random place, instead"
+        " of the whole ~200-byte row (issue 20: ~0.5-1 µs less per action row in a 10k fan-out)."
+        " Rebuilt by copying, columns and values unchanged. PostgreSQL: nothing to do.",
+        sqlite=(
+            "ALTER TABLE actions RENAME TO actions_v2",
+            "CREATE TABLE actions("
+            "run TEXT NOT NULL, action_id TEXT NOT NULL, parent_id TEXT, position INTEGER, kind TEXT,"
+            " task_name TEXT, task_identity TEXT, task_type TEXT, status TEXT, attempts INTEGER,"
+            " cache_hit INTEGER DEFAULT 0, started_at REAL, ended_at REAL, inputs BLOB, outputs BLOB,"
+            " error TEXT, group_name TEXT, mode TEXT, meta TEXT, PRIMARY KEY(run, action_id))",
+            f"INSERT INTO actions({_ACTION_COLUMNS}) SELECT {_ACTION_COLUMNS} FROM actions_v2",
+            "DROP TABLE actions_v2",  # and its index
+            "CREATE INDEX IF NOT EXISTS actions_by_parent ON actions(run, parent_id, position)",
         ),
     ),
 )
