@@ -47,10 +47,15 @@ def test_plain_rows_are_stored_whole_through_the_short_statement(tmp_path: Path)
     rows = [
         _row(f"a{i}", position=i, inputs=bytes([i]) * 3, ended_at=None if i % 2 else 9.0) for i in range(20)
     ]
+    rows.append(_row("big", inputs=b"x" * 70_000, outputs=b""))  # bound as given, not copied
     j.commit([(UPSERT_ACTION, r) for r in rows])
     assert _stored(path) == {r.action_id: r for r in rows}
+    conn = sqlite3.connect(path)
+    types = conn.execute("SELECT DISTINCT typeof(inputs), typeof(outputs) FROM actions").fetchall()
+    conn.close()
+    assert types == [("blob", "blob")]
     inserts = [s for s in seen if s.startswith("INSERT INTO actions")]
-    assert len(inserts) == 20, inserts[:2]
+    assert len(inserts) == 21, inserts[:2]
     assert all(",NULL,NULL," in s and "'inline',NULL)" in s for s in inserts), inserts[:2]
     assert UPSERT_ACTION_SHORT != UPSERT_ACTION
 
