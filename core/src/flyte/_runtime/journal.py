@@ -489,7 +489,10 @@ class Journal:
             if self._reader is not None and self._reader.in_transaction:
                 self._reader.execute("COMMIT")  # the next cache lookup sees what this commits
             if fence is None and len(statements) == 1:  # its own transaction: no BEGIN/COMMIT trips
-                self.conn.execute(*statements[0])
+                if statements[0][0] is UPSERT_ACTION and not self.pg:
+                    self._upsert_actions([statements[0][1]])
+                else:
+                    self.conn.execute(*statements[0])
                 return
             if fence is not None and self.pg:
                 if fence.error is not None:
