@@ -190,3 +190,20 @@ def test_a_version_2_sqlite_journal_gets_rowid_actions_with_every_value(tmp_path
         assert got == [("b1", "SUCCEEDED", None, '{"m": 1}'), ("b2", "SUCCEEDED", None, '{"m": 1}')]
     finally:
         j.close()
+
+
+def test_the_viewer_reads_a_version_2_postgresql_journal(request: pytest.FixtureRequest) -> None:
+    """2 -> 3 changes nothing on PostgreSQL, so the read-only viewer need not wait for an upgrade
+    there (a version-1 journal is still refused: its runs table lacks the rowid the pages use)."""
+    url = str(request.getfixturevalue("postgres_journal"))
+    write_v1(url)
+    Journal(url).close()  # upgraded to the current layout
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE journal_info SET value='2' WHERE name='schema_version'")
+    assert _page(url) == [r[0] for r in reversed(RUNS)]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE journal_info SET value='1' WHERE name='schema_version'")
+    with pytest.raises(flyte.errors.StorageError, match=r"schema version 1, older .* does not upgrade"):
+        _page(url)

@@ -28,6 +28,7 @@ from typing import Any, NamedTuple, Protocol
 from flyte._runtime import redo
 from flyte._runtime.journal_migrations import (
     INIT_VERSION,
+    MIGRATIONS,
     MIGRATIONS_SCHEMA,
     SCHEMA_VERSION,
     read_version,
@@ -2103,6 +2104,8 @@ class JournalView:
             return
         if found > SCHEMA_VERSION:
             raise refuse_newer(found, display)
+        if not any(m.postgresql for m in MIGRATIONS[found - 1 :]):
+            return  # the steps since then change nothing on PostgreSQL (2 -> 3 is SQLite's only)
         raise StorageError(
             f"the journal at {display} has schema version {found}, older than this flyte's"
             f" ({SCHEMA_VERSION}); the viewer only reads, so it does not upgrade it. Any flyte command"
