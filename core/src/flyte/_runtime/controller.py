@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from flyte._context import ActionContext, current_action
 from flyte._plugins.contract import ExecutionContext
+from flyte._runtime import gctune
 from flyte._runtime.codec import InterfaceCodec, TextParts
 from flyte._runtime.errors_bridge import as_user_error, error_record
 from flyte._runtime.identity import cache_key as _cache_key
@@ -304,6 +305,12 @@ class Controller:
             "RECOVERED": 0,
         }
         self._specs: set[str] = set()  # task identities whose spec this run has recorded
+        # Children called on the run's loop and not started yet (a gather of 10k makes them all
+        # before the first starts), and the in-flight counts (these + RUNNING) at which the
+        # collector's first threshold is next raised or put back (gctune.follow, issue 20).
+        self._called = 0
+        self._gc_wide_at = gctune.WIDE_FROM
+        self._gc_narrow_below = 0
         self._aborted: set[asyncio.Task[Any]] = set()  # orphans cancelled, maybe still cleaning up
         self.workers = make_workers(self, isolation, max_cpus, cluster)  # None: every action inline
         from flyte._runtime import logs
@@ -325,10 +332,16 @@ class Controller:
             except RuntimeError:
                 running = None
             if running is self.loop and running is not None and (via_aio or not tmpl.is_sync):
+                self._called = called = self._called + 1
+                if called >= self._gc_wide_at:  # a big fan-out being made (gctune.follow)
+                    self._gc_follow()
                 return self.submit(tmpl, pac, args, kwargs)
         return route_call(
             tmpl, pac, via_aio, self.loop, self.sync_pool, lambda: self.submit(tmpl, pac, args, kwargs)
         )
+
+    def _gc_follow(self) -> None:
+        self._gc_wide_at, self._gc_narrow_below = gctune.follow(self._called + self.counts[RUNNING])
 
     def sync_body(self, action: ActionState, call: Callable[[], Any]) -> Callable[[], Any]:
         """``call`` (a sync body), tracked: QUEUED while every thread of the pool is busy, and the
@@ -371,6 +384,8 @@ class Controller:
         kwargs: Mapping[str, Any],
     ) -> Any:
         parent = pac.action
+        if self._called:  # (clamped: a call routed otherwise did not count itself)
+            self._called -= 1
         codec = interface_codec(tmpl)
         inputs = tmpl.interface.bind(tmpl.name, args, kwargs)
         codec.validate_inputs(inputs, check_paths=False)
@@ -484,6 +499,8 @@ class Controller:
             self.journal.action_ended(row.params(ABORTED, child.attempt + 1, None, aborted_error()))
             self.counts[RUNNING] -= 1
             self.counts[ABORTED] += 1
+            if self.counts[RUNNING] + self._called < self._gc_narrow_below:
+                self._gc_follow()
             self._emit("end", child, ABORTED)
             raise
         except BaseException as e:
@@ -507,6 +524,8 @@ class Controller:
             )
             self.counts[RUNNING] -= 1
             self.counts[FAILED] += 1
+            if self.counts[RUNNING] + self._called < self._gc_narrow_below:
+                self._gc_follow()
             self._emit("end", child, FAILED)
             raise as_user_error(err.error, err.exhausted, err.attempts) from None
         finally:
@@ -530,6 +549,8 @@ class Controller:
         counts = self.counts
         counts[RUNNING] -= 1
         counts[SUCCEEDED] += 1
+        if counts[RUNNING] + self._called < self._gc_narrow_below:  # most of a fan-out has ended
+            self._gc_follow()
         if self.listeners:
             self._emit("end", child, SUCCEEDED)
         return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from flyte._runtime.codec import _blake
+from flyte._runtime.codec import _BLAKE_EMPTY, _blake
 
 if TYPE_CHECKING:
     from flyte._runtime.codec import InterfaceCodec
@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
 def child_action_id(parent_id: str, identity: str, inputs_hash: str, seq: int) -> str:
     """ID of the ``seq``-th call (0-based) with this identity and inputs under ``parent_id``."""
-    return _blake(f"{parent_id}|{identity}|{inputs_hash}|{seq}".encode()).hexdigest()  # digest(), inlined
+    h = _BLAKE_EMPTY.copy()  # digest(), inlined: a copy of an empty hasher is cheaper than a new one
+    h.update(f"{parent_id}|{identity}|{inputs_hash}|{seq}".encode())
+    return h.hexdigest()
 
 
 def root_action_id(base: str, identity: str, inputs_hash: str) -> str:
