@@ -234,9 +234,29 @@ def _in_order(values: Mapping[str, Any]) -> bool:
     return keys == sorted(keys)
 
 
+_PLAIN_KEYS: set[str] = set()
+"""Input names JSON writes as they are (no quote, backslash or control character): checked once."""
+
+
+def _plain_key(key: str) -> bool:
+    if key in _PLAIN_KEYS:
+        return True
+    if key.__class__ is not str or '"' in key or "\\" in key or any(ord(c) < 32 for c in key):
+        return False
+    _PLAIN_KEYS.add(key)
+    return True
+
+
 def _encode_small(values: Mapping[str, Any]) -> tuple[bytes, str]:
     """Stored JSON and hash of all-primitive inputs without a long text: one encoding, one digest
     (when the keys are in order the stored form is the canonical one)."""
+    if len(values) == 1:  # the commonest child of a fan-out, {"i": 3}: written here, no encoder
+        for key, value in values.items():
+            if value.__class__ is int and _plain_key(key):
+                body = f'{{"{key}":{value!r}}}'.encode()  # what the encoder writes, byte for byte
+                h = _BLAKE_EMPTY.copy()
+                h.update(body)
+                return JSON_TAG + body, h.hexdigest()
     data = JSON_TAG + _prim_dumps(values).encode()
     if len(values) == 1 or _in_order(values):
         h = _BLAKE_EMPTY.copy()
