@@ -239,8 +239,6 @@ _PLAIN_KEYS: set[str] = set()
 
 
 def _plain_key(key: str) -> bool:
-    if key in _PLAIN_KEYS:
-        return True
     if key.__class__ is not str or '"' in key or "\\" in key or any(ord(c) < 32 for c in key):
         return False
     _PLAIN_KEYS.add(key)
@@ -252,7 +250,7 @@ def _encode_small(values: Mapping[str, Any]) -> tuple[bytes, str]:
     (when the keys are in order the stored form is the canonical one)."""
     if len(values) == 1:  # the commonest child of a fan-out, {"i": 3}: written here, no encoder
         for key, value in values.items():
-            if value.__class__ is int and _plain_key(key):
+            if value.__class__ is int and (key in _PLAIN_KEYS or _plain_key(key)):
                 body = f'{{"{key}":{value!r}}}'.encode()  # what the encoder writes, byte for byte
                 h = _BLAKE_EMPTY.copy()
                 h.update(body)
