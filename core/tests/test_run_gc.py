@@ -106,3 +106,25 @@ def test_follow_steps_caps_and_waits_for_young_objects(restore_gc: None) -> None
     assert gctune.follow(2) == (gctune.WIDE_FROM, 0) and gc.get_threshold() == DURING_RUN
     gc.set_threshold(1234, 5, 6)  # not the run's tuning: left alone
     assert gctune.follow(10**5) == (gctune.NEVER, 0) and gc.get_threshold() == (1234, 5, 6)
+
+
+@env.task(cache="auto")
+async def cached_threshold(i: int) -> int:
+    return gc.get_threshold()[0]
+
+
+@env.task
+async def wide_cached_fanout(n: int) -> int:
+    import asyncio
+
+    await asyncio.gather(*(cached_threshold(i) for i in range(n)))
+    gc.collect()
+    return await first_threshold(-2)
+
+
+def test_fanout_of_cache_hits_also_goes_back(restore_gc: None) -> None:
+    gc.set_threshold(*DEFAULT)
+    flyte.run(wide_cached_fanout, n=FAN)  # fills the cache
+    # every child a cache hit: none of them reaches an action's end, the threshold still goes back
+    assert flyte.run(wide_cached_fanout, n=FAN).outputs()[0] == DURING_RUN[0]
+    assert gc.get_threshold() == DEFAULT

@@ -386,6 +386,8 @@ class Controller:
         parent = pac.action
         if self._called:  # (clamped: a call routed otherwise did not count itself)
             self._called -= 1
+            if self._called + self.counts[RUNNING] < self._gc_narrow_below:  # e.g. cache hits
+                self._gc_follow()
         codec = interface_codec(tmpl)
         inputs = tmpl.interface.bind(tmpl.name, args, kwargs)
         codec.validate_inputs(inputs, check_paths=False)
