@@ -51,7 +51,10 @@ def test_int_for_float_is_coerced_and_bool_for_int_rejected() -> None:
         codec.validate_inputs({"n": 1, "f": "x"}, check_paths=False)
 
 
-@pytest.mark.parametrize("hint, value", [(int, 7), (float, 0.1), (bool, False), (str, "ü"), (float, 2)])
+@pytest.mark.parametrize(
+    "hint, value",
+    [(int, 7), (int, -(10**30)), (float, 0.1), (bool, False), (bool, True), (str, "ü"), (float, 2)],
+)
 def test_output_same_bytes(hint: Any, value: Any) -> None:
     codec = InterfaceCodec("t", {}, hint)
     assert codec.validate_output(value) == value

@@ -571,6 +571,8 @@ class InterfaceCodec:
     def encode_output_lazy(self, value: Any) -> bytes | TextParts:
         """:meth:`encode_output`, a long plain ASCII text as :class:`TextParts` (the controller)."""
         if self.output.prim is not None:
+            if value.__class__ is int:  # what the JSON encoder writes for an int (no encoder call)
+                return JSON_TAG + value.__repr__().encode()
             if value.__class__ in _SCALARS:  # an int, float, bool or None: what encode_value writes
                 return JSON_TAG + _prim_dumps(value).encode()
             if _has_long_text(value):
