@@ -372,9 +372,14 @@ class Controller:
     ) -> Any:
         parent = pac.action
         codec = interface_codec(tmpl)
-        inputs = tmpl.interface.bind(tmpl.name, args, kwargs)
-        codec.validate_inputs(inputs, check_paths=False)
-        enc_inputs, inputs_hash = codec.encode_inputs_lazy(inputs)
+        one = codec.encode_one(args[0]) if len(args) == 1 and not kwargs else None  # (the usual call)
+        enc_inputs: bytes | TextParts
+        if one is not None:
+            inputs, enc_inputs, inputs_hash = one
+        else:
+            inputs = tmpl.interface.bind(tmpl.name, args, kwargs)
+            codec.validate_inputs(inputs, check_paths=False)
+            enc_inputs, inputs_hash = codec.encode_inputs_lazy(inputs)
         if len(enc_inputs) > tmpl.max_inline_io_bytes:
             raise _inline_breach(tmpl, codec, inputs, len(enc_inputs))
         action_id, position = parent.child_key(call_identity(tmpl), inputs_hash)
@@ -439,7 +444,9 @@ class Controller:
                             child = ActionState(action_id, tmpl.name, parent=parent, position=position)
                             child.row = row
                         self._emit("cached", child, SUCCEEDED)
-                    return codec.decode_output(hit if hit[:1] != b"R" else self.load_value(hit))
+                    if hit[:1] == b"R":
+                        return codec.decode_output(self.load_value(hit))
+                    return codec.decode_cached(hit)
 
         if child is None:
             child = ActionState(action_id=action_id, task_name=tmpl.name, parent=parent, position=position)
