@@ -155,3 +155,10 @@ def test_decoded_outputs_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(10):
         assert codec.decode_cached(b"J%d" % i) == i
         assert len(codec.decoded or {}) <= 4
+
+
+@pytest.mark.parametrize("hint, value", [(int, 0), (int, -(10**40)), (float, 3), (int, True)])
+def test_int_outputs_same_bytes_as_json(hint: Any, value: Any) -> None:
+    codec = InterfaceCodec("t", {}, hint)
+    expected = b"J" + json.dumps(value).encode()
+    assert bytes(codec.encode_output_lazy(value)) == expected == codec.encode_output(value)

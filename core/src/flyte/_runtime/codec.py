@@ -605,7 +605,9 @@ class InterfaceCodec:
     def encode_output_lazy(self, value: Any) -> bytes | TextParts:
         """:meth:`encode_output`, a long plain ASCII text as :class:`TextParts` (the controller)."""
         if self.output.prim is not None:
-            if value.__class__ in _SCALARS:  # an int, float, bool or None: what encode_value writes
+            if value.__class__ is int:  # the encoder writes an exact int as its repr (issue 20)
+                return JSON_TAG + int.__repr__(value).encode()
+            if value.__class__ in _SCALARS:  # a float, bool or None: what encode_value writes
                 return JSON_TAG + _prim_dumps(value).encode()
             if _has_long_text(value):
                 return prim_json_lazy(value)
