@@ -162,3 +162,31 @@ def test_int_outputs_same_bytes_as_json(hint: Any, value: Any) -> None:
     codec = InterfaceCodec("t", {}, hint)
     expected = b"J" + json.dumps(value).encode()
     assert bytes(codec.encode_output_lazy(value)) == expected == codec.encode_output(value)
+
+
+def test_a_hits_row_is_the_cached_success_row(flyte_home: Path) -> None:
+    from flyte._runtime.controller import _Row
+
+    row = _Row("run", "a1", "p", 3, halve, "ident", "grp", b'J{"x":1.0}')
+    row.base, row.mode = 2, "process"
+    full, short = row.params("SUCCEEDED", 0, b"J0.5", None, cached=1), row.cached(b"J0.5")
+    assert type(short) is type(full)
+    assert short[:12] + short[13:] == full[:12] + full[13:]  # all but the end time, taken twice
+    assert row.started <= short[12] <= full[12] + 1
+
+
+def test_a_hit_is_recorded_with_its_outputs(flyte_home: Path) -> None:
+    from flyte._runtime import reader
+
+    RUNS.clear()
+    flyte.with_runcontext(name="hit-cold").run(halves, a=8.0, b=2)
+    flyte.with_runcontext(name="hit-warm").run(halves, a=8.0, b=2)
+    assert RUNS == [8.0, 2.0]  # the second run's children were hits
+    warm = [a for a in reader.list_actions("hit-warm") if a["parent_id"] is not None]
+    assert [(a["status"], a["cache_hit"], a["attempts"]) for a in warm] == [("SUCCEEDED", 1, 0)] * 2
+    cold = {a["position"]: a for a in reader.list_actions("hit-cold") if a["parent_id"] is not None}
+    for a in warm:  # (IDs differ: each run's IDs derive from its name)
+        got = reader.get_action("hit-warm", a["action_id"])
+        was = reader.get_action("hit-cold", cold[a["position"]]["action_id"])
+        assert got is not None and was is not None and got["outputs"] is not None
+        assert (got["inputs"], got["outputs"]) == (was["inputs"], was["outputs"])

@@ -371,7 +371,7 @@ class Controller:
         kwargs: Mapping[str, Any],
     ) -> Any:
         parent = pac.action
-        codec = interface_codec(tmpl)
+        codec = tmpl.__dict__.get("_codec") or interface_codec(tmpl)  # (built once per template)
         one = codec.encode_one(args[0]) if len(args) == 1 and not kwargs else None  # (the usual call)
         enc_inputs: bytes | TextParts
         if one is not None:
@@ -382,7 +382,9 @@ class Controller:
             enc_inputs, inputs_hash = codec.encode_inputs_lazy(inputs)
         if len(enc_inputs) > tmpl.max_inline_io_bytes:
             raise _inline_breach(tmpl, codec, inputs, len(enc_inputs))
-        action_id, position = parent.child_key(call_identity(tmpl), inputs_hash)
+        action_id, position = parent.child_key(
+            tmpl.__dict__.get("_call_identity") or call_identity(tmpl), inputs_hash
+        )
         rec = self.recorded.get(action_id) if self.recorded else None  # (a recovery)
         if (
             rec is not None
@@ -437,7 +439,7 @@ class Controller:
                 if hit is not None:
                     # The value is already durable (the cache entry is committed): the action's row
                     # rides the next group commit instead of holding this caller for it (issue 20).
-                    self.journal.action_ended(row.params(SUCCEEDED, 0, hit, None, cached=1))
+                    self.journal.action_ended(row.cached(hit))
                     self.counts["CACHED"] += 1
                     if self.listeners:
                         if child is None:
@@ -1206,6 +1208,26 @@ class _Row(PendingStart):
         ):
             row = self._running = self.params(RUNNING, attempts, None, None)
         return row
+
+    def cached(self, outputs: bytes) -> ActionRow:
+        """The row of a cache hit: ``params(SUCCEEDED, 0, outputs, None, cached=1)``, one call less."""
+        return _new_row(
+            ActionRow,
+            (
+                *self.fixed,
+                SUCCEEDED,
+                self.base,
+                1,
+                self.started,
+                time.time(),
+                self.inputs,
+                outputs,
+                None,
+                self.group,
+                self.mode,
+                None,
+            ),
+        )
 
     def params(
         self, status: str, attempts: int, outputs: bytes | None, error: str | None, cached: int = 0
