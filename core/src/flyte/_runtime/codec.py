@@ -495,7 +495,9 @@ class InterfaceCodec:
         else:
             return None
         body = (self.one_head + text + "}").encode()
-        return {self.one_name: value}, JSON_TAG + body, hex16(body)
+        h = _BLAKE16.copy()  # hex16(body), inlined
+        h.update(body)
+        return {self.one_name: value}, JSON_TAG + body, h.hexdigest()
 
     def validate_inputs(self, values: dict[str, Any], check_paths: bool = True) -> None:
         """Check values against the hints; an int given for a float input becomes a float.

@@ -433,9 +433,10 @@ class Controller:
         if cache.behavior != "disable" and not self.disable_run_cache:  # cache.is_enabled()
             cache_key = _cache_key(tmpl, codec, inputs, inputs_hash)
             if not self.overwrite_cache and cache.behavior == "auto":  # cache.reads_cache()
-                hit = self.journal.cache_get(cache_key, cache.max_age_seconds)
+                max_age = cache.max_age_seconds if cache.max_age is not None else None  # (a property)
+                hit = self.journal.cache_get(cache_key, max_age)
                 if hit is None and cache.serialize:
-                    hit, owner, lease = await self._serialized(cache_key, cache.max_age_seconds, row)
+                    hit, owner, lease = await self._serialized(cache_key, max_age, row)
                 if hit is not None:
                     # The value is already durable (the cache entry is committed): the action's row
                     # rides the next group commit instead of holding this caller for it (issue 20).
