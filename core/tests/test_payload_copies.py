@@ -92,3 +92,89 @@ def test_a_long_text_round_trip_through_a_child(text: str) -> None:
     assert len(child) == 1
     full = journal.get_action(run.name, child[0]["action_id"])
     assert full is not None and bytes(full["outputs"])[:1] == b"R"  # in the store, by reference
+
+
+def test_a_text_found_plain_is_skipped_by_identity_only() -> None:
+    """``scan(plain=...)`` trusts the very object it was given (a str cannot change), never an equal
+    or other text, and never when a digest is asked (the digest reads every byte)."""
+    bad = "a" * B + "\x01"
+    parts = codec.TextParts([codec.JSON_TAG + b'"', bad, b'"'])
+    assert parts.scan() == (False, "")
+    assert parts.scan(plain=("a" * B + "\x02",)) == (False, "")  # another text: read
+    assert parts.scan(plain=(bad,))[0] is True  # the same object: not read again
+    good = "0123456789abcdef" * (2 * B // 16)
+    parts = codec.TextParts([codec.JSON_TAG + b'"', good, b'"'])
+    ok, hashed = parts.scan(digest_after=1, plain=(good,))
+    assert ok and hashed == codec.digest(codec._prim_dumps(good))
+    assert parts.texts() == (good,)
+
+
+def _stored_output(run_name: str, task_suffix: str) -> bytes:
+    import flyte
+    from flyte._runtime.journal import open_journal
+    from flyte._runtime.store import LocalObjectStore
+
+    journal = open_journal(flyte._config.get_settings().journal_path)
+    child = [a for a in journal.list_actions(run_name) if a["task_name"].endswith(task_suffix)]
+    assert len(child) == 1
+    full = journal.get_action(run_name, child[0]["action_id"])
+    assert full is not None
+    ref = bytes(full["outputs"])
+    assert ref[:1] == b"R"  # in the store, by reference
+    return LocalObjectStore().get_bytes(ref[1:].decode())
+
+
+def test_a_child_returning_its_input_text_is_not_scanned_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20: the output of a child that returns the long text it was given is not checked for
+    control characters a second time; what is stored is still the JSON encoder's bytes."""
+    import flyte
+
+    calls: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+    scan = codec.TextParts.scan
+
+    def spy(self: codec.TextParts, digest_after: int | None = None, plain: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+        calls.append((self.texts(), plain))
+        return scan(self, digest_after, plain)
+
+    monkeypatch.setattr(codec.TextParts, "scan", spy)
+    env = flyte.TaskEnvironment(name="payload_skip")
+    text = "0123456789abcdef" * (3 * B // 16)
+
+    @env.task(max_inline_io_bytes=64 * B)
+    async def echo(data: str) -> str:
+        return data
+
+    @env.task(max_inline_io_bytes=64 * B)
+    async def parent(data: str) -> int:
+        out = await echo(data)
+        assert out == data
+        return len(out)
+
+    run = flyte.run(parent, data=text)
+    assert run.outputs()[0] == len(text)
+    outs = [(texts, plain) for texts, plain in calls if texts and plain]
+    assert outs and all(t[0] is p[0] for t, p in outs)  # the output's scan was told its input text
+    assert _stored_output(run.name, "echo") == codec.JSON_TAG + codec._prim_dumps(text).encode()
+
+
+def test_a_child_returning_a_changed_text_is_scanned() -> None:
+    """A text the child made (here with a control character) is checked and escaped as JSON must,
+    even though its input was a plain text of the same length."""
+    import flyte
+
+    env = flyte.TaskEnvironment(name="payload_changed")
+    text = "0123456789abcdef" * (3 * B // 16)
+
+    @env.task(max_inline_io_bytes=64 * B)
+    async def tweak(data: str) -> str:
+        return data[:-1] + "\x01"
+
+    @env.task(max_inline_io_bytes=64 * B)
+    async def parent(data: str) -> str:
+        return await tweak(data)
+
+    run = flyte.run(parent, data=text)
+    want = text[:-1] + "\x01"
+    assert run.outputs()[0] == want
+    stored = _stored_output(run.name, "tweak")
+    assert stored == codec.JSON_TAG + codec._prim_dumps(want).encode() and b"\\u0001" in stored
