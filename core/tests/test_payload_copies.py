@@ -178,3 +178,21 @@ def test_a_child_returning_a_changed_text_is_scanned() -> None:
     assert run.outputs()[0] == want
     stored = _stored_output(run.name, "tweak")
     assert stored == codec.JSON_TAG + codec._prim_dumps(want).encode() and b"\\u0001" in stored
+
+
+@pytest.mark.parametrize("char", ['"', "\\", "\x1f"])
+@pytest.mark.parametrize("at", [0, B - 1, B, 2 * B + 3])
+def test_the_scan_finds_every_byte_json_escapes(char: str, at: int) -> None:
+    """The quote and backslash are found in the scan's one pass (not by separate searches), at
+    any offset including a slice boundary: such a text is never written unescaped."""
+    text = "x" * at + char + "y" * (2 * B + 4 - at)
+    assert not codec.TextParts([codec.JSON_TAG + b'"', text, b'"']).scan()[0]
+    assert not codec.TextParts([codec.JSON_TAG + b'"', text, b'"']).scan(digest_after=1)[0]
+    out = codec.prim_json_lazy(text)
+    assert isinstance(out, bytes) and out == codec.JSON_TAG + codec._prim_dumps(text).encode()
+    c = codec.InterfaceCodec.__new__(codec.InterfaceCodec)
+    c.all_prim = True
+    inputs = {"a": "z" * B, "data": text}
+    data, hashed = codec.InterfaceCodec.encode_inputs_lazy(c, inputs)
+    assert isinstance(data, bytes) and data == codec.JSON_TAG + codec._prim_dumps(inputs).encode()
+    assert hashed == codec.digest(codec._prim_dumps(inputs, canonical=True))
