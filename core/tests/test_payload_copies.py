@@ -196,3 +196,64 @@ def test_the_scan_finds_every_byte_json_escapes(char: str, at: int) -> None:
     data, hashed = codec.InterfaceCodec.encode_inputs_lazy(c, inputs)
     assert isinstance(data, bytes) and data == codec.JSON_TAG + codec._prim_dumps(inputs).encode()
     assert hashed == codec.digest(codec._prim_dumps(inputs, canonical=True))
+
+
+class _Overstated:
+    """Parts whose length says more than their chunks hold (the store must keep what was written)."""
+
+    def __init__(self, data: bytes, extra: int) -> None:
+        self.data, self.extra = data, extra
+
+    def __len__(self) -> int:
+        return len(self.data) + self.extra
+
+    def chunks(self):  # type: ignore[no-untyped-def]
+        yield self.data
+
+
+def test_a_large_value_is_reserved_then_written_exactly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Over 8 MiB the local store allocates the blocks first; the object is still exactly the bytes
+    written (no zero tail when a length overstates), and no temporary file is left."""
+    import os
+
+    from flyte._runtime import store
+
+    s = store.LocalObjectStore()
+    data = os.urandom(9 << 20)
+    uri = s.put_bytes(store.path_to_uri(str(tmp_path / "a" / "v")), data)
+    assert s.get_bytes(uri) == data
+    uri = s.put_parts(store.path_to_uri(str(tmp_path / "b" / "v")), _Overstated(data, 3 << 20))
+    assert s.get_bytes(uri) == data
+    text = "0123456789abcdef" * ((9 << 20) // 16)
+    parts = codec.TextParts([codec.JSON_TAG + b'"', text, b'"'])
+    uri = s.put_parts(store.path_to_uri(str(tmp_path / "c" / "v")), parts)
+    assert s.get_bytes(uri) == codec.JSON_TAG + codec._prim_dumps(text).encode()
+    assert not [p for p in tmp_path.rglob(".tmp-*")]
+
+
+def test_a_disk_too_full_to_reserve_is_a_storage_error(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """No space for the reservation: the store's own error naming the path, nothing left behind;
+    a filesystem without the call (EOPNOTSUPP) is written the plain way."""
+    import errno
+    import os
+
+    from flyte._runtime import store
+    from flyte.errors import StorageError
+
+    def full(fd: int, offset: int, size: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    s = store.LocalObjectStore()
+    data = b"x" * (9 << 20)
+    with pytest.raises(StorageError, match=r"full|space") as info:
+        s.put_bytes(store.path_to_uri(str(tmp_path / "a" / "v")), data)
+    assert str(tmp_path / "a") in str(info.value)
+    assert not list((tmp_path / "a").iterdir())
+
+    def unsupported(fd: int, offset: int, size: int) -> None:
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(os, "posix_fallocate", unsupported)
+    uri = s.put_bytes(store.path_to_uri(str(tmp_path / "b" / "v")), data)
+    assert s.get_bytes(uri) == data
