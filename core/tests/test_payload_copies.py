@@ -3,6 +3,7 @@ bytes are exactly what the JSON encoder writes (so action IDs and cache keys do 
 
 from __future__ import annotations
 
+import flyte as _flyte
 import pytest
 from flyte._runtime import codec
 
@@ -257,3 +258,39 @@ def test_a_disk_too_full_to_reserve_is_a_storage_error(tmp_path, monkeypatch: py
     monkeypatch.setattr(os, "posix_fallocate", unsupported)
     uri = s.put_bytes(store.path_to_uri(str(tmp_path / "b" / "v")), data)
     assert s.get_bytes(uri) == data
+
+
+# ---- a recovered run reads the stored text back ----------------------------------------------------
+_recover_env = _flyte.TaskEnvironment(name="payload_recover")
+_echo_calls: list[int] = []
+
+
+@_recover_env.task(max_inline_io_bytes=64 * B)
+async def echo_counted(data: str) -> str:
+    _echo_calls.append(1)
+    return data
+
+
+@_recover_env.task(max_inline_io_bytes=64 * B)
+async def recover_parent(data: str, workdir: str) -> int:
+    import os
+
+    out = await echo_counted(data)
+    if not os.path.exists(os.path.join(workdir, "go")):
+        raise RuntimeError("failure after the child")
+    return len(out) + (out == data) + (out is data)
+
+
+def test_a_recovered_run_reads_back_the_returned_text(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The child's output (its input text, stored without a second scan) replays from the store on
+    recovery: the child does not run again, and the parent gets an equal text (a new object)."""
+    _echo_calls.clear()
+    text = "0123456789abcdef" * (3 * B // 16)
+    with pytest.raises(Exception) as failed:
+        _flyte.run(recover_parent, data=text, workdir=str(tmp_path))
+    run = failed.value.flyte_run  # type: ignore[attr-defined]
+    assert run.status == "FAILED" and _echo_calls == [1]
+    (tmp_path / "go").touch()
+    again = _flyte.rerun(run.name, recover=True)
+    assert again.outputs()[0] == len(text) + 1  # equal, read back from the store, not the same object
+    assert _echo_calls == [1]
