@@ -408,7 +408,10 @@ class Controller:
                 "the same order; start a new run instead of recovering this one."
             )
         parent_id = parent.action_id if parent.parent is not None else None
+        texts: tuple[str, ...] = ()  # long input texts found plain: not scanned again if returned
         if len(enc_inputs) > JOURNAL_INLINE_LIMIT:
+            if enc_inputs.__class__ is TextParts:
+                texts = enc_inputs.texts()  # type: ignore[union-attr]
             enc_inputs = await self._store_retried(action_id, "inputs", enc_inputs)
         elif not isinstance(enc_inputs, bytes):  # never: unjoined parts are over a MiB
             enc_inputs = bytes(enc_inputs)
@@ -480,7 +483,7 @@ class Controller:
             else:
                 out = await self._run_with_policy(tmpl, child, inputs, pac, row)
             out = codec.validate_output(out)
-            enc_out = codec.encode_output_lazy(out)
+            enc_out = codec.encode_output_lazy(out, texts)
             if len(enc_out) > tmpl.max_inline_io_bytes:
                 raise _inline_breach(tmpl, codec, None, len(enc_out))
             stored = (
