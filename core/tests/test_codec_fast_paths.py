@@ -51,7 +51,10 @@ def test_int_for_float_is_coerced_and_bool_for_int_rejected() -> None:
         codec.validate_inputs({"n": 1, "f": "x"}, check_paths=False)
 
 
-@pytest.mark.parametrize("hint, value", [(int, 7), (float, 0.1), (bool, False), (str, "ü"), (float, 2)])
+@pytest.mark.parametrize(
+    "hint, value",
+    [(int, 7), (int, -(10**30)), (float, 0.1), (bool, False), (bool, True), (str, "ü"), (float, 2)],
+)
 def test_output_same_bytes(hint: Any, value: Any) -> None:
     codec = InterfaceCodec("t", {}, hint)
     assert codec.validate_output(value) == value
@@ -59,3 +62,19 @@ def test_output_same_bytes(hint: Any, value: Any) -> None:
     assert bytes(codec.encode_output_lazy(value)) == expected == codec.encode_output(value)
     with pytest.raises(RuntimeDataValidationError):
         codec.validate_output([value])
+
+
+@pytest.mark.parametrize("value", [0, 7, -1, 10**18, -(10**40), 2**63])
+@pytest.mark.parametrize("name", ["i", "n_2", "ünï"])
+def test_one_int_input_written_without_the_encoder_same_bytes(name: str, value: int) -> None:
+    """A fan-out child's usual inputs ({"i": 3}) are written by hand (issue 20): same bytes, same hash."""
+    codec = _codec(**{name: int})
+    assert codec.encode_inputs({name: value}) == _expected({name: value})
+    data, hashed = codec.encode_inputs_lazy({name: value})
+    assert (bytes(data), hashed) == _expected({name: value})
+
+
+@pytest.mark.parametrize("name", ['a"b', "a\\b", "a\nb", "tab\there"])
+def test_one_int_input_whose_name_needs_escaping_same_bytes(name: str) -> None:
+    codec = _codec(**{name: int})
+    assert codec.encode_inputs({name: 4}) == _expected({name: 4})

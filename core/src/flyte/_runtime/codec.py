@@ -73,6 +73,9 @@ BIG_TEXT = 1 << 20
 """A str at least this long is written into JSON without the encoder's scan when it needs no
 escape (issue 20: a 50 MB text passed to a child went through JSON encoding twice)."""
 _CONTROL = bytes(range(32))
+_ESCAPED = _CONTROL + b'"\\'
+"""Every ASCII byte JSON escapes: ``TextParts.scan`` finds them in the pass it makes anyway (issue
+20: two more searches of a 50 MB text, for the quote and the backslash, were ~6 ms)."""
 _CHUNK = 1 << 20
 
 
@@ -117,16 +120,26 @@ class TextParts:
     def __bytes__(self) -> bytes:
         return b"".join(self.chunks())
 
-    def scan(self, digest_after: int | None = None) -> tuple[bool, str]:
-        """(whether every text is plain: no control character, so JSON writes it as is; the digest
-        of the bytes after the first ``digest_after`` when asked), in one pass over the text."""
+    def texts(self) -> tuple[str, ...]:
+        """The long texts among the pieces (what ``scan`` checked)."""
+        return tuple(p for p in self.pieces if p.__class__ is str)  # type: ignore[misc]
+
+    def scan(self, digest_after: int | None = None, plain: tuple[str, ...] = ()) -> tuple[bool, str]:
+        """(whether every text is plain: no control character, quote or backslash, so JSON writes
+        it as is; the digest of the bytes after the first ``digest_after`` when asked), in one pass
+        over the text.
+
+        ``plain``: texts already found plain (the very objects: a ``str`` cannot change), not read
+        again when no digest is asked (issue 20: a child returning the text it was given)."""
         h = hashlib.blake2b(digest_size=16) if digest_after is not None else None
         skip = digest_after or 0
         for p in self.pieces:
             if p.__class__ is str:
+                if h is None and any(p is q for q in plain):
+                    continue
                 for i in range(0, len(p), _CHUNK):
                     part = p[i : i + _CHUNK].encode()  # type: ignore[union-attr]
-                    if len(part.translate(None, _CONTROL)) != len(part):
+                    if len(part.translate(None, _ESCAPED)) != len(part):
                         return False, ""
                     if h is not None:
                         h.update(part)
@@ -137,24 +150,20 @@ class TextParts:
 
 
 def _lazy_text(value: Any) -> bool:
-    return (
-        value.__class__ is str
-        and len(value) >= BIG_TEXT
-        and value.isascii()
-        and '"' not in value
-        and "\\" not in value
-    )
+    """A long ASCII str (constant time): whether JSON writes it as is is for ``scan`` to say."""
+    return value.__class__ is str and len(value) >= BIG_TEXT and value.isascii()
 
 
 def prim_json_parts(obj: Any) -> TextParts | None:
     """:class:`TextParts` of a long ASCII text or a dict holding one (unscanned), else ``None``."""
     if obj.__class__ is dict:
-        if not any(_lazy_text(v) for v in obj.values()):
+        lazy = [_lazy_text(v) for v in obj.values()]
+        if not any(lazy):
             return None
         pieces: list[bytes | str] = [JSON_TAG + b"{"]
-        for i, (key, value) in enumerate(obj.items()):
+        for i, ((key, value), is_lazy) in enumerate(zip(obj.items(), lazy)):
             head = (b"," if i else b"") + _prim_dumps(key).encode() + b":"
-            if _lazy_text(value):
+            if is_lazy:
                 pieces += [head + b'"', value, b'"']
             else:
                 pieces.append(head + _prim_dumps(value).encode())
@@ -174,13 +183,13 @@ def _has_long_text(obj: Any) -> bool:
     return obj.__class__ is str and len(obj) >= BIG_TEXT
 
 
-def prim_json_lazy(obj: Any) -> bytes | TextParts:
+def prim_json_lazy(obj: Any, plain: tuple[str, ...] = ()) -> bytes | TextParts:
     """:func:`prim_json_bytes`, or :class:`TextParts` when it holds a long plain ASCII text (for the
-    controller, which stores such a value itself: not copied at all)."""
+    controller, which stores such a value itself: not copied at all). ``plain``: see ``scan``."""
     if not _has_long_text(obj):  # the common case: small values
         return JSON_TAG + _prim_dumps(obj).encode()
     parts = prim_json_parts(obj)
-    if parts is not None and parts.scan()[0]:
+    if parts is not None and parts.scan(plain=plain)[0]:
         return parts
     return prim_json_bytes(obj)
 
@@ -223,6 +232,20 @@ def _same_pickle(a: Any, b: Any) -> bool:
 
 _blake = functools.partial(hashlib.blake2b, digest_size=16)
 """The hash behind every digest (inputs, action IDs, cache keys): 16-byte blake2b."""
+_BLAKE16 = hashlib.blake2b(digest_size=16)
+"""An empty ``_blake`` state, never updated: ``_BLAKE16.copy()`` then ``update`` gives the same digest
+as ``_blake(data)`` without the constructor's keyword parsing (issue 20: ~100 ns of a ~300 ns digest,
+three digests per call)."""
+
+
+def hex16(data: bytes | memoryview) -> str:
+    """``_blake(data).hexdigest()``, through a copy of the empty state."""
+    h = _BLAKE16.copy()
+    h.update(data)
+    return h.hexdigest()
+
+
+_JSON_STR = json.encoder.encode_basestring  # the str encoder _PRIM_STORE uses (ensure_ascii=False)
 _SCALARS = frozenset((int, float, bool, type(None)))
 
 
@@ -234,10 +257,10 @@ def _in_order(values: Mapping[str, Any]) -> bool:
 def _encode_small(values: Mapping[str, Any]) -> tuple[bytes, str]:
     """Stored JSON and hash of all-primitive inputs without a long text: one encoding, one digest
     (when the keys are in order the stored form is the canonical one)."""
-    data = JSON_TAG + _prim_dumps(values).encode()
+    body = _prim_dumps(values).encode()
     if len(values) == 1 or _in_order(values):
-        return data, _blake(memoryview(data)[1:]).hexdigest()
-    return data, _blake(_prim_dumps(values, canonical=True).encode()).hexdigest()
+        return JSON_TAG + body, hex16(body)
+    return JSON_TAG + body, hex16(_prim_dumps(values, canonical=True).encode())
 
 
 def digest(text: str | bytes | memoryview) -> str:
@@ -429,6 +452,13 @@ def _short(value: Any) -> str:
     return r if len(r) <= 60 else r[:57] + "..."
 
 
+DECODED_BYTES = 256
+"""Largest stored output :meth:`InterfaceCodec.decode_cached` keeps decoded."""
+DECODED_ENTRIES = 1024
+"""Decoded outputs kept per task (all dropped when full)."""
+_NOTHING = object()
+
+
 class InterfaceCodec:
     """Codecs for a task's inputs and its output, built once per task."""
 
@@ -439,6 +469,44 @@ class InterfaceCodec:
         self.all_prim = all(c.prim is not None for c in self.inputs.values())
         self.float_inputs = [name for name, c in self.inputs.items() if c.hint is float]
         self.any_ref = any(c.offloaded and c.transformer is None for c in self.inputs.values())
+        # A task with one primitive input (the usual shape): its stored inputs are '{"name":' + the
+        # value's JSON + '}', made by encode_one without binding, validating or the encoder.
+        self.one_name: str | None = None
+        self.one_hint: Any = None
+        self.one_head = ""
+        if len(self.inputs) == 1 and self.all_prim:
+            ((self.one_name, one),) = self.inputs.items()
+            self.one_hint = one.hint
+            self.one_head = "{" + _JSON_STR(self.one_name) + ":"
+        # Outputs decoded from cache entries, by their stored bytes: primitives only (immutable)
+        self.decoded: dict[bytes, Any] | None = {} if self.output.prim is not None else None
+
+    def encode_one(self, value: Any) -> tuple[dict[str, Any], bytes, str] | None:
+        """(inputs, stored bytes, hash) of a call giving a one-input task its primitive input by
+        position, the same as ``bind``, ``validate_inputs`` and ``encode_inputs_lazy`` give, without
+        them (issue 20). ``None`` where those would do more: a value to coerce (an int for a float)
+        or to reject, a subclass, a long text, a float that is not finite."""
+        cls = value.__class__
+        if cls is not self.one_hint or self.one_name is None:
+            return None
+        if cls is int:
+            text = int.__repr__(value)
+        elif cls is str:
+            if len(value) >= BIG_TEXT:
+                return None
+            text = _JSON_STR(value)
+        elif cls is float:
+            if value - value != 0.0:  # inf or nan: JSON writes them by name
+                return None
+            text = float.__repr__(value)
+        elif cls is bool:
+            text = "true" if value else "false"
+        else:
+            return None
+        body = (self.one_head + text + "}").encode()
+        h = _BLAKE16.copy()  # hex16(body), inlined
+        h.update(body)
+        return {self.one_name: value}, JSON_TAG + body, h.hexdigest()
 
     def validate_inputs(self, values: dict[str, Any], check_paths: bool = True) -> None:
         """Check values against the hints; an int given for a float input becomes a float.
@@ -545,17 +613,36 @@ class InterfaceCodec:
     def encode_output(self, value: Any) -> bytes:
         return encode_value(self.output, value)
 
-    def encode_output_lazy(self, value: Any) -> bytes | TextParts:
-        """:meth:`encode_output`, a long plain ASCII text as :class:`TextParts` (the controller)."""
+    def encode_output_lazy(self, value: Any, plain: tuple[str, ...] = ()) -> bytes | TextParts:
+        """:meth:`encode_output`, a long plain ASCII text as :class:`TextParts` (the controller).
+        ``plain``: the texts of this action's inputs, already found plain (``TextParts.scan``)."""
         if self.output.prim is not None:
-            if value.__class__ in _SCALARS:  # an int, float, bool or None: what encode_value writes
+            if value.__class__ is int:  # the encoder writes an exact int as its repr (issue 20)
+                return JSON_TAG + int.__repr__(value).encode()
+            if value.__class__ in _SCALARS:  # a float, bool or None: what encode_value writes
                 return JSON_TAG + _prim_dumps(value).encode()
             if _has_long_text(value):
-                return prim_json_lazy(value)
+                return prim_json_lazy(value, plain)
         return encode_value(self.output, value)
 
     def decode_output(self, data: bytes) -> Any:
         return decode_value(self.output, data)
+
+    def decode_cached(self, data: bytes) -> Any:
+        """:meth:`decode_output` of a cache entry's outputs. A small primitive output (an immutable
+        value, the same for the same bytes) is kept by its bytes and given again without decoding:
+        a task hit many times returns the same few values (issue 20)."""
+        memo = self.decoded
+        if memo is None or data[:1] != JSON_TAG or len(data) > DECODED_BYTES:
+            return decode_value(self.output, data)
+        value = memo.get(data, _NOTHING)
+        if value is _NOTHING:
+            value = decode_value(self.output, data)
+            if value.__class__ in _SCALARS or value.__class__ is str:
+                if len(memo) >= DECODED_ENTRIES:
+                    memo.clear()
+                memo[data] = value
+        return value
 
 
 def encode_value(codec: ValueCodec, value: Any) -> bytes:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from flyte._context import ActionContext, current_action
 from flyte._plugins.contract import ExecutionContext
+from flyte._runtime import gctune
 from flyte._runtime.codec import InterfaceCodec, TextParts
 from flyte._runtime.errors_bridge import as_user_error, error_record
 from flyte._runtime.identity import cache_key as _cache_key
@@ -304,6 +305,12 @@ class Controller:
             "RECOVERED": 0,
         }
         self._specs: set[str] = set()  # task identities whose spec this run has recorded
+        # Children called on the run's loop and not started yet (a gather of 10k makes them all
+        # before the first starts), and the in-flight counts (these + RUNNING) at which the
+        # collector's first threshold is next raised or put back (gctune.follow, issue 20).
+        self._called = 0
+        self._gc_wide_at = gctune.WIDE_FROM
+        self._gc_narrow_below = 0
         self._aborted: set[asyncio.Task[Any]] = set()  # orphans cancelled, maybe still cleaning up
         self.workers = make_workers(self, isolation, max_cpus, cluster)  # None: every action inline
         from flyte._runtime import logs
@@ -325,10 +332,16 @@ class Controller:
             except RuntimeError:
                 running = None
             if running is self.loop and running is not None and (via_aio or not tmpl.is_sync):
+                self._called = called = self._called + 1
+                if called >= self._gc_wide_at:  # a big fan-out being made (gctune.follow)
+                    self._gc_follow()
                 return self.submit(tmpl, pac, args, kwargs)
         return route_call(
             tmpl, pac, via_aio, self.loop, self.sync_pool, lambda: self.submit(tmpl, pac, args, kwargs)
         )
+
+    def _gc_follow(self) -> None:
+        self._gc_wide_at, self._gc_narrow_below = gctune.follow(self._called + self.counts[RUNNING])
 
     def sync_body(self, action: ActionState, call: Callable[[], Any]) -> Callable[[], Any]:
         """``call`` (a sync body), tracked: QUEUED while every thread of the pool is busy, and the
@@ -371,13 +384,24 @@ class Controller:
         kwargs: Mapping[str, Any],
     ) -> Any:
         parent = pac.action
-        codec = interface_codec(tmpl)
-        inputs = tmpl.interface.bind(tmpl.name, args, kwargs)
-        codec.validate_inputs(inputs, check_paths=False)
-        enc_inputs, inputs_hash = codec.encode_inputs_lazy(inputs)
+        if self._called:  # (clamped: a call routed otherwise did not count itself)
+            self._called -= 1
+            if self._called + self.counts[RUNNING] < self._gc_narrow_below:  # e.g. cache hits
+                self._gc_follow()
+        codec = tmpl.__dict__.get("_codec") or interface_codec(tmpl)  # (built once per template)
+        one = codec.encode_one(args[0]) if len(args) == 1 and not kwargs else None  # (the usual call)
+        enc_inputs: bytes | TextParts
+        if one is not None:
+            inputs, enc_inputs, inputs_hash = one
+        else:
+            inputs = tmpl.interface.bind(tmpl.name, args, kwargs)
+            codec.validate_inputs(inputs, check_paths=False)
+            enc_inputs, inputs_hash = codec.encode_inputs_lazy(inputs)
         if len(enc_inputs) > tmpl.max_inline_io_bytes:
             raise _inline_breach(tmpl, codec, inputs, len(enc_inputs))
-        action_id, position = parent.child_key(call_identity(tmpl), inputs_hash)
+        action_id, position = parent.child_key(
+            tmpl.__dict__.get("_call_identity") or call_identity(tmpl), inputs_hash
+        )
         rec = self.recorded.get(action_id) if self.recorded else None  # (a recovery)
         if (
             rec is not None
@@ -401,7 +425,10 @@ class Controller:
                 "the same order; start a new run instead of recovering this one."
             )
         parent_id = parent.action_id if parent.parent is not None else None
+        texts: tuple[str, ...] = ()  # long input texts found plain: not scanned again if returned
         if len(enc_inputs) > JOURNAL_INLINE_LIMIT:
+            if enc_inputs.__class__ is TextParts:
+                texts = enc_inputs.texts()  # type: ignore[union-attr]
             enc_inputs = await self._store_retried(action_id, "inputs", enc_inputs)
         elif not isinstance(enc_inputs, bytes):  # never: unjoined parts are over a MiB
             enc_inputs = bytes(enc_inputs)
@@ -426,20 +453,23 @@ class Controller:
         if cache.behavior != "disable" and not self.disable_run_cache:  # cache.is_enabled()
             cache_key = _cache_key(tmpl, codec, inputs, inputs_hash)
             if not self.overwrite_cache and cache.behavior == "auto":  # cache.reads_cache()
-                hit = self.journal.cache_get(cache_key, cache.max_age_seconds)
+                max_age = cache.max_age_seconds if cache.max_age is not None else None  # (a property)
+                hit = self.journal.cache_get(cache_key, max_age)
                 if hit is None and cache.serialize:
-                    hit, owner, lease = await self._serialized(cache_key, cache.max_age_seconds, row)
+                    hit, owner, lease = await self._serialized(cache_key, max_age, row)
                 if hit is not None:
                     # The value is already durable (the cache entry is committed): the action's row
                     # rides the next group commit instead of holding this caller for it (issue 20).
-                    self.journal.action_ended(row.params(SUCCEEDED, 0, hit, None, cached=1))
+                    self.journal.action_ended(row.cached(hit))
                     self.counts["CACHED"] += 1
                     if self.listeners:
                         if child is None:
                             child = ActionState(action_id, tmpl.name, parent=parent, position=position)
                             child.row = row
                         self._emit("cached", child, SUCCEEDED)
-                    return codec.decode_output(hit if hit[:1] != b"R" else self.load_value(hit))
+                    if hit[:1] == b"R":
+                        return codec.decode_output(self.load_value(hit))
+                    return codec.decode_cached(hit)
 
         if child is None:
             child = ActionState(action_id=action_id, task_name=tmpl.name, parent=parent, position=position)
@@ -470,7 +500,7 @@ class Controller:
             else:
                 out = await self._run_with_policy(tmpl, child, inputs, pac, row)
             out = codec.validate_output(out)
-            enc_out = codec.encode_output_lazy(out)
+            enc_out = codec.encode_output_lazy(out, texts)
             if len(enc_out) > tmpl.max_inline_io_bytes:
                 raise _inline_breach(tmpl, codec, None, len(enc_out))
             stored = (
@@ -484,6 +514,8 @@ class Controller:
             self.journal.action_ended(row.params(ABORTED, child.attempt + 1, None, aborted_error()))
             self.counts[RUNNING] -= 1
             self.counts[ABORTED] += 1
+            if self.counts[RUNNING] + self._called < self._gc_narrow_below:
+                self._gc_follow()
             self._emit("end", child, ABORTED)
             raise
         except BaseException as e:
@@ -507,6 +539,8 @@ class Controller:
             )
             self.counts[RUNNING] -= 1
             self.counts[FAILED] += 1
+            if self.counts[RUNNING] + self._called < self._gc_narrow_below:
+                self._gc_follow()
             self._emit("end", child, FAILED)
             raise as_user_error(err.error, err.exhausted, err.attempts) from None
         finally:
@@ -530,6 +564,8 @@ class Controller:
         counts = self.counts
         counts[RUNNING] -= 1
         counts[SUCCEEDED] += 1
+        if counts[RUNNING] + self._called < self._gc_narrow_below:  # most of a fan-out has ended
+            self._gc_follow()
         if self.listeners:
             self._emit("end", child, SUCCEEDED)
         return out
@@ -1199,6 +1235,26 @@ class _Row(PendingStart):
         ):
             row = self._running = self.params(RUNNING, attempts, None, None)
         return row
+
+    def cached(self, outputs: bytes) -> ActionRow:
+        """The row of a cache hit: ``params(SUCCEEDED, 0, outputs, None, cached=1)``, one call less."""
+        return _new_row(
+            ActionRow,
+            (
+                *self.fixed,
+                SUCCEEDED,
+                self.base,
+                1,
+                self.started,
+                time.time(),
+                self.inputs,
+                outputs,
+                None,
+                self.group,
+                self.mode,
+                None,
+            ),
+        )
 
     def params(
         self, status: str, attempts: int, outputs: bytes | None, error: str | None, cached: int = 0

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from flyte._runtime.codec import _blake
+from flyte._runtime.codec import _BLAKE16
 
 if TYPE_CHECKING:
     from flyte._runtime.codec import InterfaceCodec
@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
 def child_action_id(parent_id: str, identity: str, inputs_hash: str, seq: int) -> str:
     """ID of the ``seq``-th call (0-based) with this identity and inputs under ``parent_id``."""
-    return _blake(f"{parent_id}|{identity}|{inputs_hash}|{seq}".encode()).hexdigest()  # digest(), inlined
+    h = _BLAKE16.copy()  # codec.hex16, inlined: _blake(...).hexdigest() without its constructor
+    h.update(f"{parent_id}|{identity}|{inputs_hash}|{seq}".encode())
+    return h.hexdigest()
 
 
 def root_action_id(base: str, identity: str, inputs_hash: str) -> str:
@@ -70,8 +72,17 @@ def cache_key(
     if cache.ignored_inputs:
         kept = {k: v for k, v in inputs.items() if k not in cache.ignored_inputs}
         _, inputs_hash = codec.encode_inputs(kept) if kept else (b"", "")
-    name_iface, version = cache_version(tmpl)
-    return _blake(f"{name_iface}|{inputs_hash}|{version}|{cache.salt}".encode()).hexdigest()  # digest()
+    # What is the same for every call, once per template and Cache: the digest state after the key's
+    # "name|interface|" prefix, and its "|version|salt" tail (the same bytes hashed, in two pieces)
+    got = tmpl.__dict__.get("_cache_key_parts")
+    if got is None or got[0] is not cache:
+        name_iface, version = cache_version(tmpl)
+        head = _BLAKE16.copy()
+        head.update(f"{name_iface}|".encode())
+        got = tmpl.__dict__["_cache_key_parts"] = (cache, head, f"|{version}|{cache.salt}")
+    h = got[1].copy()
+    h.update((inputs_hash + got[2]).encode())
+    return h.hexdigest()  # type: ignore[no-any-return]
 
 
 def cache_version(tmpl: TaskTemplate[Any, Any]) -> tuple[str, str]:

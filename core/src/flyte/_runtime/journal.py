@@ -1679,7 +1679,8 @@ class RunJournal:
         alone = ready is not None and (not ready or (len(ready) == 1 and ready[0] is self._handle))
         if not alone:
             self._inline = 0
-            self._waited.append((sql, params))
+            if len(self._waited) <= REDO_GROUP:  # a bigger group commits (_log_waited): kept no further
+                self._waited.append((sql, params))
             if sql is UPSERT_ACTION:  # what write() does, one call less per child of a fan-out
                 self._pending_actions[(params[0], params[1])] = params
                 if not self._scheduled:

@@ -62,6 +62,31 @@ def safe_name(name: str, default: str = "file") -> str:
     return cleaned[:255]
 
 
+_RESERVE_FROM = 8 << 20
+
+
+def _reserve(fd: int, parts: Any) -> bool:
+    """Allocate a large value's blocks before writing it (issue 20: ext4 then skips the per-page
+    block reservation; ~30% less time writing 50 MB). A disk too full for it is the write's error
+    (raised here, in ``_local_faults``); a filesystem without the call is simply written. True when
+    reserved: the caller then cuts the file where its writes ended."""
+    if hasattr(parts, "chunks"):
+        size = len(parts)
+    elif isinstance(parts, (tuple, list)):  # (never an iterator: it would be used up here)
+        size = sum(len(p) for p in parts)
+    else:
+        return False
+    if size < _RESERVE_FROM or not hasattr(os, "posix_fallocate"):
+        return False
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS):
+            raise
+        return False
+    return True
+
+
 class LocalObjectStore:
     """A directory on this machine, addressed with ``file://`` URIs.
 
@@ -84,8 +109,11 @@ class LocalObjectStore:
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as f:
+                    reserved = _reserve(fd, parts)
                     for chunk in chunks:
                         f.write(chunk)
+                    if reserved:  # the object is what was written, whatever its length said
+                        f.truncate()
                 os.replace(tmp, path)
             except BaseException:
                 _discard(tmp)
