@@ -417,6 +417,8 @@ class WorkerManager(RequestHandler):
                         self.c.mark_queued(child)
                         inf.mgr = self
                         inf.entry = cpus.enqueue(weight, inf)
+                        if AHEAD and len(cpus._waiters) == 1 and pool.policy is None:
+                            self._send_ahead_to_any(pool)
                     while True:
                         try:
                             got = await inf.fut
@@ -572,6 +574,17 @@ class WorkerManager(RequestHandler):
             self.inflight[aid] = nxt  # it may start (and send requests) before it takes the share
             self.affinity[aid] = w
         return data
+
+    def _send_ahead_to_any(self, pool: Pool) -> None:
+        """The CPU queue's new head: sent ahead to a worker of ``pool`` that runs one like it, if any
+        (the fan-out's first queued actions; later ones are sent ahead as results come back)."""
+        for w in pool.workers:
+            if len(w.ahead) < AHEAD and len(w.active) == 1:
+                cur = self.inflight.get(next(iter(w.active)))
+                if cur is not None and cur.worker is w:
+                    w.write(self._prefetch(w, cur))
+                    if not self.cpus._waiters:
+                        return
 
     def _handoff(self, w: WorkerProc, aid: str, nxt: _Inflight) -> None:
         """``aid`` ended on ``w``, which then started ``nxt`` (sent ahead): ``nxt`` takes its share

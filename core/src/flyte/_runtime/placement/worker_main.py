@@ -441,6 +441,8 @@ def _needs_driver(e: BaseException) -> bool:
     return False
 
 
+CURRENT: Worker | None = None
+"""This process's worker (None outside a worker process): what a body may look at about its place."""
 _profile: Any = None  # FLYTE_WORKER_PROFILE=DIR: cProfile of this worker, written to DIR/PID.prof at exit
 
 
@@ -477,7 +479,9 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's to handle; it stops us
 
     pkg.IN_WORKER = True  # a run started inside a task here stays inline (no nested worker pools)
-    worker = Worker(conn, init)
+    from flyte._runtime.placement import worker_main as importable  # this file runs as __main__
+
+    worker = importable.CURRENT = Worker(conn, init)
     if init.get("preload"):
         try:  # import the environment's module now: module-level setup is paid before the first action
             worker._template(init["preload"])
