@@ -41,7 +41,8 @@ async def hold(i: int, secs: float, marks: str) -> tuple[int, int]:
 @parents.task
 async def fan(n: int, secs: float, crash_at: int = -99) -> list[object]:
     await step(-1, secs, crash_at)  # a first result: how long this task's actions take
-    got = await asyncio.gather(*(step(i, secs, crash_at) for i in range(n)), return_exceptions=True)
+    every = asyncio.gather(*(step(i, secs, crash_at) for i in range(n)), return_exceptions=True)
+    got = await asyncio.wait_for(every, 60)  # one lost: a timeout, not a hang
     return [g if isinstance(g, tuple) else type(g).__name__ for g in got]
 
 
@@ -54,5 +55,5 @@ async def cancel_some(secs: float, marks: str, cancel: list[int]) -> list[object
     await asyncio.sleep(secs / 2)
     for i in cancel:
         tasks[i].cancel()
-    got = await asyncio.gather(*tasks, return_exceptions=True)
+    got = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60)
     return [g if isinstance(g, tuple) else type(g).__name__ for g in got]

@@ -738,7 +738,6 @@ class WorkerManager(RequestHandler):
             return
         alone = len(w.active) <= 1
         if alone and (is_sync or w.pool.policy is None):
-            self._take_back(w)  # the action sent ahead is not killed with it
             w.kill()
             return
         w.cancelling.add(aid)  # the slot frees when the worker confirms
