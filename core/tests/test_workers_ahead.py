@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -93,3 +94,35 @@ def test_a_crash_fails_only_the_action_that_ran(quick: None) -> None:
         out = _run_fan(12, 0.002, crash_at=5)
     assert out[5] == "WorkerCrashedError", out
     assert [o[0] for i, o in enumerate(out) if i != 5] == [i for i in range(12) if i != 5]  # type: ignore[index]
+
+
+def test_driver_killed_with_actions_waiting_in_a_worker(tmp_path: Path, flyte_home: Path) -> None:
+    """The driver is SIGKILLed while one action runs and two wait in its worker: the running one is
+    adopted on recovery, the waiting ones run once (the orphaned worker does not start them, or the
+    recovered driver adopts what it started), never twice."""
+    from collections import Counter
+
+    from conftest import spawn
+    from test_adoption import kill_driver, wait_for
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "go--1").touch()
+    proc = spawn(
+        "import flyte, ahead_app;"
+        " flyte.with_runcontext(name='aheadkill', max_cpus=1)"
+        f".run(ahead_app.gated_fan, n=3, workdir={str(work)!r})",
+        FLYTE_WORKER_PREFETCH_MS="60000",
+    )
+    try:
+        wait_for(lambda: (work / "started-0").exists(), proc=proc)
+        time.sleep(0.5)  # 1 and 2 are sent ahead when they queue
+    finally:
+        kill_driver(proc)
+    for i in range(3):
+        (work / f"go-{i}").touch()
+    run = flyte.rerun("aheadkill", recover=True)
+    assert run.status == "SUCCEEDED", run.error
+    assert run.outputs()[0] == 3
+    counts = Counter((work / "log.txt").read_text().splitlines())
+    assert all(counts[f"exec {i}"] == 1 for i in range(3)), counts

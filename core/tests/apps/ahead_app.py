@@ -57,3 +57,25 @@ async def cancel_some(secs: float, marks: str, cancel: list[int]) -> list[object
         tasks[i].cancel()
     got = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60)
     return [g if isinstance(g, tuple) else type(g).__name__ for g in got]
+
+
+def _log(workdir: str, line: str) -> None:
+    with open(os.path.join(workdir, "log.txt"), "a") as f:
+        f.write(line + "\n")
+
+
+@env.task
+async def gated(i: int, workdir: str) -> int:
+    """Logs ``exec <i>`` (must happen once), then waits for ``go-<i>``."""
+    _log(workdir, f"exec {i}")
+    open(os.path.join(workdir, f"started-{i}"), "w").close()
+    while not os.path.exists(os.path.join(workdir, f"go-{i}")):
+        await asyncio.sleep(0.01)
+    _log(workdir, f"done {i}")
+    return i
+
+
+@parents.task
+async def gated_fan(n: int, workdir: str) -> int:
+    await gated(-1, workdir)  # ``go--1`` exists beforehand: a first result, for the average
+    return sum(await asyncio.gather(*(gated(i, workdir) for i in range(n))))
