@@ -254,6 +254,20 @@ class CpuBudget:
         self._waiters.append(entry)
         return entry
 
+    def head(self) -> Any:
+        """The first waiter (a future or a grant callback), or None: what ``release`` would serve next."""
+        return self._waiters[0][1] if self._waiters else None
+
+    def take_head(self) -> None:
+        """Remove the first waiter without granting it anything (it was given a share another way:
+        see ``pool.WorkerManager._prefetch``)."""
+        self._waiters.popleft()
+
+    def push_front(self, entry: tuple[float, Any]) -> None:
+        """Put an ``enqueue`` entry back at the head (a waiter taken by ``take_head`` that returns to
+        its place); ``release(0)`` then grants what is free."""
+        self._waiters.appendleft(entry)
+
     def drop(self, entry: tuple[float, Any]) -> None:
         try:
             self._waiters.remove(entry)

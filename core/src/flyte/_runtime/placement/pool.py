@@ -20,6 +20,7 @@ A parent waiting on children gives back its CPU share and, in a reusable pool, l
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import signal
 import socket
@@ -28,7 +29,6 @@ import sys
 import time
 import warnings
 from collections.abc import Coroutine
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from flyte._resources import Device
@@ -56,6 +56,12 @@ SYSTEM_RETRIES = int(os.environ.get("FLYTE_SYSTEM_RETRIES", "2"))
 SPAWN_TIMEOUT = float(os.environ.get("FLYTE_WORKER_START_TIMEOUT", "120"))
 IDLE_TTL = float(os.environ.get("FLYTE_WORKER_IDLE_TTL", "60"))
 """Idle warm workers of non-reusable environments stop after this many seconds (or at run end)."""
+PREFETCH_S = float(os.environ.get("FLYTE_WORKER_PREFETCH_MS", "5")) / 1000
+"""A worker of a non-reusable pool is sent the next queued action of its task while it runs one, when
+that task's actions take less than this (send to result, a moving average): the worker starts it as
+soon as the current one ends, without waiting for the driver (0 turns it off; see ``_prefetch``)."""
+AHEAD = int(os.environ.get("FLYTE_WORKER_AHEAD", "2")) if PREFETCH_S > 0 else 0
+"""How many actions a worker may be sent ahead of the one it runs."""
 MAX_IDLE = int(os.environ.get("FLYTE_WORKER_MAX_IDLE", "0")) or None
 """At most this many idle workers of non-reusable environments are kept (default: 4 x CPUs, >= 8)."""
 STOP_GRACE_S = 1.0
@@ -98,6 +104,7 @@ class WorkerProc:
         self.stopping = False
         self.last_used = time.monotonic()
         self.watched: limits.Watched | None = None
+        self.ahead: collections.deque[_Inflight] = collections.deque()  # sent ahead (see _prefetch)
 
     def usable(self) -> bool:
         return self.alive and not self.stopping and self.up
@@ -108,6 +115,11 @@ class WorkerProc:
     def send(self, msg: Any) -> None:
         if self.alive and not self.writer.is_closing():
             self.writer.write(wire.frame(msg))
+
+    def write(self, data: bytes) -> None:
+        """Framed messages, in one write (one system call while the socket's buffer has room)."""
+        if data and self.alive and not self.writer.is_closing():
+            self.writer.write(data)
 
     def stop(self) -> None:
         """Ask the worker to exit and close the socket (it also exits on EOF), without waiting."""
@@ -267,8 +279,10 @@ class _Inflight:
         "holds_cpu",
         "inputs",
         "limit",
+        "mgr",
         "pool",
         "prefer",
+        "sent",
         "state",
         "tmpl",
         "weight",
@@ -283,6 +297,7 @@ class _Inflight:
     fresh: bool
     prefer: WorkerProc | None
     fut: asyncio.Future[Any]
+    mgr: WorkerManager
 
     def __init__(self, state: ActionState, weight: float) -> None:
         self.state = state
@@ -292,6 +307,11 @@ class _Inflight:
         self.holds_cpu = False
         self.done = False
         self.entry: tuple[float, Any] | None = None  # its place in the CPU queue while it waits
+        self.sent = 0.0  # when it was sent (or, sent ahead, handed its share): for the body's average
+
+    def __call__(self) -> None:
+        """Its CPU share was granted (it waits in the CPU queue as this callable)."""
+        self.mgr._granted(self)
 
 
 _NO_WORKER = ("no worker",)
@@ -341,6 +361,7 @@ class WorkerManager(RequestHandler):
         self._pseudo = ActionState(action_id="", task_name="<workers>")
         self._template_ids: dict[bytes, int] = {}
         self._plans: dict[int, tuple[Any, Pool, int | None, float]] = {}  # see _plan
+        self._body_s: dict[int, tuple[Any, float]] = {}  # id(template) -> (template, seconds): _prefetch
         self.closing = False
         wire.alias_main()
 
@@ -394,12 +415,17 @@ class WorkerManager(RequestHandler):
                         # Queued for a CPU share: the share, when freed, sends the action from the
                         # releasing callback (``_granted``); this coroutine wakes only for the result.
                         self.c.mark_queued(child)
-                        inf.entry = cpus.enqueue(weight, partial(self._granted, inf))
+                        inf.mgr = self
+                        inf.entry = cpus.enqueue(weight, inf)
+                        if AHEAD and len(cpus._waiters) == 1 and pool.policy is None:
+                            self._send_ahead_to_any(pool)
                     while True:
                         try:
                             got = await inf.fut
                         except asyncio.CancelledError:
-                            if inf.worker is not None and aid in inf.worker.results:
+                            if inf.worker is not None and inf in inf.worker.ahead:
+                                self._cancel_sent_ahead(inf.worker, inf)
+                            elif inf.worker is not None and aid in inf.worker.results:
                                 self._cancel_on_worker(inf.worker, aid, tmpl.is_sync)
                             elif not inf.holds_cpu and inf.entry is not None:
                                 cpus.drop(inf.entry)
@@ -484,11 +510,135 @@ class WorkerManager(RequestHandler):
         """Send the admitted action (its worker slot and CPU share taken) to ``w``."""
         child = inf.state
         aid = child.action_id
-        tmpl = inf.tmpl
         self.c.mark_admitted(child)
         self.inflight[aid] = inf
         self.affinity[aid] = w
         self._limits_changed()
+        data = self._send(inf, w, False)
+        w.results[aid] = inf.fut
+        if self.cpus._waiters and AHEAD:
+            data += self._prefetch(w, inf)
+        w.write(data)
+
+    def _prefetch(self, w: WorkerProc, cur: _Inflight) -> bytes:
+        """Send ``w`` the first actions of the CPU queue ahead (up to ``AHEAD``), while it runs
+        ``cur`` (issue 20: the worker starts each when the one before ends, without a round trip
+        through the driver); returns their ``run`` messages, for the caller's one write.
+
+        An action sent ahead holds no CPU share while it waits there: it takes over ``cur``'s, which
+        is why it must be the head of the queue (FIFO kept), ask for the same share and memory limit,
+        and ``cur`` must hold its share (a parent waiting on children has given it back). The worker
+        runs them one at a time, so the shares of what runs never exceed the budget; the driver
+        moves the share from one to the next when a result arrives (``_handoff``). Only for a
+        non-reusable pool (one action per worker) and an async task whose actions are quick (a long
+        one would keep the next waiting behind it while other workers free up); a sync body could
+        not be stopped if it is cancelled meanwhile."""
+        pool = w.pool
+        if (
+            pool.policy is not None
+            or pool.gpu is not None
+            or not cur.holds_cpu
+            or cur.children
+            or not w.alive
+            or w.stopping
+        ):
+            return b""
+        data = b""
+        ahead = w.ahead
+        while len(ahead) < AHEAD:
+            nxt = self.cpus.head()
+            if (
+                type(nxt) is not _Inflight
+                or nxt.pool is not pool
+                or nxt.weight != cur.weight
+                or nxt.limit != cur.limit
+                or (nxt.prefer is not None and nxt.prefer is not w)
+                or nxt.fut.done()
+                or nxt.tmpl.is_sync
+            ):
+                break
+            body = self._body_s.get(id(nxt.tmpl))
+            if body is None or body[0] is not nxt.tmpl or body[1] >= PREFETCH_S:
+                break
+            self.cpus.take_head()
+            aid = nxt.state.action_id
+            nxt.entry = None
+            try:
+                data += self._send(nxt, w, True)
+            except BaseException as e:
+                if not nxt.fut.done():
+                    nxt.fut.set_exception(e)
+                break
+            nxt.worker = w
+            ahead.append(nxt)
+            self.inflight[aid] = nxt  # it may start (and send requests) before it takes the share
+            self.affinity[aid] = w
+        return data
+
+    def _send_ahead_to_any(self, pool: Pool) -> None:
+        """The CPU queue's new head: sent ahead to a worker of ``pool`` that runs one like it, if any
+        (the fan-out's first queued actions; later ones are sent ahead as results come back)."""
+        for w in pool.workers:
+            if len(w.ahead) < AHEAD and len(w.active) == 1:
+                cur = self.inflight.get(next(iter(w.active)))
+                if cur is not None and cur.worker is w:
+                    w.write(self._prefetch(w, cur))
+                    if not self.cpus._waiters:
+                        return
+
+    def _handoff(self, w: WorkerProc, aid: str, nxt: _Inflight) -> None:
+        """``aid`` ended on ``w``, which then started ``nxt`` (sent ahead): ``nxt`` takes its share
+        and its slot, and the worker is sent the next one ahead."""
+        w.ahead.popleft()
+        cur = self.inflight.get(aid)
+        if cur is not None and cur.holds_cpu:
+            cur.holds_cpu = False  # its coroutine, woken by the result, gives back nothing
+            self.c.mark_released(cur.state)
+        else:  # cannot happen (see _prefetch, _child_started); keep the budget's sum right anyway
+            self.cpus.used += nxt.weight
+        b = nxt.state
+        nxt.holds_cpu = True
+        w.active[b.action_id] = nxt.limit
+        w.results[b.action_id] = nxt.fut
+        self.c.mark_admitted(b)
+        nxt.sent = time.perf_counter()
+        if self.cpus._waiters:
+            w.write(self._prefetch(w, nxt))
+
+    def _take_back(self, w: WorkerProc) -> None:
+        """The actions sent ahead to ``w`` go back to the head of the CPU queue, in their order (``w``
+        died or is killed, or its running action gave its share back): they run on the next shares
+        freed."""
+        while w.ahead:
+            nxt = w.ahead.pop()
+            aid = nxt.state.action_id
+            if self.inflight.get(aid) is nxt:
+                del self.inflight[aid]
+            if self.affinity.get(aid) is w:
+                del self.affinity[aid]
+            nxt.worker = nxt.prefer = None
+            nxt.fresh = False  # it may have started there: its claim must not be taken as the first
+            if not nxt.fut.done():
+                nxt.entry = (nxt.weight, nxt)
+                self.cpus.push_front(nxt.entry)
+        self.cpus.release(0.0)  # grant what is free now
+
+    def _cancel_sent_ahead(self, w: WorkerProc, inf: _Inflight) -> None:
+        """Cancel an action sent ahead to ``w``: the worker drops it, or cancels it if it started, and
+        answers with a cancelled result (which frees nothing: it held no share yet)."""
+        w.ahead.remove(inf)
+        aid = inf.state.action_id
+        if self.inflight.get(aid) is inf:
+            del self.inflight[aid]
+        w.cancelling.add(aid)
+        w.send(("cancel", aid))
+
+    def _send(self, inf: _Inflight, w: WorkerProc, after: bool) -> bytes:
+        """The ``run`` message of ``inf`` for ``w``, framed (``after``: the worker starts it when the
+        running one ends)."""
+        child = inf.state
+        aid = child.action_id
+        tmpl = inf.tmpl
         try:
             enc_inputs = wire.dumps(inf.inputs)
         except Exception as e:
@@ -498,7 +648,6 @@ class WorkerManager(RequestHandler):
             ) from e
         if not w.alive:  # it died while this action waited for CPU
             raise _WorkerLost(f"The worker process {w.pid} of environment {w.pool.label!r} died.")
-        w.results[aid] = inf.fut
         tb = template_bytes(tmpl)
         tid = self._template_ids.setdefault(tb, len(self._template_ids))
         sent = tid in w.templates
@@ -515,7 +664,10 @@ class WorkerManager(RequestHandler):
         if inf.group is not None or inf.custom:  # left out when unset: less to pickle per action
             spec["group"] = inf.group
             spec["custom"] = inf.custom
-        w.send(("run", aid, spec))
+        if after:
+            spec["after"] = True
+        inf.sent = time.perf_counter()
+        return wire.frame(("run", aid, spec))
 
     def _result(
         self, tmpl: TaskTemplate[Any, Any], pool: Pool, ok: bool, payload: Any, peak: int | None
@@ -534,7 +686,7 @@ class WorkerManager(RequestHandler):
         """Recovery: the outcome of this action from a worker of the crashed driver, if it has one or
         still runs it (see ``adopt``); None: run it."""
         rec = self.c.recorded.get(child.action_id)
-        if rec is not None and rec.status != "RUNNING":
+        if rec is not None and rec.status not in ("RUNNING", "QUEUED"):  # QUEUED: maybe sent ahead
             return None
         if rec is None and not self.c.recorded_positions:
             return None  # not a recovery of this run (a crash may still precede the action's record)
@@ -732,6 +884,15 @@ class WorkerManager(RequestHandler):
             self._lost(w)
 
     def _on_done(self, w: WorkerProc, aid: str, ok: bool, payload: Any, peak: int | None) -> None:
+        inf = self.inflight.get(aid)
+        if inf is not None and inf.sent:  # how long its actions take, for _prefetch
+            tmpl = inf.tmpl
+            took = time.perf_counter() - inf.sent
+            had = self._body_s.get(id(tmpl))
+            avg = took if had is None or had[0] is not tmpl else 0.8 * had[1] + 0.2 * took
+            self._body_s[id(tmpl)] = (tmpl, avg)
+        if w.ahead and aid in w.active and aid not in w.cancelling:
+            self._handoff(w, aid, w.ahead[0])  # the one it ran: the worker has started the next
         if aid in w.cancelling:
             w.cancelling.discard(aid)
             w.pool.release(w, aid)
@@ -745,6 +906,13 @@ class WorkerManager(RequestHandler):
         if not w.alive:
             return
         w.alive = False
+        if w.ahead:
+            if self.closing:
+                for nxt in w.ahead:  # they fail below with the others
+                    w.results[nxt.state.action_id] = nxt.fut
+                w.ahead.clear()
+            else:
+                self._take_back(w)  # it did not run there (or ran unseen): it runs elsewhere
         rc = w.proc.poll()
         killed = w.watched.killed if w.watched is not None else None
         peak = w.watched.peak if w.watched is not None else 0
@@ -809,6 +977,9 @@ class WorkerManager(RequestHandler):
     def _child_started(self, inf: _Inflight) -> None:
         inf.children += 1
         if inf.children == 1 and inf.worker is not None:
+            for nxt in inf.worker.ahead:  # its share goes back: what was sent ahead cannot take it
+                inf.worker.send(("withdraw", nxt.state.action_id))
+            self._take_back(inf.worker)
             inf.worker.waiting += 1
             inf.worker.pool.notify()
             if inf.holds_cpu:

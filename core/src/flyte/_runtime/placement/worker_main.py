@@ -14,6 +14,7 @@ grace period if none does (see ``adopt``).
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import itertools
 import os
@@ -209,6 +210,8 @@ class Worker:
         self.pending: dict[int, concurrent.futures.Future[Any]] = {}
         self.ids = itertools.count(1)
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.queued: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
+        """Actions sent ahead (``after``): each starts once nothing runs here (see pool._prefetch)."""
         self.templates: dict[bytes, Any] = {}
         self.template_ids: dict[int, bytes] = {}
         self.peak_base: int | None = None  # the RSS high-water mark right after the last reset
@@ -290,9 +293,14 @@ class Worker:
                         spec["tmpl"] = self.template_ids[tid]
                     else:
                         self.template_ids[tid] = spec["tmpl"]
-                self._start(msg[1], spec)  # on the loop's thread already: no extra turn
+                if spec.get("after") and (self.tasks or self.queued):
+                    self.queued.append((msg[1], spec))  # its CPU share is the running action's
+                else:
+                    self._start(msg[1], spec)  # on the loop's thread already: no extra turn
             elif kind == "cancel":
                 self._cancel(msg[1])
+            elif kind == "withdraw":
+                self._unqueue(msg[1])
             elif kind == "stop":
                 _exit()
 
@@ -303,6 +311,18 @@ class Worker:
         t = self.tasks.get(action_id)
         if t is not None:
             t.cancel()
+        elif self._unqueue(action_id):  # sent ahead, not started: never claimed, so nothing to drop
+            try:
+                self.conn.send(("done", action_id, False, ("cancelled",), None))
+            except OSError:
+                pass
+
+    def _unqueue(self, action_id: str) -> bool:
+        for i, (aid, _) in enumerate(self.queued):
+            if aid == action_id:
+                del self.queued[i]
+                return True
+        return False
 
     def _template(self, data: bytes) -> Any:
         tmpl = self.templates.get(data)
@@ -356,6 +376,8 @@ class Worker:
             self._done(action_id, done)
         finally:
             self.tasks.pop(action_id, None)
+            if self.queued and not self.tasks and self.orphaned is None:
+                self._start(*self.queued.popleft())  # the one sent ahead: it has this one's CPU share
 
     def _done(self, action_id: str, done: tuple[bool, Any, int | None]) -> None:
         """The outcome to the claim log (a recovered driver finds it), then to the controller."""
@@ -375,6 +397,7 @@ class Worker:
     def _orphan(self) -> None:
         """The controller closed the socket. Idle: exit. Running actions: they finish (their outcomes go
         to the store) while a driver adopts them; none within the grace period: stop, saying why."""
+        self.queued.clear()  # sent ahead, never started or claimed: a recovered driver runs them
         if not self.tasks:
             _exit()
         self.orphaned = time.time()
@@ -418,6 +441,8 @@ def _needs_driver(e: BaseException) -> bool:
     return False
 
 
+CURRENT: Worker | None = None
+"""This process's worker (None outside a worker process): what a body may look at about its place."""
 _profile: Any = None  # FLYTE_WORKER_PROFILE=DIR: cProfile of this worker, written to DIR/PID.prof at exit
 
 
@@ -454,7 +479,9 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's to handle; it stops us
 
     pkg.IN_WORKER = True  # a run started inside a task here stays inline (no nested worker pools)
-    worker = Worker(conn, init)
+    from flyte._runtime.placement import worker_main as importable  # this file runs as __main__
+
+    worker = importable.CURRENT = Worker(conn, init)
     if init.get("preload"):
         try:  # import the environment's module now: module-level setup is paid before the first action
             worker._template(init["preload"])
