@@ -509,7 +509,8 @@ class Supervisor:
             job.result = result
             if not job.done.done():
                 job.done.set_result(result)
-            if self.by_serial.pop(serial, None) is job:  # still the driver's: hand it over
+            if self.by_serial.get(serial) is job:  # still the driver's: hand it over (a released
+                del self.by_serial[serial]  # run's late task must not take a next run's serial)
                 self.outbox.append((serial, *result))
         if self.outbox and self.ready is not None:
             self.ready.set()
