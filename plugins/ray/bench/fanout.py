@@ -15,7 +15,9 @@ driver process:
 * ``flyte+ray nested`` the same fan-out one level down (``nested_fanout``): the root stays on the
                    driver, so here the fan-out's parent body runs on a Ray worker and sends its child
                    calls to the driver through the run's channel actor;
-* ``flyte local``  the same workflow on this machine alone (inline), for scale.
+* ``flyte local``  the same workflow on this machine alone (inline), for scale;
+* ``ray no-events`` Ray's tasks with ``enable_task_events=False``, as flyte submits its action tasks
+                   (Ray's floor without its per-task state events).
 
 Prints a JSON line per measurement and a table with the ratios.
 """
@@ -34,20 +36,22 @@ from pathlib import Path
 from _bench_common import enter_loopback_namespace, result_line
 
 HERE = Path(__file__).resolve().parent
-MODES = ("ray", "flyte+ray", "flyte+ray nested", "flyte local")
+MODES = ("ray", "flyte+ray", "flyte+ray nested", "flyte local", "ray no-events")
 TESTS = HERE.parent / "tests"
 
 CHILD = r"""
 import asyncio, json, os, sys, time
 sys.path.insert(0, {tests!r})
 mode, n, address = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-if mode == "ray":
+if mode.startswith("ray"):
     import ray
     host, port = address.split("://", 1)[1].split(":")
     ray.init(address=f"{{host}}:{{port}}", _node_ip_address=host, log_to_driver=False)
     @ray.remote
     def square(x):
         return x * x
+    if mode == "ray no-events":
+        square = square.options(enable_task_events=False)
     ray.get([square.remote(i) for i in range(50)])  # warm the workers, as the flyte run's are below
     t0 = time.perf_counter()
     total = sum(ray.get([square.remote(i) for i in range(n)]))
@@ -108,8 +112,9 @@ def main() -> None:
         per = best[mode] / args.n * 1e6
         print(f"  {mode:12s} {best[mode]:7.2f} s  ({statistics.median(v):.2f} s)  {per:6.0f} µs/child")
     for mode in ("flyte+ray", "flyte+ray nested"):
-        if mode in best and "ray" in best:
-            print(f"  {mode} / ray = {best[mode] / best['ray']:.2f}x")
+        for floor in ("ray", "ray no-events"):
+            if mode in best and floor in best:
+                print(f"  {mode} / {floor} = {best[mode] / best[floor]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,25 @@ async def fanout(n: int) -> int:
 
 
 @env.task
+async def nap(seconds: float) -> float:
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+@env.task
+async def wide_behind_slow(n: int, seconds: float) -> tuple[int, float, float]:
+    """A long child started first, then ``n`` quick ones: the sum of the quick ones, how long they
+    took to come back, and how long the whole took."""
+    t0 = time.monotonic()
+    slow = asyncio.ensure_future(nap(seconds))
+    await asyncio.sleep(0)  # the long child's action is started first
+    total = sum(await asyncio.gather(*(square(i) for i in range(n))))
+    quick = time.monotonic() - t0
+    await slow
+    return total, quick, time.monotonic() - t0
+
+
+@env.task
 async def nested_fanout(n: int) -> int:
     """The fan-out one level down: its parent body runs on a Ray worker and asks the driver for
     each child through the run's channel (the root itself stays on the driver)."""

@@ -36,6 +36,15 @@ def test_fanout_runs_children_on_the_cluster_and_the_root_on_the_driver(
     assert modes["ray_flows.fanout"] == {"inline"}  # the workflow's orchestration stays on the driver
 
 
+def test_a_wide_fan_out_behind_a_long_child_gets_each_result_back_as_it_ends(on_ray: RayCluster) -> None:
+    # 600 children: more than the supervisor's collector waits on at once (it gathers results in
+    # batches); the long child at the head of its queue must not hold the quick ones back
+    n, seconds = 600, 20.0
+    total, quick, whole = flyte.run(flows.wide_behind_slow, n=n, seconds=seconds).outputs()
+    assert total == sum(i * i for i in range(n))
+    assert quick < seconds <= whole
+
+
 def test_actions_land_on_nodes_by_their_resources(on_ray: RayCluster) -> None:
     out = flyte.run(flows.placement).outputs()[0]
     # one logical H100 exists, on 127.0.0.4 (no real GPU: Ray's accounting is logical); Ray gives the

@@ -17,7 +17,7 @@ import os
 import pickle
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 CHANNEL_CONCURRENCY = 1_000_000
@@ -31,7 +31,20 @@ process left for a next run that did not come)."""
 SUBMIT_YIELD = 32
 """The supervisor lets its loop turn after starting this many Ray tasks of one ``submit`` (results
 come back and the driver's polls are answered while a large batch is going out)."""
-"""The marker of a body that needed its driver (a child call, a step ID) after the driver died."""
+COLLECT_WINDOW = 512
+"""The supervisor's collector waits on this many of its oldest running tasks at once (a fan-out's
+tasks end in about the order they started); the others are looked at every ``COLLECT_SCAN_S``."""
+COLLECT_SCAN_S = 0.25
+COLLECT_FEW = 64
+"""With at most this many tasks running, the collector wakes at the first one that ends (a lone
+child's result goes back at once); with more, it gathers for ``COLLECT_LINGER_S`` first."""
+COLLECT_LINGER_S = 0.02
+COLLECT_FEW_WAIT_S = 0.01
+"""How long a wait on a few tasks lasts (a task started meanwhile is waited on from the next one)."""
+TASK_EVENTS = os.environ.get("FLYTE_RAY_TASK_EVENTS", "") not in ("", "0", "false", "False")
+"""Ray's own per-task state events (its dashboard's task list and timeline), off by default: the
+run's journal records every attempt already, and the events cost each task CPU on its owner, its
+worker and the GCS. ``FLYTE_RAY_TASK_EVENTS=1`` (on the cluster's nodes) turns them back on."""
 
 
 class Channel:
@@ -290,6 +303,91 @@ class _Job:
         self.result: tuple[str, Any] | None = None
 
 
+class _Collector:
+    """A thread of the supervisor that gathers its tasks' results in batches: ``ray.wait`` over
+    many refs and one ``ray.get`` of those that ended, handed to the loop in one call. (A callback
+    per task, ``ref.future()``, took the GIL on Ray's thread and woke the loop once per task: more
+    CPU per child than Ray's own driver spends on it.)"""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        deliver: Callable[[list[tuple[_Job, int, tuple[str, Any]]]], None],
+    ) -> None:
+        self.loop = loop
+        self.deliver = deliver  # called on the loop with [(job, serial, result)]
+        self.incoming: collections.deque[tuple[Any, _Job, int]] = collections.deque()
+        self.pending: dict[Any, tuple[_Job, int]] = {}  # ref -> its job; in the order they started
+        self.wake = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="flyte-collector", daemon=True)
+        self.thread.start()
+
+    def add(self, ref: Any, job: _Job, serial: int) -> None:
+        """From the loop: a task just started."""
+        self.incoming.append((ref, job, serial))
+        if not self.wake.is_set():
+            self.wake.set()
+
+    def _run(self) -> None:
+        scanned = time.monotonic()
+        while True:
+            try:
+                scanned = self._turn(scanned)
+            except RuntimeError as e:  # the loop has closed: the actor is going away
+                if self.loop.is_closed():
+                    return
+                print(f"flyte: the supervisor's collector: {e!r}", flush=True)
+                time.sleep(0.1)
+            except Exception as e:  # keep collecting: results that stop coming would hang the run
+                print(f"flyte: the supervisor's collector: {e!r}", flush=True)
+                time.sleep(0.1)
+
+    def _turn(self, scanned: float) -> float:
+        import ray
+
+        pending = self.pending
+        while self.incoming:
+            ref, job, serial = self.incoming.popleft()
+            pending[ref] = (job, serial)
+        if not pending:
+            self.wake.wait()
+            self.wake.clear()  # before the next turn takes what came: no task is missed
+            return scanned
+        window = list(itertools.islice(pending, COLLECT_WINDOW))
+        if len(pending) <= COLLECT_FEW:
+            ready, _ = ray.wait(window, num_returns=1, timeout=COLLECT_FEW_WAIT_S)
+            if ready and len(window) > 1:
+                ready, _ = ray.wait(window, num_returns=len(window), timeout=0)
+        else:
+            ready, _ = ray.wait(window, num_returns=len(window), timeout=COLLECT_LINGER_S)
+        if len(pending) > COLLECT_WINDOW and time.monotonic() - scanned >= COLLECT_SCAN_S:
+            scanned = time.monotonic()  # the tasks past the window: one that ended early is not held
+            rest = list(itertools.islice(pending, COLLECT_WINDOW, None))
+            ended, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+            ready = ready + ended
+        if ready:
+            try:  # one call for the batch; a failed task (rare) makes each be read on its own
+                results = [("ok", v) for v in ray.get(ready)]
+            except Exception:
+                results = [_read(r) for r in ready]
+            self.loop.call_soon_threadsafe(
+                self.deliver, [(*pending.pop(r), res) for r, res in zip(ready, results, strict=True)]
+            )
+        return scanned
+
+
+def _read(ref: Any) -> tuple[str, Any]:
+    """An ended task's result: ``("ok", packed (ok, payload))`` or ``("ray-error", exception)``."""
+    import ray
+
+    try:
+        return "ok", ray.get(ref)
+    except ray.exceptions.RayError as e:
+        return "ray-error", e
+    except BaseException as e:  # the result could not be read back
+        return "ray-error", RuntimeError(f"its result could not be read: {e!r}")
+
+
 class Supervisor:
     """The run's detached actor that submits its one-shot action tasks (issue 23: adoption).
 
@@ -316,11 +414,7 @@ class Supervisor:
         self.ready: asyncio.Event | None = None
         self.order: asyncio.Lock | None = None  # submit calls are taken in the order they came
         self.asked = 0  # adoption requests from recovered drivers (for tests and diagnosis)
-        self.finished: collections.deque[tuple[_Job, int, concurrent.futures.Future[Any]]] = (
-            collections.deque()
-        )  # tasks Ray reported ended, for the loop to take in one turn
-        self.finished_lock = threading.Lock()
-        self.finish_soon = False
+        self.collector: _Collector | None = None
 
     def _touch(self) -> None:
         self.beat_at = time.monotonic()
@@ -378,7 +472,9 @@ class Supervisor:
             self._forget(forget)
             for key, o in opts.items():
                 if key not in self.fns:
-                    self.fns[key] = ray.remote(run_action).options(**o, max_retries=0)
+                    self.fns[key] = ray.remote(run_action).options(
+                        **o, max_retries=0, enable_task_events=TASK_EVENTS
+                    )
             await self._start(items)
             for serial in cancels:  # the driver cancelled it (a timeout, an aborted parent)
                 stop = self.by_serial.pop(serial, None)
@@ -390,7 +486,9 @@ class Supervisor:
     async def _start(self, items: list[tuple[int, str, str, Any]]) -> None:
         import ray
 
-        loop = asyncio.get_running_loop()
+        if self.collector is None:
+            self.collector = _Collector(asyncio.get_running_loop(), self._ended)
+        add = self.collector.add
         for i, (serial, key, aid, packed) in enumerate(items):
             if i and not i % SUBMIT_YIELD:
                 await asyncio.sleep(0)  # results and the driver's polls meanwhile
@@ -403,42 +501,19 @@ class Supervisor:
                 self.outbox.append((serial, "ray-error", RuntimeError(f"Ray refused the task: {e!r}")))
                 continue
             job = self.jobs[aid] = self.by_serial[serial] = _Job(aid, packed, ref)
-            ref.future().add_done_callback(lambda f, j=job, s=serial: self._finished(loop, j, s, f))
+            add(ref, job, serial)
 
-    def _finished(
-        self, loop: asyncio.AbstractEventLoop, job: _Job, serial: int, fut: concurrent.futures.Future[Any]
-    ) -> None:
-        """On Ray's thread: queue the ended task; one wake-up of the loop takes all that queued
-        meanwhile (not a wake-up per task)."""
-        self.finished.append((job, serial, fut))
-        with self.finished_lock:
-            if self.finish_soon:
-                return
-            self.finish_soon = True
-        loop.call_soon_threadsafe(self._take_finished)
-
-    def _take_finished(self) -> None:
-        with self.finished_lock:
-            self.finish_soon = False  # first: what queues from now on wakes the loop again
-        while self.finished:
-            self._ended(*self.finished.popleft())
-
-    def _ended(self, job: _Job, serial: int, fut: concurrent.futures.Future[Any]) -> None:
-        import ray
-
-        try:
-            result: tuple[str, Any] = ("ok", fut.result())
-        except ray.exceptions.RayError as e:
-            result = ("ray-error", e)
-        except BaseException as e:  # the result could not be read back
-            result = ("ray-error", RuntimeError(f"its result could not be read: {e!r}"))
-        job.result = result
-        if not job.done.done():
-            job.done.set_result(result)
-        if self.by_serial.pop(serial, None) is job:  # still the driver's: hand it over
-            self.outbox.append((serial, *result))
-            if self.ready is not None:
-                self.ready.set()
+    def _ended(self, ended: list[tuple[_Job, int, tuple[str, Any]]]) -> None:
+        """On the loop: tasks the collector saw end; those still the driver's go to its outbox."""
+        for job, serial, result in ended:
+            job.result = result
+            if not job.done.done():
+                job.done.set_result(result)
+            if self.by_serial.get(serial) is job:  # still the driver's: hand it over (a released
+                del self.by_serial[serial]  # run's late task must not take a next run's serial)
+                self.outbox.append((serial, *result))
+        if self.outbox and self.ready is not None:
+            self.ready.set()
 
     async def completed(
         self, token: str, wait: float, forget: list[str], want: int = 1, linger: float = 0.0
