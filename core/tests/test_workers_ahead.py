@@ -126,3 +126,29 @@ def test_driver_killed_with_actions_waiting_in_a_worker(tmp_path: Path, flyte_ho
     assert run.outputs()[0] == 3
     counts = Counter((work / "log.txt").read_text().splitlines())
     assert all(counts[f"exec {i}"] == 1 for i in range(3)), counts
+
+
+def test_sent_ahead_two_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fan-out's worker is topped up two actions to a write (``REFILL``), not one write per result
+    (each write is a system call that wakes the worker), and what runs still runs one at a time."""
+    monkeypatch.setattr(pool, "PREFETCH_S", 1.0)
+    monkeypatch.setattr(pool, "AHEAD", 3)
+    writes: list[int] = []
+    plain = pool.WorkerProc.write
+
+    def counted(self: pool.WorkerProc, data: bytes) -> None:
+        writes.append(self.pid)
+        plain(self, data)
+
+    monkeypatch.setattr(pool.WorkerProc, "write", counted)
+    n = 60
+    for refill, low, high in ((2, 0.3 * n, 0.7 * n), (1, 0.9 * n, 2 * n)):
+        monkeypatch.setattr(pool, "REFILL", refill)
+        writes.clear()
+        out = _run_fan(n, 0.002)
+        assert sorted(o[0] for o in out) == list(range(n))  # type: ignore[index]
+        spans = sorted((o[2], o[3]) for o in out)  # type: ignore[index]
+        for (_, end), (start, _) in itertools.pairwise(spans):
+            assert start >= end, "an action sent ahead started before the one it waited for ended"
+        assert max(o[4] for o in out) >= 2, "never two waiting"  # type: ignore[index]
+        assert low <= len(writes) <= high, (refill, len(writes))

@@ -60,8 +60,12 @@ PREFETCH_S = float(os.environ.get("FLYTE_WORKER_PREFETCH_MS", "5")) / 1000
 """A worker of a non-reusable pool is sent the next queued action of its task while it runs one, when
 that task's actions take less than this (send to result, a moving average): the worker starts it as
 soon as the current one ends, without waiting for the driver (0 turns it off; see ``_prefetch``)."""
-AHEAD = int(os.environ.get("FLYTE_WORKER_AHEAD", "2")) if PREFETCH_S > 0 else 0
+AHEAD = int(os.environ.get("FLYTE_WORKER_AHEAD", "3")) if PREFETCH_S > 0 else 0
 """How many actions a worker may be sent ahead of the one it runs."""
+REFILL = max(1, min(int(os.environ.get("FLYTE_WORKER_REFILL", "2")), AHEAD or 1))
+"""A worker's actions sent ahead are topped up only once this many places are free there: each send
+is a system call that wakes the worker, so a fan-out sends two in one write instead of one per result
+(issue 20); 1 tops up after every result."""
 MAX_IDLE = int(os.environ.get("FLYTE_WORKER_MAX_IDLE", "0")) or None
 """At most this many idle workers of non-reusable environments are kept (default: 4 x CPUs, >= 8)."""
 STOP_GRACE_S = 1.0
@@ -602,7 +606,7 @@ class WorkerManager(RequestHandler):
         w.results[b.action_id] = nxt.fut
         self.c.mark_admitted(b)
         nxt.sent = time.perf_counter()
-        if self.cpus._waiters:
+        if self.cpus._waiters and AHEAD - len(w.ahead) >= REFILL:
             w.write(self._prefetch(w, nxt))
 
     def _take_back(self, w: WorkerProc) -> None:
