@@ -36,7 +36,7 @@ from flyte._runtime.journal import (
     RunJournal,
 )
 from flyte._runtime.leases import Lease, acquire_or_reuse
-from flyte._runtime.placement import INLINE, Process
+from flyte._runtime.placement import INLINE, Process, default_mode
 from flyte._runtime.run_lease import host_id
 from flyte._runtime.store import ObjectStore, join
 from flyte.errors import (
@@ -361,7 +361,10 @@ class Controller:
                         or (
                             w.forced is None
                             and w.cluster is None
-                            and tmpl.__dict__.get("_flyte_isolation") == "inline"
+                            and (
+                                (iso := tmpl.__dict__.get("_flyte_isolation")) == "inline"
+                                or (iso is None and default_mode(tmpl) == "inline")  # (sets it)
+                            )
                         )
                     )
                     and not self.recorded_positions
