@@ -346,7 +346,12 @@ class Controller:
                 running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
             except RuntimeError:
                 running = None
-            if running is self.loop and running is not None and (via_aio or not tmpl.is_sync):
+            if (
+                running is self.loop
+                and running is not None
+                # (a template found plain async is not sync: no property call for it)
+                and (via_aio or tmpl.__dict__.get("_plain_async") or not tmpl.is_sync)
+            ):
                 self._called = called = self._called + 1
                 if called >= self._gc_wide_at:  # a big fan-out being made (gctune.follow)
                     self._gc_follow()
@@ -463,7 +468,11 @@ class Controller:
         tracked = task is not None and parent.live_children is not None
         if identity not in self._specs:
             self._record_spec(tmpl)
-        self.journal.action_running(self.run_name, action_id, row)
+        journal = self.journal
+        if journal._scheduled:  # journal.action_running, inlined while a group commit is due
+            journal._pending_actions[(self.run_name, action_id)] = row  # type: ignore[assignment]
+        else:
+            journal.action_running(self.run_name, action_id, row)
         self.counts[RUNNING] += 1
         if self.listeners:
             self._emit("start", child, RUNNING)
@@ -520,7 +529,7 @@ class Controller:
             if tracked:
                 parent.live_children.pop(action_id, None)
         # row.params(SUCCEEDED, ...), inlined; journal.action_finished(row) is _durable(UPSERT_ACTION, row)
-        await self.journal._durable(
+        await journal._durable(
             UPSERT_ACTION,
             _new_row(
                 ActionRow,
