@@ -64,9 +64,14 @@ JOURNAL_INLINE_LIMIT = 256 * 1024
 """Values above this size go to the object store; the journal keeps a reference."""
 # The commonest child call takes Controller._submit_plain (tests turn it off to compare the rows).
 FAST_CALLS = True
+# asyncio.current_task(loop) without its Python frame (3.11: the tasks' own table; 3.12+: in C)
+_task_on: Callable[[asyncio.AbstractEventLoop | None], asyncio.Task[Any] | None] = asyncio.current_task
 if sys.version_info >= (3, 12):
-    from _asyncio import current_task as _task_on
-else:  # asyncio.current_task(loop) without its Python frame: the C tasks' own table
+    try:
+        from _asyncio import current_task as _task_on
+    except ImportError:  # an interpreter without asyncio's C module
+        pass
+elif isinstance(getattr(asyncio.tasks, "_current_tasks", None), dict):
     _task_on = asyncio.tasks._current_tasks.get  # type: ignore[attr-defined]
 ABORT_GRACE_S = 40.0
 """At a run's end, how long children cancelled by their parent's end get to finish cleaning up (more
