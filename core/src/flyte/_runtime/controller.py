@@ -10,6 +10,7 @@ import asyncio
 import concurrent.futures
 import json
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -21,13 +22,21 @@ from typing import TYPE_CHECKING, Any
 from flyte._context import ActionContext, current_action
 from flyte._plugins.contract import ExecutionContext
 from flyte._runtime import gctune
-from flyte._runtime.codec import InterfaceCodec, TextParts
+from flyte._runtime.codec import _BLAKE16, JSON_TAG, InterfaceCodec, TextParts
 from flyte._runtime.errors_bridge import as_user_error, error_record
 from flyte._runtime.identity import cache_key as _cache_key
 from flyte._runtime.identity import call_identity, child_action_id
-from flyte._runtime.journal import ActionRow, AttemptRow, CacheEntry, LeaseOwner, PendingStart, RunJournal
+from flyte._runtime.journal import (
+    UPSERT_ACTION,
+    ActionRow,
+    AttemptRow,
+    CacheEntry,
+    LeaseOwner,
+    PendingStart,
+    RunJournal,
+)
 from flyte._runtime.leases import Lease, acquire_or_reuse
-from flyte._runtime.placement import INLINE, Process
+from flyte._runtime.placement import INLINE, Process, default_mode
 from flyte._runtime.run_lease import host_id
 from flyte._runtime.store import ObjectStore, join
 from flyte.errors import (
@@ -53,6 +62,17 @@ QUEUED = "QUEUED"
 its journal row says so until it has one, and the live view gets ``queued``/``running`` events."""
 JOURNAL_INLINE_LIMIT = 256 * 1024
 """Values above this size go to the object store; the journal keeps a reference."""
+# The commonest child call takes Controller._submit_plain (tests turn it off to compare the rows).
+FAST_CALLS = True
+# asyncio.current_task(loop) without its Python frame (3.11: the tasks' own table; 3.12+: in C)
+_task_on: Callable[[asyncio.AbstractEventLoop | None], asyncio.Task[Any] | None] = asyncio.current_task
+if sys.version_info >= (3, 12):
+    try:
+        from _asyncio import current_task as _task_on
+    except ImportError:  # an interpreter without asyncio's C module
+        pass
+elif isinstance(getattr(asyncio.tasks, "_current_tasks", None), dict):
+    _task_on = asyncio.tasks._current_tasks.get  # type: ignore[attr-defined]
 ABORT_GRACE_S = 40.0
 """At a run's end, how long children cancelled by their parent's end get to finish cleaning up (more
 than ``connector_loop.CREATE_GRACE_S``, what a connector waits for a submission in flight)."""
@@ -331,10 +351,42 @@ class Controller:
                 running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
             except RuntimeError:
                 running = None
-            if running is self.loop and running is not None and (via_aio or not tmpl.is_sync):
+            if (
+                running is self.loop
+                and running is not None
+                # (a template found plain async is not sync: no property call for it)
+                and (via_aio or tmpl.__dict__.get("_plain_async") or not tmpl.is_sync)
+            ):
                 self._called = called = self._called + 1
                 if called >= self._gc_wide_at:  # a big fan-out being made (gctune.follow)
                     self._gc_follow()
+                if (
+                    len(args) == 1
+                    and not kwargs
+                    and FAST_CALLS
+                    and tmpl.timeout is None
+                    and self.slots is None
+                    and (
+                        (w := self.workers) is None  # inline known for this template, as submit finds it
+                        or (
+                            w.forced is None
+                            and w.cluster is None
+                            and (
+                                (iso := tmpl.__dict__.get("_flyte_isolation")) == "inline"
+                                or (iso is None and default_mode(tmpl) == "inline")  # (sets it)
+                            )
+                        )
+                    )
+                    and not self.recorded_positions
+                    and not self.recorded
+                    and not self.attempt_base
+                    and tmpl.retries.count == 0
+                    and (self.disable_run_cache or tmpl.cache.behavior == "disable")
+                    and not tmpl.report
+                    and tmpl.task_type == "python"
+                    and _plain_async(tmpl)
+                ):
+                    return self._submit_plain(tmpl, pac, args[0])
                 return self.submit(tmpl, pac, args, kwargs)
         return route_call(
             tmpl, pac, via_aio, self.loop, self.sync_pool, lambda: self.submit(tmpl, pac, args, kwargs)
@@ -376,6 +428,172 @@ class Controller:
         return self.recorded_positions.get((parent_id, position))
 
     # ---- the pipeline -----------------------------------------------------------------------------
+    async def _submit_plain(self, tmpl: TaskTemplate[Any, Any], pac: ActionContext, arg: Any) -> Any:
+        """``submit`` and ``_attempts`` in one frame for the commonest child (issue 20, a fan-out):
+        one positional input, a plain async body run inline, no cache, retries, timeout, concurrency
+        limit, worker processes or recovery (``call`` checks these). It records the same rows as the
+        general path (``test_plain_fast_path.py``); a failure is handled as ``_attempts`` would."""
+        codec = tmpl.__dict__.get("_codec") or interface_codec(tmpl)
+        one = codec.encode_one(arg)
+        if one is None or len(one[1]) > JOURNAL_INLINE_LIMIT or len(one[1]) > tmpl.max_inline_io_bytes:
+            return await self.submit(tmpl, pac, (arg,), {})  # bound, validated, stored or refused there
+        inputs, enc_inputs, inputs_hash = one
+        if codec.any_ref:
+            codec.check_paths_exist(inputs)
+        parent = pac.action
+        if self._called:
+            self._called -= 1
+            if self._called + self.counts[RUNNING] < self._gc_narrow_below:
+                self._gc_follow()
+        # parent.child_key and child_action_id, inlined (the same formula, test_identity_pinned.py)
+        ci = tmpl.__dict__.get("_call_identity") or call_identity(tmpl)
+        seqs = parent.seqs
+        k = (ci, inputs_hash)
+        seq = seqs.get(k, 0)
+        seqs[k] = seq + 1
+        position = parent.next_position
+        parent.next_position = position + 1
+        h = _BLAKE16.copy()
+        h.update(f"{parent.action_id}|{ci}|{inputs_hash}|{seq}".encode())
+        action_id = h.hexdigest()
+        identity = tmpl.__dict__.get("_identity") or tmpl.identity
+        row = _Row(
+            self.run_name,
+            action_id,
+            parent.action_id if parent.parent is not None else None,
+            position,
+            tmpl,
+            identity,
+            pac.group,
+            enc_inputs if enc_inputs.__class__ is bytes else bytes(enc_inputs),
+        )
+        child = ActionState(action_id, tmpl.name, parent, 0, position)
+        child.row = row
+        task = _task_on(self.loop) if parent.parent is not None else None
+        tracked = task is not None and parent.live_children is not None
+        if identity not in self._specs:
+            self._record_spec(tmpl)
+        journal = self.journal
+        if journal._scheduled:  # journal.action_running, inlined while a group commit is due
+            journal._pending_actions[(self.run_name, action_id)] = row  # type: ignore[assignment]
+        else:
+            journal.action_running(self.run_name, action_id, row)
+        self.counts[RUNNING] += 1
+        if self.listeners:
+            self._emit("start", child, RUNNING)
+        if tracked:
+            parent.live_children[action_id] = task  # type: ignore[assignment]
+        try:
+            started = time.time()
+            try:
+                token = current_action.set(ActionContext(self, child, False, pac.group, pac.custom))
+                try:
+                    out = await tmpl.func(**inputs)  # type: ignore[attr-defined]
+                finally:
+                    if child.live_children:
+                        self._abort_orphans(child)
+                    current_action.reset(token)
+                    if child.log is not None:
+                        self._save_log(child, 0, False)
+            except asyncio.CancelledError:
+                self._attempt_row(child, row, 0, ABORTED, started, None)
+                raise
+            except Exception as e:
+                self._attempt_row(child, row, 0, FAILED, started, error_record(e))
+                if not isinstance(e, StorageError):
+                    raise _Exhausted(e, 1, False) from None
+                # a system failure: retried as _attempts does, from its second attempt
+                if _settled(e) or system_retries() < 1:
+                    _settle(e)
+                    raise _Exhausted(e, 1, False) from None
+                _warn_system_retry(tmpl, e, 1)
+                await asyncio.sleep(system_retry_delay(1))
+                self.journal.action_started(row.params(RUNNING, 1, None, None))
+                out = await self._attempts(tmpl, child, inputs, pac, row, attempt=1, system_failures=1)
+            prim = codec.output.prim
+            if out.__class__ is int and prim is not None and int in prim:
+                stored = JSON_TAG + int.__repr__(out).encode()  # what the two calls below give
+                if len(stored) > tmpl.max_inline_io_bytes:
+                    raise _inline_breach(tmpl, codec, None, len(stored))
+            else:
+                out = codec.validate_output(out)
+                enc_out = codec.encode_output_lazy(out, ())
+                if len(enc_out) > tmpl.max_inline_io_bytes:
+                    raise _inline_breach(tmpl, codec, None, len(enc_out))
+                stored = (
+                    bytes(enc_out)
+                    if len(enc_out) <= JOURNAL_INLINE_LIMIT
+                    else await self._store_retried(action_id, "outputs", enc_out)
+                )
+        except asyncio.CancelledError:
+            self._ended_aborted(child, row)
+            raise
+        except BaseException as e:
+            raise await self._ended_failed(e, child, row) from None
+        finally:
+            if tracked:
+                parent.live_children.pop(action_id, None)
+        # row.params(SUCCEEDED, ...), inlined; journal.action_finished(row) is _durable(UPSERT_ACTION, row)
+        await journal._durable(
+            UPSERT_ACTION,
+            _new_row(
+                ActionRow,
+                (
+                    *row.fixed,
+                    SUCCEEDED,
+                    child.attempt + 1,
+                    0,
+                    row.started,
+                    time.time(),
+                    row.inputs,
+                    stored,
+                    None,
+                    row.group,
+                    "inline",
+                    None,
+                ),
+            ),
+        )
+        counts = self.counts
+        counts[RUNNING] -= 1
+        counts[SUCCEEDED] += 1
+        if counts[RUNNING] + self._called < self._gc_narrow_below:
+            self._gc_follow()
+        if self.listeners:
+            self._emit("end", child, SUCCEEDED)
+        return out
+
+    def _attempt_row(
+        self, child: ActionState, row: _Row, attempt: int, status: str, started: float, error: str | None
+    ) -> None:
+        ended = time.time()
+        self.journal.attempt_finished(
+            AttemptRow(self.run_name, child.action_id, row.base + attempt, status, started, ended, error)
+        )
+
+    def _ended_aborted(self, child: ActionState, row: _Row) -> None:
+        """An action's end by cancellation: its ABORTED row, counts and the live view."""
+        self.journal.action_ended(row.params(ABORTED, child.attempt + 1, None, aborted_error()))
+        self.counts[RUNNING] -= 1
+        self.counts[ABORTED] += 1
+        if self.counts[RUNNING] + self._called < self._gc_narrow_below:
+            self._gc_follow()
+        self._emit("end", child, ABORTED)
+
+    async def _ended_failed(self, e: BaseException, child: ActionState, row: _Row) -> BaseException:
+        """An action's end by failure: its FAILED row (durable), counts and the live view; returns
+        the error its caller sees."""
+        err = e if isinstance(e, _Exhausted) else _Exhausted(e, child.attempt + 1, False)
+        if isinstance(e, StorageError):  # the attempt ran, but its output could not be stored
+            self._attempt_row(child, row, child.attempt, FAILED, row.started, error_record(e))
+        await self.journal.action_finished(row.params(FAILED, err.attempts, None, error_record(err.error)))
+        self.counts[RUNNING] -= 1
+        self.counts[FAILED] += 1
+        if self.counts[RUNNING] + self._called < self._gc_narrow_below:
+            self._gc_follow()
+        self._emit("end", child, FAILED)
+        return as_user_error(err.error, err.exhausted, err.attempts)
+
     async def submit(
         self,
         tmpl: TaskTemplate[Any, Any],
@@ -511,38 +729,12 @@ class Controller:
         except asyncio.CancelledError:
             if owner is not None:
                 self._serial_done(cache_key, owner, lease, ABORTED)
-            self.journal.action_ended(row.params(ABORTED, child.attempt + 1, None, aborted_error()))
-            self.counts[RUNNING] -= 1
-            self.counts[ABORTED] += 1
-            if self.counts[RUNNING] + self._called < self._gc_narrow_below:
-                self._gc_follow()
-            self._emit("end", child, ABORTED)
+            self._ended_aborted(child, row)
             raise
         except BaseException as e:
             if owner is not None:
                 self._serial_done(cache_key, owner, lease, FAILED)
-            err = e if isinstance(e, _Exhausted) else _Exhausted(e, child.attempt + 1, False)
-            if isinstance(e, StorageError):  # the attempt ran, but its output could not be stored
-                self.journal.attempt_finished(
-                    AttemptRow(
-                        self.run_name,
-                        action_id,
-                        row.base + child.attempt,
-                        FAILED,
-                        row.started,
-                        time.time(),
-                        error_record(e),
-                    )
-                )
-            await self.journal.action_finished(
-                row.params(FAILED, err.attempts, None, error_record(err.error))
-            )
-            self.counts[RUNNING] -= 1
-            self.counts[FAILED] += 1
-            if self.counts[RUNNING] + self._called < self._gc_narrow_below:
-                self._gc_follow()
-            self._emit("end", child, FAILED)
-            raise as_user_error(err.error, err.exhausted, err.attempts) from None
+            raise await self._ended_failed(e, child, row) from None
         finally:
             if tracked:
                 parent.live_children.pop(action_id, None)
@@ -675,7 +867,11 @@ class Controller:
         inputs: dict[str, Any],
         pac: ActionContext,
         row: _Row,
+        attempt: int = 0,
+        system_failures: int = 0,
     ) -> Any:
+        """Every attempt of one action (``attempt``, ``system_failures``: where a caller that made
+        the first attempt itself, ``_submit_plain``, hands over)."""
         retries = tmpl.retries.count
         max_rt = tmpl.timeout.max_runtime_seconds if tmpl.timeout is not None else None
         # A plain async function task run inline with no max_runtime and no concurrency limit: its
@@ -701,9 +897,7 @@ class Controller:
         ):
             place = self.workers.placement("process")
             proc = place if type(place) is Process else None
-        attempt = 0
         user_failures = 0  # what RetryStrategy counts; system failures (storage) are retried apart
-        system_failures = 0
         while True:
             child.attempt = attempt
             child.report = None

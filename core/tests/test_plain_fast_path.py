@@ -1,0 +1,165 @@
+"""The commonest child call (one primitive input, a plain async body run inline, no cache, retries or
+timeout) takes ``Controller._submit_plain``, one frame instead of ``submit`` and ``_attempts`` (issue
+20, seventh round). It must record exactly what the general path records: the same program is run
+under the same run name in two homes, once with the fast path and once without, and every action and
+attempt row must match but for the clock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import flyte
+import pytest
+from conftest import journal_rows
+from flyte._runtime import controller
+from flyte.errors import StorageError
+from flyte.testing._support import isolate
+
+env = flyte.TaskEnvironment(name="plain_fast")
+
+RAN: list[int] = []
+FLAKY: dict[str, int] = {}
+
+
+@env.task
+async def inc(x: int) -> int:
+    RAN.append(x)
+    return x + 1
+
+
+@env.task
+async def shout(s: str) -> str:
+    return s.upper() + "!"
+
+
+@env.task
+async def half(x: int) -> float:
+    return x / 2
+
+
+@env.task
+async def boom(x: int) -> int:
+    raise ValueError(f"bad {x}")
+
+
+@env.task
+async def nap(x: int) -> int:
+    await asyncio.sleep(5)
+    return x
+
+
+@env.task
+async def flaky(x: int) -> int:
+    """Fails once with a system error (the store), then succeeds: a system retry."""
+    FLAKY[str(x)] = FLAKY.get(str(x), 0) + 1
+    if FLAKY[str(x)] == 1:
+        raise StorageError("the store blinked")
+    return x * 10
+
+
+@env.task
+async def middle(n: int) -> int:
+    """A child that is not the root's: its children are tracked by their parent."""
+    got = await asyncio.gather(*(inc(i) for i in range(n)), inc(0), inc(0))  # repeated calls: seq 0, 1, 2
+    return sum(got)
+
+
+@env.task
+async def program(n: int) -> str:
+    total = sum(await asyncio.gather(*(inc(i) for i in range(n))))
+    total += await middle(3)
+    words = await asyncio.gather(shout("a"), shout('q"\\'), shout("é"))
+    halves = await asyncio.gather(half(3), half(4))
+    errors = []
+    try:
+        await boom(7)
+    except Exception as e:
+        errors.append(type(e).__name__)
+    try:
+        await asyncio.wait_for(nap(1), 0.05)
+    except TimeoutError:
+        errors.append("timeout")
+    retried = await flaky(2)
+    return f"{total} {words} {halves} {errors} {retried}"
+
+
+ACTION_COLS = (
+    "run, action_id, parent_id, position, kind, task_name, task_identity, task_type, status, attempts, "
+    "cache_hit, inputs, outputs, error, group_name, mode, meta"
+)
+ATTEMPT_COLS = "run, action_id, attempt, status, error"
+
+
+def _error(text: str | None) -> Any:
+    """An error record without its traceback's runtime frames (the fast path is one frame, not
+    two); the user's own frame, where the error was raised, must be in both."""
+    if text is None:
+        return None
+    record = json.loads(text)
+    tb = record.pop("traceback", "") or ""
+    return record, [line.strip() for line in tb.splitlines() if "test_plain_fast_path" in line]
+
+
+def _record(home: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    actions = journal_rows(home, f"SELECT {ACTION_COLS} FROM actions ORDER BY action_id")
+    attempts = journal_rows(home, f"SELECT {ATTEMPT_COLS} FROM attempts ORDER BY action_id, attempt")
+    return (
+        [(*tuple(r)[:13], _error(r["error"]), *tuple(r)[14:]) for r in actions],
+        [(*tuple(r)[:4], _error(r["error"])) for r in attempts],
+    )
+
+
+def _run_in(home_dir: Path, monkeypatch: pytest.MonkeyPatch, fast: bool) -> tuple[str, Any, Any, int]:
+    monkeypatch.setattr(controller, "FAST_CALLS", fast)
+    home_dir.mkdir()
+    home = isolate(monkeypatch, home_dir)
+    FLAKY.clear()
+    taken = [0]
+    plain = controller.Controller._submit_plain
+
+    def counted(self: Any, *a: Any) -> Any:
+        taken[0] += 1
+        return plain(self, *a)
+
+    monkeypatch.setattr(controller.Controller, "_submit_plain", counted)
+    flyte.init()
+    out = flyte.with_runcontext(name="same-run").run(program, n=20).outputs()[0]
+    actions, attempts = _record(home)
+    return out, actions, attempts, taken[0]
+
+
+def test_fast_and_general_paths_record_the_same_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLYTE_SYSTEM_RETRY_DELAY", "0")
+    out_fast, actions_fast, attempts_fast, taken = _run_in(tmp_path / "fast", monkeypatch, True)
+    out_slow, actions_slow, attempts_slow, not_taken = _run_in(tmp_path / "slow", monkeypatch, False)
+    assert taken >= 20 + 5 + 3 + 2 + 3 and not_taken == 0  # every eligible call went its own way
+    words = "['A!', 'Q\"\\\\!', 'É!']"
+    total = sum(range(1, 21)) + 1 + 2 + 3 + 1 + 1
+    expected = f"{total} {words} [1.5, 2.0] ['RuntimeUserError', 'timeout'] 20"
+    assert out_fast == out_slow == expected
+    assert len(actions_fast) == 1 + 20 + 1 + 5 + 3 + 2 + 1 + 1 + 1
+    assert actions_fast == actions_slow
+    statuses = sorted({r[8] for r in actions_fast})
+    assert statuses == ["ABORTED", "FAILED", "SUCCEEDED"]
+    assert sorted(r[3] for r in attempts_fast) == ["ABORTED", "FAILED", "FAILED"]  # nap, boom, flaky
+    assert attempts_fast == attempts_slow
+    failed = [r for r in actions_fast if r[8] == "FAILED"]
+    assert failed and failed[0][13][1], failed  # the user's raising line is in the record
+
+
+@env.task
+async def call_without_await() -> int:
+    pending = inc(100)  # a coroutine: nothing may run until it is awaited
+    await asyncio.sleep(0.01)
+    ran_before = 100 in RAN
+    pending.close()
+    return int(ran_before)
+
+
+def test_a_call_not_awaited_does_not_run() -> None:
+    RAN.clear()
+    assert flyte.run(call_without_await).outputs()[0] == 0
+    assert 100 not in RAN
