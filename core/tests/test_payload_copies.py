@@ -10,6 +10,23 @@ from flyte._runtime import codec
 B = codec.BIG_TEXT
 
 
+def _echo_round_trip(env_name: str, text: str) -> _flyte.Run:
+    """Run parent -> ``echo`` -> parent with ``text`` (the parent checks the returned text equals it)."""
+    env = _flyte.TaskEnvironment(name=env_name)
+
+    @env.task(max_inline_io_bytes=64 * B)
+    async def echo(data: str) -> str:
+        return data
+
+    @env.task(max_inline_io_bytes=64 * B)
+    async def parent(data: str) -> int:
+        out = await echo(data)
+        assert out == data
+        return len(out)
+
+    return _flyte.run(parent, data=text)
+
+
 @pytest.mark.parametrize(
     "value",
     [
@@ -70,25 +87,11 @@ def test_unjoined_parts_are_the_same_bytes_and_hash(text: str) -> None:
 @pytest.mark.parametrize("text", ["0123456789abcdef" * (3 * B // 16), "a\tb" * B])
 def test_a_long_text_round_trip_through_a_child(text: str) -> None:
     """Parent -> child -> parent with a 3 MB text: stored in slices, read back equal."""
-    import flyte
-
-    env = flyte.TaskEnvironment(name="payload_copies")
-
-    @env.task(max_inline_io_bytes=64 * B)
-    async def echo(data: str) -> str:
-        return data
-
-    @env.task(max_inline_io_bytes=64 * B)
-    async def parent(data: str) -> int:
-        out = await echo(data)
-        assert out == data
-        return len(out)
-
-    run = flyte.run(parent, data=text)
+    run = _echo_round_trip("payload_copies", text)
     assert run.outputs()[0] == len(text)
     from flyte._runtime.journal import open_journal
 
-    journal = open_journal(flyte._config.get_settings().journal_path)
+    journal = open_journal(_flyte._config.get_settings().journal_path)
     child = [a for a in journal.list_actions(run.name) if a["task_name"].endswith("echo")]
     assert len(child) == 1
     full = journal.get_action(run.name, child[0]["action_id"])
@@ -128,8 +131,6 @@ def _stored_output(run_name: str, task_suffix: str) -> bytes:
 def test_a_child_returning_its_input_text_is_not_scanned_again(monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 20: the output of a child that returns the long text it was given is not checked for
     control characters a second time; what is stored is still the JSON encoder's bytes."""
-    import flyte
-
     calls: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
     scan = codec.TextParts.scan
 
@@ -138,20 +139,8 @@ def test_a_child_returning_its_input_text_is_not_scanned_again(monkeypatch: pyte
         return scan(self, digest_after, plain)
 
     monkeypatch.setattr(codec.TextParts, "scan", spy)
-    env = flyte.TaskEnvironment(name="payload_skip")
     text = "0123456789abcdef" * (3 * B // 16)
-
-    @env.task(max_inline_io_bytes=64 * B)
-    async def echo(data: str) -> str:
-        return data
-
-    @env.task(max_inline_io_bytes=64 * B)
-    async def parent(data: str) -> int:
-        out = await echo(data)
-        assert out == data
-        return len(out)
-
-    run = flyte.run(parent, data=text)
+    run = _echo_round_trip("payload_skip", text)
     assert run.outputs()[0] == len(text)
     outs = [(texts, plain) for texts, plain in calls if texts and plain]
     assert outs and all(t[0] is p[0] for t, p in outs)  # the output's scan was told its input text

@@ -510,21 +510,12 @@ class Controller:
                 await asyncio.sleep(system_retry_delay(1))
                 self.journal.action_started(row.params(RUNNING, 1, None, None))
                 out = await self._attempts(tmpl, child, inputs, pac, row, attempt=1, system_failures=1)
-            prim = codec.output.prim
-            if out.__class__ is int and prim is not None and int in prim:
-                stored = JSON_TAG + int.__repr__(out).encode()  # what the two calls below give
-                if len(stored) > tmpl.max_inline_io_bytes:
-                    raise _inline_breach(tmpl, codec, None, len(stored))
-            else:
-                out = codec.validate_output(out)
-                enc_out = codec.encode_output_lazy(out, ())
-                if len(enc_out) > tmpl.max_inline_io_bytes:
-                    raise _inline_breach(tmpl, codec, None, len(enc_out))
-                stored = (
-                    bytes(enc_out)
-                    if len(enc_out) <= JOURNAL_INLINE_LIMIT
-                    else await self._store_retried(action_id, "outputs", enc_out)
-                )
+            out, enc_out = _checked_output(tmpl, codec, out, ())
+            stored = (
+                bytes(enc_out)
+                if len(enc_out) <= JOURNAL_INLINE_LIMIT
+                else await self._store_retried(action_id, "outputs", enc_out)
+            )
         except asyncio.CancelledError:
             self._ended_aborted(child, row)
             raise
@@ -717,10 +708,7 @@ class Controller:
                 out = await self._attempts(tmpl, child, inputs, pac, row)
             else:
                 out = await self._run_with_policy(tmpl, child, inputs, pac, row)
-            out = codec.validate_output(out)
-            enc_out = codec.encode_output_lazy(out, texts)
-            if len(enc_out) > tmpl.max_inline_io_bytes:
-                raise _inline_breach(tmpl, codec, None, len(enc_out))
+            out, enc_out = _checked_output(tmpl, codec, out, texts)
             stored = (
                 bytes(enc_out)
                 if len(enc_out) <= JOURNAL_INLINE_LIMIT
@@ -1481,6 +1469,22 @@ def interface_codec(tmpl: TaskTemplate[Any, Any]) -> InterfaceCodec:
         codec = InterfaceCodec(tmpl.name, tmpl.interface.inputs, tmpl.interface.output)
         d["_codec"] = codec
     return codec  # type: ignore[no-any-return]
+
+
+def _checked_output(
+    tmpl: TaskTemplate[Any, Any], codec: InterfaceCodec, out: Any, texts: tuple[str, ...]
+) -> tuple[Any, bytes | TextParts]:
+    """A body's output validated and encoded, within the task's inline limit (both submit paths).
+    ``texts``: the action's input texts already found plain (a returned one is not scanned again)."""
+    prim = codec.output.prim
+    if out.__class__ is int and prim is not None and int in prim:
+        enc: bytes | TextParts = JSON_TAG + int.__repr__(out).encode()  # validate + encode, two calls fewer
+    else:
+        out = codec.validate_output(out)
+        enc = codec.encode_output_lazy(out, texts)
+    if len(enc) > tmpl.max_inline_io_bytes:
+        raise _inline_breach(tmpl, codec, None, len(enc))
+    return out, enc
 
 
 def _inline_breach(
