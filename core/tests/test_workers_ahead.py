@@ -152,3 +152,22 @@ def test_sent_ahead_two_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
             assert start >= end, "an action sent ahead started before the one it waited for ended"
         assert max(o[4] for o in out) >= 2, "never two waiting"  # type: ignore[index]
         assert low <= len(writes) <= high, (refill, len(writes))
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [("FLYTE_WORKER_AHEAD", "two"), ("FLYTE_WORKER_AHEAD", "-1"), ("FLYTE_WORKER_PREFETCH_MS", "nan")],
+)
+def test_a_bad_worker_setting_names_the_variable(name: str, raw: str) -> None:
+    """A worker setting that is not a number >= 0 is refused with the variable's name and the fix."""
+    import subprocess
+    import sys
+
+    code = "import flyte._runtime.placement.pool"
+    env = {**os.environ, name: raw}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert f"invalid {name}={raw!r}" in proc.stderr
+    assert ">= 0, or unset it" in proc.stderr
+    ok = subprocess.run([sys.executable, "-c", code], env={**os.environ, name: "2"}, timeout=60)
+    assert ok.returncode == 0

@@ -42,6 +42,7 @@ from flyte.errors import (
     AcceleratorUnavailableError,
     ActionAbortedError,
     AppleSiliconNotAvailableError,
+    InvalidParameterError,
     NonRecoverableError,
     OOMError,
     WorkerCrashedError,
@@ -51,22 +52,38 @@ if TYPE_CHECKING:
     from flyte._runtime.controller import Controller
     from flyte._task import TaskTemplate
 
-SYSTEM_RETRIES = int(os.environ.get("FLYTE_SYSTEM_RETRIES", "2"))
+
+def _env_number(name: str, default: float, kind: type[int] | type[float] = int) -> Any:
+    """A worker setting from the environment: a number >= 0, or a clear error naming the variable."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return kind(default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = -1
+    if not value >= 0:  # (NaN too)
+        what = "a whole number" if kind is int else "a number"
+        raise InvalidParameterError("environment", name, raw, f"Set it to {what} >= 0, or unset it.")
+    return value
+
+
+SYSTEM_RETRIES: int = _env_number("FLYTE_SYSTEM_RETRIES", 2)
 """Fresh-worker retries after a crash, not counted against the task's ``retries``."""
-SPAWN_TIMEOUT = float(os.environ.get("FLYTE_WORKER_START_TIMEOUT", "120"))
-IDLE_TTL = float(os.environ.get("FLYTE_WORKER_IDLE_TTL", "60"))
+SPAWN_TIMEOUT: float = _env_number("FLYTE_WORKER_START_TIMEOUT", 120, float)
+IDLE_TTL: float = _env_number("FLYTE_WORKER_IDLE_TTL", 60, float)
 """Idle warm workers of non-reusable environments stop after this many seconds (or at run end)."""
-PREFETCH_S = float(os.environ.get("FLYTE_WORKER_PREFETCH_MS", "5")) / 1000
+PREFETCH_S: float = _env_number("FLYTE_WORKER_PREFETCH_MS", 5, float) / 1000
 """A worker of a non-reusable pool is sent the next queued action of its task while it runs one, when
 that task's actions take less than this (send to result, a moving average): the worker starts it as
 soon as the current one ends, without waiting for the driver (0 turns it off; see ``_prefetch``)."""
-AHEAD = int(os.environ.get("FLYTE_WORKER_AHEAD", "3")) if PREFETCH_S > 0 else 0
+AHEAD: int = _env_number("FLYTE_WORKER_AHEAD", 3) if PREFETCH_S > 0 else 0
 """How many actions a worker may be sent ahead of the one it runs."""
-REFILL = max(1, min(int(os.environ.get("FLYTE_WORKER_REFILL", "2")), AHEAD or 1))
+REFILL: int = max(1, min(_env_number("FLYTE_WORKER_REFILL", 2), AHEAD or 1))
 """A worker's actions sent ahead are topped up only once this many places are free there: each send
 is a system call that wakes the worker, so a fan-out sends two in one write instead of one per result
 (issue 20); 1 tops up after every result."""
-MAX_IDLE = int(os.environ.get("FLYTE_WORKER_MAX_IDLE", "0")) or None
+MAX_IDLE: int | None = _env_number("FLYTE_WORKER_MAX_IDLE", 0) or None
 """At most this many idle workers of non-reusable environments are kept (default: 4 x CPUs, >= 8)."""
 STOP_GRACE_S = 1.0
 """At run end a worker gets this long to exit on its own after the stop message (its output flushed),
