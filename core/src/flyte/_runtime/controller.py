@@ -642,33 +642,61 @@ class Controller:
         elif not isinstance(enc_inputs, bytes):  # never: unjoined parts are over a MiB
             enc_inputs = bytes(enc_inputs)
         identity = tmpl.__dict__.get("_identity") or tmpl.identity  # (the property: a closure a call)
-        row = _Row(self.run_name, action_id, parent_id, position, tmpl, identity, pac.group, enc_inputs)
-        if self.attempt_base:
-            row.base = self.attempt_base.get(action_id, 0)
+        # Every action inline and a first execution (the usual case): the row is made after the
+        # cache lookup, and a hit's row is written without it (issue 20: _Row and _Row.cached).
+        row: _Row | None = None
+        group = pac.group
+        workers = self.workers
+        if self.attempt_base or (workers is not None and workers.cluster is not None):
+            row = _Row(self.run_name, action_id, parent_id, position, tmpl, identity, group, enc_inputs)
+            if self.attempt_base:
+                row.base = self.attempt_base.get(action_id, 0)
         child: ActionState | None = None  # made after the cache lookup: a hit needs none (issue 20)
-        if self.workers is not None:
-            if self.workers.cluster is not None:  # its mode depends on where the action sits
+        mode = "inline"
+        if workers is not None:
+            if workers.cluster is not None:  # its mode depends on where the action sits
                 child = ActionState(action_id, tmpl.name, parent=parent, position=position)
                 child.row = row
-            workers = self.workers
             plain = workers.forced is None and workers.cluster is None
             known = tmpl.__dict__.get("_flyte_isolation") if plain else None
-            row.mode = known or workers.mode(tmpl, child)  # (known: what default_mode returns)
+            mode = known or workers.mode(tmpl, child)  # (known: what default_mode returns)
+            if row is not None:
+                row.mode = mode
 
         cache_key = None
         owner: asyncio.Future[None] | None = None
         lease: Lease | None = None
         cache = tmpl.cache
         if cache.behavior != "disable" and not self.disable_run_cache:  # cache.is_enabled()
+            started = time.time()  # the row's start, as _Row would have taken it before the lookup
             cache_key = _cache_key(tmpl, codec, inputs, inputs_hash)
-            if not self.overwrite_cache and cache.behavior == "auto":  # cache.reads_cache()
+            reads = not self.overwrite_cache and cache.behavior == "auto"  # cache.reads_cache()
+            hit = None
+            if reads:
                 max_age = cache.max_age_seconds if cache.max_age is not None else None  # (a property)
                 hit = self.journal.cache_get(cache_key, max_age)
+                if hit is not None and row is None and not self.listeners:
+                    # The usual hit: its row straight, the columns _Row.cached gives (no earlier
+                    # attempts). The value is already durable (the cache entry is committed): the
+                    # row rides the next group commit, nobody waits for it (issue 20).
+                    cols = (
+                        self.run_name, action_id, parent_id, position, "task", tmpl.name, identity,
+                        tmpl.task_type, SUCCEEDED, 0, 1, started, time.time(), enc_inputs, hit, None,
+                        group, mode, None,
+                    )  # fmt: skip
+                    self.journal.action_ended(_new_row(ActionRow, cols))
+                    self.counts["CACHED"] += 1
+                    if hit[:1] == b"R":
+                        return codec.decode_output(self.load_value(hit))
+                    return codec.decode_cached(hit)
+            if row is None:
+                row = _Row(self.run_name, action_id, parent_id, position, tmpl, identity, group, enc_inputs)
+                row.started, row.mode = started, mode
+            if reads:
                 if hit is None and cache.serialize:
                     hit, owner, lease = await self._serialized(cache_key, max_age, row)
                 if hit is not None:
-                    # The value is already durable (the cache entry is committed): the action's row
-                    # rides the next group commit instead of holding this caller for it (issue 20).
+                    # As above, for a hit watched by the live view or with a row made before.
                     self.journal.action_ended(row.cached(hit))
                     self.counts["CACHED"] += 1
                     if self.listeners:
@@ -679,6 +707,9 @@ class Controller:
                     if hit[:1] == b"R":
                         return codec.decode_output(self.load_value(hit))
                     return codec.decode_cached(hit)
+        if row is None:
+            row = _Row(self.run_name, action_id, parent_id, position, tmpl, identity, group, enc_inputs)
+            row.mode = mode
 
         if child is None:
             child = ActionState(action_id=action_id, task_name=tmpl.name, parent=parent, position=position)
