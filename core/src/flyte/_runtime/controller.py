@@ -674,7 +674,7 @@ class Controller:
             hit = None
             if reads:
                 max_age = cache.max_age_seconds if cache.max_age is not None else None  # (a property)
-                hit = self.journal.cache_get(cache_key, max_age)
+                hit = self.journal.journal.cache_lookup(cache_key, max_age)  # (RunJournal.cache_get)
                 if hit is not None and row is None and not self.listeners:
                     # The usual hit: its row straight, the columns _Row.cached gives (no earlier
                     # attempts). The value is already durable (the cache entry is committed): the

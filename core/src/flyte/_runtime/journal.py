@@ -613,6 +613,18 @@ class Journal:
                 self._start_memo()
             now = time.monotonic()
             memo = self._memo
+            if (  # the usual lookup of a run's many: the snapshot and every remembered entry still hold
+                memo is not None
+                and now - self._read_since <= READ_SNAPSHOT
+                and self._cache_writes == self._memo_stamp[1]
+                and r.in_transaction  # (its data_version is the stamp's: read when it began)
+            ):
+                got = memo.get(key)
+                if got is not None:
+                    outputs, created = got
+                    if max_age and created is not None and time.time() - created > max_age:
+                        return None
+                    return outputs
             if r.in_transaction and (
                 now - self._read_since > READ_SNAPSHOT
                 # this connection changed the cache table: read it from a snapshot holding that
