@@ -443,10 +443,8 @@ class Controller:
             if codec.any_ref:
                 codec.check_paths_exist(inputs)
         parent = pac.action
-        if self._called:
+        if self._called:  # (no gctune check: RUNNING is raised below, the in-flight count stays)
             self._called -= 1
-            if self._called + self.counts[RUNNING] < self._gc_narrow_below:
-                self._gc_follow()
         # parent.child_key and child_action_id, inlined (the same formula, test_identity_pinned.py)
         ci = parts.call_id
         seqs = parent.seqs
