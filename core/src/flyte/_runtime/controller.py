@@ -484,7 +484,7 @@ class Controller:
         if tracked:
             parent.live_children[action_id] = task  # type: ignore[assignment]
         try:
-            started = time.time()
+            started = row.started  # the first attempt's start: the row's, a few lines ago (no clock read)
             try:
                 token = current_action.set(ActionContext(self, child, False, pac.group, pac.custom))
                 try:
