@@ -141,3 +141,36 @@ def test_a_template_edited_after_a_call_is_judged_again(
     assert flyte.run(calls_sometimes, x=5).outputs()[0] == 5  # the retry ran: the general path
     assert CALLS["sometimes"] == 2
     assert sometimes.__dict__.get("_flyte_plain") is False  # with retries: never the fast path
+
+
+def test_a_template_that_cannot_be_judged_fails_where_the_call_is_awaited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Judging a template computes its identity; an identity that cannot be made (an included file
+    removed after the task was declared) must fail when the call is awaited, as on the general path,
+    not when the coroutine is made."""
+    isolate(monkeypatch, tmp_path)
+    extra = tmp_path / "extra.py"
+    extra.write_text("X = 1\n")
+    inc_env = flyte.TaskEnvironment(name="plain_parts_inc", include=(str(extra),))
+
+    @inc_env.task
+    async def kid(x: int) -> int:
+        return x
+
+    @env.task
+    async def parent(x: int) -> str:
+        try:
+            pending = kid(x)
+        except Exception as e:
+            return f"at the call: {type(e).__name__}"
+        try:
+            await pending
+        except Exception as e:
+            return f"at the await: {type(e).__name__}"
+        return "ran"
+
+    extra.unlink()
+    flyte.init()
+    assert flyte.run(parent, x=1).outputs()[0] == "at the await: InvalidParameterError"
+    assert "_flyte_plain" not in kid.__dict__  # not kept: judged again at the next call
