@@ -352,33 +352,36 @@ class Controller:
                 running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
             except RuntimeError:
                 running = None
-            if running is self.loop and running is not None:
+            if (
+                running is self.loop
+                and running is not None
+                # (a template found plain async is not sync: no property call for it)
+                and (via_aio or tmpl.__dict__.get("_plain_async") or not tmpl.is_sync)
+            ):
+                self._called = called = self._called + 1
+                if called >= self._gc_wide_at:  # a big fan-out being made (gctune.follow)
+                    self._gc_follow()
                 # the template's half of the fast-path choice, made once per template (_plain_parts)
                 parts = tmpl.__dict__.get("_flyte_plain")
                 if parts is None:
                     parts = _plain_parts(tmpl)
-                # (a template with parts is plain async, so not sync: no property call for it)
-                if parts or via_aio or tmpl.__dict__.get("_plain_async") or not tmpl.is_sync:
-                    self._called = called = self._called + 1
-                    if called >= self._gc_wide_at:  # a big fan-out being made (gctune.follow)
-                        self._gc_follow()
-                    if (
-                        parts
-                        and len(args) == 1
-                        and not kwargs
-                        and FAST_CALLS
-                        and self.slots is None
-                        and (
-                            (w := self.workers) is None  # inline known for this template, as submit finds it
-                            or (w.forced is None and w.cluster is None and parts.inline)
-                        )
-                        and not self.recorded_positions
-                        and not self.recorded
-                        and not self.attempt_base
-                        and (parts.uncached or self.disable_run_cache)
-                    ):
-                        return self._submit_plain(tmpl, pac, args[0], parts)
-                    return self.submit(tmpl, pac, args, kwargs)
+                if (
+                    parts
+                    and len(args) == 1
+                    and not kwargs
+                    and FAST_CALLS
+                    and self.slots is None
+                    and (
+                        (w := self.workers) is None  # inline known for this template, as submit finds it
+                        or (w.forced is None and w.cluster is None and parts.inline)
+                    )
+                    and not self.recorded_positions
+                    and not self.recorded
+                    and not self.attempt_base
+                    and (parts.uncached or self.disable_run_cache)
+                ):
+                    return self._submit_plain(tmpl, pac, args[0], parts)
+                return self.submit(tmpl, pac, args, kwargs)
         return route_call(
             tmpl, pac, via_aio, self.loop, self.sync_pool, lambda: self.submit(tmpl, pac, args, kwargs)
         )
