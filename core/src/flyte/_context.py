@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from flyte._runtime.controller_api import ControllerAPI
 
 
-@dataclass
+@dataclass(slots=True)  # slots: one is made per child action (issue 20)
 class ActionContext:
     """The state a running action exposes to code inside it (and to the children it calls)."""
 

@@ -183,6 +183,7 @@ class TaskTemplate(Generic[P, R]):
         if not name.startswith("_"):
             self.__dict__.pop("_source_version", None)
             self.__dict__.pop("_identity", None)
+            self.__dict__.pop("_flyte_plain", None)  # the controller's fast-path choice (controller._Plain)
 
     # ---- extension hooks ---------------------------------------------------------------------
     def custom_config(self, sctx: SerializationContext) -> dict[str, Any]:
@@ -255,7 +256,7 @@ class TaskTemplate(Generic[P, R]):
         ac = current_action.get()
         if ac is None:
             return self.forward(*args, **kwargs)
-        return ac.controller.call(self, ac, args, kwargs, via_aio=False)  # type: ignore[no-any-return]
+        return ac.controller.call(self, ac, args, kwargs, False)  # type: ignore[no-any-return]
 
     def aio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, Any]:
         """Call the task and get an awaitable, also for sync tasks (for ``asyncio.gather``)."""

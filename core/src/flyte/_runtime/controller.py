@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+import types
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
@@ -360,33 +361,26 @@ class Controller:
                 self._called = called = self._called + 1
                 if called >= self._gc_wide_at:  # a big fan-out being made (gctune.follow)
                     self._gc_follow()
+                # the template's half of the fast-path choice, made once per template (_plain_parts)
+                parts = tmpl.__dict__.get("_flyte_plain")
+                if parts is None:
+                    parts = _plain_parts(tmpl)
                 if (
-                    len(args) == 1
+                    parts
+                    and len(args) == 1
                     and not kwargs
                     and FAST_CALLS
-                    and tmpl.timeout is None
                     and self.slots is None
                     and (
                         (w := self.workers) is None  # inline known for this template, as submit finds it
-                        or (
-                            w.forced is None
-                            and w.cluster is None
-                            and (
-                                (iso := tmpl.__dict__.get("_flyte_isolation")) == "inline"
-                                or (iso is None and default_mode(tmpl) == "inline")  # (sets it)
-                            )
-                        )
+                        or (w.forced is None and w.cluster is None and parts.inline)
                     )
                     and not self.recorded_positions
                     and not self.recorded
                     and not self.attempt_base
-                    and tmpl.retries.count == 0
-                    and (self.disable_run_cache or tmpl.cache.behavior == "disable")
-                    and not tmpl.report
-                    and tmpl.task_type == "python"
-                    and _plain_async(tmpl)
+                    and (parts.uncached or self.disable_run_cache)
                 ):
-                    return self._submit_plain(tmpl, pac, args[0])
+                    return self._submit_plain(tmpl, pac, args[0], parts)
                 return self.submit(tmpl, pac, args, kwargs)
         return route_call(
             tmpl, pac, via_aio, self.loop, self.sync_pool, lambda: self.submit(tmpl, pac, args, kwargs)
@@ -428,25 +422,34 @@ class Controller:
         return self.recorded_positions.get((parent_id, position))
 
     # ---- the pipeline -----------------------------------------------------------------------------
-    async def _submit_plain(self, tmpl: TaskTemplate[Any, Any], pac: ActionContext, arg: Any) -> Any:
+    async def _submit_plain(
+        self, tmpl: TaskTemplate[Any, Any], pac: ActionContext, arg: Any, parts: _Plain
+    ) -> Any:
         """``submit`` and ``_attempts`` in one frame for the commonest child (issue 20, a fan-out):
         one positional input, a plain async body run inline, no cache, retries, timeout, concurrency
         limit, worker processes or recovery (``call`` checks these). It records the same rows as the
         general path (``test_plain_fast_path.py``); a failure is handled as ``_attempts`` would."""
-        codec = tmpl.__dict__.get("_codec") or interface_codec(tmpl)
-        one = codec.encode_one(arg)
-        if one is None or len(one[1]) > JOURNAL_INLINE_LIMIT or len(one[1]) > tmpl.max_inline_io_bytes:
-            return await self.submit(tmpl, pac, (arg,), {})  # bound, validated, stored or refused there
-        inputs, enc_inputs, inputs_hash = one
-        if codec.any_ref:
-            codec.check_paths_exist(inputs)
+        codec = parts.codec
+        if arg.__class__ is int and parts.int_in:  # codec.encode_one's int branch, inlined
+            body = (codec.one_head + int.__repr__(arg) + "}").encode()
+            enc_inputs = JSON_TAG + body
+            if len(enc_inputs) > parts.max_in:
+                return await self.submit(tmpl, pac, (arg,), {})  # refused there
+            h = _BLAKE16.copy()
+            h.update(body)
+            inputs_hash = h.hexdigest()
+        else:
+            one = codec.encode_one(arg)
+            if one is None or len(one[1]) > parts.max_in:
+                return await self.submit(tmpl, pac, (arg,), {})  # bound, validated, stored or refused there
+            inputs, enc_inputs, inputs_hash = one
+            if codec.any_ref:
+                codec.check_paths_exist(inputs)
         parent = pac.action
-        if self._called:
+        if self._called:  # (no gctune check: RUNNING is raised below, the in-flight count stays)
             self._called -= 1
-            if self._called + self.counts[RUNNING] < self._gc_narrow_below:
-                self._gc_follow()
         # parent.child_key and child_action_id, inlined (the same formula, test_identity_pinned.py)
-        ci = tmpl.__dict__.get("_call_identity") or call_identity(tmpl)
+        ci = parts.call_id
         seqs = parent.seqs
         k = (ci, inputs_hash)
         seq = seqs.get(k, 0)
@@ -456,7 +459,7 @@ class Controller:
         h = _BLAKE16.copy()
         h.update(f"{parent.action_id}|{ci}|{inputs_hash}|{seq}".encode())
         action_id = h.hexdigest()
-        identity = tmpl.__dict__.get("_identity") or tmpl.identity
+        identity = parts.identity
         row = _Row(
             self.run_name,
             action_id,
@@ -465,9 +468,9 @@ class Controller:
             tmpl,
             identity,
             pac.group,
-            enc_inputs if enc_inputs.__class__ is bytes else bytes(enc_inputs),
+            enc_inputs,  # (encode_one's are bytes)
         )
-        child = ActionState(action_id, tmpl.name, parent, 0, position)
+        child = ActionState(action_id, parts.name, parent, 0, position)
         child.row = row
         task = _task_on(self.loop) if parent.parent is not None else None
         tracked = task is not None and parent.live_children is not None
@@ -484,11 +487,12 @@ class Controller:
         if tracked:
             parent.live_children[action_id] = task  # type: ignore[assignment]
         try:
-            started = time.time()
+            started = row.started  # the first attempt's start: the row's, a few lines ago (no clock read)
             try:
                 token = current_action.set(ActionContext(self, child, False, pac.group, pac.custom))
                 try:
-                    out = await tmpl.func(**inputs)  # type: ignore[attr-defined]
+                    # (the one input by position where that binds it the same: no dict, no keywords)
+                    out = await (parts.func(arg) if parts.positional else parts.func(**{parts.one_name: arg}))
                 finally:
                     if child.live_children:
                         self._abort_orphans(child)
@@ -509,13 +513,19 @@ class Controller:
                 _warn_system_retry(tmpl, e, 1)
                 await asyncio.sleep(system_retry_delay(1))
                 self.journal.action_started(row.params(RUNNING, 1, None, None))
+                inputs = {parts.one_name: arg}  # what encode_one gives
                 out = await self._attempts(tmpl, child, inputs, pac, row, attempt=1, system_failures=1)
-            out, enc_out = _checked_output(tmpl, codec, out, ())
-            stored = (
-                bytes(enc_out)
-                if len(enc_out) <= JOURNAL_INLINE_LIMIT
-                else await self._store_retried(action_id, "outputs", enc_out)
-            )
+            if out.__class__ is int and parts.int_out:  # _checked_output's first branch, inlined
+                stored = JSON_TAG + int.__repr__(out).encode()
+                if len(stored) > parts.limit:
+                    raise _inline_breach(tmpl, codec, None, len(stored))
+            else:
+                out, enc_out = _checked_output(tmpl, codec, out, ())
+                stored = (
+                    bytes(enc_out)
+                    if len(enc_out) <= JOURNAL_INLINE_LIMIT
+                    else await self._store_retried(action_id, "outputs", enc_out)
+                )
         except asyncio.CancelledError:
             self._ended_aborted(child, row)
             raise
@@ -529,8 +539,8 @@ class Controller:
             UPSERT_ACTION,
             _new_row(
                 ActionRow,
-                (
-                    *row.fixed,
+                row.fixed  # noqa: RUF005 (a concatenation: no list built, as (*fixed, ...) does)
+                + (
                     SUCCEEDED,
                     child.attempt + 1,
                     0,
@@ -1409,6 +1419,78 @@ def _plain_async(tmpl: TaskTemplate[Any, Any]) -> bool:
         )
     got = tmpl.__dict__["_plain_async"] = plain and not tmpl.is_sync  # type: ignore[attr-defined]
     return got  # type: ignore[no-any-return]
+
+
+class _Plain:
+    """The template's half of ``Controller.call``'s choice of ``_submit_plain``, and what that path
+    reads from the template, gathered once per template (issue 20: one lookup per child instead of a
+    dozen). Kept in ``tmpl.__dict__["_flyte_plain"]``; ``TaskTemplate.__setattr__`` drops it when a
+    field changes, so a template edited after a call is judged again."""
+
+    __slots__ = (
+        "call_id",
+        "codec",
+        "func",
+        "identity",
+        "inline",
+        "int_in",
+        "int_out",
+        "limit",
+        "max_in",
+        "name",
+        "one_name",
+        "positional",
+        "uncached",
+    )
+
+    def __init__(self, tmpl: TaskTemplate[Any, Any], inline: bool) -> None:
+        self.codec = tmpl.__dict__.get("_codec") or interface_codec(tmpl)
+        self.call_id = tmpl.__dict__.get("_call_identity") or call_identity(tmpl)
+        self.identity: str = tmpl.__dict__.get("_identity") or tmpl.identity
+        self.func: Callable[..., Coroutine[Any, Any, Any]] = tmpl.func  # type: ignore[attr-defined]
+        self.name = tmpl.name
+        self.limit = tmpl.max_inline_io_bytes
+        self.max_in = min(self.limit, JOURNAL_INLINE_LIMIT)  # larger inputs take submit (stored or refused)
+        codec = self.codec
+        self.one_name: str = codec.one_name or ""  # (set wherever encode_one gives inputs)
+        self.int_in = codec.one_name is not None and codec.one_hint is int  # encode_one's int branch
+        prim = codec.output.prim
+        self.int_out = prim is not None and int in prim  # an int returned is checked and encoded at once
+        # func(x) binds the one input as func(**{name: x}) does: a plain function whose only
+        # parameter is that one, positional-or-keyword (no *args, **kwargs, keyword- or positional-only)
+        from inspect import CO_VARARGS, CO_VARKEYWORDS
+
+        code = getattr(self.func, "__code__", None)
+        self.positional = (
+            self.func.__class__ is types.FunctionType
+            and code is not None
+            and code.co_argcount == 1
+            and code.co_posonlyargcount == 0
+            and code.co_kwonlyargcount == 0
+            and not code.co_flags & (CO_VARARGS | CO_VARKEYWORDS)
+            and code.co_varnames[0] == codec.one_name
+        )
+        self.inline = inline  # its own isolation is inline (what default_mode finds)
+        self.uncached = tmpl.cache.behavior == "disable"  # else plain only where the run disables the cache
+
+
+def _plain_parts(tmpl: TaskTemplate[Any, Any]) -> _Plain | None:
+    """A :class:`_Plain` for a template a child call may take ``_submit_plain`` for (no timeout,
+    retries, report; a python task with a plain async body), else ``None`` (kept as ``False``)."""
+    got: _Plain | None = None
+    if (
+        tmpl.timeout is None
+        and tmpl.retries.count == 0
+        and not tmpl.report
+        and tmpl.task_type == "python"
+        and _plain_async(tmpl)
+    ):
+        try:
+            got = _Plain(tmpl, default_mode(tmpl) == "inline")
+        except Exception:  # (e.g. an include gone): not kept; submit raises it where the call is awaited
+            return None
+    tmpl.__dict__["_flyte_plain"] = got or False
+    return got
 
 
 class _Row(PendingStart):
