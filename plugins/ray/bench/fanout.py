@@ -81,6 +81,9 @@ def _measure(mode: str, n: int, address: str, home: str) -> float:
         env=env,
         timeout=1800,
     )
+    for line in out.stderr.splitlines():  # FLYTE_RAY_TRACE=1: the run's timing marks
+        if line.startswith("FLYTE_RAY_TRACE "):
+            print("  ", line, flush=True)
     return float(result_line(mode, out)["wall_s"])
 
 

@@ -139,6 +139,12 @@ def _measure(mode: str, n: int, address: str, home: str, prof: str, cluster: Any
         delta = _cpu_delta(cpu[0], cpu[1])
         row["cluster_cpu_s"] = round(sum(delta.values()), 2)
         print("   cluster CPU s in the window:", json.dumps(delta), flush=True)
+        # processes that started in the window (a worker started mid-run costs its imports)
+        new: dict[str, int] = {}
+        for pid, (name, _) in cpu[1].items():
+            if pid not in cpu[0]:
+                new[name] = new.get(name, 0) + 1
+        print("   processes started in the window:", json.dumps(new), flush=True)
     return row
 
 

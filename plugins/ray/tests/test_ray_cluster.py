@@ -45,6 +45,29 @@ def test_a_wide_fan_out_behind_a_long_child_gets_each_result_back_as_it_ends(on_
     assert quick < seconds <= whole
 
 
+def test_flyte_ray_trace_counts_every_child_on_the_driver_and_the_supervisor(
+    on_ray: RayCluster, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    import flyteplugins.ray._remote as remote
+
+    monkeypatch.setattr(remote, "TRACE", True)  # as FLYTE_RAY_TRACE=1 in the driver's environment
+    n = 300  # more than one submit chunk (256), and more than the collector's few (64)
+    assert flyte.run(flows.fanout, n=n).outputs()[0] == sum(i * i for i in range(n))
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("FLYTE_RAY_TRACE ")]
+    assert len(lines) == 1, lines
+    trace = json.loads(lines[0].split(" ", 1)[1])
+    drv, sup = trace["driver"], trace["supervisor"]
+    assert drv["n_drv_action"] == drv["n_drv_submit"] == drv["n_drv_results"] == n
+    assert drv["n_drv_submit"] == sup["n_sup_submit_in"] == sup["n_sup_ended"] == sup["n_sup_poll_out"]
+    assert sup["n_col_ready"] == n
+    # the marks are seconds from the run's first child, on one clock for both processes
+    first_submit, first_in = drv["drv_submit"][0], sup["sup_submit_in"][0]
+    assert 0 <= first_submit <= first_in <= sup["sup_ended"][0] <= drv["drv_results"][1]
+    assert sup["cpu_s"] > 0 and sup["threads_cpu_s"]
+
+
 def test_actions_land_on_nodes_by_their_resources(on_ray: RayCluster) -> None:
     out = flyte.run(flows.placement).outputs()[0]
     # one logical H100 exists, on 127.0.0.4 (no real GPU: Ray's accounting is logical); Ray gives the

@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import json
 import os
+import sys
 import threading
 import time
 import uuid
@@ -45,6 +46,10 @@ COLLECT_LINGER = 0.02
 while many attempts are out: a lone child's result comes back at once)."""
 _connect_lock = threading.Lock()
 _connected: RayAddress | None = None
+FEASIBLE_FOR_S = 5.0
+"""How long a check that some node offers a task's resources holds (per process and cluster: a
+fan-out asks thousands of times, and a process's next run asks again at once)."""
+_feasible: dict[tuple[str, str], float] = {}
 
 
 class _Lost(Exception):
@@ -310,7 +315,6 @@ class RayExecutor:
         self._started: asyncio.Future[None] | None = None
         self._nodes: tuple[float, list[dict[str, Any]]] = (0.0, [])
         self._nodes_fetch: asyncio.Task[list[dict[str, Any]]] | None = None
-        self._feasible: dict[str, float] = {}
         self._task_opts: dict[int, tuple[TaskTemplate[Any, Any], dict[str, Any], str]] = {}
         self._sup: Any = None
         self._sup_lock = asyncio.Lock()
@@ -332,9 +336,12 @@ class RayExecutor:
         self._aids: set[str] = set()  # the actions this run sent (a reused channel's stale requests)
         self._grace = 3600.0
         self.closed = False
+        self._trace: Any = None  # FLYTE_RAY_TRACE: timing counters, printed at the run's end
 
     # ---- one attempt ----------------------------------------------------------------------------
     async def run(self, action: RemoteAction) -> Any:
+        if self._trace is not None:
+            self._trace.mark("drv_action")
         if self._started is None or not self._started.done() or self._started.exception() is not None:
             await self._start(action)
         task = action.task
@@ -453,6 +460,8 @@ class RayExecutor:
             self._sent[it[0]] = sup
         try:
             ref = sup.submit.remote(self._token, pack(items), opts, cancels, forget)
+            if self._trace is not None:
+                self._trace.mark("drv_submit", len(items))
         except Exception as e:  # the batch could not be sent: its attempts fail with why
             self._fail([it[0] for it in items], e)
             return
@@ -497,7 +506,10 @@ class RayExecutor:
                 self._fail([s for s, on in self._sent.items() if on is sup], _SupervisorGone(sup, e))
                 await asyncio.sleep(0.2)  # an attempt replaces it
                 continue
-            for serial, kind, value in unpack(done):
+            done = unpack(done)
+            if self._trace is not None:
+                self._trace.mark("drv_results", len(done))
+            for serial, kind, value in done:
                 self._sent.pop(serial, None)
                 fut = self._waiting.pop(serial, None)
                 if fut is not None and not fut.done():
@@ -578,10 +590,19 @@ class RayExecutor:
     async def _start(self, action: RemoteAction) -> None:
         if self._started is None:
             self._started = asyncio.get_running_loop().create_future()
+            from flyteplugins.ray._remote import TRACE, Trace
+
+            if TRACE:
+                self._trace = Trace()
+                self._trace.mark("drv_action")
             try:
                 await asyncio.to_thread(connect, self.address)
+                # the node list (for the resource check) comes in while the actors are set up
+                self._spawn(self._prefetch_nodes())
                 self._make_channel()
                 await asyncio.to_thread(self._make_supervisor, action)
+                if self._trace is not None:  # turns the supervisor's counters on (from now)
+                    await self._sup.trace_report.remote(0.0, os.environ.get("FLYTE_RAY_PROFILE", ""))
                 loop = asyncio.get_running_loop()
                 threading.Thread(
                     target=self._serve_channel, args=(loop,), name="flyte-ray-channel", daemon=True
@@ -773,12 +794,12 @@ class RayExecutor:
         if os.environ.get("FLYTE_RAY_WAIT_FOR_RESOURCES"):
             return  # an autoscaling cluster may add such a node later
         need = _needs(opts)
-        key = json.dumps(need, sort_keys=True)
-        if time.monotonic() - self._feasible.get(key, -60.0) < 5.0:
+        key = (self.address.text, json.dumps(need, sort_keys=True))
+        if time.monotonic() - _feasible.get(key, -60.0) < FEASIBLE_FOR_S:
             return  # met a moment ago (a fan-out asks the same thousands of times)
         nodes = await self._alive_nodes()
         if any(all(n.get("Resources", {}).get(k, 0.0) >= v for k, v in need.items()) for n in nodes):
-            self._feasible[key] = time.monotonic()
+            _feasible[key] = time.monotonic()
             return
         have = sorted({k for n in nodes for k in n.get("Resources", {}) if not k.startswith("node:")})
         raise AcceleratorUnavailableError(
@@ -796,6 +817,12 @@ class RayExecutor:
         if self._nodes_fetch is None:
             self._nodes_fetch = asyncio.get_running_loop().create_task(self._fetch_nodes())
         return await asyncio.shield(self._nodes_fetch)
+
+    async def _prefetch_nodes(self) -> None:
+        try:
+            await self._alive_nodes()
+        except Exception:
+            pass  # the first action's own check asks again and reports what is wrong
 
     async def _fetch_nodes(self) -> list[dict[str, Any]]:
         import ray
@@ -834,6 +861,8 @@ class RayExecutor:
                     break
         except Exception:
             pass
+        if self._trace is not None:
+            self._print_trace()
         # The run ended here: nothing is left to adopt. Its actors stay up for the next run of this
         # process (the supervisor stops what is left of this run's attempts first).
         _kv_del(self._sup_key)
@@ -846,6 +875,24 @@ class RayExecutor:
             return
         if not _keep_spare("sup", (self._sup, self._sup_name, self._grace)):
             _kill(self._sup)
+
+    def _print_trace(self) -> None:
+        """``FLYTE_RAY_TRACE``: the driver's and the supervisor's marks, seconds from the run's
+        first action, on stderr."""
+        import ray
+
+        since = self._trace.marks["drv_action"][0]
+        out = {"driver": self._trace.report(since)}
+        try:
+            prof = os.environ.get("FLYTE_RAY_PROFILE", "")
+            if prof:
+                prof = f"{prof}.{os.getpid()}.{self._epoch}"
+            out["supervisor"] = ray.get(self._sup.trace_report.remote(since, prof), timeout=10)
+            if prof:
+                time.sleep(0.3)  # the collector writes its profile at its next turn
+        except Exception as e:
+            out["supervisor"] = repr(e)
+        print("FLYTE_RAY_TRACE " + json.dumps(out), file=sys.stderr, flush=True)
 
 
 def _kill(handle: Any) -> None:
