@@ -58,6 +58,21 @@ async def two(x: int, y: int = 3) -> int:
 
 
 @env.task
+async def pos_only(x: int, /) -> int:  # (the body is called with keywords, as by the anchor: it fails)
+    return x
+
+
+@env.task
+async def var_pos(*xs: int) -> int:  # no declared input
+    return sum(xs)
+
+
+@env.task
+async def var_kw(x: int, **rest: int) -> int:  # one input; the body also takes keywords
+    return x + len(rest)
+
+
+@env.task
 async def gives(x: int) -> int:
     """Returns what ``-> int`` does not promise for some inputs (the check must be the general one)."""
     values: dict[int, Any] = {0: True, 1: 1.5, 2: None, 3: "3", 4: Level.HIGH, 5: MyInt(7), 6: -(10**40)}
@@ -105,6 +120,9 @@ async def edges(n: int) -> str:
         *(lambda i=i: gives(i) for i in range(7)),
         lambda: boom(1),
         lambda: asyncio.wait_for(nap(1), 0.02),
+        lambda: pos_only(3),
+        lambda: var_pos(3),
+        lambda: var_kw(3),
     ):
         try:
             got.append(repr(await call()))
@@ -169,7 +187,13 @@ def test_edge_inputs_and_outputs_match_the_general_path(
     # are ints, by the general path's validation; a bool is not an int, nor an int a bool)
     assert errors[4:8] == ["RuntimeDataValidationError"] * 4  # True, 1.5, None, "3" for -> int
     assert errors[8:11] == [repr(Level.HIGH), "7", repr(-(10**40))]  # int subclasses are ints
-    assert errors[11:] == ["RuntimeUserError", "TimeoutError"]
+    assert errors[11:] == [
+        "RuntimeUserError",
+        "TimeoutError",
+        "RuntimeUserError",
+        "InvalidParameterError",
+        "3",
+    ]
     assert rows_fast == rows_slow
     seqs = [r for r in rows_fast if r[5].endswith(".inc") and bytes(r[11]) == b'J{"x":3}']
     assert len(seqs) == 2 and len({r[1] for r in seqs}) == 2  # inc(3), inc(x=3): one key, two seqs
