@@ -191,7 +191,7 @@ def test_edge_inputs_and_outputs_match_the_general_path(
         "RuntimeUserError",
         "TimeoutError",
         "RuntimeUserError",
-        "InvalidParameterError",
+        "ValueError",
         "3",
     ]
     assert rows_fast == rows_slow
