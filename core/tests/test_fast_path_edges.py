@@ -106,6 +106,12 @@ async def nested(x: int) -> int:
 
 
 @env.task
+async def naps(x: int) -> int:
+    """Cancelled while its own children sleep: they must end ABORTED on both paths."""
+    return sum(await asyncio.gather(nap(x), nap(x + 1), inc(x)))
+
+
+@env.task
 async def edges(n: int) -> str:
     got: list[Any] = []
     got += await asyncio.gather(*(inc(i) for i in range(-n, n)))
@@ -123,6 +129,8 @@ async def edges(n: int) -> str:
         lambda: pos_only(3),
         lambda: var_pos(3),
         lambda: var_kw(3),
+        lambda: inc(10**5000),  # over Python's int-to-text limit: refused before a row, on both paths
+        lambda: asyncio.wait_for(naps(4), 0.05),
     ):
         try:
             got.append(repr(await call()))
@@ -183,8 +191,7 @@ def test_edge_inputs_and_outputs_match_the_general_path(
         "3",
         "5",
         "RuntimeDataValidationError",
-    ]  # (int subclasses
-    # are ints, by the general path's validation; a bool is not an int, nor an int a bool)
+    ]  # (int subclasses are ints, by the general path's validation; a bool is not an int, nor an int a bool)
     assert errors[4:8] == ["RuntimeDataValidationError"] * 4  # True, 1.5, None, "3" for -> int
     assert errors[8:11] == [repr(Level.HIGH), "7", repr(-(10**40))]  # int subclasses are ints
     assert errors[11:] == [
@@ -193,8 +200,12 @@ def test_edge_inputs_and_outputs_match_the_general_path(
         "RuntimeUserError",
         "ValueError",
         "3",
+        "ValueError",
+        "TimeoutError",
     ]
     assert rows_fast == rows_slow
+    aborted = [r for r in rows_fast if r[8] == "ABORTED"]
+    assert sorted(r[5].rsplit(".", 1)[1] for r in aborted) == ["nap"] * 5 + ["naps"]
     seqs = [r for r in rows_fast if r[5].endswith(".inc") and bytes(r[11]) == b'J{"x":3}']
     assert len(seqs) == 2 and len({r[1] for r in seqs}) == 2  # inc(3), inc(x=3): one key, two seqs
 
