@@ -414,8 +414,11 @@ def test_hot_lookups_see_another_connections_change_after_the_window(tmp_path: P
             assert mine.cache_lookup("k") is not None  # in memory, the snapshot live
             other.commit([change])
             until = time.monotonic() + READ_SNAPSHOT * 4
-            while time.monotonic() < until:  # (no pause: each lookup inside the last one's window)
+            while True:  # (no pause: each lookup inside the last one's window; the last after it)
+                late = time.monotonic() > until
                 got = mine.cache_lookup("k", age)
+                if late:
+                    break
             assert got == want, change
             if want is None and age is None:
                 break
@@ -452,3 +455,28 @@ def test_an_isolation_set_after_the_first_call_takes_effect(
         home, "SELECT mode FROM actions WHERE task_name LIKE ? ORDER BY started_at", ("%.where",)
     )
     assert [r["mode"] for r in modes] == ["inline", "process"]
+
+
+@pytest.mark.parametrize("setting", ["disable_run_cache", "overwrite_cache"])
+def test_a_cached_task_in_a_run_without_cache_reads_matches_the_general_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    """A run that disables the cache sends a cached task down the fast path (nothing to look up or
+    write); one that overwrites it keeps the general path (an entry is written). Both as without it."""
+    results = {}
+    for fast in (True, False):
+        monkeypatch.setattr(controller, "FAST_CALLS", fast)
+        home_dir = tmp_path / str(fast)
+        home_dir.mkdir()
+        home = isolate(monkeypatch, home_dir)
+        flyte.init()
+        RAN.clear()
+        flyte.with_runcontext(name="warm").run(uses_both, x=1)  # an entry for cached_inc(1)
+        out = flyte.with_runcontext(name="again", **{setting: True}).run(uses_both, x=1).outputs()[0]
+        entries = journal_rows(home, "SELECT key, outputs, run FROM cache ORDER BY key")
+        results[fast] = (out, _rows(home), [tuple(r) for r in entries], list(RAN))
+    assert results[True] == results[False]
+    out, _, entries, ran = results[True]
+    assert out == 9 and len(entries) == 1
+    assert ran.count(("cached", 1)) == 1 + 2  # the second run read no entry: both its calls ran
+    assert entries[0][2] == ("warm" if setting == "disable_run_cache" else "again")
