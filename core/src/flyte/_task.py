@@ -184,6 +184,9 @@ class TaskTemplate(Generic[P, R]):
             self.__dict__.pop("_source_version", None)
             self.__dict__.pop("_identity", None)
             self.__dict__.pop("_flyte_plain", None)  # the controller's fast-path choice (controller._Plain)
+            self.__dict__.pop("_cache_version", None)  # (identity.cache_version: a new Cache, a new key)
+            self.__dict__.pop("_cache_key_parts", None)
+            self.__dict__.pop("_flyte_isolation", None)  # (placement.default_mode: resources, isolation)
 
     # ---- extension hooks ---------------------------------------------------------------------
     def custom_config(self, sctx: SerializationContext) -> dict[str, Any]:

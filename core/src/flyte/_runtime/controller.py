@@ -517,8 +517,10 @@ class Controller:
                 out = await self._attempts(tmpl, child, inputs, pac, row, attempt=1, system_failures=1)
             if out.__class__ is int and parts.int_out:  # _checked_output's first branch, inlined
                 stored = JSON_TAG + int.__repr__(out).encode()
-                if len(stored) > parts.limit:
-                    raise _inline_breach(tmpl, codec, None, len(stored))
+                if len(stored) > parts.max_in:  # (rare) refused, or stored as _checked_output's are
+                    if len(stored) > parts.limit:
+                        raise _inline_breach(tmpl, codec, None, len(stored))
+                    stored = await self._store_retried(action_id, "outputs", stored)
             else:
                 out, enc_out = _checked_output(tmpl, codec, out, ())
                 stored = (
