@@ -209,3 +209,16 @@ async def talks(x: int) -> int:
 @env.task
 async def chatty(n: int) -> int:
     return sum(await asyncio.gather(*(talks(i) for i in range(n))))
+
+
+@env.task
+async def shared_loads_here(i: int) -> tuple[int, int]:
+    """This worker process and how often it read any one run's shared task settings from the GCS."""
+    from flyteplugins.ray._remote import shared_loads
+
+    return os.getpid(), max(shared_loads.values(), default=0)
+
+
+@env.task
+async def fan_shared_loads(n: int) -> list[tuple[int, int]]:
+    return list(await asyncio.gather(*(shared_loads_here(i) for i in range(n))))

@@ -68,6 +68,33 @@ def test_flyte_ray_trace_counts_every_child_on_the_driver_and_the_supervisor(
     assert sup["cpu_s"] > 0 and sup["threads_cpu_s"]
 
 
+def test_a_childs_task_carries_its_own_fields_and_the_run_constant_part_travels_once(
+    on_ray: RayCluster, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import sys
+
+    import flyteplugins.ray._remote as remote
+    from ray.experimental import internal_kv
+
+    long_path = "/nonexistent/" + "p" * 4000  # on the driver's import path: in every child's spec
+    monkeypatch.setattr(sys, "path", [long_path, *sys.path])
+    monkeypatch.setattr(remote, "TRACE", True)  # the driver counts the bytes of the tasks' arguments
+    n = 60
+    before = set(internal_kv._internal_kv_list("flyte-spec-", namespace=remote.KV_NAMESPACE))
+    out = flyte.run(flows.fan_shared_loads, n=n).outputs()[0]
+    assert len(out) == n
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("FLYTE_RAY_TRACE ")]
+    drv = json.loads(lines[-1].split(" ", 1)[1])["driver"]
+    per_task = drv["n_drv_arg_bytes"] / n
+    assert per_task < 400, f"{per_task:.0f} bytes a child: the run's import path travels with each"
+    # a worker process read each shared part from the GCS once, however many children it ran
+    assert len({pid for pid, _ in out}) < n
+    assert {loads for _, loads in out} == {1}
+    # the run removed what it stored once it ended
+    assert set(internal_kv._internal_kv_list("flyte-spec-", namespace=remote.KV_NAMESPACE)) <= before
+
+
 def test_actions_land_on_nodes_by_their_resources(on_ray: RayCluster) -> None:
     out = flyte.run(flows.placement).outputs()[0]
     # one logical H100 exists, on 127.0.0.4 (no real GPU: Ray's accounting is logical); Ray gives the

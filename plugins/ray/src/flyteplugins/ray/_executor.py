@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import json
 import os
+import pickle
 import sys
 import threading
 import time
@@ -188,11 +189,11 @@ def _kv_put(key: str, name: str) -> None:
     internal_kv._internal_kv_put(key.encode(), name.encode(), overwrite=True, namespace=KV_NAMESPACE)
 
 
-def _kv_del(key: str) -> None:
+def _kv_del(key: str, prefix: bool = False) -> None:
     from ray.experimental import internal_kv
 
     try:
-        internal_kv._internal_kv_del(key.encode(), namespace=KV_NAMESPACE)
+        internal_kv._internal_kv_del(key.encode(), del_by_prefix=prefix, namespace=KV_NAMESPACE)
     except Exception:
         pass
 
@@ -332,6 +333,8 @@ class RayExecutor:
         self._answers: list[tuple[int, Any]] = []
         self._sup_name = ""
         self._sup_key = ""  # the run's key in the GCS's map to its supervisor's name
+        self._shared: dict[bytes, tuple[dict[str, Any], str]] = {}  # template -> shared part, its key
+        self._shared_keys: set[str] = set()  # the shared parts this run stored in the GCS
         self._epoch = next(_epochs)  # this run, to a channel that serves the process's runs in turn
         self._aids: set[str] = set()  # the actions this run sent (a reused channel's stale requests)
         self._grace = 3600.0
@@ -406,13 +409,16 @@ class RayExecutor:
         """Submitted by the run's supervisor (a detached actor), the task outlives a killed driver.
         The attempts ready in one turn of the loop go to it in one call (``_flush``), in chunks of
         ``SUBMIT_CHUNK``; their results come back in batches (``_collect``)."""
-        from flyteplugins.ray._remote import pack
+        from flyteplugins.ray._remote import task_arg
 
         serial = next(self._serials)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[tuple[str, Any]] = loop.create_future()
         # pickled here, once: the supervisor passes the bytes on to the Ray task unopened
-        self._outbox.append((serial, key, spec["action_id"], pack((spec, self._channel_name))))
+        arg = task_arg(self._shared_key(spec), spec, self._channel_name)
+        if self._trace is not None and isinstance(arg, bytes):
+            self._trace.add("drv_arg_bytes", len(arg))
+        self._outbox.append((serial, key, spec["action_id"], arg))
         self._waiting[serial] = fut
         if len(self._outbox) >= SUBMIT_CHUNK:
             self._flush(now=True)  # not at the end of this turn: the supervisor starts on this chunk
@@ -436,6 +442,29 @@ class RayExecutor:
             raise _translate(task, gone.error) from None
         self._received.append(spec["action_id"])
         return self._result(task, kind, value)
+
+    def _shared_key(self, spec: dict[str, Any]) -> str:
+        """The GCS key of the part of ``spec`` that is the same for the run's children of its task
+        (stored once; a child's task carries the key, not ~1 KB of import path and settings).
+        Empty where that part does not pickle (the child's task then carries it all)."""
+        from flyteplugins.ray._remote import SPEC_OWN, shared_key
+
+        rest = {k: v for k, v in spec.items() if k not in SPEC_OWN}
+        got = self._shared.get(spec["tmpl"])
+        if got is not None and got[0] == rest:
+            return got[1]
+        try:
+            blob = pickle.dumps((rest, self._channel_name), protocol=5)
+        except Exception:
+            return ""
+        key: str = shared_key(self._sup_key, blob)
+        if key not in self._shared_keys:
+            from ray.experimental import internal_kv
+
+            internal_kv._internal_kv_put(key.encode(), blob, overwrite=True, namespace=KV_NAMESPACE)
+            self._shared_keys.add(key)
+        self._shared[spec["tmpl"]] = (rest, key)
+        return key
 
     def _flush(self, now: bool = False) -> None:
         """One actor call with the attempts (and cancels) of this turn of the loop, up to
@@ -866,6 +895,10 @@ class RayExecutor:
         # The run ended here: nothing is left to adopt. Its actors stay up for the next run of this
         # process (the supervisor stops what is left of this run's attempts first).
         _kv_del(self._sup_key)
+        if self._shared_keys:  # a killed earlier driver's of this run too
+            from flyteplugins.ray._remote import shared_prefix
+
+            _kv_del(shared_prefix(self._sup_key), prefix=True)
         if not _keep_spare("channel", (self._channel, self._channel_name)):
             _kill(self._channel)
         try:

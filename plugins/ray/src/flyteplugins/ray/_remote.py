@@ -315,13 +315,75 @@ def unpack(value: Any) -> Any:
     return pickle.loads(value) if isinstance(value, bytes) else value
 
 
+KV_NAMESPACE = b"flyte"
+"""The namespace of the run's entries in Ray's GCS key-value store (the supervisor's name, the
+shared part of the children's specs)."""
+SPEC_OWN = ("action_id", "inputs", "attempt")
+"""A child's own fields of its spec. The rest (template, run identity, import path, settings, the
+channel's name) is the same for a run's children of one task: the driver stores it once in the
+GCS under a digest of its bytes, and a child's task carries only the digest and these fields."""
+SHARED_KEEP = 64
+"""Shared parts a worker process keeps (runs come and go; a run has one per task it fans out)."""
+_shared: dict[str, tuple[dict[str, Any], str]] = {}
+shared_loads: collections.Counter[str] = collections.Counter()
+"""How often this process read each shared part from the GCS (once, unless it was dropped)."""
+
+
+def shared_prefix(sup_key: str) -> str:
+    """The run's shared parts' keys start with this (its drivers, a killed one's included, all
+    use it: the last one removes them all when the run ends)."""
+    return "flyte-spec-" + sup_key.rpartition("-")[2] + "-"
+
+
+def shared_key(sup_key: str, blob: bytes) -> str:
+    import hashlib
+
+    return shared_prefix(sup_key) + hashlib.sha256(blob).hexdigest()[:32]
+
+
+def task_arg(key: str, spec: dict[str, Any], channel: str) -> Any:
+    """A child's Ray task argument: its own fields and the key of the shared part (``key`` empty:
+    the whole spec, for a shared part that plain pickle refuses)."""
+    if not key:
+        return pack(("", (spec, channel)))
+    return pack((key, {k: spec[k] for k in SPEC_OWN}))
+
+
+def shared_part(key: str) -> tuple[dict[str, Any], str]:
+    """The shared part of a spec and the channel's name, read from the GCS once per process."""
+    got = _shared.get(key)
+    if got is None:
+        from ray.experimental import internal_kv
+
+        blob = internal_kv._internal_kv_get(key.encode(), namespace=KV_NAMESPACE)
+        if not blob:
+            raise RuntimeError(
+                f"the run's shared task settings ({key}) are not in Ray's GCS any more: the run "
+                "ended (or its driver removed them) before this task started"
+            )
+        got = _shared[key] = pickle.loads(blob)
+        shared_loads[key] += 1
+        if len(_shared) > SHARED_KEEP:
+            _shared.pop(next(iter(_shared)))
+    return got
+
+
+def open_task_arg(packed: Any) -> tuple[dict[str, Any], str]:
+    """The inverse of :func:`task_arg`: the child's whole spec and the channel's name."""
+    key, own = unpack(packed)
+    if not key:
+        return own  # type: ignore[no-any-return]
+    rest, channel = shared_part(key)
+    return {**rest, **own}, channel
+
+
 def run_action(packed: Any) -> Any:
     """A one-shot Ray task: one attempt of one action (errors come back as data). Takes the packed
-    ``(spec, channel name)`` and returns the packed ``(ok, payload)``: the supervisor only passes
-    bytes on, in both directions."""
+    task argument (:func:`task_arg`) and returns the packed ``(ok, payload)``: the supervisor only
+    passes bytes on, in both directions."""
     from flyte.extend import run_action_here
 
-    spec, channel = unpack(packed)
+    spec, channel = open_task_arg(packed)
     transport = ChannelTransport(channel, spec["action_id"])
     result = run_action_here(spec, transport, _where("Ray worker"))
     if transport.lost and not result[0]:
@@ -726,7 +788,7 @@ class Supervisor:
             except Exception:
                 pass
             try:
-                _note_orphaned(unpack(job.packed)[0], why)
+                _note_orphaned(open_task_arg(job.packed)[0], why)
             except Exception as e:  # the note is best effort: say it where Ray keeps the log
                 print(f"flyte: could not note orphaned action {job.action_id}: {e}", flush=True)
         print(f"flyte: {why}", flush=True)
