@@ -598,22 +598,29 @@ class Journal:
         if len(done) == len(rows):
             self.conn.executemany(UPSERT_ACTION_DONE, done)
             return
-        shapes = [_shape(p) for p in rows]
-        if len(set(map(_ROW_KEY, rows))) == len(rows):
-            # One row per action: rows of different actions commute, so one statement per shape
-            # (not one per run of consecutive rows of a shape, which alternate in a batch of start
-            # and end rows).
-            if done:
-                self.conn.executemany(UPSERT_ACTION_DONE, done)
-            short = [_short(p) for p, k in zip(rows, shapes) if k == 1]
-            if short:
-                self.conn.executemany(UPSERT_ACTION_SHORT, short)
-            full = [p for p, k in zip(rows, shapes) if k == 2]
-            if full:
-                self.conn.executemany(UPSERT_ACTION, full)
-            return
-        # A later row of an action must land after an earlier one: consecutive runs of each shape,
-        # in their order.
+        if done:
+            rest = [
+                p for p in rows
+                if not (p[8] == "SUCCEEDED" and p[4] == "task" and p[7] == "python"
+                        and p[15] is None and p[16] is None and p[18] is None)
+            ]  # fmt: skip
+            if not set(map(_ROW_KEY, rest)).isdisjoint(map(_ROW_KEY, done)):
+                # An action with rows of both kinds: each row in its turn (a later row of an action
+                # must land after an earlier one).
+                self._upsert_runs(rows, [_shape(p) for p in rows])
+                return
+            # No action has rows of both kinds, and rows of different actions commute: the
+            # succeeded ones in one statement (not one per run between the others).
+            self.conn.executemany(UPSERT_ACTION_DONE, done)
+            rows = rest
+        plain = [p[15] is None and p[16] is None and p[18] is None for p in rows]
+        if all(plain):
+            self.conn.executemany(UPSERT_ACTION_SHORT, [_short(p) for p in rows])
+        else:
+            self._upsert_runs(rows, [1 if k else 2 for k in plain])
+
+    def _upsert_runs(self, rows: list[Sequence[Any]], shapes: list[int]) -> None:
+        """Consecutive runs of rows of one shape (see ``_shape``), each through its statement, in order."""
         i, n = 0, len(rows)
         while i < n:
             j = i + 1
