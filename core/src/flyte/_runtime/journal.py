@@ -96,7 +96,7 @@ UPSERT_ACTION_SHORT = UPSERT_ACTION.replace(
 # child of a fan-out, every step of a chain, every cache hit): its kind, task type and status are
 # this statement's own literals (fixed words of ours, never a caller's value), the row a 13-tuple.
 # Issue 20, eighth round: each text value bound costs Python's sqlite3 a type dispatch and SQLite a
-# mutex and a copy, ~3.6k of the ~35k CPU instructions an action row costs (callgrind).
+# mutex and a copy: these three are ~2.8k of the ~36k CPU instructions a row costs (callgrind).
 _DONE = {4: "'task'", 7: "'python'", 8: "'SUCCEEDED'", 15: "NULL", 16: "NULL", 18: "NULL"}
 UPSERT_ACTION_DONE = UPSERT_ACTION.replace(
     "VALUES(" + ",".join("?" * 19) + ")",
