@@ -142,7 +142,7 @@ def test_succeeded_rows_among_others_take_one_statement(tmp_path: Path) -> None:
         if i % 3 == 0:
             batch.append(_row(f"s{i}", "RUNNING", position=i, outputs=None, ended_at=None, mode="process"))
         elif i % 3 == 1:
-            batch.append(_row(f"d{i}", position=i, mode="process", cache_hit=i % 2))
+            batch.append(_row(f"d{i}", position=i, cache_hit=i % 2))
         else:
             batch.append(_row(f"x{i}", position=i, kind="trace", task_type="container", meta=f'{{"n": {i}}}'))
     j.commit([(UPSERT_ACTION, r) for r in batch])
@@ -175,7 +175,7 @@ def test_an_action_with_rows_of_both_kinds_keeps_their_order(tmp_path: Path) -> 
 
 
 def test_only_a_succeeded_python_task_row_takes_the_literal_statement(tmp_path: Path) -> None:
-    """Each of the three words the statement writes as literals, changed alone, sends the row
+    """Each of the four words the statement writes as literals, changed alone, sends the row
     through the statement that binds it: the stored row keeps the caller's word."""
     path = tmp_path / "j.db"
     j = Journal(str(path))
@@ -184,6 +184,7 @@ def test_only_a_succeeded_python_task_row_takes_the_literal_statement(tmp_path: 
         _row("ok"),
         _row("trace", kind="trace"),
         _row("shell", task_type="shell"),
+        _row("process", mode="process"),
         _row("cached", "SUCCEEDED", cache_hit=1, attempts=0),
         _row("failed", "FAILED", outputs=None),
     ]
@@ -193,6 +194,7 @@ def test_only_a_succeeded_python_task_row_takes_the_literal_statement(tmp_path: 
     inserts = [s for s in seen if s.startswith("INSERT INTO actions")]
     assert inserts == [
         UPSERT_ACTION_DONE,
+        UPSERT_ACTION_SHORT,
         UPSERT_ACTION_SHORT,
         UPSERT_ACTION_SHORT,
         UPSERT_ACTION_DONE,

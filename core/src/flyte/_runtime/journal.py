@@ -93,11 +93,12 @@ UPSERT_ACTION_SHORT = UPSERT_ACTION.replace(
     "VALUES(" + ",".join("?" * 19) + ")", "VALUES(" + ",".join("?" * 15) + ",NULL,NULL,?,NULL)"
 )
 # The short upsert for the commonest row of all, an action of a Python task that succeeded (every
-# child of a fan-out, every step of a chain, every cache hit): its kind, task type and status are
-# this statement's own literals (fixed words of ours, never a caller's value), the row a 13-tuple.
+# child of a fan-out, every step of a chain, every cache hit, run inline): its kind, task type,
+# status and mode are this statement's own literals (fixed words of ours, never a caller's value),
+# the row a 12-tuple.
 # Issue 20, eighth round: each text value bound costs Python's sqlite3 a type dispatch and SQLite a
-# mutex and a copy: these three are ~2.8k of the ~36k CPU instructions a row costs (callgrind).
-_DONE = {4: "'task'", 7: "'python'", 8: "'SUCCEEDED'", 15: "NULL", 16: "NULL", 18: "NULL"}
+# mutex and a copy: these four are ~3.5k of the ~36k CPU instructions a row costs (callgrind).
+_DONE = {4: "'task'", 7: "'python'", 8: "'SUCCEEDED'", 15: "NULL", 16: "NULL", 17: "'inline'", 18: "NULL"}
 UPSERT_ACTION_DONE = UPSERT_ACTION.replace(
     "VALUES(" + ",".join("?" * 19) + ")",
     "VALUES(" + ",".join(_DONE.get(i, "?") for i in range(19)) + ")",
@@ -395,7 +396,7 @@ def _shape(p: Sequence[Any]) -> int:
     2 ``UPSERT_ACTION``."""
     if p[15] is not None or p[16] is not None or p[18] is not None:
         return 2
-    return 0 if p[8] == "SUCCEEDED" and p[4] == "task" and p[7] == "python" else 1
+    return 0 if p[8] == "SUCCEEDED" and p[4] == "task" and p[7] == "python" and p[17] == "inline" else 1
 
 
 def _blob(v: Any) -> Any:
@@ -407,7 +408,7 @@ def _short(p: Sequence[Any]) -> tuple[Any, ...]:
 
 
 def _done(p: Sequence[Any]) -> tuple[Any, ...]:
-    return (*p[:4], p[5], p[6], *p[9:13], _blob(p[13]), _blob(p[14]), p[17])
+    return (*p[:4], p[5], p[6], *p[9:13], _blob(p[13]), _blob(p[14]))
 
 
 class Journal:
@@ -581,8 +582,8 @@ class Journal:
             raise
 
     def _upsert_actions(self, rows: list[Sequence[Any]]) -> None:
-        """``UPSERT_ACTION`` for ``rows``, in order: a succeeded Python task's row without error, group
-        or meta (all of them, usually) through ``UPSERT_ACTION_DONE`` (13 values bound instead of 19),
+        """``UPSERT_ACTION`` for ``rows``, in order: a succeeded inline Python task's row without error,
+        group or meta (all of them, usually) through ``UPSERT_ACTION_DONE`` (12 values bound, not 19),
         other rows without those three through ``UPSERT_ACTION_SHORT`` (16), the rest whole."""
         ba, small = bytearray, _SMALL_BLOB
         done = [  # small bytes as bytearray: bound as the same BLOB without the adapter lookup
@@ -590,10 +591,10 @@ class Journal:
                 a, b, c, d, f, g, j, k, l_, m,
                 ba(n) if n.__class__ is bytes and len(n) < small else n,
                 ba(o) if o.__class__ is bytes and len(o) < small else o,
-                r,
             )
             for a, b, c, d, e, f, g, h, i, j, k, l_, m, n, o, x, y, r, z in rows
-            if i == "SUCCEEDED" and e == "task" and h == "python" and x is None and y is None and z is None
+            if i == "SUCCEEDED" and e == "task" and h == "python" and r == "inline"
+            and x is None and y is None and z is None
         ]  # fmt: skip
         if len(done) == len(rows):
             self.conn.executemany(UPSERT_ACTION_DONE, done)
@@ -601,7 +602,7 @@ class Journal:
         if done:
             rest = [
                 p for p in rows
-                if not (p[8] == "SUCCEEDED" and p[4] == "task" and p[7] == "python"
+                if not (p[8] == "SUCCEEDED" and p[4] == "task" and p[7] == "python" and p[17] == "inline"
                         and p[15] is None and p[16] is None and p[18] is None)
             ]  # fmt: skip
             if not set(map(_ROW_KEY, rest)).isdisjoint(map(_ROW_KEY, done)):
