@@ -26,7 +26,7 @@ from flyte._runtime import gctune
 from flyte._runtime.codec import _BLAKE16, JSON_TAG, InterfaceCodec, TextParts
 from flyte._runtime.errors_bridge import as_user_error, error_record
 from flyte._runtime.identity import cache_key as _cache_key
-from flyte._runtime.identity import call_identity, child_action_id
+from flyte._runtime.identity import cache_version, call_identity, child_action_id
 from flyte._runtime.journal import (
     UPSERT_ACTION,
     ActionRow,
@@ -378,9 +378,11 @@ class Controller:
                     and not self.recorded_positions
                     and not self.recorded
                     and not self.attempt_base
-                    and (parts.uncached or self.disable_run_cache)
                 ):
-                    return self._submit_plain(tmpl, pac, args[0], parts)
+                    if parts.uncached or self.disable_run_cache:
+                        return self._submit_plain(tmpl, pac, args[0], parts)
+                    if parts.key_head is not None and not self.overwrite_cache and not self.listeners:
+                        return self._submit_hit(tmpl, pac, args[0], parts)  # a lookup first (issue 20)
                 return self.submit(tmpl, pac, args, kwargs)
         return route_call(
             tmpl, pac, via_aio, self.loop, self.sync_pool, lambda: self.submit(tmpl, pac, args, kwargs)
@@ -422,6 +424,60 @@ class Controller:
         return self.recorded_positions.get((parent_id, position))
 
     # ---- the pipeline -----------------------------------------------------------------------------
+    async def _submit_hit(
+        self, tmpl: TaskTemplate[Any, Any], pac: ActionContext, arg: Any, parts: _Plain
+    ) -> Any:
+        """``submit``'s cache hit in one frame (issue 20): a child ``call`` found plain but for its
+        ``auto`` cache (no ignored inputs; the run reads the cache, nothing watches it). The key is
+        looked up before anything else; a miss (or an input this path does not encode) is left to
+        ``submit`` whole, which looks again. A hit writes the row and counts ``submit`` does
+        (``test_hit_row_direct.py``), with the same action ID and key (``test_identity_pinned.py``)."""
+        codec = parts.codec
+        if arg.__class__ is int and parts.int_in:  # codec.encode_one's int branch, inlined
+            body = (codec.one_head + int.__repr__(arg) + "}").encode()
+            enc_inputs = JSON_TAG + body
+            h = _BLAKE16.copy()
+            h.update(body)
+            inputs_hash = h.hexdigest()
+        else:
+            one = codec.encode_one(arg)
+            if one is None:
+                return await self.submit(tmpl, pac, (arg,), {})
+            enc_inputs, inputs_hash = one[1], one[2]
+        if len(enc_inputs) > parts.max_in:
+            return await self.submit(tmpl, pac, (arg,), {})  # stored or refused there
+        started = time.time()  # the row's start, as submit takes it before the lookup
+        h = parts.key_head.copy()  # type: ignore[union-attr]
+        h.update((inputs_hash + parts.key_tail).encode())  # identity.cache_key, its parts kept
+        hit = self.journal.journal.cache_lookup(h.hexdigest(), parts.max_age)
+        if hit is None:
+            return await self.submit(tmpl, pac, (arg,), {})
+        if self._called:  # as submit counts a call it takes
+            self._called -= 1
+            if self._called + self.counts[RUNNING] < self._gc_narrow_below:
+                self._gc_follow()
+        # parent.child_key and child_action_id, inlined (the same formula, test_identity_pinned.py)
+        parent = pac.action
+        ci = parts.call_id
+        seqs = parent.seqs
+        k = (ci, inputs_hash)
+        seq = seqs.get(k, 0)
+        seqs[k] = seq + 1
+        position = parent.next_position
+        parent.next_position = position + 1
+        h = _BLAKE16.copy()
+        h.update(f"{parent.action_id}|{ci}|{inputs_hash}|{seq}".encode())
+        cols = (
+            self.run_name, h.hexdigest(), parent.action_id if parent.parent is not None else None,
+            position, "task", parts.name, parts.identity, "python", SUCCEEDED, 0, 1, started,
+            time.time(), enc_inputs, hit, None, pac.group, "inline", None,
+        )  # fmt: skip
+        self.journal.action_ended(_new_row(ActionRow, cols))
+        self.counts["CACHED"] += 1
+        if hit[:1] == b"R":
+            return codec.decode_output(self.load_value(hit))
+        return codec.decode_cached(hit)
+
     async def _submit_plain(
         self, tmpl: TaskTemplate[Any, Any], pac: ActionContext, arg: Any, parts: _Plain
     ) -> Any:
@@ -1437,7 +1493,10 @@ class _Plain:
         "inline",
         "int_in",
         "int_out",
+        "key_head",
+        "key_tail",
         "limit",
+        "max_age",
         "max_in",
         "name",
         "one_name",
@@ -1474,6 +1533,20 @@ class _Plain:
         )
         self.inline = inline  # its own isolation is inline (what default_mode finds)
         self.uncached = tmpl.cache.behavior == "disable"  # else plain only where the run disables the cache
+        # A cache read from these parts (_submit_hit): identity.cache_key's digest head and tail, the
+        # entry's max age; None where the key or the read differ ('override', ignored inputs).
+        cache = tmpl.cache
+        self.key_head: Any = None
+        self.key_tail = ""
+        self.max_age = cache.max_age_seconds if cache.max_age is not None else None
+        if cache.behavior == "auto" and not cache.ignored_inputs:
+            try:
+                name_iface, version = cache_version(tmpl)
+            except Exception:  # (a policy that fails): submit raises it where the call is awaited
+                return
+            self.key_head = _BLAKE16.copy()
+            self.key_head.update(f"{name_iface}|".encode())
+            self.key_tail = f"|{version}|{cache.salt}"
 
 
 def _plain_parts(tmpl: TaskTemplate[Any, Any]) -> _Plain | None:
