@@ -429,8 +429,8 @@ class Controller:
     ) -> Any:
         """``submit``'s cache hit in one frame (issue 20): a child ``call`` found plain but for its
         ``auto`` cache (no ignored inputs; the run reads the cache, nothing watches it). The key is
-        looked up before anything else; a miss (or an input this path does not encode) is left to
-        ``submit`` whole, which looks again. A hit writes the row and counts ``submit`` does
+        looked up before anything else; a miss (told, not looked up again) or an input this path does
+        not encode is left to ``submit`` whole. A hit writes the row and counts ``submit`` does
         (``test_hit_row_direct.py``), with the same action ID and key (``test_identity_pinned.py``)."""
         codec = parts.codec
         if arg.__class__ is int and parts.int_in:  # codec.encode_one's int branch, inlined
@@ -450,8 +450,8 @@ class Controller:
         h = parts.key_head.copy()  # type: ignore[union-attr]
         h.update((inputs_hash + parts.key_tail).encode())  # identity.cache_key, its parts kept
         hit = self.journal.journal.cache_lookup(h.hexdigest(), parts.max_age)
-        if hit is None:
-            return await self.submit(tmpl, pac, (arg,), {})
+        if hit is None:  # nothing awaited since the lookup: submit need not look again
+            return await self.submit(tmpl, pac, (arg,), {}, True)
         if self._called:  # as submit counts a call it takes
             self._called -= 1
             if self._called + self.counts[RUNNING] < self._gc_narrow_below:
@@ -659,6 +659,7 @@ class Controller:
         pac: ActionContext,
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
+        missed: bool = False,  # _submit_hit looked the key up just now (this loop step): no entry
     ) -> Any:
         parent = pac.action
         if self._called:  # (clamped: a call routed otherwise did not count itself)
@@ -742,7 +743,8 @@ class Controller:
             hit = None
             if reads:
                 max_age = cache.max_age_seconds if cache.max_age is not None else None  # (a property)
-                hit = self.journal.journal.cache_lookup(cache_key, max_age)  # (RunJournal.cache_get)
+                if not missed:
+                    hit = self.journal.journal.cache_lookup(cache_key, max_age)  # (RunJournal.cache_get)
                 if hit is not None and row is None and not self.listeners:
                     # The usual hit: its row straight, the columns _Row.cached gives (no earlier
                     # attempts). The value is already durable (the cache entry is committed): the
