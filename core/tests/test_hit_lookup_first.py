@@ -101,3 +101,31 @@ def test_ignored_inputs_still_share_an_entry(tmp_path: Path, monkeypatch: pytest
     RAN.clear()
     assert flyte.run(notes).outputs()[0] == ["done", "done"]
     assert RAN == ["a"]  # "b" hit the entry "a" wrote
+
+
+@env.task(cache="auto")
+async def shaped(x: int) -> float:  # an int output check does not cover a float's text
+    RAN.append(x)
+    return x / 2
+
+
+@env.task(cache="auto")
+async def negated(x: int) -> int:
+    RAN.append(-x)
+    return -x * 10**20 if x == 3 else -x  # a negative, a zero and an int past 18 digits
+
+
+@env.task
+async def shapes() -> list[Any]:
+    return [await shaped(i) for i in range(4)] + [await negated(i) for i in range(4)]
+
+
+def test_a_hit_decodes_what_the_run_returned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    isolate(monkeypatch, tmp_path)
+    flyte.init()
+    RAN.clear()
+    cold = flyte.run(shapes).outputs()[0]
+    warm = flyte.run(shapes).outputs()[0]
+    assert len(RAN) == 8  # the second run all hits
+    assert cold == warm == [0.0, 0.5, 1.0, 1.5, 0, -1, -2, -3 * 10**20]
+    assert [type(v) for v in warm] == [type(v) for v in cold]

@@ -474,6 +474,10 @@ class Controller:
         )  # fmt: skip
         self.journal.action_ended(_new_row(ActionRow, cols))
         self.counts["CACHED"] += 1
+        if parts.int_out and hit[:1] == JSON_TAG:  # a JSON int as decode_value reads it, in place
+            body = hit[1:]
+            if body.isdigit() and len(body) < 19 and (body[:1] != b"0" or len(body) == 1):
+                return int(body)
         if hit[:1] == b"R":
             return codec.decode_output(self.load_value(hit))
         return codec.decode_cached(hit)
