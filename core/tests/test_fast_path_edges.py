@@ -81,7 +81,7 @@ async def gives(x: int) -> int:
 
 @env.task
 async def as_float(x: int) -> float:
-    return x  # an int where a float is declared
+    return x  # an int where a float is declared: given back as a float, as an int input would be
 
 
 @env.task
@@ -184,7 +184,7 @@ def test_edge_inputs_and_outputs_match_the_general_path(
     assert got[:6] == [-2, -1, 0, 1, 2, 3]
     assert got[6:12] == [4, 4, 1, 1, 10**30 + 1, -(10**30) + 1]
     assert got[12:17] == [False, True, 8, 10, 6]
-    assert got[17] == 3 and got[18] == got[19] == 3 + 3 + (-2 + 1)
+    assert got[17] == 3.0 and isinstance(got[17], float) and got[18] == got[19] == 3 + 3 + (-2 + 1)
     errors = got[20:]
     assert errors[:4] == [
         "RuntimeDataValidationError",

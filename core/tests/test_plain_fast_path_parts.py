@@ -104,7 +104,7 @@ def test_inline_encoding_and_positional_calls_record_what_the_general_path_does(
     out_fast, rows_fast, taken = _run_in(tmp_path / "fast", monkeypatch, True)
     out_slow, rows_slow, not_taken = _run_in(tmp_path / "slow", monkeypatch, False)
     assert taken >= 4 + 4 + 4 + 1 and not_taken == 0
-    expected = [0, 3, 6, 9, 1000, 1001, 1002, 1003, -2, -2, 10**30, 3, 123]
+    expected = [0, 3, 6, 9, 1000, 1001, 1002, 1003, -2, -2, 10**30, 3.0, 123]  # to_float(3): a float
     errors = ["RuntimeDataValidationError", "InlineIOMaxBytesBreached", "InlineIOMaxBytesBreached"]
     assert out_fast == out_slow == repr([*expected, *errors])
     assert rows_fast == rows_slow

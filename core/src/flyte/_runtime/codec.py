@@ -602,6 +602,8 @@ class InterfaceCodec:
         """Check the value against the hint; returns it, converted where its transformer converts."""
         out = self.output
         if out.hint is Any or (out.prim is not None and type(value) in out.prim):
+            if out.hint is float and value.__class__ is int:
+                return float(value)  # as an int given for a float input becomes a float
             return value
         try:
             self.output.validate(value)

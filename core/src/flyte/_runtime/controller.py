@@ -1522,7 +1522,9 @@ class _Plain:
         self.one_name: str = codec.one_name or ""  # (set wherever encode_one gives inputs)
         self.int_in = codec.one_name is not None and codec.one_hint is int  # encode_one's int branch
         prim = codec.output.prim
-        self.int_out = prim is not None and int in prim  # an int returned is checked and encoded at once
+        # an int returned for an int output is checked and encoded at once (a float output takes
+        # validate_output, which makes it a float)
+        self.int_out = prim is not None and prim[0] is int
         # func(x) binds the one input as func(**{name: x}) does: a plain function whose only
         # parameter is that one, positional-or-keyword (no *args, **kwargs, keyword- or positional-only)
         from inspect import CO_VARARGS, CO_VARKEYWORDS
@@ -1671,7 +1673,7 @@ def _checked_output(
     """A body's output validated and encoded, within the task's inline limit (both submit paths).
     ``texts``: the action's input texts already found plain (a returned one is not scanned again)."""
     prim = codec.output.prim
-    if out.__class__ is int and prim is not None and int in prim:
+    if out.__class__ is int and prim is not None and prim[0] is int:
         enc: bytes | TextParts = JSON_TAG + int.__repr__(out).encode()  # validate + encode, two calls fewer
     else:
         out = codec.validate_output(out)
