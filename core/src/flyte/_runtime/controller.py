@@ -143,6 +143,42 @@ class ActionState:
     log: Any = None  # what this attempt wrote to stdout/stderr (flyte._runtime.logs)
     report: Any = None  # this attempt's flyte.report.Report (None until a report is used)
 
+    def __init__(  # by hand: the generated one calls a factory per dict field (one per child, issue 20)
+        self,
+        action_id: str,
+        task_name: str,
+        parent: ActionState | None = None,
+        attempt: int = 0,
+        position: int = 0,
+        data: dict[str, Any] | None = None,
+        seqs: dict[tuple[str, str], int] | None = None,
+        next_position: int = 0,
+        live_children: dict[str, asyncio.Task[Any]] | None = None,
+        waiting_children: int = 0,
+        holds_slot: bool = False,
+        queued: bool = False,
+        released: bool = False,
+        row: Any = None,
+        log: Any = None,
+        report: Any = None,
+    ) -> None:
+        self.action_id = action_id
+        self.task_name = task_name
+        self.parent = parent
+        self.attempt = attempt
+        self.position = position
+        self.data = {} if data is None else data
+        self.seqs = {} if seqs is None else seqs
+        self.next_position = next_position
+        self.live_children = {} if live_children is None else live_children
+        self.waiting_children = waiting_children
+        self.holds_slot = holds_slot
+        self.queued = queued
+        self.released = released
+        self.row = row
+        self.log = log
+        self.report = report
+
     def child_key(self, identity: str, inputs_hash: str) -> tuple[str, int]:
         """(action ID, position) for the next child call with this task and inputs."""
         k = (identity, inputs_hash)
@@ -470,8 +506,7 @@ class Controller:
             pac.group,
             enc_inputs,  # (encode_one's are bytes)
         )
-        child = ActionState(action_id, parts.name, parent, 0, position)
-        child.row = row
+        child = ActionState(action_id, parts.name, parent, 0, position, row=row)
         task = _task_on(self.loop) if parent.parent is not None else None
         tracked = task is not None and parent.live_children is not None
         if identity not in self._specs:
