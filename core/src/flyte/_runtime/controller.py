@@ -507,8 +507,7 @@ class Controller:
             enc_inputs,  # (encode_one's are bytes)
         )
         child = ActionState(action_id, parts.name, parent, 0, position, row=row)
-        task = _task_on(self.loop) if parent.parent is not None else None
-        tracked = task is not None and parent.live_children is not None
+        task = _task_on(self.loop) if parent.parent is not None else None  # not None: tracked
         if identity not in self._specs:
             self._record_spec(tmpl)
         journal = self.journal
@@ -519,10 +518,9 @@ class Controller:
         self.counts[RUNNING] += 1
         if self.listeners:
             self._emit("start", child, RUNNING)
-        if tracked:
+        if task is not None:
             parent.live_children[action_id] = task  # type: ignore[assignment]
         try:
-            started = row.started  # the first attempt's start: the row's, a few lines ago (no clock read)
             try:
                 token = current_action.set(ActionContext(self, child, False, pac.group, pac.custom))
                 try:
@@ -535,10 +533,11 @@ class Controller:
                     if child.log is not None:
                         self._save_log(child, 0, False)
             except asyncio.CancelledError:
-                self._attempt_row(child, row, 0, ABORTED, started, None)
+                # (the first attempt's start is its row's: no clock read)
+                self._attempt_row(child, row, 0, ABORTED, row.started, None)
                 raise
             except Exception as e:
-                self._attempt_row(child, row, 0, FAILED, started, error_record(e))
+                self._attempt_row(child, row, 0, FAILED, row.started, error_record(e))
                 if not isinstance(e, StorageError):
                     raise _Exhausted(e, 1, False) from None
                 # a system failure: retried as _attempts does, from its second attempt
@@ -569,7 +568,7 @@ class Controller:
         except BaseException as e:
             raise await self._ended_failed(e, child, row) from None
         finally:
-            if tracked:
+            if task is not None:
                 parent.live_children.pop(action_id, None)
         # row.params(SUCCEEDED, ...), inlined; journal.action_finished(row) is _durable(UPSERT_ACTION, row)
         await journal._durable(
