@@ -506,7 +506,8 @@ class Controller:
             pac.group,
             enc_inputs,  # (encode_one's are bytes)
         )
-        child = ActionState(action_id, parts.name, parent, 0, position, row=row)
+        child = ActionState(action_id, parts.name, parent, 0, position)
+        child.row = row  # (not row=row: a keyword to a class call builds and unpacks a dict)
         task = _task_on(self.loop) if parent.parent is not None else None  # not None: tracked
         if identity not in self._specs:
             self._record_spec(tmpl)
