@@ -410,11 +410,6 @@ def _short(p: Sequence[Any]) -> tuple[Any, ...]:
 
 _FIRST = operator.itemgetter(0)  # a statement's SQL, in a (sql, params) pair
 _PARAMS = operator.itemgetter(1)  # and its parameters
-# An action row UPSERT_ACTION_DONE writes: kind, task type, status, error, group, mode and meta
-# (columns 4, 7, 8, 15-18) are these; it binds the other columns but inputs and outputs (13, 14).
-_DONE_OF = operator.itemgetter(4, 7, 8, 15, 16, 17, 18)
-_DONE_SHAPE = ("task", "python", "SUCCEEDED", None, None, "inline", None)
-_DONE_KEPT = operator.itemgetter(0, 1, 2, 3, 5, 6, 9, 10, 11, 12)
 
 
 def _done(p: Sequence[Any]) -> tuple[Any, ...]:
@@ -589,20 +584,26 @@ class Journal:
         """``UPSERT_ACTION`` for ``rows``, in order: a succeeded inline Python task's row without error,
         group or meta (all of them, usually) through ``UPSERT_ACTION_DONE`` (12 values bound, not 19),
         other rows without those three through ``UPSERT_ACTION_SHORT`` (16), the rest whole."""
-        ba, small, shape, done_shape, kept = bytearray, _SMALL_BLOB, _DONE_OF, _DONE_SHAPE, _DONE_KEPT
+        ba, small = bytearray, _SMALL_BLOB
         done = [  # small bytes as bytearray: bound as the same BLOB without the adapter lookup
-            kept(p) + (  # noqa: RUF005 (a concatenation: no list built)
-                ba(n) if (n := p[13]).__class__ is bytes and len(n) < small else n,
-                ba(o) if (o := p[14]).__class__ is bytes and len(o) < small else o,
+            (
+                a, b, c, d, f, g, j, k, l_, m,
+                ba(n) if n.__class__ is bytes and len(n) < small else n,
+                ba(o) if o.__class__ is bytes and len(o) < small else o,
             )
-            for p in rows
-            if shape(p) == done_shape  # (the seven columns picked and compared in C: issue 20)
+            for a, b, c, d, e, f, g, h, i, j, k, l_, m, n, o, x, y, r, z in rows
+            if i == "SUCCEEDED" and e == "task" and h == "python" and r == "inline"
+            and x is None and y is None and z is None
         ]  # fmt: skip
         if len(done) == len(rows):
             self.conn.executemany(UPSERT_ACTION_DONE, done)
             return
         if done:
-            rest = [p for p in rows if shape(p) != done_shape]
+            rest = [
+                p for p in rows
+                if not (p[8] == "SUCCEEDED" and p[4] == "task" and p[7] == "python" and p[17] == "inline"
+                        and p[15] is None and p[16] is None and p[18] is None)
+            ]  # fmt: skip
             if not set(map(_ROW_KEY, rest)).isdisjoint(map(_ROW_KEY, done)):
                 # An action with rows of both kinds: each row in its turn (a later row of an action
                 # must land after an earlier one).
