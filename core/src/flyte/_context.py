@@ -34,6 +34,20 @@ class ActionContext:
     group: str | None = None
     custom: dict[str, str] = field(default_factory=dict)
 
+    def __init__(  # by hand: one is made per child (issue 20), the generated one calls a factory
+        self,
+        controller: ControllerAPI,
+        action: ActionState,
+        in_trace: bool = False,
+        group: str | None = None,
+        custom: dict[str, str] | None = None,
+    ) -> None:
+        self.controller = controller
+        self.action = action
+        self.in_trace = in_trace
+        self.group = group
+        self.custom = {} if custom is None else custom
+
 
 current_action: contextvars.ContextVar[ActionContext | None] = contextvars.ContextVar(
     "flyte_current_action", default=None

@@ -143,6 +143,42 @@ class ActionState:
     log: Any = None  # what this attempt wrote to stdout/stderr (flyte._runtime.logs)
     report: Any = None  # this attempt's flyte.report.Report (None until a report is used)
 
+    def __init__(  # by hand: the generated one calls a factory per dict field (one per child, issue 20)
+        self,
+        action_id: str,
+        task_name: str,
+        parent: ActionState | None = None,
+        attempt: int = 0,
+        position: int = 0,
+        data: dict[str, Any] | None = None,
+        seqs: dict[tuple[str, str], int] | None = None,
+        next_position: int = 0,
+        live_children: dict[str, asyncio.Task[Any]] | None = None,
+        waiting_children: int = 0,
+        holds_slot: bool = False,
+        queued: bool = False,
+        released: bool = False,
+        row: Any = None,
+        log: Any = None,
+        report: Any = None,
+    ) -> None:
+        self.action_id = action_id
+        self.task_name = task_name
+        self.parent = parent
+        self.attempt = attempt
+        self.position = position
+        self.data = {} if data is None else data
+        self.seqs = {} if seqs is None else seqs
+        self.next_position = next_position
+        self.live_children = {} if live_children is None else live_children
+        self.waiting_children = waiting_children
+        self.holds_slot = holds_slot
+        self.queued = queued
+        self.released = released
+        self.row = row
+        self.log = log
+        self.report = report
+
     def child_key(self, identity: str, inputs_hash: str) -> tuple[str, int]:
         """(action ID, position) for the next child call with this task and inputs."""
         k = (identity, inputs_hash)
@@ -531,9 +567,8 @@ class Controller:
             enc_inputs,  # (encode_one's are bytes)
         )
         child = ActionState(action_id, parts.name, parent, 0, position)
-        child.row = row
-        task = _task_on(self.loop) if parent.parent is not None else None
-        tracked = task is not None and parent.live_children is not None
+        child.row = row  # (not row=row: a keyword to a class call builds and unpacks a dict)
+        task = _task_on(self.loop) if parent.parent is not None else None  # not None: tracked
         if identity not in self._specs:
             self._record_spec(tmpl)
         journal = self.journal
@@ -544,10 +579,9 @@ class Controller:
         self.counts[RUNNING] += 1
         if self.listeners:
             self._emit("start", child, RUNNING)
-        if tracked:
+        if task is not None:
             parent.live_children[action_id] = task  # type: ignore[assignment]
         try:
-            started = row.started  # the first attempt's start: the row's, a few lines ago (no clock read)
             try:
                 token = current_action.set(ActionContext(self, child, False, pac.group, pac.custom))
                 try:
@@ -560,10 +594,11 @@ class Controller:
                     if child.log is not None:
                         self._save_log(child, 0, False)
             except asyncio.CancelledError:
-                self._attempt_row(child, row, 0, ABORTED, started, None)
+                # (the first attempt's start is its row's: no clock read)
+                self._attempt_row(child, row, 0, ABORTED, row.started, None)
                 raise
             except Exception as e:
-                self._attempt_row(child, row, 0, FAILED, started, error_record(e))
+                self._attempt_row(child, row, 0, FAILED, row.started, error_record(e))
                 if not isinstance(e, StorageError):
                     raise _Exhausted(e, 1, False) from None
                 # a system failure: retried as _attempts does, from its second attempt
@@ -594,7 +629,7 @@ class Controller:
         except BaseException as e:
             raise await self._ended_failed(e, child, row) from None
         finally:
-            if tracked:
+            if task is not None:
                 parent.live_children.pop(action_id, None)
         # row.params(SUCCEEDED, ...), inlined; journal.action_finished(row) is _durable(UPSERT_ACTION, row)
         await journal._durable(
