@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import sys
 import threading
@@ -24,8 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flyte._runtime.journal import Journal, LeaseHolder, LeaseOwner
-from flyte._runtime.run_lease import host_id
-from flyte.errors import InvalidParameterError
+from flyte._runtime.run_lease import host_id, seconds_from_env
 
 LEASE_ENV = "FLYTE_CACHE_LEASE_SECONDS"
 DEFAULT_TTL = 30.0
@@ -37,21 +35,7 @@ log = logging.getLogger("flyte.cache")
 
 def lease_ttl() -> float:
     """The lease TTL in seconds from ``$FLYTE_CACHE_LEASE_SECONDS`` (30 when unset)."""
-    raw = os.environ.get(LEASE_ENV, "").strip()
-    if not raw:
-        return DEFAULT_TTL
-    try:
-        ttl = float(raw)
-    except ValueError:
-        ttl = math.nan
-    if not math.isfinite(ttl) or ttl < MIN_TTL:
-        raise InvalidParameterError(
-            "environment",
-            LEASE_ENV,
-            raw,
-            f"Set it to a number of seconds >= {MIN_TTL} (e.g. {LEASE_ENV}=30), or unset it for 30 s.",
-        )
-    return ttl
+    return seconds_from_env(LEASE_ENV, DEFAULT_TTL, MIN_TTL)
 
 
 def _process_gone(holder: LeaseHolder) -> bool:

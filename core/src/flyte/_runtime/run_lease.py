@@ -38,22 +38,28 @@ def host_id() -> str:
     return os.environ.get(HOST_ENV, "").strip() or socket.gethostname()
 
 
-def run_lease_ttl() -> float:
-    raw = os.environ.get(TTL_ENV, "").strip()
+def seconds_from_env(var: str, default: float, minimum: float) -> float:
+    """A TTL in seconds from ``$var`` (``default`` when unset); a bad value names the variable."""
+    raw = os.environ.get(var, "").strip()
     if not raw:
-        return DEFAULT_TTL
+        return default
     try:
         ttl = float(raw)
     except ValueError:
         ttl = math.nan
-    if not math.isfinite(ttl) or ttl < MIN_TTL:
+    if not math.isfinite(ttl) or ttl < minimum:
         raise InvalidParameterError(
             "environment",
-            TTL_ENV,
+            var,
             raw,
-            f"Set it to a number of seconds >= {MIN_TTL} (e.g. {TTL_ENV}=30), or unset it for 30 s.",
+            f"Set it to a number of seconds >= {minimum} (e.g. {var}=30), or unset it for {default:g} s.",
         )
     return ttl
+
+
+def run_lease_ttl() -> float:
+    """The run lease's TTL from ``$FLYTE_RUN_LEASE_SECONDS`` (30 when unset)."""
+    return seconds_from_env(TTL_ENV, DEFAULT_TTL, MIN_TTL)
 
 
 def _holder_gone(host: str | None, pid: int | None) -> bool:
