@@ -183,6 +183,12 @@ def test_large_values_sync_parents_and_traces_in_workers() -> None:
     assert flyte.run(app.traced_parent, x=3).outputs()[0] == 6 + 9
 
 
+def test_every_value_shape_crosses_the_worker_boundary_unchanged() -> None:
+    """Small plain values travel inside the message (no pickle of their own), others as before; a
+    value shaped like the wire's own tags, a long text and a nested tuple come back as they went."""
+    assert flyte.run(app.echo_shapes).outputs()[0] == []
+
+
 def test_isolation_per_environment(flyte_home: Path) -> None:
     """TaskEnvironment(isolation=...) overrides what the environment's declarations would pick."""
     run = flyte.run(app.pids_by_env)
