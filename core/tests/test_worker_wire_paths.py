@@ -160,3 +160,58 @@ def test_a_signature_with_the_key_given_is_the_looked_up_one(monkeypatch: pytest
     body = b"payload"
     assert codec.sign_pickle(body, codec.pickle_key()) == codec.sign_pickle(body)
     assert codec.verify_pickle(codec.sign_pickle(body, b"k" * 32)) == body
+
+
+def _records(folder: Path) -> list[bytes]:
+    kinds = []
+    for f in folder.iterdir():
+        data = f.read_bytes()
+        pos = 0
+        while pos + 5 <= len(data):
+            n = int.from_bytes(data[pos : pos + 4], "big")
+            kinds.append(data[pos + 4 : pos + 5])
+            pos += 5 + n
+    return kinds
+
+
+def test_a_held_outcome_goes_with_the_next_claim_or_when_the_driver_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's outcome for a live driver is written with its next claim (one write per action);
+    when the driver goes (end of file on the socket) it is written first thing, so a recovering
+    driver finds it."""
+    from flyte._runtime.placement import worker_main
+
+    driver, ours = socket.socketpair()
+    w = worker_main.Worker(worker_main.Conn(ours), {"run_name": "r", "run_prefix": tmp_path.as_uri()})
+    try:
+        claims = tmp_path / adopt.CLAIMS
+        w.claims.claim("aaa", 0, fresh=True)
+        w._done("aaa", (True, (wire.VALUE, 5), None))
+        assert Conn(driver).recv() == ("done", "aaa", True, (wire.VALUE, 5), None)  # sent at once
+        assert _records(claims) == [b"H", b"C"]  # held
+        w.claims.claim("bbb", 0, fresh=True)
+        assert _records(claims) == [b"H", b"C", b"O", b"C"]
+        w._done("bbb", (True, (wire.VALUE, 6), None))
+        assert _records(claims) == [b"H", b"C", b"O", b"C"]
+
+        class Exited(Exception):
+            pass
+
+        def fake_exit() -> None:
+            raise Exited
+
+        monkeypatch.setattr(worker_main, "_exit", fake_exit)
+        driver.close()  # the driver is gone
+        with pytest.raises(Exited):  # idle: it exits, after writing what it held
+            w._receive()
+        index = adopt._ClaimIndex(str(claims))
+        index.refresh()
+        for aid, value in (("aaa", 5), ("bbb", 6)):
+            found = index.lookup(aid)
+            assert found is not None and found[1] is not None
+            assert adopt._log_outcome(found[1]) == (True, (wire.VALUE, value), None)
+    finally:
+        ours.close()
+        w.loop.close()
+        w.controller.sync_pool.shutdown(wait=False)  # type: ignore[attr-defined]

@@ -399,8 +399,8 @@ class Worker:
         try:
             if done[1] == ("cancelled",):
                 self.claims.drop(action_id)
-            else:
-                self.claims.outcome(action_id, *done)
+            else:  # held while the driver is there: it goes with the next claim (one write, not two)
+                self.claims.outcome(action_id, *done, hold=self.orphaned is None)
         except Exception:
             pass
         if self.orphaned is None:
@@ -413,6 +413,10 @@ class Worker:
         """The controller closed the socket. Idle: exit. Running actions: they finish (their outcomes go
         to the store) while a driver adopts them; none within the grace period: stop, saying why."""
         self.queued.clear()  # sent ahead, never started or claimed: a recovered driver runs them
+        try:  # first: the outcomes held for the next claim, which a recovered driver may be after
+            self.claims.flush()
+        except Exception:
+            pass
         if not self.tasks:
             _exit()
         self.orphaned = time.time()
@@ -463,6 +467,11 @@ _profile: Any = None  # FLYTE_WORKER_PROFILE=DIR: cProfile of this worker, writt
 
 def _exit() -> Any:
     try:
+        if CURRENT is not None:
+            try:
+                CURRENT.claims.flush()  # outcomes held for a next claim that will not come
+            except Exception:
+                pass
         if _profile is not None:
             _profile.disable()
             _profile.dump_stats(os.path.join(os.environ["FLYTE_WORKER_PROFILE"], f"{os.getpid()}.prof"))
@@ -473,7 +482,7 @@ def _exit() -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
-    global _profile
+    global _profile, CURRENT
     args = sys.argv[1:] if argv is None else argv
     if os.environ.get("FLYTE_WORKER_PROFILE"):
         import cProfile
@@ -496,7 +505,7 @@ def main(argv: list[str] | None = None) -> None:
     pkg.IN_WORKER = True  # a run started inside a task here stays inline (no nested worker pools)
     from flyte._runtime.placement import worker_main as importable  # this file runs as __main__
 
-    worker = importable.CURRENT = Worker(conn, init)
+    worker = CURRENT = importable.CURRENT = Worker(conn, init)  # this module's too: _exit reads it
     if init.get("preload"):
         try:  # import the environment's module now: module-level setup is paid before the first action
             worker._template(init["preload"])
