@@ -263,7 +263,7 @@ class Worker:
         fut = self._request(kind, payload)
         if threading.get_ident() == self.loop_thread:
             while not fut.done():
-                self._receive()
+                self._receive()  # inside a task step: what it starts waits for its turn
         ok, value = fut.result()
         if not ok:
             raise wire.load_error(value)
@@ -280,11 +280,13 @@ class Worker:
         """Messages are read on the loop's thread when the socket is readable (no reader thread: one
         wake-up per message instead of two), all whole messages of a read at once."""
         self.loop_thread = threading.get_ident()
-        self.loop.add_reader(self.conn.sock.fileno(), self._receive)
+        self.loop.add_reader(self.conn.sock.fileno(), self._receive, wire.run_queue(self.loop))
         self.conn.send(("ready", os.getpid()))
         self.loop.run_forever()
 
-    def _receive(self) -> None:
+    def _receive(self, ready: Any = None) -> None:
+        """The messages now readable. ``ready``: the loop's run queue, given when this is the loop's
+        reader callback (not inside a task step), so an action starts in this turn (``_start``)."""
         if self.orphaned is not None:
             return
         try:
@@ -310,7 +312,7 @@ class Worker:
                 if spec.get("after") and (self.tasks or self.queued):
                     self.queued.append((msg[1], spec))  # its CPU share is the running action's
                 else:
-                    self._start(msg[1], spec)  # on the loop's thread already: no extra turn
+                    self._start(msg[1], spec, ready)  # on the loop's thread already
             elif kind == "cancel":
                 self._cancel(msg[1])
             elif kind == "withdraw":
@@ -318,9 +320,15 @@ class Worker:
             elif kind == "stop":
                 _exit()
 
-    def _start(self, action_id: str, spec: dict[str, Any]) -> None:
+    def _start(self, action_id: str, spec: dict[str, Any], ready: Any = None) -> None:
+        """The action's task; with ``ready`` (the loop's run queue, from the reader callback) its
+        first step runs now (``wire.step_now``): a quick action is done and answered in the turn
+        its message came in."""
+        before = len(ready) if ready is not None else 0
         # Named: an unnamed task formats "Task-N" for itself (a tenth of the C work of a small action)
         self.tasks[action_id] = self.loop.create_task(self._run(action_id, spec), name=action_id)
+        if ready is not None:
+            wire.step_now(ready, before)
 
     def _cancel(self, action_id: str) -> None:
         t = self.tasks.get(action_id)
