@@ -215,3 +215,41 @@ def test_a_held_outcome_goes_with_the_next_claim_or_when_the_driver_goes(
         ours.close()
         w.loop.close()
         w.controller.sync_pool.shutdown(wait=False)  # type: ignore[attr-defined]
+
+
+def test_step_now_runs_the_one_step_scheduled_as_its_own_task() -> None:
+    """From a loop callback: the task's first step runs at once, as the current task; a second
+    callback scheduled meanwhile (another thread's, say) leaves both to the loop, in order."""
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    seen: list[Any] = []
+
+    async def body(tag: str) -> None:
+        seen.append((tag, asyncio.current_task() is tasks[tag]))
+        await asyncio.sleep(0)
+        seen.append((tag, "resumed"))
+
+    tasks: dict[str, asyncio.Task[None]] = {}
+
+    def from_callback() -> None:
+        ready = wire.run_queue(loop)
+        assert ready is not None
+        before = len(ready)
+        tasks["now"] = loop.create_task(body("now"))
+        wire.step_now(ready, before)
+        seen.append("after now")
+        before = len(ready)
+        tasks["later"] = loop.create_task(body("later"))
+        loop.call_soon(seen.append, "other")
+        wire.step_now(ready, before)  # two were added: nothing runs here
+        seen.append("after later")
+
+    try:
+        loop.call_soon(from_callback)
+        loop.run_until_complete(asyncio.sleep(0.01))
+        assert seen[:3] == [("now", True), "after now", "after later"]
+        assert ("later", True) in seen and seen.index(("later", True)) < seen.index("other")
+        assert ("now", "resumed") in seen and ("later", "resumed") in seen
+    finally:
+        loop.close()

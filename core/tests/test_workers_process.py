@@ -189,6 +189,10 @@ def test_every_value_shape_crosses_the_worker_boundary_unchanged() -> None:
     assert flyte.run(app.echo_shapes).outputs()[0] == []
 
 
+def test_a_body_started_from_the_read_callback_is_its_own_task() -> None:
+    assert flyte.run(app.task_aware, n=3).outputs()[0] == [True, True, True]
+
+
 def test_isolation_per_environment(flyte_home: Path) -> None:
     """TaskEnvironment(isolation=...) overrides what the environment's declarations would pick."""
     run = flyte.run(app.pids_by_env)

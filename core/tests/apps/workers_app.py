@@ -243,6 +243,20 @@ async def echo_shapes() -> list[str]:
     return bad
 
 
+@limited.task
+async def task_aware(n: int) -> list[bool]:
+    """What an async body may ask of its task before it first waits (its first step runs from the
+    worker's read callback): it is the current task, and timeouts and task groups work."""
+    me = asyncio.current_task()
+    seen = [me is not None]
+    async with asyncio.timeout(5):
+        seen.append(asyncio.current_task() is me)
+    async with asyncio.TaskGroup() as tg:
+        inner = tg.create_task(asyncio.sleep(0, result=n))
+    seen.append(inner.result() == n)
+    return seen
+
+
 @flyte.trace
 async def traced_double(x: int) -> int:
     return 2 * x
