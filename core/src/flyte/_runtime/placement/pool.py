@@ -271,6 +271,17 @@ class Pool:
         recently used (warmest) among equals. One pass, no list: this runs once per action."""
         cap = self.capacity
         lends = self.policy is not None
+        if cap == 1 and not lends:  # one action per worker: the free one used last (or prefer)
+            best1: WorkerProc | None = None
+            last = -1.0
+            for w in self.workers:
+                if w.active or not w.up or not w.alive or w.stopping:
+                    continue
+                if w is prefer:
+                    return w
+                if w.last_used > last:
+                    best1, last = w, w.last_used
+            return best1
         best: WorkerProc | None = None
         best_key: tuple[int, float] = (0, 0.0)
         for w in self.workers:

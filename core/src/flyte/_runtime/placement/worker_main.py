@@ -403,12 +403,29 @@ class Worker:
                 self._start(*self.queued.popleft())  # the one sent ahead: it has this one's CPU share
 
     def _done(self, action_id: str, done: tuple[bool, Any, int | None]) -> None:
-        """The outcome to the claim log (a recovered driver finds it), then to the controller."""
+        """The outcome to the controller and to the claim log (where a recovered driver finds it).
+
+        With the driver there, the result is sent first and its record is then held for the next
+        write (``ClaimLog.outcome(hold=True)``): the record waits in this process's memory either
+        way, so building it after the send changes nothing for a driver that recovers, and the
+        driver has the result a little sooner. Without a driver (or for a cancelled action) the
+        record is written before anything else."""
+        if self.orphaned is None and done[1] != ("cancelled",):
+            sent = True
+            try:
+                self.conn.send(("done", action_id, *done))
+            except OSError:
+                sent = False  # the driver is gone: the record is written now
+            try:
+                self.claims.outcome(action_id, *done, hold=sent)
+            except Exception:
+                pass
+            return
         try:
             if done[1] == ("cancelled",):
                 self.claims.drop(action_id)
-            else:  # held while the driver is there: it goes with the next claim (one write, not two)
-                self.claims.outcome(action_id, *done, hold=self.orphaned is None)
+            else:
+                self.claims.outcome(action_id, *done)
         except Exception:
             pass
         if self.orphaned is None:
