@@ -183,6 +183,16 @@ def test_large_values_sync_parents_and_traces_in_workers() -> None:
     assert flyte.run(app.traced_parent, x=3).outputs()[0] == 6 + 9
 
 
+def test_every_value_shape_crosses_the_worker_boundary_unchanged() -> None:
+    """Small plain values travel inside the message (no pickle of their own), others as before; a
+    value shaped like the wire's own tags, a long text and a nested tuple come back as they went."""
+    assert flyte.run(app.echo_shapes).outputs()[0] == []
+
+
+def test_a_body_started_from_the_read_callback_is_its_own_task() -> None:
+    assert flyte.run(app.task_aware, n=3).outputs()[0] == [True, True, True]
+
+
 def test_isolation_per_environment(flyte_home: Path) -> None:
     """TaskEnvironment(isolation=...) overrides what the environment's declarations would pick."""
     run = flyte.run(app.pids_by_env)

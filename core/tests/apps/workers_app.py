@@ -210,6 +210,53 @@ async def echo_bytes(data: bytes) -> bytes:
     return data[::-1]
 
 
+VALUE_SHAPES: list[object] = [
+    ("v", 1),  # looks like the tag of a value that travels as itself: must come back as this tuple
+    ("ref", "file:///no/such/object"),  # looks like a reference into the store
+    b"\x00bytes",
+    "x" * (70 * 1024),  # above wire.INLINE_TEXT: its own pickle
+    {"a": 1, "b": "two", "c": None},
+    {"big": b"y" * (70 * 1024)},
+    [1, 2.5, "three"],
+    (1, (2, 3)),  # a tuple inside: not "plain", cloudpickle's path
+    None,
+    True,
+]
+
+
+@limited.task
+async def echo_any(value: object, twice: bool = False) -> object:
+    return (value, value) if twice else value
+
+
+@plain.task
+async def echo_shapes() -> list[str]:
+    """Every shape through a worker and back, as inputs and as output; the mismatches, as text."""
+    bad = []
+    for v in VALUE_SHAPES:
+        got = await echo_any(v)
+        if type(got) is not type(v) or got != v:
+            bad.append(f"{v!r:.60} came back as {got!r:.60}")
+        both = await echo_any(value=v, twice=True)
+        if both != (v, v) or type(both[0]) is not type(v):
+            bad.append(f"{v!r:.60} (twice) came back as {both!r:.60}")
+    return bad
+
+
+@limited.task
+async def task_aware(n: int) -> list[bool]:
+    """What an async body may ask of its task before it first waits (its first step runs from the
+    worker's read callback): it is the current task, and timeouts and task groups work."""
+    me = asyncio.current_task()
+    seen = [me is not None]
+    async with asyncio.timeout(5):
+        seen.append(asyncio.current_task() is me)
+    async with asyncio.TaskGroup() as tg:
+        inner = tg.create_task(asyncio.sleep(0, result=n))
+    seen.append(inner.result() == n)
+    return seen
+
+
 @flyte.trace
 async def traced_double(x: int) -> int:
     return 2 * x

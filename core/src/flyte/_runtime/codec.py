@@ -792,15 +792,20 @@ def _mac(key: bytes, body: bytes) -> bytes:
     if proto is None:  # the keyed state (key pads and domain hashed) made once per key, then copied
         import hmac
 
-        proto = _macs[key] = hmac.new(key, _SIG_DOMAIN, hashlib.sha256)
+        h = hmac.new(key, _SIG_DOMAIN, hashlib.sha256)
+        # OpenSSL's own HMAC object when it backs this one: copied, updated and read in C, without
+        # the Python wrapper's methods (issue 20: a worker signs every outcome it reports)
+        proto = _macs[key] = getattr(h, "_hmac", None) or h
     h = proto.copy()
     h.update(body)
     return h.digest()  # type: ignore[no-any-return]
 
 
-def sign_pickle(body: bytes) -> bytes:
-    """A pickle with its signature in front (what is written to the journal and object stores)."""
-    key = pickle_key()
+def sign_pickle(body: bytes, key: bytes | None = None) -> bytes:
+    """A pickle with its signature in front (what is written to the journal and object stores);
+    ``key``: the signing key when the caller holds it (default: :func:`pickle_key`, looked up)."""
+    if key is None:
+        key = pickle_key()
     return SIG_MAGIC + _key_id(key) + _mac(key, body) + body
 
 

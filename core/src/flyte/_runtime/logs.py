@@ -71,6 +71,8 @@ class _Tee:
 
 def install() -> None:
     """Wrap ``sys.stdout``/``sys.stderr`` (again, if something replaced them since)."""
+    if sys.stdout.__class__ is _Tee and sys.stderr.__class__ is _Tee:
+        return  # the usual case: a worker calls this before every action (issue 20)
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
         if stream is not None and not isinstance(stream, _Tee):

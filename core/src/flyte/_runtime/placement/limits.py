@@ -66,15 +66,19 @@ def peak_rss_self() -> int | None:
         return None
 
 
+_RSS_UNIT = 1 if sys.platform == "darwin" else 1024
+try:
+    import resource as _resource  # not on Windows
+except ImportError:  # pragma: no cover
+    _resource = None  # type: ignore[assignment]
+
+
 def maxrss_self() -> int | None:
     """This process's RSS high-water mark in bytes from ``getrusage`` (one system call, no file);
-    Linux resets it with :func:`reset_peak_self` too."""
+    Linux resets it with :func:`reset_peak_self` too. Called before every memory-limited action in
+    a worker (issue 20: no import statement, no platform test per call)."""
     try:
-        import resource
-
-        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * (
-            1 if sys.platform == "darwin" else 1024
-        )
+        return int(_resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss) * _RSS_UNIT
     except Exception:
         return None
 

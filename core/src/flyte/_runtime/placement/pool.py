@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
+import pickle
 import signal
 import socket
 import subprocess
@@ -37,7 +38,7 @@ from flyte._runtime.controller import ActionState
 from flyte._runtime.placement import limits, wire
 from flyte._runtime.placement.gpus import GpuPool, discover, matches, refuse_reason
 from flyte._runtime.placement.remote import RequestHandler, run_fields
-from flyte._runtime.placement.wire import get_value, put_value, template_bytes
+from flyte._runtime.placement.wire import HEADER, put_value, small_plain, template_bytes
 from flyte.errors import (
     AcceleratorUnavailableError,
     ActionAbortedError,
@@ -182,32 +183,55 @@ class _Link(asyncio.Protocol):
         self.worker: WorkerProc | None = None
         self.transport: asyncio.Transport
         self._buf = bytearray()
+        self._ready: Any = None  # the loop's run queue (wire.run_queue), for data_received
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self._ready = wire.run_queue(asyncio.get_running_loop())
 
     def attach(self, w: WorkerProc) -> None:
         self.worker = w
         if self._buf:
-            self.data_received(b"")
+            ready, self._ready = self._ready, None  # called from a task: nothing runs from here
+            try:
+                self.data_received(b"")
+            finally:
+                self._ready = ready
 
     def data_received(self, data: bytes) -> None:
         buf = self._buf
-        buf += data
         w = self.worker
         if w is None:
+            buf += data
             return  # nothing comes before the init message it answers; kept until attach
+        if buf:
+            buf += data
+            data = buf  # type: ignore[assignment]
+        # else (the usual case) the messages are read from the received bytes: no buffer copies
         pos = 0
-        n_buf = len(buf)
-        while n_buf - pos >= wire.HEADER:
-            end = pos + wire.HEADER + int.from_bytes(buf[pos : pos + wire.HEADER], "big")
-            if end > n_buf:
+        n = len(data)
+        loads = pickle.loads
+        on_message = self.manager._on_message
+        ready = self._ready
+        before = len(ready) if ready is not None else -1
+        count = 0
+        while n - pos >= HEADER:
+            end = pos + HEADER + int.from_bytes(data[pos : pos + HEADER], "big")
+            if end > n:
                 break
-            msg = wire.unframe(bytes(buf[pos + wire.HEADER : end]))
+            msg = loads(data[pos + HEADER : end])
             pos = end
-            self.manager._on_message(w, msg)
-        if pos:
+            on_message(w, msg)
+            count += 1
+        if data is buf:
             del buf[:pos]
+        elif pos < n:
+            buf += data[pos:]
+        if count == 1 and before == 0:
+            # One message, and nothing else was ready to run: the step it scheduled (the awaiting
+            # action's coroutine, woken by its result) runs in this turn, as it would have alone in
+            # the next (issue 20). Several results in one read wait for their turn together, as before.
+            wire.step_now(ready, before)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.worker is not None:
@@ -247,6 +271,17 @@ class Pool:
         recently used (warmest) among equals. One pass, no list: this runs once per action."""
         cap = self.capacity
         lends = self.policy is not None
+        if cap == 1 and not lends:  # one action per worker: the free one used last (or prefer)
+            best1: WorkerProc | None = None
+            last = -1.0
+            for w in self.workers:
+                if w.active or not w.up or not w.alive or w.stopping:
+                    continue
+                if w is prefer:
+                    return w
+                if w.last_used > last:
+                    best1, last = w, w.last_used
+            return best1
         best: WorkerProc | None = None
         best_key: tuple[int, float] = (0, 0.0)
         for w in self.workers:
@@ -278,11 +313,16 @@ class Pool:
                 f.set_result(None)
 
     def release(self, w: WorkerProc, action_id: str) -> None:
-        w.active.pop(action_id, None)
+        active = w.active
+        active.pop(action_id, None)
         w.results.pop(action_id, None)
         w.last_used = self.last_activity = time.monotonic()
-        w.update_limit()
-        self.notify()
+        if not active and w.watched is not None:  # idle: no limit (update_limit)
+            w.watched.limit = None
+        else:
+            w.update_limit()
+        if self._waiters:
+            self.notify()
 
 
 class _Inflight:
@@ -345,8 +385,12 @@ def _take(pool: Pool, aid: str, prefer: WorkerProc | None, limit: int | None) ->
     or starts a worker)."""
     w = pool.pick(prefer)
     if w is not None:
-        w.active[aid] = limit
-        w.update_limit()
+        active = w.active
+        active[aid] = limit
+        if len(active) == 1 and w.watched is not None:  # its one action's limit (update_limit)
+            w.watched.limit = limit
+        else:
+            w.update_limit()
     return w
 
 
@@ -384,7 +428,13 @@ class WorkerManager(RequestHandler):
         self._plans: dict[int, tuple[Any, Pool, int | None, float]] = {}  # see _plan
         self._body_s: dict[int, tuple[Any, float]] = {}  # id(template) -> (template, seconds): _prefetch
         self.closing = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # the run's loop (see _get_loop)
         wire.alias_main()
+
+    def _get_loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop, kept: ``get_running_loop`` is a ``getpid`` system call on 3.11."""
+        loop = self._loop = asyncio.get_running_loop()
+        return loop
 
     # ---- running an action -------------------------------------------------------------------------
     async def run(
@@ -412,8 +462,8 @@ class WorkerManager(RequestHandler):
                 inf = _Inflight(child, weight)
                 inf.pool, inf.tmpl, inf.inputs, inf.group, inf.custom = pool, tmpl, inputs, group, custom
                 inf.limit, inf.fresh = limit, fresh
-                prefer = inf.prefer = self.affinity.get(aid)
-                inf.fut = asyncio.get_running_loop().create_future()
+                prefer = inf.prefer = self.affinity.get(aid) if self.affinity else None
+                inf.fut = (self._loop or self._get_loop()).create_future()
                 cpus = self.cpus
                 try:
                     # Without waiting where it can (a free slot, CPU to spare): no coroutine per step.
@@ -458,7 +508,10 @@ class WorkerManager(RequestHandler):
                         self._launch(inf, inf.worker)
                     ok, payload, peak = got
                     if ok:  # no retry follows: nothing to prefer a worker for (a long run's memory)
-                        self.affinity.pop(aid, None)
+                        if prefer is not None:
+                            self.affinity.pop(aid, None)
+                    elif inf.worker is not None:  # its retry prefers this worker (when it is alive)
+                        self.affinity[aid] = inf.worker
                 finally:
                     self.c.unqueue(child)  # cancelled while it waited: its end (ABORTED) follows
                     inf.done = True
@@ -471,7 +524,10 @@ class WorkerManager(RequestHandler):
                         inf.holds_cpu = False
                         self.c.mark_released(child)  # first: the release may start the next at once
                         cpus.release(weight)
-                    self._limits_changed()
+                    if self.c.listeners:
+                        self._limits_changed()
+                if ok:
+                    return wire.out_value(self.c.store, payload)
                 return self._result(tmpl, pool, ok, payload, peak)
             except _WorkerLost as lost:
                 self.c._abort_orphans(child)  # children of the lost attempt: its retry calls them again
@@ -533,8 +589,8 @@ class WorkerManager(RequestHandler):
         aid = child.action_id
         self.c.mark_admitted(child)
         self.inflight[aid] = inf
-        self.affinity[aid] = w
-        self._limits_changed()
+        if self.c.listeners:
+            self._limits_changed()
         data = self._send(inf, w, False)
         w.results[aid] = inf.fut
         if self.cpus._waiters and AHEAD:
@@ -593,7 +649,6 @@ class WorkerManager(RequestHandler):
             nxt.worker = w
             ahead.append(nxt)
             self.inflight[aid] = nxt  # it may start (and send requests) before it takes the share
-            self.affinity[aid] = w
         return data
 
     def _send_ahead_to_any(self, pool: Pool) -> None:
@@ -660,13 +715,16 @@ class WorkerManager(RequestHandler):
         child = inf.state
         aid = child.action_id
         tmpl = inf.tmpl
-        try:
-            enc_inputs = wire.dumps(inf.inputs)
-        except Exception as e:
-            raise NonRecoverableError(
-                f"The inputs of task {tmpl.name!r} cannot be sent to a worker process "
-                f"({type(e).__name__}: {e}). Run it inline (with_runcontext(isolation='inline'))."
-            ) from e
+        inputs: Any = inf.inputs
+        if not small_plain(inputs):  # else the dict rides in the message itself (one pickle, issue 20)
+            try:
+                enc_inputs = wire.dumps(inputs)
+            except Exception as e:
+                raise NonRecoverableError(
+                    f"The inputs of task {tmpl.name!r} cannot be sent to a worker process "
+                    f"({type(e).__name__}: {e}). Run it inline (with_runcontext(isolation='inline'))."
+                ) from e
+            inputs = put_value(self.c.store, self.c.run_prefix, aid, enc_inputs)
         if not w.alive:  # it died while this action waited for CPU
             raise _WorkerLost(f"The worker process {w.pid} of environment {w.pool.label!r} died.")
         tb = template_bytes(tmpl)
@@ -676,7 +734,7 @@ class WorkerManager(RequestHandler):
         spec = {
             "tmpl": None if sent else tb,  # the bytes once per worker, then only their ID
             "tmpl_id": tid,
-            "inputs": put_value(self.c.store, self.c.run_prefix, aid, enc_inputs),
+            "inputs": inputs,
             "attempt": child.attempt,
             "task_name": tmpl.name,
             "mem_limit": inf.limit,
@@ -694,7 +752,7 @@ class WorkerManager(RequestHandler):
         self, tmpl: TaskTemplate[Any, Any], pool: Pool, ok: bool, payload: Any, peak: int | None
     ) -> Any:
         if ok:
-            return wire.loads(get_value(self.c.store, payload))
+            return wire.out_value(self.c.store, payload)
         if isinstance(payload, tuple):
             if payload[0] == "oom":
                 raise OOMError(_oom_message(tmpl, pool, payload[1], peak, allocation=True))
@@ -908,10 +966,13 @@ class WorkerManager(RequestHandler):
         inf = self.inflight.get(aid)
         if inf is not None and inf.sent:  # how long its actions take, for _prefetch
             tmpl = inf.tmpl
-            took = time.perf_counter() - inf.sent
             had = self._body_s.get(id(tmpl))
-            avg = took if had is None or had[0] is not tmpl else 0.8 * had[1] + 0.2 * took
-            self._body_s[id(tmpl)] = (tmpl, avg)
+            # Kept up while actions queue for CPU (where _prefetch reads it) or it is not below the
+            # prefetch bound yet (a first, cold action): a quick sequential chain stops measuring
+            if had is None or had[0] is not tmpl:
+                self._body_s[id(tmpl)] = (tmpl, time.perf_counter() - inf.sent)
+            elif self.cpus._waiters or had[1] >= PREFETCH_S:
+                self._body_s[id(tmpl)] = (tmpl, 0.8 * had[1] + 0.2 * (time.perf_counter() - inf.sent))
         if w.ahead and aid in w.active and aid not in w.cancelling:
             self._handoff(w, aid, w.ahead[0])  # the one it ran: the worker has started the next
         if aid in w.cancelling:

@@ -270,52 +270,78 @@ class Session(Protocol):
     def notify(self, kind: str, payload: Any) -> None: ...
 
 
+_body_helpers: tuple[Any, Any, Any] | None = None
+
+
+def _helpers() -> tuple[Any, Any, Any]:
+    """(``_plain_async``, ``RemoteActionState``, ``logs``), imported once: an import statement in
+    ``run_body`` ran the import machinery on every action (issue 20)."""
+    global _body_helpers
+    if _body_helpers is None:
+        from flyte._runtime import logs
+        from flyte._runtime.controller import _plain_async
+        from flyte._runtime.placement.worker_main import RemoteActionState
+
+        _body_helpers = (_plain_async, RemoteActionState, logs)
+    return _body_helpers
+
+
 async def run_body(
-    session: Session, controller: ControllerAPI, action_id: str, spec: Mapping[str, Any]
+    session: Session,
+    controller: ControllerAPI,
+    action_id: str,
+    spec: Mapping[str, Any],
+    inline_out: bool = False,
 ) -> Any:
-    """Run an action's body here; returns the output as ``put_value`` leaves it (inline or a ref)."""
-    from flyte._runtime.controller import _plain_async
-    from flyte._runtime.placement.worker_main import RemoteActionState
+    """Run an action's body here; returns the output as ``put_value`` leaves it (inline or a ref),
+    or with ``inline_out`` as ``wire.out_payload`` does (a small plain output as itself).
 
-    try:
-        tmpl = session.templates.get(spec["tmpl"])
-        if tmpl is None:
-            tmpl = session.templates[spec["tmpl"]] = wire.loads(spec["tmpl"])
-    except Exception as e:
-        from flyte.errors import ModuleLoadError
+    ``spec["inputs"]``: the inputs dict itself (a worker process's small plain inputs, which travel
+    inside the message), else ``put_value`` of their pickle."""
+    tb = spec["tmpl"]
+    tmpl = session.templates.get(tb)
+    if tmpl is None:
+        try:
+            tmpl = session.templates[tb] = wire.loads(tb)
+        except Exception as e:
+            from flyte.errors import ModuleLoadError
 
-        raise ModuleLoadError(
-            f"the worker could not load task {spec['task_name']!r}: {type(e).__name__}: {e}. "
-            "Its module must be importable where it runs (same sys.path and working directory)."
-        ) from e
-    from flyte._runtime import logs
-
+            raise ModuleLoadError(
+                f"the worker could not load task {spec['task_name']!r}: {type(e).__name__}: {e}. "
+                "Its module must be importable where it runs (same sys.path and working directory)."
+            ) from e
+    plain_async, remote_state, logs = _body_helpers or _helpers()
     logs.install()
     store = controller.store
-    inputs = wire.loads(get_value(store, spec["inputs"]))
-    state = RemoteActionState(action_id=action_id, task_name=spec["task_name"], attempt=spec["attempt"])
-    state.worker = session
+    inputs = spec["inputs"]
+    if type(inputs) is not dict:
+        inputs = wire.loads(get_value(store, inputs))
+    state = remote_state(action_id, spec["task_name"], spec["attempt"], session)
     if getattr(tmpl, "report", False):
         from flyte.report._api import new_report
 
         state.report = new_report(state)
+    custom = spec.get("custom")
     token = current_action.set(
-        ActionContext(controller, state, group=spec.get("group"), custom=dict(spec.get("custom") or {}))
+        ActionContext(controller, state, group=spec.get("group"), custom=dict(custom) if custom else {})
     )
     try:
-        if _plain_async(tmpl):  # straight to the body, as the controller does inline (issue 20)
+        if plain_async(tmpl):  # straight to the body, as the controller does inline (issue 20)
             out = await tmpl.func(**inputs)
         else:
             out = await INLINE.run(tmpl, state, inputs)  # inline, where the action landed
     finally:
         current_action.reset(token)
-        text = logs.take(state)
-        if text:
-            session.notify("log", (action_id, spec["attempt"], text))
+        if state.log is not None:
+            text = logs.take(state)
+            if text:
+                session.notify("log", (action_id, spec["attempt"], text))
         if state.report is not None:  # written from here: the run's store is shared
             from flyte._runtime import reports
 
             reports.keep(controller, state)
+    if inline_out:
+        return wire.out_payload(store, controller.run_prefix, action_id, out, spec.get("value_limit"))
     return put_value(store, controller.run_prefix, action_id, wire.dumps(out), limit=spec.get("value_limit"))
 
 

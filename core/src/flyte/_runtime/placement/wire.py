@@ -15,6 +15,7 @@ exception classes with custom constructors survive the trip.
 
 from __future__ import annotations
 
+import collections
 import importlib
 import importlib.util
 import io
@@ -182,6 +183,83 @@ def dumps(obj: Any) -> bytes:
 
 def loads(data: bytes) -> Any:
     return pickle.loads(data)
+
+
+INLINE_TEXT = 1 << 16
+"""A str or bytes value at most this long rides in a message as itself (see :func:`small_plain`)."""
+_SIZED = (str, bytes)
+
+
+def small_plain(obj: Any) -> bool:
+    """:func:`_plain`, with no str or bytes longer than ``INLINE_TEXT``: such a value travels inside
+    the message that carries it (pickled with it, once) instead of as a pickle of its own in the
+    message, which both ends would pickle and unpickle twice (issue 20: a worker's inputs and output).
+    A long text keeps the bytes path, which can go through the object store (``put_value``)."""
+    t = type(obj)
+    if t in _PLAIN:
+        return t not in _SIZED or len(obj) <= INLINE_TEXT
+    if t is dict:
+        if len(obj) > 64:
+            return False
+        for k, v in obj.items():
+            tv = type(v)
+            if type(k) is not str or tv not in _PLAIN or (tv in _SIZED and len(v) > INLINE_TEXT):
+                return False
+        return True
+    if t is tuple or t is list:
+        if len(obj) > 64:
+            return False
+        for v in obj:
+            tv = type(v)
+            if tv not in _PLAIN or (tv in _SIZED and len(v) > INLINE_TEXT):
+                return False
+        return True
+    return False
+
+
+VALUE = "v"
+"""Tag of a value that travels as itself: ``(VALUE, obj)`` (an output; see :func:`out_payload`)."""
+
+
+def out_payload(store: Any, prefix: str, action_id: str, out: Any, limit: int | None = None) -> Any:
+    """A successful output as it travels back: ``(VALUE, out)`` when :func:`small_plain` (one pickle,
+    the message's), else :func:`put_value` of its pickle (bytes, or a reference into the store)."""
+    if small_plain(out):
+        return (VALUE, out)
+    return put_value(store, prefix, action_id, dumps(out), limit=limit)
+
+
+def out_value(store: Any, payload: Any) -> Any:
+    """The output of :func:`out_payload` (also the bytes or reference of :func:`put_value`)."""
+    if type(payload) is tuple and payload[0] == VALUE:
+        return payload[1]
+    return loads(get_value(store, payload))
+
+
+# ---- the loop ------------------------------------------------------------------------------------------
+def run_queue(loop: Any) -> Any:
+    """asyncio's queue of callbacks ready to run (``loop._ready``, a deque), or None for a loop
+    without one (then :func:`step_now` is never used and every callback waits for its turn)."""
+    ready = getattr(loop, "_ready", None)
+    return ready if type(ready) is collections.deque else None
+
+
+def step_now(ready: Any, before: int) -> None:
+    """Run now, from the loop callback that is running, the one callback scheduled since ``ready``
+    (see :func:`run_queue`) held ``before`` of them: a message's reader starts or resumes the task
+    it concerns in the same loop turn instead of the next (one turn, one ``epoll_wait`` and the
+    loop's Python for it, less per action each side; issue 20).
+
+    Only when exactly one was added: then it was added during this turn (the loop runs this turn's
+    callbacks from the front, so taking it from the back changes nothing else), and it is the step
+    this callback scheduled unless another thread's ``call_soon_threadsafe`` came in between, which
+    is then run a moment early, as the loop would have run it next. A task step run this way runs as
+    the loop would run it (in the task's context, the task current). Callers must not be inside a
+    task step themselves (a task cannot start inside another)."""
+    if len(ready) == before + 1:
+        handle = ready.pop()
+        if not handle._cancelled:
+            handle._run()
 
 
 # ---- exceptions -------------------------------------------------------------------------------------

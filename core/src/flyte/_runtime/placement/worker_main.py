@@ -18,6 +18,7 @@ import collections
 import concurrent.futures
 import itertools
 import os
+import pickle
 import socket
 import sys
 import threading
@@ -38,7 +39,7 @@ from flyte._runtime.controller import (
 from flyte._runtime.journal import ActionRow
 from flyte._runtime.placement import adopt, limits, wire
 from flyte._runtime.placement.remote import Session, run_body
-from flyte._runtime.placement.wire import get_value, put_value, template_bytes
+from flyte._runtime.placement.wire import HEADER, get_value, put_value, template_bytes
 from flyte._runtime.store import ObjectStore, store_for
 
 if TYPE_CHECKING:
@@ -81,22 +82,30 @@ class Conn:
 
     def pump(self) -> list[Any]:
         """One ``recv`` (the socket is readable, so it does not wait), then every whole message now
-        buffered; raises EOFError when the controller closed the socket."""
+        buffered; raises EOFError when the controller closed the socket. Messages are read from the
+        received bytes themselves when nothing was left over (the usual case: no buffer copies)."""
         chunk = self.sock.recv(1 << 16)
         if not chunk:
             raise EOFError
         buf = self._buf
-        buf += chunk
+        data: bytes | bytearray = chunk
+        if buf:
+            buf += chunk
+            data = buf
         out = []
         pos = 0
-        while len(buf) - pos >= wire.HEADER:
-            n = int.from_bytes(buf[pos : pos + wire.HEADER], "big")
-            end = pos + wire.HEADER + n
-            if end > len(buf):
+        n = len(data)
+        loads = pickle.loads
+        while n - pos >= HEADER:
+            end = pos + HEADER + int.from_bytes(data[pos : pos + HEADER], "big")
+            if end > n:
                 break
-            out.append(wire.unframe(bytes(buf[pos + wire.HEADER : end])))
+            out.append(loads(data[pos + HEADER : end]))
             pos = end
-        del buf[:pos]
+        if data is buf:
+            del buf[:pos]
+        elif pos < n:
+            buf += data[pos:]
         return out
 
 
@@ -105,6 +114,11 @@ class RemoteActionState(ActionState):
     """The worker's view of its action; step IDs (traces, durable) come from the controller."""
 
     worker: Any = None
+
+    def __init__(self, action_id: str, task_name: str, attempt: int = 0, worker: Any = None) -> None:
+        # by hand: the generated one takes every field and calls a factory per dict (one per action)
+        ActionState.__init__(self, action_id, task_name, None, attempt)
+        self.worker = worker
 
     def child_key(self, identity: str, inputs_hash: str) -> tuple[str, int]:
         aid, pos = self.worker.call_blocking("key", (self.action_id, identity, inputs_hash))
@@ -249,7 +263,7 @@ class Worker:
         fut = self._request(kind, payload)
         if threading.get_ident() == self.loop_thread:
             while not fut.done():
-                self._receive()
+                self._receive()  # inside a task step: what it starts waits for its turn
         ok, value = fut.result()
         if not ok:
             raise wire.load_error(value)
@@ -266,11 +280,13 @@ class Worker:
         """Messages are read on the loop's thread when the socket is readable (no reader thread: one
         wake-up per message instead of two), all whole messages of a read at once."""
         self.loop_thread = threading.get_ident()
-        self.loop.add_reader(self.conn.sock.fileno(), self._receive)
+        self.loop.add_reader(self.conn.sock.fileno(), self._receive, wire.run_queue(self.loop))
         self.conn.send(("ready", os.getpid()))
         self.loop.run_forever()
 
-    def _receive(self) -> None:
+    def _receive(self, ready: Any = None) -> None:
+        """The messages now readable. ``ready``: the loop's run queue, given when this is the loop's
+        reader callback (not inside a task step), so an action starts in this turn (``_start``)."""
         if self.orphaned is not None:
             return
         try:
@@ -296,7 +312,7 @@ class Worker:
                 if spec.get("after") and (self.tasks or self.queued):
                     self.queued.append((msg[1], spec))  # its CPU share is the running action's
                 else:
-                    self._start(msg[1], spec)  # on the loop's thread already: no extra turn
+                    self._start(msg[1], spec, ready)  # on the loop's thread already
             elif kind == "cancel":
                 self._cancel(msg[1])
             elif kind == "withdraw":
@@ -304,8 +320,15 @@ class Worker:
             elif kind == "stop":
                 _exit()
 
-    def _start(self, action_id: str, spec: dict[str, Any]) -> None:
-        self.tasks[action_id] = self.loop.create_task(self._run(action_id, spec))
+    def _start(self, action_id: str, spec: dict[str, Any], ready: Any = None) -> None:
+        """The action's task; with ``ready`` (the loop's run queue, from the reader callback) its
+        first step runs now (``wire.step_now``): a quick action is done and answered in the turn
+        its message came in."""
+        before = len(ready) if ready is not None else 0
+        # Named: an unnamed task formats "Task-N" for itself (a tenth of the C work of a small action)
+        self.tasks[action_id] = self.loop.create_task(self._run(action_id, spec), name=action_id)
+        if ready is not None:
+            wire.step_now(ready, before)
 
     def _cancel(self, action_id: str) -> None:
         t = self.tasks.get(action_id)
@@ -354,7 +377,7 @@ class Worker:
                 pass  # adoption is best effort: the action still runs and reports over the socket
             done: tuple[bool, Any, int | None]
             try:
-                result = await run_body(self, self.controller, action_id, spec)
+                result = await run_body(self, self.controller, action_id, spec, True)
                 done = (True, result, None)  # the peak matters only when the limit was hit
             except asyncio.CancelledError:
                 done = (False, ("cancelled",), None)
@@ -380,7 +403,24 @@ class Worker:
                 self._start(*self.queued.popleft())  # the one sent ahead: it has this one's CPU share
 
     def _done(self, action_id: str, done: tuple[bool, Any, int | None]) -> None:
-        """The outcome to the claim log (a recovered driver finds it), then to the controller."""
+        """The outcome to the controller and to the claim log (where a recovered driver finds it).
+
+        With the driver there, the result is sent first and its record is then held for the next
+        write (``ClaimLog.outcome(hold=True)``): the record waits in this process's memory either
+        way, so building it after the send changes nothing for a driver that recovers, and the
+        driver has the result a little sooner. Without a driver (or for a cancelled action) the
+        record is written before anything else."""
+        if self.orphaned is None and done[1] != ("cancelled",):
+            sent = True
+            try:
+                self.conn.send(("done", action_id, *done))
+            except OSError:
+                sent = False  # the driver is gone: the record is written now
+            try:
+                self.claims.outcome(action_id, *done, hold=sent)
+            except Exception:
+                pass
+            return
         try:
             if done[1] == ("cancelled",):
                 self.claims.drop(action_id)
@@ -398,6 +438,10 @@ class Worker:
         """The controller closed the socket. Idle: exit. Running actions: they finish (their outcomes go
         to the store) while a driver adopts them; none within the grace period: stop, saying why."""
         self.queued.clear()  # sent ahead, never started or claimed: a recovered driver runs them
+        try:  # first: the outcomes held for the next claim, which a recovered driver may be after
+            self.claims.flush()
+        except Exception:
+            pass
         if not self.tasks:
             _exit()
         self.orphaned = time.time()
@@ -448,6 +492,11 @@ _profile: Any = None  # FLYTE_WORKER_PROFILE=DIR: cProfile of this worker, writt
 
 def _exit() -> Any:
     try:
+        if CURRENT is not None:
+            try:
+                CURRENT.claims.flush()  # outcomes held for a next claim that will not come
+            except Exception:
+                pass
         if _profile is not None:
             _profile.disable()
             _profile.dump_stats(os.path.join(os.environ["FLYTE_WORKER_PROFILE"], f"{os.getpid()}.prof"))
@@ -458,7 +507,7 @@ def _exit() -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
-    global _profile
+    global _profile, CURRENT
     args = sys.argv[1:] if argv is None else argv
     if os.environ.get("FLYTE_WORKER_PROFILE"):
         import cProfile
@@ -481,7 +530,7 @@ def main(argv: list[str] | None = None) -> None:
     pkg.IN_WORKER = True  # a run started inside a task here stays inline (no nested worker pools)
     from flyte._runtime.placement import worker_main as importable  # this file runs as __main__
 
-    worker = importable.CURRENT = Worker(conn, init)
+    worker = CURRENT = importable.CURRENT = Worker(conn, init)  # this module's too: _exit reads it
     if init.get("preload"):
         try:  # import the environment's module now: module-level setup is paid before the first action
             worker._template(init["preload"])
