@@ -552,8 +552,15 @@ class Controller:
         seqs[k] = seq + 1
         position = parent.next_position
         parent.next_position = position + 1
-        h = _BLAKE16.copy()
-        h.update(f"{parent.action_id}|{ci}|{inputs_hash}|{seq}".encode())
+        # child_action_id's digest of f"{parent_id}|{ci}|{inputs_hash}|{seq}", its head absorbed once
+        # per parent (kept in parts for the last parent seen: a fan-out's children share it)
+        head = parts.id_head
+        if head[0] != parent.action_id:
+            hp = _BLAKE16.copy()
+            hp.update(f"{parent.action_id}|{ci}|".encode())
+            head = parts.id_head = (parent.action_id, hp)
+        h = head[1].copy()
+        h.update(f"{inputs_hash}|{seq}".encode())
         action_id = h.hexdigest()
         identity = parts.identity
         # _Row(...) and ActionState(action_id, parts.name, parent, 0, position, row=row) without the
@@ -572,7 +579,7 @@ class Controller:
         )
         row.group = group = pac.group
         row.inputs = enc_inputs  # (encode_one's are bytes)
-        row.started = time.time()
+        row.started = started = time.time()
         row.mode = "inline"
         row.base = 0
         row._running = None
@@ -663,24 +670,23 @@ class Controller:
             if task is not None:
                 parent.live_children.pop(action_id, None)
         # row.params(SUCCEEDED, ...), inlined; journal.action_finished(row) is _durable(UPSERT_ACTION, row)
+        # (a plain tuple in ActionRow's column order: the journal reads rows by position, and
+        # tuple.__new__(ActionRow, ...) would copy the 19 columns once more)
         await journal._durable(
             UPSERT_ACTION,
-            _new_row(
-                ActionRow,
-                row.fixed  # noqa: RUF005 (a concatenation: no list built, as (*fixed, ...) does)
-                + (
-                    SUCCEEDED,
-                    child.attempt + 1,
-                    0,
-                    row.started,
-                    time.time(),
-                    row.inputs,
-                    stored,
-                    None,
-                    group,
-                    "inline",
-                    None,
-                ),
+            row.fixed  # noqa: RUF005 (a concatenation: no list built, as (*fixed, ...) does)
+            + (
+                SUCCEEDED,
+                child.attempt + 1,
+                0,
+                started,
+                time.time(),
+                enc_inputs,
+                stored,
+                None,
+                group,
+                "inline",
+                None,
             ),
         )
         counts = self.counts
@@ -1564,6 +1570,7 @@ class _Plain:
         "call_id",
         "codec",
         "func",
+        "id_head",
         "identity",
         "inline",
         "int_body",
@@ -1595,6 +1602,8 @@ class _Plain:
         # that branch's body for an int x is int_body % x: (one_head + int.__repr__(x) + "}").encode()
         self.int_body = codec.one_head.encode().replace(b"%", b"%%") + b"%d}"
         self.task_type = tmpl.task_type
+        # (a parent's action ID, the action-ID digest with f"{parent_id}|{call_id}|" absorbed)
+        self.id_head: tuple[str | None, Any] = (None, None)
         prim = codec.output.prim
         # an int returned for an int output is checked and encoded at once (a float output takes
         # validate_output, which makes it a float)

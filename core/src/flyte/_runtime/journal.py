@@ -1893,11 +1893,17 @@ class RunJournal:
         self._pending[:0] = [(sql, p) for sql, p in statements if sql is not UPSERT_ACTION]
 
     def _take(self) -> tuple[list[tuple[str, Sequence[Any]]], list[asyncio.Future[None]]]:
-        actions = [
-            (UPSERT_ACTION, p.running() if isinstance(p, PendingStart) else p)
-            for p in self._pending_actions.values()
-        ]
-        pending = actions + self._pending if actions else self._pending
+        rows = self._pending_actions.values()
+        if any(map(isinstance, rows, itertools.repeat(PendingStart))):  # a start row to build
+            actions = [(UPSERT_ACTION, p.running() if isinstance(p, PendingStart) else p) for p in rows]
+        else:  # every row already built (an inline fan-out's results): paired in C, no loop in Python
+            actions = list(zip(itertools.repeat(UPSERT_ACTION), rows))
+        if not actions:
+            pending = self._pending
+        elif self._pending:
+            pending = actions + self._pending
+        else:
+            pending = actions
         waiters = self._waiters
         self._pending, self._waiters, self._pending_actions, self._waited = [], [], {}, []
         self._group = None
