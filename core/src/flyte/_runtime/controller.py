@@ -565,7 +565,7 @@ class Controller:
         identity = parts.identity
         # _Row(...) and ActionState(action_id, parts.name, parent, 0, position, row=row) without the
         # class calls (type call, __init__ through C, a second eval loop: ~1k instructions each);
-        # every slot is set, as the __init__s set them (test_plain_fast_path_parts.py checks it)
+        # every slot is set, as the __init__s set them (test_action_state_init.py checks it)
         row: _Row = _new_obj(_Row)
         row.fixed = (
             self.run_name,
