@@ -55,3 +55,70 @@ def test_action_context_custom() -> None:
     custom = {"a": "b"}
     c3 = ActionContext(None, s, True, "g", custom)  # type: ignore[arg-type]
     assert (c3.in_trace, c3.group, c3.custom) == (True, "g", custom)
+
+
+# ---- _submit_plain builds its child's ActionState, ActionContext and _Row without the class calls ----
+
+SEEN: list[tuple[Any, Any, Any]] = []
+
+
+def _slots(cls: type) -> list[str]:
+    return [s for c in cls.__mro__ for s in c.__dict__.get("__slots__", ()) if not s.startswith("__")]
+
+
+def test_the_fast_path_sets_every_slot_as_the_constructors_do(tmp_path: Any, monkeypatch: Any) -> None:
+    import asyncio
+
+    import flyte
+    from flyte._context import current_action
+    from flyte._runtime import controller
+    from flyte.testing._support import isolate
+
+    env = flyte.TaskEnvironment(name="slots_env")
+
+    @env.task
+    async def leaf(x: int) -> int:
+        ac = current_action.get()
+        assert ac is not None
+        SEEN.append((ac, ac.action, ac.action.row))
+        return x
+
+    @env.task
+    async def top(n: int) -> int:
+        with flyte.group("g1"):
+            return sum(await asyncio.gather(*(leaf(i) for i in range(n))))
+
+    taken = [0]
+    fast_path = controller.Controller._submit_plain
+
+    def counted(self: Any, *a: Any) -> Any:
+        taken[0] += 1
+        return fast_path(self, *a)
+
+    monkeypatch.setattr(controller.Controller, "_submit_plain", counted)
+    isolate(monkeypatch, tmp_path)
+    flyte.init()
+    SEEN.clear()
+    assert flyte.run(top, n=3).outputs()[0] == 3
+    assert taken[0] == 3 and len(SEEN) == 3
+    for ac, st, row in SEEN:
+        assert type(ac) is ActionContext and type(st) is ActionState and type(row) is controller._Row
+        want_ac = ActionContext(ac.controller, st, False, "g1", ac.custom)
+        for name in _slots(ActionContext):
+            assert getattr(ac, name) == getattr(want_ac, name), name
+        want_st = ActionState(st.action_id, "slots_env.leaf", st.parent, 0, st.position)
+        want_st.row = row
+        for name in _slots(ActionState):
+            if name in ("live_children", "seqs", "data", "next_position"):  # (its own, possibly used)
+                assert isinstance(getattr(st, name), type(getattr(want_st, name))), name
+                continue
+            assert getattr(st, name) == getattr(want_st, name), name
+        f = row.fixed
+        want_row = controller._Row(f[0], f[1], f[2], f[3], leaf, f[6], "g1", row.inputs)
+        assert f[4:] == ("task", "slots_env.leaf", leaf.identity, "python")
+        for name in _slots(controller._Row):
+            if name == "started":
+                assert isinstance(row.started, float) and abs(row.started - want_row.started) < 60
+                continue
+            assert getattr(row, name) == getattr(want_row, name), name
+    assert len({id(st.seqs) for _, st, _ in SEEN} | {id(st.data) for _, st, _ in SEEN}) == 6  # own dicts

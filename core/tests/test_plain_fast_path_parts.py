@@ -174,3 +174,39 @@ def test_a_template_that_cannot_be_judged_fails_where_the_call_is_awaited(
     flyte.init()
     assert flyte.run(parent, x=1).outputs()[0] == "at the await: InvalidParameterError"
     assert "_flyte_plain" not in kid.__dict__  # not kept: judged again at the next call
+
+
+@env.task
+async def two_parents_child(x: int) -> int:
+    await asyncio.sleep(0)
+    return x
+
+
+@env.task
+async def one_parent(base: int) -> int:
+    total = 0
+    for i in range(3):  # each call waits a loop turn: the other parent's calls come in between
+        total += await two_parents_child(base + i % 2)
+    return total
+
+
+@env.task
+async def two_parents(n: int) -> int:
+    return sum(await asyncio.gather(one_parent(n), one_parent(n + 100), one_parent(n)))
+
+
+def test_interleaved_parents_get_the_general_paths_action_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The action-ID digest's head is kept for the last parent seen (``_Plain.id_head``): parents
+    calling the same task in turn must still get each its own IDs, as on the general path."""
+    got = []
+    for fast in (True, False):
+        monkeypatch.setattr(controller, "FAST_CALLS", fast)
+        (tmp_path / str(fast)).mkdir()
+        home = isolate(monkeypatch, tmp_path / str(fast))
+        flyte.init()
+        assert flyte.with_runcontext(name="two-parents").run(two_parents, n=1).outputs()[0] == 4 + 304 + 4
+        got.append([tuple(r) for r in journal_rows(home, f"SELECT {COLS} FROM actions ORDER BY action_id")])
+    assert got[0] == got[1] and len(got[0]) == 1 + 3 + 9
+    assert len({r[1] for r in got[0]}) == 13

@@ -470,7 +470,7 @@ class Controller:
         (``test_hit_row_direct.py``), with the same action ID and key (``test_identity_pinned.py``)."""
         codec = parts.codec
         if arg.__class__ is int and parts.int_in:  # codec.encode_one's int branch, inlined
-            body = (codec.one_head + int.__repr__(arg) + "}").encode()
+            body = parts.int_body % arg  # (one_head + int.__repr__(arg) + "}").encode(), in one C call
             enc_inputs = JSON_TAG + body
             h = _BLAKE16.copy()
             h.update(body)
@@ -527,7 +527,7 @@ class Controller:
         general path (``test_plain_fast_path.py``); a failure is handled as ``_attempts`` would."""
         codec = parts.codec
         if arg.__class__ is int and parts.int_in:  # codec.encode_one's int branch, inlined
-            body = (codec.one_head + int.__repr__(arg) + "}").encode()
+            body = parts.int_body % arg  # (one_head + int.__repr__(arg) + "}").encode(), in one C call
             enc_inputs = JSON_TAG + body
             if len(enc_inputs) > parts.max_in:
                 return await self.submit(tmpl, pac, (arg,), {})  # refused there
@@ -552,22 +552,54 @@ class Controller:
         seqs[k] = seq + 1
         position = parent.next_position
         parent.next_position = position + 1
-        h = _BLAKE16.copy()
-        h.update(f"{parent.action_id}|{ci}|{inputs_hash}|{seq}".encode())
+        # child_action_id's digest of f"{parent_id}|{ci}|{inputs_hash}|{seq}", its head absorbed once
+        # per parent (kept in parts for the last parent seen: a fan-out's children share it)
+        head = parts.id_head
+        if head[0] != parent.action_id:
+            hp = _BLAKE16.copy()
+            hp.update(f"{parent.action_id}|{ci}|".encode())
+            head = parts.id_head = (parent.action_id, hp)
+        h = head[1].copy()
+        h.update(f"{inputs_hash}|{seq}".encode())
         action_id = h.hexdigest()
         identity = parts.identity
-        row = _Row(
+        # _Row(...) and ActionState(action_id, parts.name, parent, 0, position, row=row) without the
+        # class calls (type call, __init__ through C, a second eval loop: ~1k instructions each);
+        # every slot is set, as the __init__s set them (test_action_state_init.py checks it)
+        row: _Row = _new_obj(_Row)
+        row.fixed = (
             self.run_name,
             action_id,
             parent.action_id if parent.parent is not None else None,
             position,
-            tmpl,
+            "task",
+            parts.name,
             identity,
-            pac.group,
-            enc_inputs,  # (encode_one's are bytes)
+            parts.task_type,
         )
-        child = ActionState(action_id, parts.name, parent, 0, position)
-        child.row = row  # (not row=row: a keyword to a class call builds and unpacks a dict)
+        row.group = group = pac.group
+        row.inputs = enc_inputs  # (encode_one's are bytes)
+        row.started = started = time.time()
+        row.mode = "inline"
+        row.base = 0
+        row._running = None
+        child: ActionState = _new_obj(ActionState)
+        child.action_id = action_id
+        child.task_name = parts.name
+        child.parent = parent
+        child.attempt = 0
+        child.position = position
+        child.data = {}
+        child.seqs = {}
+        child.next_position = 0
+        child.live_children = {}
+        child.waiting_children = 0
+        child.holds_slot = False
+        child.queued = False
+        child.released = False
+        child.row = row
+        child.log = None
+        child.report = None
         task = _task_on(self.loop) if parent.parent is not None else None  # not None: tracked
         if identity not in self._specs:
             self._record_spec(tmpl)
@@ -583,7 +615,13 @@ class Controller:
             parent.live_children[action_id] = task  # type: ignore[assignment]
         try:
             try:
-                token = current_action.set(ActionContext(self, child, False, pac.group, pac.custom))
+                ac: ActionContext = _new_obj(ActionContext)  # ActionContext(self, child, False, ...)
+                ac.controller = self
+                ac.action = child
+                ac.in_trace = False
+                ac.group = group
+                ac.custom = pac.custom
+                token = current_action.set(ac)
                 try:
                     # (the one input by position where that binds it the same: no dict, no keywords)
                     out = await (parts.func(arg) if parts.positional else parts.func(**{parts.one_name: arg}))
@@ -611,7 +649,7 @@ class Controller:
                 inputs = {parts.one_name: arg}  # what encode_one gives
                 out = await self._attempts(tmpl, child, inputs, pac, row, attempt=1, system_failures=1)
             if out.__class__ is int and parts.int_out:  # _checked_output's first branch, inlined
-                stored = JSON_TAG + int.__repr__(out).encode()
+                stored = _INT_STORED % out  # JSON_TAG + int.__repr__(out).encode(), in one C call
                 if len(stored) > parts.max_in:  # (rare) refused, or stored as _checked_output's are
                     if len(stored) > parts.limit:
                         raise _inline_breach(tmpl, codec, None, len(stored))
@@ -632,24 +670,23 @@ class Controller:
             if task is not None:
                 parent.live_children.pop(action_id, None)
         # row.params(SUCCEEDED, ...), inlined; journal.action_finished(row) is _durable(UPSERT_ACTION, row)
+        # (a plain tuple in ActionRow's column order: the journal reads rows by position, and
+        # tuple.__new__(ActionRow, ...) would copy the 19 columns once more)
         await journal._durable(
             UPSERT_ACTION,
-            _new_row(
-                ActionRow,
-                row.fixed  # noqa: RUF005 (a concatenation: no list built, as (*fixed, ...) does)
-                + (
-                    SUCCEEDED,
-                    child.attempt + 1,
-                    0,
-                    row.started,
-                    time.time(),
-                    row.inputs,
-                    stored,
-                    None,
-                    row.group,
-                    "inline",
-                    None,
-                ),
+            row.fixed  # noqa: RUF005 (a concatenation: no list built, as (*fixed, ...) does)
+            + (
+                SUCCEEDED,
+                child.attempt + 1,
+                0,
+                started,
+                time.time(),
+                enc_inputs,
+                stored,
+                None,
+                group,
+                "inline",
+                None,
             ),
         )
         counts = self.counts
@@ -1494,6 +1531,9 @@ class _Exhausted(Exception):
 
 
 _new_row = tuple.__new__
+_new_obj: Callable[[type[Any]], Any] = object.__new__
+_INT_STORED = JSON_TAG.replace(b"%", b"%%") + b"%d"
+"""An int output's stored bytes: ``_INT_STORED % out`` is ``JSON_TAG + int.__repr__(out).encode()``."""
 
 _PLAIN_CLASSES: dict[type, bool] = {}
 
@@ -1530,8 +1570,10 @@ class _Plain:
         "call_id",
         "codec",
         "func",
+        "id_head",
         "identity",
         "inline",
+        "int_body",
         "int_in",
         "int_out",
         "key_head",
@@ -1542,6 +1584,7 @@ class _Plain:
         "name",
         "one_name",
         "positional",
+        "task_type",
         "uncached",
     )
 
@@ -1556,6 +1599,11 @@ class _Plain:
         codec = self.codec
         self.one_name: str = codec.one_name or ""  # (set wherever encode_one gives inputs)
         self.int_in = codec.one_name is not None and codec.one_hint is int  # encode_one's int branch
+        # that branch's body for an int x is int_body % x: (one_head + int.__repr__(x) + "}").encode()
+        self.int_body = codec.one_head.encode().replace(b"%", b"%%") + b"%d}"
+        self.task_type = tmpl.task_type
+        # (a parent's action ID, the action-ID digest with f"{parent_id}|{call_id}|" absorbed)
+        self.id_head: tuple[str | None, Any] = (None, None)
         prim = codec.output.prim
         # an int returned for an int output is checked and encoded at once (a float output takes
         # validate_output, which makes it a float)

@@ -15,6 +15,7 @@ else calls its typed methods (``action_started``, ``get_run``, ``list_actions``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import itertools
 import operator
@@ -1637,7 +1638,8 @@ class _GroupFuture(asyncio.Future):  # type: ignore[type-arg]
 
     def __init__(self, *, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop=loop)
-        self._woken: list[tuple[Callable[..., Any], contextvars.Context]] = []
+        # (context, fn, self) per waiter: what Context.run takes, so _wake runs them all in C
+        self._woken: list[tuple[contextvars.Context, Callable[..., Any], _GroupFuture]] = []
 
     def cancel(self, msg: Any = None) -> bool:
         return False
@@ -1650,10 +1652,10 @@ class _GroupFuture(asyncio.Future):  # type: ignore[type-arg]
         if self.done():
             self.get_loop().call_soon(fn, self, context=context)
         else:
-            self._woken.append((fn, context))
+            self._woken.append((context, fn, self))
 
     def remove_done_callback(self, fn: Callable[..., Any]) -> int:
-        kept = [(f, c) for f, c in self._woken if f != fn]
+        kept = [w for w in self._woken if w[1] != fn]
         removed = len(self._woken) - len(kept)
         self._woken = kept
         return removed + super().remove_done_callback(fn)
@@ -1667,15 +1669,17 @@ class _GroupFuture(asyncio.Future):  # type: ignore[type-arg]
         self.get_loop().call_soon(self._wake)
 
     def _wake(self) -> None:
-        woken, self._woken = self._woken, []
-        for fn, context in woken:
-            try:
-                context.run(fn, self)
+        woken = iter(self._woken)
+        self._woken = []
+        while True:
+            try:  # every waiter's fn(self) in its context, in the order they came, looped in C
+                collections.deque(itertools.starmap(contextvars.Context.run, woken), 0)
+                return
             except (SystemExit, KeyboardInterrupt):
                 raise
-            except BaseException as e:  # what a Handle does with a failing callback
+            except BaseException as e:  # what a Handle does with a failing callback; then the rest
                 self.get_loop().call_exception_handler(
-                    {"message": f"Exception in callback {fn!r}", "exception": e, "future": self}
+                    {"message": "Exception in a group commit's callback", "exception": e, "future": self}
                 )
 
 
@@ -1893,11 +1897,17 @@ class RunJournal:
         self._pending[:0] = [(sql, p) for sql, p in statements if sql is not UPSERT_ACTION]
 
     def _take(self) -> tuple[list[tuple[str, Sequence[Any]]], list[asyncio.Future[None]]]:
-        actions = [
-            (UPSERT_ACTION, p.running() if isinstance(p, PendingStart) else p)
-            for p in self._pending_actions.values()
-        ]
-        pending = actions + self._pending if actions else self._pending
+        rows = self._pending_actions.values()
+        if any(map(isinstance, rows, itertools.repeat(PendingStart))):  # a start row to build
+            actions = [(UPSERT_ACTION, p.running() if isinstance(p, PendingStart) else p) for p in rows]
+        else:  # every row already built (an inline fan-out's results): paired in C, no loop in Python
+            actions = list(zip(itertools.repeat(UPSERT_ACTION), rows))
+        if not actions:
+            pending = self._pending
+        elif self._pending:
+            pending = actions + self._pending
+        else:
+            pending = actions
         waiters = self._waiters
         self._pending, self._waiters, self._pending_actions, self._waited = [], [], {}, []
         self._group = None
