@@ -74,6 +74,24 @@ if sys.version_info >= (3, 12):
         pass
 elif isinstance(getattr(asyncio.tasks, "_current_tasks", None), dict):
     _task_on = asyncio.tasks._current_tasks.get  # type: ignore[attr-defined]
+# Which loop runs this thread, without asyncio.get_running_loop(): on Python 3.11 that call checks
+# the process id (a getpid system call, ~0.19 µs, twice a fan-out child; issue 20). A running
+# BaseEventLoop keeps its thread's id in ``_thread_id`` (set on entry to run_forever, cleared on its
+# way out) and asyncio refuses a second loop running in one thread, so "``_thread_id`` is this
+# thread" means "the running loop". A forked child, where a copied loop still names the thread,
+# and a loop without the attribute ask asyncio.
+_get_ident = threading.get_ident
+_NO_THREAD = object()
+_forked = False
+
+
+def _note_fork() -> None:
+    global _forked
+    _forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_note_fork)
 ABORT_GRACE_S = 40.0
 """At a run's end, how long children cancelled by their parent's end get to finish cleaning up (more
 than ``connector_loop.CREATE_GRACE_S``, what a connector waits for a submission in flight)."""
@@ -384,12 +402,17 @@ class Controller:
         via_aio: bool,
     ) -> Any:
         if not pac.in_trace:  # the common case, on the run's loop: what route_call would do
-            try:
-                running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
+            running = self.loop
+            tid = getattr(running, "_thread_id", _NO_THREAD)
+            if tid is _NO_THREAD or _forked:  # (see _get_ident)
+                try:
+                    on_loop = asyncio.get_running_loop() is running
+                except RuntimeError:
+                    on_loop = False
+            else:
+                on_loop = tid == _get_ident()
             if (
-                running is self.loop
+                on_loop
                 and running is not None
                 # (a template found plain async is not sync: no property call for it)
                 and (via_aio or tmpl.__dict__.get("_plain_async") or not tmpl.is_sync)
@@ -673,6 +696,7 @@ class Controller:
         # (a plain tuple in ActionRow's column order: the journal reads rows by position, and
         # tuple.__new__(ActionRow, ...) would copy the 19 columns once more)
         await journal._durable(
+            self.loop,  # type: ignore[arg-type]  (this coroutine runs on it: see call)
             UPSERT_ACTION,
             row.fixed  # noqa: RUF005 (a concatenation: no list built, as (*fixed, ...) does)
             + (

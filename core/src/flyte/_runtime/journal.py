@@ -1741,10 +1741,12 @@ class RunJournal:
             self._scheduled = True
             self._handle = asyncio.get_running_loop().call_soon(self._flush_soon)
 
-    def _durable(self, sql: str, params: Sequence[Any]) -> asyncio.Future[None]:
+    def _durable(
+        self, loop: asyncio.AbstractEventLoop, sql: str, params: Sequence[Any]
+    ) -> asyncio.Future[None]:
         """Queue a statement; the future resolves once it is durable (a plain future, not a
-        coroutine: awaiting it costs no extra frame on the hot path)."""
-        loop = asyncio.get_running_loop()
+        coroutine: awaiting it costs no extra frame on the hot path). ``loop`` is the running loop:
+        a caller that knows it saves asyncio.get_running_loop()'s getpid (issue 20)."""
         ready = getattr(loop, "_ready", None)  # asyncio's run queue (other loops: always the group path)
         # not alone on the loop: something else is ready to run (or not an asyncio loop)
         if ready is None or (ready and (len(ready) != 1 or ready[0] is not self._handle)):
@@ -1977,7 +1979,7 @@ class RunJournal:
         parent sees a value only after the record of it is durable."""
         if cache is not None:
             self._pending.append((PUT_CACHE, cache))
-        return self._durable(UPSERT_ACTION, row)
+        return self._durable(asyncio.get_running_loop(), UPSERT_ACTION, row)
 
     def attempt_finished(self, row: AttemptRow) -> None:
         """One failed or aborted try of an action (its error stays in the record)."""
@@ -1986,7 +1988,7 @@ class RunJournal:
     def connector_created(self, run: str, action_id: str, meta: str) -> Awaitable[None]:
         """A connector's remote job exists: its handle, durably (await it), so a recovery
         re-attaches to it."""
-        return self._durable(SET_META, (meta, run, action_id))
+        return self._durable(asyncio.get_running_loop(), SET_META, (meta, run, action_id))
 
     def record_spec(self, identity: str, task_name: str, spec: str) -> None:
         """A task's spec (JSON), once per code identity."""
