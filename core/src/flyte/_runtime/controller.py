@@ -695,8 +695,9 @@ class Controller:
         # row.params(SUCCEEDED, ...), inlined; journal.action_finished(row) is _durable(UPSERT_ACTION, row)
         # (a plain tuple in ActionRow's column order: the journal reads rows by position, and
         # tuple.__new__(ActionRow, ...) would copy the 19 columns once more)
+        # (self.loop: this coroutine runs on it, see call)
         await journal._durable(
-            self.loop,  # type: ignore[arg-type]  (this coroutine runs on it: see call)
+            self.loop,  # type: ignore[arg-type]
             UPSERT_ACTION,
             row.fixed  # noqa: RUF005 (a concatenation: no list built, as (*fixed, ...) does)
             + (
