@@ -1,5 +1,5 @@
 """A plain child's succeeded row is queued in ``UPSERT_ACTION_DONE``'s 12-value shape (a "done row",
-``journal.DONE_LEN``) and bound by the commit as it is (issue 20, eleventh round). Every reader of
+``journal.DONE_LEN``) and bound by the commit as it is (issue 20, tenth round). Every reader of
 queued rows must still see it for what it is: a later row of an action replaces an earlier one, a
 failed commit puts it back, the redo log replays it, a PostgreSQL journal binds the whole row, and
 what is stored is exactly the row the general path stores."""

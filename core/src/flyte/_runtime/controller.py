@@ -676,7 +676,7 @@ class Controller:
         if group is None:
             # Outside a group it is a done row (journal.DONE_LEN: the 12 values UPSERT_ACTION_DONE
             # binds, its kind, task type, status and mode being that statement's own literals, as
-            # they are this path's), which the commit binds as it is (issue 20, eleventh round)
+            # they are this path's), which the commit binds as it is (issue 20, tenth round)
             await journal._durable(
                 UPSERT_ACTION_DONE,
                 (

@@ -109,7 +109,7 @@ DONE_LEN = 12
 """A queued action row of this many values is ``UPSERT_ACTION_DONE``'s parameters (``_full`` gives
 the whole row): (run, action_id, parent_id, position, task_name, task_identity, attempts, cache_hit,
 started_at, ended_at, inputs, outputs), inputs and outputs below ``_SMALL_BLOB`` as ``bytearray``.
-``Controller._submit_plain`` queues its succeeded child's row so (issue 20, eleventh round): the
+``Controller._submit_plain`` queues its succeeded child's row so (issue 20, tenth round): the
 commit binds it as it is, without reading 19 columns back to test and reshape them (``_upsert_actions``)."""
 _ROW_KEY = operator.itemgetter(0, 1)
 _SMALL_BLOB = 65536
@@ -1726,6 +1726,7 @@ class RunJournal:
         self._pending: list[tuple[str, Sequence[Any]]] = []
         # Action rows are keyed by (run, action_id): a later row for the same action replaces an
         # earlier one still waiting in the same group commit (a RUNNING row superseded by its result).
+        # A row is a whole one (19 columns), a PendingStart, or a done row (DONE_LEN values).
         self._pending_actions: dict[tuple[Any, Any], Sequence[Any]] = {}
         self._waiters: list[asyncio.Future[None]] = []
         # The one future every statement of the group path waits on until the next group commit
