@@ -28,7 +28,9 @@ from flyte._runtime.errors_bridge import as_user_error, error_record
 from flyte._runtime.identity import cache_key as _cache_key
 from flyte._runtime.identity import cache_version, call_identity, child_action_id
 from flyte._runtime.journal import (
+    _SMALL_BLOB,
     UPSERT_ACTION,
+    UPSERT_ACTION_DONE,
     ActionRow,
     AttemptRow,
     CacheEntry,
@@ -590,10 +592,11 @@ class Controller:
         # class calls (type call, __init__ through C, a second eval loop: ~1k instructions each);
         # every slot is set, as the __init__s set them (test_action_state_init.py checks it)
         row: _Row = _new_obj(_Row)
+        parent_id = parent.action_id if parent.parent is not None else None
         row.fixed = (
             self.run_name,
             action_id,
-            parent.action_id if parent.parent is not None else None,
+            parent_id,
             position,
             "task",
             parts.name,
@@ -693,27 +696,51 @@ class Controller:
             if task is not None:
                 parent.live_children.pop(action_id, None)
         # row.params(SUCCEEDED, ...), inlined; journal.action_finished(row) is _durable(UPSERT_ACTION, row)
-        # (a plain tuple in ActionRow's column order: the journal reads rows by position, and
-        # tuple.__new__(ActionRow, ...) would copy the 19 columns once more)
         # (self.loop: this coroutine runs on it, see call)
-        await journal._durable(
-            self.loop,  # type: ignore[arg-type]
-            UPSERT_ACTION,
-            row.fixed  # noqa: RUF005 (a concatenation: no list built, as (*fixed, ...) does)
-            + (
-                SUCCEEDED,
-                child.attempt + 1,
-                0,
-                started,
-                time.time(),
-                enc_inputs,
-                stored,
-                None,
-                group,
-                "inline",
-                None,
-            ),
-        )
+        if group is None:
+            # Outside a group it is a done row (journal.DONE_LEN: the 12 values UPSERT_ACTION_DONE
+            # binds, its kind, task type, status and mode being that statement's own literals, as
+            # they are this path's), which the commit binds as it is (issue 20, tenth round)
+            await journal._durable(
+                self.loop,  # type: ignore[arg-type]
+                UPSERT_ACTION_DONE,
+                (
+                    self.run_name,
+                    action_id,
+                    parent_id,
+                    position,
+                    parts.name,
+                    identity,
+                    child.attempt + 1,
+                    0,
+                    started,
+                    time.time(),
+                    # small bytes as bytearray: the same BLOB, bound without sqlite3's adapter lookup
+                    bytearray(enc_inputs) if len(enc_inputs) < _SMALL_BLOB else enc_inputs,
+                    bytearray(stored) if len(stored) < _SMALL_BLOB else stored,
+                ),
+            )
+        else:
+            # (a plain tuple in ActionRow's column order: the journal reads rows by position, and
+            # tuple.__new__(ActionRow, ...) would copy the 19 columns once more)
+            await journal._durable(
+                self.loop,  # type: ignore[arg-type]
+                UPSERT_ACTION,
+                row.fixed  # noqa: RUF005 (a concatenation: no list built, as (*fixed, ...) does)
+                + (
+                    SUCCEEDED,
+                    child.attempt + 1,
+                    0,
+                    started,
+                    time.time(),
+                    enc_inputs,
+                    stored,
+                    None,
+                    group,
+                    "inline",
+                    None,
+                ),
+            )
         counts = self.counts
         counts[RUNNING] -= 1
         counts[SUCCEEDED] += 1

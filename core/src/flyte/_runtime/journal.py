@@ -23,7 +23,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -105,6 +105,12 @@ UPSERT_ACTION_DONE = UPSERT_ACTION.replace(
     "VALUES(" + ",".join("?" * 19) + ")",
     "VALUES(" + ",".join(_DONE.get(i, "?") for i in range(19)) + ")",
 )
+DONE_LEN = 12
+"""A queued action row of this many values is ``UPSERT_ACTION_DONE``'s parameters (``_full`` gives
+the whole row): (run, action_id, parent_id, position, task_name, task_identity, attempts, cache_hit,
+started_at, ended_at, inputs, outputs), inputs and outputs below ``_SMALL_BLOB`` as ``bytearray``.
+``Controller._submit_plain`` queues its succeeded child's row so (issue 20, tenth round): the
+commit binds it as it is, without reading 19 columns back to test and reshape them (``_upsert_actions``)."""
 _ROW_KEY = operator.itemgetter(0, 1)
 _SMALL_BLOB = 65536
 """Inputs and outputs shorter than this are bound as a ``bytearray`` copy: Python's sqlite3 binds
@@ -417,6 +423,26 @@ def _done(p: Sequence[Any]) -> tuple[Any, ...]:
     return (*p[:4], p[5], p[6], *p[9:13], _blob(p[13]), _blob(p[14]))
 
 
+def _bytes(v: Any) -> Any:
+    return bytes(v) if v.__class__ is bytearray else v
+
+
+def _full(d: Sequence[Any]) -> tuple[Any, ...]:
+    """The whole ``UPSERT_ACTION`` row (ActionRow's column order) of a done row (see ``DONE_LEN``)."""
+    return (
+        *d[:4], "task", d[4], d[5], "python", "SUCCEEDED", *d[6:10], _bytes(d[10]), _bytes(d[11]),
+        None, None, "inline", None,
+    )  # fmt: skip
+
+
+def _whole(statements: list[tuple[str, Sequence[Any]]]) -> list[tuple[str, Sequence[Any]]]:
+    """``statements`` with each ``UPSERT_ACTION_DONE`` as ``UPSERT_ACTION`` and its whole row (what a
+    PostgreSQL journal binds)."""
+    if not any(sql is UPSERT_ACTION_DONE for sql, _ in statements):
+        return statements
+    return [(UPSERT_ACTION, _full(p)) if sql is UPSERT_ACTION_DONE else (sql, p) for sql, p in statements]
+
+
 class Journal:
     """One connection per process (per path or URL), shared by every run in the process.
 
@@ -523,6 +549,8 @@ class Journal:
         (:class:`flyte.errors.RunOwnershipLostError`)."""
         if not statements and fence is None:
             return
+        if self.pg:
+            statements = _whole(statements)
         with self.lock:
             if self._reader is not None and self._reader.in_transaction:
                 self._reader.execute("COMMIT")  # the next cache lookup sees what this commits
@@ -1587,8 +1615,9 @@ class Journal:
 REDO_SET_MARK = "INSERT OR REPLACE INTO journal_info(name, value) VALUES(?, ?)"
 REDO_GET_MARK = "SELECT value FROM journal_info WHERE name=?"
 REDO_DEL_MARK = "DELETE FROM journal_info WHERE name=?"
-REDO_STATEMENTS = (UPSERT_ACTION, SET_META)
-"""What a run's redo log may hold (by index): the statements a step waits on (``_durable``)."""
+REDO_STATEMENTS = (UPSERT_ACTION, SET_META, UPSERT_ACTION_DONE)
+"""What a run's redo log may hold (by index): the statements a step waits on (``_durable``). Codes
+are kept: a new statement takes the next one."""
 
 REDO_BATCH = 4096
 REDO_DELAY = 0.05
@@ -1697,6 +1726,7 @@ class RunJournal:
         self._pending: list[tuple[str, Sequence[Any]]] = []
         # Action rows are keyed by (run, action_id): a later row for the same action replaces an
         # earlier one still waiting in the same group commit (a RUNNING row superseded by its result).
+        # A row is a whole one (19 columns), a PendingStart, or a done row (DONE_LEN values).
         self._pending_actions: dict[tuple[Any, Any], Sequence[Any]] = {}
         self._waiters: list[asyncio.Future[None]] = []
         # The one future every statement of the group path waits on until the next group commit
@@ -1733,7 +1763,7 @@ class RunJournal:
 
     def write(self, sql: str, params: Sequence[Any]) -> None:
         """Queue a statement for the next group commit (no wait). Call on the run's loop."""
-        if sql is UPSERT_ACTION:
+        if sql is UPSERT_ACTION or sql is UPSERT_ACTION_DONE:
             self._pending_actions[(params[0], params[1])] = params
         else:
             self._pending.append((sql, params))
@@ -1753,7 +1783,7 @@ class RunJournal:
             self._inline = 0
             if len(self._waited) <= REDO_GROUP:  # a bigger group commits (_log_waited): kept no further
                 self._waited.append((sql, params))
-            if sql is UPSERT_ACTION:  # what write() does, one call less per child of a fan-out
+            if sql is UPSERT_ACTION_DONE or sql is UPSERT_ACTION:  # write()'s, one call less per child
                 self._pending_actions[(params[0], params[1])] = params
                 if not self._scheduled:
                     self._scheduled = True
@@ -1769,7 +1799,7 @@ class RunJournal:
         # that commit would hold just this write one loop turn later, so it is made durable now
         # (issue 20). Every INLINE_RUN-th step still takes the loop turn, so timers and I/O
         # (timeouts, cancellation, worker sockets) are served during a long chain.
-        if sql is UPSERT_ACTION:
+        if sql is UPSERT_ACTION_DONE or sql is UPSERT_ACTION:
             self._pending_actions[(params[0], params[1])] = params
         else:
             self._pending.append((sql, params))
@@ -1893,17 +1923,26 @@ class RunJournal:
 
     def _requeue(self, statements: list[tuple[str, Sequence[Any]]]) -> None:
         """Put back statements a failed commit took (a row queued since then stays the newer)."""
-        actions = {(p[0], p[1]): p for sql, p in statements if sql is UPSERT_ACTION}
+        rows = (UPSERT_ACTION, UPSERT_ACTION_DONE)
+        actions = {(p[0], p[1]): p for sql, p in statements if sql in rows}
         actions.update(self._pending_actions)
         self._pending_actions = actions
-        self._pending[:0] = [(sql, p) for sql, p in statements if sql is not UPSERT_ACTION]
+        self._pending[:0] = [(sql, p) for sql, p in statements if sql not in rows]
 
     def _take(self) -> tuple[list[tuple[str, Sequence[Any]]], list[asyncio.Future[None]]]:
-        rows = self._pending_actions.values()
+        rows: Collection[Sequence[Any]] = self._pending_actions.values()
         if any(map(isinstance, rows, itertools.repeat(PendingStart))):  # a start row to build
-            actions = [(UPSERT_ACTION, p.running() if isinstance(p, PendingStart) else p) for p in rows]
-        else:  # every row already built (an inline fan-out's results): paired in C, no loop in Python
+            rows = [p.running() if isinstance(p, PendingStart) else p for p in rows]
+        # Each row with its statement, by its length (see DONE_LEN); paired in C, no loop in Python,
+        # when all rows take one (an inline fan-out's results are all done rows).
+        lengths = set(map(len, rows))
+        if DONE_LEN not in lengths:
             actions = list(zip(itertools.repeat(UPSERT_ACTION), rows))
+        elif len(lengths) == 1:
+            actions = list(zip(itertools.repeat(UPSERT_ACTION_DONE), rows))
+        else:  # both: rows of different actions commute (one row per action here), so done rows last
+            actions = [(UPSERT_ACTION, p) for p in rows if len(p) != DONE_LEN]
+            actions += [(UPSERT_ACTION_DONE, p) for p in rows if len(p) == DONE_LEN]
         if not actions:
             pending = self._pending
         elif self._pending:
@@ -2067,7 +2106,7 @@ def close_journals(pg_only: bool = False) -> None:
 
 
 # ---- run record export: which actions each commit touched (``records.py`` writes the rows) ---------
-_TOUCHED = {UPSERT_ACTION: 1, INSERT_ATTEMPT: 1, SET_META: 2}
+_TOUCHED = {UPSERT_ACTION: 1, UPSERT_ACTION_DONE: 1, INSERT_ATTEMPT: 1, SET_META: 2}
 """Statement -> index of the action ID in its parameters."""
 
 
