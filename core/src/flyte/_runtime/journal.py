@@ -1795,11 +1795,7 @@ class RunJournal:
                     done.set_result(None)
                     self._done_loop = loop
                 fut = done
-            # No loop turn for a _flush_soon that would only find the batch timer armed
-            # (``_idle_deferred``): the timer commits this row within REDO_DELAY.
-            if not self._scheduled and (
-                self._later is None or self._waiters or rl.seq - rl.applied >= REDO_BATCH
-            ):
+            if not self._scheduled:
                 self._scheduled = True
                 self._handle = loop.call_soon(self._flush_soon)
             return fut
@@ -1854,20 +1850,6 @@ class RunJournal:
             if not w.done():
                 w.set_result(None)
         return True
-
-    def _idle_deferred(self) -> bool:
-        """True when the next group commit's loop turn would do nothing: the redo log's batch timer
-        (``_later``) is armed, nobody waits and the batch has room, so ``_flush_soon`` would only
-        see that and return. A row queued now (a start row, nobody waits on it) is then left to
-        that timer, at most REDO_DELAY away, and a process-mode chain saves a loop turn per step
-        (issue 20). A waiter added later schedules ``_flush_soon`` itself (``_durable``)."""
-        rl = self._redo
-        return (
-            self._later is not None
-            and rl is not None
-            and not self._waiters
-            and rl.seq - rl.applied < REDO_BATCH
-        )
 
     def _flush_later(self) -> None:
         self._later = None
@@ -1975,7 +1957,7 @@ class RunJournal:
     def action_started(self, row: ActionRow) -> None:
         """An action (or a retry of it) is running: queued, not waited for."""
         self._pending_actions[(row[0], row[1])] = row
-        if not self._scheduled and (self._later is None or not self._idle_deferred()):
+        if not self._scheduled:
             self._scheduled = True
             self._handle = asyncio.get_running_loop().call_soon(self._flush_soon)
 
@@ -1986,7 +1968,7 @@ class RunJournal:
         """``action_started`` with the row built only if it is still queued at the next commit: a
         child that ends within the same loop turn (an inline fan-out) replaces it unbuilt (issue 20)."""
         self._pending_actions[(run, action_id)] = start  # type: ignore[assignment]
-        if not self._scheduled and (self._later is None or not self._idle_deferred()):
+        if not self._scheduled:
             self._scheduled = True
             self._handle = asyncio.get_running_loop().call_soon(self._flush_soon)
 
