@@ -41,6 +41,22 @@ def _clean_identity(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var)
 
 
+def count_fast_path(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the children that take ``Controller._submit_plain`` in this test (the path still runs):
+    a one-item list, read after the run."""
+    from flyte._runtime import controller
+
+    taken = [0]
+    plain = controller.Controller._submit_plain
+
+    def counted(self: Any, *a: Any) -> Any:
+        taken[0] += 1
+        return plain(self, *a)
+
+    monkeypatch.setattr(controller.Controller, "_submit_plain", counted)
+    return taken
+
+
 def journal_rows(home: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
     """Read the journal with a separate connection (what another process would see)."""
     return JournalReader(home).rows(sql, params)

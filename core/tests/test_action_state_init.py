@@ -9,6 +9,7 @@ import inspect
 from typing import Any
 
 import pytest
+from conftest import count_fast_path
 from flyte._context import ActionContext
 from flyte._runtime.controller import ActionState
 
@@ -88,14 +89,7 @@ def test_the_fast_path_sets_every_slot_as_the_constructors_do(tmp_path: Any, mon
         with flyte.group("g1"):
             return sum(await asyncio.gather(*(leaf(i) for i in range(n))))
 
-    taken = [0]
-    fast_path = controller.Controller._submit_plain
-
-    def counted(self: Any, *a: Any) -> Any:
-        taken[0] += 1
-        return fast_path(self, *a)
-
-    monkeypatch.setattr(controller.Controller, "_submit_plain", counted)
+    taken = count_fast_path(monkeypatch)
     isolate(monkeypatch, tmp_path)
     flyte.init()
     SEEN.clear()

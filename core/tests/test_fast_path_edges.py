@@ -18,7 +18,7 @@ from typing import Any
 
 import flyte
 import pytest
-from conftest import journal_rows
+from conftest import count_fast_path, journal_rows
 from flyte._runtime import controller
 from flyte._runtime.journal import PUT_CACHE, READ_SNAPSHOT, CacheEntry, Journal
 from flyte.testing._support import isolate
@@ -160,14 +160,7 @@ def _run_in(
     monkeypatch.setattr(controller, "FAST_CALLS", fast)
     home_dir.mkdir()
     home = isolate(monkeypatch, home_dir)
-    taken = [0]
-    fast_path = controller.Controller._submit_plain
-
-    def counted(self: Any, *a: Any) -> Any:
-        taken[0] += 1
-        return fast_path(self, *a)
-
-    monkeypatch.setattr(controller.Controller, "_submit_plain", counted)
+    taken = count_fast_path(monkeypatch)
     flyte.init()
     out = flyte.with_runcontext(name="edges-run").run(task, **inputs).outputs()[0]
     return out, _rows(home), taken[0]

@@ -13,7 +13,7 @@ from typing import Any
 
 import flyte
 import pytest
-from conftest import journal_rows
+from conftest import count_fast_path, journal_rows
 from flyte._runtime import controller
 from flyte.errors import StorageError
 from flyte.testing._support import isolate
@@ -117,14 +117,7 @@ def _run_in(home_dir: Path, monkeypatch: pytest.MonkeyPatch, fast: bool) -> tupl
     home_dir.mkdir()
     home = isolate(monkeypatch, home_dir)
     FLAKY.clear()
-    taken = [0]
-    plain = controller.Controller._submit_plain
-
-    def counted(self: Any, *a: Any) -> Any:
-        taken[0] += 1
-        return plain(self, *a)
-
-    monkeypatch.setattr(controller.Controller, "_submit_plain", counted)
+    taken = count_fast_path(monkeypatch)
     flyte.init()
     out = flyte.with_runcontext(name="same-run").run(program, n=20).outputs()[0]
     actions, attempts = _record(home)

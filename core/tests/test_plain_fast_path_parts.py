@@ -14,7 +14,7 @@ from typing import Any
 
 import flyte
 import pytest
-from conftest import journal_rows
+from conftest import count_fast_path, journal_rows
 from flyte._runtime import controller
 from flyte.testing._support import isolate
 
@@ -82,14 +82,7 @@ def _run_in(home_dir: Path, monkeypatch: pytest.MonkeyPatch, fast: bool) -> tupl
     monkeypatch.setattr(controller, "FAST_CALLS", fast)
     home_dir.mkdir()
     home = isolate(monkeypatch, home_dir)
-    taken = [0]
-    fast_path = controller.Controller._submit_plain
-
-    def counted(self: Any, *a: Any) -> Any:
-        taken[0] += 1
-        return fast_path(self, *a)
-
-    monkeypatch.setattr(controller.Controller, "_submit_plain", counted)
+    taken = count_fast_path(monkeypatch)
     flyte.init()
     out = flyte.with_runcontext(name="parts-run").run(program, n=4).outputs()[0]
     rows = [tuple(r) for r in journal_rows(home, f"SELECT {COLS} FROM actions ORDER BY action_id")]
