@@ -89,9 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a shell's background job starts with it ignored
         signal.signal(sig, _stop)
-    print(f"LISTENING {server.server_address[1]}", flush=True)
-    print(f"BIGQUERY_EMULATOR_HOST={args.host}:{server.server_address[1]}", file=sys.stderr, flush=True)
-    try:
+    try:  # (a stop signal that comes as soon as LISTENING is read still ends it cleanly)
+        print(f"LISTENING {server.server_address[1]}", flush=True)
+        print(f"BIGQUERY_EMULATOR_HOST={args.host}:{server.server_address[1]}", file=sys.stderr, flush=True)
         server.serve_forever(poll_interval=0.1)
     except KeyboardInterrupt:
         pass
