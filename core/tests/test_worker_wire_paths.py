@@ -1,7 +1,8 @@
 """The per-action paths of process mode that issue 20 made leaner keep their meaning.
 
 - both ends read every whole message of a read and keep a partial one for the next (the bytes are
-  parsed where they arrived when nothing was left over);
+  parsed where they arrived when nothing was left over; the driver reads into one kept buffer, and a
+  message bigger than it gets its own);
 - small plain values travel as themselves inside a message (tagged outputs), others as before;
 - a worker's claim log records read back the same (the claim's JSON is written directly);
 - a signature made with a key given matches the one made by looking it up.
@@ -9,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -18,7 +20,7 @@ from typing import Any
 import pytest
 from flyte._runtime import codec
 from flyte._runtime.placement import adopt, wire
-from flyte._runtime.placement.pool import _Link
+from flyte._runtime.placement.pool import _READ_SIZE, _Link
 from flyte._runtime.placement.worker_main import Conn, RemoteActionState
 
 MESSAGES: list[Any] = [("run", "a1", {"x": 1}), ("reply", 7, (True, b"\x00" * 300)), ("stop",)]
@@ -64,17 +66,68 @@ class _Manager:
         self.got.append(msg)
 
 
+def _feed(link: _Link, data: bytes) -> None:
+    """What the loop does with a buffered protocol: read into its buffer, then say how much came."""
+    while data:
+        room = link.get_buffer(-1)
+        n = min(len(room), len(data))
+        room[:n] = data[:n]
+        room.release()
+        link.buffer_updated(n)
+        data = data[n:]
+
+
 @pytest.mark.parametrize("cut", [0, 1, 8, 9, 30, 200, 349])
 def test_driver_reads_whole_messages_and_keeps_the_rest(cut: int) -> None:
     mgr = _Manager()
     link = _Link(mgr)  # type: ignore[arg-type]
     data = _framed()
-    link.data_received(data[:cut])  # before attach: kept until the worker is known
+    _feed(link, data[:cut])  # before attach: kept until the worker is known
     link.attach("worker")  # type: ignore[arg-type]
     for i in range(cut, len(data), 17):
-        link.data_received(data[i : i + 17])
+        _feed(link, data[i : i + 17])
     assert mgr.got == MESSAGES
-    assert not link._buf
+    assert link._start == link._end == 0
+
+
+@pytest.mark.parametrize("size", [_READ_SIZE - 20, _READ_SIZE, 3 * _READ_SIZE + 5])
+def test_driver_takes_a_message_bigger_than_its_read_buffer(size: int) -> None:
+    """A message that does not fit the read buffer, behind a small one and cut anywhere, gets a buffer
+    of its own size; once handled the link goes back to its usual buffer."""
+    mgr = _Manager()
+    link = _Link(mgr)  # type: ignore[arg-type]
+    link.attach("worker")  # type: ignore[arg-type]
+    big = ("done", "a2", b"z" * size)
+    data = wire.frame(("ping",)) + wire.frame(big) + wire.frame(("stop",))
+    for i in range(0, len(data), 40_000):
+        _feed(link, data[i : i + 40_000])
+    assert mgr.got == [("ping",), big, ("stop",)]
+    assert len(link._buf) == _READ_SIZE and link._start == link._end == 0
+
+
+def test_driver_link_reads_from_a_real_socket() -> None:
+    """Through asyncio's own transport (it calls get_buffer/buffer_updated): a burst of messages and
+    one larger than the read buffer all arrive, in order."""
+    big = ("done", "a3", b"q" * (2 * _READ_SIZE + 3))
+    sent = [*MESSAGES, big, ("stop",)]
+
+    async def main() -> list[Any]:
+        ours, theirs = socket.socketpair()
+        theirs.setblocking(False)
+        mgr = _Manager()
+        loop = asyncio.get_running_loop()
+        transport, link = await loop.create_connection(lambda: _Link(mgr), sock=ours)
+        link.attach("worker")  # type: ignore[arg-type]
+        await loop.sock_sendall(theirs, b"".join(wire.frame(m) for m in sent))
+        for _ in range(500):
+            if len(mgr.got) == len(sent):
+                break
+            await asyncio.sleep(0.01)
+        transport.close()
+        theirs.close()
+        return mgr.got
+
+    assert asyncio.run(main()) == sent
 
 
 @pytest.mark.parametrize(
