@@ -1460,7 +1460,8 @@ class Controller:
         recorded the live view no longer counts it among the running."""
         if not child.released:
             child.released = True
-            self._emit("released", child, RUNNING)
+            if self.listeners:
+                self._emit("released", child, RUNNING)
 
     async def _acquire_slot(self, tmpl: TaskTemplate[Any, Any]) -> None:
         assert self.slots is not None
