@@ -35,6 +35,15 @@ async def plus_one(x: int) -> int:
 
 
 @env.task
+async def whoami() -> str:
+    task = asyncio.current_task()
+    assert task is not None
+    async with asyncio.timeout(5):  # a body may use what needs a current task
+        await asyncio.sleep(0)
+    return task.get_name()
+
+
+@env.task
 async def leave_a_timer(delay: float) -> int:
     """Returns at once; a callback it left on the loop runs ``delay`` seconds later."""
     loop = asyncio.get_running_loop()
@@ -207,6 +216,7 @@ def test_a_chain_of_actions_runs_without_a_loop_turn_between_them(tmp_path: Path
             assert done == ("done", f"step{i}", True, (wire.VALUE, x + 1), None)
             x += 1
         assert served.turns - turns <= 2  # one reader callback took them all (it was 50 turns)
+        assert served.run("who", whoami, {})[2:] == (True, (wire.VALUE, "who"), None)  # its own task
         claims = adopt._ClaimIndex(str(tmp_path / adopt.CLAIMS))
         claims.refresh()
         assert all(claims.lookup(f"step{i}") is not None for i in range(50))  # each claimed first

@@ -294,6 +294,8 @@ class ReaderWait:
         fds = [key.fd for key in self.map.values() if key.events == selectors.EVENT_READ]
         if fd not in fds or len(fds) != len(self.map) or len(fds) != 2:
             return  # the loop's wake-up pipe and fd, nothing else (what the count then keeps checking)
+        fd_to_key = getattr(selector, "_fd_to_key", None)  # what len(map) counts, without its call
+        self.watched: Any = fd_to_key if type(fd_to_key) is dict else self.map
         self.timers: list[Any] = timers
         self.poll = poll()
         for f in fds:
@@ -302,7 +304,7 @@ class ReaderWait:
 
     def wait(self, ready: Any) -> bool:
         """Wait for the next event (see the class docstring); ``ready``: the loop's run queue."""
-        if ready or len(self.map) != 2:
+        if ready or len(self.watched) != 2:
             return False
         timeout = -1
         if self.timers:

@@ -320,11 +320,7 @@ class Worker:
     def _handle(self, msgs: list[Any], ready: Any) -> None:
         for msg in msgs:
             kind = msg[0]
-            if kind == "reply":
-                fut = self.pending.pop(msg[1], None)
-                if fut is not None:
-                    fut.set_result(msg[2])
-            elif kind == "run":
+            if kind == "run":
                 spec = msg[2]
                 tid = spec.get("tmpl_id")
                 if tid is not None:  # a template's bytes come once, then its ID (see pool._run_once)
@@ -336,6 +332,10 @@ class Worker:
                     self.queued.append((msg[1], spec))  # its CPU share is the running action's
                 else:
                     self._start(msg[1], spec, ready)  # on the loop's thread already
+            elif kind == "reply":
+                fut = self.pending.pop(msg[1], None)
+                if fut is not None:
+                    fut.set_result(msg[2])
             elif kind == "cancel":
                 self._cancel(msg[1])
             elif kind == "withdraw":
@@ -348,8 +348,15 @@ class Worker:
         first step runs now (``wire.step_now``): a quick action is done and answered in the turn
         its message came in."""
         before = len(ready) if ready is not None else 0
-        # Named: an unnamed task formats "Task-N" for itself (a tenth of the C work of a small action)
-        self.tasks[action_id] = self.loop.create_task(self._run(action_id, spec), name=action_id)
+        loop = self.loop
+        # Named: an unnamed task formats "Task-N" for itself (a tenth of the C work of a small action).
+        # Made directly when the loop has no task factory (what create_task then does, less its
+        # Python: it names the task twice; issue 20)
+        if loop.get_task_factory() is None:
+            task = asyncio.Task(self._run(action_id, spec), loop=loop, name=action_id)
+        else:
+            task = loop.create_task(self._run(action_id, spec), name=action_id)
+        self.tasks[action_id] = task
         if ready is not None:
             wire.step_now(ready, before)
 
@@ -392,7 +399,6 @@ class Worker:
         if limit != self.data_limit:
             limits.set_data_limit(limit)
             self.data_limit = limit
-        store, prefix = self.controller.store, self.controller.run_prefix
         try:
             try:  # the claim first: a recovered driver adopts this action instead of running it again
                 self.claims.claim(action_id, spec["attempt"], fresh=bool(spec.get("fresh")))
@@ -412,8 +418,8 @@ class Worker:
             except BaseException as e:
                 if self.orphaned is not None and _needs_driver(e):
                     adopt.write_orphaned(
-                        store,
-                        prefix,
+                        self.controller.store,
+                        self.controller.run_prefix,
                         action_id,
                         "it needed its controller (e.g. to call a task) while none ran",
                     )
