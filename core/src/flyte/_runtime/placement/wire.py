@@ -268,8 +268,9 @@ def step_now(ready: Any, before: int) -> None:
 class ReaderWait:
     """A loop's wait for its next event, done from inside the reader callback of socket ``fd``
     while that is all the loop could do (issue 20: a worker between actions). The loop's own
-    turn (its selector's Python, ``epoll_wait``, the callback's handle) is about a fifth of a
-    small action's work in a worker; waiting here is one ``poll`` on the same file descriptors.
+    turn (``_run_once``, its selector's Python, ``epoll_wait``, the callback's handle) was ~240 of
+    the ~1350 bytecodes of a small action in a worker; waiting here is one ``poll`` on the same
+    file descriptors and ~30 bytecodes.
 
     :meth:`wait` waits only while nothing is ready to run and the loop watches no file descriptor
     but ``fd`` and its own wake-up pipe (another thread's ``call_soon_threadsafe``, a signal), and
