@@ -92,16 +92,16 @@ def test_a_task_waiter_is_woken_with_a_done_plain_future_and_still_sees_a_failed
 
             task = asyncio.ensure_future(waiter(fut))
             await asyncio.sleep(0)  # waiting now
-            args = [w[2] for w in fut._woken]
-            assert args[0] is fut
-            assert len(args) == 2 and args[1] is not fut and type(args[1]) is asyncio.Future
-            assert args[1].done() and args[1].result() is None
+            args = [w[2] for w in fut._woken]  # (checked below, once the waiter is done)
             if fail:
                 fut.set_exception(Boom("commit failed"))
             else:
                 fut.set_result("committed")
             outcomes.append((await asyncio.gather(task, return_exceptions=True))[0])
             assert other == [fut]
+            assert args[0] is fut
+            assert len(args) == 2 and args[1] is not fut and type(args[1]) is asyncio.Future
+            assert args[1].done() and args[1].result() is None
         return outcomes
 
     outcomes = asyncio.run(main())
