@@ -1688,12 +1688,15 @@ class _GroupFuture(asyncio.Future):  # type: ignore[type-arg]
     def add_done_callback(
         self, fn: Callable[..., Any], *, context: contextvars.Context | None = None
     ) -> None:
+        if fn.__class__ is _BUILTIN_METHOD and context is not None and fn.__name__ == "task_wakeup":
+            # A C task's wake-up, from the task's step: asyncio adds it (with the task's context)
+            # right after the task's ``await`` found this future pending, so no done() check.
+            self._woken.append((context, fn, self._ok))
+            return
         if context is None:
             context = contextvars.copy_context()
         if self.done():
             self.get_loop().call_soon(fn, self, context=context)
-        elif fn.__class__ is _BUILTIN_METHOD and fn.__name__ == "task_wakeup":  # a C task's wake-up
-            self._woken.append((context, fn, self._ok))
         else:
             self._woken.append((context, fn, self))
 
