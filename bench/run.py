@@ -204,6 +204,15 @@ def _mem(rec: dict[str, Any] | None) -> float | None:
     return float(rec["peak_rss_mb"]) if rec and rec.get("ok") else None
 
 
+def _above_floor(
+    ours: float | None, anchor: float | None, floor: float | None
+) -> tuple[float | None, float | None]:
+    """Each SDK's peak RSS less the plain-asyncio run's (never below zero), for `ratio`."""
+    if ours is None or anchor is None or floor is None:
+        return None, None
+    return max(ours - floor, 0.0), max(anchor - floor, 0.0)
+
+
 def _cell(rec: dict[str, Any] | None, notes: Footnotes, kind: str) -> str:
     if rec is None:
         return "-"
@@ -255,6 +264,7 @@ def render(
                 _cell(o, notes, "mem"),
                 _cell(n, notes, "mem"),
                 ratio(_mem(o), _mem(n)),
+                ratio(*_above_floor(_mem(o), _mem(n), _mem(a))),
             ]
         )
 
@@ -286,10 +296,18 @@ def render(
         )
     )
     out.append("")
-    out.append("Peak RSS of the engine process (MB, includes interpreter and imports).")
+    out.append(
+        "Peak RSS of the engine process (MB, includes interpreter and imports). The last column"
+        " compares what each SDK adds above the same workload on plain asyncio (the interpreter,"
+        " asyncio and the workload's own values), which is the part an engine can change."
+    )
     out.append("")
     out.append(
-        markdown_table(["workload", "size", "asyncio", "ours", "anchor", "ours/anchor"], mem_rows, "llrrrr")
+        markdown_table(
+            ["workload", "size", "asyncio", "ours", "anchor", "ours/anchor", "above asyncio, ours/anchor"],
+            mem_rows,
+            "llrrrrr",
+        )
     )
     out.append("")
 

@@ -303,3 +303,35 @@ def test_a_plain_fan_out_hands_over_done_rows(tmp_path: Path, monkeypatch: pytes
     assert len(grouped) == 1 and grouped[0][1] not in done_ids
     for p in bound:
         assert stored[p[1]] == _full(p)
+
+
+def test_take_builds_a_parents_start_row_in_place_among_its_childrens_done_rows() -> None:
+    """A fan-out's commit holds the parent's start row (still running) and its children's done rows:
+    only the start row is built (once), every done row is bound as queued, the order kept
+    (issue 20, eleventh round: the rows are paired in C, not by a Python loop over all of them)."""
+    built: list[str] = []
+
+    class Counted(_Start):
+        def running(self) -> ActionRow:
+            built.append(self.aid)
+            return super().running()
+
+    async def scenario() -> list[tuple[str, Any]]:
+        rj = Journal(":memory:").for_run()
+        rj.action_running("r1", "parent", Counted("parent"))
+        for i in range(50):
+            rj._pending_actions[("r1", f"d{i}")] = _done(f"d{i}", i)
+        rj.action_running("r1", "late", Counted("late"))  # another start, after the done rows
+        rj.action_started(_row("w", "FAILED", error="x"))
+        return _collect_take(rj)
+
+    got = asyncio.run(scenario())
+    assert built == ["parent", "late"]
+    assert got[:3] == [
+        (UPSERT_ACTION, _row("parent", "RUNNING", outputs=None, ended_at=None)),
+        (UPSERT_ACTION, _row("late", "RUNNING", outputs=None, ended_at=None)),
+        (UPSERT_ACTION, _row("w", "FAILED", error="x")),
+    ]
+    assert [sql for sql, _ in got[3:]] == [UPSERT_ACTION_DONE] * 50
+    assert [p[1] for _, p in got[3:]] == [f"d{i}" for i in range(50)]
+    assert all(p.__class__ is tuple and len(p) == DONE_LEN for _, p in got[3:])

@@ -69,3 +69,41 @@ def test_tasks_waiting_on_it_resume_with_its_outcome_and_a_cancelled_waiter_alon
 
     got = asyncio.run(main())
     assert got[:2] == [0, 1] and got[3:] == [3, 4] and isinstance(got[2], asyncio.CancelledError)
+
+
+def test_a_task_waiter_is_woken_with_a_done_plain_future_and_still_sees_a_failed_commit() -> None:
+    """A C task's own wake-up is handed an exact asyncio future already done (asyncio reads its
+    result without a method call, issue 20, eleventh round); other callbacks get the group future.
+    The task's ``await`` still reads the group future: its result, or the commit's error."""
+
+    class Boom(Exception):
+        pass
+
+    async def main() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        outcomes: list[Any] = []
+        for fail in (False, True):
+            fut = _GroupFuture(loop=loop)
+            other: list[Any] = []
+            fut.add_done_callback(other.append)  # not a task: given the group future itself
+
+            async def waiter(f: asyncio.Future[Any]) -> Any:
+                return await f
+
+            task = asyncio.ensure_future(waiter(fut))
+            await asyncio.sleep(0)  # waiting now
+            args = [w[2] for w in fut._woken]  # (checked below, once the waiter is done)
+            if fail:
+                fut.set_exception(Boom("commit failed"))
+            else:
+                fut.set_result("committed")
+            outcomes.append((await asyncio.gather(task, return_exceptions=True))[0])
+            assert other == [fut]
+            assert args[0] is fut
+            assert len(args) == 2 and args[1] is not fut and type(args[1]) is asyncio.Future
+            assert args[1].done() and args[1].result() is None
+        return outcomes
+
+    outcomes = asyncio.run(main())
+    assert outcomes[0] == "committed"
+    assert isinstance(outcomes[1], Boom) and str(outcomes[1]) == "commit failed"

@@ -306,3 +306,37 @@ def test_step_now_runs_the_one_step_scheduled_as_its_own_task() -> None:
         assert ("now", "resumed") in seen and ("later", "resumed") in seen
     finally:
         loop.close()
+
+
+def test_a_signer_signs_as_sign_pickle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``codec.signer`` (the claim log's outcomes) writes the bytes ``sign_pickle`` writes, for
+    each of two keys, and they verify."""
+    for key in (b"k" * 32, b"other key"):
+        monkeypatch.setenv(codec.PICKLE_KEY_ENV, key.decode())
+        sign = codec.signer(codec.pickle_key())
+        for body in (b"", b"payload", b"\x00" * 1000):
+            assert sign(body) == codec.sign_pickle(body)
+            assert codec.verify_pickle(sign(body)) == body
+
+
+def test_worker_reads_one_message_per_read_then_a_split_one() -> None:
+    """A read of exactly one message (the usual one: unpickled from the kept buffer, nothing
+    kept), then one cut in two, then two in one read: each comes out whole, once, and a value read
+    earlier is not changed by later reads into the same buffer."""
+    ours, theirs = socket.socketpair()
+    try:
+        conn = Conn(theirs)
+        first = wire.frame(("reply", 1, (True, b"a" * 100)))
+        ours.sendall(first)
+        got = conn.pump()
+        assert got == [("reply", 1, (True, b"a" * 100))] and not conn._buf
+        second = wire.frame(("reply", 2, (True, b"b" * 100)))
+        ours.sendall(second[:5])
+        assert conn.pump() == []
+        ours.sendall(second[5:] + first)
+        assert conn.pump() == [("reply", 2, (True, b"b" * 100)), ("reply", 1, (True, b"a" * 100))]
+        assert not conn._buf
+        assert got == [("reply", 1, (True, b"a" * 100))]
+    finally:
+        ours.close()
+        theirs.close()

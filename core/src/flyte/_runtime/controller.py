@@ -572,6 +572,9 @@ class Controller:
             enc_inputs = JSON_TAG + body
             if len(enc_inputs) > parts.max_in:
                 return await self.submit(tmpl, pac, (arg,), {})  # refused there
+            # the done row's copy (a small blob is bound as a bytearray, see below): made by the
+            # concatenation, not copied from enc_inputs by a bytearray() call
+            in_blob: bytes | bytearray = _TAG_BLOB + body
             h = _BLAKE16.copy()
             h.update(body)
             inputs_hash = h.hexdigest()
@@ -582,6 +585,7 @@ class Controller:
             inputs, enc_inputs, inputs_hash = one
             if codec.any_ref:
                 codec.check_paths_exist(inputs)
+            in_blob = bytearray(enc_inputs) if len(enc_inputs) < _SMALL_BLOB else enc_inputs
         parent = pac.action
         if self._called:  # (no gctune check: RUNNING is raised below, the in-flight count stays)
             self._called -= 1
@@ -691,11 +695,14 @@ class Controller:
                 inputs = {parts.one_name: arg}  # what encode_one gives
                 out = await self._attempts(tmpl, child, inputs, pac, row, attempt=1, system_failures=1)
             if out.__class__ is int and parts.int_out:  # _checked_output's first branch, inlined
-                stored = _INT_STORED % out  # JSON_TAG + int.__repr__(out).encode(), in one C call
-                if len(stored) > parts.max_in:  # (rare) refused, or stored as _checked_output's are
-                    if len(stored) > parts.limit:
-                        raise _inline_breach(tmpl, codec, None, len(stored))
-                    stored = await self._store_retried(action_id, "outputs", stored)
+                # JSON_TAG + int.__repr__(out).encode() in one C call, as the bytearray the done row
+                # binds (a small blob: see below); bytes wherever a whole row or the store takes it
+                out_blob: bytes | bytearray = _INT_STORED_BLOB % out
+                if len(out_blob) > parts.max_in:  # (rare) refused, or stored as _checked_output's are
+                    if len(out_blob) > parts.limit:
+                        raise _inline_breach(tmpl, codec, None, len(out_blob))
+                    stored = await self._store_retried(action_id, "outputs", bytes(out_blob))
+                    out_blob = bytearray(stored) if len(stored) < _SMALL_BLOB else stored
             else:
                 out, enc_out = _checked_output(tmpl, codec, out, ())
                 stored = (
@@ -703,6 +710,7 @@ class Controller:
                     if len(enc_out) <= JOURNAL_INLINE_LIMIT
                     else await self._store_retried(action_id, "outputs", enc_out)
                 )
+                out_blob = bytearray(stored) if len(stored) < _SMALL_BLOB else stored
         except asyncio.CancelledError:
             self._ended_aborted(child, row)
             raise
@@ -732,8 +740,8 @@ class Controller:
                     started,
                     time.time(),
                     # small bytes as bytearray: the same BLOB, bound without sqlite3's adapter lookup
-                    bytearray(enc_inputs) if len(enc_inputs) < _SMALL_BLOB else enc_inputs,
-                    bytearray(stored) if len(stored) < _SMALL_BLOB else stored,
+                    in_blob,
+                    out_blob,
                 ),
             )
         else:
@@ -750,7 +758,7 @@ class Controller:
                     started,
                     time.time(),
                     enc_inputs,
-                    stored,
+                    out_blob if out_blob.__class__ is bytes else bytes(out_blob),  # (whole rows: bytes)
                     None,
                     group,
                     "inline",
@@ -1755,6 +1763,10 @@ _new_row = tuple.__new__
 _new_obj: Callable[[type[Any]], Any] = object.__new__
 _INT_STORED = JSON_TAG.replace(b"%", b"%%") + b"%d"
 """An int output's stored bytes: ``_INT_STORED % out`` is ``JSON_TAG + int.__repr__(out).encode()``."""
+_INT_STORED_BLOB = bytearray(_INT_STORED)
+"""The same as a bytearray (``bytearray % x`` is a bytearray): what a done row binds (``_submit_plain``)."""
+_TAG_BLOB = bytearray(JSON_TAG)
+"""``JSON_TAG`` as a bytearray: ``_TAG_BLOB + body`` is a done row's inputs (``_submit_plain``)."""
 
 _PLAIN_CLASSES: dict[type, bool] = {}
 

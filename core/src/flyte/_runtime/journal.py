@@ -1655,6 +1655,9 @@ class PendingStart:
         raise NotImplementedError
 
 
+_BUILTIN_METHOD = type(len)
+
+
 class _GroupFuture(asyncio.Future):  # type: ignore[type-arg]
     """The future a group commit's waiters share (issue 20: a fan-out of 10k children).
 
@@ -1663,12 +1666,21 @@ class _GroupFuture(asyncio.Future):  # type: ignore[type-arg]
     would have after a future of its own. Its waiters are woken by one loop callback, in the order
     they came, not by one ``call_soon`` (a Python call and a handle) each."""
 
-    __slots__ = ("_woken",)
+    __slots__ = ("_ok", "_woken")
 
     def __init__(self, *, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop=loop)
-        # (context, fn, self) per waiter: what Context.run takes, so _wake runs them all in C
-        self._woken: list[tuple[contextvars.Context, Callable[..., Any], _GroupFuture]] = []
+        # (context, fn, arg) per waiter: what Context.run takes, so _wake runs them all in C
+        self._woken: list[tuple[contextvars.Context, Callable[..., Any], asyncio.Future[Any]]] = []
+        # What a waiting task's own wake-up is given instead of this future (issue 20, eleventh
+        # round): a plain asyncio future already done. asyncio's C task reads the result of an
+        # exact Future directly but calls ``result()`` by name on any other (a method looked up
+        # from a new string, ~1.5k instructions a waiter), and either way only resumes the task's
+        # coroutine, whose ``await`` then reads this future itself: its result, or the commit's
+        # StorageError raised there.
+        ok: asyncio.Future[None] = asyncio.Future(loop=loop)
+        self._ok = ok
+        ok.set_result(None)
 
     def cancel(self, msg: Any = None) -> bool:
         return False
@@ -1676,6 +1688,11 @@ class _GroupFuture(asyncio.Future):  # type: ignore[type-arg]
     def add_done_callback(
         self, fn: Callable[..., Any], *, context: contextvars.Context | None = None
     ) -> None:
+        if fn.__class__ is _BUILTIN_METHOD and context is not None and fn.__name__ == "task_wakeup":
+            # A C task's wake-up, from the task's step: asyncio adds it (with the task's context)
+            # right after the task's ``await`` found this future pending, so no done() check.
+            self._woken.append((context, fn, self._ok))
+            return
         if context is None:
             context = contextvars.copy_context()
         if self.done():
@@ -1947,18 +1964,24 @@ class RunJournal:
 
     def _take(self) -> tuple[list[tuple[str, Sequence[Any]]], list[asyncio.Future[None]]]:
         rows: Collection[Sequence[Any]] = self._pending_actions.values()
-        if any(map(isinstance, rows, itertools.repeat(PendingStart))):  # a start row to build
-            rows = [p.running() if isinstance(p, PendingStart) else p for p in rows]
-        # Each row with its statement, by its length (see DONE_LEN); paired in C, no loop in Python,
-        # when all rows take one (an inline fan-out's results are all done rows).
-        lengths = set(map(len, rows))
+        # Each row with its statement: a start row still to build (PendingStart, usually a parent's
+        # own while its children's results come in) built here, the others by their length (see
+        # DONE_LEN). Every pass over the rows runs in C (map, compress, zip): a fan-out's commit
+        # holds one parent's start row and thousands of done rows (issue 20, eleventh round).
+        starts = list(map(isinstance, rows, _REPEAT_START))
+        if True in starts:  # built in place (the loop visits the start rows alone)
+            rows = list(rows)
+            for i in itertools.compress(range(len(rows)), starts):
+                rows[i] = rows[i].running()  # type: ignore[attr-defined]
+        lengths = list(map(len, rows))
         if DONE_LEN not in lengths:
-            actions = list(zip(itertools.repeat(UPSERT_ACTION), rows))
-        elif len(lengths) == 1:
-            actions = list(zip(itertools.repeat(UPSERT_ACTION_DONE), rows))
+            actions = list(zip(_REPEAT_WHOLE, rows))
+        elif lengths.count(DONE_LEN) == len(lengths):
+            actions = list(zip(_REPEAT_DONE, rows))
         else:  # both: rows of different actions commute (one row per action here), so done rows last
-            actions = [(UPSERT_ACTION, p) for p in rows if len(p) != DONE_LEN]
-            actions += [(UPSERT_ACTION_DONE, p) for p in rows if len(p) == DONE_LEN]
+            done = list(map(DONE_LEN.__eq__, lengths))
+            actions = list(zip(_REPEAT_WHOLE, itertools.compress(rows, map(operator.not_, done))))
+            actions += zip(_REPEAT_DONE, itertools.compress(rows, done))
         if not actions:
             pending = self._pending
         elif self._pending:
@@ -2072,6 +2095,11 @@ class RunJournal:
 
         note = json.dumps({"adopted": "adopted after recovery", "how": how})
         self.write(SET_META, (note, run, action_id))
+
+
+_REPEAT_START = itertools.repeat(PendingStart)
+_REPEAT_WHOLE = itertools.repeat(UPSERT_ACTION)
+_REPEAT_DONE = itertools.repeat(UPSERT_ACTION_DONE)
 
 
 def _resolve(w: asyncio.Future[None]) -> None:

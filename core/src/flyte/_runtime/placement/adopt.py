@@ -31,7 +31,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from flyte._runtime.codec import pickle_key, sign_pickle
+from flyte._runtime.codec import pickle_key, sign_pickle, signer
 from flyte._runtime.store import join
 
 LEASE = "worker-lease.json"
@@ -217,7 +217,7 @@ class ClaimLog:
         self.prefix = prefix
         self.local = prefix.startswith("file://")
         self.fd: int | None = None
-        self.key: bytes | None = None  # the signing key of outcomes, read once (see outcome)
+        self.sign: Callable[[bytes], bytes] | None = None  # signs outcomes; its key read once
         self.held = b""  # outcome records not written yet (see the class docstring)
 
     def _append(self, kind: bytes, body: bytes) -> None:
@@ -267,10 +267,11 @@ class ClaimLog:
         if not self.local:
             write_outcome(self.store, self.prefix, action_id, ok, payload, peak)
             return
-        if self.key is None:  # the key this worker was started with: the driver's (its environment)
-            self.key = pickle_key()
+        sign = self.sign
+        if sign is None:  # the key this worker was started with: the driver's (its environment)
+            sign = self.sign = signer(pickle_key())
         aid = action_id.encode()
-        signed = sign_pickle(pickle.dumps((ok, payload, peak), protocol=5), self.key)
+        signed = sign(pickle.dumps((ok, payload, peak), protocol=5))
         body = len(aid).to_bytes(2, "big") + aid + signed
         if hold and self.fd is not None:
             self.held += len(body).to_bytes(4, "big") + b"O" + body

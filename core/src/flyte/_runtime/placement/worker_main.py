@@ -58,6 +58,7 @@ class Conn:
         self.sock = sock
         self.lock = threading.Lock()
         self._buf = bytearray()  # received bytes not yet returned (read by one thread only)
+        self._room = memoryview(bytearray(1 << 16))  # what ``pump`` reads into (unpickled at once)
 
     def send(self, msg: Any) -> None:
         data = wire.frame(msg)
@@ -82,19 +83,23 @@ class Conn:
 
     def pump(self) -> list[Any]:
         """One ``recv`` (the socket is readable, so it does not wait), then every whole message now
-        buffered; raises EOFError when the controller closed the socket. Messages are read from the
-        received bytes themselves when nothing was left over (the usual case: no buffer copies)."""
-        chunk = self.sock.recv(1 << 16)
-        if not chunk:
+        buffered; raises EOFError when the controller closed the socket. The bytes are read into one
+        kept buffer (no 64 KiB object made and shrunk per read) and messages are unpickled from it
+        in place when nothing was left over (the usual case: no copies); a partial message is kept."""
+        room = self._room
+        n = self.sock.recv_into(room)
+        if not n:
             raise EOFError
         buf = self._buf
-        data: bytes | bytearray = chunk
+        if not buf and n > HEADER and int.from_bytes(room[:HEADER], "big") == n - HEADER:
+            return [pickle.loads(room[HEADER:n])]  # the usual read: one whole message
+        data: memoryview | bytearray = room[:n]
         if buf:
-            buf += chunk
+            buf += data
             data = buf
+            n = len(buf)
         out = []
         pos = 0
-        n = len(data)
         loads = pickle.loads
         while n - pos >= HEADER:
             end = pos + HEADER + int.from_bytes(data[pos : pos + HEADER], "big")
@@ -235,6 +240,7 @@ class Worker:
         self.loop_thread: int | None = None
         self.data_limit: int | bool | None = False  # the limit set_data_limit last set (False: none yet)
         self.claims = adopt.ClaimLog(self.controller.store, self.controller.run_prefix)
+        self.idle_wait: Callable[[Any], bool] | None = None  # see serve and _receive
 
     # ---- requests to the controller --------------------------------------------------------------
     def _request(self, kind: str, payload: Any) -> concurrent.futures.Future[Any]:
@@ -280,28 +286,41 @@ class Worker:
         """Messages are read on the loop's thread when the socket is readable (no reader thread: one
         wake-up per message instead of two), all whole messages of a read at once."""
         self.loop_thread = threading.get_ident()
-        self.loop.add_reader(self.conn.sock.fileno(), self._receive, wire.run_queue(self.loop))
+        fd = self.conn.sock.fileno()
+        self.loop.add_reader(fd, self._receive, wire.run_queue(self.loop))
+        wait = wire.ReaderWait(self.loop, fd)
+        self.idle_wait = wait.wait if wait.enabled else None
         self.conn.send(("ready", os.getpid()))
         self.loop.run_forever()
 
     def _receive(self, ready: Any = None) -> None:
         """The messages now readable. ``ready``: the loop's run queue, given when this is the loop's
-        reader callback (not inside a task step), so an action starts in this turn (``_start``)."""
+        reader callback (not inside a task step), so an action starts in this turn (``_start``).
+
+        As the reader callback, it then waits for the next message itself while the loop has
+        nothing else to do (``wire.ReaderWait``: nothing ready, no timer due, no other reader, no
+        wake-up from another thread), e.g. a one-action worker whose action was done and answered
+        in this turn: the next action's message is read and started here too, without a turn of
+        the loop (issue 20: the chain step). Anything else hands back to the loop at once."""
         if self.orphaned is not None:
             return
-        try:
-            msgs = self.conn.pump()
-        except (EOFError, OSError):
-            self.loop.remove_reader(self.conn.sock.fileno())
-            self._orphan()
-            return
+        while True:
+            try:
+                msgs = self.conn.pump()
+            except (EOFError, OSError):
+                self.loop.remove_reader(self.conn.sock.fileno())
+                self._orphan()
+                return
+            self._handle(msgs, ready)
+            if ready is None or self.idle_wait is None or self.orphaned is not None:
+                return
+            if not self.idle_wait(ready):
+                return
+
+    def _handle(self, msgs: list[Any], ready: Any) -> None:
         for msg in msgs:
             kind = msg[0]
-            if kind == "reply":
-                fut = self.pending.pop(msg[1], None)
-                if fut is not None:
-                    fut.set_result(msg[2])
-            elif kind == "run":
+            if kind == "run":
                 spec = msg[2]
                 tid = spec.get("tmpl_id")
                 if tid is not None:  # a template's bytes come once, then its ID (see pool._run_once)
@@ -313,6 +332,10 @@ class Worker:
                     self.queued.append((msg[1], spec))  # its CPU share is the running action's
                 else:
                     self._start(msg[1], spec, ready)  # on the loop's thread already
+            elif kind == "reply":
+                fut = self.pending.pop(msg[1], None)
+                if fut is not None:
+                    fut.set_result(msg[2])
             elif kind == "cancel":
                 self._cancel(msg[1])
             elif kind == "withdraw":
@@ -325,8 +348,15 @@ class Worker:
         first step runs now (``wire.step_now``): a quick action is done and answered in the turn
         its message came in."""
         before = len(ready) if ready is not None else 0
-        # Named: an unnamed task formats "Task-N" for itself (a tenth of the C work of a small action)
-        self.tasks[action_id] = self.loop.create_task(self._run(action_id, spec), name=action_id)
+        loop = self.loop
+        # Named: an unnamed task formats "Task-N" for itself (a tenth of the C work of a small action).
+        # Made directly when the loop has no task factory (what create_task then does, less its
+        # Python: it names the task twice; issue 20)
+        if loop.get_task_factory() is None:
+            task = asyncio.Task(self._run(action_id, spec), loop=loop, name=action_id)
+        else:
+            task = loop.create_task(self._run(action_id, spec), name=action_id)
+        self.tasks[action_id] = task
         if ready is not None:
             wire.step_now(ready, before)
 
@@ -369,7 +399,6 @@ class Worker:
         if limit != self.data_limit:
             limits.set_data_limit(limit)
             self.data_limit = limit
-        store, prefix = self.controller.store, self.controller.run_prefix
         try:
             try:  # the claim first: a recovered driver adopts this action instead of running it again
                 self.claims.claim(action_id, spec["attempt"], fresh=bool(spec.get("fresh")))
@@ -389,8 +418,8 @@ class Worker:
             except BaseException as e:
                 if self.orphaned is not None and _needs_driver(e):
                     adopt.write_orphaned(
-                        store,
-                        prefix,
+                        self.controller.store,
+                        self.controller.run_prefix,
                         action_id,
                         "it needed its controller (e.g. to call a task) while none ran",
                     )
