@@ -444,6 +444,22 @@ class Controller:
                         return self._submit_plain(tmpl, pac, args[0], parts)
                     if parts.key_head is not None and not self.overwrite_cache and not self.listeners:
                         return self._submit_hit(tmpl, pac, args[0], parts)  # a lookup first (issue 20)
+                elif (
+                    parts
+                    and len(args) == 1
+                    and not kwargs
+                    and FAST_CALLS
+                    and self.slots is None
+                    and (w := self.workers) is not None
+                    and w.forced is None
+                    and w.cluster is None
+                    and tmpl.__dict__.get("_flyte_isolation") == "process"  # (default_mode's, kept)
+                    and (parts.uncached or self.disable_run_cache)
+                    and not self.recorded_positions
+                    and not self.recorded
+                    and not self.attempt_base
+                ):
+                    return self._submit_proc(tmpl, pac, args[0], parts)
                 return self.submit(tmpl, pac, args, kwargs)
         return route_call(
             tmpl, pac, via_aio, self.loop, self.sync_pool, lambda: self.submit(tmpl, pac, args, kwargs)
@@ -758,6 +774,137 @@ class Controller:
             self._emit("end", child, SUCCEEDED)
         return out
 
+    async def _submit_proc(
+        self, tmpl: TaskTemplate[Any, Any], pac: ActionContext, arg: Any, parts: _Plain
+    ) -> Any:
+        """``submit`` and ``_attempts`` in one frame for a plain child run in a worker process (issue
+        20 item 4: a process chain's step): one positional input, a plain async body whose
+        environment runs in a worker process (``default_mode``), no cache, retries, timeout, report,
+        concurrency limit, forced isolation, cluster or recovery (``call`` checks these). It records
+        the same rows as the general path (``test_process_chain_turns.py``); a failure is handled as
+        ``_attempts`` would."""
+        workers = self.workers
+        place = workers.places.get("process") if workers is not None else None
+        if place is None and workers is not None:
+            place = workers.placement("process")
+        codec = parts.codec
+        one = codec.encode_one(arg)
+        if type(place) is not Process or one is None or len(one[1]) > parts.max_in:
+            return await self.submit(tmpl, pac, (arg,), {})  # bound, validated, stored or refused there
+        inputs, enc_inputs, inputs_hash = one
+        if codec.any_ref:
+            codec.check_paths_exist(inputs)
+        manager = place.manager
+        if manager is None:
+            from flyte._runtime.placement.pool import WorkerManager
+
+            manager = place.manager = WorkerManager(self, max_cpus=place.max_cpus)
+        parent = pac.action
+        if self._called:
+            self._called -= 1
+        action_id, position = parent.child_key(parts.call_id, inputs_hash)
+        identity = parts.identity
+        # _Row(...) and ActionState(...) without the class calls (as _submit_plain makes them)
+        row: _Row = _new_obj(_Row)
+        parent_id = parent.action_id if parent.parent is not None else None
+        row.fixed = (
+            self.run_name,
+            action_id,
+            parent_id,
+            position,
+            "task",
+            parts.name,
+            identity,
+            parts.task_type,
+        )
+        row.group = group = pac.group
+        row.inputs = enc_inputs
+        row.started = time.time()
+        row.mode = "process"
+        row.base = 0
+        row._running = None
+        child: ActionState = _new_obj(ActionState)
+        child.action_id = action_id
+        child.task_name = parts.name
+        child.parent = parent
+        child.attempt = 0
+        child.position = position
+        child.data = {}
+        child.seqs = {}
+        child.next_position = 0
+        child.live_children = {}
+        child.waiting_children = 0
+        child.holds_slot = False
+        child.queued = False
+        child.released = False
+        child.row = row
+        child.log = None
+        child.report = None
+        loop = self.loop or asyncio.get_running_loop()
+        task = _task_on(loop) if parent.parent is not None else None  # not None: tracked
+        if identity not in self._specs:
+            self._record_spec(tmpl)
+        counts = self.counts
+        # the only action in flight (a sequential chain's step): no loop turn for its start row
+        # while the journal's batch timer is armed (RunJournal._idle)
+        self.journal.action_running(self.run_name, action_id, row, _only_line(parent, counts[RUNNING]))
+        counts[RUNNING] += 1
+        if self.listeners:
+            self._emit("start", child, RUNNING)
+        if task is not None:
+            parent.live_children[action_id] = task  # type: ignore[assignment]
+        try:
+            try:
+                try:
+                    out = await manager.run(tmpl, child, inputs, group, dict(pac.custom))
+                finally:
+                    if child.live_children:
+                        self._abort_orphans(child)
+                    if child.log is not None:
+                        self._save_log(child, 0, False)
+            except asyncio.CancelledError:
+                self._attempt_row(child, row, 0, ABORTED, row.started, None)
+                raise
+            except Exception as e:
+                self._attempt_row(child, row, 0, FAILED, row.started, error_record(e))
+                if not isinstance(e, StorageError):
+                    raise _Exhausted(e, 1, False) from None
+                # a system failure: retried as _attempts does, from its second attempt
+                if _settled(e) or system_retries() < 1:
+                    _settle(e)
+                    raise _Exhausted(e, 1, False) from None
+                _warn_system_retry(tmpl, e, 1)
+                await asyncio.sleep(system_retry_delay(1))
+                self.journal.action_started(row.params(RUNNING, 1, None, None))
+                out = await self._attempts(tmpl, child, inputs, pac, row, attempt=1, system_failures=1)
+            out, enc_out = _checked_output(tmpl, codec, out, ())
+            stored = (
+                bytes(enc_out)
+                if len(enc_out) <= JOURNAL_INLINE_LIMIT
+                else await self._store_retried(action_id, "outputs", enc_out)
+            )
+        except asyncio.CancelledError:
+            self._ended_aborted(child, row)
+            raise
+        except BaseException as e:
+            raise await self._ended_failed(e, child, row) from None
+        finally:
+            if task is not None:
+                parent.live_children.pop(action_id, None)
+        await self.journal.action_finished(
+            row.params(SUCCEEDED, child.attempt + 1, stored, None),
+            None,
+            loop,
+            _only_line(parent, counts[RUNNING] - 1),
+        )
+        counts[RUNNING] -= 1
+        counts[SUCCEEDED] += 1
+        if counts[RUNNING] + self._called < self._gc_narrow_below:
+            self._gc_follow()
+        if self.listeners:
+            self._emit("end", child, SUCCEEDED)
+        return out
+
     def _attempt_row(
         self, child: ActionState, row: _Row, attempt: int, status: str, started: float, error: str | None
     ) -> None:
@@ -920,14 +1067,20 @@ class Controller:
         if child is None:
             child = ActionState(action_id=action_id, task_name=tmpl.name, parent=parent, position=position)
             child.row = row
+        # This coroutine runs on the run's loop (see call, route_call): kept, as 3.11's
+        # get_running_loop (asyncio.current_task's too) is a getpid system call (issue 20)
+        loop = self.loop or asyncio.get_running_loop()
         # The root's children are not tracked (nothing cancels them when it ends but the run)
-        task = asyncio.current_task() if parent.parent is not None else None
+        task = _task_on(loop) if parent.parent is not None else None
         tracked = task is not None and parent.live_children is not None
+        counts = self.counts
         try:
             if identity not in self._specs:
                 self._record_spec(tmpl)
-            self.journal.action_running(self.run_name, action_id, row)  # built only if still queued
-            self.counts[RUNNING] += 1
+            # built only if still queued; the only action in flight (a sequential chain's step)
+            # takes no loop turn for it while the journal's batch timer is armed (RunJournal._idle)
+            self.journal.action_running(self.run_name, action_id, row, _only_line(parent, counts[RUNNING]))
+            counts[RUNNING] += 1
             if self.listeners:
                 self._emit("start", child, RUNNING)
             if tracked:
@@ -973,12 +1126,16 @@ class Controller:
             if lease is not None:  # released in the same group commit as the entry (one transaction)
                 for stmt, params in lease.release_with_entry():
                     self.journal.write(stmt, params)
-            await self.journal.action_finished(row.params(SUCCEEDED, child.attempt + 1, stored, None), entry)
+            await self.journal.action_finished(
+                row.params(SUCCEEDED, child.attempt + 1, stored, None),
+                entry,
+                loop,
+                _only_line(parent, counts[RUNNING] - 1),
+            )
             outcome, lease = SUCCEEDED, None
         finally:
             if owner is not None:
                 self._serial_done(cache_key, owner, lease, outcome)
-        counts = self.counts
         counts[RUNNING] -= 1
         counts[SUCCEEDED] += 1
         if counts[RUNNING] + self._called < self._gc_narrow_below:  # most of a fan-out has ended
@@ -1311,7 +1468,8 @@ class Controller:
         recorded the live view no longer counts it among the running."""
         if not child.released:
             child.released = True
-            self._emit("released", child, RUNNING)
+            if self.listeners:
+                self._emit("released", child, RUNNING)
 
     async def _acquire_slot(self, tmpl: TaskTemplate[Any, Any]) -> None:
         assert self.slots is not None
@@ -1501,6 +1659,17 @@ class Controller:
         self.sync_pool.shutdown(wait=False, cancel_futures=True)
         if self.workers is not None:
             self.workers.close()  # no worker process outlives its run
+
+
+def _only_line(parent: ActionState, running: int) -> bool:
+    """The ``running`` actions counted RUNNING are ``parent`` and its ancestors, each awaiting the
+    one below: a child of ``parent`` is then the only action making progress (a sequential chain's
+    step). A hint for the journal's scheduling (``RunJournal._idle`` decides what is safe)."""
+    p = parent
+    while running and p.parent is not None:  # (the run's root pseudo-action is not counted)
+        running -= 1
+        p = p.parent
+    return not running
 
 
 def _warn_system_retry(tmpl: TaskTemplate[Any, Any] | None, e: BaseException, n: int) -> None:

@@ -1789,11 +1789,12 @@ class RunJournal:
             self._handle = asyncio.get_running_loop().call_soon(self._flush_soon)
 
     def _durable(
-        self, loop: asyncio.AbstractEventLoop, sql: str, params: Sequence[Any]
+        self, loop: asyncio.AbstractEventLoop, sql: str, params: Sequence[Any], alone: bool = False
     ) -> asyncio.Future[None]:
         """Queue a statement; the future resolves once it is durable (a plain future, not a
         coroutine: awaiting it costs no extra frame on the hot path). ``loop`` is the running loop:
-        a caller that knows it saves asyncio.get_running_loop()'s getpid (issue 20)."""
+        a caller that knows it saves asyncio.get_running_loop()'s getpid (issue 20). ``alone``: the
+        caller's action is the only one in flight (see ``_idle``)."""
         ready = getattr(loop, "_ready", None)  # asyncio's run queue (other loops: always the group path)
         # not alone on the loop: something else is ready to run (or not an asyncio loop)
         if ready is None or (ready and (len(ready) != 1 or ready[0] is not self._handle)):
@@ -1844,7 +1845,7 @@ class RunJournal:
                     done.set_result(None)
                     self._done_loop = loop
                 fut = done
-            if not self._scheduled:
+            if not self._scheduled and not (alone and self._idle(loop)):
                 self._scheduled = True
                 self._handle = loop.call_soon(self._flush_soon)
             return fut
@@ -1857,6 +1858,21 @@ class RunJournal:
             return fut
         self._commit_pending()  # resolves ``fut`` (or fails it with the StorageError) now
         return fut
+
+    def _idle(self, loop: asyncio.AbstractEventLoop | None = None) -> bool:
+        """A group commit scheduled now would only arm the batch timer: nobody waits and the redo
+        log's batch has room (``_flush_soon`` would see just that, arm ``_later`` if it is not armed,
+        and return). The timer is armed here instead (it commits what is queued within REDO_DELAY)
+        and True is returned: the caller schedules no loop turn. Asked only for the one action in
+        flight (a sequential chain's step in a worker process, whose every step would otherwise pay
+        a loop turn for it, issue 20); with several in flight (a fan-out) the turn is kept: it is
+        where their group commits are made."""
+        rl = self._redo
+        if rl is None or self._waiters or rl.seq - rl.applied >= REDO_BATCH:
+            return False
+        if self._later is None:  # (once per REDO_DELAY: the getpid of get_running_loop is paid rarely)
+            self._later = (loop or asyncio.get_running_loop()).call_later(REDO_DELAY, self._flush_later)
+        return True
 
     def _flush_soon(self) -> None:
         self._scheduled = False
@@ -2028,20 +2044,29 @@ class RunJournal:
     action_ended = action_started
     """An action ended and nobody waits on its record (an abort, a trace written from sync code)."""
 
-    def action_running(self, run: str, action_id: str, start: PendingStart) -> None:
+    def action_running(self, run: str, action_id: str, start: PendingStart, alone: bool = False) -> None:
         """``action_started`` with the row built only if it is still queued at the next commit: a
-        child that ends within the same loop turn (an inline fan-out) replaces it unbuilt (issue 20)."""
+        child that ends within the same loop turn (an inline fan-out) replaces it unbuilt (issue 20).
+        ``alone``: the only action in flight; its start row waits for the batch timer's commit,
+        without a loop turn of its own, where that turn would only arm the timer (``_idle``)."""
         self._pending_actions[(run, action_id)] = start  # type: ignore[assignment]
-        if not self._scheduled:
+        if not self._scheduled and not (alone and self._idle()):
             self._scheduled = True
             self._handle = asyncio.get_running_loop().call_soon(self._flush_soon)
 
-    def action_finished(self, row: ActionRow, cache: CacheEntry | None = None) -> Awaitable[None]:
+    def action_finished(
+        self,
+        row: ActionRow,
+        cache: CacheEntry | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+        alone: bool = False,
+    ) -> Awaitable[None]:
         """An action's result (and its cache entry); await it: it resolves once committed, so the
-        parent sees a value only after the record of it is durable."""
+        parent sees a value only after the record of it is durable. ``loop``: the running loop, when
+        the caller knows it (no getpid on 3.11); ``alone``: see ``_durable``."""
         if cache is not None:
             self._pending.append((PUT_CACHE, cache))
-        return self._durable(asyncio.get_running_loop(), UPSERT_ACTION, row)
+        return self._durable(loop or asyncio.get_running_loop(), UPSERT_ACTION, row, alone)
 
     def attempt_finished(self, row: AttemptRow) -> None:
         """One failed or aborted try of an action (its error stays in the record)."""

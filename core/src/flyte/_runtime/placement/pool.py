@@ -544,7 +544,8 @@ class WorkerManager(RequestHandler):
                     elif inf.worker is not None:  # its retry prefers this worker (when it is alive)
                         self.affinity[aid] = inf.worker
                 finally:
-                    self.c.unqueue(child)  # cancelled while it waited: its end (ABORTED) follows
+                    if child.queued:  # (Controller.unqueue's test: no call per action)
+                        self.c.unqueue(child)  # cancelled while it waited: its end (ABORTED) follows
                     inf.done = True
                     if self.inflight.get(aid) is inf:
                         del self.inflight[aid]
@@ -618,7 +619,8 @@ class WorkerManager(RequestHandler):
         """Send the admitted action (its worker slot and CPU share taken) to ``w``."""
         child = inf.state
         aid = child.action_id
-        self.c.mark_admitted(child)
+        if child.queued or child.released:  # (Controller.mark_admitted's tests: no call per action)
+            self.c.mark_admitted(child)
         self.inflight[aid] = inf
         if self.c.listeners:
             self._limits_changed()
