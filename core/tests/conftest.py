@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flyte.testing import JournalReader
+
+if TYPE_CHECKING:
+    from flyte._runtime.journal import ActionRow
 
 APPS = Path(__file__).parent / "apps"
 if str(APPS) not in sys.path:
@@ -41,20 +45,47 @@ def _clean_identity(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var)
 
 
-def count_fast_path(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Count the children that take ``Controller._submit_plain`` in this test (the path still runs):
-    a one-item list, read after the run."""
+def count_fast_path(monkeypatch: pytest.MonkeyPatch, path: str = "_submit_plain") -> list[int]:
+    """Count the children that take the Controller's fast path ``path`` in this test (the path still
+    runs): a one-item list, read after the run."""
     from flyte._runtime import controller
 
     taken = [0]
-    plain = controller.Controller._submit_plain
+    fast = getattr(controller.Controller, path)
 
     def counted(self: Any, *a: Any) -> Any:
         taken[0] += 1
-        return plain(self, *a)
+        return fast(self, *a)
 
-    monkeypatch.setattr(controller.Controller, "_submit_plain", counted)
+    monkeypatch.setattr(controller.Controller, path, counted)
     return taken
+
+
+_ACTION_COLS = (
+    "run, action_id, parent_id, position, kind, task_name, task_identity, task_type, status, attempts, "
+    "cache_hit, inputs, outputs, error, group_name, mode, meta"
+)
+_ATTEMPT_COLS = "run, action_id, attempt, status, error"
+
+
+def comparable_record(home: Path, frames: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """A run's action and attempt rows, each error reduced to its record and the traceback lines that
+    contain ``frames`` (the user's own code, where it was raised): what a fast path must record
+    exactly as the general path does, whose runtime frames differ."""
+
+    def error(text: str | None) -> Any:
+        if text is None:
+            return None
+        record = json.loads(text)
+        tb = record.pop("traceback", "") or ""
+        return record, [line.strip() for line in tb.splitlines() if frames in line]
+
+    actions = journal_rows(home, f"SELECT {_ACTION_COLS} FROM actions ORDER BY action_id")
+    attempts = journal_rows(home, f"SELECT {_ATTEMPT_COLS} FROM attempts ORDER BY action_id, attempt")
+    return (
+        [(*tuple(r)[:13], error(r["error"]), *tuple(r)[14:]) for r in actions],
+        [(*tuple(r)[:4], error(r["error"])) for r in attempts],
+    )
 
 
 def journal_rows(home: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
@@ -76,3 +107,27 @@ def spawn(code: str, home: Path | None = None, **env: str) -> subprocess.Popen[s
     return subprocess.Popen(
         python_cmd(code), env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+
+
+def action_row(i: int, run: str = "r") -> ActionRow:
+    """A RUNNING journal ActionRow of action ``a<i>`` in run ``run`` (for the journal's own tests)."""
+    from flyte._runtime.journal import ActionRow
+
+    return ActionRow(
+        run, f"a{i}", None, i, "task", "t", None, None, "RUNNING", 1, 0, 1.0, None, b"in", None,
+        None, None, None, None,
+    )  # fmt: skip
+
+
+def done_row(i: int) -> ActionRow:
+    """:func:`action_row` ended SUCCEEDED with output ``b"<i>"``."""
+    return action_row(i)._replace(status="SUCCEEDED", ended_at=2.0, outputs=b"%d" % i)
+
+
+def journal_statuses(path: str) -> dict[str, str]:
+    """Each action's status in the SQLite journal at ``path``, read with a connection of its own."""
+    raw = sqlite3.connect(path)
+    try:
+        return dict(raw.execute("SELECT action_id, status FROM actions").fetchall())
+    finally:
+        raw.close()

@@ -14,33 +14,15 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import action_row, done_row, journal_statuses
 from flyte._runtime import journal
-from flyte._runtime.journal import PUT_CACHE, ActionRow, CacheEntry, Journal, RunJournal
-
-
-def _row(i: int) -> ActionRow:
-    return ActionRow(
-        "r", f"a{i}", None, i, "task", "t", None, None, "RUNNING", 1, 0, 1.0, None, b"in", None,
-        None, None, None, None,
-    )  # fmt: skip
-
-
-def _done(i: int) -> ActionRow:
-    return _row(i)._replace(status="SUCCEEDED", ended_at=2.0, outputs=b"%d" % i)
-
-
-def _statuses(path: str) -> dict[str, str]:
-    raw = sqlite3.connect(path)
-    try:
-        return dict(raw.execute("SELECT action_id, status FROM actions").fetchall())
-    finally:
-        raw.close()
+from flyte._runtime.journal import PUT_CACHE, CacheEntry, Journal, RunJournal
 
 
 async def _arm_timer(rj: RunJournal) -> None:
     """One chain step, then the loop turn whose ``_flush_soon`` arms the redo batch timer."""
-    rj.action_started(_row(0))
-    await rj.action_finished(_done(0))
+    rj.action_started(action_row(0))
+    await rj.action_finished(done_row(0))
     await asyncio.sleep(0)
     assert rj._later is not None and not rj._waiters
 
@@ -56,13 +38,13 @@ def test_chain_steps_under_the_batch_timer_are_committed_by_it(tmp_path: Path) -
     async def main() -> None:
         await _arm_timer(rj)
         for i in range(1, 6):
-            rj.action_started(_row(i))
-            await rj.action_finished(_done(i))
-        rj.action_started(_row(6))  # still running: nobody waits on its row
+            rj.action_started(action_row(i))
+            await rj.action_finished(done_row(i))
+        rj.action_started(action_row(6))  # still running: nobody waits on its row
         await asyncio.sleep(0)
-        assert _statuses(path) == {}  # all of it still only queued / in the redo log
+        assert journal_statuses(path) == {}  # all of it still only queued / in the redo log
         await asyncio.sleep(journal.REDO_DELAY * 2)  # the timer armed before this sleep fires first
-        got = _statuses(path)
+        got = journal_statuses(path)
         assert got == {**{f"a{i}": "SUCCEEDED" for i in range(6)}, "a6": "RUNNING"}
 
     try:
@@ -81,14 +63,14 @@ def test_close_commits_a_start_row_left_to_the_timer(tmp_path: Path, monkeypatch
 
     async def main() -> None:
         await _arm_timer(rj)
-        rj.action_started(_row(1))
+        rj.action_started(action_row(1))
         await asyncio.sleep(0)
         assert rj._later is not None
         rj.close()
 
     try:
         asyncio.run(main())
-        assert _statuses(path) == {"a0": "SUCCEEDED", "a1": "RUNNING"}
+        assert journal_statuses(path) == {"a0": "SUCCEEDED", "a1": "RUNNING"}
     finally:
         j.close()
 
@@ -108,11 +90,11 @@ def test_a_waiter_under_the_batch_timer_resumes_at_the_next_turn(
     async def main() -> None:
         loop = asyncio.get_running_loop()
         await _arm_timer(rj)
-        rj.action_started(_row(1))  # left to the timer
+        rj.action_started(action_row(1))  # left to the timer
         loop.call_soon(lambda: None)  # other work ready: the group path, with a waiter
         if how == "result_and_cache":
             rj._pending.append((PUT_CACHE, CacheEntry("k", "t", b"J", 1.0, "r", "a1")))
-            waited = rj.action_finished(_done(1))
+            waited = rj.action_finished(done_row(1))
         else:
             waited = rj.connector_created("r", "a1", '{"job": 1}')
         assert isinstance(waited, asyncio.Future)
@@ -127,7 +109,7 @@ def test_a_waiter_under_the_batch_timer_resumes_at_the_next_turn(
         try:
             if how == "result_and_cache":  # a cache entry must be in SQLite for the next lookup
                 assert raw.execute("SELECT COUNT(*) FROM cache").fetchone()[0] == 1
-                assert _statuses(path)["a1"] == "SUCCEEDED"
+                assert journal_statuses(path)["a1"] == "SUCCEEDED"
         finally:
             raw.close()
 
@@ -152,12 +134,12 @@ def test_a_full_redo_batch_commits_without_the_timer(tmp_path: Path, monkeypatch
     async def main() -> None:
         await _arm_timer(rj)
         for i in range(1, 4):
-            rj.action_started(_row(i))
-            await rj.action_finished(_done(i))
+            rj.action_started(action_row(i))
+            await rj.action_finished(done_row(i))
         assert rl.seq - rl.applied == 4  # full: the next turn commits
         await asyncio.sleep(0)
         assert rl.applied == rl.seq == 4
-        assert _statuses(path) == {f"a{i}": "SUCCEEDED" for i in range(4)}
+        assert journal_statuses(path) == {f"a{i}": "SUCCEEDED" for i in range(4)}
 
     try:
         asyncio.run(main())

@@ -7,13 +7,12 @@ attempt row must match but for the clock."""
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 import flyte
 import pytest
-from conftest import count_fast_path, journal_rows
+from conftest import comparable_record, count_fast_path
 from flyte._runtime import controller
 from flyte.errors import StorageError
 from flyte.testing._support import isolate
@@ -86,32 +85,6 @@ async def program(n: int) -> str:
     return f"{total} {words} {halves} {errors} {retried}"
 
 
-ACTION_COLS = (
-    "run, action_id, parent_id, position, kind, task_name, task_identity, task_type, status, attempts, "
-    "cache_hit, inputs, outputs, error, group_name, mode, meta"
-)
-ATTEMPT_COLS = "run, action_id, attempt, status, error"
-
-
-def _error(text: str | None) -> Any:
-    """An error record without its traceback's runtime frames (the fast path is one frame, not
-    two); the user's own frame, where the error was raised, must be in both."""
-    if text is None:
-        return None
-    record = json.loads(text)
-    tb = record.pop("traceback", "") or ""
-    return record, [line.strip() for line in tb.splitlines() if "test_plain_fast_path" in line]
-
-
-def _record(home: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    actions = journal_rows(home, f"SELECT {ACTION_COLS} FROM actions ORDER BY action_id")
-    attempts = journal_rows(home, f"SELECT {ATTEMPT_COLS} FROM attempts ORDER BY action_id, attempt")
-    return (
-        [(*tuple(r)[:13], _error(r["error"]), *tuple(r)[14:]) for r in actions],
-        [(*tuple(r)[:4], _error(r["error"])) for r in attempts],
-    )
-
-
 def _run_in(home_dir: Path, monkeypatch: pytest.MonkeyPatch, fast: bool) -> tuple[str, Any, Any, int]:
     monkeypatch.setattr(controller, "FAST_CALLS", fast)
     home_dir.mkdir()
@@ -120,7 +93,7 @@ def _run_in(home_dir: Path, monkeypatch: pytest.MonkeyPatch, fast: bool) -> tupl
     taken = count_fast_path(monkeypatch)
     flyte.init()
     out = flyte.with_runcontext(name="same-run").run(program, n=20).outputs()[0]
-    actions, attempts = _record(home)
+    actions, attempts = comparable_record(home, "test_plain_fast_path")
     return out, actions, attempts, taken[0]
 
 

@@ -10,29 +10,16 @@ several actions in flight (a fan-out) or a waiter queued, the commit is schedule
 from __future__ import annotations
 
 import asyncio
-import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import chain_turns_app as app
 import flyte
 import pytest
-from conftest import journal_rows
+from conftest import action_row, comparable_record, count_fast_path, done_row, journal_rows, journal_statuses
 from flyte._runtime import controller, journal
 from flyte._runtime.journal import ActionRow, Journal, RunJournal
 from flyte.testing._support import isolate
-
-
-def _row(i: int) -> ActionRow:
-    return ActionRow(
-        "r", f"a{i}", None, i, "task", "t", None, None, "RUNNING", 1, 0, 1.0, None, b"in", None,
-        None, None, None, None,
-    )  # fmt: skip
-
-
-def _done(i: int) -> ActionRow:
-    return _row(i)._replace(status="SUCCEEDED", ended_at=2.0, outputs=b"%d" % i)
 
 
 class _Start(journal.PendingStart):
@@ -42,20 +29,12 @@ class _Start(journal.PendingStart):
         self.i = i
 
     def running(self) -> ActionRow:
-        return _row(self.i)
-
-
-def _statuses(path: str) -> dict[str, str]:
-    raw = sqlite3.connect(path)
-    try:
-        return dict(raw.execute("SELECT action_id, status FROM actions").fetchall())
-    finally:
-        raw.close()
+        return action_row(self.i)
 
 
 async def _arm_timer(rj: RunJournal) -> None:
     rj.action_running("r", "a0", _Start(0))
-    await rj.action_finished(_done(0))
+    await rj.action_finished(done_row(0))
     await asyncio.sleep(0)
     assert rj._later is not None and not rj._waiters and not rj._scheduled
 
@@ -84,14 +63,14 @@ def test_the_only_action_in_flight_schedules_no_idle_commit(
             rj.action_running("r", f"a{i}", _Start(i), alone)
             assert rj._scheduled is not alone
             await asyncio.sleep(0)  # (a worker's answer comes in a later turn)
-            await rj.action_finished(_done(i), None, loop, alone)
+            await rj.action_finished(done_row(i), None, loop, alone)
             assert rj._scheduled is not alone
             await asyncio.sleep(0)
         rj.action_running("r", "a5", _Start(5), alone)  # still running: nobody waits on its row
         await asyncio.sleep(0)
-        assert _statuses(path) == {}  # queued, or in the redo log, until the timer
+        assert journal_statuses(path) == {}  # queued, or in the redo log, until the timer
         await asyncio.sleep(0.5)
-        assert _statuses(path) == {**{f"a{i}": "SUCCEEDED" for i in range(5)}, "a5": "RUNNING"}
+        assert journal_statuses(path) == {**{f"a{i}": "SUCCEEDED" for i in range(5)}, "a5": "RUNNING"}
 
     try:
         asyncio.run(main())
@@ -110,14 +89,14 @@ def test_close_commits_what_the_only_action_left_to_the_timer(
         loop = asyncio.get_running_loop()
         await _arm_timer(rj)
         rj.action_running("r", "a1", _Start(1), True)
-        await rj.action_finished(_done(1), None, loop, True)
+        await rj.action_finished(done_row(1), None, loop, True)
         rj.action_running("r", "a2", _Start(2), True)
         assert not rj._scheduled
         rj.close()
 
     try:
         asyncio.run(main())
-        assert _statuses(path) == {"a0": "SUCCEEDED", "a1": "SUCCEEDED", "a2": "RUNNING"}
+        assert journal_statuses(path) == {"a0": "SUCCEEDED", "a1": "SUCCEEDED", "a2": "RUNNING"}
     finally:
         j.close()
 
@@ -137,7 +116,7 @@ def test_alone_arms_the_timer_and_keeps_the_turn_for_a_waiter_or_a_full_batch(
         loop = asyncio.get_running_loop()
         rj.action_running("r", "a0", _Start(0), True)  # no timer yet: armed at once, no turn
         assert not rj._scheduled and rj._later is not None
-        await rj.action_finished(_done(0), None, loop, True)
+        await rj.action_finished(done_row(0), None, loop, True)
         assert rj._later is not None and not rj._scheduled
         loop.call_soon(lambda: None)  # other work ready: the group path, with a waiter
         waited = rj.connector_created("r", "a0", '{"job": 1}')
@@ -146,14 +125,14 @@ def test_alone_arms_the_timer_and_keeps_the_turn_for_a_waiter_or_a_full_batch(
         rj.action_running("r", "a1", _Start(1), True)
         assert rj._scheduled  # a waiter: the turn is scheduled
         await waited
-        assert _statuses(path)["a0"] == "SUCCEEDED"  # committed at the next turn, not at the timer
+        assert journal_statuses(path)["a0"] == "SUCCEEDED"  # committed at the next turn, not at the timer
         for i in range(1, 5):
             rj.action_running("r", f"a{i}", _Start(i), True)
-            await rj.action_finished(_done(i), None, loop, True)
+            await rj.action_finished(done_row(i), None, loop, True)
         assert rl.seq - rl.applied >= 4 and rj._scheduled  # full: the next turn commits
         await asyncio.sleep(0)
         assert rl.applied == rl.seq
-        assert _statuses(path) == {f"a{i}": "SUCCEEDED" for i in range(5)}
+        assert journal_statuses(path) == {f"a{i}": "SUCCEEDED" for i in range(5)}
 
     try:
         asyncio.run(main())
@@ -201,47 +180,14 @@ def test_a_process_fan_out_keeps_its_group_commits(monkeypatch: pytest.MonkeyPat
     assert len(rows) == 41 and {r["status"] for r in rows} == {"SUCCEEDED"}
 
 
-ACTION_COLS = (
-    "run, action_id, parent_id, position, kind, task_name, task_identity, task_type, status, attempts, "
-    "cache_hit, inputs, outputs, error, group_name, mode, meta"
-)
-ATTEMPT_COLS = "run, action_id, attempt, status, error"
-
-
-def _error(text: str | None) -> Any:
-    """An error record without its traceback's runtime frames; the user's own frame, where the
-    error was raised, must be in both."""
-    if text is None:
-        return None
-    record = json.loads(text)
-    tb = record.pop("traceback", "") or ""
-    return record, [line.strip() for line in tb.splitlines() if "chain_turns_app" in line]
-
-
-def _record(home: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    actions = journal_rows(home, f"SELECT {ACTION_COLS} FROM actions ORDER BY action_id")
-    attempts = journal_rows(home, f"SELECT {ATTEMPT_COLS} FROM attempts ORDER BY action_id, attempt")
-    return (
-        [(*tuple(r)[:13], _error(r["error"]), *tuple(r)[14:]) for r in actions],
-        [(*tuple(r)[:4], _error(r["error"])) for r in attempts],
-    )
-
-
 def _run_in(home_dir: Path, monkeypatch: pytest.MonkeyPatch, fast: bool) -> tuple[str, Any, Any, int]:
     monkeypatch.setattr(controller, "FAST_CALLS", fast)
     home_dir.mkdir()
     home = isolate(monkeypatch, home_dir)
-    taken = [0]
-    proc = controller.Controller._submit_proc
-
-    def counted(self: Any, *a: Any) -> Any:
-        taken[0] += 1
-        return proc(self, *a)
-
-    monkeypatch.setattr(controller.Controller, "_submit_proc", counted)
+    taken = count_fast_path(monkeypatch, "_submit_proc")
     flyte.init()
     out = flyte.with_runcontext(name="same-run").run(app.program, n=6).outputs()[0]
-    actions, attempts = _record(home)
+    actions, attempts = comparable_record(home, "chain_turns_app")
     return out, actions, attempts, taken[0]
 
 
