@@ -65,6 +65,9 @@ class _Manager:
         assert w == "worker"
         self.got.append(msg)
 
+    def _on_done(self, w: Any, aid: str, ok: bool, payload: Any, peak: int | None) -> None:
+        self._on_message(w, ("done", aid, ok, payload, peak))
+
 
 def _feed(link: _Link, data: bytes) -> None:
     """What the loop does with a buffered protocol: read into its buffer, then say how much came."""
@@ -103,6 +106,32 @@ def test_driver_takes_a_message_bigger_than_its_read_buffer(size: int) -> None:
         _feed(link, data[i : i + 40_000])
     assert mgr.got == [("ping",), big, ("stop",)]
     assert len(link._buf) == _READ_SIZE and link._start == link._end == 0
+
+
+def test_driver_reads_one_whole_message_per_read() -> None:
+    """The usual read (a chain step's result): one whole message at the front of the buffer, handled
+    (a result through ``_on_done``), the buffer back at its front; also when handling it raises."""
+
+    class Failing(_Manager):
+        def _on_done(self, w: Any, aid: str, ok: bool, payload: Any, peak: int | None) -> None:
+            super()._on_done(w, aid, ok, payload, peak)
+            if aid == "boom":
+                raise RuntimeError("handler failed")
+
+    mgr = Failing()
+    link = _Link(mgr)  # type: ignore[arg-type]
+    link.attach("worker")  # type: ignore[arg-type]
+    sent: list[Any] = [("done", f"a{i}", True, ("v", i), None) for i in range(3)]
+    sent += [("ready",), ("done", "big", True, b"x" * (_READ_SIZE - 100), 5)]
+    for m in sent:
+        _feed(link, wire.frame(m))
+        assert link._start == link._end == 0
+    with pytest.raises(RuntimeError):
+        _feed(link, wire.frame(("done", "boom", False, b"e", None)))
+    assert link._start == link._end == 0  # handled, not read again
+    _feed(link, wire.frame(("done", "after", True, ("v", 0), None)))
+    assert mgr.got == [*sent, ("done", "boom", False, b"e", None), ("done", "after", True, ("v", 0), None)]
+    assert len(link._buf) == _READ_SIZE
 
 
 def test_driver_link_reads_from_a_real_socket() -> None:
@@ -340,3 +369,21 @@ def test_worker_reads_one_message_per_read_then_a_split_one() -> None:
     finally:
         ours.close()
         theirs.close()
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [[5], [None], [3, 7], [7, None, 3], [0, 4, 2], [2**40, 2**33], [None, None], [1, 1, 1]],
+)
+def test_a_workers_memory_limit_is_the_largest_of_its_actions(limits: list[int | None]) -> None:
+    """``update_limit``: the largest limit of the actions a worker runs, none if one has none."""
+    from types import SimpleNamespace
+
+    from flyte._runtime.placement.pool import WorkerProc
+
+    w = WorkerProc.__new__(WorkerProc)
+    w.active = {f"a{i}": v for i, v in enumerate(limits)}
+    w.watched = SimpleNamespace(limit=-1)  # type: ignore[assignment]
+    w.update_limit()
+    want = None if any(v is None for v in limits) else max(v for v in limits if v)
+    assert w.watched.limit == want

@@ -225,7 +225,7 @@ class CpuBudget:
 
     def try_acquire(self, n: float) -> bool:
         """``acquire(n)`` when it would not wait (True), without a coroutine; else nothing (False)."""
-        if self.available(n):
+        if not self._waiters and self.used + n <= self.total + 1e-9:  # available(n), inlined (per action)
             self.used += n
             return True
         return False
@@ -280,8 +280,10 @@ class CpuBudget:
         self._wake()
 
     def release(self, n: float) -> None:
-        self.used = max(0.0, self.used - n)
-        self._wake()
+        used = self.used - n
+        self.used = used if used > 0.0 else 0.0
+        if self._waiters:  # (nothing to wake otherwise: no call per action)
+            self._wake()
 
     def _wake(self) -> None:
         waiters = self._waiters

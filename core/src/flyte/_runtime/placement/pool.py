@@ -39,7 +39,7 @@ from flyte._runtime.controller import ActionState
 from flyte._runtime.placement import limits, wire
 from flyte._runtime.placement.gpus import GpuPool, discover, matches, refuse_reason
 from flyte._runtime.placement.remote import RequestHandler, run_fields
-from flyte._runtime.placement.wire import HEADER, put_value, small_plain, template_bytes
+from flyte._runtime.placement.wire import HEADER, VALUE, put_value, small_plain, template_bytes
 from flyte.errors import (
     AcceleratorUnavailableError,
     ActionAbortedError,
@@ -171,12 +171,18 @@ class WorkerProc:
         if len(self.active) <= 1:  # a worker of a non-reusable pool: its one action's limit (or none)
             self.watched.limit = next(iter(self.active.values()), None)
             return
-        vals = list(self.active.values())
-        self.watched.limit = None if not vals or any(v is None for v in vals) else max(v for v in vals if v)
+        vals = list(self.active.values())  # (no generator per call: a fan-out's replica or sent-ahead)
+        if None in vals:  # an action without a limit: none
+            self.watched.limit = None
+        elif 0 in vals:  # (zeros are left out of the largest)
+            self.watched.limit = max(v for v in vals if v)
+        else:
+            self.watched.limit = max(vals)
 
 
 _READ_SIZE = 1 << 16  # the link's read buffer; a bigger message gets one of its own size
 _length_at = struct.Struct(">Q").unpack_from  # a message's header (wire.HEADER bytes, big-endian)
+_loads = pickle.loads
 
 
 class _Link(asyncio.BufferedProtocol):
@@ -221,11 +227,23 @@ class _Link(asyncio.BufferedProtocol):
             return  # nothing comes before the init message it answers; kept until attach
         buf = self._buf
         pos = self._start
-        view = memoryview(buf)
-        loads = pickle.loads
-        on_message = self.manager._on_message
         ready = self._ready
         before = len(ready) if ready is not None else -1
+        if not pos and HEADER < end <= _READ_SIZE and HEADER + _length_at(buf, 0)[0] == end:
+            # One whole small message at the front, nothing after it (a chain step's result): no view,
+            # no loop, no _keep_room; the buffer was not replaced (a big one holds a big message)
+            msg = _loads(buf[HEADER:end])
+            self._end = 0  # handled: the next read starts at the front (even if handling it raises)
+            if msg[0] == "done":  # (_on_message's first case, without its call)
+                self.manager._on_done(w, msg[1], msg[2], msg[3], msg[4])
+            else:
+                self.manager._on_message(w, msg)
+            if before == 0:
+                wire.step_now(ready, before)  # see below
+            return
+        view = memoryview(buf)
+        loads = _loads
+        on_message = self.manager._on_message
         count = 0
         try:
             while end - pos >= HEADER:
@@ -376,6 +394,8 @@ class _Inflight:
         "prefer",
         "sent",
         "state",
+        "tb",
+        "tid",
         "tmpl",
         "weight",
         "worker",
@@ -388,12 +408,28 @@ class _Inflight:
     limit: int | None
     fresh: bool
     prefer: WorkerProc | None
+    tb: bytes  # the template's wire bytes (template_bytes) and their ID in the run (_plan)
+    tid: int
     fut: asyncio.Future[Any]
     mgr: WorkerManager
 
-    def __init__(self, state: ActionState, weight: float) -> None:
+    def __init__(
+        self,
+        state: ActionState,
+        plan: tuple[Any, Pool, int | None, float, bytes, int],
+        inputs: dict[str, Any],
+        group: str | None,
+        custom: dict[str, str],
+        fresh: bool,
+        prefer: WorkerProc | None,
+    ) -> None:
         self.state = state
-        self.weight = weight
+        self.tmpl, self.pool, self.limit, self.weight, self.tb, self.tid = plan  # see _plan
+        self.inputs = inputs
+        self.group = group
+        self.custom = custom
+        self.fresh = fresh
+        self.prefer = prefer
         self.worker: WorkerProc | None = None
         self.children = 0
         self.holds_cpu = False
@@ -456,7 +492,7 @@ class WorkerManager(RequestHandler):
         self._limits_text = ""
         self._pseudo = ActionState(action_id="", task_name="<workers>")
         self._template_ids: dict[bytes, int] = {}
-        self._plans: dict[int, tuple[Any, Pool, int | None, float]] = {}  # see _plan
+        self._plans: dict[int, tuple[Any, Pool, int | None, float, bytes, int]] = {}  # see _plan
         self._body_s: dict[int, tuple[Any, float]] = {}  # id(template) -> (template, seconds): _prefetch
         self.closing = False
         self._loop: asyncio.AbstractEventLoop | None = None  # the run's loop (see _get_loop)
@@ -479,8 +515,9 @@ class WorkerManager(RequestHandler):
         plan = self._plans.get(id(tmpl))
         if plan is None or plan[0] is not tmpl:
             plan = self._plan(tmpl)
-        _, pool, limit, weight = plan
-        if child.attempt == 0 and (self.c.recorded or self.c.recorded_positions):  # a recovery only
+        _, pool, limit, weight, _, _ = plan
+        c = self.c
+        if child.attempt == 0 and (c.recorded or c.recorded_positions):  # a recovery only
             adopted = await self._adopt(tmpl, child)
             if adopted is not None:
                 return self._result(tmpl, pool, *adopted)
@@ -488,12 +525,10 @@ class WorkerManager(RequestHandler):
         while True:
             try:
                 # One try, in this frame (no coroutine of its own: two resumes per action pass here)
-                fresh = failures == 0 and child.attempt == 0 and not self.c.recorded_positions
+                fresh = failures == 0 and child.attempt == 0 and not c.recorded_positions
                 aid = child.action_id
-                inf = _Inflight(child, weight)
-                inf.pool, inf.tmpl, inf.inputs, inf.group, inf.custom = pool, tmpl, inputs, group, custom
-                inf.limit, inf.fresh = limit, fresh
-                prefer = inf.prefer = self.affinity.get(aid) if self.affinity else None
+                prefer = self.affinity.get(aid) if self.affinity else None
+                inf = _Inflight(child, plan, inputs, group, custom, fresh, prefer)
                 inf.fut = (self._loop or self._get_loop()).create_future()
                 cpus = self.cpus
                 try:
@@ -545,7 +580,7 @@ class WorkerManager(RequestHandler):
                         self.affinity[aid] = inf.worker
                 finally:
                     if child.queued:  # (Controller.unqueue's test: no call per action)
-                        self.c.unqueue(child)  # cancelled while it waited: its end (ABORTED) follows
+                        c.unqueue(child)  # cancelled while it waited: its end (ABORTED) follows
                     inf.done = True
                     if self.inflight.get(aid) is inf:
                         del self.inflight[aid]
@@ -554,12 +589,14 @@ class WorkerManager(RequestHandler):
                         pool.release(w, aid)  # before the CPU: the action it is granted to takes w
                     if inf.holds_cpu:
                         inf.holds_cpu = False
-                        self.c.mark_released(child)  # first: the release may start the next at once
+                        c.mark_released(child)  # first: the release may start the next at once
                         cpus.release(weight)
-                    if self.c.listeners:
+                    if c.listeners:
                         self._limits_changed()
                 if ok:
-                    return wire.out_value(self.c.store, payload)
+                    if type(payload) is tuple and payload[0] == VALUE:  # wire.out_value's usual case
+                        return payload[1]
+                    return wire.out_value(c.store, payload)
                 return self._result(tmpl, pool, ok, payload, peak)
             except _WorkerLost as lost:
                 self.c._abort_orphans(child)  # children of the lost attempt: its retry calls them again
@@ -578,12 +615,13 @@ class WorkerManager(RequestHandler):
                     stacklevel=2,
                 )
 
-    def _plan(self, tmpl: TaskTemplate[Any, Any]) -> tuple[Any, Pool, int | None, float]:
-        """(template, pool, memory limit, CPU weight) of a task. Kept per template when it asks for
-        no GPU (the GPU check looks at what is free now): a chain's steps skip the pool's key."""
+    def _plan(self, tmpl: TaskTemplate[Any, Any]) -> tuple[Any, Pool, int | None, float, bytes, int]:
+        """(template, pool, memory limit, CPU weight, wire bytes, their ID) of a task. Kept per
+        template when it asks for no GPU (the GPU check looks at what is free now): a chain's steps
+        skip the pool's key, and ``_send`` the template's bytes and their lookup."""
         gpu, fallback = self._gpu_request(tmpl)
         try:
-            template_bytes(tmpl)
+            tb = template_bytes(tmpl)
         except Exception as e:
             raise NonRecoverableError(
                 f"Task {tmpl.name!r} cannot run in a worker process: its template does not pickle "
@@ -591,7 +629,8 @@ class WorkerManager(RequestHandler):
             ) from e
         pool = self._pool(tmpl, gpu, fallback)
         limit, cpu = _requests(tmpl)
-        plan = (tmpl, pool, limit, self.cpus.weight(cpu, pool.capacity))
+        tid = self._template_ids.setdefault(tb, len(self._template_ids))
+        plan = (tmpl, pool, limit, self.cpus.weight(cpu, pool.capacity), tb, tid)
         if gpu is None and not fallback:
             self._plans[id(tmpl)] = plan  # the template is held: its id is not reused meanwhile
         return plan
@@ -760,12 +799,15 @@ class WorkerManager(RequestHandler):
             inputs = put_value(self.c.store, self.c.run_prefix, aid, enc_inputs)
         if not w.alive:  # it died while this action waited for CPU
             raise _WorkerLost(f"The worker process {w.pid} of environment {w.pool.label!r} died.")
-        tb = template_bytes(tmpl)
-        tid = self._template_ids.setdefault(tb, len(self._template_ids))
-        sent = tid in w.templates
-        w.templates.add(tid)
+        tid = inf.tid
+        templates = w.templates
+        if tid in templates:
+            tb = None  # the bytes once per worker, then only their ID
+        else:
+            templates.add(tid)
+            tb = inf.tb
         spec = {
-            "tmpl": None if sent else tb,  # the bytes once per worker, then only their ID
+            "tmpl": tb,
             "tmpl_id": tid,
             "inputs": inputs,
             "attempt": child.attempt,

@@ -24,6 +24,7 @@ import os
 import pickle
 import select
 import selectors
+import struct
 import sys
 import traceback
 import types
@@ -41,10 +42,14 @@ PIPE_LIMIT = 1024 * 1024
 """Values above this go through the object store instead of the socket."""
 
 
+_length = struct.Struct(">Q").pack  # a message's header: HEADER bytes, big-endian
+_dumps = pickle.dumps
+
+
 def frame(msg: Any) -> bytes:
     """A message as bytes on the wire: 8-byte length, then the pickle."""
-    body = pickle.dumps(msg, protocol=5)
-    return len(body).to_bytes(HEADER, "big") + body
+    body = _dumps(msg, 5)
+    return _length(len(body)) + body
 
 
 def unframe(body: bytes) -> Any:
