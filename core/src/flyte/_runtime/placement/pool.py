@@ -31,7 +31,7 @@ import sys
 import time
 import warnings
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flyte._resources import Device
 from flyte._reusable import ReusePolicy
@@ -177,7 +177,7 @@ class WorkerProc:
         elif 0 in vals:  # (zeros are left out of the largest)
             self.watched.limit = max(v for v in vals if v)
         else:
-            self.watched.limit = max(vals)
+            self.watched.limit = max(cast("list[int]", vals))  # (no None, checked above)
 
 
 _READ_SIZE = 1 << 16  # the link's read buffer; a bigger message gets one of its own size
